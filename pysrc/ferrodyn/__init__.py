@@ -1,0 +1,1 @@
+"""ferrodyn: torch.compile's bytecode tracer rebuilt around a Rust core."""

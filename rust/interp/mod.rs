@@ -1,0 +1,1 @@
+//! The symbolic interpreter: values, frames, and the instruction dispatch loop.

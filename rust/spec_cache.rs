@@ -1,0 +1,1 @@
+//! Function-spec cache: code object -> decoded program + argument-binding spec.
