@@ -1,0 +1,212 @@
+"""FX graph building with fake-tensor propagation.
+
+The Rust interpreter owns control flow; every tensor operation it meets is handed to a
+`GraphBuilder`, which records an FX node and computes the result's metadata by running
+the op on fake tensors. Tensor values travel through the interpreter as `TensorVar`
+objects (an FX node plus its fake value).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+import torch
+import torch.fx
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+    FakeTensorMode,
+)
+
+from .exc import Unsupported
+
+
+class TensorVar:
+    """A tensor inside the trace: the FX node that produces it and its fake value."""
+
+    __slots__ = ("node", "fake", "builder")
+
+    def __init__(self, node: torch.fx.Node, fake: torch.Tensor, builder: GraphBuilder) -> None:
+        self.node = node
+        self.fake = fake
+        self.builder = builder
+
+    def __repr__(self) -> str:
+        return f"TensorVar({self.node.name}, {tuple(self.fake.shape)}, {self.fake.dtype})"
+
+
+# Tensor attributes that are plain metadata: folded to constants under static shapes.
+_CONST_ATTRS = frozenset(
+    {
+        "dtype", "device", "shape", "ndim", "is_cuda", "is_sparse", "is_quantized", "is_meta",
+        "layout", "requires_grad", "is_leaf", "is_floating_point", "is_complex",
+    }
+)
+# Tensor attributes that produce tensors: recorded as `getattr` nodes.
+_TENSOR_ATTRS = frozenset({"T", "mT", "H", "mH", "real", "imag", "data"})
+# Methods that read data out of a tensor into Python: these must break the graph.
+_DATA_METHODS = frozenset({"item", "tolist", "numpy", "__bool__", "__int__", "__float__",
+                           "__index__", "data_ptr", "__array__", "backward"})
+
+
+def _map(value: Any, fn: Callable[[TensorVar], Any]) -> Any:
+    if isinstance(value, TensorVar):
+        return fn(value)
+    if type(value) is tuple:
+        return tuple(_map(v, fn) for v in value)
+    if type(value) is list:
+        return [_map(v, fn) for v in value]
+    if type(value) is dict:
+        return {k: _map(v, fn) for k, v in value.items()}
+    if type(value) is slice:
+        return slice(_map(value.start, fn), _map(value.stop, fn), _map(value.step, fn))
+    return value
+
+
+def _node_of(v: TensorVar) -> torch.fx.Node:
+    return v.node
+
+
+def _fake_of(v: TensorVar) -> torch.Tensor:
+    return v.fake
+
+
+def describe_target(target: Any) -> str:
+    """A user-facing name for an op target: `torch.relu`, `Tensor.view`, `operator.add`."""
+    if isinstance(target, str):
+        return f"Tensor.{target}"
+    mod = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
+    if mod.startswith("torch._C") or mod == "torch._VariableFunctions" or not mod:
+        mod = "torch"
+    if mod == "_operator":
+        mod = "operator"
+    return f"{mod}.{name}"
+
+
+class GraphBuilder:
+    """Builds one FX graph. Placeholders are added in the order the runtime fetches them."""
+
+    def __init__(self) -> None:
+        self.graph = torch.fx.Graph()
+        self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        self.example_inputs: list[torch.Tensor] = []
+        self.input_names: list[str] = []
+        self._names: set[str] = set()
+
+    # -- inputs -------------------------------------------------------------------------
+    def add_input(self, tensor: torch.Tensor, source_name: str) -> TensorVar:
+        name = self._unique(_sanitize(source_name))
+        node = self.graph.placeholder(name)
+        fake = self.fake_mode.from_tensor(tensor)
+        node.meta["example_value"] = fake
+        node.meta["source"] = source_name
+        self.example_inputs.append(tensor)
+        self.input_names.append(source_name)
+        return TensorVar(node, fake, self)
+
+    def _unique(self, base: str) -> str:
+        name, i = base, 1
+        while name in self._names:
+            name = f"{base}_{i}"
+            i += 1
+        self._names.add(name)
+        return name
+
+    # -- ops ----------------------------------------------------------------------------
+    def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        return self._record("call_function", target, args, kwargs)
+
+    def call_method(self, name: str, args: tuple, kwargs: dict) -> Any:
+        if name in _DATA_METHODS:
+            raise Unsupported(f"data-dependent operation Tensor.{name}() (reads tensor values into Python)")
+        return self._record("call_method", name, args, kwargs)
+
+    def tensor_attr(self, var: TensorVar, name: str) -> Any:
+        """Attribute of a traced tensor. Returns a constant, a TensorVar, or NotImplemented
+        when `name` is a method (the interpreter then records a method call)."""
+        if name in _CONST_ATTRS:
+            return getattr(var.fake, name)
+        if name in _TENSOR_ATTRS:
+            return self._record("call_function", getattr, (var, name), {})
+        if name == "grad":
+            raise Unsupported("reading Tensor.grad inside a compiled region")
+        attr = getattr(torch.Tensor, name, None)
+        if attr is None:
+            raise Unsupported(f"unknown tensor attribute Tensor.{name}")
+        if callable(attr):
+            return NotImplemented
+        raise Unsupported(f"tensor attribute Tensor.{name}")
+
+    def _record(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
+        fake_args = _map(args, _fake_of)
+        fake_kwargs = _map(kwargs, _fake_of)
+        try:
+            with self.fake_mode:
+                if kind == "call_method":
+                    self_arg, *rest = fake_args
+                    result = getattr(self_arg, target)(*rest, **fake_kwargs)
+                else:
+                    result = target(*fake_args, **fake_kwargs)
+        except (DataDependentOutputException, DynamicOutputShapeException) as e:
+            raise Unsupported(
+                f"data-dependent operation {describe_target(target)} ({type(e).__name__})"
+            ) from None
+        except NotImplementedError as e:
+            raise Unsupported(f"{describe_target(target)} has no fake-tensor implementation: {e}") from None
+        node = self.graph.create_node(kind, target, _map(args, _node_of), _map(kwargs, _node_of))
+        return self._wrap(node, result)
+
+    def _wrap(self, node: torch.fx.Node, result: Any) -> Any:
+        if isinstance(result, torch.Tensor):
+            node.meta["example_value"] = result
+            return TensorVar(node, result, self)
+        if isinstance(result, (tuple, list)) and any(isinstance(r, torch.Tensor) for r in result):
+            node.meta["example_value"] = result
+            items = []
+            for i, r in enumerate(result):
+                if isinstance(r, torch.Tensor):
+                    sub = self.graph.create_node("call_function", operator.getitem, (node, i), {})
+                    sub.meta["example_value"] = r
+                    items.append(TensorVar(sub, r, self))
+                else:
+                    items.append(r)
+            return tuple(items) if isinstance(result, tuple) else items
+        # A non-tensor result (a Python number, torch.Size, ...) is a compile-time constant
+        # under static shapes: the node is dead and removed at finish().
+        return result
+
+    # -- output -------------------------------------------------------------------------
+    def finish(self, outputs: list[TensorVar]) -> torch.fx.GraphModule:
+        self.graph.output(tuple(v.node for v in outputs))
+        self.graph.eliminate_dead_code(is_impure_node=_is_impure)
+        gm = torch.fx.GraphModule(torch.nn.Module(), self.graph)
+        gm.meta["ferrodyn_input_sources"] = list(self.input_names)
+        return gm
+
+
+def _is_impure(node: torch.fx.Node) -> bool:
+    if node.op in ("placeholder", "output"):
+        return True
+    if node.op == "call_method":
+        return str(node.target).endswith("_") and not str(node.target).startswith("__")
+    if node.op == "call_function":
+        tgt = node.target
+        name = getattr(tgt, "__name__", "")
+        if tgt in (operator.setitem,) or name.endswith("_") and not name.startswith("__"):
+            return True
+        if "dropout" in name or "rand" in name or "bernoulli" in name:
+            return True
+        if name in ("batch_norm", "instance_norm"):
+            return True  # updates running stats in place
+        return node.is_impure()
+    return False
+
+
+def _sanitize(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    out = out.strip("_") or "input"
+    if out[0].isdigit():
+        out = "_" + out
+    return "L_" + out

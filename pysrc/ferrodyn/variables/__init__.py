@@ -1,0 +1,11 @@
+"""Object semantics for the Rust core: classification and attribute lookup.
+
+This package is the Python half of the tracker boundary: the Rust interpreter calls
+`classify`, `lookup_attr` and the `GraphBuilder` methods, and nothing else of Python."""
+
+from __future__ import annotations
+
+from .attrs import lookup_attr
+from .classify import classify, describe
+
+__all__ = ["classify", "describe", "lookup_attr"]

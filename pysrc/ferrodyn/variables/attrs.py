@@ -1,0 +1,70 @@
+"""Attribute lookup semantics (CPython's object.__getattribute__ order plus nn.Module's
+`__getattr__` for parameters, buffers and submodules), without running user code.
+
+`lookup_attr(obj, name)` returns `(where, value)`; the Rust core turns `where` into the
+guard source for the value (e.g. `self.__dict__['_parameters']['weight']`)."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+
+from ..exc import Unsupported
+from . import kinds
+
+_MISSING = object()
+
+
+def _class_lookup(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        d = klass.__dict__
+        if name in d:
+            return d[name]
+    return _MISSING
+
+
+def _is_data_descriptor(attr: Any) -> bool:
+    t = type(attr)
+    return hasattr(t, "__set__") or hasattr(t, "__delete__")
+
+
+def lookup_attr(obj: Any, name: str) -> tuple[int, Any]:
+    if isinstance(obj, types.ModuleType):
+        value = getattr(obj, name)  # AttributeError propagates to the interpreter
+        at = kinds.AT_UNGUARDED if obj.__name__.split(".")[0] == "torch" else kinds.AT_GENERIC
+        return at, value
+    if isinstance(obj, type):
+        return kinds.AT_GENERIC, getattr(obj, name)
+    cls = type(obj)
+    if cls.__getattribute__ is not object.__getattribute__ and not isinstance(obj, torch.nn.Module):
+        raise Unsupported(f"attribute access through a custom {cls.__qualname__}.__getattribute__")
+    cls_attr = _class_lookup(cls, name)
+    if cls_attr is not _MISSING and _is_data_descriptor(cls_attr):
+        if type(cls_attr) is property:
+            if cls_attr.fget is None:
+                raise Unsupported(f"property {cls.__qualname__}.{name} has no getter")
+            return kinds.AT_PROPERTY, cls_attr.fget
+        return kinds.AT_GENERIC, getattr(obj, name)
+    try:
+        inst_dict = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        inst_dict = None
+    if inst_dict is not None and name in inst_dict:
+        return kinds.AT_INSTANCE, inst_dict[name]
+    if cls_attr is not _MISSING:
+        if type(cls_attr) in (types.FunctionType, staticmethod, classmethod):
+            return kinds.AT_CLASS, cls_attr
+        if hasattr(type(cls_attr), "__get__"):
+            return kinds.AT_GENERIC, getattr(obj, name)
+        return kinds.AT_CLASS, cls_attr
+    if isinstance(obj, torch.nn.Module) and inst_dict is not None:
+        for key, at in (("_parameters", kinds.AT_PARAMETER), ("_buffers", kinds.AT_BUFFER),
+                        ("_modules", kinds.AT_SUBMODULE)):
+            d = inst_dict.get(key)
+            if d is not None and name in d:
+                return at, d[name]
+    if _class_lookup(cls, "__getattr__") is not _MISSING and not isinstance(obj, torch.nn.Module):
+        raise Unsupported(f"attribute {name!r} resolved through {cls.__qualname__}.__getattr__")
+    raise AttributeError(f"'{cls.__name__}' object has no attribute '{name}'")

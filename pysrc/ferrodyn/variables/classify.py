@@ -1,0 +1,117 @@
+"""What kind of object is this? The Rust core asks once per object it meets (cached by type
+where the answer depends only on the type) and then handles the value by kind."""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+import types
+from typing import Any
+
+import torch
+
+from . import kinds
+
+_CONST_TYPES: frozenset[type] = frozenset(
+    {
+        type(None), bool, int, float, complex, str, bytes, type(Ellipsis), type(NotImplemented),
+        torch.dtype, torch.device, torch.layout, torch.memory_format, torch.Size, types.CodeType,
+        range,
+    }
+)
+_TENSOR_TYPES: frozenset[type] = frozenset({torch.Tensor, torch.nn.Parameter})
+
+# torch functions that must never run while tracing (global state, I/O, RNG seeding).
+_TORCH_DENY: frozenset[str] = frozenset(
+    {
+        "manual_seed", "seed", "initial_seed", "set_rng_state", "get_rng_state", "save", "load",
+        "set_default_dtype", "set_default_device", "set_grad_enabled", "set_printoptions",
+        "use_deterministic_algorithms", "set_num_threads", "compile", "no_grad", "enable_grad",
+        "inference_mode", "autocast",
+    }
+)
+_TORCH_MODULE_PREFIXES = ("torch.nn.functional", "torch.functional", "torch._C", "torch.fft",
+                          "torch.linalg", "torch.special", "torch._refs", "torch.nn.init")
+
+# Builtins and stdlib functions that are pure on constants: folded at trace time.
+_PURE: set[int] = set()
+for _name in ("abs", "min", "max", "round", "divmod", "pow", "hash", "repr", "ascii", "ord",
+              "chr", "bin", "oct", "hex", "sorted", "all", "any", "callable", "format", "id"):
+    _PURE.add(id(getattr(builtins, _name)))
+for _name in dir(math):
+    if not _name.startswith("_") and callable(getattr(math, _name)):
+        _PURE.add(id(getattr(math, _name)))
+_OPERATOR: set[int] = {
+    id(getattr(operator, n)) for n in dir(operator) if not n.startswith("_") and n not in (
+        "attrgetter", "itemgetter", "methodcaller", "setitem", "delitem", "iadd", "iand",
+        "iconcat", "ifloordiv", "ilshift", "imatmul", "imod", "imul", "ior", "ipow", "irshift",
+        "isub", "itruediv", "ixor")
+}
+
+_type_cache: dict[type, int] = {}
+
+
+def _is_torch_namespace(obj: Any) -> bool:
+    mod = getattr(obj, "__module__", None)
+    if not isinstance(mod, str):
+        return False
+    return mod == "torch" or mod.startswith(_TORCH_MODULE_PREFIXES)
+
+
+def classify(obj: Any) -> int:
+    t = type(obj)
+    cached = _type_cache.get(t)
+    if cached is not None:
+        return cached
+    if t in _CONST_TYPES:
+        return kinds.CONST
+    if t in _TENSOR_TYPES:
+        return kinds.TENSOR
+    if t is tuple:
+        return kinds.TUPLE
+    if t is list:
+        return kinds.LIST
+    if t is dict:
+        return kinds.DICT
+    if isinstance(obj, torch.nn.Module):
+        return kinds.NN_MODULE
+    if isinstance(obj, torch.Tensor):
+        return kinds.UNSUPPORTED  # tensor subclasses: not yet
+    if t is types.FunctionType:
+        if _is_torch_namespace(obj) and not obj.__module__.startswith("torch.nn.modules"):
+            return kinds.UNSUPPORTED if obj.__name__ in _TORCH_DENY else kinds.TORCH_OP
+        return kinds.FUNCTION
+    if t is types.MethodType:
+        return kinds.METHOD if type(obj.__func__) is types.FunctionType else kinds.OBJECT
+    if t is types.ModuleType:
+        name = obj.__name__
+        return kinds.TORCH_MODULE if name == "torch" or name.startswith("torch.") else kinds.PY_MODULE
+    if isinstance(obj, type):
+        return kinds.CLASS
+    if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+        return kinds.TORCH_OP
+    if t in (types.BuiltinFunctionType, types.BuiltinMethodType):
+        oid = id(obj)
+        if oid in _OPERATOR:
+            return kinds.OPERATOR
+        if oid in _PURE:
+            return kinds.PURE
+        self_obj = getattr(obj, "__self__", None)
+        if type(self_obj) in _CONST_TYPES or type(self_obj) is tuple:
+            return kinds.PURE  # a method of an immutable constant ("a,b".split)
+        if _is_torch_namespace(obj) or isinstance(self_obj, types.ModuleType) and (
+            self_obj.__name__.startswith("torch")
+        ):
+            return kinds.UNSUPPORTED if obj.__name__ in _TORCH_DENY else kinds.TORCH_OP
+        return kinds.UNSUPPORTED
+    return kinds.OBJECT
+
+
+def describe(obj: Any) -> str:
+    """User-facing name of an object, for graph-break reasons."""
+    mod = getattr(obj, "__module__", None)
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if name is None:
+        return f"object of type {type(obj).__qualname__}"
+    return f"{mod}.{name}" if mod else str(name)

@@ -1,0 +1,35 @@
+"""Object kinds and attribute locations shared with the Rust core.
+
+The numbers are defined once, in Rust (`rust/interp/kinds.rs`), and exported by `_core`;
+this module only re-exports them under readable names.
+"""
+
+from __future__ import annotations
+
+from .. import _core
+
+CONST: int = _core.KIND_CONST
+TENSOR: int = _core.KIND_TENSOR
+TUPLE: int = _core.KIND_TUPLE
+LIST: int = _core.KIND_LIST
+DICT: int = _core.KIND_DICT
+NN_MODULE: int = _core.KIND_NN_MODULE
+FUNCTION: int = _core.KIND_FUNCTION
+METHOD: int = _core.KIND_METHOD
+TORCH_OP: int = _core.KIND_TORCH_OP
+PURE: int = _core.KIND_PURE
+OPERATOR: int = _core.KIND_OPERATOR
+PY_MODULE: int = _core.KIND_PY_MODULE
+TORCH_MODULE: int = _core.KIND_TORCH_MODULE
+CLASS: int = _core.KIND_CLASS
+OBJECT: int = _core.KIND_OBJECT
+UNSUPPORTED: int = _core.KIND_UNSUPPORTED
+
+AT_INSTANCE: int = _core.AT_INSTANCE
+AT_PARAMETER: int = _core.AT_PARAMETER
+AT_BUFFER: int = _core.AT_BUFFER
+AT_SUBMODULE: int = _core.AT_SUBMODULE
+AT_CLASS: int = _core.AT_CLASS
+AT_PROPERTY: int = _core.AT_PROPERTY
+AT_GENERIC: int = _core.AT_GENERIC
+AT_UNGUARDED: int = _core.AT_UNGUARDED

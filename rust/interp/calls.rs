@@ -1,0 +1,268 @@
+//! Calls: user functions are inlined (bound with the function-spec cache), torch ops become
+//! graph nodes, builtins run in Rust, and anything else breaks the graph with a reason.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use super::builtins::call_builtin;
+use super::containers::call_container_method;
+use super::dispatch::run_frame;
+use super::exit::{Exit, TResult};
+use super::frame::Frame;
+use super::kinds::*;
+use super::tracer::Tracer;
+use super::value::{FuncVal, ObjVal, Value};
+use crate::guards::{DictKey, Guard, Source};
+
+pub fn call_value(tx: &mut Tracer<'_>, callee: &Value, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+    let py = tx.py;
+    match callee {
+        Value::Function(f) => inline_call(tx, f, args, kwargs),
+        Value::BoundMethod(m) => {
+            let mut all = Vec::with_capacity(args.len() + 1);
+            all.push(m.0.clone());
+            all.extend(args);
+            call_value(tx, &m.1, all, kwargs)
+        }
+        Value::BuiltinMethod(m) => {
+            let (recv, name) = (&m.0, m.1.as_str());
+            if let Value::Tensor(var) = recv {
+                let mut conv = vec![var.bind(py).clone()];
+                for a in &args {
+                    conv.push(tx.to_graph_arg(a)?);
+                }
+                let kw = kwargs_dict(tx, &kwargs)?;
+                let t = PyTuple::new(py, conv).map_err(|e| tx.err(e))?;
+                let r = tx.gb.call_method1("call_method", (name, t, kw)).map_err(|e| tx.err(e))?;
+                return tx.from_graph_result(&r);
+            }
+            call_container_method(tx, recv, name, args, kwargs)
+        }
+        Value::Object(o) => call_object(tx, callee, o, args, kwargs),
+        Value::Const(c) => {
+            // Callable constants do not exist among the constant types; report clearly.
+            Err(Exit::brk(format!("'{}' object is not callable", c.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default())))
+        }
+        other => Err(Exit::brk(format!("call to a '{}'", other.type_name(py)))),
+    }
+}
+
+fn kwargs_dict<'py>(tx: &Tracer<'py>, kwargs: &[(String, Value)]) -> TResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(tx.py);
+    for (k, v) in kwargs {
+        d.set_item(k, tx.to_graph_arg(v)?).map_err(|e| tx.err(e))?;
+    }
+    Ok(d)
+}
+
+/// Record `target(*args, **kwargs)` in the graph.
+pub fn graph_call<'py>(tx: &mut Tracer<'py>, target: &Bound<'py, PyAny>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Value> {
+    let conv: Vec<_> = args.iter().map(|a| tx.to_graph_arg(a)).collect::<TResult<_>>()?;
+    let t = PyTuple::new(tx.py, conv).map_err(|e| tx.err(e))?;
+    let kw = kwargs_dict(tx, kwargs)?;
+    let r = tx.gb.call_method1("call_function", (target, t, kw)).map_err(|e| tx.err(e))?;
+    tx.from_graph_result(&r)
+}
+
+fn all_constants<'py>(tx: &Tracer<'py>, args: &[Value], kwargs: &[(String, Value)]) -> Option<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+    let conv: Option<Vec<_>> = args.iter().map(|a| tx.as_python_constant(a)).collect();
+    let t = PyTuple::new(tx.py, conv?).ok()?;
+    let d = PyDict::new(tx.py);
+    for (k, v) in kwargs {
+        d.set_item(k, tx.as_python_constant(v)?).ok()?;
+    }
+    Some((t, d))
+}
+
+fn call_object(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+    let py = tx.py;
+    let obj = o.obj.bind(py).clone();
+    if let Some(v) = call_builtin(tx, &obj, &args, &kwargs)? {
+        return Ok(v);
+    }
+    match o.kind {
+        KIND_TORCH_OP => graph_call(tx, &obj, &args, &kwargs),
+        KIND_OPERATOR if args.iter().chain(kwargs.iter().map(|(_, v)| v)).any(|a| a.is_tensor()) => {
+            graph_call(tx, &obj, &args, &kwargs)
+        }
+        KIND_OPERATOR | KIND_PURE => match all_constants(tx, &args, &kwargs) {
+            Some((a, k)) => match obj.call(a, Some(&k)) {
+                Ok(r) => tx.realize(&r, None),
+                Err(e) => Err(Exit::brk(format!("{} raised {}", tx.describe(&obj), e.value(py)))),
+            },
+            None => {
+                if args.iter().any(|a| a.is_tensor()) && o.kind == KIND_PURE {
+                    // e.g. abs(tensor), min on tensors: the graph can compute these.
+                    if let Ok(name) = obj.getattr("__name__").and_then(|n| n.extract::<String>()) {
+                        if matches!(name.as_str(), "abs" | "pow" | "round") {
+                            return graph_call(tx, &obj, &args, &kwargs);
+                        }
+                    }
+                }
+                Err(Exit::brk(format!("call to {} with non-constant arguments", tx.describe(&obj))))
+            }
+        },
+        KIND_NN_MODULE => call_module(tx, whole, o, args, kwargs),
+        KIND_OBJECT => {
+            let call = obj.get_type().getattr("__call__").ok();
+            let is_py = call.as_ref().map(|c| c.get_type().name().map(|n| n.to_string() == "function").unwrap_or(false)).unwrap_or(false);
+            if is_py {
+                call_dunder(tx, whole, "__call__", [args, vec![]].concat()).and_then(|v| Ok(v)).map_err(|e| e)
+                    .and_then(|v| if kwargs.is_empty() { Ok(v) } else { Err(Exit::brk("keyword arguments to __call__")) })
+            } else {
+                Err(Exit::brk(format!("call to non-traceable object {}", tx.describe(&obj))))
+            }
+        }
+        KIND_CLASS => Err(Exit::brk(format!(
+            "constructing {} inside the compiled region (creating Python objects is not supported yet)",
+            tx.describe(&obj)
+        ))),
+        _ => Err(Exit::brk(format!("call to non-traceable function {}", tx.describe(&obj)))),
+    }
+}
+
+/// Calling an nn.Module: guard that it has no hooks, then inline `type(m).forward`.
+fn call_module(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+    let py = tx.py;
+    let obj = o.obj.bind(py);
+    let Some(src) = &o.source else {
+        return Err(Exit::brk("calling an nn.Module created inside the compiled region"));
+    };
+    let inst = Arc::new(Source::InstDict { base: src.clone() });
+    for hooks in ["_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"] {
+        let d = obj.getattr(hooks).map_err(|e| tx.err(e))?;
+        let n = d.len().unwrap_or(1);
+        if n != 0 {
+            return Err(Exit::brk(format!("calling a module that has {hooks} registered")));
+        }
+        let s = Arc::new(Source::DictItem { base: inst.clone(), key: DictKey::Str(hooks.into()) });
+        tx.guard(&s, Guard::Len(0));
+    }
+    let forward = obj.get_type().getattr("forward").map_err(|e| tx.err(e))?;
+    let fsrc = Arc::new(Source::Attr { base: Arc::new(Source::TypeOf { base: src.clone() }), name: "forward".into() });
+    let f = tx.realize(&forward, Some(fsrc))?;
+    let mut all = Vec::with_capacity(args.len() + 1);
+    all.push(whole.clone());
+    all.extend(args);
+    call_value(tx, &f, all, kwargs)
+}
+
+/// Call a dunder method of an object's type (`__len__`, `__getitem__`, `__iter__`, ...)
+/// by inlining it when it is Python code.
+pub fn call_dunder(tx: &mut Tracer<'_>, recv: &Value, name: &str, args: Vec<Value>) -> TResult<Value> {
+    let py = tx.py;
+    let Value::Object(o) = recv else {
+        return Err(Exit::brk(format!("{name} of a '{}'", recv.type_name(py))));
+    };
+    let ty = o.obj.bind(py).get_type();
+    let f = ty.getattr(name).map_err(|_| Exit::brk(format!("'{}' object has no {name}", recv.type_name(py))))?;
+    if !f.get_type().name().map(|n| n.to_string() == "function").unwrap_or(false) {
+        return Err(Exit::brk(format!("{}.{name} is implemented in C", tx.describe(&ty.into_any()))));
+    }
+    let src = o.source.as_ref().map(|s| Arc::new(Source::Attr { base: Arc::new(Source::TypeOf { base: s.clone() }), name: name.into() }));
+    let fv = tx.realize(&f, src)?;
+    let mut all = vec![recv.clone()];
+    all.extend(args);
+    call_value(tx, &fv, all, Vec::new())
+}
+
+/// Inline a user function: bind arguments like CPython, then interpret its body.
+pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+    let py = tx.py;
+    let spec = f.spec.clone();
+    if spec.is_generator_like() {
+        return Err(Exit::brk(format!("call to generator/coroutine function {}", spec.qualname)));
+    }
+    if tx.depth >= tx.max_depth {
+        return Err(Exit::brk("inlining depth limit reached (deep recursion?)"));
+    }
+    let obj = f.obj.as_ref().map(|o| o.bind(py).clone());
+    let defaults_obj = match (&f.defaults, &obj) {
+        (None, Some(o)) => Some(o.getattr("__defaults__").map_err(|e| tx.err(e))?),
+        _ => None,
+    };
+    let n_defaults = match (&f.defaults, &defaults_obj) {
+        (Some(d), _) => d.len(),
+        (None, Some(d)) if !d.is_none() => d.len().unwrap_or(0),
+        _ => 0,
+    };
+    let kwdefaults_obj = match (&f.kwdefaults, &obj) {
+        (None, Some(o)) => Some(o.getattr("__kwdefaults__").map_err(|e| tx.err(e))?),
+        _ => None,
+    };
+    let fsrc = f.source.clone();
+    let mut errors: Option<Exit> = None;
+    let slots = {
+        let tx_cell = std::cell::RefCell::new(&mut *tx);
+        let bound = spec.bind(
+            args,
+            kwargs,
+            n_defaults,
+            |i| -> TResult<Value> {
+                if let Some(d) = &f.defaults {
+                    return Ok(d[i].clone());
+                }
+                let d = defaults_obj.as_ref().ok_or_else(|| Exit::internal("no defaults"))?;
+                let item = d.get_item(i).map_err(|e| Exit::internal(e.to_string()))?;
+                let src = fsrc.as_ref().map(|s| {
+                    Arc::new(Source::Index { base: Arc::new(Source::Attr { base: s.clone(), name: "__defaults__".into() }), index: i as isize })
+                });
+                tx_cell.borrow_mut().realize(&item, src)
+            },
+            |name| -> TResult<Option<Value>> {
+                if let Some(kd) = &f.kwdefaults {
+                    return Ok(kd.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
+                }
+                let Some(d) = kwdefaults_obj.as_ref().filter(|d| !d.is_none()) else { return Ok(None) };
+                let Ok(Some(item)) = d.cast::<PyDict>().map(|d| d.get_item(name).ok().flatten()) else { return Ok(None) };
+                let src = fsrc.as_ref().map(|s| {
+                    Arc::new(Source::DictItem {
+                        base: Arc::new(Source::Attr { base: s.clone(), name: "__kwdefaults__".into() }),
+                        key: DictKey::Str(name.to_string()),
+                    })
+                });
+                tx_cell.borrow_mut().realize(&item, src).map(Some)
+            },
+            Value::new_tuple,
+            |kw| {
+                let items = kw
+                    .into_iter()
+                    .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
+                    .collect();
+                Value::Dict(Rc::new(super::value::DictVal { items: std::cell::RefCell::new(items), source: None }))
+            },
+            |msg| Exit::brk(format!("TypeError: {msg}")),
+        );
+        match bound {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors = Some(e);
+                None
+            }
+        }
+    };
+    if let Some(e) = errors {
+        return Err(e);
+    }
+    let slots = slots.unwrap_or_default();
+    let mut frame = Frame {
+        spec: spec.clone(),
+        locals: slots,
+        pending: Vec::new(),
+        stack: Vec::with_capacity(16),
+        ip: 0,
+        kw_names: None,
+        globals: f.globals.clone_ref(py),
+        globals_source: f.globals_source.clone(),
+        closure: f.closure.clone(),
+        current: 0,
+    };
+    frame.locals.resize(spec.localsplus.len(), None);
+    tx.depth += 1;
+    let r = run_frame(tx, &mut frame);
+    tx.depth -= 1;
+    r
+}

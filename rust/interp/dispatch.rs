@@ -1,0 +1,535 @@
+//! The instruction dispatch loop. Each CPython 3.11 instruction's symbolic semantics are
+//! written here, in one `match`; helpers for operators, calls, attributes and iteration
+//! live in their own files. An instruction that cannot be traced returns `Exit::Break`.
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use super::attrs::{load_attr, load_global};
+use super::calls::call_value;
+use super::exit::{Exit, TResult};
+use super::frame::Frame;
+use super::iter::{get_iter, iter_next, unpack};
+use super::ops::{binary_op, compare_op, contains, format_value, is_same, store_subscr, subscr, truthy, unary_op};
+use super::tracer::Tracer;
+use super::value::{DictVal, FuncVal, Value};
+use crate::bytecode::{Instruction, Opcode};
+use crate::guards::Source;
+
+enum Flow {
+    Next,
+    Jump(usize),
+    Return(Value),
+}
+
+/// Interpret `frame` to its return value.
+pub fn run_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
+    let spec = frame.spec.clone();
+    let instrs = &spec.decoded.instructions;
+    let mut steps: u64 = 0;
+    loop {
+        let idx = frame.ip;
+        let Some(ins) = instrs.get(idx) else {
+            return Err(Exit::internal("ran off the end of the bytecode").located(&frame.location()));
+        };
+        frame.current = idx;
+        frame.ip = idx + 1;
+        steps += 1;
+        if steps > 2_000_000 {
+            return Err(Exit::brk("trace is too long (possible infinite loop)").located(&frame.location()));
+        }
+        match step(tx, frame, ins) {
+            Ok(Flow::Next) => {}
+            Ok(Flow::Jump(t)) => frame.ip = t,
+            Ok(Flow::Return(v)) => return Ok(v),
+            Err(e) => return Err(e.located(&frame.location())),
+        }
+    }
+}
+
+fn target(ins: &Instruction) -> TResult<usize> {
+    ins.target.map(|t| t as usize).ok_or_else(|| Exit::internal("jump without a target"))
+}
+
+fn name(frame: &Frame, i: usize) -> TResult<String> {
+    frame.spec.names.get(i).cloned().ok_or_else(|| Exit::internal("name index out of range"))
+}
+
+fn load_fast(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Value> {
+    if let Some(Some(v)) = frame.locals.get(i) {
+        return Ok(v.clone());
+    }
+    if let Some(Some(obj)) = frame.pending.get_mut(i).map(|p| p.take()) {
+        let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
+        let src = std::sync::Arc::new(Source::Local { index: i as u32, name });
+        let v = tx.realize(obj.bind(tx.py), Some(src))?;
+        frame.locals[i] = Some(v.clone());
+        return Ok(v);
+    }
+    let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
+    Err(Exit::brk(format!("local variable '{name}' referenced before assignment")))
+}
+
+fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Flow> {
+    use Opcode::*;
+    let py = tx.py;
+    let arg = ins.arg as usize;
+    match ins.op {
+        NOP | RESUME | PRECALL | CACHE | EXTENDED_ARG => {}
+
+        // ---- locals, cells, globals, constants ------------------------------------------
+        LOAD_CONST => {
+            let c = frame.spec.consts.get(arg).ok_or_else(|| Exit::internal("bad const index"))?;
+            frame.stack.push(Value::Const(c.clone_ref(py)));
+        }
+        LOAD_FAST => {
+            let v = load_fast(tx, frame, arg)?;
+            frame.stack.push(v);
+        }
+        STORE_FAST => {
+            let v = frame.pop();
+            if let Some(p) = frame.pending.get_mut(arg) {
+                *p = None;
+            }
+            frame.locals[arg] = Some(v);
+        }
+        DELETE_FAST => {
+            if let Some(p) = frame.pending.get_mut(arg) {
+                *p = None;
+            }
+            frame.locals[arg] = None;
+        }
+        MAKE_CELL => {
+            let contents = match load_fast(tx, frame, arg) {
+                Ok(v) => Some(v),
+                Err(Exit::Break { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            frame.locals[arg] = Some(Value::Cell(Rc::new(contents.into())));
+        }
+        COPY_FREE_VARS => {
+            let start = frame.spec.free_start;
+            for j in 0..arg {
+                let cell = frame.closure.get(j).cloned().ok_or_else(|| Exit::internal("closure too short"))?;
+                frame.locals[start + j] = Some(cell);
+            }
+        }
+        LOAD_CLOSURE => {
+            let v = frame.locals.get(arg).cloned().flatten().ok_or_else(|| Exit::internal("empty closure slot"))?;
+            frame.stack.push(v);
+        }
+        LOAD_DEREF => {
+            let cell = frame.locals.get(arg).cloned().flatten();
+            let v = match cell {
+                Some(Value::Cell(c)) => c.borrow().clone(),
+                _ => None,
+            };
+            let name = frame.spec.localsplus.get(arg).cloned().unwrap_or_default();
+            let v = v.ok_or_else(|| Exit::brk(format!("free variable '{name}' referenced before assignment")))?;
+            frame.stack.push(v);
+        }
+        STORE_DEREF => {
+            let v = frame.pop();
+            match frame.locals.get(arg).cloned().flatten() {
+                Some(Value::Cell(c)) => {
+                    if tx.is_readonly_cell(&c) {
+                        return Err(Exit::brk("assignment to a nonlocal variable of a function defined outside the compiled region"));
+                    }
+                    *c.borrow_mut() = Some(v);
+                }
+                _ => return Err(Exit::internal("STORE_DEREF on a non-cell")),
+            }
+        }
+        LOAD_GLOBAL => {
+            if arg & 1 == 1 {
+                frame.stack.push(Value::Null);
+            }
+            let n = name(frame, arg >> 1)?;
+            let v = load_global(tx, frame, &n)?;
+            frame.stack.push(v);
+        }
+        STORE_GLOBAL | DELETE_GLOBAL => {
+            return Err(Exit::brk("assignment to a global variable (side effects are not supported yet)"));
+        }
+
+        // ---- attributes ------------------------------------------------------------------
+        LOAD_ATTR => {
+            let obj = frame.pop();
+            let n = name(frame, arg)?;
+            let v = load_attr(tx, &obj, &n)?;
+            frame.stack.push(v);
+        }
+        LOAD_METHOD => {
+            let obj = frame.pop();
+            let n = name(frame, arg)?;
+            let v = load_attr(tx, &obj, &n)?;
+            frame.stack.push(Value::Null);
+            frame.stack.push(v);
+        }
+        STORE_ATTR | DELETE_ATTR => {
+            let n = name(frame, arg)?;
+            return Err(Exit::brk(format!(
+                "assignment to attribute '{n}' (mutating Python objects is not supported yet)"
+            )));
+        }
+
+        // ---- stack manipulation ------------------------------------------------------------
+        POP_TOP => {
+            frame.pop();
+        }
+        PUSH_NULL => frame.stack.push(Value::Null),
+        COPY => {
+            let v = frame.peek(arg).cloned().ok_or_else(|| Exit::internal("COPY past stack"))?;
+            frame.stack.push(v);
+        }
+        SWAP => {
+            let n = frame.stack.len();
+            if arg == 0 || arg > n {
+                return Err(Exit::internal("SWAP past stack"));
+            }
+            frame.stack.swap(n - 1, n - arg);
+        }
+
+        // ---- operators -------------------------------------------------------------------
+        BINARY_OP => {
+            let rhs = frame.pop();
+            let lhs = frame.pop();
+            let v = binary_op(tx, arg, &lhs, &rhs)?;
+            frame.stack.push(v);
+        }
+        UNARY_NEGATIVE | UNARY_POSITIVE | UNARY_INVERT | UNARY_NOT => {
+            let v = frame.pop();
+            let r = unary_op(tx, ins.op, &v)?;
+            frame.stack.push(r);
+        }
+        COMPARE_OP => {
+            let rhs = frame.pop();
+            let lhs = frame.pop();
+            let v = compare_op(tx, arg, &lhs, &rhs)?;
+            frame.stack.push(v);
+        }
+        IS_OP => {
+            let rhs = frame.pop();
+            let lhs = frame.pop();
+            let same = is_same(tx, &lhs, &rhs)?;
+            frame.stack.push(Value::constant(py, same != (arg == 1)));
+        }
+        CONTAINS_OP => {
+            let container = frame.pop();
+            let item = frame.pop();
+            let found = contains(tx, &container, &item)?;
+            frame.stack.push(Value::constant(py, found != (arg == 1)));
+        }
+        BINARY_SUBSCR => {
+            let idx = frame.pop();
+            let obj = frame.pop();
+            let v = subscr(tx, &obj, &idx)?;
+            frame.stack.push(v);
+        }
+        STORE_SUBSCR => {
+            let key = frame.pop();
+            let container = frame.pop();
+            let value = frame.pop();
+            store_subscr(tx, &container, &key, value)?;
+        }
+
+        // ---- building containers ---------------------------------------------------------
+        BUILD_TUPLE => {
+            let items = frame.popn(arg);
+            frame.stack.push(Value::new_tuple(items));
+        }
+        BUILD_LIST => {
+            let items = frame.popn(arg);
+            frame.stack.push(Value::new_list(items));
+        }
+        BUILD_SET => {
+            let items = frame.popn(arg);
+            let consts: Option<Vec<_>> = items.iter().map(|i| tx.as_python_constant(i)).collect();
+            let consts = consts.ok_or_else(|| Exit::brk("a set of non-constant values"))?;
+            let set = tx.hooks.b.set.bind(py).call1((PyTuple::new(py, consts).map_err(|e| tx.err(e))?,)).map_err(|e| tx.err(e))?;
+            frame.stack.push(Value::Const(set.unbind()));
+        }
+        BUILD_MAP => {
+            let flat = frame.popn(2 * arg);
+            let mut items = Vec::with_capacity(arg);
+            for pair in flat.chunks(2) {
+                items.push((dict_key_const(tx, &pair[0])?, pair[1].clone()));
+            }
+            frame.stack.push(new_dict(items));
+        }
+        BUILD_CONST_KEY_MAP => {
+            let keys = frame.pop();
+            let vals = frame.popn(arg);
+            let keys = tx.as_python_constant(&keys).ok_or_else(|| Exit::internal("const keys"))?;
+            let keys: Vec<Py<PyAny>> = keys.try_iter().map_err(|e| tx.err(e))?.map(|k| k.map(|k| k.unbind())).collect::<PyResult<_>>().map_err(|e| tx.err(e))?;
+            frame.stack.push(new_dict(keys.into_iter().zip(vals).collect()));
+        }
+        BUILD_SLICE => {
+            let step = if arg == 3 { frame.pop() } else { Value::none(py) };
+            let stop = frame.pop();
+            let start = frame.pop();
+            frame.stack.push(Value::Slice(Rc::new([start, stop, step])));
+        }
+        BUILD_STRING => {
+            let parts = frame.popn(arg);
+            let mut s = String::new();
+            for p in &parts {
+                let c = p.as_const(py).ok_or_else(|| Exit::brk("string building from a non-constant"))?;
+                s.push_str(&c.extract::<String>().map_err(|e| tx.err(e))?);
+            }
+            frame.stack.push(Value::constant(py, s));
+        }
+        FORMAT_VALUE => {
+            let spec = if arg & 0x04 != 0 { Some(frame.pop()) } else { None };
+            let v = frame.pop();
+            let r = format_value(tx, &v, arg & 0x03, spec.as_ref())?;
+            frame.stack.push(r);
+        }
+        LIST_APPEND | SET_ADD => {
+            let v = frame.pop();
+            let target = frame.peek(arg).cloned();
+            match (ins.op, target) {
+                (LIST_APPEND, Some(Value::List(l))) => l.items.borrow_mut().push(v),
+                (SET_ADD, Some(Value::Const(s))) => {
+                    let c = tx.as_python_constant(&v).ok_or_else(|| Exit::brk("a set of non-constant values"))?;
+                    s.bind(py).call_method1("add", (c,)).map_err(|e| tx.err(e))?;
+                }
+                _ => return Err(Exit::internal("LIST_APPEND/SET_ADD target")),
+            }
+        }
+        MAP_ADD => {
+            let v = frame.pop();
+            let k = frame.pop();
+            let key = dict_key_const(tx, &k)?;
+            match frame.peek(arg) {
+                Some(Value::Dict(d)) => dict_set(tx, d, key, v),
+                _ => return Err(Exit::internal("MAP_ADD target")),
+            }
+        }
+        LIST_EXTEND | SET_UPDATE => {
+            let it = frame.pop();
+            let items = unpack(tx, &it)?;
+            match frame.peek(arg).cloned() {
+                Some(Value::List(l)) => l.items.borrow_mut().extend(items),
+                Some(Value::Const(s)) => {
+                    for v in items {
+                        let c = tx.as_python_constant(&v).ok_or_else(|| Exit::brk("a set of non-constant values"))?;
+                        s.bind(py).call_method1("add", (c,)).map_err(|e| tx.err(e))?;
+                    }
+                }
+                _ => return Err(Exit::internal("LIST_EXTEND target")),
+            }
+        }
+        DICT_UPDATE | DICT_MERGE => {
+            let other = frame.pop();
+            let Some(Value::Dict(d)) = frame.peek(arg).cloned() else {
+                return Err(Exit::internal("DICT_UPDATE target"));
+            };
+            match other {
+                Value::Dict(o) => {
+                    for (k, v) in o.items.borrow().iter() {
+                        dict_set(tx, &d, k.clone_ref(py), v.clone());
+                    }
+                }
+                _ => return Err(Exit::brk("** unpacking of a non-dict mapping")),
+            }
+        }
+        LIST_TO_TUPLE => {
+            let l = frame.pop();
+            let items = unpack(tx, &l)?;
+            frame.stack.push(Value::new_tuple(items));
+        }
+        UNPACK_SEQUENCE => {
+            let seq = frame.pop();
+            let items = unpack(tx, &seq)?;
+            if items.len() != arg {
+                return Err(Exit::brk(format!("unpacking {} values into {arg} names", items.len())));
+            }
+            frame.stack.extend(items.into_iter().rev());
+        }
+        UNPACK_EX => {
+            let before = arg & 0xFF;
+            let after = arg >> 8;
+            let seq = frame.pop();
+            let items = unpack(tx, &seq)?;
+            if items.len() < before + after {
+                return Err(Exit::brk("not enough values to unpack"));
+            }
+            let mid = items[before..items.len() - after].to_vec();
+            let mut out: Vec<Value> = items[..before].to_vec();
+            out.push(Value::new_list(mid));
+            out.extend(items[items.len() - after..].iter().cloned());
+            frame.stack.extend(out.into_iter().rev());
+        }
+
+        // ---- control flow ----------------------------------------------------------------
+        JUMP_FORWARD | JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT => return Ok(Flow::Jump(target(ins)?)),
+        POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE | POP_JUMP_FORWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_FALSE => {
+            let v = frame.pop();
+            let want = matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
+            if truthy(tx, &v)? == want {
+                return Ok(Flow::Jump(target(ins)?));
+            }
+        }
+        POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_FORWARD_IF_NOT_NONE | POP_JUMP_BACKWARD_IF_NOT_NONE => {
+            let v = frame.pop();
+            let is_none = matches!(&v, Value::Const(c) if c.bind(py).is_none());
+            let want_none = matches!(ins.op, POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE);
+            if is_none == want_none {
+                return Ok(Flow::Jump(target(ins)?));
+            }
+        }
+        JUMP_IF_TRUE_OR_POP | JUMP_IF_FALSE_OR_POP => {
+            let v = frame.top().cloned().ok_or_else(|| Exit::internal("empty stack"))?;
+            let want = ins.op == JUMP_IF_TRUE_OR_POP;
+            if truthy(tx, &v)? == want {
+                return Ok(Flow::Jump(target(ins)?));
+            }
+            frame.pop();
+        }
+        GET_ITER => {
+            let v = frame.pop();
+            let it = get_iter(tx, &v)?;
+            frame.stack.push(it);
+        }
+        FOR_ITER => {
+            let it = frame.top().cloned().ok_or_else(|| Exit::internal("empty stack"))?;
+            match iter_next(tx, &it)? {
+                Some(v) => frame.stack.push(v),
+                None => {
+                    frame.pop();
+                    return Ok(Flow::Jump(target(ins)?));
+                }
+            }
+        }
+        RETURN_VALUE => return Ok(Flow::Return(frame.pop())),
+
+        // ---- calls -------------------------------------------------------------------------
+        KW_NAMES => {
+            let names = frame.spec.consts.get(arg).ok_or_else(|| Exit::internal("bad KW_NAMES"))?;
+            let names: Vec<String> = names.bind(py).extract().map_err(|e| tx.err(e))?;
+            frame.kw_names = Some(names);
+        }
+        CALL => {
+            let kw_names = frame.kw_names.take().unwrap_or_default();
+            let mut args = frame.popn(arg);
+            let second = frame.pop();
+            let first = frame.pop();
+            let callee = match first {
+                Value::Null => second,
+                meth => {
+                    args.insert(0, second);
+                    meth
+                }
+            };
+            let nkw = kw_names.len();
+            if nkw > args.len() {
+                return Err(Exit::internal("more keyword names than arguments"));
+            }
+            let kw_vals = args.split_off(args.len() - nkw);
+            let kwargs: Vec<(String, Value)> = kw_names.into_iter().zip(kw_vals).collect();
+            let v = call_value(tx, &callee, args, kwargs)?;
+            frame.stack.push(v);
+        }
+        CALL_FUNCTION_EX => {
+            let kwargs = if arg & 1 == 1 { Some(frame.pop()) } else { None };
+            let args = frame.pop();
+            let func = frame.pop();
+            let _null = frame.pop();
+            let args = unpack(tx, &args)?;
+            let kwargs = match kwargs {
+                None => Vec::new(),
+                Some(Value::Dict(d)) => {
+                    let mut out = Vec::new();
+                    for (k, v) in d.items.borrow().iter() {
+                        let k: String = k.bind(py).extract().map_err(|_| Exit::brk("keywords must be strings"))?;
+                        out.push((k, v.clone()));
+                    }
+                    out
+                }
+                Some(_) => return Err(Exit::brk("** argument that is not a dict")),
+            };
+            let v = call_value(tx, &func, args, kwargs)?;
+            frame.stack.push(v);
+        }
+        MAKE_FUNCTION => {
+            let code = frame.pop();
+            let closure = if arg & 0x08 != 0 { Some(frame.pop()) } else { None };
+            if arg & 0x04 != 0 {
+                frame.pop(); // annotations: not needed to run the function
+            }
+            let kwdefaults = if arg & 0x02 != 0 { Some(frame.pop()) } else { None };
+            let defaults = if arg & 0x01 != 0 { Some(frame.pop()) } else { None };
+            let code = code.as_const(py).ok_or_else(|| Exit::internal("MAKE_FUNCTION without code"))?.clone();
+            let spec = crate::spec_cache::SPEC_CACHE.get(&code).map_err(|e| Exit::Skip { reason: format!("cannot decode code object: {e}") })?;
+            let defaults = match defaults {
+                Some(d) => Some(unpack(tx, &d)?),
+                None => Some(Vec::new()),
+            };
+            let kwdefaults = match kwdefaults {
+                Some(Value::Dict(d)) => Some(
+                    d.items
+                        .borrow()
+                        .iter()
+                        .map(|(k, v)| Ok((k.bind(py).extract::<String>().map_err(|e| tx.err(e))?, v.clone())))
+                        .collect::<TResult<Vec<_>>>()?,
+                ),
+                _ => Some(Vec::new()),
+            };
+            let closure = match closure {
+                Some(c) => unpack(tx, &c)?,
+                None => Vec::new(),
+            };
+            frame.stack.push(Value::Function(Rc::new(FuncVal {
+                obj: None,
+                spec,
+                globals: frame.globals.clone_ref(py),
+                defaults,
+                kwdefaults,
+                closure,
+                source: None,
+                globals_source: frame.globals_source.clone(),
+            })));
+        }
+
+        // ---- not traceable (yet) --------------------------------------------------------------
+        RAISE_VARARGS | RERAISE | LOAD_ASSERTION_ERROR => {
+            return Err(Exit::brk("raising an exception inside the compiled region"));
+        }
+        BEFORE_WITH => return Err(Exit::brk("a `with` block (context managers are not supported yet)")),
+        IMPORT_NAME | IMPORT_FROM | IMPORT_STAR => return Err(Exit::brk("an import statement")),
+        YIELD_VALUE | RETURN_GENERATOR | GET_YIELD_FROM_ITER | SEND => {
+            return Err(Exit::brk("a generator (yield) inside the compiled region"))
+        }
+        other => {
+            return Err(Exit::brk(format!("the bytecode instruction {} is not supported yet", other.name())));
+        }
+    }
+    Ok(Flow::Next)
+}
+
+fn new_dict(items: Vec<(Py<PyAny>, Value)>) -> Value {
+    Value::Dict(Rc::new(DictVal { items: items.into(), source: None }))
+}
+
+/// The hashable constant key for a dict entry.
+pub fn dict_key_const(tx: &Tracer<'_>, k: &Value) -> TResult<Py<PyAny>> {
+    let c = tx.as_python_constant(k).ok_or_else(|| Exit::brk("a dict key that is not a constant"))?;
+    c.hash().map_err(|_| Exit::brk("an unhashable dict key"))?;
+    Ok(c.unbind())
+}
+
+/// Insert or overwrite `key` in a dict value (keys compared with Python `==`).
+pub fn dict_set(tx: &Tracer<'_>, d: &DictVal, key: Py<PyAny>, v: Value) {
+    let py = tx.py;
+    let mut items = d.items.borrow_mut();
+    for (k, slot) in items.iter_mut() {
+        if k.bind(py).eq(key.bind(py)).unwrap_or(false) {
+            *slot = v;
+            return;
+        }
+    }
+    items.push((key, v));
+}

@@ -1,0 +1,100 @@
+//! The Rust side of the tracker boundary: the Python callables and objects the interpreter
+//! uses, looked up once. Everything the interpreter asks of Python goes through here.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyModule};
+
+pub struct Hooks {
+    pub classify: Py<PyAny>,
+    pub lookup_attr: Py<PyAny>,
+    pub describe: Py<PyAny>,
+    pub graph_builder: Py<PyAny>,
+    pub tensor_var: Py<PyAny>,
+    pub unsupported: Py<PyAny>,
+    pub builtins: Py<PyDict>,
+    pub operator: Py<PyModule>,
+    pub b: Builtins,
+}
+
+/// Builtins that the interpreter implements itself (matched by identity).
+pub struct Builtins {
+    pub len: Py<PyAny>,
+    pub isinstance: Py<PyAny>,
+    pub issubclass: Py<PyAny>,
+    pub range: Py<PyAny>,
+    pub enumerate: Py<PyAny>,
+    pub zip: Py<PyAny>,
+    pub tuple: Py<PyAny>,
+    pub list: Py<PyAny>,
+    pub dict: Py<PyAny>,
+    pub int: Py<PyAny>,
+    pub float: Py<PyAny>,
+    pub bool_: Py<PyAny>,
+    pub str_: Py<PyAny>,
+    pub getattr: Py<PyAny>,
+    pub hasattr: Py<PyAny>,
+    pub type_: Py<PyAny>,
+    pub iter: Py<PyAny>,
+    pub next: Py<PyAny>,
+    pub reversed: Py<PyAny>,
+    pub sum: Py<PyAny>,
+    pub min: Py<PyAny>,
+    pub max: Py<PyAny>,
+    pub abs: Py<PyAny>,
+    pub print: Py<PyAny>,
+    pub set: Py<PyAny>,
+    pub slice: Py<PyAny>,
+    pub callable: Py<PyAny>,
+}
+
+static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
+
+pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
+    HOOKS.get_or_try_init(py, || {
+        let vars = py.import("ferrodyn.variables")?;
+        let graph = py.import("ferrodyn.graph")?;
+        let exc = py.import("ferrodyn.exc")?;
+        let builtins_mod = py.import("builtins")?;
+        let g = |n: &str| -> PyResult<Py<PyAny>> { Ok(builtins_mod.getattr(n)?.unbind()) };
+        Ok(Hooks {
+            classify: vars.getattr("classify")?.unbind(),
+            lookup_attr: vars.getattr("lookup_attr")?.unbind(),
+            describe: vars.getattr("describe")?.unbind(),
+            graph_builder: graph.getattr("GraphBuilder")?.unbind(),
+            tensor_var: graph.getattr("TensorVar")?.unbind(),
+            unsupported: exc.getattr("Unsupported")?.unbind(),
+            builtins: builtins_mod.dict().unbind(),
+            operator: py.import("operator")?.unbind(),
+            b: Builtins {
+                len: g("len")?,
+                isinstance: g("isinstance")?,
+                issubclass: g("issubclass")?,
+                range: g("range")?,
+                enumerate: g("enumerate")?,
+                zip: g("zip")?,
+                tuple: g("tuple")?,
+                list: g("list")?,
+                dict: g("dict")?,
+                int: g("int")?,
+                float: g("float")?,
+                bool_: g("bool")?,
+                str_: g("str")?,
+                getattr: g("getattr")?,
+                hasattr: g("hasattr")?,
+                type_: g("type")?,
+                iter: g("iter")?,
+                next: g("next")?,
+                reversed: g("reversed")?,
+                sum: g("sum")?,
+                min: g("min")?,
+                max: g("max")?,
+                abs: g("abs")?,
+                print: g("print")?,
+                set: g("set")?,
+                slice: g("slice")?,
+                callable: g("callable")?,
+            },
+        })
+    })
+}

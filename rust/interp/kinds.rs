@@ -1,0 +1,36 @@
+//! Object kinds and attribute locations: the vocabulary of the tracker boundary.
+//! Defined once here; `py_api.rs` exports them to Python as `_core.KIND_*` / `_core.AT_*`.
+
+macro_rules! define_consts {
+    ($($name:ident = $val:expr),* $(,)?) => {
+        $(pub const $name: i64 = $val;)*
+        pub const ALL: &[(&str, i64)] = &[$((stringify!($name), $val)),*];
+    };
+}
+
+define_consts! {
+    KIND_CONST = 0,
+    KIND_TENSOR = 1,
+    KIND_TUPLE = 2,
+    KIND_LIST = 3,
+    KIND_DICT = 4,
+    KIND_NN_MODULE = 5,
+    KIND_FUNCTION = 6,
+    KIND_METHOD = 7,
+    KIND_TORCH_OP = 8,
+    KIND_PURE = 9,
+    KIND_OPERATOR = 10,
+    KIND_PY_MODULE = 11,
+    KIND_TORCH_MODULE = 12,
+    KIND_CLASS = 13,
+    KIND_OBJECT = 14,
+    KIND_UNSUPPORTED = 15,
+    AT_INSTANCE = 100,
+    AT_PARAMETER = 101,
+    AT_BUFFER = 102,
+    AT_SUBMODULE = 103,
+    AT_CLASS = 104,
+    AT_PROPERTY = 105,
+    AT_GENERIC = 106,
+    AT_UNGUARDED = 107,
+}

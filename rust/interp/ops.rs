@@ -1,0 +1,339 @@
+//! Operators: binary/unary/comparison, truthiness, identity, membership, subscripts and
+//! value formatting. Constants fold through the real Python operator; anything involving
+//! a tensor becomes a graph node; containers follow Python's sequence semantics.
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use super::calls::{call_dunder, graph_call};
+use super::exit::{Exit, TResult};
+use super::kinds::*;
+use super::tracer::Tracer;
+use super::value::Value;
+use crate::bytecode::Opcode;
+
+/// `BINARY_OP` argument -> `operator` module function name (3.11 NB_* order).
+const BINARY_OPS: [&str; 26] = [
+    "add", "and_", "floordiv", "lshift", "matmul", "mul", "mod", "or_", "pow", "rshift", "sub",
+    "truediv", "xor", "iadd", "iand", "ifloordiv", "ilshift", "imatmul", "imul", "imod", "ior",
+    "ipow", "irshift", "isub", "itruediv", "ixor",
+];
+const BINARY_SYMBOLS: [&str; 13] = ["+", "&", "//", "<<", "@", "*", "%", "|", "**", ">>", "-", "/", "^"];
+/// `COMPARE_OP` argument -> `operator` function (3.11: <, <=, ==, !=, >, >=).
+const COMPARE_OPS: [&str; 6] = ["lt", "le", "eq", "ne", "gt", "ge"];
+
+fn operator_fn<'py>(tx: &Tracer<'py>, name: &str) -> TResult<Bound<'py, PyAny>> {
+    tx.hooks.operator.bind(tx.py).getattr(name).map_err(|e| tx.err(e))
+}
+
+/// Call a real operator on constants; a Python exception means eager raises here too, so
+/// the frame falls back to eager, which raises it for real.
+fn fold<'py>(tx: &mut Tracer<'py>, f: &Bound<'py, PyAny>, args: &[Bound<'py, PyAny>], what: &str) -> TResult<Value> {
+    let t = PyTuple::new(tx.py, args).map_err(|e| tx.err(e))?;
+    match f.call1(t) {
+        Ok(r) => tx.realize(&r, None),
+        Err(e) => Err(Exit::brk(format!("{what} raised {}", e.value(tx.py)))),
+    }
+}
+
+pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TResult<Value> {
+    let py = tx.py;
+    let name = *BINARY_OPS.get(op).ok_or_else(|| Exit::internal("bad BINARY_OP"))?;
+    let sym = BINARY_SYMBOLS[op % 13];
+    if lhs.is_tensor() || rhs.is_tensor() {
+        let f = operator_fn(tx, name)?;
+        return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
+    }
+    let inplace = op >= 13;
+    match (lhs, rhs) {
+        (Value::Tuple(a), Value::Tuple(b)) if op % 13 == 0 => {
+            let mut v = (**a).clone();
+            v.extend(b.iter().cloned());
+            return Ok(Value::new_tuple(v));
+        }
+        (Value::List(a), Value::List(b)) if op == 0 => {
+            let mut v = a.items.borrow().clone();
+            v.extend(b.items.borrow().iter().cloned());
+            return Ok(Value::new_list(v));
+        }
+        (Value::List(a), other) if op == 13 => {
+            if a.source.is_some() {
+                return Err(Exit::brk("in-place extension of a list that exists outside the compiled region"));
+            }
+            let items = super::iter::unpack(tx, other)?;
+            a.items.borrow_mut().extend(items);
+            return Ok(lhs.clone());
+        }
+        (Value::Tuple(_) | Value::List(_), Value::Const(n)) | (Value::Const(n), Value::Tuple(_) | Value::List(_))
+            if op % 13 == 5 =>
+        {
+            if let Ok(n) = n.bind(py).extract::<i64>() {
+                let seq = if matches!(lhs, Value::Const(_)) { rhs } else { lhs };
+                let items = super::iter::unpack(tx, seq)?;
+                let mut out = Vec::new();
+                for _ in 0..n.max(0) {
+                    out.extend(items.iter().cloned());
+                }
+                return Ok(match seq {
+                    Value::Tuple(_) => Value::new_tuple(out),
+                    _ => Value::new_list(out),
+                });
+            }
+        }
+        _ => {}
+    }
+    if let (Some(a), Some(b)) = (tx.as_python_constant(lhs), tx.as_python_constant(rhs)) {
+        if !inplace || matches!(lhs, Value::Const(_)) {
+            let f = operator_fn(tx, name)?;
+            return fold(tx, &f, &[a, b], &format!("`{sym}`"));
+        }
+    }
+    if let Value::Object(o) = lhs {
+        if o.kind == KIND_OBJECT || o.kind == KIND_NN_MODULE {
+            let dunder = format!("__{}__", name.trim_end_matches('_'));
+            return call_dunder(tx, lhs, &dunder, vec![rhs.clone()]);
+        }
+    }
+    Err(Exit::brk(format!(
+        "unsupported operand types for {sym}: '{}' and '{}'",
+        lhs.type_name(py),
+        rhs.type_name(py)
+    )))
+}
+
+pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TResult<Value> {
+    let name = *COMPARE_OPS.get(op).ok_or_else(|| Exit::internal("bad COMPARE_OP"))?;
+    let f = operator_fn(tx, name)?;
+    if lhs.is_tensor() || rhs.is_tensor() {
+        return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
+    }
+    if let (Some(a), Some(b)) = (tx.as_python_constant(lhs), tx.as_python_constant(rhs)) {
+        return fold(tx, &f, &[a, b], "comparison");
+    }
+    if matches!(op, 2 | 3) {
+        // Values of different kinds that are not constants: == falls back to identity.
+        let same = is_same(tx, lhs, rhs)?;
+        return Ok(Value::constant(tx.py, same == (op == 2)));
+    }
+    Err(Exit::brk(format!(
+        "comparison between '{}' and '{}'",
+        lhs.type_name(tx.py),
+        rhs.type_name(tx.py)
+    )))
+}
+
+pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
+    if op == Opcode::UNARY_NOT {
+        let t = truthy(tx, v)?;
+        return Ok(Value::constant(tx.py, !t));
+    }
+    let name = match op {
+        Opcode::UNARY_NEGATIVE => "neg",
+        Opcode::UNARY_POSITIVE => "pos",
+        _ => "invert",
+    };
+    let f = operator_fn(tx, name)?;
+    if v.is_tensor() {
+        return graph_call(tx, &f, &[v.clone()], &[]);
+    }
+    match tx.as_python_constant(v) {
+        Some(c) => fold(tx, &f, &[c], "unary operator"),
+        None => Err(Exit::brk(format!("unary operator on a '{}'", v.type_name(tx.py)))),
+    }
+}
+
+/// `bool(v)`, for branches. A tensor's truth value depends on its data: a graph break.
+pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
+    let py = tx.py;
+    Ok(match v {
+        Value::Const(c) => c.bind(py).is_truthy().map_err(|e| tx.err(e))?,
+        Value::Tensor(_) => {
+            return Err(Exit::brk(
+                "data-dependent branch: the truth value of a tensor (`if tensor:` or a tensor comparison) depends on its data",
+            ))
+        }
+        Value::Tuple(t) => !t.is_empty(),
+        Value::List(l) => !l.items.borrow().is_empty(),
+        Value::Dict(d) => !d.items.borrow().is_empty(),
+        Value::Null => return Err(Exit::internal("truth value of NULL")),
+        Value::Object(o) => {
+            let obj = o.obj.bind(py);
+            let ty = obj.get_type();
+            let has_bool = ty.hasattr("__bool__").unwrap_or(false);
+            let has_len = ty.hasattr("__len__").unwrap_or(false);
+            if !has_bool && !has_len {
+                true
+            } else if has_len && !has_bool {
+                let n = call_dunder(tx, v, "__len__", vec![])?;
+                match n.as_const(py).and_then(|c| c.extract::<i64>().ok()) {
+                    Some(n) => n != 0,
+                    None => return Err(Exit::brk("__len__ returned a non-constant")),
+                }
+            } else {
+                let b = call_dunder(tx, v, "__bool__", vec![])?;
+                return truthy(tx, &b);
+            }
+        }
+        _ => true,
+    })
+}
+
+/// `lhs is rhs`.
+pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
+    Ok(match (lhs, rhs) {
+        (Value::Const(a), Value::Const(b))
+        | (Value::Tensor(a), Value::Tensor(b)) => a.is(b),
+        (Value::Object(a), Value::Object(b)) => a.obj.is(&b.obj),
+        (Value::Tuple(a), Value::Tuple(b)) => Rc::ptr_eq(a, b),
+        (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
+        (Value::Dict(a), Value::Dict(b)) => Rc::ptr_eq(a, b),
+        (Value::Function(a), Value::Function(b)) => Rc::ptr_eq(a, b) || matches!((&a.obj, &b.obj), (Some(x), Some(y)) if x.is(y)),
+        (Value::Const(_), Value::Object(_)) | (Value::Object(_), Value::Const(_)) => false,
+        (Value::Object(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_), _) | (_, Value::Object(_)) => {
+            return Err(Exit::brk(format!(
+                "identity comparison between '{}' and '{}'",
+                lhs.type_name(tx.py),
+                rhs.type_name(tx.py)
+            )))
+        }
+        _ => false,
+    })
+}
+
+/// `item in container`.
+pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult<bool> {
+    let py = tx.py;
+    if container.is_tensor() || item.is_tensor() {
+        return Err(Exit::brk("membership test involving a tensor (depends on tensor data)"));
+    }
+    if let Value::Dict(d) = container {
+        let key = tx.as_python_constant(item).ok_or_else(|| Exit::brk("dict membership of a non-constant key"))?;
+        return Ok(d.items.borrow().iter().any(|(k, _)| k.bind(py).eq(&key).unwrap_or(false)));
+    }
+    if let (Some(c), Some(i)) = (tx.as_python_constant(container), tx.as_python_constant(item)) {
+        return c.contains(i).map_err(|e| Exit::brk(format!("`in` raised {}", e.value(py))));
+    }
+    if let Value::Tuple(_) | Value::List(_) = container {
+        for v in super::iter::unpack(tx, container)? {
+            if is_same(tx, &v, item).unwrap_or(false) {
+                return Ok(true);
+            }
+        }
+        return Err(Exit::brk("membership test over non-constant values"));
+    }
+    Err(Exit::brk(format!("`in` on a '{}'", container.type_name(py))))
+}
+
+fn const_index(tx: &Tracer<'_>, idx: &Value) -> Option<i64> {
+    idx.as_const(tx.py).and_then(|c| c.extract::<i64>().ok())
+}
+
+/// `obj[idx]`.
+pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
+    let py = tx.py;
+    match obj {
+        Value::Tensor(_) => {
+            let f = operator_fn(tx, "getitem")?;
+            graph_call(tx, &f, &[obj.clone(), idx.clone()], &[])
+        }
+        Value::Tuple(_) | Value::List(_) => {
+            let items = super::iter::unpack(tx, obj)?;
+            if let Some(i) = const_index(tx, idx) {
+                let n = items.len() as i64;
+                let j = if i < 0 { i + n } else { i };
+                return items
+                    .get(usize::try_from(j).unwrap_or(usize::MAX))
+                    .cloned()
+                    .ok_or_else(|| Exit::brk(format!("{} index out of range", obj.type_name(py))));
+            }
+            if let Value::Slice(_) = idx {
+                let s = tx.as_python_constant(idx).ok_or_else(|| Exit::brk("slice with non-constant bounds"))?;
+                let n = items.len();
+                let ind = s.call_method1("indices", (n,)).map_err(|e| tx.err(e))?;
+                let (start, stop, step): (i64, i64, i64) = ind.extract().map_err(|e| tx.err(e))?;
+                let r = tx.hooks.b.range.bind(py).call1((start, stop, step)).map_err(|e| tx.err(e))?;
+                let mut out = Vec::new();
+                for j in r.try_iter().map_err(|e| tx.err(e))? {
+                    let j: usize = j.and_then(|j| j.extract()).map_err(|e| tx.err(e))?;
+                    out.push(items[j].clone());
+                }
+                return Ok(match obj {
+                    Value::Tuple(_) => Value::new_tuple(out),
+                    _ => Value::new_list(out),
+                });
+            }
+            Err(Exit::brk("sequence index that is not a constant int or slice"))
+        }
+        Value::Dict(d) => {
+            let key = tx.as_python_constant(idx).ok_or_else(|| Exit::brk("dict lookup with a non-constant key"))?;
+            let found = d.items.borrow().iter().find(|(k, _)| k.bind(py).eq(&key).unwrap_or(false)).map(|(_, v)| v.clone());
+            found.ok_or_else(|| Exit::brk(format!("KeyError: {key}")))
+        }
+        Value::Const(c) => {
+            let i = tx.as_python_constant(idx).ok_or_else(|| Exit::brk("indexing a constant with a non-constant"))?;
+            match c.bind(py).get_item(i) {
+                Ok(r) => tx.realize(&r, None),
+                Err(e) => Err(Exit::brk(format!("indexing raised {}", e.value(py)))),
+            }
+        }
+        Value::Object(_) => call_dunder(tx, obj, "__getitem__", vec![idx.clone()]),
+        _ => Err(Exit::brk(format!("subscript of a '{}'", obj.type_name(py)))),
+    }
+}
+
+/// `container[key] = value`.
+pub fn store_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value, value: Value) -> TResult<()> {
+    let py = tx.py;
+    match container {
+        Value::Tensor(_) => {
+            let f = operator_fn(tx, "setitem")?;
+            graph_call(tx, &f, &[container.clone(), key.clone(), value], &[])?;
+            Ok(())
+        }
+        Value::List(l) if l.source.is_none() => {
+            let i = const_index(tx, key).ok_or_else(|| Exit::brk("list assignment with a non-constant index"))?;
+            let mut items = l.items.borrow_mut();
+            let n = items.len() as i64;
+            let j = if i < 0 { i + n } else { i };
+            match usize::try_from(j).ok().and_then(|j| items.get_mut(j)) {
+                Some(slot) => {
+                    *slot = value;
+                    Ok(())
+                }
+                None => Err(Exit::brk("list assignment index out of range")),
+            }
+        }
+        Value::Dict(d) if d.source.is_none() => {
+            let k = super::dispatch::dict_key_const(tx, key)?;
+            super::dispatch::dict_set(tx, d, k, value);
+            Ok(())
+        }
+        _ => Err(Exit::brk(format!(
+            "item assignment on a '{}' that exists outside the compiled region (side effects are not supported yet)",
+            container.type_name(py)
+        ))),
+    }
+}
+
+/// `FORMAT_VALUE`: f-string conversion (`!s`, `!r`, `!a`) and format spec, on constants.
+pub fn format_value(tx: &mut Tracer<'_>, v: &Value, conversion: usize, spec: Option<&Value>) -> TResult<Value> {
+    let py = tx.py;
+    let c = tx.as_python_constant(v).ok_or_else(|| Exit::brk(format!("f-string formatting of a '{}'", v.type_name(py))))?;
+    let converted = match conversion {
+        1 => c.str().map_err(|e| tx.err(e))?.into_any(),
+        2 => c.repr().map_err(|e| tx.err(e))?.into_any(),
+        3 => py.import("builtins").and_then(|b| b.getattr("ascii")?.call1((c,))).map_err(|e| tx.err(e))?,
+        _ => c,
+    };
+    let spec = match spec {
+        Some(s) => s.as_const(py).cloned().ok_or_else(|| Exit::brk("non-constant format spec"))?,
+        None => pyo3::types::PyString::new(py, "").into_any(),
+    };
+    let out = py
+        .import("builtins")
+        .and_then(|b| b.getattr("format")?.call1((converted, spec)))
+        .map_err(|e| Exit::brk(format!("format raised {e}")))?;
+    Ok(Value::Const(out.unbind()))
+}

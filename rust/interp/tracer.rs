@@ -1,0 +1,363 @@
+//! Per-trace state: the graph being built, the guards installed so far, values already
+//! read from each source, and the graph's inputs. `realize` turns a real Python object read
+//! from a source into a symbolic value, installing exactly the guards that make the trace
+//! valid for later calls.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
+
+use super::exit::{from_pyerr, Exit, TResult};
+use super::hooks::{hooks, Hooks};
+use super::kinds::*;
+use super::value::{DictVal, FuncVal, GlobalsAccess, ListVal, ObjVal, SourceRef, Value};
+use crate::guards::{DictKey, Guard, Source, TensorMeta};
+use crate::spec_cache::SPEC_CACHE;
+
+pub struct Tracer<'py> {
+    pub py: Python<'py>,
+    pub hooks: &'py Hooks,
+    pub gb: Bound<'py, PyAny>,
+    pub guards: Vec<(Arc<Source>, Guard)>,
+    guard_keys: HashSet<(Arc<Source>, u8)>,
+    memo: HashMap<Arc<Source>, Value>,
+    /// Sources of the graph's placeholders, in order.
+    pub inputs: Vec<Arc<Source>>,
+    /// The compiled frame's globals dict (identity decides whether globals are guardable).
+    pub root_globals: Py<PyAny>,
+    pub depth: usize,
+    pub max_depth: usize,
+    /// Cells of closures that exist outside the trace: writing them is a side effect.
+    readonly_cells: HashSet<usize>,
+    /// Keeps readonly cells alive so their addresses stay unique during the trace.
+    _cells_alive: Vec<Value>,
+}
+
+impl<'py> Tracer<'py> {
+    pub fn new(py: Python<'py>, root_globals: Py<PyAny>, max_depth: usize) -> PyResult<Tracer<'py>> {
+        let hooks = hooks(py)?;
+        let gb = hooks.graph_builder.bind(py).call0()?;
+        Ok(Tracer {
+            py,
+            hooks,
+            gb,
+            guards: Vec::new(),
+            guard_keys: HashSet::new(),
+            memo: HashMap::new(),
+            inputs: Vec::new(),
+            root_globals,
+            depth: 0,
+            max_depth,
+            readonly_cells: HashSet::new(),
+            _cells_alive: Vec::new(),
+        })
+    }
+
+    pub fn is_readonly_cell(&self, c: &Rc<std::cell::RefCell<Option<Value>>>) -> bool {
+        self.readonly_cells.contains(&(Rc::as_ptr(c) as usize))
+    }
+
+    /// Map a Python error from ferrodyn's own Python code into an exit.
+    pub fn err(&self, e: PyErr) -> Exit {
+        from_pyerr(self.py, e, self.hooks.unsupported.bind(self.py))
+    }
+
+    pub fn guard(&mut self, source: &Arc<Source>, guard: Guard) {
+        let tag = match &guard {
+            Guard::TypeMatch(_) => 0,
+            Guard::IdMatch(_) => 1,
+            Guard::Equals(_) => 2,
+            Guard::Len(_) => 3,
+            Guard::DictKeys(_) => 4,
+            Guard::HasAttr(..) => 5,
+            Guard::Tensor(_) => 6,
+        };
+        if self.guard_keys.insert((source.clone(), tag)) {
+            self.guards.push((source.clone(), guard));
+        }
+    }
+
+    pub fn classify(&self, obj: &Bound<'py, PyAny>) -> TResult<i64> {
+        self.hooks
+            .classify
+            .bind(self.py)
+            .call1((obj,))
+            .and_then(|k| k.extract::<i64>())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn describe(&self, obj: &Bound<'py, PyAny>) -> String {
+        self.hooks
+            .describe
+            .bind(self.py)
+            .call1((obj,))
+            .and_then(|s| s.extract::<String>())
+            .unwrap_or_else(|_| "<object>".into())
+    }
+
+    /// A symbolic value for a real object read from `source` (None: not guardable, e.g.
+    /// a torch-internal global). Memoized per source.
+    pub fn realize(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
+        if let Some(s) = &source {
+            if let Some(v) = self.memo.get(s) {
+                return Ok(v.clone());
+            }
+        }
+        let kind = self.classify(obj)?;
+        let v = self.realize_kind(obj, kind, &source)?;
+        if let Some(s) = source {
+            self.memo.insert(s, v.clone());
+        }
+        Ok(v)
+    }
+
+    fn realize_kind(&mut self, obj: &Bound<'py, PyAny>, kind: i64, source: &SourceRef) -> TResult<Value> {
+        let py = self.py;
+        match kind {
+            KIND_CONST => {
+                if let Some(s) = source {
+                    self.guard(s, Guard::Equals(obj.clone().unbind()));
+                }
+                Ok(Value::Const(obj.clone().unbind()))
+            }
+            KIND_TENSOR => {
+                let Some(s) = source else {
+                    return Err(Exit::brk(
+                        "a tensor that is not reachable from the function's arguments or globals \
+                         (tensor constants are not supported yet)",
+                    ));
+                };
+                let meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
+                self.guard(s, Guard::Tensor(meta));
+                let var = self.gb.call_method1("add_input", (obj, s.render())).map_err(|e| self.err(e))?;
+                self.inputs.push(s.clone());
+                Ok(Value::Tensor(var.unbind()))
+            }
+            KIND_TUPLE | KIND_LIST => {
+                let seq: Vec<Bound<'py, PyAny>> = obj.try_iter().map_err(|e| self.err(e))?.collect::<PyResult<_>>().map_err(|e| self.err(e))?;
+                if let Some(s) = source {
+                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+                    self.guard(s, Guard::Len(seq.len()));
+                }
+                let mut items = Vec::with_capacity(seq.len());
+                for (i, item) in seq.iter().enumerate() {
+                    let sub = source.as_ref().map(|s| Arc::new(Source::Index { base: s.clone(), index: i as isize }));
+                    items.push(self.realize(item, sub)?);
+                }
+                if kind == KIND_TUPLE {
+                    Ok(Value::Tuple(Rc::new(items)))
+                } else {
+                    Ok(Value::List(Rc::new(ListVal { items: items.into(), source: source.clone() })))
+                }
+            }
+            KIND_DICT => {
+                let d = obj.cast::<PyDict>().map_err(|e| self.err(e.into()))?;
+                let keys: Vec<Py<PyAny>> = d.keys().iter().map(|k| k.unbind()).collect();
+                if let Some(s) = source {
+                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+                    self.guard(s, Guard::DictKeys(keys.iter().map(|k| k.clone_ref(py)).collect()));
+                }
+                let mut items = Vec::with_capacity(keys.len());
+                for (k, v) in d.iter() {
+                    let sub = match source {
+                        Some(s) => dict_key(&k).map(|key| Arc::new(Source::DictItem { base: s.clone(), key })),
+                        None => None,
+                    };
+                    if source.is_some() && sub.is_none() {
+                        return Err(Exit::brk("a dict argument with keys that are not str or int"));
+                    }
+                    let val = self.realize(&v, sub)?;
+                    items.push((k.unbind(), val));
+                }
+                Ok(Value::Dict(Rc::new(DictVal { items: items.into(), source: source.clone() })))
+            }
+            KIND_FUNCTION => {
+                if let Some(s) = source {
+                    self.guard(s, Guard::IdMatch(obj.clone().unbind()));
+                }
+                self.function_value(obj, source.clone())
+            }
+            KIND_METHOD => {
+                let this = obj.getattr("__self__").map_err(|e| self.err(e))?;
+                let func = obj.getattr("__func__").map_err(|e| self.err(e))?;
+                let self_src = source.as_ref().map(|s| Arc::new(Source::Attr { base: s.clone(), name: "__self__".into() }));
+                let func_src = source.as_ref().map(|s| Arc::new(Source::Attr { base: s.clone(), name: "__func__".into() }));
+                let this_v = self.realize(&this, self_src)?;
+                let func_v = self.realize(&func, func_src)?;
+                Ok(Value::BoundMethod(Rc::new((this_v, func_v))))
+            }
+            _ => {
+                if let Some(s) = source {
+                    let g = if kind == KIND_OBJECT {
+                        Guard::TypeMatch(obj.get_type().unbind())
+                    } else {
+                        Guard::IdMatch(obj.clone().unbind())
+                    };
+                    self.guard(s, g);
+                }
+                Ok(Value::Object(Rc::new(ObjVal { obj: obj.clone().unbind(), kind, source: source.clone() })))
+            }
+        }
+    }
+
+    /// A user function value. Defaults are read lazily at call time (see calls.rs).
+    pub fn function_value(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
+        let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
+        let spec = SPEC_CACHE.get(&code).map_err(|e| Exit::Skip { reason: format!("cannot decode code object: {e}") })?;
+        let globals = obj.getattr("__globals__").map_err(|e| self.err(e))?;
+        let mut closure = Vec::new();
+        let cells = obj.getattr("__closure__").map_err(|e| self.err(e))?;
+        if !cells.is_none() {
+            for (i, cell) in cells.try_iter().map_err(|e| self.err(e))?.enumerate() {
+                let cell = cell.map_err(|e| self.err(e))?;
+                let contents = match cell.getattr("cell_contents") {
+                    Ok(c) => c,
+                    Err(_) => {
+                        closure.push(Value::Cell(Rc::new(None.into())));
+                        continue;
+                    }
+                };
+                let src = source.as_ref().map(|s| {
+                    Arc::new(Source::Attr {
+                        base: Arc::new(Source::Index {
+                            base: Arc::new(Source::Attr { base: s.clone(), name: "__closure__".into() }),
+                            index: i as isize,
+                        }),
+                        name: "cell_contents".into(),
+                    })
+                });
+                let v = self.realize(&contents, src)?;
+                let cell = Rc::new(std::cell::RefCell::new(Some(v)));
+                self.readonly_cells.insert(Rc::as_ptr(&cell) as usize);
+                self._cells_alive.push(Value::Cell(cell.clone()));
+                closure.push(Value::Cell(cell));
+            }
+        }
+        let globals_source = if globals.is(self.root_globals.bind(self.py)) {
+            GlobalsAccess::Root
+        } else if is_torch_internal(obj) {
+            GlobalsAccess::Unguarded
+        } else {
+            match &source {
+                Some(s) => GlobalsAccess::Via(Arc::new(Source::Attr { base: s.clone(), name: "__globals__".into() })),
+                None => GlobalsAccess::Unguarded,
+            }
+        };
+        Ok(Value::Function(Rc::new(FuncVal {
+            obj: Some(obj.clone().unbind()),
+            spec,
+            globals: globals.unbind(),
+            defaults: None,
+            kwdefaults: None,
+            closure,
+            source,
+            globals_source,
+        })))
+    }
+
+    /// Convert a value into what `GraphBuilder` expects as an op argument.
+    pub fn to_graph_arg(&self, v: &Value) -> TResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match v {
+            Value::Const(o) | Value::Tensor(o) => o.bind(py).clone(),
+            Value::Tuple(items) => {
+                let conv: Vec<_> = items.iter().map(|i| self.to_graph_arg(i)).collect::<TResult<_>>()?;
+                PyTuple::new(py, conv).map_err(|e| self.err(e))?.into_any()
+            }
+            Value::List(l) => {
+                let conv: Vec<_> = l.items.borrow().iter().map(|i| self.to_graph_arg(i)).collect::<TResult<_>>()?;
+                PyList::new(py, conv).map_err(|e| self.err(e))?.into_any()
+            }
+            Value::Dict(d) => {
+                let out = PyDict::new(py);
+                for (k, val) in d.items.borrow().iter() {
+                    out.set_item(k.bind(py), self.to_graph_arg(val)?).map_err(|e| self.err(e))?;
+                }
+                out.into_any()
+            }
+            Value::Slice(s) => {
+                let [a, b, c] = &**s;
+                let f = self.hooks.b.slice.bind(py);
+                f.call1((self.to_graph_arg(a)?, self.to_graph_arg(b)?, self.to_graph_arg(c)?)).map_err(|e| self.err(e))?
+            }
+            Value::Object(o) if matches!(o.kind, KIND_TORCH_OP | KIND_CLASS | KIND_PURE | KIND_OPERATOR) => o.obj.bind(py).clone(),
+            other => {
+                return Err(Exit::brk(format!(
+                    "passing a {} to a tensor operation",
+                    other.type_name(py)
+                )))
+            }
+        })
+    }
+
+    /// Wrap what `GraphBuilder` returned (TensorVar, tuples of them, or constants).
+    pub fn from_graph_result(&mut self, r: &Bound<'py, PyAny>) -> TResult<Value> {
+        let py = self.py;
+        if r.get_type().is(self.hooks.tensor_var.bind(py)) {
+            return Ok(Value::Tensor(r.clone().unbind()));
+        }
+        if let Ok(t) = r.cast::<PyTuple>() {
+            if r.get_type().is(py.get_type::<PyTuple>()) {
+                let items: Vec<Value> = t.iter().map(|i| self.from_graph_result(&i)).collect::<TResult<_>>()?;
+                return Ok(Value::Tuple(Rc::new(items)));
+            }
+        }
+        if let Ok(l) = r.cast::<PyList>() {
+            let items: Vec<Value> = l.iter().map(|i| self.from_graph_result(&i)).collect::<TResult<_>>()?;
+            return Ok(Value::new_list(items));
+        }
+        self.realize(r, None)
+    }
+
+    /// A constant Python object for a value made only of constants, if it is one.
+    pub fn as_python_constant(&self, v: &Value) -> Option<Bound<'py, PyAny>> {
+        let py = self.py;
+        match v {
+            Value::Const(o) => Some(o.bind(py).clone()),
+            Value::Tuple(items) => {
+                let conv: Option<Vec<_>> = items.iter().map(|i| self.as_python_constant(i)).collect();
+                PyTuple::new(py, conv?).ok().map(|t| t.into_any())
+            }
+            Value::List(l) => {
+                let conv: Option<Vec<_>> = l.items.borrow().iter().map(|i| self.as_python_constant(i)).collect();
+                PyList::new(py, conv?).ok().map(|t| t.into_any())
+            }
+            Value::Slice(s) => {
+                let [a, b, c] = &**s;
+                let (a, b, c) = (self.as_python_constant(a)?, self.as_python_constant(b)?, self.as_python_constant(c)?);
+                Some(PySlice::full(py).get_type().call1((a, b, c)).ok()?)
+            }
+            Value::Object(o) if o.kind != KIND_TENSOR => Some(o.obj.bind(py).clone()),
+            Value::Dict(d) => {
+                let out = PyDict::new(py);
+                for (k, val) in d.items.borrow().iter() {
+                    out.set_item(k.bind(py), self.as_python_constant(val)?).ok()?;
+                }
+                Some(out.into_any())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn dict_key(k: &Bound<'_, PyAny>) -> Option<DictKey> {
+    if let Ok(s) = k.extract::<String>() {
+        return Some(DictKey::Str(s));
+    }
+    if k.get_type().name().ok()?.to_string() == "int" {
+        return k.extract::<i64>().ok().map(DictKey::Int);
+    }
+    None
+}
+
+/// Code from torch's own modules: its globals are trusted not to be monkeypatched, so
+/// reads of them install no guards (this keeps module-heavy guard trees small).
+fn is_torch_internal(func: &Bound<'_, PyAny>) -> bool {
+    func.getattr("__module__")
+        .ok()
+        .and_then(|m| m.extract::<String>().ok())
+        .is_some_and(|m| m == "torch" || m.starts_with("torch."))
+}

@@ -1,0 +1,139 @@
+//! Values on the symbolic stack. Most are plain Rust data; tensors are handles to the
+//! Python `TensorVar` (FX node + fake tensor); other Python objects carry their kind and
+//! the source they were read from (so that using them can install guards).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use crate::guards::Source;
+use crate::spec_cache::CodeSpec;
+
+pub type SourceRef = Option<Arc<Source>>;
+
+/// How a frame's globals can be reached by guards.
+#[derive(Clone)]
+pub enum GlobalsAccess {
+    /// The compiled function's own globals: `Source::Global`.
+    Root,
+    /// Another module's globals, through `fn.__globals__` of a sourced function.
+    Via(Arc<Source>),
+    /// Not guarded (torch-internal code; trusted not to be monkeypatched).
+    Unguarded,
+}
+
+#[derive(Clone)]
+pub enum Value {
+    /// The NULL that PUSH_NULL / LOAD_GLOBAL / LOAD_METHOD push before a callable.
+    Null,
+    /// An immutable Python constant (None, bool, int, float, str, dtype, torch.Size, ...).
+    Const(Py<PyAny>),
+    /// A tensor in the graph: a Python `ferrodyn.graph.TensorVar`.
+    Tensor(Py<PyAny>),
+    Tuple(Rc<Vec<Value>>),
+    List(Rc<ListVal>),
+    Dict(Rc<DictVal>),
+    Slice(Rc<[Value; 3]>),
+    /// A user Python function (inlined when called).
+    Function(Rc<FuncVal>),
+    /// `obj.method` bound to a receiver: (self, function).
+    BoundMethod(Rc<(Value, Value)>),
+    /// `receiver.name` for a builtin method of a tensor or container value, not yet called.
+    BuiltinMethod(Rc<(Value, String)>),
+    /// Any other Python object, with its kind (see kinds.rs) and where it came from.
+    Object(Rc<ObjVal>),
+    Iter(Rc<RefCell<IterVal>>),
+    Cell(Rc<RefCell<Option<Value>>>),
+}
+
+pub struct ListVal {
+    pub items: RefCell<Vec<Value>>,
+    /// Set when the list mirrors a pre-existing Python list: mutating it is not supported
+    /// until the side-effect store lands, so it breaks the graph.
+    pub source: SourceRef,
+}
+
+pub struct DictVal {
+    /// Insertion-ordered (key, value); keys are hashable Python constants.
+    pub items: RefCell<Vec<(Py<PyAny>, Value)>>,
+    pub source: SourceRef,
+}
+
+pub struct FuncVal {
+    pub obj: Option<Py<PyAny>>,
+    pub spec: Arc<CodeSpec>,
+    pub globals: Py<PyAny>,
+    /// Known defaults (functions made during the trace); None: read `__defaults__` /
+    /// `__kwdefaults__` from `obj` at call time, guarding only the ones used.
+    pub defaults: Option<Vec<Value>>,
+    pub kwdefaults: Option<Vec<(String, Value)>>,
+    pub closure: Vec<Value>,
+    pub source: SourceRef,
+    /// How guards reach this function's globals dict.
+    pub globals_source: GlobalsAccess,
+}
+
+pub struct ObjVal {
+    pub obj: Py<PyAny>,
+    pub kind: i64,
+    pub source: SourceRef,
+}
+
+pub enum IterVal {
+    Range { next: i64, stop: i64, step: i64 },
+    Items { items: Vec<Value>, pos: usize },
+    Enumerate { inner: Value, count: i64 },
+    Zip { inners: Vec<Value>, strict: bool },
+}
+
+impl Value {
+    pub fn type_name(&self, py: Python<'_>) -> String {
+        match self {
+            Value::Null => "NULL".into(),
+            Value::Const(o) => o.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default(),
+            Value::Tensor(_) => "Tensor".into(),
+            Value::Tuple(_) => "tuple".into(),
+            Value::List(_) => "list".into(),
+            Value::Dict(_) => "dict".into(),
+            Value::Slice(_) => "slice".into(),
+            Value::Function(_) => "function".into(),
+            Value::BoundMethod(_) => "method".into(),
+            Value::BuiltinMethod(_) => "builtin method".into(),
+            Value::Object(o) => o.obj.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default(),
+            Value::Iter(_) => "iterator".into(),
+            Value::Cell(_) => "cell".into(),
+        }
+    }
+
+    pub fn is_tensor(&self) -> bool {
+        matches!(self, Value::Tensor(_))
+    }
+
+    pub fn as_const<'py>(&self, py: Python<'py>) -> Option<&Bound<'py, PyAny>> {
+        match self {
+            Value::Const(o) => Some(o.bind(py)),
+            _ => None,
+        }
+    }
+
+    pub fn new_list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(ListVal { items: RefCell::new(items), source: None }))
+    }
+
+    pub fn new_tuple(items: Vec<Value>) -> Value {
+        Value::Tuple(Rc::new(items))
+    }
+
+    pub fn none(py: Python<'_>) -> Value {
+        Value::Const(py.None())
+    }
+
+    pub fn constant<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> Value {
+        match v.into_pyobject(py) {
+            Ok(b) => Value::Const(b.into_any().unbind()),
+            Err(_) => Value::Const(py.None()),
+        }
+    }
+}
