@@ -408,12 +408,15 @@ mod tests {
                 })
                 .collect();
             let table: Vec<u8> = (0..(next() % 12)).map(|_| next() as u8).collect();
-            let _ = decode(&CodeBytes {
+            let decoded = decode(&CodeBytes {
                 co_code: &bytes,
                 exception_table: &table,
                 line_table: &table,
                 first_line: (next() % 5) as u32,
             });
+            if let Ok(decoded) = decoded {
+                let _ = crate::bytecode::encode::reencode(&decoded);
+            }
         }
     }
 }

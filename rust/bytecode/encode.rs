@@ -394,4 +394,84 @@ mod tests {
             assert!(assemble(code, 1).is_err(), "case {n}");
         }
     }
+
+    /// Random programs (random opcodes, arguments, targets, handlers, locations) must give a
+    /// result or an error, never a panic; successful output must decode back.
+    #[test]
+    fn fuzz_no_panic() {
+        let mut state: u64 = 0x2545f4914f6cdd1d;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let big = [0u32, 1, 255, 256, 65535, 65536, 1 << 24, u32::MAX];
+        // Mostly stack-neutral opcodes, so that many programs pass the stack analysis.
+        let neutral = [
+            Opcode::NOP,
+            Opcode::JUMP_FORWARD,
+            Opcode::JUMP_BACKWARD,
+            Opcode::LOAD_ATTR,
+        ];
+        let mut assembled = 0;
+        for _ in 0..5_000 {
+            let len = (next() % 30) as usize + 1;
+            let code: Vec<AsmInstr> = (0..len)
+                .map(|_| {
+                    let pick = next();
+                    let op = if pick % 4 == 0 {
+                        Opcode::ALL[(pick >> 8) as usize % Opcode::ALL.len()]
+                    } else {
+                        neutral[(pick >> 8) as usize % neutral.len()]
+                    };
+                    let r = next();
+                    AsmInstr {
+                        op,
+                        arg: if r % 5 == 0 {
+                            big[(r >> 8) as usize % big.len()]
+                        } else {
+                            (r % 4) as u32
+                        },
+                        target: (r % 3 != 0).then_some((next() % (len as u64 + 2)) as usize),
+                        location: Location {
+                            line: (r % 7 != 0).then_some((next() % 2000) as i32 - 5),
+                            end_line: (r % 11 != 0).then_some((next() % 2000) as i32),
+                            col: (r % 13 != 0).then_some((next() % 300) as u32),
+                            end_col: (r % 17 != 0).then_some((next() % 300) as u32),
+                        },
+                        handler: (r % 4 == 0).then(|| AsmHandler {
+                            target: (next() % (len as u64 + 1)) as usize,
+                            depth: (next() % 4) as u32,
+                            lasti: r % 8 == 0,
+                        }),
+                    }
+                })
+                .collect();
+            let first_line = (next() % 100) as u32;
+            if let Ok(out) = assemble(&code, first_line) {
+                let decoded = decode(&CodeBytes {
+                    co_code: &out.co_code,
+                    exception_table: &out.exception_table,
+                    line_table: &out.line_table,
+                    first_line,
+                })
+                .expect("assembled code must decode");
+                assert_eq!(decoded.instructions.len(), code.len());
+                for (got, want) in decoded.instructions.iter().zip(&code) {
+                    assert_eq!(got.op, want.op);
+                    if want.op.is_jump() {
+                        assert_eq!(got.target.map(|t| t as usize), want.target);
+                    } else if want.op.has_arg() {
+                        assert_eq!(got.arg, want.arg);
+                    }
+                }
+                assembled += 1;
+            }
+        }
+        assert!(
+            assembled > 100,
+            "only {assembled} random programs assembled"
+        );
+    }
 }

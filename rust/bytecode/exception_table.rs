@@ -120,14 +120,14 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ExceptionEntry>, ExceptionTableError> {
     Ok(entries)
 }
 
-fn write_number(out: &mut Vec<u8>, value: u32, entry_start: bool) {
+fn write_number(out: &mut Vec<u8>, value: u64, entry_start: bool) {
     let mut shift = 0;
-    while shift + 6 < 32 && value >> (shift + 6) != 0 {
+    while shift + 6 < 64 && value >> (shift + 6) != 0 {
         shift += 6;
     }
     let mut marker = if entry_start { ENTRY_START } else { 0 };
     loop {
-        let group = ((value >> shift) & u32::from(PAYLOAD)) as u8;
+        let group = ((value >> shift) & u64::from(PAYLOAD)) as u8;
         let more = if shift > 0 { CONTINUE } else { 0 };
         out.push(group | more | marker);
         marker = 0;
@@ -138,14 +138,17 @@ fn write_number(out: &mut Vec<u8>, value: u32, entry_start: bool) {
     }
 }
 
-/// Encodes entries (byte offsets, which must be even) back into table bytes.
+/// Encodes entries (byte offsets, which must be even) back into table bytes. A depth too
+/// large for the format is written anyway and will fail to parse; it never panics.
 pub fn encode(entries: &[ExceptionEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * 4);
     for entry in entries {
-        write_number(&mut out, entry.start / 2, true);
-        write_number(&mut out, entry.end.saturating_sub(entry.start) / 2, false);
-        write_number(&mut out, entry.target / 2, false);
-        write_number(&mut out, (entry.depth << 1) | u32::from(entry.lasti), false);
+        let length = entry.end.saturating_sub(entry.start);
+        write_number(&mut out, u64::from(entry.start / 2), true);
+        write_number(&mut out, u64::from(length / 2), false);
+        write_number(&mut out, u64::from(entry.target / 2), false);
+        let depth_lasti = (u64::from(entry.depth) << 1) | u64::from(entry.lasti);
+        write_number(&mut out, depth_lasti, false);
     }
     out
 }
@@ -188,6 +191,8 @@ mod tests {
         let mut out = Vec::new();
         write_number(&mut out, 64, true);
         assert_eq!(out, vec![0x80 | 0x40 | 1, 0]);
+        let huge = vec![entry(0, 2, 4, u32::MAX, true)];
+        assert!(parse(&encode(&huge)).is_err());
     }
 
     #[test]

@@ -1,4 +1,13 @@
 //! Decoding and assembling CPython code objects (3.11 first; one opcode table per version).
+//!
+//! * `opcodes`: per-version opcode tables (`PyVersion::table()`), the `Opcode` enum.
+//! * `decode`: `co_code` + tables -> `Decoded` (EXTENDED_ARG folded, caches skipped, jump
+//!   targets as instruction indices, per-instruction source locations).
+//! * `exception_table`, `line_table`: codecs for `co_exceptiontable` / `co_linetable`.
+//! * `encode`: the assembler (`AsmInstr` with symbolic targets and handlers -> bytes), and
+//!   `reencode`, which reproduces compiler output byte for byte.
+//! * `stack_effect`, `stack_depth`: `dis.stack_effect` and `co_stacksize`.
+//! * `code_object`: reading and building Python code objects.
 
 pub mod code_object;
 pub mod decode;
