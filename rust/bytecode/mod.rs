@@ -1,1 +1,31 @@
 //! Decoding and assembling CPython code objects (3.11 first; one opcode table per version).
+//!
+//! * `opcodes`: per-version opcode tables (`PyVersion::table()`), the `Opcode` enum.
+//! * `decode`: `co_code` + tables -> `Decoded` (EXTENDED_ARG folded, caches skipped, jump
+//!   targets as instruction indices, per-instruction source locations).
+//! * `exception_table`, `line_table`: codecs for `co_exceptiontable` / `co_linetable`.
+//! * `encode`: the assembler (`AsmInstr` with symbolic targets and handlers -> bytes), and
+//!   `reencode`, which reproduces compiler output byte for byte.
+//! * `stack_effect`, `stack_depth`: `dis.stack_effect` and `co_stacksize`.
+//! * `code_object`: reading and building Python code objects.
+
+pub mod code_object;
+pub mod decode;
+pub mod encode;
+pub mod exception_table;
+pub mod line_table;
+pub mod opcodes;
+pub mod stack_depth;
+pub mod stack_effect;
+
+#[cfg(test)]
+mod roundtrip_tests;
+
+pub use code_object::{decode_code_object, make_code_object, CodeOverrides};
+pub use decode::{decode, CodeBytes, DecodeError, Decoded, Instruction};
+pub use encode::{assemble, reencode, to_asm, AsmHandler, AsmInstr, AssembleError, AssembledCode};
+pub use exception_table::{handler_for, ExceptionEntry, ExceptionTableError};
+pub use line_table::{LineEntry, LineTableError, Location};
+pub use opcodes::{JumpKind, OpInfo, Opcode, OpcodeTable, PyVersion};
+pub use stack_depth::{max_stack_depth, StackDepthError};
+pub use stack_effect::stack_effect;
