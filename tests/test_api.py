@@ -99,6 +99,7 @@ def test_compiled_function_called_from_compiled_function() -> None:
     x = torch.randn(3)
     torch.testing.assert_close(compiled(x), (x + 1) * 2)
     torch.testing.assert_close(inner(x), x + 1)
+    assert outer_cnt.frame_count + inner_cnt.frame_count >= 1
 
 
 def test_compile_is_lazy_until_first_call() -> None:

@@ -15,7 +15,13 @@ BACKENDS: list[Any] = ["eager", "aot_eager", "counter"]
 
 
 def _backend(name: Any) -> Any:
-    return ferrodyn.testing.CompileCounter() if name == "counter" else name
+    """Plain backend names, or a counting aot_eager backend whose count is checked."""
+    return ferrodyn.testing.CompileCounterWithBackend("aot_eager") if name == "counter" else name
+
+
+def _check_compiled_once(backend: Any) -> None:
+    if not isinstance(backend, str):
+        assert backend.frame_count == 1
 
 
 def _model() -> nn.Module:
@@ -37,7 +43,8 @@ def _grads(mod: nn.Module) -> dict[str, torch.Tensor]:
 def test_module_gradients_match_eager(backend: Any) -> None:
     eager = _model()
     orig = copy.deepcopy(eager)
-    compiled = ferrodyn.compile(orig, backend=_backend(backend))
+    be = _backend(backend)
+    compiled = ferrodyn.compile(orig, backend=be)
     x, target = torch.randn(8, 6), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
 
     loss_e = F.cross_entropy(eager(x), target)
@@ -50,13 +57,15 @@ def test_module_gradients_match_eager(backend: Any) -> None:
     assert ge.keys() == gc.keys() and len(ge) == 8
     for name in ge:
         torch.testing.assert_close(gc[name], ge[name], atol=1e-5, rtol=1e-4, msg=name)
+    _check_compiled_once(be)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_training_loop_matches_eager(backend: Any) -> None:
     eager = _model()
     orig = copy.deepcopy(eager)
-    compiled = ferrodyn.compile(orig, backend=_backend(backend))
+    be = _backend(backend)
+    compiled = ferrodyn.compile(orig, backend=be)
     opt_e = torch.optim.SGD(eager.parameters(), lr=0.1)
     opt_c = torch.optim.SGD(orig.parameters(), lr=0.1)
     for _ in range(3):
@@ -67,6 +76,7 @@ def test_training_loop_matches_eager(backend: Any) -> None:
             opt.step()
     for (n, pe), pc in zip(eager.named_parameters(), orig.parameters(), strict=True):
         torch.testing.assert_close(pc, pe, atol=1e-5, rtol=1e-4, msg=n)
+    _check_compiled_once(be)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -84,13 +94,15 @@ def test_loss_inside_compiled_function_and_input_grads(backend: Any) -> None:
     for t in (x, y, w):
         t.grad = None
 
-    compiled = ferrodyn.compile(loss_fn, backend=_backend(backend))
+    be = _backend(backend)
+    compiled = ferrodyn.compile(loss_fn, backend=be)
     out = compiled(x, y)
     assert out.requires_grad and out.shape == ()
     out.backward()
     for got, exp in zip((x.grad, y.grad, w.grad), expected, strict=True):
         assert got is not None
         torch.testing.assert_close(got, exp, atol=1e-5, rtol=1e-4)
+    _check_compiled_once(be)
 
 
 def test_no_grad_and_detach_inside_compiled_code() -> None:
@@ -102,7 +114,8 @@ def test_no_grad_and_detach_inside_compiled_code() -> None:
         live = lin(x)
         return frozen, live, live.detach() * 2
 
-    compiled = ferrodyn.compile(fn, backend=ferrodyn.testing.CompileCounter())
+    cnt = ferrodyn.testing.CompileCounter()
+    compiled = ferrodyn.compile(fn, backend=cnt)
     frozen, live, det = compiled(torch.randn(2, 3))
     assert not frozen.requires_grad
     assert live.requires_grad
@@ -110,13 +123,16 @@ def test_no_grad_and_detach_inside_compiled_code() -> None:
     torch.testing.assert_close(det, live.detach() * 2)
     live.sum().backward()
     assert lin.weight.grad is not None
+    assert cnt.frame_count == 1
 
 
 def test_grad_mode_change_is_respected() -> None:
     lin = nn.Linear(3, 3)
-    compiled = ferrodyn.compile(lin, backend=ferrodyn.testing.CompileCounter())
+    cnt = ferrodyn.testing.CompileCounter()
+    compiled = ferrodyn.compile(lin, backend=cnt)
     x = torch.randn(2, 3)
     assert compiled(x).requires_grad
+    assert cnt.frame_count == 1
     with torch.no_grad():
         out = compiled(x)
     assert not out.requires_grad
