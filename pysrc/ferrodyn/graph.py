@@ -48,7 +48,7 @@ class TensorVar:
 _CONST_ATTRS = frozenset(
     {
         "dtype", "device", "shape", "ndim", "is_cuda", "is_sparse", "is_quantized", "is_meta",
-        "layout", "requires_grad", "is_leaf", "is_floating_point", "is_complex",
+        "layout", "requires_grad", "is_leaf", "is_mkldnn", "is_nested",
     }
 )
 # Tensor attributes that produce tensors: recorded as `getattr` nodes.
@@ -164,6 +164,8 @@ class GraphBuilder:
         except NotImplementedError as e:
             raise Unsupported(f"{describe_target(target)} has no fake-tensor implementation: {e}") from None
         node = self.graph.create_node(kind, target, _map(args, _node_of), _map(kwargs, _node_of))
+        if _mutates(result, fake_args, fake_kwargs):
+            node.meta["ferrodyn_mutates"] = True
         return self._wrap(node, result)
 
     def _wrap(self, node: torch.fx.Node, result: Any) -> Any:
@@ -194,8 +196,38 @@ class GraphBuilder:
         return gm
 
 
+def _flat_tensors(value: Any, out: list[torch.Tensor]) -> None:
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _flat_tensors(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _flat_tensors(v, out)
+
+
+def _mutates(result: Any, fake_args: Any, fake_kwargs: Any) -> bool:
+    """Whether an op wrote to one of its inputs: it returned an input tensor itself
+    (`x += 1`, `x.mul_(2)`, `relu(x, inplace=True)`), wrote to `out=`, or returned None
+    while taking tensors (`x[i] = v`)."""
+    inputs: list[torch.Tensor] = []
+    _flat_tensors(fake_args, inputs)
+    _flat_tensors(fake_kwargs, inputs)
+    if not inputs:
+        return False
+    if result is None or "out" in fake_kwargs:
+        return True
+    outs: list[torch.Tensor] = []
+    _flat_tensors(result, outs)
+    ids = {id(t) for t in inputs}
+    return any(id(o) in ids for o in outs)
+
+
 def _is_impure(node: torch.fx.Node) -> bool:
     if node.op in ("placeholder", "output"):
+        return True
+    if node.meta.get("ferrodyn_mutates"):
         return True
     if node.op == "call_method":
         return str(node.target).endswith("_") and not str(node.target).startswith("__")

@@ -150,7 +150,9 @@ pub(crate) fn container_len(v: &Bound<'_, PyAny>) -> Option<usize> {
             ffi::PyTuple_GET_SIZE(p)
         } else if ffi::PyList_CheckExact(p) != 0 {
             ffi::PyList_GET_SIZE(p)
-        } else if ffi::PyDict_CheckExact(p) != 0 {
+        } else if ffi::PyDict_Check(p) != 0 {
+            // Dict subclasses (OrderedDict: module hook tables) keep their size in the
+            // dict part; PyDict_Size reads it without calling Python.
             ffi::PyDict_Size(p)
         } else {
             return None;

@@ -249,6 +249,18 @@ pub fn call_builtin<'py>(tx: &mut Tracer<'py>, obj: &Bound<'py, PyAny>, args: &[
         }
         return Err(Exit::brk("min()/max() over tensors (use torch.minimum/torch.maximum)"));
     }
+    if is(&b.all) || is(&b.any) {
+        no_kwargs("all/any")?;
+        let [it] = args else { return Err(Exit::brk("all()/any() take one argument")) };
+        let want = is(&b.any);
+        let iter = get_iter(tx, it)?;
+        while let Some(v) = iter_next(tx, &iter)? {
+            if super::ops::truthy(tx, &v)? == want {
+                return Ok(Some(Value::constant(py, want)));
+            }
+        }
+        return Ok(Some(Value::constant(py, !want)));
+    }
     if is(&b.print) {
         return Err(Exit::brk("print() (replaying prints after the graph is not supported yet)"));
     }

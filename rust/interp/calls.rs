@@ -39,6 +39,10 @@ pub fn call_value(tx: &mut Tracer<'_>, callee: &Value, args: Vec<Value>, kwargs:
                 let r = tx.gb.call_method1("call_method", (name, t, kw)).map_err(|e| tx.err(e))?;
                 return tx.from_graph_result(&r);
             }
+            if let (Value::GradMode(prev), "__exit__") = (recv, name) {
+                set_grad_mode(tx, *prev)?;
+                return Ok(Value::none(py));
+            }
             call_container_method(tx, recv, name, args, kwargs)
         }
         Value::Object(o) => call_object(tx, callee, o, args, kwargs),
@@ -83,10 +87,19 @@ fn call_object(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>,
     if let Some(v) = call_builtin(tx, &obj, &args, &kwargs)? {
         return Ok(v);
     }
+    if let Some(v) = grad_mode_ctor(tx, &obj, &args, &kwargs)? {
+        return Ok(v);
+    }
     match o.kind {
         KIND_TORCH_OP => graph_call(tx, &obj, &args, &kwargs),
-        KIND_OPERATOR if args.iter().chain(kwargs.iter().map(|(_, v)| v)).any(|a| a.is_tensor()) => {
-            graph_call(tx, &obj, &args, &kwargs)
+        KIND_OPERATOR if tx.as_python_constant_all(&args).is_none() => {
+            if let Some(v) = super::ops::operator_on_values(tx, &obj, &args)? {
+                return Ok(v);
+            }
+            if args.iter().any(|a| a.is_tensor()) {
+                return graph_call(tx, &obj, &args, &kwargs);
+            }
+            Err(Exit::brk(format!("call to {} with non-constant arguments", tx.describe(&obj))))
         }
         KIND_OPERATOR | KIND_PURE => match all_constants(tx, &args, &kwargs) {
             Some((a, k)) => match obj.call(a, Some(&k)) {
@@ -173,8 +186,9 @@ pub fn call_dunder(tx: &mut Tracer<'_>, recv: &Value, name: &str, args: Vec<Valu
 pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
     let py = tx.py;
     let spec = f.spec.clone();
-    if spec.is_generator_like() {
-        return Err(Exit::brk(format!("call to generator/coroutine function {}", spec.qualname)));
+    let is_generator = spec.flags & crate::spec_cache::CO_GENERATOR != 0;
+    if spec.is_generator_like() && !is_generator {
+        return Err(Exit::brk(format!("call to coroutine/async function {}", spec.qualname)));
     }
     if tx.depth >= tx.max_depth {
         return Err(Exit::brk("inlining depth limit reached (deep recursion?)"));
@@ -261,8 +275,51 @@ pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwarg
         current: 0,
     };
     frame.locals.resize(spec.localsplus.len(), None);
+    if is_generator {
+        // The body runs lazily, one `next` at a time (see iter.rs).
+        return Ok(Value::Generator(Rc::new(super::value::GenVal {
+            frame: std::cell::RefCell::new(Some(Box::new(frame))),
+            name: spec.qualname.clone(),
+        })));
+    }
     tx.depth += 1;
-    let r = run_frame(tx, &mut frame);
+    // Inlining recurses on the native stack: grow it on demand rather than overflow.
+    let r = stacker::maybe_grow(256 * 1024, 8 * 1024 * 1024, || run_frame(tx, &mut frame));
     tx.depth -= 1;
     r
+}
+
+/// `torch.no_grad()`, `torch.enable_grad()`, `torch.set_grad_enabled(b)` as context managers.
+fn grad_mode_ctor(tx: &mut Tracer<'_>, obj: &Bound<'_, PyAny>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let g = &tx.hooks.grad_ctx;
+    if obj.is(g.no_grad.bind(py)) && args.is_empty() && kwargs.is_empty() {
+        return Ok(Some(Value::GradMode(false)));
+    }
+    if obj.is(g.enable_grad.bind(py)) && args.is_empty() && kwargs.is_empty() {
+        return Ok(Some(Value::GradMode(true)));
+    }
+    if obj.is(g.set_grad_enabled.bind(py)) {
+        let mode = match (args, kwargs) {
+            ([v], []) => v.clone(),
+            ([], [(k, v)]) if k == "mode" => v.clone(),
+            _ => return Err(Exit::brk("torch.set_grad_enabled arguments")),
+        };
+        let mode = mode.as_const(py).and_then(|c| c.extract::<bool>().ok()).ok_or_else(|| Exit::brk("torch.set_grad_enabled with a non-constant mode"))?;
+        // Used as a plain call it switches the mode immediately; as a context manager the
+        // switch happens at __enter__. We only support the context-manager form.
+        return Ok(Some(Value::GradMode(mode)));
+    }
+    Ok(None)
+}
+
+/// Record a grad-mode switch in the graph (and apply it to the tracer's fake execution).
+pub fn set_grad_mode(tx: &mut Tracer<'_>, mode: bool) -> TResult<()> {
+    let f = tx.hooks.grad_ctx.set_fn.bind(tx.py).clone();
+    graph_call(tx, &f, &[Value::constant(tx.py, mode)], &[])?;
+    Ok(())
+}
+
+pub fn grad_enabled(tx: &Tracer<'_>) -> TResult<bool> {
+    tx.hooks.grad_ctx.is_enabled.bind(tx.py).call0().and_then(|b| b.extract()).map_err(|e| tx.err(e))
 }

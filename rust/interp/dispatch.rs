@@ -22,10 +22,25 @@ enum Flow {
     Next,
     Jump(usize),
     Return(Value),
+    Yield(Value),
+}
+
+/// How a frame stopped: returned, or (a generator) yielded and can be resumed.
+pub enum FrameExit {
+    Return(Value),
+    Yield(Value),
 }
 
 /// Interpret `frame` to its return value.
 pub fn run_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
+    match resume_frame(tx, frame)? {
+        FrameExit::Return(v) => Ok(v),
+        FrameExit::Yield(_) => Err(Exit::internal("yield outside a generator frame")),
+    }
+}
+
+/// Run `frame` from its instruction pointer until it returns or yields.
+pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit> {
     let spec = frame.spec.clone();
     let instrs = &spec.decoded.instructions;
     let mut steps: u64 = 0;
@@ -43,7 +58,8 @@ pub fn run_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
         match step(tx, frame, ins) {
             Ok(Flow::Next) => {}
             Ok(Flow::Jump(t)) => frame.ip = t,
-            Ok(Flow::Return(v)) => return Ok(v),
+            Ok(Flow::Return(v)) => return Ok(FrameExit::Return(v)),
+            Ok(Flow::Yield(v)) => return Ok(FrameExit::Yield(v)),
             Err(e) => return Err(e.located(&frame.location())),
         }
     }
@@ -124,6 +140,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let cell = frame.locals.get(arg).cloned().flatten();
             let v = match cell {
                 Some(Value::Cell(c)) => c.borrow().clone(),
+                Some(Value::ExternalCell(c)) => tx.load_external_cell(&c)?,
                 _ => None,
             };
             let name = frame.spec.localsplus.get(arg).cloned().unwrap_or_default();
@@ -133,11 +150,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         STORE_DEREF => {
             let v = frame.pop();
             match frame.locals.get(arg).cloned().flatten() {
-                Some(Value::Cell(c)) => {
-                    if tx.is_readonly_cell(&c) {
-                        return Err(Exit::brk("assignment to a nonlocal variable of a function defined outside the compiled region"));
-                    }
-                    *c.borrow_mut() = Some(v);
+                Some(Value::Cell(c)) => *c.borrow_mut() = Some(v),
+                Some(Value::ExternalCell(_)) => {
+                    return Err(Exit::brk(
+                        "assignment to a nonlocal variable that lives outside the compiled region (side effects are not supported yet)",
+                    ))
                 }
                 _ => return Err(Exit::internal("STORE_DEREF on a non-cell")),
             }
@@ -498,11 +515,33 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         RAISE_VARARGS | RERAISE | LOAD_ASSERTION_ERROR => {
             return Err(Exit::brk("raising an exception inside the compiled region"));
         }
-        BEFORE_WITH => return Err(Exit::brk("a `with` block (context managers are not supported yet)")),
-        IMPORT_NAME | IMPORT_FROM | IMPORT_STAR => return Err(Exit::brk("an import statement")),
-        YIELD_VALUE | RETURN_GENERATOR | GET_YIELD_FROM_ITER | SEND => {
-            return Err(Exit::brk("a generator (yield) inside the compiled region"))
+        BEFORE_WITH => {
+            let ctx = frame.pop();
+            match ctx {
+                Value::GradMode(mode) => {
+                    let prev = super::calls::grad_enabled(tx)?;
+                    super::calls::set_grad_mode(tx, mode)?;
+                    // Stack: the bound __exit__ (restores the previous mode), then
+                    // __enter__'s result (None).
+                    frame.stack.push(Value::BuiltinMethod(Rc::new((Value::GradMode(prev), "__exit__".into()))));
+                    frame.stack.push(Value::none(py));
+                }
+                other => {
+                    return Err(Exit::brk(format!(
+                        "a `with` block over a '{}' (only grad-mode context managers are supported yet)",
+                        other.type_name(py)
+                    )))
+                }
+            }
         }
+        IMPORT_NAME | IMPORT_FROM | IMPORT_STAR => return Err(Exit::brk("an import statement")),
+        // Generators: the frame suspends at YIELD_VALUE; `next` resumes it with None sent.
+        RETURN_GENERATOR => frame.stack.push(Value::none(py)),
+        YIELD_VALUE => {
+            let v = frame.pop();
+            return Ok(Flow::Yield(v));
+        }
+        GET_YIELD_FROM_ITER | SEND => return Err(Exit::brk("`yield from` inside the compiled region")),
         other => {
             return Err(Exit::brk(format!("the bytecode instruction {} is not supported yet", other.name())));
         }

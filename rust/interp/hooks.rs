@@ -8,6 +8,8 @@ use pyo3::types::{PyDict, PyModule};
 pub struct Hooks {
     pub classify: Py<PyAny>,
     pub lookup_attr: Py<PyAny>,
+    pub module_item_key: Py<PyAny>,
+    pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
     pub graph_builder: Py<PyAny>,
     pub tensor_var: Py<PyAny>,
@@ -15,6 +17,15 @@ pub struct Hooks {
     pub builtins: Py<PyDict>,
     pub operator: Py<PyModule>,
     pub b: Builtins,
+}
+
+/// Grad-mode context managers, traced as `_set_grad_enabled` nodes.
+pub struct GradCtx {
+    pub no_grad: Py<PyAny>,
+    pub enable_grad: Py<PyAny>,
+    pub set_grad_enabled: Py<PyAny>,
+    pub set_fn: Py<PyAny>,
+    pub is_enabled: Py<PyAny>,
 }
 
 /// Builtins that the interpreter implements itself (matched by identity).
@@ -46,6 +57,8 @@ pub struct Builtins {
     pub set: Py<PyAny>,
     pub slice: Py<PyAny>,
     pub callable: Py<PyAny>,
+    pub all: Py<PyAny>,
+    pub any: Py<PyAny>,
 }
 
 static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
@@ -60,6 +73,17 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
         Ok(Hooks {
             classify: vars.getattr("classify")?.unbind(),
             lookup_attr: vars.getattr("lookup_attr")?.unbind(),
+            module_item_key: vars.getattr("module_item_key")?.unbind(),
+            grad_ctx: {
+                let torch = py.import("torch")?;
+                GradCtx {
+                    no_grad: torch.getattr("no_grad")?.unbind(),
+                    enable_grad: torch.getattr("enable_grad")?.unbind(),
+                    set_grad_enabled: torch.getattr("set_grad_enabled")?.unbind(),
+                    set_fn: torch.getattr("_C")?.getattr("_set_grad_enabled")?.unbind(),
+                    is_enabled: torch.getattr("is_grad_enabled")?.unbind(),
+                }
+            },
             describe: vars.getattr("describe")?.unbind(),
             graph_builder: graph.getattr("GraphBuilder")?.unbind(),
             tensor_var: graph.getattr("TensorVar")?.unbind(),
@@ -94,6 +118,8 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
                 set: g("set")?,
                 slice: g("slice")?,
                 callable: g("callable")?,
+                all: g("all")?,
+                any: g("any")?,
             },
         })
     })

@@ -10,7 +10,8 @@ use super::calls::call_dunder;
 use super::exit::{Exit, TResult};
 use super::kinds::*;
 use super::tracer::Tracer;
-use super::value::{IterVal, Value};
+use super::dispatch::{resume_frame, FrameExit};
+use super::value::{GenVal, IterVal, Value};
 
 fn items_iter(items: Vec<Value>) -> Value {
     Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))
@@ -20,7 +21,7 @@ fn items_iter(items: Vec<Value>) -> Value {
 pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
     let py = tx.py;
     match v {
-        Value::Iter(_) => Ok(v.clone()),
+        Value::Iter(_) | Value::Generator(_) => Ok(v.clone()),
         Value::Tuple(_) | Value::List(_) => Ok(items_iter(unpack(tx, v)?)),
         Value::Dict(d) => {
             let keys = d.items.borrow().iter().map(|(k, _)| Value::Const(k.clone_ref(py))).collect();
@@ -64,6 +65,9 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
 /// `next(it)`: Some(value), or None when exhausted.
 pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
     let py = tx.py;
+    if let Value::Generator(g) = it {
+        return generator_next(tx, g);
+    }
     let Value::Iter(cell) = it else {
         return Err(Exit::brk(format!("next() on a '{}'", it.type_name(py))));
     };
@@ -92,14 +96,26 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
             IterVal::Zip { inners, .. } => inners.clone(),
         }
     };
+    let strict = matches!(&*cell.borrow(), IterVal::Zip { strict: true, .. });
     let mut got = Vec::with_capacity(inner.len());
-    for i in &inner {
+    for (k, i) in inner.iter().enumerate() {
         match iter_next(tx, i)? {
             Some(v) => got.push(v),
             None => {
-                let strict = matches!(&*cell.borrow(), IterVal::Zip { strict: true, .. });
-                if strict && (!got.is_empty() || inner.len() > 1) {
-                    return Err(Exit::brk("zip(strict=True) over iterables of different lengths"));
+                if strict {
+                    // zip(strict=True): every iterable must end at the same time.
+                    let other_had_more = k > 0 || {
+                        let mut more = false;
+                        for rest in &inner[1..] {
+                            if iter_next(tx, rest)?.is_some() {
+                                more = true;
+                            }
+                        }
+                        more
+                    };
+                    if other_had_more {
+                        return Err(Exit::brk("zip(strict=True) over iterables of different lengths (ValueError)"));
+                    }
                 }
                 return Ok(None);
             }
@@ -114,6 +130,28 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
             Ok(Some(Value::new_tuple(vec![Value::constant(py, c), v])))
         }
         _ => Ok(Some(Value::new_tuple(got))),
+    }
+}
+
+/// Resume a generator until its next `yield` (Some) or its return (None).
+fn generator_next(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Option<Value>> {
+    let Some(mut frame) = g.frame.borrow_mut().take() else {
+        return Ok(None);
+    };
+    if tx.depth >= tx.max_depth {
+        return Err(Exit::brk("inlining depth limit reached inside a generator"));
+    }
+    tx.depth += 1;
+    let r = stacker::maybe_grow(256 * 1024, 8 * 1024 * 1024, || resume_frame(tx, &mut frame));
+    tx.depth -= 1;
+    match r? {
+        FrameExit::Yield(v) => {
+            // Resuming pushes the value sent into the generator: None for `next`.
+            frame.stack.push(Value::none(tx.py));
+            *g.frame.borrow_mut() = Some(frame);
+            Ok(Some(v))
+        }
+        FrameExit::Return(_) => Ok(None),
     }
 }
 

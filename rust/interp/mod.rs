@@ -65,7 +65,13 @@ pub fn trace_function(
         Ok(t) => t,
         Err(e) => return Err(TraceFailure { exit: Exit::internal(format!("cannot start a trace: {e}")), guards: Vec::new() }),
     };
+    // Tracing runs fake ops for real, and grad-mode context managers switch the global
+    // mode while tracing: put it back however the trace ends.
+    let grad_before = calls::grad_enabled(&tx).ok();
     let r = run_root(&mut tx, spec, args, globals, closure);
+    if let Some(mode) = grad_before {
+        let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
+    }
     match r {
         Ok((template, graph_outputs, extra)) => {
             let mut fetch = tx.inputs.clone();
@@ -93,7 +99,7 @@ fn run_root(
     globals: Py<PyAny>,
     closure: Vec<Py<PyAny>>,
 ) -> TResult<RootResult> {
-    let py = tx.py;
+    let _ = tx.py;
     if spec.is_generator_like() {
         return Err(Exit::Skip { reason: format!("{} is a generator or coroutine function", spec.qualname) });
     }
@@ -104,8 +110,7 @@ fn run_root(
     // runtime passes the function object as the frame slot just past the fast locals.
     let fn_slot = Arc::new(Source::Local { index: n as u32, name: spec.name.clone() });
     let mut cells = Vec::new();
-    for (i, cell) in closure.iter().enumerate() {
-        let cell = cell.bind(py);
+    for (i, cell) in closure.into_iter().enumerate() {
         let src = Arc::new(Source::Attr {
             base: Arc::new(Source::Index {
                 base: Arc::new(Source::Attr { base: fn_slot.clone(), name: "__closure__".into() }),
@@ -113,13 +118,7 @@ fn run_root(
             }),
             name: "cell_contents".into(),
         });
-        match cell.getattr("cell_contents") {
-            Ok(c) => {
-                let v = tx.realize(&c, Some(src))?;
-                cells.push(tx.external_cell(Some(v)));
-            }
-            Err(_) => cells.push(tx.external_cell(None)),
-        }
+        cells.push(tracer::external_cell(cell, Some(src)));
     }
     let mut frame = Frame {
         spec: spec.clone(),

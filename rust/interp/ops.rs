@@ -278,7 +278,26 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 Err(e) => Err(Exit::brk(format!("indexing raised {}", e.value(py)))),
             }
         }
-        Value::Object(_) => call_dunder(tx, obj, "__getitem__", vec![idx.clone()]),
+        Value::Object(o) => {
+            if let (KIND_NN_MODULE, Some(src), Some(i)) = (o.kind, &o.source, tx.as_python_constant(idx)) {
+                let key = tx.hooks.module_item_key.bind(py).call1((o.obj.bind(py), i));
+                let key = key.map_err(|e| Exit::brk(format!("module indexing raised {}", e.value(py))))?;
+                if let Ok(key) = key.extract::<String>() {
+                    use crate::guards::{DictKey, Guard, Source};
+                    use std::sync::Arc;
+                    let modules = Arc::new(Source::DictItem {
+                        base: Arc::new(Source::InstDict { base: src.clone() }),
+                        key: DictKey::Str("_modules".into()),
+                    });
+                    let n = o.obj.bind(py).getattr("_modules").and_then(|m| m.len()).map_err(|e| tx.err(e))?;
+                    tx.guard(&modules, Guard::Len(n));
+                    let child = o.obj.bind(py).getattr("_modules").and_then(|m| m.get_item(&key)).map_err(|e| tx.err(e))?;
+                    let csrc = Arc::new(Source::DictItem { base: modules, key: DictKey::Str(key) });
+                    return tx.realize(&child, Some(csrc));
+                }
+            }
+            call_dunder(tx, obj, "__getitem__", vec![idx.clone()])
+        }
         _ => Err(Exit::brk(format!("subscript of a '{}'", obj.type_name(py)))),
     }
 }
@@ -336,4 +355,32 @@ pub fn format_value(tx: &mut Tracer<'_>, v: &Value, conversion: usize, spec: Opt
         .and_then(|b| b.getattr("format")?.call1((converted, spec)))
         .map_err(|e| Exit::brk(format!("format raised {e}")))?;
     Ok(Value::Const(out.unbind()))
+}
+
+/// `operator.<name>(...)` applied to symbolic values: the same semantics as the bytecode
+/// operators. Ok(None) when the function is not one of these.
+pub fn operator_on_values(tx: &mut Tracer<'_>, f: &Bound<'_, PyAny>, args: &[Value]) -> TResult<Option<Value>> {
+    let name: String = f.getattr("__name__").and_then(|n| n.extract()).unwrap_or_default();
+    let py = tx.py;
+    Ok(Some(match (name.as_str(), args) {
+        ("getitem", [a, b]) => subscr(tx, a, b)?,
+        ("contains", [a, b]) => Value::constant(py, contains(tx, a, b)?),
+        ("is_", [a, b]) => Value::constant(py, is_same(tx, a, b)?),
+        ("is_not", [a, b]) => Value::constant(py, !is_same(tx, a, b)?),
+        ("not_", [a]) => Value::constant(py, !truthy(tx, a)?),
+        ("truth", [a]) => Value::constant(py, truthy(tx, a)?),
+        ("neg", [a]) => unary_op(tx, Opcode::UNARY_NEGATIVE, a)?,
+        ("pos", [a]) => unary_op(tx, Opcode::UNARY_POSITIVE, a)?,
+        ("invert" | "inv", [a]) => unary_op(tx, Opcode::UNARY_INVERT, a)?,
+        (n, [a, b]) => {
+            if let Some(i) = COMPARE_OPS.iter().position(|c| *c == n) {
+                compare_op(tx, i, a, b)?
+            } else if let Some(i) = BINARY_OPS.iter().position(|c| *c == n) {
+                binary_op(tx, i, a, b)?
+            } else {
+                return Ok(None);
+            }
+        }
+        _ => return Ok(None),
+    }))
 }

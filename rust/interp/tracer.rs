@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 use super::exit::{from_pyerr, Exit, TResult};
 use super::hooks::{hooks, Hooks};
 use super::kinds::*;
-use super::value::{DictVal, FuncVal, GlobalsAccess, ListVal, ObjVal, SourceRef, Value};
+use super::value::{DictVal, ExternalCell, FuncVal, GlobalsAccess, ListVal, ObjVal, SourceRef, Value};
 use crate::guards::{DictKey, Guard, Source, TensorMeta};
 use crate::spec_cache::SPEC_CACHE;
 
@@ -30,10 +30,6 @@ pub struct Tracer<'py> {
     pub root_globals: Py<PyAny>,
     pub depth: usize,
     pub max_depth: usize,
-    /// Cells of closures that exist outside the trace: writing them is a side effect.
-    readonly_cells: HashSet<usize>,
-    /// Keeps readonly cells alive so their addresses stay unique during the trace.
-    _cells_alive: Vec<Value>,
 }
 
 impl<'py> Tracer<'py> {
@@ -51,21 +47,7 @@ impl<'py> Tracer<'py> {
             root_globals,
             depth: 0,
             max_depth,
-            readonly_cells: HashSet::new(),
-            _cells_alive: Vec::new(),
         })
-    }
-
-    pub fn is_readonly_cell(&self, c: &Rc<std::cell::RefCell<Option<Value>>>) -> bool {
-        self.readonly_cells.contains(&(Rc::as_ptr(c) as usize))
-    }
-
-    /// A cell that mirrors a closure cell existing outside the trace (read-only for now).
-    pub fn external_cell(&mut self, contents: Option<Value>) -> Value {
-        let cell = Rc::new(std::cell::RefCell::new(contents));
-        self.readonly_cells.insert(Rc::as_ptr(&cell) as usize);
-        self._cells_alive.push(Value::Cell(cell.clone()));
-        Value::Cell(cell)
     }
 
     /// Map a Python error from ferrodyn's own Python code into an exit.
@@ -211,6 +193,20 @@ impl<'py> Tracer<'py> {
         }
     }
 
+    /// The contents of a closure cell that exists outside the trace, realized on first use.
+    pub fn load_external_cell(&mut self, c: &ExternalCell) -> TResult<Option<Value>> {
+        if let Some(v) = c.realized.borrow().as_ref() {
+            return Ok(Some(v.clone()));
+        }
+        let cell = c.cell.bind(self.py).clone();
+        let Ok(contents) = cell.getattr("cell_contents") else {
+            return Ok(None);
+        };
+        let v = self.realize(&contents, c.source.clone())?;
+        *c.realized.borrow_mut() = Some(v.clone());
+        Ok(Some(v))
+    }
+
     /// A user function value. Defaults are read lazily at call time (see calls.rs).
     pub fn function_value(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
         let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
@@ -221,13 +217,6 @@ impl<'py> Tracer<'py> {
         if !cells.is_none() {
             for (i, cell) in cells.try_iter().map_err(|e| self.err(e))?.enumerate() {
                 let cell = cell.map_err(|e| self.err(e))?;
-                let contents = match cell.getattr("cell_contents") {
-                    Ok(c) => c,
-                    Err(_) => {
-                        closure.push(self.external_cell(None));
-                        continue;
-                    }
-                };
                 let src = source.as_ref().map(|s| {
                     Arc::new(Source::Attr {
                         base: Arc::new(Source::Index {
@@ -237,8 +226,7 @@ impl<'py> Tracer<'py> {
                         name: "cell_contents".into(),
                     })
                 });
-                let v = self.realize(&contents, src)?;
-                closure.push(self.external_cell(Some(v)));
+                closure.push(external_cell(cell.unbind(), src));
             }
         }
         let globals_source = if globals.is(self.root_globals.bind(self.py)) {
@@ -317,6 +305,11 @@ impl<'py> Tracer<'py> {
         self.realize(r, None)
     }
 
+    /// All values as Python constants, if every one is a constant.
+    pub fn as_python_constant_all(&self, vs: &[Value]) -> Option<Vec<Bound<'py, PyAny>>> {
+        vs.iter().map(|v| self.as_python_constant(v)).collect()
+    }
+
     /// A constant Python object for a value made only of constants, if it is one.
     pub fn as_python_constant(&self, v: &Value) -> Option<Bound<'py, PyAny>> {
         let py = self.py;
@@ -365,4 +358,8 @@ fn is_torch_internal(func: &Bound<'_, PyAny>) -> bool {
         .ok()
         .and_then(|m| m.extract::<String>().ok())
         .is_some_and(|m| m == "torch" || m.starts_with("torch."))
+}
+
+pub fn external_cell(cell: Py<PyAny>, source: SourceRef) -> Value {
+    Value::ExternalCell(Rc::new(ExternalCell { cell, source, realized: std::cell::RefCell::new(None) }))
 }

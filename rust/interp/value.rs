@@ -47,6 +47,25 @@ pub enum Value {
     Object(Rc<ObjVal>),
     Iter(Rc<RefCell<IterVal>>),
     Cell(Rc<RefCell<Option<Value>>>),
+    /// A closure cell of a function that exists outside the trace: its contents are read
+    /// (and guarded) only when the traced code loads them. Read-only for now.
+    ExternalCell(Rc<ExternalCell>),
+    /// A grad-mode context manager (`torch.no_grad()`, ...): the mode it sets.
+    GradMode(bool),
+    /// A generator created in the trace: a suspended frame resumed by `next`.
+    Generator(Rc<GenVal>),
+}
+
+pub struct GenVal {
+    /// None once the generator has finished.
+    pub frame: RefCell<Option<Box<crate::interp::frame::Frame>>>,
+    pub name: String,
+}
+
+pub struct ExternalCell {
+    pub cell: Py<PyAny>,
+    pub source: SourceRef,
+    pub realized: RefCell<Option<Value>>,
 }
 
 pub struct ListVal {
@@ -104,7 +123,9 @@ impl Value {
             Value::BuiltinMethod(_) => "builtin method".into(),
             Value::Object(o) => o.obj.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default(),
             Value::Iter(_) => "iterator".into(),
-            Value::Cell(_) => "cell".into(),
+            Value::Cell(_) | Value::ExternalCell(_) => "cell".into(),
+            Value::Generator(_) => "generator".into(),
+            Value::GradMode(_) => "grad mode context manager".into(),
         }
     }
 

@@ -68,3 +68,31 @@ def lookup_attr(obj: Any, name: str) -> tuple[int, Any]:
     if _class_lookup(cls, "__getattr__") is not _MISSING and not isinstance(obj, torch.nn.Module):
         raise Unsupported(f"attribute {name!r} resolved through {cls.__qualname__}.__getattr__")
     raise AttributeError(f"'{cls.__name__}' object has no attribute '{name}'")
+
+
+_CONTAINER_MODULES = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
+
+
+def module_item_key(obj: Any, idx: Any) -> str | None:
+    """`container[idx]` for the stock Sequential/ModuleList/ModuleDict: the key into
+    `_modules` it resolves to, or None when it is something else (a slice, a subclass
+    overriding __getitem__). Raises the eager IndexError/KeyError for bad indices."""
+    cls = type(obj)
+    if not isinstance(obj, _CONTAINER_MODULES) or cls.__getitem__ not in (
+        torch.nn.Sequential.__getitem__, torch.nn.ModuleList.__getitem__,
+        torch.nn.ModuleDict.__getitem__,
+    ):
+        return None
+    modules = obj.__dict__["_modules"]
+    if isinstance(obj, torch.nn.ModuleDict):
+        if not isinstance(idx, str):
+            return None
+        if idx not in modules:
+            raise KeyError(idx)
+        return idx
+    if isinstance(idx, bool) or not isinstance(idx, int):
+        return None
+    keys = list(modules.keys())
+    if not -len(keys) <= idx < len(keys):
+        raise IndexError(f"index {idx} is out of range")
+    return str(keys[idx])

@@ -49,6 +49,11 @@ _OPERATOR: set[int] = {
         "isub", "itruediv", "ixor")
 }
 
+# Classes whose constructors are pure on constant arguments (folded at trace time).
+_PURE_CLASSES: frozenset[Any] = frozenset(
+    {torch.Size, torch.device, torch.finfo, torch.iinfo, complex, frozenset, slice}
+)
+
 _type_cache: dict[type, int] = {}
 
 
@@ -88,7 +93,7 @@ def classify(obj: Any) -> int:
         name = obj.__name__
         return kinds.TORCH_MODULE if name == "torch" or name.startswith("torch.") else kinds.PY_MODULE
     if isinstance(obj, type):
-        return kinds.CLASS
+        return kinds.PURE if obj in _PURE_CLASSES else kinds.CLASS
     if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return kinds.TORCH_OP
     if t in (types.BuiltinFunctionType, types.BuiltinMethodType):
