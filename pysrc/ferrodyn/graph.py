@@ -163,6 +163,12 @@ class GraphBuilder:
             ) from None
         except NotImplementedError as e:
             raise Unsupported(f"{describe_target(target)} has no fake-tensor implementation: {e}") from None
+        except Unsupported:
+            raise
+        except Exception as e:
+            # The op itself fails (bad shapes, bad arguments): eager raises the same error,
+            # so stop here and let the frame run eagerly.
+            raise Unsupported(f"{describe_target(target)} raised {type(e).__name__}: {e}") from None
         node = self.graph.create_node(kind, target, _map(args, _node_of), _map(kwargs, _node_of))
         if _mutates(result, fake_args, fake_kwargs):
             node.meta["ferrodyn_mutates"] = True
@@ -182,7 +188,13 @@ class GraphBuilder:
                     items.append(TensorVar(sub, r, self))
                 else:
                     items.append(r)
-            return tuple(items) if isinstance(result, tuple) else items
+            if type(result) is list:
+                return items
+            if type(result) is tuple:
+                return tuple(items)
+            if hasattr(type(result), "n_sequence_fields"):
+                return type(result)(items)  # torch.return_types structseq
+            return type(result)(*items)  # namedtuple
         # A non-tensor result (a Python number, torch.Size, ...) is a compile-time constant
         # under static shapes: the node is dead and removed at finish().
         return result

@@ -70,8 +70,23 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             let r = c.bind(py).getattr(name).map_err(|_| {
                 Exit::brk(format!("'{}' object has no attribute '{name}'", obj.type_name(py)))
             })?;
-            tx.realize(&r, None)
+            let v = tx.realize(&r, None)?;
+            // Methods of immutable constants are pure: calls on constant args fold.
+            Ok(match v {
+                Value::Object(o) if r.is_callable() && matches!(o.kind, KIND_UNSUPPORTED | KIND_OBJECT) => {
+                    Value::Object(Rc::new(ObjVal { obj: o.obj.clone_ref(py), kind: KIND_PURE, source: None }))
+                }
+                other => other,
+            })
         }
+        Value::NamedTuple(n) => match n.fields.iter().position(|f| f == name) {
+            Some(i) => Ok(n.items[i].clone()),
+            None if name == "_fields" => {
+                let t = pyo3::types::PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
+                Ok(Value::Const(t.into_any().unbind()))
+            }
+            None => Ok(Value::BuiltinMethod(Rc::new((n.as_tuple(), name.to_string())))),
+        },
         Value::Tuple(_) | Value::List(_) | Value::Dict(_) => {
             Ok(Value::BuiltinMethod(Rc::new((obj.clone(), name.to_string()))))
         }

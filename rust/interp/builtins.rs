@@ -23,6 +23,7 @@ fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
         Value::Const(c) => c.bind(py).get_type().into_any(),
         Value::Tensor(var) => tensor_type(tx, var.bind(py))?,
         Value::Tuple(_) => py.get_type::<PyTuple>().into_any(),
+        Value::NamedTuple(n) => n.cls.bind(py).clone(),
         Value::List(_) => py.get_type::<pyo3::types::PyList>().into_any(),
         Value::Dict(_) => py.get_type::<pyo3::types::PyDict>().into_any(),
         Value::Object(o) => o.obj.bind(py).get_type().into_any(),
@@ -61,6 +62,7 @@ pub fn call_builtin<'py>(tx: &mut Tracer<'py>, obj: &Bound<'py, PyAny>, args: &[
         let [v] = args else { return Err(Exit::brk("len() takes exactly one argument")) };
         return Ok(Some(match v {
             Value::Tuple(t) => Value::constant(py, t.len()),
+            Value::NamedTuple(n) => Value::constant(py, n.items.len()),
             Value::List(l) => Value::constant(py, l.items.borrow().len()),
             Value::Dict(d) => Value::constant(py, d.items.borrow().len()),
             Value::Const(c) => Value::constant(py, c.bind(py).len().map_err(|e| Exit::brk(format!("len() raised {e}")))?),
@@ -214,7 +216,8 @@ pub fn call_builtin<'py>(tx: &mut Tracer<'py>, obj: &Bound<'py, PyAny>, args: &[
         no_kwargs("reversed")?;
         let [v] = args else { return Err(Exit::brk("reversed() arguments")) };
         let mut items = match v {
-            Value::Tuple(_) | Value::List(_) => unpack(tx, v)?,
+            Value::Tuple(_) | Value::List(_) | Value::NamedTuple(_) => unpack(tx, v)?,
+            Value::Object(_) => unpack(tx, v)?,
             Value::Const(_) => unpack(tx, v)?,
             _ => return Err(Exit::brk(format!("reversed() of a '{}'", v.type_name(py)))),
         };

@@ -129,6 +129,9 @@ fn call_object(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>,
                 Err(Exit::brk(format!("call to non-traceable object {}", tx.describe(&obj))))
             }
         }
+        KIND_CLASS if !tx.hooks.namedtuple_info.bind(py).call1((&obj,)).map(|i| i.is_none()).unwrap_or(true) => {
+            construct_namedtuple(tx, &obj, args, kwargs).map(Some)?.ok_or_else(|| Exit::internal("namedtuple"))
+        }
         KIND_CLASS => Err(Exit::brk(format!(
             "constructing {} inside the compiled region (creating Python objects is not supported yet)",
             tx.describe(&obj)
@@ -322,4 +325,42 @@ pub fn set_grad_mode(tx: &mut Tracer<'_>, mode: bool) -> TResult<()> {
 
 pub fn grad_enabled(tx: &Tracer<'_>) -> TResult<bool> {
     tx.hooks.grad_ctx.is_enabled.bind(tx.py).call0().and_then(|b| b.extract()).map_err(|e| tx.err(e))
+}
+
+/// `P(a, b=..)` for a namedtuple class (fields bound like its generated __new__, with
+/// defaults), or `S(iterable)` for a structseq.
+fn construct_namedtuple<'py>(tx: &mut Tracer<'py>, cls: &Bound<'py, PyAny>, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+    let py = tx.py;
+    let info = tx.hooks.namedtuple_info.bind(py).call1((cls,)).map_err(|e| tx.err(e))?;
+    let (fields, defaults, structseq): (Vec<String>, Bound<'_, PyDict>, bool) = info.extract().map_err(|e| tx.err(e))?;
+    if structseq {
+        let [it] = args.as_slice() else { return Err(Exit::brk("structseq constructor takes one iterable")) };
+        let items = super::iter::unpack(tx, it)?;
+        return tx.named_tuple(cls, items);
+    }
+    if args.len() > fields.len() {
+        return Err(Exit::brk("TypeError: too many arguments for namedtuple"));
+    }
+    let mut slots: Vec<Option<Value>> = vec![None; fields.len()];
+    for (i, a) in args.into_iter().enumerate() {
+        slots[i] = Some(a);
+    }
+    for (k, v) in kwargs {
+        let i = fields.iter().position(|f| *f == k).ok_or_else(|| Exit::brk(format!("TypeError: unexpected field '{k}'")))?;
+        if slots[i].is_some() {
+            return Err(Exit::brk(format!("TypeError: got multiple values for argument '{k}'")));
+        }
+        slots[i] = Some(v);
+    }
+    let mut items = Vec::with_capacity(fields.len());
+    for (i, s) in slots.into_iter().enumerate() {
+        match s {
+            Some(v) => items.push(v),
+            None => match defaults.get_item(&fields[i]).map_err(|e| tx.err(e))? {
+                Some(d) => items.push(tx.realize(&d, None)?),
+                None => return Err(Exit::brk(format!("TypeError: missing field '{}'", fields[i]))),
+            },
+        }
+    }
+    tx.named_tuple(cls, items)
 }

@@ -9,6 +9,7 @@ pub struct Hooks {
     pub classify: Py<PyAny>,
     pub lookup_attr: Py<PyAny>,
     pub module_item_key: Py<PyAny>,
+    pub namedtuple_info: Py<PyAny>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
     pub graph_builder: Py<PyAny>,
@@ -74,6 +75,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             classify: vars.getattr("classify")?.unbind(),
             lookup_attr: vars.getattr("lookup_attr")?.unbind(),
             module_item_key: vars.getattr("module_item_key")?.unbind(),
+            namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
             grad_ctx: {
                 let torch = py.import("torch")?;
                 GradCtx {

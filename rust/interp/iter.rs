@@ -22,7 +22,7 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
     let py = tx.py;
     match v {
         Value::Iter(_) | Value::Generator(_) => Ok(v.clone()),
-        Value::Tuple(_) | Value::List(_) => Ok(items_iter(unpack(tx, v)?)),
+        Value::Tuple(_) | Value::List(_) | Value::NamedTuple(_) => Ok(items_iter(unpack(tx, v)?)),
         Value::Dict(d) => {
             let keys = d.items.borrow().iter().map(|(k, _)| Value::Const(k.clone_ref(py))).collect();
             Ok(items_iter(keys))
@@ -159,6 +159,7 @@ fn generator_next(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Option<Value>> {
 pub fn unpack(tx: &mut Tracer<'_>, v: &Value) -> TResult<Vec<Value>> {
     match v {
         Value::Tuple(t) => Ok((**t).clone()),
+        Value::NamedTuple(n) => Ok((*n.items).clone()),
         Value::List(l) => Ok(l.items.borrow().clone()),
         _ => {
             let it = get_iter(tx, v)?;

@@ -25,6 +25,7 @@ define_consts! {
     KIND_CLASS = 13,
     KIND_OBJECT = 14,
     KIND_UNSUPPORTED = 15,
+    KIND_NAMEDTUPLE = 16,
     AT_INSTANCE = 100,
     AT_PARAMETER = 101,
     AT_BUFFER = 102,

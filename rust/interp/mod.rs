@@ -135,6 +135,6 @@ fn run_root(
     let ret = dispatch::run_frame(tx, &mut frame)?;
     let mut outputs = Vec::new();
     let mut extra = Vec::new();
-    let template = template_for(tx, &ret, &mut outputs, &mut extra)?;
+    let template = template_for(tx, &ret, &mut outputs, &mut extra).map_err(|e| e.located(&frame.location()))?;
     Ok((template, outputs, extra))
 }

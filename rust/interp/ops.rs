@@ -155,6 +155,7 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
             ))
         }
         Value::Tuple(t) => !t.is_empty(),
+        Value::NamedTuple(n) => !n.items.is_empty(),
         Value::List(l) => !l.items.borrow().is_empty(),
         Value::Dict(d) => !d.items.borrow().is_empty(),
         Value::Null => return Err(Exit::internal("truth value of NULL")),
@@ -234,6 +235,7 @@ fn const_index(tx: &Tracer<'_>, idx: &Value) -> Option<i64> {
 pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
     let py = tx.py;
     match obj {
+        Value::NamedTuple(n) => subscr(tx, &n.as_tuple(), idx),
         Value::Tensor(_) => {
             let f = operator_fn(tx, "getitem")?;
             graph_call(tx, &f, &[obj.clone(), idx.clone()], &[])

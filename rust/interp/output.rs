@@ -18,6 +18,8 @@ pub enum OutTemplate {
     /// The i-th value fetched by the guard tree (after the graph inputs).
     Fetched(usize),
     Tuple(Vec<OutTemplate>),
+    /// A namedtuple (`cls(*items)`) or structseq (`cls(items)`).
+    NamedTuple(Py<PyAny>, bool, Vec<OutTemplate>),
     List(Vec<OutTemplate>),
     Dict(Vec<(Py<PyAny>, OutTemplate)>),
 }
@@ -40,6 +42,11 @@ pub fn template_for(tx: &mut Tracer<'_>, v: &Value, outputs: &mut Vec<Py<PyAny>>
             OutTemplate::Graph(i)
         }
         Value::Const(c) => OutTemplate::Const(c.clone_ref(py)),
+        Value::NamedTuple(n) => OutTemplate::NamedTuple(
+            n.cls.clone_ref(py),
+            n.structseq,
+            n.items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?,
+        ),
         Value::Tuple(items) => OutTemplate::Tuple(items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
         Value::List(l) => match &l.source {
             Some(s) => fetch(s, extra),
@@ -85,6 +92,15 @@ impl OutTemplate {
             OutTemplate::Tuple(items) => {
                 let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;
                 PyTuple::new(py, v)?.into_any()
+            }
+            OutTemplate::NamedTuple(cls, structseq, items) => {
+                let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;
+                let t = PyTuple::new(py, v)?;
+                if *structseq {
+                    cls.bind(py).call1((t,))?
+                } else {
+                    cls.bind(py).call1(t)?
+                }
             }
             OutTemplate::List(items) => {
                 let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;

@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 use super::exit::{from_pyerr, Exit, TResult};
 use super::hooks::{hooks, Hooks};
 use super::kinds::*;
-use super::value::{DictVal, ExternalCell, FuncVal, GlobalsAccess, ListVal, ObjVal, SourceRef, Value};
+use super::value::{DictVal, ExternalCell, FuncVal, GlobalsAccess, ListVal, NamedTupleVal, ObjVal, SourceRef, Value};
 use crate::guards::{DictKey, Guard, Source, TensorMeta};
 use crate::spec_cache::SPEC_CACHE;
 
@@ -143,6 +143,18 @@ impl<'py> Tracer<'py> {
                     Ok(Value::List(Rc::new(ListVal { items: items.into(), source: source.clone() })))
                 }
             }
+            KIND_NAMEDTUPLE => {
+                let seq: Vec<Bound<'py, PyAny>> = obj.try_iter().map_err(|e| self.err(e))?.collect::<PyResult<_>>().map_err(|e| self.err(e))?;
+                if let Some(s) = source {
+                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+                }
+                let mut items = Vec::with_capacity(seq.len());
+                for (i, item) in seq.iter().enumerate() {
+                    let sub = source.as_ref().map(|s| Arc::new(Source::Index { base: s.clone(), index: i as isize }));
+                    items.push(self.realize(item, sub)?);
+                }
+                self.named_tuple(&obj.get_type().into_any(), items)
+            }
             KIND_DICT => {
                 let d = obj.cast::<PyDict>().map_err(|e| self.err(e.into()))?;
                 let keys: Vec<Py<PyAny>> = d.keys().iter().map(|k| k.unbind()).collect();
@@ -207,6 +219,16 @@ impl<'py> Tracer<'py> {
         Ok(Some(v))
     }
 
+    /// A namedtuple/structseq value of class `cls` (error if `cls` is neither).
+    pub fn named_tuple(&self, cls: &Bound<'py, PyAny>, items: Vec<Value>) -> TResult<Value> {
+        let info = self.hooks.namedtuple_info.bind(self.py).call1((cls,)).map_err(|e| self.err(e))?;
+        if info.is_none() {
+            return Err(Exit::internal("not a namedtuple class"));
+        }
+        let (fields, _defaults, structseq): (Vec<String>, Bound<'py, PyAny>, bool) = info.extract().map_err(|e| self.err(e))?;
+        Ok(Value::NamedTuple(Rc::new(NamedTupleVal { cls: cls.clone().unbind(), fields, structseq, items: Rc::new(items) })))
+    }
+
     /// A user function value. Defaults are read lazily at call time (see calls.rs).
     pub fn function_value(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
         let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
@@ -256,6 +278,7 @@ impl<'py> Tracer<'py> {
         let py = self.py;
         Ok(match v {
             Value::Const(o) | Value::Tensor(o) => o.bind(py).clone(),
+            Value::NamedTuple(n) => return self.to_graph_arg(&n.as_tuple()),
             Value::Tuple(items) => {
                 let conv: Vec<_> = items.iter().map(|i| self.to_graph_arg(i)).collect::<TResult<_>>()?;
                 PyTuple::new(py, conv).map_err(|e| self.err(e))?.into_any()
@@ -293,6 +316,12 @@ impl<'py> Tracer<'py> {
             return Ok(Value::Tensor(r.clone().unbind()));
         }
         if let Ok(t) = r.cast::<PyTuple>() {
+            if !r.get_type().is(py.get_type::<PyTuple>()) {
+                let items: Vec<Value> = t.iter().map(|i| self.from_graph_result(&i)).collect::<TResult<_>>()?;
+                if let Ok(v) = self.named_tuple(&r.get_type().into_any(), items) {
+                    return Ok(v);
+                }
+            }
             if r.get_type().is(py.get_type::<PyTuple>()) {
                 let items: Vec<Value> = t.iter().map(|i| self.from_graph_result(&i)).collect::<TResult<_>>()?;
                 return Ok(Value::Tuple(Rc::new(items)));
@@ -322,6 +351,15 @@ impl<'py> Tracer<'py> {
             Value::List(l) => {
                 let conv: Option<Vec<_>> = l.items.borrow().iter().map(|i| self.as_python_constant(i)).collect();
                 PyList::new(py, conv?).ok().map(|t| t.into_any())
+            }
+            Value::NamedTuple(n) => {
+                let conv: Option<Vec<_>> = n.items.iter().map(|i| self.as_python_constant(i)).collect();
+                let t = PyTuple::new(py, conv?).ok()?;
+                if n.structseq {
+                    n.cls.bind(py).call1((t,)).ok()
+                } else {
+                    n.cls.bind(py).call1(t).ok()
+                }
             }
             Value::Slice(s) => {
                 let [a, b, c] = &**s;

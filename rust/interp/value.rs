@@ -34,6 +34,8 @@ pub enum Value {
     /// A tensor in the graph: a Python `ferrodyn.graph.TensorVar`.
     Tensor(Py<PyAny>),
     Tuple(Rc<Vec<Value>>),
+    /// A namedtuple or torch.return_types structseq: a tuple with a class and field names.
+    NamedTuple(Rc<NamedTupleVal>),
     List(Rc<ListVal>),
     Dict(Rc<DictVal>),
     Slice(Rc<[Value; 3]>),
@@ -66,6 +68,19 @@ pub struct ExternalCell {
     pub cell: Py<PyAny>,
     pub source: SourceRef,
     pub realized: RefCell<Option<Value>>,
+}
+
+pub struct NamedTupleVal {
+    pub cls: Py<PyAny>,
+    pub fields: Vec<String>,
+    pub structseq: bool,
+    pub items: Rc<Vec<Value>>,
+}
+
+impl NamedTupleVal {
+    pub fn as_tuple(&self) -> Value {
+        Value::Tuple(self.items.clone())
+    }
 }
 
 pub struct ListVal {
@@ -115,6 +130,7 @@ impl Value {
             Value::Const(o) => o.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default(),
             Value::Tensor(_) => "Tensor".into(),
             Value::Tuple(_) => "tuple".into(),
+            Value::NamedTuple(n) => n.cls.bind(py).getattr("__name__").map(|n| n.to_string()).unwrap_or_default(),
             Value::List(_) => "list".into(),
             Value::Dict(_) => "dict".into(),
             Value::Slice(_) => "slice".into(),

@@ -79,6 +79,8 @@ def classify(obj: Any) -> int:
         return kinds.LIST
     if t is dict:
         return kinds.DICT
+    if isinstance(obj, tuple) and namedtuple_info(t) is not None:
+        return kinds.NAMEDTUPLE
     if isinstance(obj, torch.nn.Module):
         return kinds.NN_MODULE
     if isinstance(obj, torch.Tensor):
@@ -111,6 +113,21 @@ def classify(obj: Any) -> int:
             return kinds.PURE  # a method of an immutable constant ("a,b".split)
         return kinds.UNSUPPORTED
     return kinds.OBJECT
+
+
+def namedtuple_info(cls: Any) -> tuple[tuple[str, ...], dict[str, Any], bool] | None:
+    """(field names, field defaults, is_structseq) for namedtuple and torch.return_types
+    (structseq) classes; None for anything else."""
+    if not isinstance(cls, type) or not issubclass(cls, tuple) or cls is tuple:
+        return None
+    fields = cls.__dict__.get("_fields")
+    if isinstance(fields, tuple) and cls.__new__ is not tuple.__new__:
+        return fields, dict(getattr(cls, "_field_defaults", {})), False
+    if hasattr(cls, "n_sequence_fields"):
+        names = getattr(cls, "__match_args__", None)
+        if isinstance(names, tuple):
+            return names, {}, True
+    return None
 
 
 def describe(obj: Any) -> str:
