@@ -20,7 +20,11 @@ use crate::spec_cache::{CodeSpec, SPEC_CACHE};
 pub static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 pub enum Artifact {
-    Graph { compiled: Py<PyAny>, n_inputs: usize, template: OutTemplate },
+    Graph {
+        compiled: Py<PyAny>,
+        n_inputs: usize,
+        template: OutTemplate,
+    },
     /// The trace stopped (graph break, unsupported step): run the function eagerly.
     Eager { reason: String },
 }
@@ -50,21 +54,33 @@ fn logs_call(py: Python<'_>, artifact: &str, msg: String) {
 impl CompiledCode {
     #[new]
     #[pyo3(signature = (func, compiler, *, fullgraph = false, recompile_limit = 8))]
-    fn new(py: Python<'_>, func: Bound<'_, PyAny>, compiler: Bound<'_, PyAny>, fullgraph: bool, recompile_limit: usize) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        func: Bound<'_, PyAny>,
+        compiler: Bound<'_, PyAny>,
+        fullgraph: bool,
+        recompile_limit: usize,
+    ) -> PyResult<Self> {
         let ty = func.get_type();
-        if ty.name()?.to_string() != "function" {
+        if ty.name()? != "function" {
             return Err(PyTypeError::new_err(format!(
                 "ferrodyn.CompiledCode expects a Python function, got {}",
                 ty.name()?
             )));
         }
         if !compiler.is_callable() {
-            return Err(PyTypeError::new_err("ferrodyn.CompiledCode: compiler must be callable"));
+            return Err(PyTypeError::new_err(
+                "ferrodyn.CompiledCode: compiler must be callable",
+            ));
         }
         let code = func.getattr("__code__")?;
         let spec = SPEC_CACHE.get(&code)?;
         let globals = func.getattr("__globals__")?.cast_into::<PyDict>()?.unbind();
-        let builtins = match func.getattr("__builtins__").ok().and_then(|b| b.cast_into::<PyDict>().ok()) {
+        let builtins = match func
+            .getattr("__builtins__")
+            .ok()
+            .and_then(|b| b.cast_into::<PyDict>().ok())
+        {
             Some(b) => b.unbind(),
             None => py.import("builtins")?.dict().unbind(),
         };
@@ -83,7 +99,12 @@ impl CompiledCode {
     }
 
     #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         let now = EPOCH.load(Ordering::Relaxed);
         if self.epoch.load(Ordering::Relaxed) != now {
             self.lock()?.clear();
@@ -122,10 +143,20 @@ impl CompiledCode {
 
     /// Human-readable guards of every cache entry (most recently used first).
     fn guards(&self) -> PyResult<Vec<Vec<String>>> {
-        Ok(self.lock()?.entries().iter().map(|e| e.tree.describe()).collect())
+        Ok(self
+            .lock()?
+            .entries()
+            .iter()
+            .map(|e| e.tree.describe())
+            .collect())
     }
 
-    fn __get__(slf: Py<Self>, py: Python<'_>, obj: Option<Bound<'_, PyAny>>, _ty: Option<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __get__(
+        slf: Py<Self>,
+        py: Python<'_>,
+        obj: Option<Bound<'_, PyAny>>,
+        _ty: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         match obj {
             None => Ok(slf.into_any()),
             Some(o) if o.is_none() => Ok(slf.into_any()),
@@ -139,17 +170,29 @@ impl CompiledCode {
 
 impl CompiledCode {
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, CodeCache<Arc<Artifact>>>> {
-        self.cache.lock().map_err(|_| PyRuntimeError::new_err("ferrodyn: cache lock poisoned"))
+        self.cache
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("ferrodyn: cache lock poisoned"))
     }
 
     /// The frame's fast slots at entry (arguments bound as CPython would), plus the
     /// function object itself in the slot after them (guard root for closure cells).
-    fn bind_frame<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    fn bind_frame<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let spec = &self.spec;
         let nslots = spec.localsplus.len();
         let no_kwargs = kwargs.is_none_or(|k| k.is_empty());
         let none = py.None().into_bound(py);
-        if no_kwargs && args.len() == spec.argcount && spec.kwonlyargcount == 0 && !spec.has_varargs() && !spec.has_varkw() {
+        if no_kwargs
+            && args.len() == spec.argcount
+            && spec.kwonlyargcount == 0
+            && !spec.has_varargs()
+            && !spec.has_varkw()
+        {
             let mut frame: Vec<Bound<'py, PyAny>> = Vec::with_capacity(nslots + 1);
             frame.extend(args.iter());
             frame.resize(nslots, none);
@@ -158,10 +201,17 @@ impl CompiledCode {
         }
         let func = self.func.bind(py);
         let defaults = func.getattr("__defaults__")?;
-        let n_defaults = if defaults.is_none() { 0 } else { defaults.len()? };
+        let n_defaults = if defaults.is_none() {
+            0
+        } else {
+            defaults.len()?
+        };
         let kwdefaults = func.getattr("__kwdefaults__")?;
         let kw: Vec<(String, Bound<'py, PyAny>)> = match kwargs {
-            Some(k) => k.iter().map(|(k, v)| Ok((k.extract::<String>()?, v))).collect::<PyResult<_>>()?,
+            Some(k) => k
+                .iter()
+                .map(|(k, v)| Ok((k.extract::<String>()?, v)))
+                .collect::<PyResult<_>>()?,
             None => Vec::new(),
         };
         let slots = spec.bind(
@@ -173,9 +223,16 @@ impl CompiledCode {
                 if kwdefaults.is_none() {
                     return Ok(None);
                 }
-                kwdefaults.cast::<PyDict>().map_err(PyErr::from)?.get_item(name)
+                kwdefaults
+                    .cast::<PyDict>()
+                    .map_err(PyErr::from)?
+                    .get_item(name)
             },
-            |items| PyTuple::new(py, items).map(|t| t.into_any()).unwrap_or_else(|_| py.None().into_bound(py)),
+            |items| {
+                PyTuple::new(py, items)
+                    .map(|t| t.into_any())
+                    .unwrap_or_else(|_| py.None().into_bound(py))
+            },
             |items| {
                 let d = PyDict::new(py);
                 for (k, v) in items {
@@ -185,20 +242,39 @@ impl CompiledCode {
             },
             PyTypeError::new_err,
         )?;
-        let mut frame: Vec<Bound<'py, PyAny>> = slots.into_iter().map(|s| s.unwrap_or_else(|| none.clone())).collect();
+        let mut frame: Vec<Bound<'py, PyAny>> = slots
+            .into_iter()
+            .map(|s| s.unwrap_or_else(|| none.clone()))
+            .collect();
         frame.resize(nslots, none);
         frame.push(func.clone());
         Ok(frame)
     }
 
-    fn run_eager(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn run_eager(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         Ok(self.func.bind(py).call(args, kwargs)?.unbind())
     }
 
-    fn run_artifact(&self, py: Python<'_>, a: &Artifact, fetched: &[Py<PyAny>], args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn run_artifact(
+        &self,
+        py: Python<'_>,
+        a: &Artifact,
+        fetched: &[Py<PyAny>],
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         match a {
             Artifact::Eager { .. } => self.run_eager(py, args, kwargs),
-            Artifact::Graph { compiled, n_inputs, template } => {
+            Artifact::Graph {
+                compiled,
+                n_inputs,
+                template,
+            } => {
                 let n = (*n_inputs).min(fetched.len());
                 let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
                 let out = compiled.bind(py).call1(inputs)?;
@@ -207,7 +283,13 @@ impl CompiledCode {
         }
     }
 
-    fn on_miss(&self, py: Python<'_>, frame: Vec<Bound<'_, PyAny>>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn on_miss(
+        &self,
+        py: Python<'_>,
+        frame: Vec<Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         let (count, reasons) = {
             let cache = self.lock()?;
             let reasons = if cache.is_empty() {
@@ -219,7 +301,16 @@ impl CompiledCode {
         };
         let name = self.spec.qualname.clone();
         if !reasons.is_empty() {
-            logs_call(py, "recompiles", format!("recompiling {name} ({}:{}): {}", self.spec.filename, self.spec.first_line, reasons.join("; ")));
+            logs_call(
+                py,
+                "recompiles",
+                format!(
+                    "recompiling {name} ({}:{}): {}",
+                    self.spec.filename,
+                    self.spec.first_line,
+                    reasons.join("; ")
+                ),
+            );
         }
         if count >= self.limit {
             if !self.warned.swap(true, Ordering::Relaxed) {
@@ -228,19 +319,32 @@ impl CompiledCode {
                     self.limit,
                     reasons.first().cloned().unwrap_or_default()
                 );
-                let exc = py.import("ferrodyn.exc")?.getattr("RecompileLimitWarning")?;
+                let exc = py
+                    .import("ferrodyn.exc")?
+                    .getattr("RecompileLimitWarning")?;
                 py.import("warnings")?.call_method1("warn", (msg, exc, 2))?;
             }
             return self.run_eager(py, args, kwargs);
         }
-        let n_args = self.spec.n_named() + usize::from(self.spec.has_varargs()) + usize::from(self.spec.has_varkw());
+        let n_args = self.spec.n_named()
+            + usize::from(self.spec.has_varargs())
+            + usize::from(self.spec.has_varkw());
         let locals: Vec<Option<Py<PyAny>>> = frame[..self.spec.localsplus.len()]
             .iter()
             .enumerate()
-            .map(|(i, v)| if i < n_args { Some(v.clone().unbind()) } else { None })
+            .map(|(i, v)| {
+                if i < n_args {
+                    Some(v.clone().unbind())
+                } else {
+                    None
+                }
+            })
             .collect();
         let closure: Vec<Py<PyAny>> = match self.func.bind(py).getattr("__closure__") {
-            Ok(c) if !c.is_none() => c.try_iter()?.map(|x| x.map(|x| x.unbind())).collect::<PyResult<_>>()?,
+            Ok(c) if !c.is_none() => c
+                .try_iter()?
+                .map(|x| x.map(|x| x.unbind()))
+                .collect::<PyResult<_>>()?,
             _ => Vec::new(),
         };
         let max_depth: usize = py
@@ -249,11 +353,21 @@ impl CompiledCode {
             .and_then(|d| d.extract())
             .unwrap_or(64);
         let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            trace_function(py, self.spec.clone(), locals, self.globals.clone_ref(py).into_any(), closure, max_depth)
+            trace_function(
+                py,
+                self.spec.clone(),
+                locals,
+                self.globals.clone_ref(py).into_any(),
+                closure,
+                max_depth,
+            )
         }));
         let traced = match traced {
             Ok(t) => t,
-            Err(_) => Err(TraceFailure { exit: Exit::internal("panic inside the tracer"), guards: Vec::new() }),
+            Err(_) => Err(TraceFailure {
+                exit: Exit::internal("panic inside the tracer"),
+                guards: Vec::new(),
+            }),
         };
         let entry = match traced {
             Ok(out) => match self.compile(py, out) {
@@ -262,7 +376,11 @@ impl CompiledCode {
                     if self.fullgraph || self.strict(py) {
                         return Err(e);
                     }
-                    logs_call(py, "graph_breaks", format!("{name}: backend compilation failed, running eagerly: {e}"));
+                    logs_call(
+                        py,
+                        "graph_breaks",
+                        format!("{name}: backend compilation failed, running eagerly: {e}"),
+                    );
                     return self.run_eager(py, args, kwargs);
                 }
             },
@@ -273,7 +391,15 @@ impl CompiledCode {
         let mut fetched = Vec::new();
         let hit = {
             let mut cache = self.lock()?;
-            cache.lookup(py, &frame, self.globals.bind(py), self.builtins.bind(py), &mut fetched).cloned()
+            cache
+                .lookup(
+                    py,
+                    &frame,
+                    self.globals.bind(py),
+                    self.builtins.bind(py),
+                    &mut fetched,
+                )
+                .cloned()
         };
         match hit {
             Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),
@@ -285,34 +411,64 @@ impl CompiledCode {
     }
 
     fn strict(&self, py: Python<'_>) -> bool {
-        py.import("ferrodyn.config").and_then(|c| c.getattr("strict")).and_then(|s| s.extract()).unwrap_or(false)
+        py.import("ferrodyn.config")
+            .and_then(|c| c.getattr("strict"))
+            .and_then(|s| s.extract())
+            .unwrap_or(false)
     }
 
     fn compile(&self, py: Python<'_>, out: TraceOutput) -> PyResult<CacheEntry<Arc<Artifact>>> {
         let outputs = PyList::new(py, out.graph_outputs.iter().map(|o| o.bind(py)))?;
         let compiled = py.import("ferrodyn.output")?.call_method1(
             "compile_graph",
-            (out.graph_builder.bind(py), outputs, self.compiler.bind(py), &self.spec.qualname),
+            (
+                out.graph_builder.bind(py),
+                outputs,
+                self.compiler.bind(py),
+                &self.spec.qualname,
+            ),
         )?;
         let tree = GuardTree::build(py, &out.guards, &out.fetch)?;
         if let Ok(logs) = py.import("ferrodyn.logs") {
-            if logs.call_method1("enabled", ("guards",)).and_then(|b| b.extract::<bool>()).unwrap_or(false) {
-                logs_call(py, "guards", format!("guards for {}:\n  {}", self.spec.qualname, tree.describe().join("\n  ")));
+            if logs
+                .call_method1("enabled", ("guards",))
+                .and_then(|b| b.extract::<bool>())
+                .unwrap_or(false)
+            {
+                logs_call(
+                    py,
+                    "guards",
+                    format!(
+                        "guards for {}:\n  {}",
+                        self.spec.qualname,
+                        tree.describe().join("\n  ")
+                    ),
+                );
             }
         }
         Ok(CacheEntry {
             tree,
-            artifact: Arc::new(Artifact::Graph { compiled: compiled.unbind(), n_inputs: out.n_graph_inputs, template: out.template }),
+            artifact: Arc::new(Artifact::Graph {
+                compiled: compiled.unbind(),
+                n_inputs: out.n_graph_inputs,
+                template: out.template,
+            }),
         })
     }
 
-    fn failure_entry(&self, py: Python<'_>, fail: TraceFailure) -> PyResult<CacheEntry<Arc<Artifact>>> {
+    fn failure_entry(
+        &self,
+        py: Python<'_>,
+        fail: TraceFailure,
+    ) -> PyResult<CacheEntry<Arc<Artifact>>> {
         let reason = fail.exit.describe(py);
         match fail.exit {
             Exit::Hard(e) => return Err(e),
             Exit::Break { .. } | Exit::Observed { .. } if self.fullgraph => {
                 let exc = py.import("ferrodyn.exc")?.getattr("Unsupported")?;
-                return Err(PyErr::from_value(exc.call1((format!("ferrodyn (fullgraph=True): {reason}"),))?));
+                return Err(PyErr::from_value(
+                    exc.call1((format!("ferrodyn (fullgraph=True): {reason}"),))?,
+                ));
             }
             Exit::Internal { .. } if self.strict(py) || self.fullgraph => {
                 let exc = py.import("ferrodyn.exc")?.getattr("InternalError")?;
@@ -320,9 +476,16 @@ impl CompiledCode {
             }
             _ => {}
         }
-        logs_call(py, "graph_breaks", format!("{}: running eagerly: {reason}", self.spec.qualname));
+        logs_call(
+            py,
+            "graph_breaks",
+            format!("{}: running eagerly: {reason}", self.spec.qualname),
+        );
         let tree = GuardTree::build(py, &fail.guards, &[])?;
-        Ok(CacheEntry { tree, artifact: Arc::new(Artifact::Eager { reason }) })
+        Ok(CacheEntry {
+            tree,
+            artifact: Arc::new(Artifact::Eager { reason }),
+        })
     }
 }
 

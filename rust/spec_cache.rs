@@ -137,7 +137,11 @@ impl CodeSpec {
             let takes = if n_def > 0 {
                 format!("from {} to {} positional arguments", expect - n_def, expect)
             } else {
-                format!("{} positional argument{}", expect, if expect == 1 { "" } else { "s" })
+                format!(
+                    "{} positional argument{}",
+                    expect,
+                    if expect == 1 { "" } else { "s" }
+                )
             };
             return Err(type_error(format!(
                 "{fname}() takes {takes} but {given} {} given",
@@ -153,7 +157,9 @@ impl CodeSpec {
             match pos {
                 Some(p) => {
                     if slots[p].is_some() {
-                        return Err(type_error(format!("{fname}() got multiple values for argument '{name}'")));
+                        return Err(type_error(format!(
+                            "{fname}() got multiple values for argument '{name}'"
+                        )));
                     }
                     slots[p] = Some(v);
                 }
@@ -170,7 +176,9 @@ impl CodeSpec {
                             "{fname}() got some positional-only arguments passed as keyword arguments: '{name}'"
                         )));
                     } else {
-                        return Err(type_error(format!("{fname}() got an unexpected keyword argument '{name}'")));
+                        return Err(type_error(format!(
+                            "{fname}() got an unexpected keyword argument '{name}'"
+                        )));
                     }
                 }
             }
@@ -200,7 +208,11 @@ impl CodeSpec {
             }
         }
         if !missing_kw.is_empty() {
-            return Err(type_error(missing_message(fname, "keyword-only", &missing_kw)));
+            return Err(type_error(missing_message(
+                fname,
+                "keyword-only",
+                &missing_kw,
+            )));
         }
         let mut next = n_named;
         if self.has_varargs() {
@@ -220,7 +232,11 @@ fn missing_message(fname: &str, what: &str, names: &[String]) -> String {
     let list = match quoted.len() {
         1 => quoted[0].clone(),
         2 => format!("{} and {}", quoted[0], quoted[1]),
-        _ => format!("{}, and {}", quoted[..quoted.len() - 1].join(", "), quoted[quoted.len() - 1]),
+        _ => format!(
+            "{}, and {}",
+            quoted[..quoted.len() - 1].join(", "),
+            quoted[quoted.len() - 1]
+        ),
     };
     format!(
         "{fname}() missing {} required {what} argument{}: {list}",
@@ -256,4 +272,5 @@ impl SpecCache {
     }
 }
 
-pub static SPEC_CACHE: std::sync::LazyLock<SpecCache> = std::sync::LazyLock::new(SpecCache::default);
+pub static SPEC_CACHE: std::sync::LazyLock<SpecCache> =
+    std::sync::LazyLock::new(SpecCache::default);

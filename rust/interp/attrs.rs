@@ -17,11 +17,21 @@ use crate::guards::{DictKey, Source};
 
 pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Value> {
     let py = tx.py;
-    let globals = frame.globals.bind(py).cast::<PyDict>().map_err(|e| tx.err(e.into()))?.clone();
+    let globals = frame
+        .globals
+        .bind(py)
+        .cast::<PyDict>()
+        .map_err(|e| tx.err(e.into()))?
+        .clone();
     if let Some(obj) = globals.get_item(name).map_err(|e| tx.err(e))? {
         let source = match &frame.globals_source {
-            GlobalsAccess::Root => Some(Arc::new(Source::Global { name: name.to_string() })),
-            GlobalsAccess::Via(g) => Some(Arc::new(Source::DictItem { base: g.clone(), key: DictKey::Str(name.to_string()) })),
+            GlobalsAccess::Root => Some(Arc::new(Source::Global {
+                name: name.to_string(),
+            })),
+            GlobalsAccess::Via(g) => Some(Arc::new(Source::DictItem {
+                base: g.clone(),
+                key: DictKey::Str(name.to_string()),
+            })),
             GlobalsAccess::Unguarded => None,
         };
         return tx.realize(&obj, source);
@@ -38,20 +48,33 @@ fn attr_source(base: &SourceRef, at: i64, name: &str) -> SourceRef {
     let key = |k: &str| DictKey::Str(k.to_string());
     let inst = || Arc::new(Source::InstDict { base: base.clone() });
     Some(Arc::new(match at {
-        AT_INSTANCE => Source::DictItem { base: inst(), key: key(name) },
+        AT_INSTANCE => Source::DictItem {
+            base: inst(),
+            key: key(name),
+        },
         AT_PARAMETER | AT_BUFFER | AT_SUBMODULE => {
             let table = match at {
                 AT_PARAMETER => "_parameters",
                 AT_BUFFER => "_buffers",
                 _ => "_modules",
             };
-            Source::DictItem { base: Arc::new(Source::DictItem { base: inst(), key: key(table) }), key: key(name) }
+            Source::DictItem {
+                base: Arc::new(Source::DictItem {
+                    base: inst(),
+                    key: key(table),
+                }),
+                key: key(name),
+            }
         }
-        AT_CLASS | AT_PROPERTY => {
-            Source::Attr { base: Arc::new(Source::TypeOf { base: base.clone() }), name: name.to_string() }
-        }
+        AT_CLASS | AT_PROPERTY => Source::Attr {
+            base: Arc::new(Source::TypeOf { base: base.clone() }),
+            name: name.to_string(),
+        },
         AT_UNGUARDED => return None,
-        _ => Source::Attr { base: base.clone(), name: name.to_string() },
+        _ => Source::Attr {
+            base: base.clone(),
+            name: name.to_string(),
+        },
     }))
 }
 
@@ -60,21 +83,36 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
     let py = tx.py;
     match obj {
         Value::Tensor(var) => {
-            let r = tx.gb.call_method1("tensor_attr", (var.bind(py), name)).map_err(|e| tx.err(e))?;
-            if r.is(&py.NotImplemented()) {
-                return Ok(Value::BuiltinMethod(Rc::new((obj.clone(), name.to_string()))));
+            let r = tx
+                .gb
+                .call_method1("tensor_attr", (var.bind(py), name))
+                .map_err(|e| tx.err(e))?;
+            if r.is(py.NotImplemented()) {
+                return Ok(Value::BuiltinMethod(Rc::new((
+                    obj.clone(),
+                    name.to_string(),
+                ))));
             }
             tx.from_graph_result(&r)
         }
         Value::Const(c) => {
             let r = c.bind(py).getattr(name).map_err(|_| {
-                Exit::brk(format!("'{}' object has no attribute '{name}'", obj.type_name(py)))
+                Exit::brk(format!(
+                    "'{}' object has no attribute '{name}'",
+                    obj.type_name(py)
+                ))
             })?;
             let v = tx.realize(&r, None)?;
             // Methods of immutable constants are pure: calls on constant args fold.
             Ok(match v {
-                Value::Object(o) if r.is_callable() && matches!(o.kind, KIND_UNSUPPORTED | KIND_OBJECT) => {
-                    Value::Object(Rc::new(ObjVal { obj: o.obj.clone_ref(py), kind: KIND_PURE, source: None }))
+                Value::Object(o)
+                    if r.is_callable() && matches!(o.kind, KIND_UNSUPPORTED | KIND_OBJECT) =>
+                {
+                    Value::Object(Rc::new(ObjVal {
+                        obj: o.obj.clone_ref(py),
+                        kind: KIND_PURE,
+                        source: None,
+                    }))
                 }
                 other => other,
             })
@@ -85,11 +123,15 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
                 let t = pyo3::types::PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
                 Ok(Value::Const(t.into_any().unbind()))
             }
-            None => Ok(Value::BuiltinMethod(Rc::new((n.as_tuple(), name.to_string())))),
+            None => Ok(Value::BuiltinMethod(Rc::new((
+                n.as_tuple(),
+                name.to_string(),
+            )))),
         },
-        Value::Tuple(_) | Value::List(_) | Value::Dict(_) => {
-            Ok(Value::BuiltinMethod(Rc::new((obj.clone(), name.to_string()))))
-        }
+        Value::Tuple(_) | Value::List(_) | Value::Dict(_) => Ok(Value::BuiltinMethod(Rc::new((
+            obj.clone(),
+            name.to_string(),
+        )))),
         Value::BoundMethod(m) => match name {
             "__self__" => Ok(m.0.clone()),
             "__func__" => Ok(m.1.clone()),
@@ -97,14 +139,27 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
         },
         Value::Function(f) => {
             let Some(o) = &f.obj else {
-                return Err(Exit::brk(format!("attribute '{name}' of a function created in the compiled region")));
+                return Err(Exit::brk(format!(
+                    "attribute '{name}' of a function created in the compiled region"
+                )));
             };
-            let r = o.bind(py).getattr(name).map_err(|_| Exit::brk(format!("function has no attribute '{name}'")))?;
-            let src = f.source.as_ref().map(|s| Arc::new(Source::Attr { base: s.clone(), name: name.to_string() }));
+            let r = o
+                .bind(py)
+                .getattr(name)
+                .map_err(|_| Exit::brk(format!("function has no attribute '{name}'")))?;
+            let src = f.source.as_ref().map(|s| {
+                Arc::new(Source::Attr {
+                    base: s.clone(),
+                    name: name.to_string(),
+                })
+            });
             tx.realize(&r, src)
         }
         Value::Object(o) => object_attr(tx, obj, o, name),
-        _ => Err(Exit::brk(format!("attribute '{name}' of a {}", obj.type_name(py)))),
+        _ => Err(Exit::brk(format!(
+            "attribute '{name}' of a {}",
+            obj.type_name(py)
+        ))),
     }
 }
 
@@ -112,7 +167,9 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
     let py = tx.py;
     if o.kind == KIND_UNSUPPORTED {
         let d = tx.describe(o.obj.bind(py));
-        return Err(Exit::brk(format!("attribute '{name}' of unsupported object {d}")));
+        return Err(Exit::brk(format!(
+            "attribute '{name}' of unsupported object {d}"
+        )));
     }
     let r = tx.hooks.lookup_attr.bind(py).call1((o.obj.bind(py), name));
     let r = match r {
@@ -128,11 +185,19 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
         AT_CLASS => {
             // A plain function found on the class binds to the instance; staticmethod and
             // classmethod resolve through the class's own getattr.
-            let is_function = value.get_type().name().map(|n| n.to_string() == "function").unwrap_or(false);
+            let is_function = value
+                .get_type()
+                .name()
+                .map(|n| n == "function")
+                .unwrap_or(false);
             let resolved = if is_function {
                 value
             } else {
-                o.obj.bind(py).get_type().getattr(name).map_err(|e| tx.err(e))?
+                o.obj
+                    .bind(py)
+                    .get_type()
+                    .getattr(name)
+                    .map_err(|e| tx.err(e))?
             };
             let v = tx.realize(&resolved, source)?;
             if is_function && o.kind != KIND_CLASS {
@@ -142,7 +207,12 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
             }
         }
         AT_PROPERTY => {
-            let fsrc = source.map(|s| Arc::new(Source::Attr { base: s, name: "fget".into() }));
+            let fsrc = source.map(|s| {
+                Arc::new(Source::Attr {
+                    base: s,
+                    name: "fget".into(),
+                })
+            });
             let fget = tx.realize(&value, fsrc)?;
             super::calls::call_value(tx, &fget, vec![whole.clone()], Vec::new())
         }

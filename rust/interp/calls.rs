@@ -17,7 +17,12 @@ use super::tracer::Tracer;
 use super::value::{FuncVal, ObjVal, Value};
 use crate::guards::{DictKey, Guard, Source};
 
-pub fn call_value(tx: &mut Tracer<'_>, callee: &Value, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+pub fn call_value(
+    tx: &mut Tracer<'_>,
+    callee: &Value,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
     let py = tx.py;
     match callee {
         Value::Function(f) => inline_call(tx, f, args, kwargs),
@@ -36,7 +41,10 @@ pub fn call_value(tx: &mut Tracer<'_>, callee: &Value, args: Vec<Value>, kwargs:
                 }
                 let kw = kwargs_dict(tx, &kwargs)?;
                 let t = PyTuple::new(py, conv).map_err(|e| tx.err(e))?;
-                let r = tx.gb.call_method1("call_method", (name, t, kw)).map_err(|e| tx.err(e))?;
+                let r = tx
+                    .gb
+                    .call_method1("call_method", (name, t, kw))
+                    .map_err(|e| tx.err(e))?;
                 return tx.from_graph_result(&r);
             }
             if let (Value::GradMode(prev), "__exit__") = (recv, name) {
@@ -48,7 +56,14 @@ pub fn call_value(tx: &mut Tracer<'_>, callee: &Value, args: Vec<Value>, kwargs:
         Value::Object(o) => call_object(tx, callee, o, args, kwargs),
         Value::Const(c) => {
             // Callable constants do not exist among the constant types; report clearly.
-            Err(Exit::brk(format!("'{}' object is not callable", c.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default())))
+            Err(Exit::brk(format!(
+                "'{}' object is not callable",
+                c.bind(py)
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            )))
         }
         other => Err(Exit::brk(format!("call to a '{}'", other.type_name(py)))),
     }
@@ -63,15 +78,30 @@ fn kwargs_dict<'py>(tx: &Tracer<'py>, kwargs: &[(String, Value)]) -> TResult<Bou
 }
 
 /// Record `target(*args, **kwargs)` in the graph.
-pub fn graph_call<'py>(tx: &mut Tracer<'py>, target: &Bound<'py, PyAny>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Value> {
-    let conv: Vec<_> = args.iter().map(|a| tx.to_graph_arg(a)).collect::<TResult<_>>()?;
+pub fn graph_call<'py>(
+    tx: &mut Tracer<'py>,
+    target: &Bound<'py, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let conv: Vec<_> = args
+        .iter()
+        .map(|a| tx.to_graph_arg(a))
+        .collect::<TResult<_>>()?;
     let t = PyTuple::new(tx.py, conv).map_err(|e| tx.err(e))?;
     let kw = kwargs_dict(tx, kwargs)?;
-    let r = tx.gb.call_method1("call_function", (target, t, kw)).map_err(|e| tx.err(e))?;
+    let r = tx
+        .gb
+        .call_method1("call_function", (target, t, kw))
+        .map_err(|e| tx.err(e))?;
     tx.from_graph_result(&r)
 }
 
-fn all_constants<'py>(tx: &Tracer<'py>, args: &[Value], kwargs: &[(String, Value)]) -> Option<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+fn all_constants<'py>(
+    tx: &Tracer<'py>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> Option<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
     let conv: Option<Vec<_>> = args.iter().map(|a| tx.as_python_constant(a)).collect();
     let t = PyTuple::new(tx.py, conv?).ok()?;
     let d = PyDict::new(tx.py);
@@ -81,7 +111,13 @@ fn all_constants<'py>(tx: &Tracer<'py>, args: &[Value], kwargs: &[(String, Value
     Some((t, d))
 }
 
-fn call_object(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+fn call_object(
+    tx: &mut Tracer<'_>,
+    whole: &Value,
+    o: &ObjVal,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
     let py = tx.py;
     let obj = o.obj.bind(py).clone();
     if let Some(v) = call_builtin(tx, &obj, &args, &kwargs)? {
@@ -121,9 +157,9 @@ fn call_object(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>,
         KIND_NN_MODULE => call_module(tx, whole, o, args, kwargs),
         KIND_OBJECT => {
             let call = obj.get_type().getattr("__call__").ok();
-            let is_py = call.as_ref().map(|c| c.get_type().name().map(|n| n.to_string() == "function").unwrap_or(false)).unwrap_or(false);
+            let is_py = call.as_ref().map(|c| c.get_type().name().map(|n| n == "function").unwrap_or(false)).unwrap_or(false);
             if is_py {
-                call_dunder(tx, whole, "__call__", [args, vec![]].concat()).and_then(|v| Ok(v)).map_err(|e| e)
+                call_dunder(tx, whole, "__call__", [args, vec![]].concat())
                     .and_then(|v| if kwargs.is_empty() { Ok(v) } else { Err(Exit::brk("keyword arguments to __call__")) })
             } else {
                 Err(Exit::brk(format!("call to non-traceable object {}", tx.describe(&obj))))
@@ -141,24 +177,45 @@ fn call_object(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>,
 }
 
 /// Calling an nn.Module: guard that it has no hooks, then inline `type(m).forward`.
-fn call_module(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+fn call_module(
+    tx: &mut Tracer<'_>,
+    whole: &Value,
+    o: &ObjVal,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
     let py = tx.py;
     let obj = o.obj.bind(py);
     let Some(src) = &o.source else {
-        return Err(Exit::brk("calling an nn.Module created inside the compiled region"));
+        return Err(Exit::brk(
+            "calling an nn.Module created inside the compiled region",
+        ));
     };
     let inst = Arc::new(Source::InstDict { base: src.clone() });
-    for hooks in ["_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"] {
+    for hooks in [
+        "_forward_hooks",
+        "_forward_pre_hooks",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+    ] {
         let d = obj.getattr(hooks).map_err(|e| tx.err(e))?;
         let n = d.len().unwrap_or(1);
         if n != 0 {
-            return Err(Exit::brk(format!("calling a module that has {hooks} registered")));
+            return Err(Exit::brk(format!(
+                "calling a module that has {hooks} registered"
+            )));
         }
-        let s = Arc::new(Source::DictItem { base: inst.clone(), key: DictKey::Str(hooks.into()) });
+        let s = Arc::new(Source::DictItem {
+            base: inst.clone(),
+            key: DictKey::Str(hooks.into()),
+        });
         tx.guard(&s, Guard::Len(0));
     }
     let forward = obj.get_type().getattr("forward").map_err(|e| tx.err(e))?;
-    let fsrc = Arc::new(Source::Attr { base: Arc::new(Source::TypeOf { base: src.clone() }), name: "forward".into() });
+    let fsrc = Arc::new(Source::Attr {
+        base: Arc::new(Source::TypeOf { base: src.clone() }),
+        name: "forward".into(),
+    });
     let f = tx.realize(&forward, Some(fsrc))?;
     let mut all = Vec::with_capacity(args.len() + 1);
     all.push(whole.clone());
@@ -168,17 +225,37 @@ fn call_module(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, args: Vec<Value>,
 
 /// Call a dunder method of an object's type (`__len__`, `__getitem__`, `__iter__`, ...)
 /// by inlining it when it is Python code.
-pub fn call_dunder(tx: &mut Tracer<'_>, recv: &Value, name: &str, args: Vec<Value>) -> TResult<Value> {
+pub fn call_dunder(
+    tx: &mut Tracer<'_>,
+    recv: &Value,
+    name: &str,
+    args: Vec<Value>,
+) -> TResult<Value> {
     let py = tx.py;
     let Value::Object(o) = recv else {
         return Err(Exit::brk(format!("{name} of a '{}'", recv.type_name(py))));
     };
     let ty = o.obj.bind(py).get_type();
-    let f = ty.getattr(name).map_err(|_| Exit::brk(format!("'{}' object has no {name}", recv.type_name(py))))?;
-    if !f.get_type().name().map(|n| n.to_string() == "function").unwrap_or(false) {
-        return Err(Exit::brk(format!("{}.{name} is implemented in C", tx.describe(&ty.into_any()))));
+    let f = ty
+        .getattr(name)
+        .map_err(|_| Exit::brk(format!("'{}' object has no {name}", recv.type_name(py))))?;
+    if !f
+        .get_type()
+        .name()
+        .map(|n| n == "function")
+        .unwrap_or(false)
+    {
+        return Err(Exit::brk(format!(
+            "{}.{name} is implemented in C",
+            tx.describe(&ty.into_any())
+        )));
     }
-    let src = o.source.as_ref().map(|s| Arc::new(Source::Attr { base: Arc::new(Source::TypeOf { base: s.clone() }), name: name.into() }));
+    let src = o.source.as_ref().map(|s| {
+        Arc::new(Source::Attr {
+            base: Arc::new(Source::TypeOf { base: s.clone() }),
+            name: name.into(),
+        })
+    });
     let fv = tx.realize(&f, src)?;
     let mut all = vec![recv.clone()];
     all.extend(args);
@@ -186,12 +263,20 @@ pub fn call_dunder(tx: &mut Tracer<'_>, recv: &Value, name: &str, args: Vec<Valu
 }
 
 /// Inline a user function: bind arguments like CPython, then interpret its body.
-pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+pub fn inline_call(
+    tx: &mut Tracer<'_>,
+    f: &Rc<FuncVal>,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
     let py = tx.py;
     let spec = f.spec.clone();
     let is_generator = spec.flags & crate::spec_cache::CO_GENERATOR != 0;
     if spec.is_generator_like() && !is_generator {
-        return Err(Exit::brk(format!("call to coroutine/async function {}", spec.qualname)));
+        return Err(Exit::brk(format!(
+            "call to coroutine/async function {}",
+            spec.qualname
+        )));
     }
     if tx.depth >= tx.max_depth {
         return Err(Exit::brk("inlining depth limit reached (deep recursion?)"));
@@ -222,10 +307,18 @@ pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwarg
                 if let Some(d) = &f.defaults {
                     return Ok(d[i].clone());
                 }
-                let d = defaults_obj.as_ref().ok_or_else(|| Exit::internal("no defaults"))?;
+                let d = defaults_obj
+                    .as_ref()
+                    .ok_or_else(|| Exit::internal("no defaults"))?;
                 let item = d.get_item(i).map_err(|e| Exit::internal(e.to_string()))?;
                 let src = fsrc.as_ref().map(|s| {
-                    Arc::new(Source::Index { base: Arc::new(Source::Attr { base: s.clone(), name: "__defaults__".into() }), index: i as isize })
+                    Arc::new(Source::Index {
+                        base: Arc::new(Source::Attr {
+                            base: s.clone(),
+                            name: "__defaults__".into(),
+                        }),
+                        index: i as isize,
+                    })
                 });
                 tx_cell.borrow_mut().realize(&item, src)
             },
@@ -233,11 +326,19 @@ pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwarg
                 if let Some(kd) = &f.kwdefaults {
                     return Ok(kd.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
                 }
-                let Some(d) = kwdefaults_obj.as_ref().filter(|d| !d.is_none()) else { return Ok(None) };
-                let Ok(Some(item)) = d.cast::<PyDict>().map(|d| d.get_item(name).ok().flatten()) else { return Ok(None) };
+                let Some(d) = kwdefaults_obj.as_ref().filter(|d| !d.is_none()) else {
+                    return Ok(None);
+                };
+                let Ok(Some(item)) = d.cast::<PyDict>().map(|d| d.get_item(name).ok().flatten())
+                else {
+                    return Ok(None);
+                };
                 let src = fsrc.as_ref().map(|s| {
                     Arc::new(Source::DictItem {
-                        base: Arc::new(Source::Attr { base: s.clone(), name: "__kwdefaults__".into() }),
+                        base: Arc::new(Source::Attr {
+                            base: s.clone(),
+                            name: "__kwdefaults__".into(),
+                        }),
                         key: DictKey::Str(name.to_string()),
                     })
                 });
@@ -249,7 +350,10 @@ pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwarg
                     .into_iter()
                     .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
                     .collect();
-                Value::Dict(Rc::new(super::value::DictVal { items: std::cell::RefCell::new(items), source: None }))
+                Value::Dict(Rc::new(super::value::DictVal {
+                    items: std::cell::RefCell::new(items),
+                    source: None,
+                }))
             },
             |msg| Exit::brk(format!("TypeError: {msg}")),
         );
@@ -293,7 +397,12 @@ pub fn inline_call(tx: &mut Tracer<'_>, f: &Rc<FuncVal>, args: Vec<Value>, kwarg
 }
 
 /// `torch.no_grad()`, `torch.enable_grad()`, `torch.set_grad_enabled(b)` as context managers.
-fn grad_mode_ctor(tx: &mut Tracer<'_>, obj: &Bound<'_, PyAny>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Option<Value>> {
+fn grad_mode_ctor(
+    tx: &mut Tracer<'_>,
+    obj: &Bound<'_, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
     let py = tx.py;
     let g = &tx.hooks.grad_ctx;
     if obj.is(g.no_grad.bind(py)) && args.is_empty() && kwargs.is_empty() {
@@ -308,7 +417,10 @@ fn grad_mode_ctor(tx: &mut Tracer<'_>, obj: &Bound<'_, PyAny>, args: &[Value], k
             ([], [(k, v)]) if k == "mode" => v.clone(),
             _ => return Err(Exit::brk("torch.set_grad_enabled arguments")),
         };
-        let mode = mode.as_const(py).and_then(|c| c.extract::<bool>().ok()).ok_or_else(|| Exit::brk("torch.set_grad_enabled with a non-constant mode"))?;
+        let mode = mode
+            .as_const(py)
+            .and_then(|c| c.extract::<bool>().ok())
+            .ok_or_else(|| Exit::brk("torch.set_grad_enabled with a non-constant mode"))?;
         // Used as a plain call it switches the mode immediately; as a context manager the
         // switch happens at __enter__. We only support the context-manager form.
         return Ok(Some(Value::GradMode(mode)));
@@ -324,17 +436,36 @@ pub fn set_grad_mode(tx: &mut Tracer<'_>, mode: bool) -> TResult<()> {
 }
 
 pub fn grad_enabled(tx: &Tracer<'_>) -> TResult<bool> {
-    tx.hooks.grad_ctx.is_enabled.bind(tx.py).call0().and_then(|b| b.extract()).map_err(|e| tx.err(e))
+    tx.hooks
+        .grad_ctx
+        .is_enabled
+        .bind(tx.py)
+        .call0()
+        .and_then(|b| b.extract())
+        .map_err(|e| tx.err(e))
 }
 
 /// `P(a, b=..)` for a namedtuple class (fields bound like its generated __new__, with
 /// defaults), or `S(iterable)` for a structseq.
-fn construct_namedtuple<'py>(tx: &mut Tracer<'py>, cls: &Bound<'py, PyAny>, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+fn construct_namedtuple<'py>(
+    tx: &mut Tracer<'py>,
+    cls: &Bound<'py, PyAny>,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
     let py = tx.py;
-    let info = tx.hooks.namedtuple_info.bind(py).call1((cls,)).map_err(|e| tx.err(e))?;
-    let (fields, defaults, structseq): (Vec<String>, Bound<'_, PyDict>, bool) = info.extract().map_err(|e| tx.err(e))?;
+    let info = tx
+        .hooks
+        .namedtuple_info
+        .bind(py)
+        .call1((cls,))
+        .map_err(|e| tx.err(e))?;
+    let (fields, defaults, structseq): (Vec<String>, Bound<'_, PyDict>, bool) =
+        info.extract().map_err(|e| tx.err(e))?;
     if structseq {
-        let [it] = args.as_slice() else { return Err(Exit::brk("structseq constructor takes one iterable")) };
+        let [it] = args.as_slice() else {
+            return Err(Exit::brk("structseq constructor takes one iterable"));
+        };
         let items = super::iter::unpack(tx, it)?;
         return tx.named_tuple(cls, items);
     }
@@ -346,9 +477,14 @@ fn construct_namedtuple<'py>(tx: &mut Tracer<'py>, cls: &Bound<'py, PyAny>, args
         slots[i] = Some(a);
     }
     for (k, v) in kwargs {
-        let i = fields.iter().position(|f| *f == k).ok_or_else(|| Exit::brk(format!("TypeError: unexpected field '{k}'")))?;
+        let i = fields
+            .iter()
+            .position(|f| *f == k)
+            .ok_or_else(|| Exit::brk(format!("TypeError: unexpected field '{k}'")))?;
         if slots[i].is_some() {
-            return Err(Exit::brk(format!("TypeError: got multiple values for argument '{k}'")));
+            return Err(Exit::brk(format!(
+                "TypeError: got multiple values for argument '{k}'"
+            )));
         }
         slots[i] = Some(v);
     }
@@ -358,7 +494,12 @@ fn construct_namedtuple<'py>(tx: &mut Tracer<'py>, cls: &Bound<'py, PyAny>, args
             Some(v) => items.push(v),
             None => match defaults.get_item(&fields[i]).map_err(|e| tx.err(e))? {
                 Some(d) => items.push(tx.realize(&d, None)?),
-                None => return Err(Exit::brk(format!("TypeError: missing field '{}'", fields[i]))),
+                None => {
+                    return Err(Exit::brk(format!(
+                        "TypeError: missing field '{}'",
+                        fields[i]
+                    )))
+                }
             },
         }
     }

@@ -31,10 +31,19 @@ fn const_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
     }
 }
 
-pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+pub fn call_container_method(
+    tx: &mut Tracer<'_>,
+    recv: &Value,
+    name: &str,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
     let py = tx.py;
     if !kwargs.is_empty() && name != "sort" {
-        return Err(Exit::brk(format!("keyword arguments to {}.{name}", recv.type_name(py))));
+        return Err(Exit::brk(format!(
+            "keyword arguments to {}.{name}",
+            recv.type_name(py)
+        )));
     }
     let none = Value::none(py);
     match recv {
@@ -59,7 +68,10 @@ pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args
             _ => Err(Exit::brk(format!("tuple.{name}"))),
         },
         Value::List(l) => {
-            let mutating = matches!(name, "append" | "extend" | "insert" | "pop" | "remove" | "clear" | "reverse" | "sort");
+            let mutating = matches!(
+                name,
+                "append" | "extend" | "insert" | "pop" | "remove" | "clear" | "reverse" | "sort"
+            );
             if mutating && l.source.is_some() {
                 return Err(external(&format!("list.{name}")));
             }
@@ -74,7 +86,10 @@ pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args
                     Ok(none)
                 }
                 ("insert", [i, x]) => {
-                    let i: i64 = i.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("list.insert with a non-constant index"))?;
+                    let i: i64 = i
+                        .as_const(py)
+                        .and_then(|c| c.extract().ok())
+                        .ok_or_else(|| Exit::brk("list.insert with a non-constant index"))?;
                     let mut items = l.items.borrow_mut();
                     let n = items.len() as i64;
                     let j = if i < 0 { (i + n).max(0) } else { i.min(n) } as usize;
@@ -86,7 +101,10 @@ pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args
                     let n = items.len() as i64;
                     let i: i64 = match rest {
                         [] => -1,
-                        [i] => i.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("list.pop with a non-constant index"))?,
+                        [i] => i
+                            .as_const(py)
+                            .and_then(|c| c.extract().ok())
+                            .ok_or_else(|| Exit::brk("list.pop with a non-constant index"))?,
                         _ => return Err(Exit::brk("list.pop arguments")),
                     };
                     let j = if i < 0 { i + n } else { i };
@@ -104,7 +122,13 @@ pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args
                     Ok(none)
                 }
                 ("copy", []) => Ok(Value::new_list(l.items.borrow().clone())),
-                ("index" | "count", _) => call_container_method(tx, &Value::new_tuple(l.items.borrow().clone()), name, args, kwargs),
+                ("index" | "count", _) => call_container_method(
+                    tx,
+                    &Value::new_tuple(l.items.borrow().clone()),
+                    name,
+                    args,
+                    kwargs,
+                ),
                 _ => Err(Exit::brk(format!("list.{name}"))),
             }
         }
@@ -114,22 +138,59 @@ pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args
                 return Err(external(&format!("dict.{name}")));
             }
             let lookup = |tx: &mut Tracer<'_>, k: &Value| -> TResult<Option<Value>> {
-                let key = tx.as_python_constant(k).ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
-                Ok(d.items.borrow().iter().find(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false)).map(|(_, v)| v.clone()))
+                let key = tx
+                    .as_python_constant(k)
+                    .ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
+                Ok(d.items
+                    .borrow()
+                    .iter()
+                    .find(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false))
+                    .map(|(_, v)| v.clone()))
             };
             match (name, args.as_slice()) {
                 ("items", []) => {
-                    let items = d.items.borrow().iter().map(|(k, v)| Value::new_tuple(vec![Value::Const(k.clone_ref(py)), v.clone()])).collect();
+                    let items = d
+                        .items
+                        .borrow()
+                        .iter()
+                        .map(|(k, v)| {
+                            Value::new_tuple(vec![Value::Const(k.clone_ref(py)), v.clone()])
+                        })
+                        .collect();
                     Ok(items_iter(items))
                 }
-                ("keys", []) => Ok(items_iter(d.items.borrow().iter().map(|(k, _)| Value::Const(k.clone_ref(py))).collect())),
-                ("values", []) => Ok(items_iter(d.items.borrow().iter().map(|(_, v)| v.clone()).collect())),
+                ("keys", []) => Ok(items_iter(
+                    d.items
+                        .borrow()
+                        .iter()
+                        .map(|(k, _)| Value::Const(k.clone_ref(py)))
+                        .collect(),
+                )),
+                ("values", []) => Ok(items_iter(
+                    d.items.borrow().iter().map(|(_, v)| v.clone()).collect(),
+                )),
                 ("get", [k]) => Ok(lookup(tx, k)?.unwrap_or(none)),
                 ("get", [k, default]) => Ok(lookup(tx, k)?.unwrap_or_else(|| default.clone())),
-                ("copy", []) => Ok(Value::Dict(Rc::new(super::value::DictVal { items: RefCell::new(d.items.borrow().iter().map(|(k, v)| (k.clone_ref(py), v.clone())).collect()), source: None }))),
+                ("copy", []) => Ok(Value::Dict(Rc::new(super::value::DictVal {
+                    items: RefCell::new(
+                        d.items
+                            .borrow()
+                            .iter()
+                            .map(|(k, v)| (k.clone_ref(py), v.clone()))
+                            .collect(),
+                    ),
+                    source: None,
+                }))),
                 ("update", [other]) => {
-                    let Value::Dict(o) = other else { return Err(Exit::brk("dict.update with a non-dict")) };
-                    let pairs: Vec<_> = o.items.borrow().iter().map(|(k, v)| (k.clone_ref(py), v.clone())).collect();
+                    let Value::Dict(o) = other else {
+                        return Err(Exit::brk("dict.update with a non-dict"));
+                    };
+                    let pairs: Vec<_> = o
+                        .items
+                        .borrow()
+                        .iter()
+                        .map(|(k, v)| (k.clone_ref(py), v.clone()))
+                        .collect();
                     for (k, v) in pairs {
                         dict_set(tx, d, k, v);
                     }
@@ -145,11 +206,19 @@ pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args
                     Ok(v)
                 }
                 ("pop", [k, rest @ ..]) => {
-                    let key = tx.as_python_constant(k).ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
+                    let key = tx
+                        .as_python_constant(k)
+                        .ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
                     let mut items = d.items.borrow_mut();
-                    match items.iter().position(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false)) {
+                    match items
+                        .iter()
+                        .position(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false))
+                    {
                         Some(i) => Ok(items.remove(i).1),
-                        None => rest.first().cloned().ok_or_else(|| Exit::brk("KeyError in dict.pop")),
+                        None => rest
+                            .first()
+                            .cloned()
+                            .ok_or_else(|| Exit::brk("KeyError in dict.pop")),
                     }
                 }
                 ("clear", []) => {
@@ -159,6 +228,9 @@ pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args
                 _ => Err(Exit::brk(format!("dict.{name}"))),
             }
         }
-        _ => Err(Exit::brk(format!("method {name} of a '{}'", recv.type_name(py)))),
+        _ => Err(Exit::brk(format!(
+            "method {name} of a '{}'",
+            recv.type_name(py)
+        ))),
     }
 }

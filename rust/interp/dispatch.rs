@@ -12,7 +12,9 @@ use super::calls::call_value;
 use super::exit::{Exit, TResult};
 use super::frame::Frame;
 use super::iter::{get_iter, iter_next, unpack};
-use super::ops::{binary_op, compare_op, contains, format_value, is_same, store_subscr, subscr, truthy, unary_op};
+use super::ops::{
+    binary_op, compare_op, contains, format_value, is_same, store_subscr, subscr, truthy, unary_op,
+};
 use super::tracer::Tracer;
 use super::value::{DictVal, FuncVal, Value};
 use crate::bytecode::{Instruction, Opcode};
@@ -47,13 +49,17 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
     loop {
         let idx = frame.ip;
         let Some(ins) = instrs.get(idx) else {
-            return Err(Exit::internal("ran off the end of the bytecode").located(&frame.location()));
+            return Err(
+                Exit::internal("ran off the end of the bytecode").located(&frame.location())
+            );
         };
         frame.current = idx;
         frame.ip = idx + 1;
         steps += 1;
         if steps > 2_000_000 {
-            return Err(Exit::brk("trace is too long (possible infinite loop)").located(&frame.location()));
+            return Err(
+                Exit::brk("trace is too long (possible infinite loop)").located(&frame.location())
+            );
         }
         match step(tx, frame, ins) {
             Ok(Flow::Next) => {}
@@ -66,11 +72,18 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
 }
 
 fn target(ins: &Instruction) -> TResult<usize> {
-    ins.target.map(|t| t as usize).ok_or_else(|| Exit::internal("jump without a target"))
+    ins.target
+        .map(|t| t as usize)
+        .ok_or_else(|| Exit::internal("jump without a target"))
 }
 
 fn name(frame: &Frame, i: usize) -> TResult<String> {
-    frame.spec.names.get(i).cloned().ok_or_else(|| Exit::internal("name index out of range"))
+    frame
+        .spec
+        .names
+        .get(i)
+        .cloned()
+        .ok_or_else(|| Exit::internal("name index out of range"))
 }
 
 fn load_fast(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Value> {
@@ -79,13 +92,18 @@ fn load_fast(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Value>
     }
     if let Some(Some(obj)) = frame.pending.get_mut(i).map(|p| p.take()) {
         let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
-        let src = std::sync::Arc::new(Source::Local { index: i as u32, name });
+        let src = std::sync::Arc::new(Source::Local {
+            index: i as u32,
+            name,
+        });
         let v = tx.realize(obj.bind(tx.py), Some(src))?;
         frame.locals[i] = Some(v.clone());
         return Ok(v);
     }
     let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
-    Err(Exit::brk(format!("local variable '{name}' referenced before assignment")))
+    Err(Exit::brk(format!(
+        "local variable '{name}' referenced before assignment"
+    )))
 }
 
 fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Flow> {
@@ -97,7 +115,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
 
         // ---- locals, cells, globals, constants ------------------------------------------
         LOAD_CONST => {
-            let c = frame.spec.consts.get(arg).ok_or_else(|| Exit::internal("bad const index"))?;
+            let c = frame
+                .spec
+                .consts
+                .get(arg)
+                .ok_or_else(|| Exit::internal("bad const index"))?;
             frame.stack.push(Value::Const(c.clone_ref(py)));
         }
         LOAD_FAST => {
@@ -128,12 +150,21 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         COPY_FREE_VARS => {
             let start = frame.spec.free_start;
             for j in 0..arg {
-                let cell = frame.closure.get(j).cloned().ok_or_else(|| Exit::internal("closure too short"))?;
+                let cell = frame
+                    .closure
+                    .get(j)
+                    .cloned()
+                    .ok_or_else(|| Exit::internal("closure too short"))?;
                 frame.locals[start + j] = Some(cell);
             }
         }
         LOAD_CLOSURE => {
-            let v = frame.locals.get(arg).cloned().flatten().ok_or_else(|| Exit::internal("empty closure slot"))?;
+            let v = frame
+                .locals
+                .get(arg)
+                .cloned()
+                .flatten()
+                .ok_or_else(|| Exit::internal("empty closure slot"))?;
             frame.stack.push(v);
         }
         LOAD_DEREF => {
@@ -144,7 +175,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 _ => None,
             };
             let name = frame.spec.localsplus.get(arg).cloned().unwrap_or_default();
-            let v = v.ok_or_else(|| Exit::brk(format!("free variable '{name}' referenced before assignment")))?;
+            let v = v.ok_or_else(|| {
+                Exit::brk(format!(
+                    "free variable '{name}' referenced before assignment"
+                ))
+            })?;
             frame.stack.push(v);
         }
         STORE_DEREF => {
@@ -168,7 +203,9 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             frame.stack.push(v);
         }
         STORE_GLOBAL | DELETE_GLOBAL => {
-            return Err(Exit::brk("assignment to a global variable (side effects are not supported yet)"));
+            return Err(Exit::brk(
+                "assignment to a global variable (side effects are not supported yet)",
+            ));
         }
 
         // ---- attributes ------------------------------------------------------------------
@@ -198,7 +235,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
         PUSH_NULL => frame.stack.push(Value::Null),
         COPY => {
-            let v = frame.peek(arg).cloned().ok_or_else(|| Exit::internal("COPY past stack"))?;
+            let v = frame
+                .peek(arg)
+                .cloned()
+                .ok_or_else(|| Exit::internal("COPY past stack"))?;
             frame.stack.push(v);
         }
         SWAP => {
@@ -265,7 +305,13 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let items = frame.popn(arg);
             let consts: Option<Vec<_>> = items.iter().map(|i| tx.as_python_constant(i)).collect();
             let consts = consts.ok_or_else(|| Exit::brk("a set of non-constant values"))?;
-            let set = tx.hooks.b.set.bind(py).call1((PyTuple::new(py, consts).map_err(|e| tx.err(e))?,)).map_err(|e| tx.err(e))?;
+            let set = tx
+                .hooks
+                .b
+                .set
+                .bind(py)
+                .call1((PyTuple::new(py, consts).map_err(|e| tx.err(e))?,))
+                .map_err(|e| tx.err(e))?;
             frame.stack.push(Value::Const(set.unbind()));
         }
         BUILD_MAP => {
@@ -279,12 +325,25 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         BUILD_CONST_KEY_MAP => {
             let keys = frame.pop();
             let vals = frame.popn(arg);
-            let keys = tx.as_python_constant(&keys).ok_or_else(|| Exit::internal("const keys"))?;
-            let keys: Vec<Py<PyAny>> = keys.try_iter().map_err(|e| tx.err(e))?.map(|k| k.map(|k| k.unbind())).collect::<PyResult<_>>().map_err(|e| tx.err(e))?;
-            frame.stack.push(new_dict(keys.into_iter().zip(vals).collect()));
+            let keys = tx
+                .as_python_constant(&keys)
+                .ok_or_else(|| Exit::internal("const keys"))?;
+            let keys: Vec<Py<PyAny>> = keys
+                .try_iter()
+                .map_err(|e| tx.err(e))?
+                .map(|k| k.map(|k| k.unbind()))
+                .collect::<PyResult<_>>()
+                .map_err(|e| tx.err(e))?;
+            frame
+                .stack
+                .push(new_dict(keys.into_iter().zip(vals).collect()));
         }
         BUILD_SLICE => {
-            let step = if arg == 3 { frame.pop() } else { Value::none(py) };
+            let step = if arg == 3 {
+                frame.pop()
+            } else {
+                Value::none(py)
+            };
             let stop = frame.pop();
             let start = frame.pop();
             frame.stack.push(Value::Slice(Rc::new([start, stop, step])));
@@ -293,13 +352,19 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let parts = frame.popn(arg);
             let mut s = String::new();
             for p in &parts {
-                let c = p.as_const(py).ok_or_else(|| Exit::brk("string building from a non-constant"))?;
+                let c = p
+                    .as_const(py)
+                    .ok_or_else(|| Exit::brk("string building from a non-constant"))?;
                 s.push_str(&c.extract::<String>().map_err(|e| tx.err(e))?);
             }
             frame.stack.push(Value::constant(py, s));
         }
         FORMAT_VALUE => {
-            let spec = if arg & 0x04 != 0 { Some(frame.pop()) } else { None };
+            let spec = if arg & 0x04 != 0 {
+                Some(frame.pop())
+            } else {
+                None
+            };
             let v = frame.pop();
             let r = format_value(tx, &v, arg & 0x03, spec.as_ref())?;
             frame.stack.push(r);
@@ -310,8 +375,12 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             match (ins.op, target) {
                 (LIST_APPEND, Some(Value::List(l))) => l.items.borrow_mut().push(v),
                 (SET_ADD, Some(Value::Const(s))) => {
-                    let c = tx.as_python_constant(&v).ok_or_else(|| Exit::brk("a set of non-constant values"))?;
-                    s.bind(py).call_method1("add", (c,)).map_err(|e| tx.err(e))?;
+                    let c = tx
+                        .as_python_constant(&v)
+                        .ok_or_else(|| Exit::brk("a set of non-constant values"))?;
+                    s.bind(py)
+                        .call_method1("add", (c,))
+                        .map_err(|e| tx.err(e))?;
                 }
                 _ => return Err(Exit::internal("LIST_APPEND/SET_ADD target")),
             }
@@ -332,8 +401,12 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 Some(Value::List(l)) => l.items.borrow_mut().extend(items),
                 Some(Value::Const(s)) => {
                     for v in items {
-                        let c = tx.as_python_constant(&v).ok_or_else(|| Exit::brk("a set of non-constant values"))?;
-                        s.bind(py).call_method1("add", (c,)).map_err(|e| tx.err(e))?;
+                        let c = tx
+                            .as_python_constant(&v)
+                            .ok_or_else(|| Exit::brk("a set of non-constant values"))?;
+                        s.bind(py)
+                            .call_method1("add", (c,))
+                            .map_err(|e| tx.err(e))?;
                     }
                 }
                 _ => return Err(Exit::internal("LIST_EXTEND target")),
@@ -362,7 +435,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let seq = frame.pop();
             let items = unpack(tx, &seq)?;
             if items.len() != arg {
-                return Err(Exit::brk(format!("unpacking {} values into {arg} names", items.len())));
+                return Err(Exit::brk(format!(
+                    "unpacking {} values into {arg} names",
+                    items.len()
+                )));
             }
             frame.stack.extend(items.into_iter().rev());
         }
@@ -382,15 +458,23 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
 
         // ---- control flow ----------------------------------------------------------------
-        JUMP_FORWARD | JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT => return Ok(Flow::Jump(target(ins)?)),
-        POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE | POP_JUMP_FORWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_FALSE => {
+        JUMP_FORWARD | JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT => {
+            return Ok(Flow::Jump(target(ins)?))
+        }
+        POP_JUMP_FORWARD_IF_TRUE
+        | POP_JUMP_BACKWARD_IF_TRUE
+        | POP_JUMP_FORWARD_IF_FALSE
+        | POP_JUMP_BACKWARD_IF_FALSE => {
             let v = frame.pop();
             let want = matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
             if truthy(tx, &v)? == want {
                 return Ok(Flow::Jump(target(ins)?));
             }
         }
-        POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_FORWARD_IF_NOT_NONE | POP_JUMP_BACKWARD_IF_NOT_NONE => {
+        POP_JUMP_FORWARD_IF_NONE
+        | POP_JUMP_BACKWARD_IF_NONE
+        | POP_JUMP_FORWARD_IF_NOT_NONE
+        | POP_JUMP_BACKWARD_IF_NOT_NONE => {
             let v = frame.pop();
             let is_none = matches!(&v, Value::Const(c) if c.bind(py).is_none());
             let want_none = matches!(ins.op, POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE);
@@ -399,7 +483,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             }
         }
         JUMP_IF_TRUE_OR_POP | JUMP_IF_FALSE_OR_POP => {
-            let v = frame.top().cloned().ok_or_else(|| Exit::internal("empty stack"))?;
+            let v = frame
+                .top()
+                .cloned()
+                .ok_or_else(|| Exit::internal("empty stack"))?;
             let want = ins.op == JUMP_IF_TRUE_OR_POP;
             if truthy(tx, &v)? == want {
                 return Ok(Flow::Jump(target(ins)?));
@@ -412,7 +499,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             frame.stack.push(it);
         }
         FOR_ITER => {
-            let it = frame.top().cloned().ok_or_else(|| Exit::internal("empty stack"))?;
+            let it = frame
+                .top()
+                .cloned()
+                .ok_or_else(|| Exit::internal("empty stack"))?;
             match iter_next(tx, &it)? {
                 Some(v) => frame.stack.push(v),
                 None => {
@@ -425,7 +515,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
 
         // ---- calls -------------------------------------------------------------------------
         KW_NAMES => {
-            let names = frame.spec.consts.get(arg).ok_or_else(|| Exit::internal("bad KW_NAMES"))?;
+            let names = frame
+                .spec
+                .consts
+                .get(arg)
+                .ok_or_else(|| Exit::internal("bad KW_NAMES"))?;
             let names: Vec<String> = names.bind(py).extract().map_err(|e| tx.err(e))?;
             frame.kw_names = Some(names);
         }
@@ -451,7 +545,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             frame.stack.push(v);
         }
         CALL_FUNCTION_EX => {
-            let kwargs = if arg & 1 == 1 { Some(frame.pop()) } else { None };
+            let kwargs = if arg & 1 == 1 {
+                Some(frame.pop())
+            } else {
+                None
+            };
             let args = frame.pop();
             let func = frame.pop();
             let _null = frame.pop();
@@ -461,7 +559,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 Some(Value::Dict(d)) => {
                     let mut out = Vec::new();
                     for (k, v) in d.items.borrow().iter() {
-                        let k: String = k.bind(py).extract().map_err(|_| Exit::brk("keywords must be strings"))?;
+                        let k: String = k
+                            .bind(py)
+                            .extract()
+                            .map_err(|_| Exit::brk("keywords must be strings"))?;
                         out.push((k, v.clone()));
                     }
                     out
@@ -473,14 +574,33 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
         MAKE_FUNCTION => {
             let code = frame.pop();
-            let closure = if arg & 0x08 != 0 { Some(frame.pop()) } else { None };
+            let closure = if arg & 0x08 != 0 {
+                Some(frame.pop())
+            } else {
+                None
+            };
             if arg & 0x04 != 0 {
                 frame.pop(); // annotations: not needed to run the function
             }
-            let kwdefaults = if arg & 0x02 != 0 { Some(frame.pop()) } else { None };
-            let defaults = if arg & 0x01 != 0 { Some(frame.pop()) } else { None };
-            let code = code.as_const(py).ok_or_else(|| Exit::internal("MAKE_FUNCTION without code"))?.clone();
-            let spec = crate::spec_cache::SPEC_CACHE.get(&code).map_err(|e| Exit::Skip { reason: format!("cannot decode code object: {e}") })?;
+            let kwdefaults = if arg & 0x02 != 0 {
+                Some(frame.pop())
+            } else {
+                None
+            };
+            let defaults = if arg & 0x01 != 0 {
+                Some(frame.pop())
+            } else {
+                None
+            };
+            let code = code
+                .as_const(py)
+                .ok_or_else(|| Exit::internal("MAKE_FUNCTION without code"))?
+                .clone();
+            let spec = crate::spec_cache::SPEC_CACHE
+                .get(&code)
+                .map_err(|e| Exit::Skip {
+                    reason: format!("cannot decode code object: {e}"),
+                })?;
             let defaults = match defaults {
                 Some(d) => Some(unpack(tx, &d)?),
                 None => Some(Vec::new()),
@@ -490,7 +610,12 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                     d.items
                         .borrow()
                         .iter()
-                        .map(|(k, v)| Ok((k.bind(py).extract::<String>().map_err(|e| tx.err(e))?, v.clone())))
+                        .map(|(k, v)| {
+                            Ok((
+                                k.bind(py).extract::<String>().map_err(|e| tx.err(e))?,
+                                v.clone(),
+                            ))
+                        })
                         .collect::<TResult<Vec<_>>>()?,
                 ),
                 _ => Some(Vec::new()),
@@ -541,21 +666,31 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let v = frame.pop();
             return Ok(Flow::Yield(v));
         }
-        GET_YIELD_FROM_ITER | SEND => return Err(Exit::brk("`yield from` inside the compiled region")),
+        GET_YIELD_FROM_ITER | SEND => {
+            return Err(Exit::brk("`yield from` inside the compiled region"))
+        }
         other => {
-            return Err(Exit::brk(format!("the bytecode instruction {} is not supported yet", other.name())));
+            return Err(Exit::brk(format!(
+                "the bytecode instruction {} is not supported yet",
+                other.name()
+            )));
         }
     }
     Ok(Flow::Next)
 }
 
 fn new_dict(items: Vec<(Py<PyAny>, Value)>) -> Value {
-    Value::Dict(Rc::new(DictVal { items: items.into(), source: None }))
+    Value::Dict(Rc::new(DictVal {
+        items: items.into(),
+        source: None,
+    }))
 }
 
 /// The hashable constant key for a dict entry.
 pub fn dict_key_const(tx: &Tracer<'_>, k: &Value) -> TResult<Py<PyAny>> {
-    let c = tx.as_python_constant(k).ok_or_else(|| Exit::brk("a dict key that is not a constant"))?;
+    let c = tx
+        .as_python_constant(k)
+        .ok_or_else(|| Exit::brk("a dict key that is not a constant"))?;
     c.hash().map_err(|_| Exit::brk("an unhashable dict key"))?;
     Ok(c.unbind())
 }

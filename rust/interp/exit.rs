@@ -32,21 +32,26 @@ pub enum Exit {
 
 impl Exit {
     pub fn brk(reason: impl Into<String>) -> Exit {
-        Exit::Break { reason: reason.into(), at: Location::default() }
+        Exit::Break {
+            reason: reason.into(),
+            at: Location::default(),
+        }
     }
 
     pub fn internal(message: impl Into<String>) -> Exit {
-        Exit::Internal { message: message.into(), at: Location::default() }
+        Exit::Internal {
+            message: message.into(),
+            at: Location::default(),
+        }
     }
 
     /// Fill in the location if the exit was raised without one (innermost frame wins).
     pub fn located(mut self, loc: &Location) -> Exit {
         match &mut self {
-            Exit::Break { at, .. } | Exit::Observed { at, .. } | Exit::Internal { at, .. } => {
-                if at.file.is_empty() {
+            Exit::Break { at, .. } | Exit::Observed { at, .. } | Exit::Internal { at, .. }
+                if at.file.is_empty() => {
                     *at = loc.clone();
                 }
-            }
             _ => {}
         }
         self
@@ -55,7 +60,9 @@ impl Exit {
     pub fn describe(&self, py: Python<'_>) -> String {
         match self {
             Exit::Break { reason, at } => format!("graph break: {reason} at {at}"),
-            Exit::Observed { exc, at } => format!("exception raised by traced code: {} at {at}", exc.value(py)),
+            Exit::Observed { exc, at } => {
+                format!("exception raised by traced code: {} at {at}", exc.value(py))
+            }
             Exit::Skip { reason } => format!("frame skipped: {reason}"),
             Exit::Hard(e) => format!("error: {}", e.value(py)),
             Exit::Internal { message, at } => format!("ferrodyn internal error: {message} at {at}"),
@@ -72,5 +79,12 @@ pub fn from_pyerr(py: Python<'_>, err: PyErr, unsupported: &Bound<'_, PyAny>) ->
     if err.get_type(py).is_subclass(unsupported).unwrap_or(false) {
         return Exit::brk(err.value(py).to_string());
     }
-    Exit::internal(format!("{}: {}", err.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(), err.value(py)))
+    Exit::internal(format!(
+        "{}: {}",
+        err.get_type(py)
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        err.value(py)
+    ))
 }

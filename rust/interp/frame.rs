@@ -36,7 +36,11 @@ impl Frame {
             .get(self.current)
             .and_then(|i| i.line)
             .unwrap_or(self.spec.first_line);
-        Location { file: self.spec.filename.clone(), line, function: self.spec.qualname.clone() }
+        Location {
+            file: self.spec.filename.clone(),
+            line,
+            function: self.spec.qualname.clone(),
+        }
     }
 
     pub fn pop(&mut self) -> Value {
@@ -53,6 +57,9 @@ impl Frame {
     }
 
     pub fn peek(&self, depth: usize) -> Option<&Value> {
-        self.stack.len().checked_sub(depth).and_then(|i| self.stack.get(i))
+        self.stack
+            .len()
+            .checked_sub(depth)
+            .and_then(|i| self.stack.get(i))
     }
 }

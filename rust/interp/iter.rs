@@ -7,10 +7,10 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 
 use super::calls::call_dunder;
+use super::dispatch::{resume_frame, FrameExit};
 use super::exit::{Exit, TResult};
 use super::kinds::*;
 use super::tracer::Tracer;
-use super::dispatch::{resume_frame, FrameExit};
 use super::value::{GenVal, IterVal, Value};
 
 fn items_iter(items: Vec<Value>) -> Value {
@@ -24,18 +24,38 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         Value::Iter(_) | Value::Generator(_) => Ok(v.clone()),
         Value::Tuple(_) | Value::List(_) | Value::NamedTuple(_) => Ok(items_iter(unpack(tx, v)?)),
         Value::Dict(d) => {
-            let keys = d.items.borrow().iter().map(|(k, _)| Value::Const(k.clone_ref(py))).collect();
+            let keys = d
+                .items
+                .borrow()
+                .iter()
+                .map(|(k, _)| Value::Const(k.clone_ref(py)))
+                .collect();
             Ok(items_iter(keys))
         }
         Value::Const(c) => {
             let c = c.bind(py);
             if let Ok(r) = c.cast::<pyo3::types::PyRange>() {
-                let start: i64 = r.getattr("start").and_then(|x| x.extract()).map_err(|e| tx.err(e))?;
-                let stop: i64 = r.getattr("stop").and_then(|x| x.extract()).map_err(|e| tx.err(e))?;
-                let step: i64 = r.getattr("step").and_then(|x| x.extract()).map_err(|e| tx.err(e))?;
-                return Ok(Value::Iter(Rc::new(RefCell::new(IterVal::Range { next: start, stop, step }))));
+                let start: i64 = r
+                    .getattr("start")
+                    .and_then(|x| x.extract())
+                    .map_err(|e| tx.err(e))?;
+                let stop: i64 = r
+                    .getattr("stop")
+                    .and_then(|x| x.extract())
+                    .map_err(|e| tx.err(e))?;
+                let step: i64 = r
+                    .getattr("step")
+                    .and_then(|x| x.extract())
+                    .map_err(|e| tx.err(e))?;
+                return Ok(Value::Iter(Rc::new(RefCell::new(IterVal::Range {
+                    next: start,
+                    stop,
+                    step,
+                }))));
             }
-            let it = c.try_iter().map_err(|_| Exit::brk(format!("'{}' object is not iterable", v.type_name(py))))?;
+            let it = c
+                .try_iter()
+                .map_err(|_| Exit::brk(format!("'{}' object is not iterable", v.type_name(py))))?;
             let mut items = Vec::new();
             for x in it {
                 let x = x.map_err(|e| tx.err(e))?;
@@ -47,7 +67,10 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
             // Iterating a tensor walks its first dimension (static under static shapes).
             let f = tx.hooks.b.len.bind(py).clone();
             let n = super::calls::graph_call(tx, &f, &[v.clone()], &[])?;
-            let n: i64 = n.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("iterating a tensor of unknown length"))?;
+            let n: i64 = n
+                .as_const(py)
+                .and_then(|c| c.extract().ok())
+                .ok_or_else(|| Exit::brk("iterating a tensor of unknown length"))?;
             let mut items = Vec::new();
             for i in 0..n {
                 items.push(super::ops::subscr(tx, v, &Value::constant(py, i))?);
@@ -77,7 +100,11 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
         let mut st = cell.borrow_mut();
         match &mut *st {
             IterVal::Range { next, stop, step } => {
-                let done = if *step > 0 { *next >= *stop } else { *next <= *stop };
+                let done = if *step > 0 {
+                    *next >= *stop
+                } else {
+                    *next <= *stop
+                };
                 if done {
                     return Ok(None);
                 }
@@ -114,7 +141,9 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
                         more
                     };
                     if other_had_more {
-                        return Err(Exit::brk("zip(strict=True) over iterables of different lengths (ValueError)"));
+                        return Err(Exit::brk(
+                            "zip(strict=True) over iterables of different lengths (ValueError)",
+                        ));
                     }
                 }
                 return Ok(None);

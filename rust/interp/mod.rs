@@ -63,7 +63,12 @@ pub fn trace_function(
 ) -> Result<TraceOutput, TraceFailure> {
     let mut tx = match Tracer::new(py, globals.clone_ref(py), max_depth) {
         Ok(t) => t,
-        Err(e) => return Err(TraceFailure { exit: Exit::internal(format!("cannot start a trace: {e}")), guards: Vec::new() }),
+        Err(e) => {
+            return Err(TraceFailure {
+                exit: Exit::internal(format!("cannot start a trace: {e}")),
+                guards: Vec::new(),
+            })
+        }
     };
     // Tracing runs fake ops for real, and grad-mode context managers switch the global
     // mode while tracing: put it back however the trace ends.
@@ -86,7 +91,10 @@ pub fn trace_function(
                 n_graph_inputs,
             })
         }
-        Err(exit) => Err(TraceFailure { exit, guards: std::mem::take(&mut tx.guards) }),
+        Err(exit) => Err(TraceFailure {
+            exit,
+            guards: std::mem::take(&mut tx.guards),
+        }),
     }
 }
 
@@ -101,19 +109,27 @@ fn run_root(
 ) -> TResult<RootResult> {
     let _ = tx.py;
     if spec.is_generator_like() {
-        return Err(Exit::Skip { reason: format!("{} is a generator or coroutine function", spec.qualname) });
+        return Err(Exit::Skip {
+            reason: format!("{} is a generator or coroutine function", spec.qualname),
+        });
     }
     let n = spec.localsplus.len();
     let mut pending = args;
     pending.resize_with(n, || None);
     // Free variables of the compiled function itself: read through its closure cells. The
     // runtime passes the function object as the frame slot just past the fast locals.
-    let fn_slot = Arc::new(Source::Local { index: n as u32, name: spec.name.clone() });
+    let fn_slot = Arc::new(Source::Local {
+        index: n as u32,
+        name: spec.name.clone(),
+    });
     let mut cells = Vec::new();
     for (i, cell) in closure.into_iter().enumerate() {
         let src = Arc::new(Source::Attr {
             base: Arc::new(Source::Index {
-                base: Arc::new(Source::Attr { base: fn_slot.clone(), name: "__closure__".into() }),
+                base: Arc::new(Source::Attr {
+                    base: fn_slot.clone(),
+                    name: "__closure__".into(),
+                }),
                 index: i as isize,
             }),
             name: "cell_contents".into(),
@@ -135,6 +151,7 @@ fn run_root(
     let ret = dispatch::run_frame(tx, &mut frame)?;
     let mut outputs = Vec::new();
     let mut extra = Vec::new();
-    let template = template_for(tx, &ret, &mut outputs, &mut extra).map_err(|e| e.located(&frame.location()))?;
+    let template = template_for(tx, &ret, &mut outputs, &mut extra)
+        .map_err(|e| e.located(&frame.location()))?;
     Ok((template, outputs, extra))
 }

@@ -16,21 +16,55 @@ use crate::bytecode::Opcode;
 
 /// `BINARY_OP` argument -> `operator` module function name (3.11 NB_* order).
 const BINARY_OPS: [&str; 26] = [
-    "add", "and_", "floordiv", "lshift", "matmul", "mul", "mod", "or_", "pow", "rshift", "sub",
-    "truediv", "xor", "iadd", "iand", "ifloordiv", "ilshift", "imatmul", "imul", "imod", "ior",
-    "ipow", "irshift", "isub", "itruediv", "ixor",
+    "add",
+    "and_",
+    "floordiv",
+    "lshift",
+    "matmul",
+    "mul",
+    "mod",
+    "or_",
+    "pow",
+    "rshift",
+    "sub",
+    "truediv",
+    "xor",
+    "iadd",
+    "iand",
+    "ifloordiv",
+    "ilshift",
+    "imatmul",
+    "imul",
+    "imod",
+    "ior",
+    "ipow",
+    "irshift",
+    "isub",
+    "itruediv",
+    "ixor",
 ];
-const BINARY_SYMBOLS: [&str; 13] = ["+", "&", "//", "<<", "@", "*", "%", "|", "**", ">>", "-", "/", "^"];
+const BINARY_SYMBOLS: [&str; 13] = [
+    "+", "&", "//", "<<", "@", "*", "%", "|", "**", ">>", "-", "/", "^",
+];
 /// `COMPARE_OP` argument -> `operator` function (3.11: <, <=, ==, !=, >, >=).
 const COMPARE_OPS: [&str; 6] = ["lt", "le", "eq", "ne", "gt", "ge"];
 
 fn operator_fn<'py>(tx: &Tracer<'py>, name: &str) -> TResult<Bound<'py, PyAny>> {
-    tx.hooks.operator.bind(tx.py).getattr(name).map_err(|e| tx.err(e))
+    tx.hooks
+        .operator
+        .bind(tx.py)
+        .getattr(name)
+        .map_err(|e| tx.err(e))
 }
 
 /// Call a real operator on constants; a Python exception means eager raises here too, so
 /// the frame falls back to eager, which raises it for real.
-fn fold<'py>(tx: &mut Tracer<'py>, f: &Bound<'py, PyAny>, args: &[Bound<'py, PyAny>], what: &str) -> TResult<Value> {
+fn fold<'py>(
+    tx: &mut Tracer<'py>,
+    f: &Bound<'py, PyAny>,
+    args: &[Bound<'py, PyAny>],
+    what: &str,
+) -> TResult<Value> {
     let t = PyTuple::new(tx.py, args).map_err(|e| tx.err(e))?;
     match f.call1(t) {
         Ok(r) => tx.realize(&r, None),
@@ -40,7 +74,9 @@ fn fold<'py>(tx: &mut Tracer<'py>, f: &Bound<'py, PyAny>, args: &[Bound<'py, PyA
 
 pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TResult<Value> {
     let py = tx.py;
-    let name = *BINARY_OPS.get(op).ok_or_else(|| Exit::internal("bad BINARY_OP"))?;
+    let name = *BINARY_OPS
+        .get(op)
+        .ok_or_else(|| Exit::internal("bad BINARY_OP"))?;
     let sym = BINARY_SYMBOLS[op % 13];
     if lhs.is_tensor() || rhs.is_tensor() {
         let f = operator_fn(tx, name)?;
@@ -48,7 +84,7 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
     }
     let inplace = op >= 13;
     match (lhs, rhs) {
-        (Value::Tuple(a), Value::Tuple(b)) if op % 13 == 0 => {
+        (Value::Tuple(a), Value::Tuple(b)) if op.is_multiple_of(13) => {
             let mut v = (**a).clone();
             v.extend(b.iter().cloned());
             return Ok(Value::new_tuple(v));
@@ -60,17 +96,24 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
         }
         (Value::List(a), other) if op == 13 => {
             if a.source.is_some() {
-                return Err(Exit::brk("in-place extension of a list that exists outside the compiled region"));
+                return Err(Exit::brk(
+                    "in-place extension of a list that exists outside the compiled region",
+                ));
             }
             let items = super::iter::unpack(tx, other)?;
             a.items.borrow_mut().extend(items);
             return Ok(lhs.clone());
         }
-        (Value::Tuple(_) | Value::List(_), Value::Const(n)) | (Value::Const(n), Value::Tuple(_) | Value::List(_))
+        (Value::Tuple(_) | Value::List(_), Value::Const(n))
+        | (Value::Const(n), Value::Tuple(_) | Value::List(_))
             if op % 13 == 5 =>
         {
             if let Ok(n) = n.bind(py).extract::<i64>() {
-                let seq = if matches!(lhs, Value::Const(_)) { rhs } else { lhs };
+                let seq = if matches!(lhs, Value::Const(_)) {
+                    rhs
+                } else {
+                    lhs
+                };
                 let items = super::iter::unpack(tx, seq)?;
                 let mut out = Vec::new();
                 for _ in 0..n.max(0) {
@@ -104,7 +147,9 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
 }
 
 pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TResult<Value> {
-    let name = *COMPARE_OPS.get(op).ok_or_else(|| Exit::internal("bad COMPARE_OP"))?;
+    let name = *COMPARE_OPS
+        .get(op)
+        .ok_or_else(|| Exit::internal("bad COMPARE_OP"))?;
     let f = operator_fn(tx, name)?;
     if lhs.is_tensor() || rhs.is_tensor() {
         return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
@@ -140,7 +185,10 @@ pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
     }
     match tx.as_python_constant(v) {
         Some(c) => fold(tx, &f, &[c], "unary operator"),
-        None => Err(Exit::brk(format!("unary operator on a '{}'", v.type_name(tx.py)))),
+        None => Err(Exit::brk(format!(
+            "unary operator on a '{}'",
+            v.type_name(tx.py)
+        ))),
     }
 }
 
@@ -184,15 +232,17 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
 /// `lhs is rhs`.
 pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
     Ok(match (lhs, rhs) {
-        (Value::Const(a), Value::Const(b))
-        | (Value::Tensor(a), Value::Tensor(b)) => a.is(b),
+        (Value::Const(a), Value::Const(b)) | (Value::Tensor(a), Value::Tensor(b)) => a.is(b),
         (Value::Object(a), Value::Object(b)) => a.obj.is(&b.obj),
         (Value::Tuple(a), Value::Tuple(b)) => Rc::ptr_eq(a, b),
         (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
         (Value::Dict(a), Value::Dict(b)) => Rc::ptr_eq(a, b),
-        (Value::Function(a), Value::Function(b)) => Rc::ptr_eq(a, b) || matches!((&a.obj, &b.obj), (Some(x), Some(y)) if x.is(y)),
+        (Value::Function(a), Value::Function(b)) => {
+            Rc::ptr_eq(a, b) || matches!((&a.obj, &b.obj), (Some(x), Some(y)) if x.is(y))
+        }
         (Value::Const(_), Value::Object(_)) | (Value::Object(_), Value::Const(_)) => false,
-        (Value::Object(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_), _) | (_, Value::Object(_)) => {
+        (Value::Object(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_), _)
+        | (_, Value::Object(_)) => {
             return Err(Exit::brk(format!(
                 "identity comparison between '{}' and '{}'",
                 lhs.type_name(tx.py),
@@ -207,14 +257,27 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
 pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult<bool> {
     let py = tx.py;
     if container.is_tensor() || item.is_tensor() {
-        return Err(Exit::brk("membership test involving a tensor (depends on tensor data)"));
+        return Err(Exit::brk(
+            "membership test involving a tensor (depends on tensor data)",
+        ));
     }
     if let Value::Dict(d) = container {
-        let key = tx.as_python_constant(item).ok_or_else(|| Exit::brk("dict membership of a non-constant key"))?;
-        return Ok(d.items.borrow().iter().any(|(k, _)| k.bind(py).eq(&key).unwrap_or(false)));
+        let key = tx
+            .as_python_constant(item)
+            .ok_or_else(|| Exit::brk("dict membership of a non-constant key"))?;
+        return Ok(d
+            .items
+            .borrow()
+            .iter()
+            .any(|(k, _)| k.bind(py).eq(&key).unwrap_or(false)));
     }
-    if let (Some(c), Some(i)) = (tx.as_python_constant(container), tx.as_python_constant(item)) {
-        return c.contains(i).map_err(|e| Exit::brk(format!("`in` raised {}", e.value(py))));
+    if let (Some(c), Some(i)) = (
+        tx.as_python_constant(container),
+        tx.as_python_constant(item),
+    ) {
+        return c
+            .contains(i)
+            .map_err(|e| Exit::brk(format!("`in` raised {}", e.value(py))));
     }
     if let Value::Tuple(_) | Value::List(_) = container {
         for v in super::iter::unpack(tx, container)? {
@@ -224,7 +287,10 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
         }
         return Err(Exit::brk("membership test over non-constant values"));
     }
-    Err(Exit::brk(format!("`in` on a '{}'", container.type_name(py))))
+    Err(Exit::brk(format!(
+        "`in` on a '{}'",
+        container.type_name(py)
+    )))
 }
 
 fn const_index(tx: &Tracer<'_>, idx: &Value) -> Option<i64> {
@@ -251,11 +317,19 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                     .ok_or_else(|| Exit::brk(format!("{} index out of range", obj.type_name(py))));
             }
             if let Value::Slice(_) = idx {
-                let s = tx.as_python_constant(idx).ok_or_else(|| Exit::brk("slice with non-constant bounds"))?;
+                let s = tx
+                    .as_python_constant(idx)
+                    .ok_or_else(|| Exit::brk("slice with non-constant bounds"))?;
                 let n = items.len();
                 let ind = s.call_method1("indices", (n,)).map_err(|e| tx.err(e))?;
                 let (start, stop, step): (i64, i64, i64) = ind.extract().map_err(|e| tx.err(e))?;
-                let r = tx.hooks.b.range.bind(py).call1((start, stop, step)).map_err(|e| tx.err(e))?;
+                let r = tx
+                    .hooks
+                    .b
+                    .range
+                    .bind(py)
+                    .call1((start, stop, step))
+                    .map_err(|e| tx.err(e))?;
                 let mut out = Vec::new();
                 for j in r.try_iter().map_err(|e| tx.err(e))? {
                     let j: usize = j.and_then(|j| j.extract()).map_err(|e| tx.err(e))?;
@@ -266,24 +340,38 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                     _ => Value::new_list(out),
                 });
             }
-            Err(Exit::brk("sequence index that is not a constant int or slice"))
+            Err(Exit::brk(
+                "sequence index that is not a constant int or slice",
+            ))
         }
         Value::Dict(d) => {
-            let key = tx.as_python_constant(idx).ok_or_else(|| Exit::brk("dict lookup with a non-constant key"))?;
-            let found = d.items.borrow().iter().find(|(k, _)| k.bind(py).eq(&key).unwrap_or(false)).map(|(_, v)| v.clone());
+            let key = tx
+                .as_python_constant(idx)
+                .ok_or_else(|| Exit::brk("dict lookup with a non-constant key"))?;
+            let found = d
+                .items
+                .borrow()
+                .iter()
+                .find(|(k, _)| k.bind(py).eq(&key).unwrap_or(false))
+                .map(|(_, v)| v.clone());
             found.ok_or_else(|| Exit::brk(format!("KeyError: {key}")))
         }
         Value::Const(c) => {
-            let i = tx.as_python_constant(idx).ok_or_else(|| Exit::brk("indexing a constant with a non-constant"))?;
+            let i = tx
+                .as_python_constant(idx)
+                .ok_or_else(|| Exit::brk("indexing a constant with a non-constant"))?;
             match c.bind(py).get_item(i) {
                 Ok(r) => tx.realize(&r, None),
                 Err(e) => Err(Exit::brk(format!("indexing raised {}", e.value(py)))),
             }
         }
         Value::Object(o) => {
-            if let (KIND_NN_MODULE, Some(src), Some(i)) = (o.kind, &o.source, tx.as_python_constant(idx)) {
+            if let (KIND_NN_MODULE, Some(src), Some(i)) =
+                (o.kind, &o.source, tx.as_python_constant(idx))
+            {
                 let key = tx.hooks.module_item_key.bind(py).call1((o.obj.bind(py), i));
-                let key = key.map_err(|e| Exit::brk(format!("module indexing raised {}", e.value(py))))?;
+                let key =
+                    key.map_err(|e| Exit::brk(format!("module indexing raised {}", e.value(py))))?;
                 if let Ok(key) = key.extract::<String>() {
                     use crate::guards::{DictKey, Guard, Source};
                     use std::sync::Arc;
@@ -291,10 +379,23 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                         base: Arc::new(Source::InstDict { base: src.clone() }),
                         key: DictKey::Str("_modules".into()),
                     });
-                    let n = o.obj.bind(py).getattr("_modules").and_then(|m| m.len()).map_err(|e| tx.err(e))?;
+                    let n = o
+                        .obj
+                        .bind(py)
+                        .getattr("_modules")
+                        .and_then(|m| m.len())
+                        .map_err(|e| tx.err(e))?;
                     tx.guard(&modules, Guard::Len(n));
-                    let child = o.obj.bind(py).getattr("_modules").and_then(|m| m.get_item(&key)).map_err(|e| tx.err(e))?;
-                    let csrc = Arc::new(Source::DictItem { base: modules, key: DictKey::Str(key) });
+                    let child = o
+                        .obj
+                        .bind(py)
+                        .getattr("_modules")
+                        .and_then(|m| m.get_item(&key))
+                        .map_err(|e| tx.err(e))?;
+                    let csrc = Arc::new(Source::DictItem {
+                        base: modules,
+                        key: DictKey::Str(key),
+                    });
                     return tx.realize(&child, Some(csrc));
                 }
             }
@@ -305,7 +406,12 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
 }
 
 /// `container[key] = value`.
-pub fn store_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value, value: Value) -> TResult<()> {
+pub fn store_subscr(
+    tx: &mut Tracer<'_>,
+    container: &Value,
+    key: &Value,
+    value: Value,
+) -> TResult<()> {
     let py = tx.py;
     match container {
         Value::Tensor(_) => {
@@ -339,17 +445,30 @@ pub fn store_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value, value: 
 }
 
 /// `FORMAT_VALUE`: f-string conversion (`!s`, `!r`, `!a`) and format spec, on constants.
-pub fn format_value(tx: &mut Tracer<'_>, v: &Value, conversion: usize, spec: Option<&Value>) -> TResult<Value> {
+pub fn format_value(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    conversion: usize,
+    spec: Option<&Value>,
+) -> TResult<Value> {
     let py = tx.py;
-    let c = tx.as_python_constant(v).ok_or_else(|| Exit::brk(format!("f-string formatting of a '{}'", v.type_name(py))))?;
+    let c = tx
+        .as_python_constant(v)
+        .ok_or_else(|| Exit::brk(format!("f-string formatting of a '{}'", v.type_name(py))))?;
     let converted = match conversion {
         1 => c.str().map_err(|e| tx.err(e))?.into_any(),
         2 => c.repr().map_err(|e| tx.err(e))?.into_any(),
-        3 => py.import("builtins").and_then(|b| b.getattr("ascii")?.call1((c,))).map_err(|e| tx.err(e))?,
+        3 => py
+            .import("builtins")
+            .and_then(|b| b.getattr("ascii")?.call1((c,)))
+            .map_err(|e| tx.err(e))?,
         _ => c,
     };
     let spec = match spec {
-        Some(s) => s.as_const(py).cloned().ok_or_else(|| Exit::brk("non-constant format spec"))?,
+        Some(s) => s
+            .as_const(py)
+            .cloned()
+            .ok_or_else(|| Exit::brk("non-constant format spec"))?,
         None => pyo3::types::PyString::new(py, "").into_any(),
     };
     let out = py
@@ -361,8 +480,15 @@ pub fn format_value(tx: &mut Tracer<'_>, v: &Value, conversion: usize, spec: Opt
 
 /// `operator.<name>(...)` applied to symbolic values: the same semantics as the bytecode
 /// operators. Ok(None) when the function is not one of these.
-pub fn operator_on_values(tx: &mut Tracer<'_>, f: &Bound<'_, PyAny>, args: &[Value]) -> TResult<Option<Value>> {
-    let name: String = f.getattr("__name__").and_then(|n| n.extract()).unwrap_or_default();
+pub fn operator_on_values(
+    tx: &mut Tracer<'_>,
+    f: &Bound<'_, PyAny>,
+    args: &[Value],
+) -> TResult<Option<Value>> {
+    let name: String = f
+        .getattr("__name__")
+        .and_then(|n| n.extract())
+        .unwrap_or_default();
     let py = tx.py;
     Ok(Some(match (name.as_str(), args) {
         ("getitem", [a, b]) => subscr(tx, a, b)?,

@@ -24,7 +24,12 @@ pub enum OutTemplate {
     Dict(Vec<(Py<PyAny>, OutTemplate)>),
 }
 
-pub fn template_for(tx: &mut Tracer<'_>, v: &Value, outputs: &mut Vec<Py<PyAny>>, extra: &mut Vec<Arc<Source>>) -> TResult<OutTemplate> {
+pub fn template_for(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<OutTemplate> {
     let py = tx.py;
     let fetch = |s: &Arc<Source>, extra: &mut Vec<Arc<Source>>| {
         let i = extra.iter().position(|e| e == s).unwrap_or_else(|| {
@@ -81,20 +86,32 @@ pub fn template_for(tx: &mut Tracer<'_>, v: &Value, outputs: &mut Vec<Py<PyAny>>
 
 impl OutTemplate {
     /// Build the Python value from the graph's outputs and the fetched objects.
-    pub fn build<'py>(&self, py: Python<'py>, outputs: &Bound<'py, PyAny>, fetched: &[Py<PyAny>]) -> PyResult<Bound<'py, PyAny>> {
+    pub fn build<'py>(
+        &self,
+        py: Python<'py>,
+        outputs: &Bound<'py, PyAny>,
+        fetched: &[Py<PyAny>],
+    ) -> PyResult<Bound<'py, PyAny>> {
         Ok(match self {
             OutTemplate::Graph(i) => outputs.get_item(*i)?,
             OutTemplate::Const(c) => c.bind(py).clone(),
-            OutTemplate::Fetched(i) => fetched
-                .get(*i)
-                .map(|o| o.bind(py).clone())
-                .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("ferrodyn: missing fetched value"))?,
+            OutTemplate::Fetched(i) => {
+                fetched.get(*i).map(|o| o.bind(py).clone()).ok_or_else(|| {
+                    pyo3::exceptions::PyRuntimeError::new_err("ferrodyn: missing fetched value")
+                })?
+            }
             OutTemplate::Tuple(items) => {
-                let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;
+                let v: Vec<_> = items
+                    .iter()
+                    .map(|t| t.build(py, outputs, fetched))
+                    .collect::<PyResult<_>>()?;
                 PyTuple::new(py, v)?.into_any()
             }
             OutTemplate::NamedTuple(cls, structseq, items) => {
-                let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;
+                let v: Vec<_> = items
+                    .iter()
+                    .map(|t| t.build(py, outputs, fetched))
+                    .collect::<PyResult<_>>()?;
                 let t = PyTuple::new(py, v)?;
                 if *structseq {
                     cls.bind(py).call1((t,))?
@@ -103,7 +120,10 @@ impl OutTemplate {
                 }
             }
             OutTemplate::List(items) => {
-                let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;
+                let v: Vec<_> = items
+                    .iter()
+                    .map(|t| t.build(py, outputs, fetched))
+                    .collect::<PyResult<_>>()?;
                 PyList::new(py, v)?.into_any()
             }
             OutTemplate::Dict(items) => {

@@ -13,7 +13,9 @@ use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 use super::exit::{from_pyerr, Exit, TResult};
 use super::hooks::{hooks, Hooks};
 use super::kinds::*;
-use super::value::{DictVal, ExternalCell, FuncVal, GlobalsAccess, ListVal, NamedTupleVal, ObjVal, SourceRef, Value};
+use super::value::{
+    DictVal, ExternalCell, FuncVal, GlobalsAccess, ListVal, NamedTupleVal, ObjVal, SourceRef, Value,
+};
 use crate::guards::{DictKey, Guard, Source, TensorMeta};
 use crate::spec_cache::SPEC_CACHE;
 
@@ -33,7 +35,11 @@ pub struct Tracer<'py> {
 }
 
 impl<'py> Tracer<'py> {
-    pub fn new(py: Python<'py>, root_globals: Py<PyAny>, max_depth: usize) -> PyResult<Tracer<'py>> {
+    pub fn new(
+        py: Python<'py>,
+        root_globals: Py<PyAny>,
+        max_depth: usize,
+    ) -> PyResult<Tracer<'py>> {
         let hooks = hooks(py)?;
         let gb = hooks.graph_builder.bind(py).call0()?;
         Ok(Tracer {
@@ -104,7 +110,12 @@ impl<'py> Tracer<'py> {
         Ok(v)
     }
 
-    fn realize_kind(&mut self, obj: &Bound<'py, PyAny>, kind: i64, source: &SourceRef) -> TResult<Value> {
+    fn realize_kind(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        kind: i64,
+        source: &SourceRef,
+    ) -> TResult<Value> {
         let py = self.py;
         match kind {
             KIND_CONST => {
@@ -122,35 +133,59 @@ impl<'py> Tracer<'py> {
                 };
                 let meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
                 self.guard(s, Guard::Tensor(meta));
-                let var = self.gb.call_method1("add_input", (obj, s.render())).map_err(|e| self.err(e))?;
+                let var = self
+                    .gb
+                    .call_method1("add_input", (obj, s.render()))
+                    .map_err(|e| self.err(e))?;
                 self.inputs.push(s.clone());
                 Ok(Value::Tensor(var.unbind()))
             }
             KIND_TUPLE | KIND_LIST => {
-                let seq: Vec<Bound<'py, PyAny>> = obj.try_iter().map_err(|e| self.err(e))?.collect::<PyResult<_>>().map_err(|e| self.err(e))?;
+                let seq: Vec<Bound<'py, PyAny>> = obj
+                    .try_iter()
+                    .map_err(|e| self.err(e))?
+                    .collect::<PyResult<_>>()
+                    .map_err(|e| self.err(e))?;
                 if let Some(s) = source {
                     self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
                     self.guard(s, Guard::Len(seq.len()));
                 }
                 let mut items = Vec::with_capacity(seq.len());
                 for (i, item) in seq.iter().enumerate() {
-                    let sub = source.as_ref().map(|s| Arc::new(Source::Index { base: s.clone(), index: i as isize }));
+                    let sub = source.as_ref().map(|s| {
+                        Arc::new(Source::Index {
+                            base: s.clone(),
+                            index: i as isize,
+                        })
+                    });
                     items.push(self.realize(item, sub)?);
                 }
                 if kind == KIND_TUPLE {
                     Ok(Value::Tuple(Rc::new(items)))
                 } else {
-                    Ok(Value::List(Rc::new(ListVal { items: items.into(), source: source.clone() })))
+                    Ok(Value::List(Rc::new(ListVal {
+                        items: items.into(),
+                        source: source.clone(),
+                    })))
                 }
             }
             KIND_NAMEDTUPLE => {
-                let seq: Vec<Bound<'py, PyAny>> = obj.try_iter().map_err(|e| self.err(e))?.collect::<PyResult<_>>().map_err(|e| self.err(e))?;
+                let seq: Vec<Bound<'py, PyAny>> = obj
+                    .try_iter()
+                    .map_err(|e| self.err(e))?
+                    .collect::<PyResult<_>>()
+                    .map_err(|e| self.err(e))?;
                 if let Some(s) = source {
                     self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
                 }
                 let mut items = Vec::with_capacity(seq.len());
                 for (i, item) in seq.iter().enumerate() {
-                    let sub = source.as_ref().map(|s| Arc::new(Source::Index { base: s.clone(), index: i as isize }));
+                    let sub = source.as_ref().map(|s| {
+                        Arc::new(Source::Index {
+                            base: s.clone(),
+                            index: i as isize,
+                        })
+                    });
                     items.push(self.realize(item, sub)?);
                 }
                 self.named_tuple(&obj.get_type().into_any(), items)
@@ -160,21 +195,34 @@ impl<'py> Tracer<'py> {
                 let keys: Vec<Py<PyAny>> = d.keys().iter().map(|k| k.unbind()).collect();
                 if let Some(s) = source {
                     self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-                    self.guard(s, Guard::DictKeys(keys.iter().map(|k| k.clone_ref(py)).collect()));
+                    self.guard(
+                        s,
+                        Guard::DictKeys(keys.iter().map(|k| k.clone_ref(py)).collect()),
+                    );
                 }
                 let mut items = Vec::with_capacity(keys.len());
                 for (k, v) in d.iter() {
                     let sub = match source {
-                        Some(s) => dict_key(&k).map(|key| Arc::new(Source::DictItem { base: s.clone(), key })),
+                        Some(s) => dict_key(&k).map(|key| {
+                            Arc::new(Source::DictItem {
+                                base: s.clone(),
+                                key,
+                            })
+                        }),
                         None => None,
                     };
                     if source.is_some() && sub.is_none() {
-                        return Err(Exit::brk("a dict argument with keys that are not str or int"));
+                        return Err(Exit::brk(
+                            "a dict argument with keys that are not str or int",
+                        ));
                     }
                     let val = self.realize(&v, sub)?;
                     items.push((k.unbind(), val));
                 }
-                Ok(Value::Dict(Rc::new(DictVal { items: items.into(), source: source.clone() })))
+                Ok(Value::Dict(Rc::new(DictVal {
+                    items: items.into(),
+                    source: source.clone(),
+                })))
             }
             KIND_FUNCTION => {
                 if let Some(s) = source {
@@ -185,8 +233,18 @@ impl<'py> Tracer<'py> {
             KIND_METHOD => {
                 let this = obj.getattr("__self__").map_err(|e| self.err(e))?;
                 let func = obj.getattr("__func__").map_err(|e| self.err(e))?;
-                let self_src = source.as_ref().map(|s| Arc::new(Source::Attr { base: s.clone(), name: "__self__".into() }));
-                let func_src = source.as_ref().map(|s| Arc::new(Source::Attr { base: s.clone(), name: "__func__".into() }));
+                let self_src = source.as_ref().map(|s| {
+                    Arc::new(Source::Attr {
+                        base: s.clone(),
+                        name: "__self__".into(),
+                    })
+                });
+                let func_src = source.as_ref().map(|s| {
+                    Arc::new(Source::Attr {
+                        base: s.clone(),
+                        name: "__func__".into(),
+                    })
+                });
                 let this_v = self.realize(&this, self_src)?;
                 let func_v = self.realize(&func, func_src)?;
                 Ok(Value::BoundMethod(Rc::new((this_v, func_v))))
@@ -200,7 +258,11 @@ impl<'py> Tracer<'py> {
                     };
                     self.guard(s, g);
                 }
-                Ok(Value::Object(Rc::new(ObjVal { obj: obj.clone().unbind(), kind, source: source.clone() })))
+                Ok(Value::Object(Rc::new(ObjVal {
+                    obj: obj.clone().unbind(),
+                    kind,
+                    source: source.clone(),
+                })))
             }
         }
     }
@@ -221,18 +283,31 @@ impl<'py> Tracer<'py> {
 
     /// A namedtuple/structseq value of class `cls` (error if `cls` is neither).
     pub fn named_tuple(&self, cls: &Bound<'py, PyAny>, items: Vec<Value>) -> TResult<Value> {
-        let info = self.hooks.namedtuple_info.bind(self.py).call1((cls,)).map_err(|e| self.err(e))?;
+        let info = self
+            .hooks
+            .namedtuple_info
+            .bind(self.py)
+            .call1((cls,))
+            .map_err(|e| self.err(e))?;
         if info.is_none() {
             return Err(Exit::internal("not a namedtuple class"));
         }
-        let (fields, _defaults, structseq): (Vec<String>, Bound<'py, PyAny>, bool) = info.extract().map_err(|e| self.err(e))?;
-        Ok(Value::NamedTuple(Rc::new(NamedTupleVal { cls: cls.clone().unbind(), fields, structseq, items: Rc::new(items) })))
+        let (fields, _defaults, structseq): (Vec<String>, Bound<'py, PyAny>, bool) =
+            info.extract().map_err(|e| self.err(e))?;
+        Ok(Value::NamedTuple(Rc::new(NamedTupleVal {
+            cls: cls.clone().unbind(),
+            fields,
+            structseq,
+            items: Rc::new(items),
+        })))
     }
 
     /// A user function value. Defaults are read lazily at call time (see calls.rs).
     pub fn function_value(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
         let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
-        let spec = SPEC_CACHE.get(&code).map_err(|e| Exit::Skip { reason: format!("cannot decode code object: {e}") })?;
+        let spec = SPEC_CACHE.get(&code).map_err(|e| Exit::Skip {
+            reason: format!("cannot decode code object: {e}"),
+        })?;
         let globals = obj.getattr("__globals__").map_err(|e| self.err(e))?;
         let mut closure = Vec::new();
         let cells = obj.getattr("__closure__").map_err(|e| self.err(e))?;
@@ -242,7 +317,10 @@ impl<'py> Tracer<'py> {
                 let src = source.as_ref().map(|s| {
                     Arc::new(Source::Attr {
                         base: Arc::new(Source::Index {
-                            base: Arc::new(Source::Attr { base: s.clone(), name: "__closure__".into() }),
+                            base: Arc::new(Source::Attr {
+                                base: s.clone(),
+                                name: "__closure__".into(),
+                            }),
                             index: i as isize,
                         }),
                         name: "cell_contents".into(),
@@ -257,7 +335,10 @@ impl<'py> Tracer<'py> {
             GlobalsAccess::Unguarded
         } else {
             match &source {
-                Some(s) => GlobalsAccess::Via(Arc::new(Source::Attr { base: s.clone(), name: "__globals__".into() })),
+                Some(s) => GlobalsAccess::Via(Arc::new(Source::Attr {
+                    base: s.clone(),
+                    name: "__globals__".into(),
+                })),
                 None => GlobalsAccess::Unguarded,
             }
         };
@@ -280,26 +361,47 @@ impl<'py> Tracer<'py> {
             Value::Const(o) | Value::Tensor(o) => o.bind(py).clone(),
             Value::NamedTuple(n) => return self.to_graph_arg(&n.as_tuple()),
             Value::Tuple(items) => {
-                let conv: Vec<_> = items.iter().map(|i| self.to_graph_arg(i)).collect::<TResult<_>>()?;
+                let conv: Vec<_> = items
+                    .iter()
+                    .map(|i| self.to_graph_arg(i))
+                    .collect::<TResult<_>>()?;
                 PyTuple::new(py, conv).map_err(|e| self.err(e))?.into_any()
             }
             Value::List(l) => {
-                let conv: Vec<_> = l.items.borrow().iter().map(|i| self.to_graph_arg(i)).collect::<TResult<_>>()?;
+                let conv: Vec<_> = l
+                    .items
+                    .borrow()
+                    .iter()
+                    .map(|i| self.to_graph_arg(i))
+                    .collect::<TResult<_>>()?;
                 PyList::new(py, conv).map_err(|e| self.err(e))?.into_any()
             }
             Value::Dict(d) => {
                 let out = PyDict::new(py);
                 for (k, val) in d.items.borrow().iter() {
-                    out.set_item(k.bind(py), self.to_graph_arg(val)?).map_err(|e| self.err(e))?;
+                    out.set_item(k.bind(py), self.to_graph_arg(val)?)
+                        .map_err(|e| self.err(e))?;
                 }
                 out.into_any()
             }
             Value::Slice(s) => {
                 let [a, b, c] = &**s;
                 let f = self.hooks.b.slice.bind(py);
-                f.call1((self.to_graph_arg(a)?, self.to_graph_arg(b)?, self.to_graph_arg(c)?)).map_err(|e| self.err(e))?
+                f.call1((
+                    self.to_graph_arg(a)?,
+                    self.to_graph_arg(b)?,
+                    self.to_graph_arg(c)?,
+                ))
+                .map_err(|e| self.err(e))?
             }
-            Value::Object(o) if matches!(o.kind, KIND_TORCH_OP | KIND_CLASS | KIND_PURE | KIND_OPERATOR) => o.obj.bind(py).clone(),
+            Value::Object(o)
+                if matches!(
+                    o.kind,
+                    KIND_TORCH_OP | KIND_CLASS | KIND_PURE | KIND_OPERATOR
+                ) =>
+            {
+                o.obj.bind(py).clone()
+            }
             other => {
                 return Err(Exit::brk(format!(
                     "passing a {} to a tensor operation",
@@ -317,18 +419,27 @@ impl<'py> Tracer<'py> {
         }
         if let Ok(t) = r.cast::<PyTuple>() {
             if !r.get_type().is(py.get_type::<PyTuple>()) {
-                let items: Vec<Value> = t.iter().map(|i| self.from_graph_result(&i)).collect::<TResult<_>>()?;
+                let items: Vec<Value> = t
+                    .iter()
+                    .map(|i| self.from_graph_result(&i))
+                    .collect::<TResult<_>>()?;
                 if let Ok(v) = self.named_tuple(&r.get_type().into_any(), items) {
                     return Ok(v);
                 }
             }
             if r.get_type().is(py.get_type::<PyTuple>()) {
-                let items: Vec<Value> = t.iter().map(|i| self.from_graph_result(&i)).collect::<TResult<_>>()?;
+                let items: Vec<Value> = t
+                    .iter()
+                    .map(|i| self.from_graph_result(&i))
+                    .collect::<TResult<_>>()?;
                 return Ok(Value::Tuple(Rc::new(items)));
             }
         }
         if let Ok(l) = r.cast::<PyList>() {
-            let items: Vec<Value> = l.iter().map(|i| self.from_graph_result(&i)).collect::<TResult<_>>()?;
+            let items: Vec<Value> = l
+                .iter()
+                .map(|i| self.from_graph_result(&i))
+                .collect::<TResult<_>>()?;
             return Ok(Value::new_list(items));
         }
         self.realize(r, None)
@@ -345,15 +456,22 @@ impl<'py> Tracer<'py> {
         match v {
             Value::Const(o) => Some(o.bind(py).clone()),
             Value::Tuple(items) => {
-                let conv: Option<Vec<_>> = items.iter().map(|i| self.as_python_constant(i)).collect();
+                let conv: Option<Vec<_>> =
+                    items.iter().map(|i| self.as_python_constant(i)).collect();
                 PyTuple::new(py, conv?).ok().map(|t| t.into_any())
             }
             Value::List(l) => {
-                let conv: Option<Vec<_>> = l.items.borrow().iter().map(|i| self.as_python_constant(i)).collect();
+                let conv: Option<Vec<_>> = l
+                    .items
+                    .borrow()
+                    .iter()
+                    .map(|i| self.as_python_constant(i))
+                    .collect();
                 PyList::new(py, conv?).ok().map(|t| t.into_any())
             }
             Value::NamedTuple(n) => {
-                let conv: Option<Vec<_>> = n.items.iter().map(|i| self.as_python_constant(i)).collect();
+                let conv: Option<Vec<_>> =
+                    n.items.iter().map(|i| self.as_python_constant(i)).collect();
                 let t = PyTuple::new(py, conv?).ok()?;
                 if n.structseq {
                     n.cls.bind(py).call1((t,)).ok()
@@ -363,14 +481,19 @@ impl<'py> Tracer<'py> {
             }
             Value::Slice(s) => {
                 let [a, b, c] = &**s;
-                let (a, b, c) = (self.as_python_constant(a)?, self.as_python_constant(b)?, self.as_python_constant(c)?);
+                let (a, b, c) = (
+                    self.as_python_constant(a)?,
+                    self.as_python_constant(b)?,
+                    self.as_python_constant(c)?,
+                );
                 Some(PySlice::full(py).get_type().call1((a, b, c)).ok()?)
             }
             Value::Object(o) if o.kind != KIND_TENSOR => Some(o.obj.bind(py).clone()),
             Value::Dict(d) => {
                 let out = PyDict::new(py);
                 for (k, val) in d.items.borrow().iter() {
-                    out.set_item(k.bind(py), self.as_python_constant(val)?).ok()?;
+                    out.set_item(k.bind(py), self.as_python_constant(val)?)
+                        .ok()?;
                 }
                 Some(out.into_any())
             }
@@ -383,7 +506,7 @@ pub fn dict_key(k: &Bound<'_, PyAny>) -> Option<DictKey> {
     if let Ok(s) = k.extract::<String>() {
         return Some(DictKey::Str(s));
     }
-    if k.get_type().name().ok()?.to_string() == "int" {
+    if k.get_type().name().ok()? == "int" {
         return k.extract::<i64>().ok().map(DictKey::Int);
     }
     None
@@ -399,5 +522,9 @@ fn is_torch_internal(func: &Bound<'_, PyAny>) -> bool {
 }
 
 pub fn external_cell(cell: Py<PyAny>, source: SourceRef) -> Value {
-    Value::ExternalCell(Rc::new(ExternalCell { cell, source, realized: std::cell::RefCell::new(None) }))
+    Value::ExternalCell(Rc::new(ExternalCell {
+        cell,
+        source,
+        realized: std::cell::RefCell::new(None),
+    }))
 }

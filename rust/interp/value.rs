@@ -127,17 +127,33 @@ impl Value {
     pub fn type_name(&self, py: Python<'_>) -> String {
         match self {
             Value::Null => "NULL".into(),
-            Value::Const(o) => o.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default(),
+            Value::Const(o) => o
+                .bind(py)
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             Value::Tensor(_) => "Tensor".into(),
             Value::Tuple(_) => "tuple".into(),
-            Value::NamedTuple(n) => n.cls.bind(py).getattr("__name__").map(|n| n.to_string()).unwrap_or_default(),
+            Value::NamedTuple(n) => n
+                .cls
+                .bind(py)
+                .getattr("__name__")
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             Value::List(_) => "list".into(),
             Value::Dict(_) => "dict".into(),
             Value::Slice(_) => "slice".into(),
             Value::Function(_) => "function".into(),
             Value::BoundMethod(_) => "method".into(),
             Value::BuiltinMethod(_) => "builtin method".into(),
-            Value::Object(o) => o.obj.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_default(),
+            Value::Object(o) => o
+                .obj
+                .bind(py)
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             Value::Iter(_) => "iterator".into(),
             Value::Cell(_) | Value::ExternalCell(_) => "cell".into(),
             Value::Generator(_) => "generator".into(),
@@ -157,7 +173,10 @@ impl Value {
     }
 
     pub fn new_list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(ListVal { items: RefCell::new(items), source: None }))
+        Value::List(Rc::new(ListVal {
+            items: RefCell::new(items),
+            source: None,
+        }))
     }
 
     pub fn new_tuple(items: Vec<Value>) -> Value {
