@@ -6,6 +6,7 @@ pub mod bytecode;
 pub mod guards;
 pub mod interp;
 pub mod py_api;
+pub mod runtime;
 pub mod spec_cache;
 
 use pyo3::prelude::*;

@@ -3,7 +3,29 @@
 
 use pyo3::prelude::*;
 
+use crate::interp::kinds;
+use crate::runtime::{reset, CompiledCode};
+
+#[pyfunction]
+fn native_tensor_reader_active() -> bool {
+    crate::guards::native_tensor_reader_active()
+}
+
+/// Called once by `ferrodyn/__init__.py` after torch is imported.
+#[pyfunction]
+fn init_torch(py: Python<'_>) -> PyResult<bool> {
+    let dir = crate::guards::torch_lib_dir(py)?;
+    crate::guards::init_native_tensor_reader(py, &dir)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    for (name, value) in kinds::ALL {
+        m.add(*name, *value)?;
+    }
+    m.add_class::<CompiledCode>()?;
+    m.add_function(wrap_pyfunction!(reset, m)?)?;
+    m.add_function(wrap_pyfunction!(native_tensor_reader_active, m)?)?;
+    m.add_function(wrap_pyfunction!(init_torch, m)?)?;
     Ok(())
 }

@@ -25,12 +25,20 @@ from .exc import Unsupported
 class TensorVar:
     """A tensor inside the trace: the FX node that produces it and its fake value."""
 
-    __slots__ = ("node", "fake", "builder")
+    __slots__ = ("node", "fake", "builder", "py_type")
 
-    def __init__(self, node: torch.fx.Node, fake: torch.Tensor, builder: GraphBuilder) -> None:
+    def __init__(
+        self, node: torch.fx.Node, fake: torch.Tensor, builder: GraphBuilder,
+        py_type: type = torch.Tensor,
+    ) -> None:
         self.node = node
         self.fake = fake
         self.builder = builder
+        self.py_type = py_type
+
+    def python_type(self) -> type:
+        """The Python type the eager value has (torch.Tensor, or nn.Parameter for inputs)."""
+        return self.py_type
 
     def __repr__(self) -> str:
         return f"TensorVar({self.node.name}, {tuple(self.fake.shape)}, {self.fake.dtype})"
@@ -104,7 +112,7 @@ class GraphBuilder:
         node.meta["source"] = source_name
         self.example_inputs.append(tensor)
         self.input_names.append(source_name)
-        return TensorVar(node, fake, self)
+        return TensorVar(node, fake, self, type(tensor))
 
     def _unique(self, base: str) -> str:
         name, i = base, 1

@@ -1,1 +1,26 @@
 //! Guards: sources (access paths), leaf checks, the guard tree, and the per-code cache.
+
+mod access;
+pub mod cache;
+mod dict_tag;
+pub mod leaf;
+mod node;
+pub mod source;
+pub mod tensor_meta;
+mod tensor_native;
+pub mod tree;
+mod tree_build;
+
+#[cfg(test)]
+mod tests;
+
+pub use cache::{CacheEntry, CodeCache, DEFAULT_RECOMPILE_LIMIT};
+pub use dict_tag::dict_tags_supported;
+pub use leaf::Guard;
+pub use source::{DictKey, Source};
+pub use tensor_meta::TensorMeta;
+pub use tensor_native::{
+    init_native_tensor_reader, native_tensor_reader_active, native_tensor_reader_note,
+    torch_lib_dir,
+};
+pub use tree::GuardTree;

@@ -1,1 +1,141 @@
 //! The symbolic interpreter: values, frames, and the instruction dispatch loop.
+//!
+//! `trace_function` interprets one call of a Python function symbolically: it returns the
+//! FX graph builder (with tensor ops recorded), the guards that make the result valid, the
+//! sources of the graph's inputs, and a template to rebuild the return value from the
+//! graph's outputs.
+
+pub mod attrs;
+pub mod builtins;
+pub mod calls;
+pub mod containers;
+pub mod dispatch;
+pub mod exit;
+pub mod frame;
+pub mod hooks;
+pub mod iter;
+pub mod kinds;
+pub mod ops;
+pub mod output;
+pub mod tracer;
+pub mod value;
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use crate::guards::{Guard, Source};
+use crate::spec_cache::CodeSpec;
+use exit::{Exit, TResult};
+use frame::Frame;
+use output::{template_for, OutTemplate};
+use tracer::Tracer;
+use value::GlobalsAccess;
+
+pub struct TraceOutput {
+    /// The Python GraphBuilder holding the recorded graph.
+    pub graph_builder: Py<PyAny>,
+    /// TensorVars the graph returns, in order.
+    pub graph_outputs: Vec<Py<PyAny>>,
+    /// How to rebuild the Python return value.
+    pub template: OutTemplate,
+    pub guards: Vec<(Arc<Source>, Guard)>,
+    /// Sources fetched on each call: first the graph inputs, then pre-existing objects
+    /// that the return value refers to.
+    pub fetch: Vec<Arc<Source>>,
+    pub n_graph_inputs: usize,
+}
+
+/// The guards installed before a trace stopped early (so the eager fallback is cached
+/// only for inputs that would stop it the same way).
+pub struct TraceFailure {
+    pub exit: Exit,
+    pub guards: Vec<(Arc<Source>, Guard)>,
+}
+
+pub fn trace_function(
+    py: Python<'_>,
+    spec: Arc<CodeSpec>,
+    args: Vec<Option<Py<PyAny>>>,
+    globals: Py<PyAny>,
+    closure: Vec<Py<PyAny>>,
+    max_depth: usize,
+) -> Result<TraceOutput, TraceFailure> {
+    let mut tx = match Tracer::new(py, globals.clone_ref(py), max_depth) {
+        Ok(t) => t,
+        Err(e) => return Err(TraceFailure { exit: Exit::internal(format!("cannot start a trace: {e}")), guards: Vec::new() }),
+    };
+    let r = run_root(&mut tx, spec, args, globals, closure);
+    match r {
+        Ok((template, graph_outputs, extra)) => {
+            let mut fetch = tx.inputs.clone();
+            let n_graph_inputs = fetch.len();
+            fetch.extend(extra);
+            Ok(TraceOutput {
+                graph_builder: tx.gb.clone().unbind(),
+                graph_outputs,
+                template,
+                guards: std::mem::take(&mut tx.guards),
+                fetch,
+                n_graph_inputs,
+            })
+        }
+        Err(exit) => Err(TraceFailure { exit, guards: std::mem::take(&mut tx.guards) }),
+    }
+}
+
+type RootResult = (OutTemplate, Vec<Py<PyAny>>, Vec<Arc<Source>>);
+
+fn run_root(
+    tx: &mut Tracer<'_>,
+    spec: Arc<CodeSpec>,
+    args: Vec<Option<Py<PyAny>>>,
+    globals: Py<PyAny>,
+    closure: Vec<Py<PyAny>>,
+) -> TResult<RootResult> {
+    let py = tx.py;
+    if spec.is_generator_like() {
+        return Err(Exit::Skip { reason: format!("{} is a generator or coroutine function", spec.qualname) });
+    }
+    let n = spec.localsplus.len();
+    let mut pending = args;
+    pending.resize_with(n, || None);
+    // Free variables of the compiled function itself: read through its closure cells. The
+    // runtime passes the function object as the frame slot just past the fast locals.
+    let fn_slot = Arc::new(Source::Local { index: n as u32, name: spec.name.clone() });
+    let mut cells = Vec::new();
+    for (i, cell) in closure.iter().enumerate() {
+        let cell = cell.bind(py);
+        let src = Arc::new(Source::Attr {
+            base: Arc::new(Source::Index {
+                base: Arc::new(Source::Attr { base: fn_slot.clone(), name: "__closure__".into() }),
+                index: i as isize,
+            }),
+            name: "cell_contents".into(),
+        });
+        match cell.getattr("cell_contents") {
+            Ok(c) => {
+                let v = tx.realize(&c, Some(src))?;
+                cells.push(tx.external_cell(Some(v)));
+            }
+            Err(_) => cells.push(tx.external_cell(None)),
+        }
+    }
+    let mut frame = Frame {
+        spec: spec.clone(),
+        locals: vec![None; n],
+        pending,
+        stack: Vec::with_capacity(16),
+        ip: 0,
+        kw_names: None,
+        globals,
+        globals_source: GlobalsAccess::Root,
+        closure: cells,
+        current: 0,
+    };
+    let ret = dispatch::run_frame(tx, &mut frame)?;
+    let mut outputs = Vec::new();
+    let mut extra = Vec::new();
+    let template = template_for(tx, &ret, &mut outputs, &mut extra)?;
+    Ok((template, outputs, extra))
+}

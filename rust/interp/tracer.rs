@@ -60,6 +60,14 @@ impl<'py> Tracer<'py> {
         self.readonly_cells.contains(&(Rc::as_ptr(c) as usize))
     }
 
+    /// A cell that mirrors a closure cell existing outside the trace (read-only for now).
+    pub fn external_cell(&mut self, contents: Option<Value>) -> Value {
+        let cell = Rc::new(std::cell::RefCell::new(contents));
+        self.readonly_cells.insert(Rc::as_ptr(&cell) as usize);
+        self._cells_alive.push(Value::Cell(cell.clone()));
+        Value::Cell(cell)
+    }
+
     /// Map a Python error from ferrodyn's own Python code into an exit.
     pub fn err(&self, e: PyErr) -> Exit {
         from_pyerr(self.py, e, self.hooks.unsupported.bind(self.py))
@@ -216,7 +224,7 @@ impl<'py> Tracer<'py> {
                 let contents = match cell.getattr("cell_contents") {
                     Ok(c) => c,
                     Err(_) => {
-                        closure.push(Value::Cell(Rc::new(None.into())));
+                        closure.push(self.external_cell(None));
                         continue;
                     }
                 };
@@ -230,10 +238,7 @@ impl<'py> Tracer<'py> {
                     })
                 });
                 let v = self.realize(&contents, src)?;
-                let cell = Rc::new(std::cell::RefCell::new(Some(v)));
-                self.readonly_cells.insert(Rc::as_ptr(&cell) as usize);
-                self._cells_alive.push(Value::Cell(cell.clone()));
-                closure.push(Value::Cell(cell));
+                closure.push(self.external_cell(Some(v)));
             }
         }
         let globals_source = if globals.is(self.root_globals.bind(self.py)) {

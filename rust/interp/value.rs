@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
 
 use crate::guards::Source;
 use crate::spec_cache::CodeSpec;
@@ -131,8 +132,8 @@ impl Value {
     }
 
     pub fn constant<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> Value {
-        match v.into_pyobject(py) {
-            Ok(b) => Value::Const(b.into_any().unbind()),
+        match v.into_bound_py_any(py) {
+            Ok(b) => Value::Const(b.unbind()),
             Err(_) => Value::Const(py.None()),
         }
     }

@@ -98,12 +98,12 @@ def classify(obj: Any) -> int:
         if oid in _PURE:
             return kinds.PURE
         self_obj = getattr(obj, "__self__", None)
-        if type(self_obj) in _CONST_TYPES or type(self_obj) is tuple:
-            return kinds.PURE  # a method of an immutable constant ("a,b".split)
         if _is_torch_namespace(obj) or isinstance(self_obj, types.ModuleType) and (
             self_obj.__name__.startswith("torch")
         ):
             return kinds.UNSUPPORTED if obj.__name__ in _TORCH_DENY else kinds.TORCH_OP
+        if self_obj is not None and (type(self_obj) in _CONST_TYPES or type(self_obj) is tuple):
+            return kinds.PURE  # a method of an immutable constant ("a,b".split)
         return kinds.UNSUPPORTED
     return kinds.OBJECT
 

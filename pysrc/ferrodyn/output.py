@@ -1,0 +1,32 @@
+"""From a finished trace to a callable: FX GraphModule -> backend -> compiled function.
+
+Called by the Rust runtime once per successful trace."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+from . import logs
+from .graph import GraphBuilder, TensorVar
+from .testing import count_ops
+
+
+def compile_graph(
+    gb: GraphBuilder, outputs: list[TensorVar], compiler: Callable[..., Any], name: str
+) -> Callable[..., Any]:
+    gm = gb.finish(outputs)
+    if logs.enabled("graph"):
+        logs.log("graph", "graph for %s:\n%s", name, gm.print_readable(print_output=False))
+    if count_ops(gm) == 0:
+        # Nothing to compute: return the inputs/outputs wiring without calling the backend
+        # (as torch.compile does for graphs without ops).
+        return gm.forward
+    compiled = compiler(gm, list(gb.example_inputs))
+    if not callable(compiled):
+        raise TypeError(
+            f"ferrodyn: the backend returned {type(compiled).__name__}, expected a callable"
+        )
+    return compiled
+
+

@@ -1,0 +1,163 @@
+//! Accessors: how a guard-tree node gets its value from its parent's value (or, for
+//! roots, from the frame, globals or builtins). The fast path never raises: any error
+//! (missing attribute or key, wrong container type) is cleared and reported as `None`.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyString};
+
+use super::source::{DictKey, Source};
+
+#[derive(Debug)]
+pub(crate) enum Access {
+    /// Root: the frame's local slot.
+    Local(usize),
+    /// Root: the globals dict (children are `DictItem`s).
+    Globals,
+    /// Root: the builtins dict.
+    Builtins,
+    Attr(Py<PyString>),
+    InstDict,
+    DictItem(Py<PyAny>),
+    Index(isize),
+    TypeOf,
+}
+
+/// Clears a pending Python error (if any) and returns `None`.
+#[inline]
+fn fail<T>() -> Option<T> {
+    // SAFETY: called with the GIL held (all callers hold a Bound).
+    unsafe {
+        if !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+        }
+    }
+    None
+}
+
+impl Access {
+    /// The accessor for `src`'s last step (`src` itself for roots).
+    pub fn for_source(py: Python<'_>, src: &Source) -> Access {
+        let key_obj = |k: &DictKey| -> Py<PyAny> {
+            match k {
+                DictKey::Str(s) => PyString::intern(py, s).into_any().unbind(),
+                DictKey::Int(i) => PyInt::new(py, *i).into_any().unbind(),
+            }
+        };
+        match src {
+            Source::Local { index, .. } => Access::Local(*index as usize),
+            Source::Global { name } | Source::Builtin { name } => {
+                Access::DictItem(PyString::intern(py, name).into_any().unbind())
+            }
+            Source::Attr { name, .. } => Access::Attr(PyString::intern(py, name).unbind()),
+            Source::InstDict { .. } => Access::InstDict,
+            Source::DictItem { key, .. } => Access::DictItem(key_obj(key)),
+            Source::Index { index, .. } => Access::Index(*index),
+            Source::TypeOf { .. } => Access::TypeOf,
+        }
+    }
+
+    pub fn is_dict_item(&self) -> bool {
+        matches!(self, Access::DictItem(_))
+    }
+
+    /// The child value of `parent`; `None` on any failure (no exception left set).
+    #[inline]
+    pub fn child<'py>(&self, parent: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+        let py = parent.py();
+        let p = parent.as_ptr();
+        match self {
+            Access::DictItem(key) => {
+                // SAFETY: exact-dict check, then a lookup returning a borrowed reference
+                // that we immediately turn into an owned one.
+                unsafe {
+                    if ffi::PyDict_CheckExact(p) == 0 {
+                        return None;
+                    }
+                    let r = ffi::PyDict_GetItemWithError(p, key.as_ptr());
+                    if r.is_null() {
+                        return fail();
+                    }
+                    Some(Bound::from_borrowed_ptr(py, r))
+                }
+            }
+            Access::Attr(name) => {
+                // SAFETY: PyObject_GetAttr returns a new reference or NULL with an error.
+                let r = unsafe { ffi::PyObject_GetAttr(p, name.as_ptr()) };
+                if r.is_null() {
+                    return fail();
+                }
+                // SAFETY: `r` is a new reference we own.
+                Some(unsafe { Bound::from_owned_ptr(py, r) })
+            }
+            Access::InstDict => {
+                // SAFETY: the generic __dict__ getter (no Python code): a new reference to
+                // the instance dict (materialised if needed) or NULL with AttributeError.
+                let r = unsafe { ffi::PyObject_GenericGetDict(p, std::ptr::null_mut()) };
+                if r.is_null() {
+                    return fail();
+                }
+                // SAFETY: `r` is a new reference we own.
+                Some(unsafe { Bound::from_owned_ptr(py, r) })
+            }
+            Access::Index(i) => {
+                // SAFETY: exact tuple/list checks, bounds-checked index, borrowed item
+                // turned into an owned reference at once.
+                unsafe {
+                    let (len, is_tuple) = if ffi::PyTuple_CheckExact(p) != 0 {
+                        (ffi::PyTuple_GET_SIZE(p), true)
+                    } else if ffi::PyList_CheckExact(p) != 0 {
+                        (ffi::PyList_GET_SIZE(p), false)
+                    } else {
+                        return None;
+                    };
+                    let idx = if *i < 0 { *i + len } else { *i };
+                    if idx < 0 || idx >= len {
+                        return None;
+                    }
+                    let r = if is_tuple {
+                        ffi::PyTuple_GET_ITEM(p, idx)
+                    } else {
+                        ffi::PyList_GET_ITEM(p, idx)
+                    };
+                    Some(Bound::from_borrowed_ptr(py, r))
+                }
+            }
+            Access::TypeOf => Some(parent.get_type().into_any()),
+            // Roots have no parent; the tree evaluates them directly.
+            Access::Local(_) | Access::Globals | Access::Builtins => None,
+        }
+    }
+
+    /// Why [`child`](Self::child) failed on `parent` (slow path, for messages).
+    pub fn why_inaccessible(&self, parent: &Bound<'_, PyAny>) -> String {
+        let ty = super::tensor_meta::type_name(&parent.get_type());
+        match self {
+            Access::DictItem(key) => {
+                // SAFETY: reads the type of a live object.
+                let exact = unsafe { ffi::PyDict_CheckExact(parent.as_ptr()) } != 0;
+                if parent.cast::<pyo3::types::PyDict>().is_err() {
+                    format!("not a dict ({ty})")
+                } else if !exact {
+                    format!("a dict subclass ({ty}), not an exact dict")
+                } else {
+                    let k = key.bind(parent.py());
+                    format!(
+                        "key {} missing",
+                        k.repr().map(|r| r.to_string()).unwrap_or_default()
+                    )
+                }
+            }
+            Access::Attr(name) => match parent.getattr(name.bind(parent.py())) {
+                Err(e) => format!("{e}"),
+                Ok(_) => "attribute now accessible".into(),
+            },
+            Access::InstDict => format!("{ty} object has no __dict__"),
+            Access::Index(i) => match super::leaf::container_len(parent) {
+                Some(n) => format!("index {i} out of range for length {n}"),
+                None => format!("not a tuple or list ({ty})"),
+            },
+            _ => "not accessible".into(),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Sources: access paths from a frame's arguments, globals or builtins to a value the
+//! trace used. They are plain data (no Python objects), so the tracer can memoize by
+//! source and share them across threads.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// A constant dict key a [`Source::DictItem`] looks up.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DictKey {
+    Str(String),
+    Int(i64),
+}
+
+/// Where a guarded (or fetched) value comes from, relative to the frame at entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The compiled frame's argument/local slot `index` at entry.
+    Local { index: u32, name: String },
+    /// `f.__globals__[name]` (the root is the globals dict).
+    Global { name: String },
+    /// `builtins_dict[name]`.
+    Builtin { name: String },
+    /// `getattr(base, name)`; generic, may run Python code.
+    Attr { base: Arc<Source>, name: String },
+    /// `base.__dict__`, the instance dict.
+    InstDict { base: Arc<Source> },
+    /// `base[key]` where `base` is an exact dict.
+    DictItem { base: Arc<Source>, key: DictKey },
+    /// `base[index]` where `base` is an exact tuple or list.
+    Index { base: Arc<Source>, index: isize },
+    /// `type(base)`.
+    TypeOf { base: Arc<Source> },
+}
+
+/// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
+const MODULE_DICTS: [&str; 3] = ["_modules", "_parameters", "_buffers"];
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+impl Source {
+    /// The source one step up the access path (`None` for roots).
+    pub fn base(&self) -> Option<&Arc<Source>> {
+        match self {
+            Source::Local { .. } | Source::Global { .. } | Source::Builtin { .. } => None,
+            Source::Attr { base, .. }
+            | Source::InstDict { base }
+            | Source::DictItem { base, .. }
+            | Source::Index { base, .. }
+            | Source::TypeOf { base } => Some(base),
+        }
+    }
+
+    /// User-facing rendering: `x`, `self.l1.weight`, `G['CONFIG']`, `x[0]`, `type(x)`.
+    /// Instance-dict and nn.Module-dict paths render as attribute access when the key is
+    /// an identifier.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        self.render_into(&mut s);
+        s
+    }
+
+    fn render_into(&self, out: &mut String) {
+        match self {
+            Source::Local { name, .. } => out.push_str(name),
+            Source::Global { name } => {
+                let _ = write!(out, "G[{}]", py_str_repr(name));
+            }
+            Source::Builtin { name } => {
+                let _ = write!(out, "__builtins__[{}]", py_str_repr(name));
+            }
+            Source::Attr { base, name } => {
+                base.render_into(out);
+                out.push('.');
+                out.push_str(name);
+            }
+            Source::InstDict { base } => {
+                base.render_into(out);
+                out.push_str(".__dict__");
+            }
+            Source::DictItem { base, key } => {
+                if let (Some(owner), DictKey::Str(k)) = (attribute_owner(base), key) {
+                    if is_identifier(k) {
+                        owner.render_into(out);
+                        out.push('.');
+                        out.push_str(k);
+                        return;
+                    }
+                }
+                base.render_into(out);
+                match key {
+                    DictKey::Str(k) => {
+                        let _ = write!(out, "[{}]", py_str_repr(k));
+                    }
+                    DictKey::Int(i) => {
+                        let _ = write!(out, "[{i}]");
+                    }
+                }
+            }
+            Source::Index { base, index } => {
+                base.render_into(out);
+                let _ = write!(out, "[{index}]");
+            }
+            Source::TypeOf { base } => {
+                out.push_str("type(");
+                base.render_into(out);
+                out.push(')');
+            }
+        }
+    }
+}
+
+/// If `dict_source` is an instance dict (`m.__dict__`) or one of an nn.Module's attribute
+/// dicts (`m.__dict__['_modules']`), the object whose attributes its items are.
+fn attribute_owner(dict_source: &Source) -> Option<&Source> {
+    match dict_source {
+        Source::InstDict { base } => Some(base),
+        Source::DictItem {
+            base,
+            key: DictKey::Str(k),
+        } if MODULE_DICTS.contains(&k.as_str()) => match &**base {
+            Source::InstDict { base } => Some(base),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A Python-looking string literal: `'name'` when that is unambiguous, else Rust's
+/// double-quoted escaped form (still a valid Python literal for printable text).
+pub(crate) fn py_str_repr(s: &str) -> String {
+    if s.chars().any(|c| c == '\'' || c == '\\' || c.is_control()) {
+        format!("{s:?}")
+    } else {
+        format!("'{s}'")
+    }
+}

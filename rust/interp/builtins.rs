@@ -1,0 +1,295 @@
+//! Python builtins that the interpreter implements itself because their arguments may be
+//! symbolic: len, isinstance, range, enumerate, zip, tuple, list, dict, getattr, hasattr,
+//! type, iter, next, reversed, sum, min, max, int/float/bool/str on constants, print.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use super::attrs::load_attr;
+use super::calls::graph_call;
+use super::exit::{Exit, TResult};
+use super::iter::{get_iter, iter_next, unpack};
+use super::ops::binary_op;
+use super::tracer::Tracer;
+use super::value::{DictVal, IterVal, Value};
+
+/// The Python type a value would have eagerly (for isinstance/type).
+fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
+    let py = tx.py;
+    Ok(match v {
+        Value::Const(c) => c.bind(py).get_type().into_any(),
+        Value::Tensor(var) => tensor_type(tx, var.bind(py))?,
+        Value::Tuple(_) => py.get_type::<PyTuple>().into_any(),
+        Value::List(_) => py.get_type::<pyo3::types::PyList>().into_any(),
+        Value::Dict(_) => py.get_type::<pyo3::types::PyDict>().into_any(),
+        Value::Object(o) => o.obj.bind(py).get_type().into_any(),
+        Value::Function(_) => py.import("types").and_then(|t| t.getattr("FunctionType")).map_err(|e| tx.err(e))?,
+        Value::BoundMethod(_) => py.import("types").and_then(|t| t.getattr("MethodType")).map_err(|e| tx.err(e))?,
+        Value::Slice(_) => py.get_type::<pyo3::types::PySlice>().into_any(),
+        other => return Err(Exit::brk(format!("type() of a '{}'", other.type_name(py)))),
+    })
+}
+
+fn tensor_type<'py>(tx: &Tracer<'py>, var: &Bound<'py, PyAny>) -> TResult<Bound<'py, PyAny>> {
+    // TensorVar records the eager Python type of the tensor it stands for.
+    var.call_method0("python_type").map_err(|e| tx.err(e))
+}
+
+fn int_arg(tx: &Tracer<'_>, v: &Value, what: &str) -> TResult<i64> {
+    v.as_const(tx.py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk(format!("{what} with a non-constant argument")))
+}
+
+/// Handle `obj(*args, **kwargs)` if `obj` is a builtin implemented here; Ok(None) otherwise.
+pub fn call_builtin<'py>(tx: &mut Tracer<'py>, obj: &Bound<'py, PyAny>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let b = &tx.hooks.b;
+    let is = |f: &Py<PyAny>| obj.is(f.bind(py));
+    let kw = |name: &str| kwargs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let no_kwargs = |what: &str| -> TResult<()> {
+        if kwargs.is_empty() {
+            Ok(())
+        } else {
+            Err(Exit::brk(format!("keyword arguments to {what}()")))
+        }
+    };
+
+    if is(&b.len) {
+        no_kwargs("len")?;
+        let [v] = args else { return Err(Exit::brk("len() takes exactly one argument")) };
+        return Ok(Some(match v {
+            Value::Tuple(t) => Value::constant(py, t.len()),
+            Value::List(l) => Value::constant(py, l.items.borrow().len()),
+            Value::Dict(d) => Value::constant(py, d.items.borrow().len()),
+            Value::Const(c) => Value::constant(py, c.bind(py).len().map_err(|e| Exit::brk(format!("len() raised {e}")))?),
+            Value::Tensor(_) => graph_call(tx, obj, args, &[])?,
+            Value::Object(_) => super::calls::call_dunder(tx, v, "__len__", vec![])?,
+            other => return Err(Exit::brk(format!("len() of a '{}'", other.type_name(py)))),
+        }));
+    }
+    if is(&b.isinstance) || is(&b.issubclass) {
+        no_kwargs("isinstance")?;
+        let [v, cls] = args else { return Err(Exit::brk("isinstance() takes two arguments")) };
+        let cls = tx.as_python_constant(cls).ok_or_else(|| Exit::brk("isinstance() with a non-constant class"))?;
+        let r = if is(&b.isinstance) {
+            let ty = python_type(tx, v)?;
+            ty.cast::<pyo3::types::PyType>().map_err(|e| tx.err(e.into()))?.is_subclass(&cls)
+        } else {
+            let sub = tx.as_python_constant(v).ok_or_else(|| Exit::brk("issubclass() of a non-constant"))?;
+            sub.cast::<pyo3::types::PyType>().map_err(|e| tx.err(e.into()))?.is_subclass(&cls)
+        };
+        let r = r.map_err(|e| Exit::brk(format!("isinstance() raised {e}")))?;
+        return Ok(Some(Value::constant(py, r)));
+    }
+    if is(&b.range) {
+        no_kwargs("range")?;
+        let ints: Vec<i64> = args.iter().map(|a| int_arg(tx, a, "range()")).collect::<TResult<_>>()?;
+        let r = b.range.bind(py).call1(PyTuple::new(py, ints).map_err(|e| tx.err(e))?).map_err(|e| Exit::brk(format!("range() raised {e}")))?;
+        return Ok(Some(Value::Const(r.unbind())));
+    }
+    if is(&b.enumerate) {
+        let (it, start) = match (args, kw("start")) {
+            ([it], None) => (it.clone(), 0),
+            ([it], Some(s)) => (it.clone(), int_arg(tx, &s, "enumerate()")?),
+            ([it, s], None) => (it.clone(), int_arg(tx, s, "enumerate()")?),
+            _ => return Err(Exit::brk("enumerate() arguments")),
+        };
+        let inner = get_iter(tx, &it)?;
+        return Ok(Some(Value::Iter(Rc::new(RefCell::new(IterVal::Enumerate { inner, count: start })))));
+    }
+    if is(&b.zip) {
+        let strict = match kw("strict") {
+            Some(s) => s.as_const(py).map(|c| c.is_truthy().unwrap_or(false)).unwrap_or(false),
+            None => false,
+        };
+        let inners = args.iter().map(|a| get_iter(tx, a)).collect::<TResult<Vec<_>>>()?;
+        return Ok(Some(Value::Iter(Rc::new(RefCell::new(IterVal::Zip { inners, strict })))));
+    }
+    if is(&b.tuple) || is(&b.list) {
+        no_kwargs("tuple")?;
+        let items = match args {
+            [] => Vec::new(),
+            [v] => unpack(tx, v)?,
+            _ => return Err(Exit::brk("tuple()/list() takes at most one argument")),
+        };
+        return Ok(Some(if is(&b.tuple) { Value::new_tuple(items) } else { Value::new_list(items) }));
+    }
+    if is(&b.dict) {
+        let mut items: Vec<(Py<PyAny>, Value)> = Vec::new();
+        match args {
+            [] => {}
+            [Value::Dict(d)] => items = d.items.borrow().iter().map(|(k, v)| (k.clone_ref(py), v.clone())).collect(),
+            [pairs] => {
+                for p in unpack(tx, pairs)? {
+                    let kv = unpack(tx, &p)?;
+                    let [k, v] = kv.as_slice() else { return Err(Exit::brk("dict() sequence element is not a pair")) };
+                    items.push((super::dispatch::dict_key_const(tx, k)?, v.clone()));
+                }
+            }
+            _ => return Err(Exit::brk("dict() arguments")),
+        }
+        let d = Rc::new(DictVal { items: RefCell::new(Vec::new()), source: None });
+        for (k, v) in items {
+            super::dispatch::dict_set(tx, &d, k, v);
+        }
+        for (k, v) in kwargs {
+            let key = pyo3::types::PyString::new(py, k).into_any().unbind();
+            super::dispatch::dict_set(tx, &d, key, v.clone());
+        }
+        return Ok(Some(Value::Dict(d)));
+    }
+    if is(&b.int) || is(&b.float) || is(&b.bool_) || is(&b.str_) {
+        if args.iter().any(|a| a.is_tensor()) {
+            return Err(Exit::brk(format!(
+                "data-dependent conversion {}(tensor) (reads tensor values into Python)",
+                obj.getattr("__name__").map(|n| n.to_string()).unwrap_or_default()
+            )));
+        }
+        if is(&b.bool_) {
+            if let [v] = args {
+                let t = super::ops::truthy(tx, v)?;
+                return Ok(Some(Value::constant(py, t)));
+            }
+        }
+        return fold_constants(tx, obj, args, kwargs);
+    }
+    if is(&b.getattr) {
+        no_kwargs("getattr")?;
+        let (v, name, default) = match args {
+            [v, n] => (v, n, None),
+            [v, n, d] => (v, n, Some(d.clone())),
+            _ => return Err(Exit::brk("getattr() arguments")),
+        };
+        let name: String = name.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("getattr() with a non-constant name"))?;
+        return match (load_attr(tx, v, &name), default) {
+            (Ok(r), _) => Ok(Some(r)),
+            (Err(Exit::Break { reason, .. }), Some(d)) if reason.contains("AttributeError") || reason.contains("has no attribute") => Ok(Some(d)),
+            (Err(e), _) => Err(e),
+        };
+    }
+    if is(&b.hasattr) {
+        no_kwargs("hasattr")?;
+        let [v, name] = args else { return Err(Exit::brk("hasattr() arguments")) };
+        let name: String = name.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("hasattr() with a non-constant name"))?;
+        return match load_attr(tx, v, &name) {
+            Ok(_) => Ok(Some(Value::constant(py, true))),
+            Err(Exit::Break { reason, .. }) if reason.contains("AttributeError") || reason.contains("has no attribute") => {
+                if let Value::Object(o) = v {
+                    if let Some(s) = &o.source {
+                        tx.guard(s, crate::guards::Guard::HasAttr(name.clone(), false));
+                    }
+                }
+                Ok(Some(Value::constant(py, false)))
+            }
+            Err(e) => Err(e),
+        };
+    }
+    if is(&b.type_) {
+        no_kwargs("type")?;
+        let [v] = args else { return Err(Exit::brk("type() with more than one argument")) };
+        let t = python_type(tx, v)?;
+        return Ok(Some(tx.realize(&t, None)?));
+    }
+    if is(&b.iter) {
+        no_kwargs("iter")?;
+        let [v] = args else { return Err(Exit::brk("iter() with a sentinel")) };
+        return Ok(Some(get_iter(tx, v)?));
+    }
+    if is(&b.next) {
+        no_kwargs("next")?;
+        let (it, default) = match args {
+            [it] => (it, None),
+            [it, d] => (it, Some(d.clone())),
+            _ => return Err(Exit::brk("next() arguments")),
+        };
+        return match (iter_next(tx, it)?, default) {
+            (Some(v), _) => Ok(Some(v)),
+            (None, Some(d)) => Ok(Some(d)),
+            (None, None) => Err(Exit::brk("next() raised StopIteration")),
+        };
+    }
+    if is(&b.reversed) {
+        no_kwargs("reversed")?;
+        let [v] = args else { return Err(Exit::brk("reversed() arguments")) };
+        let mut items = match v {
+            Value::Tuple(_) | Value::List(_) => unpack(tx, v)?,
+            Value::Const(_) => unpack(tx, v)?,
+            _ => return Err(Exit::brk(format!("reversed() of a '{}'", v.type_name(py)))),
+        };
+        items.reverse();
+        return Ok(Some(Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))));
+    }
+    if is(&b.sum) {
+        let (it, start) = match (args, kw("start")) {
+            ([it], None) => (it, Value::constant(py, 0)),
+            ([it], Some(s)) => (it, s),
+            ([it, s], None) => (it, s.clone()),
+            _ => return Err(Exit::brk("sum() arguments")),
+        };
+        let mut acc = start;
+        for v in unpack(tx, it)? {
+            acc = binary_op(tx, 0, &acc, &v)?;
+        }
+        return Ok(Some(acc));
+    }
+    if (is(&b.min) || is(&b.max)) && kwargs.is_empty() {
+        let items = match args {
+            [one] => unpack(tx, one)?,
+            many => many.to_vec(),
+        };
+        if items.iter().all(|v| !v.is_tensor()) {
+            let consts: Option<Vec<_>> = items.iter().map(|v| tx.as_python_constant(v)).collect();
+            if let Some(c) = consts {
+                let t = PyTuple::new(py, c).map_err(|e| tx.err(e))?;
+                let r = obj.call1((t,)).map_err(|e| Exit::brk(format!("min()/max() raised {e}")))?;
+                return Ok(Some(tx.realize(&r, None)?));
+            }
+        }
+        return Err(Exit::brk("min()/max() over tensors (use torch.minimum/torch.maximum)"));
+    }
+    if is(&b.print) {
+        return Err(Exit::brk("print() (replaying prints after the graph is not supported yet)"));
+    }
+    if is(&b.slice) {
+        no_kwargs("slice")?;
+        let none = Value::none(py);
+        let s = match args {
+            [stop] => [none.clone(), stop.clone(), none],
+            [a, b2] => [a.clone(), b2.clone(), none],
+            [a, b2, c] => [a.clone(), b2.clone(), c.clone()],
+            _ => return Err(Exit::brk("slice() arguments")),
+        };
+        return Ok(Some(Value::Slice(Rc::new(s))));
+    }
+    if is(&b.callable) {
+        let [v] = args else { return Err(Exit::brk("callable() arguments")) };
+        let r = match v {
+            Value::Function(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_) => true,
+            Value::Object(o) => o.obj.bind(py).is_callable(),
+            Value::Const(c) => c.bind(py).is_callable(),
+            _ => false,
+        };
+        return Ok(Some(Value::constant(py, r)));
+    }
+    if is(&b.set) {
+        return fold_constants(tx, obj, args, kwargs);
+    }
+    Ok(None)
+}
+
+/// Call a builtin type or function on constant arguments at trace time.
+fn fold_constants<'py>(tx: &mut Tracer<'py>, obj: &Bound<'py, PyAny>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let conv: Option<Vec<_>> = args.iter().map(|a| tx.as_python_constant(a)).collect();
+    let conv = conv.ok_or_else(|| Exit::brk(format!("{}() of a non-constant", tx.describe(obj))))?;
+    let d = pyo3::types::PyDict::new(py);
+    for (k, v) in kwargs {
+        let c = tx.as_python_constant(v).ok_or_else(|| Exit::brk("non-constant keyword argument"))?;
+        d.set_item(k, c).map_err(|e| tx.err(e))?;
+    }
+    let t = PyTuple::new(py, conv).map_err(|e| tx.err(e))?;
+    let r = obj.call(t, Some(&d)).map_err(|e| Exit::brk(format!("{}() raised {e}", tx.describe(obj))))?;
+    Ok(Some(tx.realize(&r, None)?))
+}

@@ -1,0 +1,164 @@
+//! Methods of tuple, list and dict values (`d.items()`, `l.append(x)`, `t.index(x)`...).
+//! Mutating a container that exists outside the trace breaks the graph until the
+//! side-effect store lands; containers created in the trace mutate freely.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+
+use super::dispatch::{dict_key_const, dict_set};
+use super::exit::{Exit, TResult};
+use super::iter::unpack;
+use super::ops::is_same;
+use super::tracer::Tracer;
+use super::value::{IterVal, Value};
+
+fn items_iter(items: Vec<Value>) -> Value {
+    Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))
+}
+
+fn external(what: &str) -> Exit {
+    Exit::brk(format!(
+        "{what} on a container that exists outside the compiled region (side effects are not supported yet)"
+    ))
+}
+
+fn const_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
+    match (tx.as_python_constant(a), tx.as_python_constant(b)) {
+        (Some(x), Some(y)) => Ok(x.eq(y).unwrap_or(false)),
+        _ => is_same(tx, a, b),
+    }
+}
+
+pub fn call_container_method(tx: &mut Tracer<'_>, recv: &Value, name: &str, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> TResult<Value> {
+    let py = tx.py;
+    if !kwargs.is_empty() && name != "sort" {
+        return Err(Exit::brk(format!("keyword arguments to {}.{name}", recv.type_name(py))));
+    }
+    let none = Value::none(py);
+    match recv {
+        Value::Tuple(t) => match (name, args.as_slice()) {
+            ("index", [x]) => {
+                for (i, v) in t.iter().enumerate() {
+                    if const_eq(tx, v, x)? {
+                        return Ok(Value::constant(py, i));
+                    }
+                }
+                Err(Exit::brk("tuple.index(x): x not in tuple"))
+            }
+            ("count", [x]) => {
+                let mut n = 0usize;
+                for v in t.iter() {
+                    if const_eq(tx, v, x)? {
+                        n += 1;
+                    }
+                }
+                Ok(Value::constant(py, n))
+            }
+            _ => Err(Exit::brk(format!("tuple.{name}"))),
+        },
+        Value::List(l) => {
+            let mutating = matches!(name, "append" | "extend" | "insert" | "pop" | "remove" | "clear" | "reverse" | "sort");
+            if mutating && l.source.is_some() {
+                return Err(external(&format!("list.{name}")));
+            }
+            match (name, args.as_slice()) {
+                ("append", [x]) => {
+                    l.items.borrow_mut().push(x.clone());
+                    Ok(none)
+                }
+                ("extend", [x]) => {
+                    let items = unpack(tx, x)?;
+                    l.items.borrow_mut().extend(items);
+                    Ok(none)
+                }
+                ("insert", [i, x]) => {
+                    let i: i64 = i.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("list.insert with a non-constant index"))?;
+                    let mut items = l.items.borrow_mut();
+                    let n = items.len() as i64;
+                    let j = if i < 0 { (i + n).max(0) } else { i.min(n) } as usize;
+                    items.insert(j, x.clone());
+                    Ok(none)
+                }
+                ("pop", rest) => {
+                    let mut items = l.items.borrow_mut();
+                    let n = items.len() as i64;
+                    let i: i64 = match rest {
+                        [] => -1,
+                        [i] => i.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("list.pop with a non-constant index"))?,
+                        _ => return Err(Exit::brk("list.pop arguments")),
+                    };
+                    let j = if i < 0 { i + n } else { i };
+                    if j < 0 || j >= n {
+                        return Err(Exit::brk("pop index out of range"));
+                    }
+                    Ok(items.remove(j as usize))
+                }
+                ("clear", []) => {
+                    l.items.borrow_mut().clear();
+                    Ok(none)
+                }
+                ("reverse", []) => {
+                    l.items.borrow_mut().reverse();
+                    Ok(none)
+                }
+                ("copy", []) => Ok(Value::new_list(l.items.borrow().clone())),
+                ("index" | "count", _) => call_container_method(tx, &Value::new_tuple(l.items.borrow().clone()), name, args, kwargs),
+                _ => Err(Exit::brk(format!("list.{name}"))),
+            }
+        }
+        Value::Dict(d) => {
+            let mutating = matches!(name, "update" | "pop" | "setdefault" | "clear" | "popitem");
+            if mutating && d.source.is_some() {
+                return Err(external(&format!("dict.{name}")));
+            }
+            let lookup = |tx: &mut Tracer<'_>, k: &Value| -> TResult<Option<Value>> {
+                let key = tx.as_python_constant(k).ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
+                Ok(d.items.borrow().iter().find(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false)).map(|(_, v)| v.clone()))
+            };
+            match (name, args.as_slice()) {
+                ("items", []) => {
+                    let items = d.items.borrow().iter().map(|(k, v)| Value::new_tuple(vec![Value::Const(k.clone_ref(py)), v.clone()])).collect();
+                    Ok(items_iter(items))
+                }
+                ("keys", []) => Ok(items_iter(d.items.borrow().iter().map(|(k, _)| Value::Const(k.clone_ref(py))).collect())),
+                ("values", []) => Ok(items_iter(d.items.borrow().iter().map(|(_, v)| v.clone()).collect())),
+                ("get", [k]) => Ok(lookup(tx, k)?.unwrap_or(none)),
+                ("get", [k, default]) => Ok(lookup(tx, k)?.unwrap_or_else(|| default.clone())),
+                ("copy", []) => Ok(Value::Dict(Rc::new(super::value::DictVal { items: RefCell::new(d.items.borrow().iter().map(|(k, v)| (k.clone_ref(py), v.clone())).collect()), source: None }))),
+                ("update", [other]) => {
+                    let Value::Dict(o) = other else { return Err(Exit::brk("dict.update with a non-dict")) };
+                    let pairs: Vec<_> = o.items.borrow().iter().map(|(k, v)| (k.clone_ref(py), v.clone())).collect();
+                    for (k, v) in pairs {
+                        dict_set(tx, d, k, v);
+                    }
+                    Ok(none)
+                }
+                ("setdefault", [k, rest @ ..]) => {
+                    if let Some(v) = lookup(tx, k)? {
+                        return Ok(v);
+                    }
+                    let v = rest.first().cloned().unwrap_or(none);
+                    let key = dict_key_const(tx, k)?;
+                    dict_set(tx, d, key, v.clone());
+                    Ok(v)
+                }
+                ("pop", [k, rest @ ..]) => {
+                    let key = tx.as_python_constant(k).ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
+                    let mut items = d.items.borrow_mut();
+                    match items.iter().position(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false)) {
+                        Some(i) => Ok(items.remove(i).1),
+                        None => rest.first().cloned().ok_or_else(|| Exit::brk("KeyError in dict.pop")),
+                    }
+                }
+                ("clear", []) => {
+                    d.items.borrow_mut().clear();
+                    Ok(none)
+                }
+                _ => Err(Exit::brk(format!("dict.{name}"))),
+            }
+        }
+        _ => Err(Exit::brk(format!("method {name} of a '{}'", recv.type_name(py)))),
+    }
+}

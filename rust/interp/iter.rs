@@ -1,0 +1,137 @@
+//! Iteration: `GET_ITER`/`FOR_ITER`, unpacking, and the lazy iterators the interpreter
+//! models itself (range, sequences, enumerate, zip).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+
+use super::calls::call_dunder;
+use super::exit::{Exit, TResult};
+use super::kinds::*;
+use super::tracer::Tracer;
+use super::value::{IterVal, Value};
+
+fn items_iter(items: Vec<Value>) -> Value {
+    Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))
+}
+
+/// `iter(v)`.
+pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
+    let py = tx.py;
+    match v {
+        Value::Iter(_) => Ok(v.clone()),
+        Value::Tuple(_) | Value::List(_) => Ok(items_iter(unpack(tx, v)?)),
+        Value::Dict(d) => {
+            let keys = d.items.borrow().iter().map(|(k, _)| Value::Const(k.clone_ref(py))).collect();
+            Ok(items_iter(keys))
+        }
+        Value::Const(c) => {
+            let c = c.bind(py);
+            if let Ok(r) = c.cast::<pyo3::types::PyRange>() {
+                let start: i64 = r.getattr("start").and_then(|x| x.extract()).map_err(|e| tx.err(e))?;
+                let stop: i64 = r.getattr("stop").and_then(|x| x.extract()).map_err(|e| tx.err(e))?;
+                let step: i64 = r.getattr("step").and_then(|x| x.extract()).map_err(|e| tx.err(e))?;
+                return Ok(Value::Iter(Rc::new(RefCell::new(IterVal::Range { next: start, stop, step }))));
+            }
+            let it = c.try_iter().map_err(|_| Exit::brk(format!("'{}' object is not iterable", v.type_name(py))))?;
+            let mut items = Vec::new();
+            for x in it {
+                let x = x.map_err(|e| tx.err(e))?;
+                items.push(tx.realize(&x, None)?);
+            }
+            Ok(items_iter(items))
+        }
+        Value::Tensor(_) => {
+            // Iterating a tensor walks its first dimension (static under static shapes).
+            let f = tx.hooks.b.len.bind(py).clone();
+            let n = super::calls::graph_call(tx, &f, &[v.clone()], &[])?;
+            let n: i64 = n.as_const(py).and_then(|c| c.extract().ok()).ok_or_else(|| Exit::brk("iterating a tensor of unknown length"))?;
+            let mut items = Vec::new();
+            for i in 0..n {
+                items.push(super::ops::subscr(tx, v, &Value::constant(py, i))?);
+            }
+            Ok(items_iter(items))
+        }
+        Value::Object(o) if o.kind == KIND_NN_MODULE || o.kind == KIND_OBJECT => {
+            let it = call_dunder(tx, v, "__iter__", vec![])?;
+            get_iter(tx, &it)
+        }
+        _ => Err(Exit::brk(format!("iteration over a '{}'", v.type_name(py)))),
+    }
+}
+
+/// `next(it)`: Some(value), or None when exhausted.
+pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Value::Iter(cell) = it else {
+        return Err(Exit::brk(format!("next() on a '{}'", it.type_name(py))));
+    };
+    // Enumerate/zip need to call next on inner iterators; take what we need first so the
+    // RefCell is not borrowed across the recursive call.
+    let inner = {
+        let mut st = cell.borrow_mut();
+        match &mut *st {
+            IterVal::Range { next, stop, step } => {
+                let done = if *step > 0 { *next >= *stop } else { *next <= *stop };
+                if done {
+                    return Ok(None);
+                }
+                let v = *next;
+                *next += *step;
+                return Ok(Some(Value::constant(py, v)));
+            }
+            IterVal::Items { items, pos } => {
+                let r = items.get(*pos).cloned();
+                if r.is_some() {
+                    *pos += 1;
+                }
+                return Ok(r);
+            }
+            IterVal::Enumerate { inner, .. } => vec![inner.clone()],
+            IterVal::Zip { inners, .. } => inners.clone(),
+        }
+    };
+    let mut got = Vec::with_capacity(inner.len());
+    for i in &inner {
+        match iter_next(tx, i)? {
+            Some(v) => got.push(v),
+            None => {
+                let strict = matches!(&*cell.borrow(), IterVal::Zip { strict: true, .. });
+                if strict && (!got.is_empty() || inner.len() > 1) {
+                    return Err(Exit::brk("zip(strict=True) over iterables of different lengths"));
+                }
+                return Ok(None);
+            }
+        }
+    }
+    let mut st = cell.borrow_mut();
+    match &mut *st {
+        IterVal::Enumerate { count, .. } => {
+            let c = *count;
+            *count += 1;
+            let v = got.pop().unwrap_or(Value::Null);
+            Ok(Some(Value::new_tuple(vec![Value::constant(py, c), v])))
+        }
+        _ => Ok(Some(Value::new_tuple(got))),
+    }
+}
+
+/// All items of an iterable value, in order (for unpacking, `*args`, `list(x)`, ...).
+pub fn unpack(tx: &mut Tracer<'_>, v: &Value) -> TResult<Vec<Value>> {
+    match v {
+        Value::Tuple(t) => Ok((**t).clone()),
+        Value::List(l) => Ok(l.items.borrow().clone()),
+        _ => {
+            let it = get_iter(tx, v)?;
+            let mut out = Vec::new();
+            while let Some(x) = iter_next(tx, &it)? {
+                out.push(x);
+                if out.len() > 1_000_000 {
+                    return Err(Exit::brk("unpacking an unbounded iterator"));
+                }
+            }
+            Ok(out)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Rebuilding the return value: a template over the graph's outputs, constants, and
+//! pre-existing objects fetched by source on each call.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use super::exit::{Exit, TResult};
+use super::tracer::Tracer;
+use super::value::Value;
+use crate::guards::Source;
+
+pub enum OutTemplate {
+    /// The i-th output of the compiled graph.
+    Graph(usize),
+    Const(Py<PyAny>),
+    /// The i-th value fetched by the guard tree (after the graph inputs).
+    Fetched(usize),
+    Tuple(Vec<OutTemplate>),
+    List(Vec<OutTemplate>),
+    Dict(Vec<(Py<PyAny>, OutTemplate)>),
+}
+
+pub fn template_for(tx: &mut Tracer<'_>, v: &Value, outputs: &mut Vec<Py<PyAny>>, extra: &mut Vec<Arc<Source>>) -> TResult<OutTemplate> {
+    let py = tx.py;
+    let fetch = |s: &Arc<Source>, extra: &mut Vec<Arc<Source>>| {
+        let i = extra.iter().position(|e| e == s).unwrap_or_else(|| {
+            extra.push(s.clone());
+            extra.len() - 1
+        });
+        OutTemplate::Fetched(i)
+    };
+    Ok(match v {
+        Value::Tensor(var) => {
+            let i = outputs.iter().position(|o| o.is(var)).unwrap_or_else(|| {
+                outputs.push(var.clone_ref(py));
+                outputs.len() - 1
+            });
+            OutTemplate::Graph(i)
+        }
+        Value::Const(c) => OutTemplate::Const(c.clone_ref(py)),
+        Value::Tuple(items) => OutTemplate::Tuple(items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
+        Value::List(l) => match &l.source {
+            Some(s) => fetch(s, extra),
+            None => OutTemplate::List(l.items.borrow().iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
+        },
+        Value::Dict(d) => match &d.source {
+            Some(s) => fetch(s, extra),
+            None => OutTemplate::Dict(
+                d.items
+                    .borrow()
+                    .iter()
+                    .map(|(k, i)| Ok((k.clone_ref(py), template_for(tx, i, outputs, extra)?)))
+                    .collect::<TResult<_>>()?,
+            ),
+        },
+        Value::Object(o) => match &o.source {
+            Some(s) => fetch(s, extra),
+            None => OutTemplate::Const(o.obj.clone_ref(py)),
+        },
+        Value::Function(f) => match (&f.source, &f.obj) {
+            (Some(s), _) => fetch(s, extra),
+            (None, Some(o)) => OutTemplate::Const(o.clone_ref(py)),
+            (None, None) => return Err(Exit::brk("returning a function created in the compiled region (rebuilding it is not supported yet)")),
+        },
+        Value::Slice(_) => match tx.as_python_constant(v) {
+            Some(c) => OutTemplate::Const(c.unbind()),
+            None => return Err(Exit::brk("returning a slice of tensors")),
+        },
+        other => return Err(Exit::brk(format!("returning a '{}' from the compiled region", other.type_name(py)))),
+    })
+}
+
+impl OutTemplate {
+    /// Build the Python value from the graph's outputs and the fetched objects.
+    pub fn build<'py>(&self, py: Python<'py>, outputs: &Bound<'py, PyAny>, fetched: &[Py<PyAny>]) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match self {
+            OutTemplate::Graph(i) => outputs.get_item(*i)?,
+            OutTemplate::Const(c) => c.bind(py).clone(),
+            OutTemplate::Fetched(i) => fetched
+                .get(*i)
+                .map(|o| o.bind(py).clone())
+                .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("ferrodyn: missing fetched value"))?,
+            OutTemplate::Tuple(items) => {
+                let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;
+                PyTuple::new(py, v)?.into_any()
+            }
+            OutTemplate::List(items) => {
+                let v: Vec<_> = items.iter().map(|t| t.build(py, outputs, fetched)).collect::<PyResult<_>>()?;
+                PyList::new(py, v)?.into_any()
+            }
+            OutTemplate::Dict(items) => {
+                let d = PyDict::new(py);
+                for (k, t) in items {
+                    d.set_item(k.bind(py), t.build(py, outputs, fetched)?)?;
+                }
+                d.into_any()
+            }
+        })
+    }
+}

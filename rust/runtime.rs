@@ -1,0 +1,334 @@
+//! The per-call entry point: `CompiledCode` binds the call's arguments, walks the cache
+//! (guard trees, most recently used first), and runs the hit's compiled graph; on a miss
+//! it traces, compiles through the backend, and caches the result. Any failure of
+//! ferrodyn itself falls back to running the function eagerly.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::guards::{CacheEntry, CodeCache, GuardTree};
+use crate::interp::exit::Exit;
+use crate::interp::output::OutTemplate;
+use crate::interp::{trace_function, TraceFailure, TraceOutput};
+use crate::spec_cache::{CodeSpec, SPEC_CACHE};
+
+/// Bumped by `reset()`; a CompiledCode whose epoch is older clears its cache.
+pub static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+pub enum Artifact {
+    Graph { compiled: Py<PyAny>, n_inputs: usize, template: OutTemplate },
+    /// The trace stopped (graph break, unsupported step): run the function eagerly.
+    Eager { reason: String },
+}
+
+#[pyclass(dict, module = "ferrodyn._core")]
+pub struct CompiledCode {
+    #[pyo3(get, name = "fn")]
+    func: Py<PyAny>,
+    compiler: Py<PyAny>,
+    fullgraph: bool,
+    limit: usize,
+    spec: Arc<CodeSpec>,
+    globals: Py<PyDict>,
+    builtins: Py<PyDict>,
+    cache: Mutex<CodeCache<Arc<Artifact>>>,
+    epoch: AtomicU64,
+    warned: AtomicBool,
+}
+
+fn logs_call(py: Python<'_>, artifact: &str, msg: String) {
+    if let Ok(m) = py.import("ferrodyn.logs") {
+        let _ = m.call_method1("log", (artifact, "%s", msg));
+    }
+}
+
+#[pymethods]
+impl CompiledCode {
+    #[new]
+    #[pyo3(signature = (func, compiler, *, fullgraph = false, recompile_limit = 8))]
+    fn new(py: Python<'_>, func: Bound<'_, PyAny>, compiler: Bound<'_, PyAny>, fullgraph: bool, recompile_limit: usize) -> PyResult<Self> {
+        let ty = func.get_type();
+        if ty.name()?.to_string() != "function" {
+            return Err(PyTypeError::new_err(format!(
+                "ferrodyn.CompiledCode expects a Python function, got {}",
+                ty.name()?
+            )));
+        }
+        if !compiler.is_callable() {
+            return Err(PyTypeError::new_err("ferrodyn.CompiledCode: compiler must be callable"));
+        }
+        let code = func.getattr("__code__")?;
+        let spec = SPEC_CACHE.get(&code)?;
+        let globals = func.getattr("__globals__")?.cast_into::<PyDict>()?.unbind();
+        let builtins = match func.getattr("__builtins__").ok().and_then(|b| b.cast_into::<PyDict>().ok()) {
+            Some(b) => b.unbind(),
+            None => py.import("builtins")?.dict().unbind(),
+        };
+        Ok(CompiledCode {
+            func: func.unbind(),
+            compiler: compiler.unbind(),
+            fullgraph,
+            limit: recompile_limit,
+            spec,
+            globals,
+            builtins,
+            cache: Mutex::new(CodeCache::new()),
+            epoch: AtomicU64::new(EPOCH.load(Ordering::Relaxed)),
+            warned: AtomicBool::new(false),
+        })
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let now = EPOCH.load(Ordering::Relaxed);
+        if self.epoch.load(Ordering::Relaxed) != now {
+            self.lock()?.clear();
+            self.epoch.store(now, Ordering::Relaxed);
+        }
+        let frame = match self.bind_frame(py, args, kwargs) {
+            Ok(f) => f,
+            // A binding error is the user's TypeError: raise it exactly as eager would.
+            Err(_) => return self.run_eager(py, args, kwargs),
+        };
+        let mut fetched: Vec<Py<PyAny>> = Vec::new();
+        let hit = {
+            let mut cache = self.lock()?;
+            let g = self.globals.bind(py);
+            let b = self.builtins.bind(py);
+            cache.lookup(py, &frame, g, b, &mut fetched).cloned()
+        };
+        match hit {
+            Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),
+            None => self.on_miss(py, frame, args, kwargs),
+        }
+    }
+
+    fn compile_count(&self) -> PyResult<usize> {
+        Ok(self.lock()?.compile_count())
+    }
+
+    fn cache_size(&self) -> PyResult<usize> {
+        Ok(self.lock()?.len())
+    }
+
+    fn clear(&self) -> PyResult<()> {
+        self.lock()?.clear();
+        Ok(())
+    }
+
+    /// Human-readable guards of every cache entry (most recently used first).
+    fn guards(&self) -> PyResult<Vec<Vec<String>>> {
+        Ok(self.lock()?.entries().iter().map(|e| e.tree.describe()).collect())
+    }
+
+    fn __get__(slf: Py<Self>, py: Python<'_>, obj: Option<Bound<'_, PyAny>>, _ty: Option<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        match obj {
+            None => Ok(slf.into_any()),
+            Some(o) if o.is_none() => Ok(slf.into_any()),
+            Some(o) => {
+                let types = py.import("types")?;
+                Ok(types.getattr("MethodType")?.call1((slf, o))?.unbind())
+            }
+        }
+    }
+}
+
+impl CompiledCode {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, CodeCache<Arc<Artifact>>>> {
+        self.cache.lock().map_err(|_| PyRuntimeError::new_err("ferrodyn: cache lock poisoned"))
+    }
+
+    /// The frame's fast slots at entry (arguments bound as CPython would), plus the
+    /// function object itself in the slot after them (guard root for closure cells).
+    fn bind_frame<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let spec = &self.spec;
+        let nslots = spec.localsplus.len();
+        let no_kwargs = kwargs.is_none_or(|k| k.is_empty());
+        let none = py.None().into_bound(py);
+        if no_kwargs && args.len() == spec.argcount && spec.kwonlyargcount == 0 && !spec.has_varargs() && !spec.has_varkw() {
+            let mut frame: Vec<Bound<'py, PyAny>> = Vec::with_capacity(nslots + 1);
+            frame.extend(args.iter());
+            frame.resize(nslots, none);
+            frame.push(self.func.bind(py).clone());
+            return Ok(frame);
+        }
+        let func = self.func.bind(py);
+        let defaults = func.getattr("__defaults__")?;
+        let n_defaults = if defaults.is_none() { 0 } else { defaults.len()? };
+        let kwdefaults = func.getattr("__kwdefaults__")?;
+        let kw: Vec<(String, Bound<'py, PyAny>)> = match kwargs {
+            Some(k) => k.iter().map(|(k, v)| Ok((k.extract::<String>()?, v))).collect::<PyResult<_>>()?,
+            None => Vec::new(),
+        };
+        let slots = spec.bind(
+            args.iter().collect(),
+            kw,
+            n_defaults,
+            |i| defaults.get_item(i),
+            |name| {
+                if kwdefaults.is_none() {
+                    return Ok(None);
+                }
+                kwdefaults.cast::<PyDict>().map_err(PyErr::from)?.get_item(name)
+            },
+            |items| PyTuple::new(py, items).map(|t| t.into_any()).unwrap_or_else(|_| py.None().into_bound(py)),
+            |items| {
+                let d = PyDict::new(py);
+                for (k, v) in items {
+                    let _ = d.set_item(k, v);
+                }
+                d.into_any()
+            },
+            PyTypeError::new_err,
+        )?;
+        let mut frame: Vec<Bound<'py, PyAny>> = slots.into_iter().map(|s| s.unwrap_or_else(|| none.clone())).collect();
+        frame.resize(nslots, none);
+        frame.push(func.clone());
+        Ok(frame)
+    }
+
+    fn run_eager(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        Ok(self.func.bind(py).call(args, kwargs)?.unbind())
+    }
+
+    fn run_artifact(&self, py: Python<'_>, a: &Artifact, fetched: &[Py<PyAny>], args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        match a {
+            Artifact::Eager { .. } => self.run_eager(py, args, kwargs),
+            Artifact::Graph { compiled, n_inputs, template } => {
+                let n = (*n_inputs).min(fetched.len());
+                let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
+                let out = compiled.bind(py).call1(inputs)?;
+                Ok(template.build(py, &out, &fetched[n..])?.unbind())
+            }
+        }
+    }
+
+    fn on_miss(&self, py: Python<'_>, frame: Vec<Bound<'_, PyAny>>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let (count, reasons) = {
+            let cache = self.lock()?;
+            let reasons = if cache.is_empty() {
+                Vec::new()
+            } else {
+                cache.last_miss_reasons(py, &frame, self.globals.bind(py), self.builtins.bind(py))
+            };
+            (cache.compile_count(), reasons)
+        };
+        let name = self.spec.qualname.clone();
+        if !reasons.is_empty() {
+            logs_call(py, "recompiles", format!("recompiling {name} ({}:{}): {}", self.spec.filename, self.spec.first_line, reasons.join("; ")));
+        }
+        if count >= self.limit {
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                let msg = format!(
+                    "ferrodyn: {name} hit the recompile limit ({}); new inputs now run eagerly. Last reason: {}",
+                    self.limit,
+                    reasons.first().cloned().unwrap_or_default()
+                );
+                let exc = py.import("ferrodyn.exc")?.getattr("RecompileLimitWarning")?;
+                py.import("warnings")?.call_method1("warn", (msg, exc, 2))?;
+            }
+            return self.run_eager(py, args, kwargs);
+        }
+        let n_args = self.spec.n_named() + usize::from(self.spec.has_varargs()) + usize::from(self.spec.has_varkw());
+        let locals: Vec<Option<Py<PyAny>>> = frame[..self.spec.localsplus.len()]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i < n_args { Some(v.clone().unbind()) } else { None })
+            .collect();
+        let closure: Vec<Py<PyAny>> = match self.func.bind(py).getattr("__closure__") {
+            Ok(c) if !c.is_none() => c.try_iter()?.map(|x| x.map(|x| x.unbind())).collect::<PyResult<_>>()?,
+            _ => Vec::new(),
+        };
+        let max_depth: usize = py
+            .import("ferrodyn.config")
+            .and_then(|c| c.getattr("max_inline_depth"))
+            .and_then(|d| d.extract())
+            .unwrap_or(64);
+        let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            trace_function(py, self.spec.clone(), locals, self.globals.clone_ref(py).into_any(), closure, max_depth)
+        }));
+        let traced = match traced {
+            Ok(t) => t,
+            Err(_) => Err(TraceFailure { exit: Exit::internal("panic inside the tracer"), guards: Vec::new() }),
+        };
+        let entry = match traced {
+            Ok(out) => match self.compile(py, out) {
+                Ok(e) => e,
+                Err(e) => {
+                    if self.fullgraph || self.strict(py) {
+                        return Err(e);
+                    }
+                    logs_call(py, "graph_breaks", format!("{name}: backend compilation failed, running eagerly: {e}"));
+                    return self.run_eager(py, args, kwargs);
+                }
+            },
+            Err(fail) => self.failure_entry(py, fail)?,
+        };
+        self.lock()?.insert(entry);
+        // Run through the cache so the freshly built guard tree also fetches the inputs.
+        let mut fetched = Vec::new();
+        let hit = {
+            let mut cache = self.lock()?;
+            cache.lookup(py, &frame, self.globals.bind(py), self.builtins.bind(py), &mut fetched).cloned()
+        };
+        match hit {
+            Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),
+            None => {
+                logs_call(py, "graph_breaks", format!("ferrodyn internal: new cache entry for {name} did not match its own inputs; running eagerly"));
+                self.run_eager(py, args, kwargs)
+            }
+        }
+    }
+
+    fn strict(&self, py: Python<'_>) -> bool {
+        py.import("ferrodyn.config").and_then(|c| c.getattr("strict")).and_then(|s| s.extract()).unwrap_or(false)
+    }
+
+    fn compile(&self, py: Python<'_>, out: TraceOutput) -> PyResult<CacheEntry<Arc<Artifact>>> {
+        let outputs = PyList::new(py, out.graph_outputs.iter().map(|o| o.bind(py)))?;
+        let compiled = py.import("ferrodyn.output")?.call_method1(
+            "compile_graph",
+            (out.graph_builder.bind(py), outputs, self.compiler.bind(py), &self.spec.qualname),
+        )?;
+        let tree = GuardTree::build(py, &out.guards, &out.fetch)?;
+        if let Ok(logs) = py.import("ferrodyn.logs") {
+            if logs.call_method1("enabled", ("guards",)).and_then(|b| b.extract::<bool>()).unwrap_or(false) {
+                logs_call(py, "guards", format!("guards for {}:\n  {}", self.spec.qualname, tree.describe().join("\n  ")));
+            }
+        }
+        Ok(CacheEntry {
+            tree,
+            artifact: Arc::new(Artifact::Graph { compiled: compiled.unbind(), n_inputs: out.n_graph_inputs, template: out.template }),
+        })
+    }
+
+    fn failure_entry(&self, py: Python<'_>, fail: TraceFailure) -> PyResult<CacheEntry<Arc<Artifact>>> {
+        let reason = fail.exit.describe(py);
+        match fail.exit {
+            Exit::Hard(e) => return Err(e),
+            Exit::Break { .. } | Exit::Observed { .. } if self.fullgraph => {
+                let exc = py.import("ferrodyn.exc")?.getattr("Unsupported")?;
+                return Err(PyErr::from_value(exc.call1((format!("ferrodyn (fullgraph=True): {reason}"),))?));
+            }
+            Exit::Internal { .. } if self.strict(py) || self.fullgraph => {
+                let exc = py.import("ferrodyn.exc")?.getattr("InternalError")?;
+                return Err(PyErr::from_value(exc.call1((reason,))?));
+            }
+            _ => {}
+        }
+        logs_call(py, "graph_breaks", format!("{}: running eagerly: {reason}", self.spec.qualname));
+        let tree = GuardTree::build(py, &fail.guards, &[])?;
+        Ok(CacheEntry { tree, artifact: Arc::new(Artifact::Eager { reason }) })
+    }
+}
+
+/// `ferrodyn._core.reset()`: forget every compiled entry and every decoded code object.
+#[pyfunction]
+pub fn reset() {
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+    SPEC_CACHE.clear();
+}
