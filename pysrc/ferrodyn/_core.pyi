@@ -15,7 +15,7 @@ class CompiledCode:
 
     Calling it checks the cached entries' guards (in Rust); on a miss it traces `fn`, hands
     the FX graph to `compiler` and caches the result. Instances have a `__dict__` (so
-    `__name__`, `__doc__`, `__wrapped__`… can be copied onto them) and can be subclassed."""
+    `__name__`, `__doc__`, `__wrapped__`… can be copied onto them) and bind like functions."""
 
     fn: types.FunctionType
     def __init__(
@@ -29,11 +29,22 @@ class CompiledCode:
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def compile_count(self) -> int:
         """How many graphs have been compiled for `fn` so far."""
+    def cache_size(self) -> int:
+        """How many entries (guard tree + artifact) the cache holds now."""
     def clear(self) -> None:
         """Drop every cached entry of this function (the next call traces again)."""
+    def guards(self) -> list[list[str]]:
+        """Human-readable guards of every cache entry, most recently used first."""
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        """Binds like a function: stored on a class, `inst.f(x)` calls `f(inst, x)`."""
 
 def reset() -> None:
     """Clear the function-spec cache and the entries of every live CompiledCode."""
+
+def init_torch() -> bool:
+    """Load the native tensor-metadata reader against the imported torch (idempotent).
+
+    Returns whether it is active; on failure guards read tensors through Python."""
 
 def native_tensor_reader_active() -> bool:
     """True when tensor metadata for guards is read natively (not through Python attributes)."""

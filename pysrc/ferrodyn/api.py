@@ -35,6 +35,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 SUPPORTED_PYTHON = (3, 11)
 _warned: set[str] = set()
 
+# Guards read tensor metadata natively once this has run (see DESIGN.md §4); idempotent.
+if hasattr(_core, "init_torch"):
+    _core.init_torch()
+
 
 def _warn_once(key: str, msg: str, category: type[Warning]) -> None:
     if key not in _warned:
