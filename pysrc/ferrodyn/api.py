@@ -43,7 +43,7 @@ if hasattr(_core, "init_torch"):
 def _warn_once(key: str, msg: str, category: type[Warning]) -> None:
     if key not in _warned:
         _warned.add(key)
-        warnings.warn(msg, category, stacklevel=4)
+        warnings.warn(msg, category, stacklevel=3)  # the caller of compile()
 
 
 # --------------------------------------------------------------------------------------------
