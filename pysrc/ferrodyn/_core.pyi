@@ -1,0 +1,76 @@
+"""Typed contract of the Rust extension `ferrodyn._core` (registered in rust/py_api.rs).
+
+Keep this file in sync with what `rust/py_api.rs` registers."""
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__version__: str
+
+class CompiledCode:
+    """Per-function compiled entry point: a guard-checked cache of compiled graphs.
+
+    Calling it checks the cached entries' guards (in Rust); on a miss it traces `fn`, hands
+    the FX graph to `compiler` and caches the result. Instances have a `__dict__` (so
+    `__name__`, `__doc__`, `__wrapped__`… can be copied onto them) and bind like functions."""
+
+    fn: types.FunctionType
+    def __init__(
+        self,
+        fn: types.FunctionType,
+        compiler: Callable[[torch.fx.GraphModule, list[torch.Tensor]], Callable[..., Any]],
+        *,
+        fullgraph: bool,
+        recompile_limit: int,
+    ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def compile_count(self) -> int:
+        """How many graphs have been compiled for `fn` so far."""
+    def cache_size(self) -> int:
+        """How many entries (guard tree + artifact) the cache holds now."""
+    def clear(self) -> None:
+        """Drop every cached entry of this function (the next call traces again)."""
+    def guards(self) -> list[list[str]]:
+        """Human-readable guards of every cache entry, most recently used first."""
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        """Binds like a function: stored on a class, `inst.f(x)` calls `f(inst, x)`."""
+
+def reset() -> None:
+    """Clear the function-spec cache and the entries of every live CompiledCode."""
+
+def init_torch() -> bool:
+    """Load the native tensor-metadata reader against the imported torch (idempotent).
+
+    Returns whether it is active; on failure guards read tensors through Python."""
+
+def native_tensor_reader_active() -> bool:
+    """True when tensor metadata for guards is read natively (not through Python attributes)."""
+
+# Object kinds and attribute locations; see pysrc/ferrodyn/variables/kinds.py.
+KIND_CONST: int
+KIND_TENSOR: int
+KIND_TUPLE: int
+KIND_LIST: int
+KIND_DICT: int
+KIND_NN_MODULE: int
+KIND_FUNCTION: int
+KIND_METHOD: int
+KIND_TORCH_OP: int
+KIND_PURE: int
+KIND_OPERATOR: int
+KIND_PY_MODULE: int
+KIND_TORCH_MODULE: int
+KIND_CLASS: int
+KIND_OBJECT: int
+KIND_UNSUPPORTED: int
+AT_INSTANCE: int
+AT_PARAMETER: int
+AT_BUFFER: int
+AT_SUBMODULE: int
+AT_CLASS: int
+AT_PROPERTY: int
+AT_GENERIC: int
+AT_UNGUARDED: int
