@@ -352,6 +352,7 @@ impl CompiledCode {
             .and_then(|c| c.getattr("max_inline_depth"))
             .and_then(|d| d.extract())
             .unwrap_or(64);
+        #[allow(clippy::result_large_err)]
         let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             trace_function(
                 py,

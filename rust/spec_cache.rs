@@ -186,6 +186,7 @@ impl CodeSpec {
         // Defaults for missing positionals.
         let first_default = self.argcount.saturating_sub(n_defaults);
         let mut missing = Vec::new();
+        #[allow(clippy::needless_range_loop)]
         for i in 0..self.argcount {
             if slots[i].is_none() {
                 if i >= first_default {
@@ -199,6 +200,7 @@ impl CodeSpec {
             return Err(type_error(missing_message(fname, "positional", &missing)));
         }
         let mut missing_kw = Vec::new();
+        #[allow(clippy::needless_range_loop)]
         for i in self.argcount..n_named {
             if slots[i].is_none() {
                 match get_kwdefault(&self.varnames[i])? {

@@ -3,7 +3,8 @@ registry) or a callable `(gm, example_inputs) -> callable`."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -28,9 +29,8 @@ def resolve(backend: Any, mode: str | None, options: dict | None) -> Backend:
     """Turn the user's `backend=`/`mode=`/`options=` into a backend callable, or raise."""
     if mode is not None and options is not None:
         raise ValueError("ferrodyn.compile: give either mode= or options=, not both")
-    if mode is not None:
-        if not isinstance(mode, str) or mode not in VALID_MODES:
-            raise ValueError(f"ferrodyn.compile: unknown mode={mode!r}; expected one of {VALID_MODES}")
+    if mode is not None and (not isinstance(mode, str) or mode not in VALID_MODES):
+        raise ValueError(f"ferrodyn.compile: unknown mode={mode!r}; expected one of {VALID_MODES}")
     if options is not None and not isinstance(options, dict):
         raise TypeError(f"ferrodyn.compile: options= must be a dict, got {type(options).__name__}")
     if callable(backend):
@@ -48,7 +48,7 @@ def resolve(backend: Any, mode: str | None, options: dict | None) -> Backend:
 
     try:
         fn = lookup_backend(backend)
-    except Exception:
+    except Exception:  # noqa: BLE001 - the registry raises several types for unknown names
         raise InvalidBackend(
             f"ferrodyn.compile: unknown backend {backend!r}; known backends: {_registry_names()}"
         ) from None

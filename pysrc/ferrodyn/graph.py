@@ -9,7 +9,8 @@ objects (an FX node plus its fake value).
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.fx
@@ -25,10 +26,13 @@ from .exc import Unsupported
 class TensorVar:
     """A tensor inside the trace: the FX node that produces it and its fake value."""
 
-    __slots__ = ("node", "fake", "builder", "py_type")
+    __slots__ = ("builder", "fake", "node", "py_type")
 
     def __init__(
-        self, node: torch.fx.Node, fake: torch.Tensor, builder: GraphBuilder,
+        self,
+        node: torch.fx.Node,
+        fake: torch.Tensor,
+        builder: GraphBuilder,
         py_type: type = torch.Tensor,
     ) -> None:
         self.node = node
@@ -47,15 +51,38 @@ class TensorVar:
 # Tensor attributes that are plain metadata: folded to constants under static shapes.
 _CONST_ATTRS = frozenset(
     {
-        "dtype", "device", "shape", "ndim", "is_cuda", "is_sparse", "is_quantized", "is_meta",
-        "layout", "requires_grad", "is_leaf", "is_mkldnn", "is_nested",
+        "dtype",
+        "device",
+        "shape",
+        "ndim",
+        "is_cuda",
+        "is_sparse",
+        "is_quantized",
+        "is_meta",
+        "layout",
+        "requires_grad",
+        "is_leaf",
+        "is_mkldnn",
+        "is_nested",
     }
 )
 # Tensor attributes that produce tensors: recorded as `getattr` nodes.
 _TENSOR_ATTRS = frozenset({"T", "mT", "H", "mH", "real", "imag", "data"})
 # Methods that read data out of a tensor into Python: these must break the graph.
-_DATA_METHODS = frozenset({"item", "tolist", "numpy", "__bool__", "__int__", "__float__",
-                           "__index__", "data_ptr", "__array__", "backward"})
+_DATA_METHODS = frozenset(
+    {
+        "item",
+        "tolist",
+        "numpy",
+        "__bool__",
+        "__int__",
+        "__float__",
+        "__index__",
+        "data_ptr",
+        "__array__",
+        "backward",
+    }
+)
 
 
 def _map(value: Any, fn: Callable[[TensorVar], Any]) -> Any:
@@ -128,7 +155,9 @@ class GraphBuilder:
 
     def call_method(self, name: str, args: tuple, kwargs: dict) -> Any:
         if name in _DATA_METHODS:
-            raise Unsupported(f"data-dependent operation Tensor.{name}() (reads tensor values into Python)")
+            raise Unsupported(
+                f"data-dependent operation Tensor.{name}() (reads tensor values into Python)"
+            )
         return self._record("call_method", name, args, kwargs)
 
     def tensor_attr(self, var: TensorVar, name: str) -> Any:
@@ -162,10 +191,12 @@ class GraphBuilder:
                 f"data-dependent operation {describe_target(target)} ({type(e).__name__})"
             ) from None
         except NotImplementedError as e:
-            raise Unsupported(f"{describe_target(target)} has no fake-tensor implementation: {e}") from None
+            raise Unsupported(
+                f"{describe_target(target)} has no fake-tensor implementation: {e}"
+            ) from None
         except Unsupported:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the op itself
             # The op itself fails (bad shapes, bad arguments): eager raises the same error,
             # so stop here and let the frame run eagerly.
             raise Unsupported(f"{describe_target(target)} raised {type(e).__name__}: {e}") from None

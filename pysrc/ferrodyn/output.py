@@ -4,8 +4,8 @@ Called by the Rust runtime once per successful trace."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
+from collections.abc import Callable
+from typing import Any
 
 from . import logs
 from .graph import GraphBuilder, TensorVar
@@ -28,5 +28,3 @@ def compile_graph(
             f"ferrodyn: the backend returned {type(compiled).__name__}, expected a callable"
         )
     return compiled
-
-

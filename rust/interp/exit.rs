@@ -49,9 +49,10 @@ impl Exit {
     pub fn located(mut self, loc: &Location) -> Exit {
         match &mut self {
             Exit::Break { at, .. } | Exit::Observed { at, .. } | Exit::Internal { at, .. }
-                if at.file.is_empty() => {
-                    *at = loc.clone();
-                }
+                if at.file.is_empty() =>
+            {
+                *at = loc.clone();
+            }
             _ => {}
         }
         self

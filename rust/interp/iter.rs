@@ -66,7 +66,7 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         Value::Tensor(_) => {
             // Iterating a tensor walks its first dimension (static under static shapes).
             let f = tx.hooks.b.len.bind(py).clone();
-            let n = super::calls::graph_call(tx, &f, &[v.clone()], &[])?;
+            let n = super::calls::graph_call(tx, &f, std::slice::from_ref(v), &[])?;
             let n: i64 = n
                 .as_const(py)
                 .and_then(|c| c.extract().ok())

@@ -53,6 +53,7 @@ pub struct TraceFailure {
     pub guards: Vec<(Arc<Source>, Guard)>,
 }
 
+#[allow(clippy::result_large_err)] // built once per trace, not on a hot path
 pub fn trace_function(
     py: Python<'_>,
     spec: Arc<CodeSpec>,

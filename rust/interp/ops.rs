@@ -181,7 +181,7 @@ pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
     };
     let f = operator_fn(tx, name)?;
     if v.is_tensor() {
-        return graph_call(tx, &f, &[v.clone()], &[]);
+        return graph_call(tx, &f, std::slice::from_ref(v), &[]);
     }
     match tx.as_python_constant(v) {
         Some(c) => fold(tx, &f, &[c], "unary operator"),

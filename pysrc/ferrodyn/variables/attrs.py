@@ -60,8 +60,11 @@ def lookup_attr(obj: Any, name: str) -> tuple[int, Any]:
             return kinds.AT_GENERIC, getattr(obj, name)
         return kinds.AT_CLASS, cls_attr
     if isinstance(obj, torch.nn.Module) and inst_dict is not None:
-        for key, at in (("_parameters", kinds.AT_PARAMETER), ("_buffers", kinds.AT_BUFFER),
-                        ("_modules", kinds.AT_SUBMODULE)):
+        for key, at in (
+            ("_parameters", kinds.AT_PARAMETER),
+            ("_buffers", kinds.AT_BUFFER),
+            ("_modules", kinds.AT_SUBMODULE),
+        ):
             d = inst_dict.get(key)
             if d is not None and name in d:
                 return at, d[name]
@@ -79,7 +82,8 @@ def module_item_key(obj: Any, idx: Any) -> str | None:
     overriding __getitem__). Raises the eager IndexError/KeyError for bad indices."""
     cls = type(obj)
     if not isinstance(obj, _CONTAINER_MODULES) or cls.__getitem__ not in (
-        torch.nn.Sequential.__getitem__, torch.nn.ModuleList.__getitem__,
+        torch.nn.Sequential.__getitem__,
+        torch.nn.ModuleList.__getitem__,
         torch.nn.ModuleDict.__getitem__,
     ):
         return None

@@ -15,8 +15,21 @@ from . import kinds
 
 _CONST_TYPES: frozenset[type] = frozenset(
     {
-        type(None), bool, int, float, complex, str, bytes, type(Ellipsis), type(NotImplemented),
-        torch.dtype, torch.device, torch.layout, torch.memory_format, torch.Size, types.CodeType,
+        type(None),
+        bool,
+        int,
+        float,
+        complex,
+        str,
+        bytes,
+        type(Ellipsis),
+        type(NotImplemented),
+        torch.dtype,
+        torch.device,
+        torch.layout,
+        torch.memory_format,
+        torch.Size,
+        types.CodeType,
         range,
     }
 )
@@ -25,28 +38,91 @@ _TENSOR_TYPES: frozenset[type] = frozenset({torch.Tensor, torch.nn.Parameter})
 # torch functions that must never run while tracing (global state, I/O, RNG seeding).
 _TORCH_DENY: frozenset[str] = frozenset(
     {
-        "manual_seed", "seed", "initial_seed", "set_rng_state", "get_rng_state", "save", "load",
-        "set_default_dtype", "set_default_device", "set_grad_enabled", "set_printoptions",
-        "use_deterministic_algorithms", "set_num_threads", "compile", "no_grad", "enable_grad",
-        "inference_mode", "autocast",
+        "manual_seed",
+        "seed",
+        "initial_seed",
+        "set_rng_state",
+        "get_rng_state",
+        "save",
+        "load",
+        "set_default_dtype",
+        "set_default_device",
+        "set_grad_enabled",
+        "set_printoptions",
+        "use_deterministic_algorithms",
+        "set_num_threads",
+        "compile",
+        "no_grad",
+        "enable_grad",
+        "inference_mode",
+        "autocast",
     }
 )
-_TORCH_MODULE_PREFIXES = ("torch.nn.functional", "torch.functional", "torch._C", "torch.fft",
-                          "torch.linalg", "torch.special", "torch._refs", "torch.nn.init")
+_TORCH_MODULE_PREFIXES = (
+    "torch.nn.functional",
+    "torch.functional",
+    "torch._C",
+    "torch.fft",
+    "torch.linalg",
+    "torch.special",
+    "torch._refs",
+    "torch.nn.init",
+)
 
 # Builtins and stdlib functions that are pure on constants: folded at trace time.
 _PURE: set[int] = set()
-for _name in ("abs", "min", "max", "round", "divmod", "pow", "hash", "repr", "ascii", "ord",
-              "chr", "bin", "oct", "hex", "sorted", "all", "any", "callable", "format", "id"):
+for _name in (
+    "abs",
+    "min",
+    "max",
+    "round",
+    "divmod",
+    "pow",
+    "hash",
+    "repr",
+    "ascii",
+    "ord",
+    "chr",
+    "bin",
+    "oct",
+    "hex",
+    "sorted",
+    "all",
+    "any",
+    "callable",
+    "format",
+    "id",
+):
     _PURE.add(id(getattr(builtins, _name)))
 for _name in dir(math):
     if not _name.startswith("_") and callable(getattr(math, _name)):
         _PURE.add(id(getattr(math, _name)))
 _OPERATOR: set[int] = {
-    id(getattr(operator, n)) for n in dir(operator) if not n.startswith("_") and n not in (
-        "attrgetter", "itemgetter", "methodcaller", "setitem", "delitem", "iadd", "iand",
-        "iconcat", "ifloordiv", "ilshift", "imatmul", "imod", "imul", "ior", "ipow", "irshift",
-        "isub", "itruediv", "ixor")
+    id(getattr(operator, n))
+    for n in dir(operator)
+    if not n.startswith("_")
+    and n
+    not in (
+        "attrgetter",
+        "itemgetter",
+        "methodcaller",
+        "setitem",
+        "delitem",
+        "iadd",
+        "iand",
+        "iconcat",
+        "ifloordiv",
+        "ilshift",
+        "imatmul",
+        "imod",
+        "imul",
+        "ior",
+        "ipow",
+        "irshift",
+        "isub",
+        "itruediv",
+        "ixor",
+    )
 }
 
 # Classes whose constructors are pure on constant arguments (folded at trace time).
@@ -93,7 +169,9 @@ def classify(obj: Any) -> int:
         return kinds.METHOD if type(obj.__func__) is types.FunctionType else kinds.OBJECT
     if t is types.ModuleType:
         name = obj.__name__
-        return kinds.TORCH_MODULE if name == "torch" or name.startswith("torch.") else kinds.PY_MODULE
+        return (
+            kinds.TORCH_MODULE if name == "torch" or name.startswith("torch.") else kinds.PY_MODULE
+        )
     if isinstance(obj, type):
         return kinds.PURE if obj in _PURE_CLASSES else kinds.CLASS
     if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
@@ -105,8 +183,10 @@ def classify(obj: Any) -> int:
         if oid in _PURE:
             return kinds.PURE
         self_obj = getattr(obj, "__self__", None)
-        if _is_torch_namespace(obj) or isinstance(self_obj, types.ModuleType) and (
-            self_obj.__name__.startswith("torch")
+        if (
+            _is_torch_namespace(obj)
+            or isinstance(self_obj, types.ModuleType)
+            and (self_obj.__name__.startswith("torch"))
         ):
             return kinds.UNSUPPORTED if obj.__name__ in _TORCH_DENY else kinds.TORCH_OP
         if self_obj is not None and (type(self_obj) in _CONST_TYPES or type(self_obj) is tuple):
