@@ -20,6 +20,11 @@ from _helpers import assert_same, assert_tree_equal
 
 Pair = namedtuple("Pair", ["first", "second"])
 
+NEEDS_SIDE_EFFECTS = pytest.mark.xfail(
+    strict=True,
+    reason="creating or mutating Python objects inside a trace needs the side-effect store (issue 3)",
+)
+
 
 def t(*shape: int) -> torch.Tensor:
     return torch.randn(*shape)
@@ -144,6 +149,7 @@ def test_slices_and_indexing() -> None:
     assert_same(fn, t(4, 3), frames=1)
 
 
+@NEEDS_SIDE_EFFECTS
 def test_namedtuple_and_ordered_dict() -> None:
     def fn(x: torch.Tensor) -> tuple[Pair, OrderedDict[str, torch.Tensor], torch.Tensor]:
         p = Pair(x + 1, x * 2)
@@ -438,6 +444,7 @@ def test_recursion_with_constant_depth() -> None:
     assert_same(lambda x: rec(x, 4), t(3), frames=1)
 
 
+@NEEDS_SIDE_EFFECTS
 def test_closures_nonlocal_and_lambdas() -> None:
     scale = 3.0
 
@@ -493,6 +500,7 @@ class _Scaler:
         return self.factor + self.bias
 
 
+@NEEDS_SIDE_EFFECTS
 def test_methods_classmethods_staticmethods_properties() -> None:
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         s = _Scaler.make(0.5)
@@ -699,6 +707,7 @@ def test_returns_non_tensors() -> None:
     assert_same(fn, t(2), frames=1, ops=1)
 
 
+@NEEDS_SIDE_EFFECTS
 def test_builtins_on_constants() -> None:
     def fn(x: torch.Tensor) -> Any:
         vals = [3, 1, 2]
@@ -726,6 +735,7 @@ def test_builtins_on_constants() -> None:
     assert_same(fn, t(2), frames=1)
 
 
+@NEEDS_SIDE_EFFECTS
 def test_operator_module_functions() -> None:
     def fn(x: torch.Tensor, y: torch.Tensor) -> tuple[Any, ...]:
         return (

@@ -12,6 +12,11 @@ import torch.nn.functional as F
 from _helpers import assert_tree_equal
 from torch import nn
 
+NEEDS_SIDE_EFFECTS = pytest.mark.xfail(
+    strict=True,
+    reason="creating or mutating Python objects inside a trace needs the side-effect store (issue 3)",
+)
+
 
 def _check_module(
     mod: nn.Module, *inputs: torch.Tensor, frames: int | None = 1, **tol: float
@@ -139,6 +144,7 @@ def test_module_dict_and_containers_iteration() -> None:
     _check_module(Router(), torch.randn(3, 4))
 
 
+@NEEDS_SIDE_EFFECTS
 def test_parameters_and_buffers_used_directly() -> None:
     class WithBuffers(nn.Module):
         def __init__(self) -> None:
