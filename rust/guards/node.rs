@@ -45,8 +45,11 @@ impl Drop for ValueCache {
     fn drop(&mut self) {
         let p = std::mem::replace(self.0.get_mut(), std::ptr::null_mut());
         if !p.is_null() {
+            // Attaching is a no-op when the thread already holds the GIL (the usual case:
+            // a #[pyclass] being deallocated). If the interpreter is gone, the reference
+            // is leaked rather than released without it.
             // SAFETY: `p` is the strong reference this cache owned.
-            Python::attach(|py| drop(unsafe { Bound::from_owned_ptr(py, p) }));
+            let _ = Python::try_attach(|py| drop(unsafe { Bound::from_owned_ptr(py, p) }));
         }
     }
 }

@@ -159,14 +159,9 @@ impl TensorMeta {
         let native_ok = ty
             .getattr("__torch_dispatch__")
             .is_ok_and(|d| d.is(default_dispatch));
-        // SAFETY: both pointers came from attributes of `v` just read; the objects are
-        // torch's interned dtype/layout singletons, alive for the interpreter's lifetime.
-        let (dtype, layout) = unsafe {
-            (
-                Bound::from_borrowed_ptr(py, view.dtype),
-                Bound::from_borrowed_ptr(py, view.layout),
-            )
-        };
+        // The same singletons python_view compared, as owned references.
+        let dtype = v.getattr("dtype")?;
+        let layout = v.getattr("layout")?;
         Ok(TensorMeta {
             py_type: ty.unbind(),
             dtype_name: dtype.str()?.to_cow()?.into_owned(),
@@ -217,6 +212,13 @@ impl TensorMeta {
         python_view(v).is_ok_and(|view| self.matches_view(&view))
     }
 
+    /// [`matches`](Self::matches) through Python attribute reads only (the fallback path;
+    /// public for benchmarks and diagnostics).
+    pub fn matches_python(&self, v: &Bound<'_, PyAny>) -> bool {
+        v.get_type_ptr() == self.py_type.as_ptr().cast()
+            && python_view(v).is_ok_and(|view| self.matches_view(&view))
+    }
+
     /// The first difference between this metadata and `v`, for recompile messages:
     /// `x.shape: [8, 4] -> [9, 4]`, `x.dtype: torch.float32 -> torch.float64`.
     pub fn explain_mismatch(&self, v: &Bound<'_, PyAny>, source: &str) -> String {
@@ -233,16 +235,17 @@ impl TensorMeta {
             Ok(view) => view,
             Err(e) => return format!("{source}: not readable as a tensor ({e})"),
         };
-        let obj_str = |p: *mut ffi::PyObject| {
-            // SAFETY: `p` is a dtype/layout singleton read from `v` just above.
-            let b = unsafe { Bound::from_borrowed_ptr(py, p) };
-            b.str().map(|s| s.to_string()).unwrap_or_default()
+        let attr_str = |name: &str| {
+            v.getattr(name)
+                .and_then(|a| a.str())
+                .map(|s| s.to_string())
+                .unwrap_or_default()
         };
         if view.dtype != self.dtype.as_ptr() {
             return format!(
                 "{source}.dtype: {} -> {}",
                 self.dtype_name,
-                obj_str(view.dtype)
+                attr_str("dtype")
             );
         }
         if (view.device_type, view.device_index) != (self.device_type, self.device_index) {
@@ -255,8 +258,8 @@ impl TensorMeta {
         if view.layout != self.layout.as_ptr() {
             return format!(
                 "{source}.layout: {} -> {}",
-                obj_str(self.layout.as_ptr()),
-                obj_str(view.layout)
+                self.layout.bind(py),
+                attr_str("layout")
             );
         }
         if view.requires_grad != self.requires_grad {

@@ -175,3 +175,12 @@ fn builtins_and_type_of() {
         assert!(!tree.check(py, &frame, &g, &b, &mut Vec::new()));
     });
 }
+
+#[test]
+fn structures_can_live_in_pyclasses() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Source>();
+    send_sync::<Guard>();
+    send_sync::<GuardTree>();
+    send_sync::<crate::guards::CodeCache<Py<PyAny>>>();
+}
