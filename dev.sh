@@ -37,7 +37,7 @@ case "$cmd" in
     test)
         setup
         echo "[dev] pytest"
-        "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider
+        "$VENV/bin/python" -m pytest tests -p no:cacheprovider
         echo "[dev] cargo test"
         PYO3_PYTHON="$VENV/bin/python" cargo test --quiet
         ;;
