@@ -44,6 +44,25 @@ pub struct CompiledCode {
     warned: AtomicBool,
 }
 
+/// Send a compile-time event to `ferrodyn.observe` (explain, logs, profiler), if anyone
+/// listens. `fill` adds the payload entries.
+fn observe(py: Python<'_>, kind: &str, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
+    let Ok(m) = py.import("ferrodyn.observe") else {
+        return;
+    };
+    if !m
+        .call_method0("active")
+        .and_then(|a| a.extract::<bool>())
+        .unwrap_or(false)
+    {
+        return;
+    }
+    let d = PyDict::new(py);
+    if fill(&d).is_ok() {
+        let _ = m.call_method1("record", (kind, d));
+    }
+}
+
 fn logs_call(py: Python<'_>, artifact: &str, msg: String) {
     if let Ok(m) = py.import("ferrodyn.logs") {
         let _ = m.call_method1("log", (artifact, "%s", msg));
@@ -301,6 +320,12 @@ impl CompiledCode {
         };
         let name = self.spec.qualname.clone();
         if !reasons.is_empty() {
+            observe(py, "recompile", |d| {
+                d.set_item("fn", &name)?;
+                d.set_item("file", &self.spec.filename)?;
+                d.set_item("line", self.spec.first_line)?;
+                d.set_item("reasons", &reasons)
+            });
             logs_call(
                 py,
                 "recompiles",
@@ -430,6 +455,10 @@ impl CompiledCode {
             ),
         )?;
         let tree = GuardTree::build(py, &out.guards, &out.fetch)?;
+        observe(py, "guards", |d| {
+            d.set_item("fn", &self.spec.qualname)?;
+            d.set_item("guards", tree.describe())
+        });
         if let Ok(logs) = py.import("ferrodyn.logs") {
             if logs
                 .call_method1("enabled", ("guards",))
@@ -463,6 +492,15 @@ impl CompiledCode {
         fail: TraceFailure,
     ) -> PyResult<CacheEntry<Arc<Artifact>>> {
         let reason = fail.exit.describe(py);
+        if let Exit::Break { reason: why, at } | Exit::Internal { message: why, at } = &fail.exit {
+            observe(py, "break", |d| {
+                d.set_item("fn", &self.spec.qualname)?;
+                d.set_item("reason", why)?;
+                d.set_item("file", &at.file)?;
+                d.set_item("line", at.line)?;
+                d.set_item("function", &at.function)
+            });
+        }
         match fail.exit {
             Exit::Hard(e) => return Err(e),
             Exit::Break { .. } | Exit::Observed { .. } if self.fullgraph => {

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import logs
+from . import logs, observe
 from .graph import GraphBuilder, TensorVar
 from .testing import count_ops
 
@@ -18,6 +18,8 @@ def compile_graph(
     gm = gb.finish(outputs)
     if logs.enabled("graph"):
         logs.log("graph", "graph for %s:\n%s", name, gm.print_readable(print_output=False))
+    if observe.active():
+        observe.record("graph", {"fn": name, "gm": gm, "ops": count_ops(gm)})
     if count_ops(gm) == 0:
         # Nothing to compute: return the inputs/outputs wiring without calling the backend
         # (as torch.compile does for graphs without ops).
