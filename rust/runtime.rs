@@ -27,6 +27,17 @@ pub enum Artifact {
     },
     /// The trace stopped (graph break, unsupported step): run the function eagerly.
     Eager { reason: String },
+    /// A graph break in the frame: the graph runs what came before it, then the glue runs
+    /// the breaking step natively and continues in a compiled resume function.
+    Split {
+        compiled: Py<PyAny>,
+        n_inputs: usize,
+        /// Templates for the stack before the break (None: a NULL, not passed).
+        stack: Vec<Option<OutTemplate>>,
+        /// Templates for the bound locals, in the glue's argument order.
+        locals: Vec<OutTemplate>,
+        glue: Py<PyAny>,
+    },
 }
 
 #[pyclass(dict, module = "ferrodyn._core")]
@@ -80,45 +91,11 @@ impl CompiledCode {
         fullgraph: bool,
         recompile_limit: usize,
     ) -> PyResult<Self> {
-        let ty = func.get_type();
-        if ty.name()? != "function" {
-            return Err(PyTypeError::new_err(format!(
-                "ferrodyn.CompiledCode expects a Python function, got {}",
-                ty.name()?
-            )));
-        }
-        if !compiler.is_callable() {
-            return Err(PyTypeError::new_err(
-                "ferrodyn.CompiledCode: compiler must be callable",
-            ));
-        }
-        let code = func.getattr("__code__")?;
-        let spec = SPEC_CACHE.get(&code)?;
-        let globals = func.getattr("__globals__")?.cast_into::<PyDict>()?.unbind();
-        let builtins = match func
-            .getattr("__builtins__")
-            .ok()
-            .and_then(|b| b.cast_into::<PyDict>().ok())
-        {
-            Some(b) => b.unbind(),
-            None => py.import("builtins")?.dict().unbind(),
-        };
-        Ok(CompiledCode {
-            func: func.unbind(),
-            compiler: compiler.unbind(),
-            fullgraph,
-            limit: recompile_limit,
-            spec,
-            globals,
-            builtins,
-            cache: Mutex::new(CodeCache::new()),
-            epoch: AtomicU64::new(EPOCH.load(Ordering::Relaxed)),
-            warned: AtomicBool::new(false),
-        })
+        Self::create(py, func, compiler, fullgraph, recompile_limit)
     }
 
     #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(
+    pub fn __call__(
         &self,
         py: Python<'_>,
         args: &Bound<'_, PyTuple>,
@@ -188,6 +165,50 @@ impl CompiledCode {
 }
 
 impl CompiledCode {
+    pub fn create(
+        py: Python<'_>,
+        func: Bound<'_, PyAny>,
+        compiler: Bound<'_, PyAny>,
+        fullgraph: bool,
+        recompile_limit: usize,
+    ) -> PyResult<Self> {
+        let ty = func.get_type();
+        if ty.name()? != "function" {
+            return Err(PyTypeError::new_err(format!(
+                "ferrodyn.CompiledCode expects a Python function, got {}",
+                ty.name()?
+            )));
+        }
+        if !compiler.is_callable() {
+            return Err(PyTypeError::new_err(
+                "ferrodyn.CompiledCode: compiler must be callable",
+            ));
+        }
+        let code = func.getattr("__code__")?;
+        let spec = SPEC_CACHE.get(&code)?;
+        let globals = func.getattr("__globals__")?.cast_into::<PyDict>()?.unbind();
+        let builtins = match func
+            .getattr("__builtins__")
+            .ok()
+            .and_then(|b| b.cast_into::<PyDict>().ok())
+        {
+            Some(b) => b.unbind(),
+            None => py.import("builtins")?.dict().unbind(),
+        };
+        Ok(CompiledCode {
+            func: func.unbind(),
+            compiler: compiler.unbind(),
+            fullgraph,
+            limit: recompile_limit,
+            spec,
+            globals,
+            builtins,
+            cache: Mutex::new(CodeCache::new()),
+            epoch: AtomicU64::new(EPOCH.load(Ordering::Relaxed)),
+            warned: AtomicBool::new(false),
+        })
+    }
+
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, CodeCache<Arc<Artifact>>>> {
         self.cache
             .lock()
@@ -298,6 +319,28 @@ impl CompiledCode {
                 let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
                 let out = compiled.bind(py).call1(inputs)?;
                 Ok(template.build(py, &out, &fetched[n..])?.unbind())
+            }
+            Artifact::Split {
+                compiled,
+                n_inputs,
+                stack,
+                locals,
+                glue,
+            } => {
+                // Run the graph for everything before the break, rebuild the frame's stack
+                // and locals, and let the glue run the breaking step and resume.
+                let n = (*n_inputs).min(fetched.len());
+                let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
+                let out = compiled.bind(py).call1(inputs)?;
+                let rest = &fetched[n..];
+                let mut glue_args = Vec::with_capacity(stack.len() + locals.len());
+                for t in stack.iter().flatten() {
+                    glue_args.push(t.build(py, &out, rest)?);
+                }
+                for t in locals {
+                    glue_args.push(t.build(py, &out, rest)?);
+                }
+                Ok(glue.bind(py).call1(PyTuple::new(py, glue_args)?)?.unbind())
             }
         }
     }
@@ -443,7 +486,60 @@ impl CompiledCode {
             .unwrap_or(false)
     }
 
-    fn compile(&self, py: Python<'_>, out: TraceOutput) -> PyResult<CacheEntry<Arc<Artifact>>> {
+    fn compile(&self, py: Python<'_>, mut out: TraceOutput) -> PyResult<CacheEntry<Arc<Artifact>>> {
+        // A split trace: build (or reuse) the glue first; if that fails the frame runs
+        // eagerly under the guards installed so far.
+        let split = match out.split.take() {
+            Some(sp) if self.fullgraph => {
+                let exc = py.import("ferrodyn.exc")?.getattr("Unsupported")?;
+                return Err(PyErr::from_value(exc.call1((format!(
+                    "ferrodyn (fullgraph=True): graph break: {} at {}",
+                    sp.reason, sp.at
+                ),))?));
+            }
+            Some(sp) => {
+                let ctx = crate::glue::GlueContext {
+                    spec: &self.spec,
+                    func: self.func.bind(py),
+                    compiler: self.compiler.bind(py),
+                    recompile_limit: self.limit,
+                };
+                observe(py, "break", |d| {
+                    d.set_item("fn", &self.spec.qualname)?;
+                    d.set_item("reason", &sp.reason)?;
+                    d.set_item("file", &sp.at.file)?;
+                    d.set_item("line", sp.at.line)?;
+                    d.set_item("function", &sp.at.function)
+                });
+                logs_call(
+                    py,
+                    "graph_breaks",
+                    format!(
+                        "{}: graph break: {} at {}",
+                        self.spec.qualname, sp.reason, sp.at
+                    ),
+                );
+                match crate::glue::glue_for(&ctx, &sp) {
+                    Ok(g) => Some((sp, g)),
+                    Err(e) => {
+                        logs_call(
+                            py,
+                            "graph_breaks",
+                            format!(
+                                "{}: cannot build graph-break glue ({e}); running eagerly",
+                                self.spec.qualname
+                            ),
+                        );
+                        let tree = GuardTree::build(py, &out.guards, &[])?;
+                        return Ok(CacheEntry {
+                            tree,
+                            artifact: Arc::new(Artifact::Eager { reason: sp.reason }),
+                        });
+                    }
+                }
+            }
+            None => None,
+        };
         let outputs = PyList::new(py, out.graph_outputs.iter().map(|o| o.bind(py)))?;
         let compiled = py.import("ferrodyn.output")?.call_method1(
             "compile_graph",
@@ -476,13 +572,23 @@ impl CompiledCode {
                 );
             }
         }
-        Ok(CacheEntry {
-            tree,
-            artifact: Arc::new(Artifact::Graph {
+        let artifact = match split {
+            Some((sp, glue)) => Artifact::Split {
+                compiled: compiled.unbind(),
+                n_inputs: out.n_graph_inputs,
+                stack: sp.stack,
+                locals: sp.locals.into_iter().map(|(_, t)| t).collect(),
+                glue,
+            },
+            None => Artifact::Graph {
                 compiled: compiled.unbind(),
                 n_inputs: out.n_graph_inputs,
                 template: out.template,
-            }),
+            },
+        };
+        Ok(CacheEntry {
+            tree,
+            artifact: Arc::new(artifact),
         })
     }
 
@@ -533,4 +639,5 @@ impl CompiledCode {
 pub fn reset() {
     EPOCH.fetch_add(1, Ordering::Relaxed);
     SPEC_CACHE.clear();
+    crate::glue::clear_cache();
 }

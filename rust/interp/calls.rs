@@ -380,6 +380,7 @@ pub fn inline_call(
         globals_source: f.globals_source.clone(),
         closure: f.closure.clone(),
         current: 0,
+        is_root: false,
     };
     frame.locals.resize(spec.localsplus.len(), None);
     if is_generator {

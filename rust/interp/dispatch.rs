@@ -56,6 +56,12 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
         frame.current = idx;
         frame.ip = idx + 1;
         steps += 1;
+        // Where the root frame can be split, remember the state before the instruction.
+        let snapshot = if frame.is_root && super::breaks::splittable_op(ins.op) {
+            Some(super::breaks::Snapshot::take(tx, frame, idx)?)
+        } else {
+            None
+        };
         if steps > 2_000_000 {
             return Err(
                 Exit::brk("trace is too long (possible infinite loop)").located(&frame.location())
@@ -66,7 +72,13 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
             Ok(Flow::Jump(t)) => frame.ip = t,
             Ok(Flow::Return(v)) => return Ok(FrameExit::Return(v)),
             Ok(Flow::Yield(v)) => return Ok(FrameExit::Yield(v)),
-            Err(e) => return Err(e.located(&frame.location())),
+            Err(e) => {
+                let e = e.located(&frame.location());
+                if let (Some(snap), Exit::Break { .. }) = (snapshot, &e) {
+                    tx.break_snapshot = Some(snap);
+                }
+                return Err(e);
+            }
         }
     }
 }
