@@ -573,10 +573,30 @@ impl CompiledCode {
             }
         }
         let artifact = match split {
-            Some((sp, glue)) => Artifact::Split {
+            Some((mut sp, glue)) => Artifact::Split {
                 compiled: compiled.unbind(),
                 n_inputs: out.n_graph_inputs,
-                stack: sp.stack,
+                stack: {
+                    // A call that broke inside an inlined user function: call a compiled
+                    // wrapper of the callee, so its own frame splits at its break.
+                    if let Some(Some(t)) = sp.wrap_callee.and_then(|i| sp.stack.get_mut(i)) {
+                        let helper = py
+                            .import("ferrodyn._glue")?
+                            .getattr("compiled_callee")?
+                            .unbind();
+                        let inner = std::mem::replace(t, OutTemplate::Const(py.None()));
+                        let limit = self.limit.into_pyobject(py)?.into_any().unbind();
+                        *t = OutTemplate::Call(
+                            helper,
+                            vec![
+                                inner,
+                                OutTemplate::Const(self.compiler.clone_ref(py)),
+                                OutTemplate::Const(limit),
+                            ],
+                        );
+                    }
+                    sp.stack
+                },
                 locals: sp.locals.into_iter().map(|(_, t)| t).collect(),
                 glue,
             },

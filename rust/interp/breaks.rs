@@ -76,6 +76,9 @@ pub struct SplitPoint {
     pub jump_target: Option<usize>,
     pub reason: String,
     pub at: Location,
+    /// For a call that broke inside an inlined user function: the stack index of the
+    /// callee, which the runtime wraps in a compiled wrapper.
+    pub wrap_callee: Option<usize>,
 }
 
 /// Build the split point for a break in the root frame, or explain why it can't be split.
@@ -85,6 +88,7 @@ pub fn split_point(
     frame_spec: &crate::spec_cache::CodeSpec,
     reason: String,
     at: Location,
+    inlined: bool,
     outputs: &mut Vec<Py<PyAny>>,
     extra: &mut Vec<Arc<Source>>,
 ) -> TResult<SplitPoint> {
@@ -154,7 +158,19 @@ pub fn split_point(
     }
     let jump_target = ins.target.map(|t| t as usize);
     let after_jump = jump_target.map(|_| after_fall.clone());
+    let base = layout.len() - consumed;
+    let wrap_callee = match ins.op {
+        // [NULL, callable, args...] or [method, self, args...]
+        Opcode::CALL if inlined => Some(if layout[base] == Slot::Null {
+            base + 1
+        } else {
+            base
+        }),
+        Opcode::CALL_FUNCTION_EX if inlined => Some(base + 1),
+        _ => None,
+    };
     Ok(SplitPoint {
+        wrap_callee,
         index: snap.index,
         start,
         stack,

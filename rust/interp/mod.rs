@@ -168,12 +168,15 @@ fn run_root(
             let Some(snap) = tx.break_snapshot.take() else {
                 return Err(Exit::Break { reason, at });
             };
+            // The break happened inside a callee when its location is another function.
+            let inlined = at.function != spec.qualname || at.file != spec.filename;
             return match breaks::split_point(
                 tx,
                 snap,
                 &spec,
                 reason.clone(),
                 at.clone(),
+                inlined,
                 &mut outputs,
                 &mut extra,
             ) {
