@@ -81,18 +81,28 @@ pub struct SplitPoint {
     pub wrap_callee: Option<usize>,
 }
 
+/// Why and where the trace broke, and whether inside an inlined callee.
+pub struct BreakCause {
+    pub reason: String,
+    pub at: Location,
+    pub inlined: bool,
+}
+
 /// Build the split point for a break in the root frame, or explain why it can't be split.
 pub fn split_point(
     tx: &mut Tracer<'_>,
     snap: Snapshot,
     frame_spec: &crate::spec_cache::CodeSpec,
-    reason: String,
-    at: Location,
-    inlined: bool,
+    why: BreakCause,
     outputs: &mut Vec<Py<PyAny>>,
     extra: &mut Vec<Arc<Source>>,
 ) -> TResult<SplitPoint> {
     let spec = frame_spec;
+    let BreakCause {
+        reason,
+        at,
+        inlined,
+    } = why;
     let n_varnames = spec.varnames.len();
     if spec.localsplus.len() != n_varnames + spec.nfree {
         return Err(Exit::brk(

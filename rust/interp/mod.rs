@@ -174,9 +174,11 @@ fn run_root(
                 tx,
                 snap,
                 &spec,
-                reason.clone(),
-                at.clone(),
-                inlined,
+                breaks::BreakCause {
+                    reason: reason.clone(),
+                    at: at.clone(),
+                    inlined,
+                },
                 &mut outputs,
                 &mut extra,
             ) {
