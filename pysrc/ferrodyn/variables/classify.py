@@ -223,12 +223,15 @@ _MODULE_ALIASES: dict[str, str] = {
 _TYPE_NAMES: dict[type, str] = {torch._C.TensorBase: "torch.Tensor"}
 
 
-def _public_module(mod: str, qualname: str) -> str:
+def _public_module(mod: str, qualname: str, obj: Any = None) -> str:
     """The shortest public module that holds the same object as `mod` does under the first
     part of `qualname` (`posix` -> `os`, `_operator` -> `operator`, `torch._tensor` -> `torch`,
-    `torch.nn.modules.linear` -> `torch.nn`); `mod` itself when there is none."""
+    `torch.nn.modules.linear` -> `torch.nn`); `mod` itself when there is none. `obj`: the
+    object named by a one-part `qualname` (its home module may have rebound the name)."""
     first = qualname.split(".", 1)[0]
-    target = getattr(sys.modules.get(mod), first, None)
+    target = obj if obj is not None and "." not in qualname else None
+    if target is None:
+        target = getattr(sys.modules.get(mod), first, None)
     if target is None:
         return mod
     candidates: list[str] = []
@@ -258,8 +261,8 @@ def _type_name(cls: type) -> str:
     return f"{_public_module(mod, qual)}.{qual}"
 
 
-def _qualify(mod: str, qualname: str) -> str:
-    return qualname if mod == "builtins" else f"{_public_module(mod, qualname)}.{qualname}"
+def _qualify(mod: str, qualname: str, obj: Any = None) -> str:
+    return qualname if mod == "builtins" else f"{_public_module(mod, qualname, obj)}.{qualname}"
 
 
 def _describe(obj: Any) -> str:
@@ -299,7 +302,7 @@ def _describe(obj: Any) -> str:
     if not isinstance(qual, str):
         qual = name
     if isinstance(mod, str):
-        return _qualify(mod, qual)
+        return _qualify(mod, qual, obj)
     if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
         return qual
     return f"object of type {_type_name(type(obj))}"
