@@ -8,10 +8,11 @@
 //! * A resume function starts right after the instruction; it is wrapped in its own
 //!   `CompiledCode`, so it is traced and cached like any compiled function.
 //!
-//! Glue is cached per (code object, instruction, stack layout, bound locals).
+//! Glue is cached per compiled function (so `reset()` and a fresh `compile`/`explain` start
+//! clean) and within it per (code object, instruction, stack layout, bound locals).
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -25,20 +26,15 @@ use crate::spec_cache::{CodeSpec, CO_VARARGS, CO_VARKEYWORDS};
 
 type GlueKey = (usize, usize, Vec<bool>, Vec<usize>);
 
-static GLUE_CACHE: LazyLock<Mutex<HashMap<GlueKey, Py<PyAny>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-pub fn clear_cache() {
-    if let Ok(mut c) = GLUE_CACHE.lock() {
-        c.clear();
-    }
-}
+/// Glue functions of one compiled function.
+pub type GlueCache = Mutex<HashMap<GlueKey, Py<PyAny>>>;
 
 pub struct GlueContext<'a, 'py> {
     pub spec: &'a CodeSpec,
     pub func: &'a Bound<'py, PyAny>,
     pub compiler: &'a Bound<'py, PyAny>,
     pub recompile_limit: usize,
+    pub cache: &'a GlueCache,
 }
 
 /// The glue function for this split point (built once per layout).
@@ -56,7 +52,8 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
         layout.iter().map(|s| *s == Slot::Value).collect::<Vec<_>>(),
         bound.clone(),
     );
-    if let Some(g) = GLUE_CACHE
+    if let Some(g) = ctx
+        .cache
         .lock()
         .ok()
         .and_then(|c| c.get(&key).map(|g| g.clone_ref(py)))
@@ -111,7 +108,7 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
     let name = format!("__glue_{}_at_{}", ctx.spec.name, offset);
     let glue = make_function(ctx, &cont, &name, &extra_consts)?;
     log_bytecode(py, &name, &glue);
-    if let Ok(mut c) = GLUE_CACHE.lock() {
+    if let Ok(mut c) = ctx.cache.lock() {
         c.insert(key, glue.clone_ref(py));
     }
     Ok(glue)

@@ -53,6 +53,8 @@ pub struct CompiledCode {
     cache: Mutex<CodeCache<Arc<Artifact>>>,
     epoch: AtomicU64,
     warned: AtomicBool,
+    /// Graph-break glue and resume functions of this function.
+    glue: crate::glue::GlueCache,
 }
 
 /// Send a compile-time event to `ferrodyn.observe` (explain, logs, profiler), if anyone
@@ -104,6 +106,9 @@ impl CompiledCode {
         let now = EPOCH.load(Ordering::Relaxed);
         if self.epoch.load(Ordering::Relaxed) != now {
             self.lock()?.clear();
+            if let Ok(mut g) = self.glue.lock() {
+                g.clear();
+            }
             self.epoch.store(now, Ordering::Relaxed);
         }
         let frame = match self.bind_frame(py, args, kwargs) {
@@ -206,6 +211,7 @@ impl CompiledCode {
             cache: Mutex::new(CodeCache::new()),
             epoch: AtomicU64::new(EPOCH.load(Ordering::Relaxed)),
             warned: AtomicBool::new(false),
+            glue: Default::default(),
         })
     }
 
@@ -369,16 +375,6 @@ impl CompiledCode {
                 d.set_item("line", self.spec.first_line)?;
                 d.set_item("reasons", &reasons)
             });
-            logs_call(
-                py,
-                "recompiles",
-                format!(
-                    "recompiling {name} ({}:{}): {}",
-                    self.spec.filename,
-                    self.spec.first_line,
-                    reasons.join("; ")
-                ),
-            );
         }
         if count >= self.limit {
             if !self.warned.swap(true, Ordering::Relaxed) {
@@ -503,6 +499,7 @@ impl CompiledCode {
                     func: self.func.bind(py),
                     compiler: self.compiler.bind(py),
                     recompile_limit: self.limit,
+                    cache: &self.glue,
                 };
                 observe(py, "break", |d| {
                     d.set_item("fn", &self.spec.qualname)?;
@@ -511,14 +508,6 @@ impl CompiledCode {
                     d.set_item("line", sp.at.line)?;
                     d.set_item("function", &sp.at.function)
                 });
-                logs_call(
-                    py,
-                    "graph_breaks",
-                    format!(
-                        "{}: graph break: {} at {}",
-                        self.spec.qualname, sp.reason, sp.at
-                    ),
-                );
                 match crate::glue::glue_for(&ctx, &sp) {
                     Ok(g) => Some((sp, g)),
                     Err(e) => {
@@ -555,23 +544,6 @@ impl CompiledCode {
             d.set_item("fn", &self.spec.qualname)?;
             d.set_item("guards", tree.describe())
         });
-        if let Ok(logs) = py.import("ferrodyn.logs") {
-            if logs
-                .call_method1("enabled", ("guards",))
-                .and_then(|b| b.extract::<bool>())
-                .unwrap_or(false)
-            {
-                logs_call(
-                    py,
-                    "guards",
-                    format!(
-                        "guards for {}:\n  {}",
-                        self.spec.qualname,
-                        tree.describe().join("\n  ")
-                    ),
-                );
-            }
-        }
         let artifact = match split {
             Some((mut sp, glue)) => Artifact::Split {
                 compiled: compiled.unbind(),
@@ -618,10 +590,20 @@ impl CompiledCode {
         fail: TraceFailure,
     ) -> PyResult<CacheEntry<Arc<Artifact>>> {
         let reason = fail.exit.describe(py);
-        if let Exit::Break { reason: why, at } | Exit::Internal { message: why, at } = &fail.exit {
+        let event = match &fail.exit {
+            Exit::Break { reason: why, at } | Exit::Internal { message: why, at } => {
+                Some((why.clone(), at))
+            }
+            Exit::Observed { exc, at } => Some((
+                format!("exception raised by traced code: {}", exc.value(py)),
+                at,
+            )),
+            _ => None,
+        };
+        if let Some((why, at)) = event {
             observe(py, "break", |d| {
                 d.set_item("fn", &self.spec.qualname)?;
-                d.set_item("reason", why)?;
+                d.set_item("reason", &why)?;
                 d.set_item("file", &at.file)?;
                 d.set_item("line", at.line)?;
                 d.set_item("function", &at.function)
@@ -646,6 +628,20 @@ impl CompiledCode {
             "graph_breaks",
             format!("{}: running eagerly: {reason}", self.spec.qualname),
         );
+        if let Exit::Skip { reason: why } = &fail.exit {
+            observe(py, "skip", |d| {
+                d.set_item("fn", &self.spec.qualname)?;
+                d.set_item("reason", why)
+            });
+            logs_call(
+                py,
+                "graph_breaks",
+                format!(
+                    "{}: frame skipped (runs eagerly): {why}",
+                    self.spec.qualname
+                ),
+            );
+        }
         let tree = GuardTree::build(py, &fail.guards, &[])?;
         Ok(CacheEntry {
             tree,
@@ -659,5 +655,4 @@ impl CompiledCode {
 pub fn reset() {
     EPOCH.fetch_add(1, Ordering::Relaxed);
     SPEC_CACHE.clear();
-    crate::glue::clear_cache();
 }

@@ -163,7 +163,6 @@ def _apply(enabled: frozenset[str], debug: frozenset[str]) -> None:
     elif not _enabled & _OBSERVED and _unsubscribe is not None:
         _unsubscribe()
         _unsubscribe = None
-    _pending_duplicates.clear()
 
 
 def enabled(artifact: str) -> bool:
@@ -178,8 +177,6 @@ def enabled(artifact: str) -> bool:
 def log(artifact: str, msg: str, *args: object) -> None:
     """Log `msg % args` under `ferrodyn.<artifact>` at INFO; a no-op when the artifact is off."""
     if artifact in _enabled:
-        if _unsubscribe is not None and _is_direct_duplicate(artifact, msg, args):
-            return
         _loggers[artifact].info(msg, *args)
 
 
@@ -240,7 +237,6 @@ def _on_event(kind: str, payload: dict[str, Any]) -> None:
             _str(payload, "reason"), file, line, _str(payload, "function"), source_line(file, line)
         )
         _loggers["graph_breaks"].info("graph break in %s: %s", fn, text)
-        _expect_direct("graph_breaks", f"{fn}: running eagerly: ")
     elif kind == "recompile" and "recompiles" in _enabled:
         where = format_location(_str(payload, "file"), _int(payload, "line"), "")
         reasons = [str(r) for r in payload.get("reasons") or ()]
@@ -250,40 +246,13 @@ def _on_event(kind: str, payload: dict[str, Any]) -> None:
             lines = "".join(f"\n  - {r}" for r in reasons)
             detail = f"a guard failed in each of the {len(reasons)} cached entries:{lines}"
         _loggers["recompiles"].info("recompiling %s (%s), %s", fn, where, detail)
-        _expect_direct("recompiles", f"recompiling {fn} (")
     elif kind == "guards" and "guards" in _enabled:
         guards = [format_guard(str(g)) for g in payload.get("guards") or ()]
         _loggers["guards"].info("guards for %s:\n%s", fn, "\n".join(guards))
-        _expect_direct("guards", f"guards for {fn}:")
     elif kind == "graph" and "graph" in _enabled:
         gm = payload.get("gm")
         text = gm.print_readable(print_output=False) if gm is not None else "<no graph>"
         _loggers["graph"].info("graph for %s (%d ops):\n%s", fn, _int(payload, "ops"), text)
-
-
-# Transitional: rust/runtime.rs (failure_entry, on_miss, compile) and output.compile_graph
-# still log these events directly, right after (runtime) or before (output) recording them.
-# While the observe listener logs them, drop those direct copies. Remove this once the direct
-# call sites are gone.
-_pending_duplicates: dict[str, str] = {}
-_OUTPUT_GRAPH_FORMAT = "graph for %s:\n%s"
-
-
-def _expect_direct(artifact: str, prefix: str) -> None:
-    _pending_duplicates[artifact] = prefix
-
-
-def _is_direct_duplicate(artifact: str, msg: str, args: tuple[object, ...]) -> bool:
-    if artifact == "graph":
-        return msg == _OUTPUT_GRAPH_FORMAT
-    prefix = _pending_duplicates.get(artifact)
-    if prefix is None:
-        return False
-    text = msg % args if args else msg
-    if text.startswith(prefix):
-        del _pending_duplicates[artifact]
-        return True
-    return False
 
 
 def _init_from_env() -> None:
