@@ -340,10 +340,10 @@ impl CompiledCode {
                 let out = compiled.bind(py).call1(inputs)?;
                 let rest = &fetched[n..];
                 let mut glue_args = Vec::with_capacity(stack.len() + locals.len());
-                for t in stack.iter().flatten() {
+                for t in locals {
                     glue_args.push(t.build(py, &out, rest)?);
                 }
-                for t in locals {
+                for t in stack.iter().flatten() {
                     glue_args.push(t.build(py, &out, rest)?);
                 }
                 Ok(glue.bind(py).call1(PyTuple::new(py, glue_args)?)?.unbind())

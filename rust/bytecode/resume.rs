@@ -1,8 +1,8 @@
 //! Code objects that continue a function from the middle: the glue that re-enters a frame at
 //! a graph break, and the resume functions that trace the rest.
 //!
-//! A continuation takes the live stack (minus NULL markers) and the bound locals as its
-//! arguments. Its prologue copies free variables, pushes the stack back (PUSH_NULL where a
+//! A continuation takes the bound locals and then the live stack (minus NULL markers) as
+//! its arguments. Its prologue copies free variables, pushes the stack back (PUSH_NULL where a
 //! NULL was), and jumps to the start instruction of an otherwise unchanged copy of the
 //! original code, so exception tables and source locations stay the user's. Optionally,
 //! the control-flow edges leaving one instruction are redirected to postludes that call a
@@ -89,14 +89,18 @@ pub fn build_continuation(
         .map(|i| i.location)
         .unwrap_or(Location::NONE);
 
-    // New local layout: [stack temps] [bound locals] [other locals] [postlude temps].
+    // New local layout: [bound locals] [stack temps] [other locals] [postlude temps].
+    // Bound locals come first and keep their order, so `self` stays in slot 0, where
+    // zero-argument `super()` looks for it.
     let n_stack_args = spec.stack.iter().filter(|s| **s == Slot::Value).count();
-    let mut varnames: Vec<String> = (0..n_stack_args).map(|i| format!("__stack{i}")).collect();
+    let mut varnames: Vec<String> = Vec::new();
     let mut new_index = vec![usize::MAX; spec.n_varnames];
     for &b in &spec.bound_locals {
         new_index[b] = varnames.len();
         varnames.push(orig_varnames[b].clone());
     }
+    let stack_base = varnames.len();
+    varnames.extend((0..n_stack_args).map(|i| format!("__stack{i}")));
     for (i, name) in orig_varnames.iter().enumerate().take(spec.n_varnames) {
         if new_index[i] == usize::MAX {
             new_index[i] = varnames.len();
@@ -140,7 +144,7 @@ pub fn build_continuation(
         out.push(ins(Opcode::COPY_FREE_VARS, spec.n_free as u32, loc));
     }
     out.push(ins(Opcode::RESUME, 0, loc));
-    let mut k = 0u32;
+    let mut k = stack_base as u32;
     for s in &spec.stack {
         match s {
             Slot::Null => out.push(ins(Opcode::PUSH_NULL, 0, loc)),
@@ -233,15 +237,15 @@ fn emit_postlude(
         out.push(ins(Opcode::STORE_FAST, (post_base + i) as u32, loc));
     }
     let mut count = 0u32;
+    for slot in bound {
+        out.push(ins(Opcode::LOAD_FAST, *slot as u32, loc));
+        count += 1;
+    }
     for (i, s) in e.stack.iter().enumerate() {
         if *s == Slot::Value {
             out.push(ins(Opcode::LOAD_FAST, (post_base + i) as u32, loc));
             count += 1;
         }
-    }
-    for slot in bound {
-        out.push(ins(Opcode::LOAD_FAST, *slot as u32, loc));
-        count += 1;
     }
     out.push(ins(Opcode::BUILD_TUPLE, count, loc));
     out.push(ins(Opcode::STORE_FAST, args_slot as u32, loc));
