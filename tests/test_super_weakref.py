@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import weakref
 
-import torch
-
 import ferrodyn
+import torch
 from ferrodyn.testing import CompileCounter
 
 
@@ -104,6 +103,6 @@ def test_item_100_weakref_deref_is_guarded_through_referent() -> None:
     x = torch.ones(2)
     torch.testing.assert_close(cf(x), x * 2)
     assert cnt.frame_count == 1
-    ref = weakref.ref(b)  # noqa: F841 - rebinding the global the function reads
+    ref = weakref.ref(b)  # rebinds the closure variable the compiled function reads
     torch.testing.assert_close(cf(x), fn(x))
     assert cnt.frame_count == 2
