@@ -3,8 +3,9 @@
 //! * The glue function starts at the breaking instruction with the rebuilt stack and
 //!   locals, runs that instruction natively (inside CPython, with the original exception
 //!   table and line numbers), and then calls the resume function for the successor it
-//!   took. If the instruction sits inside a `try`/`with` region, the glue instead runs the
-//!   rest of the frame natively (an exception must reach the frame's own handler).
+//!   took. Inside a `try`/`with` region this stays correct: the breaking instruction keeps
+//!   its handler in the glue, and the resume function keeps the region's handlers for the
+//!   rest of the body, while the postlude that calls it is covered by no handler.
 //! * A resume function starts right after the instruction; it is wrapped in its own
 //!   `CompiledCode`, so it is traced and cached like any compiled function.
 //!
@@ -62,12 +63,11 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
     }
     let decoded = &ctx.spec.decoded;
     let offset = decoded.instructions[sp.index].offset;
-    let in_handler_region = decoded.handler_for(offset).is_some();
+    // Inside a `try`/`with` region the resume function keeps the region's handler entries,
+    // so it catches its own exceptions; the glue's postlude has no handler.
     let n_consts = ctx.spec.consts.len() as u32;
     let mut extra_consts: Vec<Py<PyAny>> = Vec::new();
-    let redirect = if in_handler_region {
-        None
-    } else {
+    let redirect = {
         let fall = resume_function(ctx, sp.index + 1, &sp.after_fall, &bound)?;
         extra_consts.push(fall);
         let jump = match (sp.jump_target, &sp.after_jump) {
