@@ -14,6 +14,7 @@ use crate::guards::{CacheEntry, CodeCache, GuardTree};
 use crate::interp::exit::Exit;
 use crate::interp::output::OutTemplate;
 use crate::interp::{trace_function, TraceFailure, TraceOutput};
+use crate::side_effects::ReplayPlan;
 use crate::spec_cache::{CodeSpec, SPEC_CACHE};
 
 /// Bumped by `reset()`; a CompiledCode whose epoch is older clears its cache.
@@ -24,6 +25,8 @@ pub enum Artifact {
         compiled: Py<PyAny>,
         n_inputs: usize,
         template: OutTemplate,
+        /// Side effects replayed after the graph (side_effects/replay.rs).
+        replay: ReplayPlan,
     },
     /// The trace stopped (graph break, unsupported step): run the function eagerly.
     Eager { reason: String },
@@ -293,11 +296,18 @@ impl CompiledCode {
                 compiled,
                 n_inputs,
                 template,
+                replay,
             } => {
                 let n = (*n_inputs).min(fetched.len());
+                if !replay.precheck(&fetched[n..]) {
+                    return self.run_eager(py, args, kwargs);
+                }
                 let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
                 let out = compiled.bind(py).call1(inputs)?;
-                Ok(template.build(py, &out, &fetched[n..])?.unbind())
+                let objs = replay.run(py, &out, &fetched[n..])?;
+                Ok(template
+                    .build_with(py, &out, &fetched[n..], &objs)?
+                    .unbind())
             }
         }
     }
@@ -482,6 +492,7 @@ impl CompiledCode {
                 compiled: compiled.unbind(),
                 n_inputs: out.n_graph_inputs,
                 template: out.template,
+                replay: out.replay,
             }),
         })
     }

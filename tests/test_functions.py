@@ -500,7 +500,6 @@ class _Scaler:
         return self.factor + self.bias
 
 
-@NEEDS_SIDE_EFFECTS
 def test_methods_classmethods_staticmethods_properties() -> None:
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         s = _Scaler.make(0.5)

@@ -10,6 +10,12 @@ pub struct Hooks {
     pub lookup_attr: Py<PyAny>,
     pub module_item_key: Py<PyAny>,
     pub namedtuple_info: Py<PyAny>,
+    /// Side-effect store checks (`variables/mutation.py`).
+    pub setattr_plain: Py<PyAny>,
+    pub new_object_shell: Py<PyAny>,
+    /// `object` and `types` (replaying stores, rebuilding functions and cells).
+    pub object: Py<PyAny>,
+    pub types: Py<PyModule>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
     pub graph_builder: Py<PyAny>,
@@ -76,6 +82,10 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             lookup_attr: vars.getattr("lookup_attr")?.unbind(),
             module_item_key: vars.getattr("module_item_key")?.unbind(),
             namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
+            setattr_plain: vars.getattr("setattr_plain")?.unbind(),
+            new_object_shell: vars.getattr("new_object_shell")?.unbind(),
+            object: g("object")?,
+            types: py.import("types")?.unbind(),
             grad_ctx: {
                 let torch = py.import("torch")?;
                 GradCtx {

@@ -44,6 +44,8 @@ pub struct TraceOutput {
     /// that the return value refers to.
     pub fetch: Vec<Arc<Source>>,
     pub n_graph_inputs: usize,
+    /// Side effects to apply after the graph runs (before building the return value).
+    pub replay: crate::side_effects::ReplayPlan,
 }
 
 /// The guards installed before a trace stopped early (so the eager fallback is cached
@@ -79,7 +81,7 @@ pub fn trace_function(
         let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
     }
     match r {
-        Ok((template, graph_outputs, extra)) => {
+        Ok((template, graph_outputs, extra, replay)) => {
             let mut fetch = tx.inputs.clone();
             let n_graph_inputs = fetch.len();
             fetch.extend(extra);
@@ -90,6 +92,7 @@ pub fn trace_function(
                 guards: std::mem::take(&mut tx.guards),
                 fetch,
                 n_graph_inputs,
+                replay,
             })
         }
         Err(exit) => Err(TraceFailure {
@@ -99,7 +102,12 @@ pub fn trace_function(
     }
 }
 
-type RootResult = (OutTemplate, Vec<Py<PyAny>>, Vec<Arc<Source>>);
+type RootResult = (
+    OutTemplate,
+    Vec<Py<PyAny>>,
+    Vec<Arc<Source>>,
+    crate::side_effects::ReplayPlan,
+);
 
 fn run_root(
     tx: &mut Tracer<'_>,
@@ -154,5 +162,7 @@ fn run_root(
     let mut extra = Vec::new();
     let template = template_for(tx, &ret, &mut outputs, &mut extra)
         .map_err(|e| e.located(&frame.location()))?;
-    Ok((template, outputs, extra))
+    let replay = crate::side_effects::replay::plan(tx, &mut outputs, &mut extra)
+        .map_err(|e| e.located(&frame.location()))?;
+    Ok((template, outputs, extra, replay))
 }
