@@ -49,6 +49,7 @@ pub fn plan(
     extra: &mut Vec<Arc<Source>>,
 ) -> TResult<ReplayPlan> {
     let py = tx.py;
+    let check_aliases = tx.side_effects.mutates_existing_objects();
     let log = std::mem::take(&mut tx.side_effects.log);
     let mut ops = Vec::with_capacity(log.len());
     macro_rules! tmpl {
@@ -114,7 +115,7 @@ pub fn plan(
         });
     }
     let mut alias = Vec::new();
-    if tx.side_effects.mutates_existing_objects() {
+    if check_aliases {
         let mut class_of: HashMap<usize, usize> = HashMap::new();
         for (src, ptr) in &tx.side_effects.realized_sources {
             let n = class_of.len();
