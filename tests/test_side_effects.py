@@ -576,3 +576,36 @@ def test_new_list_returned_twice_is_one_object() -> None:
 
     a, b, d = ferrodyn.compile(fn, backend=ferrodyn.testing.CompileCounter())(t(2))
     assert a is b and d["l"] is a
+
+
+def test_global_write_in_inlined_function_seen_through_module_attribute() -> None:
+    import sys
+
+    this = sys.modules[__name__]
+
+    def set_counter(v: int) -> None:
+        global G_COUNTER
+        G_COUNTER = v
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        set_counter(7)
+        return x * this.G_COUNTER
+
+    cnt = ferrodyn.testing.CompileCounter()
+    x = t(2)
+    torch.testing.assert_close(ferrodyn.compile(fn, backend=cnt)(x), x * 7)
+    assert G_COUNTER == 7
+
+
+def test_dict_of_object_with_pending_stores_breaks() -> None:
+    def fn(x: torch.Tensor, b: Box) -> Any:
+        b.v = 3
+        return x + b.__dict__["v"]
+
+    check(fn, lambda: (t(2), Box(1)), frames=0)
+
+    def fn2(x: torch.Tensor) -> Any:
+        p = Point(1)
+        return x + len(p.__dict__)
+
+    check(fn2, lambda: (t(2),), frames=0)

@@ -30,7 +30,28 @@ fn attribute_error(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> Exit {
 
 /// A pending value for `o.name` (a store or delete recorded in this trace), if any.
 pub fn load_pending_attr(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> TResult<Option<Value>> {
-    match tx.side_effects.pending_attr(ptr_of(&o.obj), name) {
+    let ptr = ptr_of(&o.obj);
+    if matches!(o.kind, KIND_PY_MODULE | KIND_TORCH_MODULE) {
+        if !tx.side_effects.has_pending_globals() {
+            return Ok(None);
+        }
+        // `module.X` after a `global X` write in that module's code.
+        if let Ok(d) = o.obj.bind(tx.py).getattr("__dict__") {
+            let d = d.unbind();
+            if let Some(p) = tx.side_effects.pending_global(&d, name) {
+                return p.map(Some).ok_or_else(|| {
+                    Exit::brk(format!("module has no attribute '{name}' (AttributeError)"))
+                });
+            }
+        }
+        return Ok(None);
+    }
+    if name == "__dict__" && tx.side_effects.has_pending(ptr) {
+        return Err(Exit::brk(
+            "reading __dict__ of an object with pending attribute mutations",
+        ));
+    }
+    match tx.side_effects.pending_attr(ptr, name) {
         Some(Some(v)) => Ok(Some(v)),
         Some(None) => Err(attribute_error(tx, o, name)),
         None => Ok(None),

@@ -179,6 +179,10 @@ impl SideEffects {
 
     // ---- globals and cells -----------------------------------------------------------------
 
+    pub fn has_pending_globals(&self) -> bool {
+        !self.globals.is_empty()
+    }
+
     pub fn pending_global(&self, globals: &Py<PyAny>, name: &str) -> Option<Option<Value>> {
         self.globals
             .get(&(ptr_of(globals), name.to_string()))
