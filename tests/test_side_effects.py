@@ -609,3 +609,45 @@ def test_dict_of_object_with_pending_stores_breaks() -> None:
         return x + len(p.__dict__)
 
     check(fn2, lambda: (t(2),), frames=0)
+
+
+class _Counting(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1  # in place on the buffer, then setattr of the same tensor
+        return x * self.calls
+
+
+@pytest.mark.parametrize("backend", ["counter", "aot_eager"])
+def test_module_buffer_inplace_update_then_store_back(backend: str) -> None:
+    eager, mod = _Counting(), _Counting()
+    cnt = (
+        ferrodyn.testing.CompileCounter()
+        if backend == "counter"
+        else ferrodyn.testing.CompileCounterWithBackend(backend)
+    )
+    compiled = ferrodyn.compile(mod, backend=cnt)
+    buf = mod.calls
+    for _ in range(3):
+        x = t(2)
+        torch.testing.assert_close(compiled(x), eager(x))
+    assert int(mod.calls) == int(eager.calls) == 3
+    assert mod.calls is buf
+    assert cnt.frame_count == 1
+
+
+def test_module_attribute_store_of_new_value_breaks() -> None:
+    class Remember(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.last = x + 1
+            return x
+
+    mod = Remember()
+    cnt = ferrodyn.testing.CompileCounter()
+    x = t(2)
+    ferrodyn.compile(mod, backend=cnt)(x)
+    torch.testing.assert_close(mod.last, x + 1)
+    assert cnt.frame_count == 0

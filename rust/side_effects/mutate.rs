@@ -73,6 +73,9 @@ pub fn store_attr(
         )));
     };
     let ptr = ptr_of(&o.obj);
+    if o.kind == KIND_NN_MODULE {
+        return store_module_attr(tx, obj, name, value);
+    }
     tx.hooks
         .setattr_plain
         .bind(py)
@@ -116,6 +119,32 @@ pub fn store_attr(
     }
     tx.side_effects.store_existing_attr(obj, ptr, name, value);
     Ok(())
+}
+
+/// `module.name = value`: supported only when it changes nothing, i.e. storing back the
+/// tensor already there (`self.buf += 1` is an in-place op on the buffer, recorded in the
+/// graph; eager's setattr then stores the same tensor object). The fake tensor an op
+/// returns is its input's exactly when the real op returns its input.
+fn store_module_attr(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    name: &str,
+    value: Option<Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    if let Some(Value::Tensor(new)) = &value {
+        if let Ok(Value::Tensor(cur)) = crate::interp::attrs::load_attr(tx, obj, name) {
+            let fake = |t: &Py<PyAny>| t.bind(py).getattr("fake").ok();
+            if let (Some(a), Some(b)) = (fake(&cur), fake(new)) {
+                if a.is(&b) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(Exit::brk(format!(
+        "assignment to attribute '{name}' of an nn.Module (only storing back the same tensor is supported)"
+    )))
 }
 
 /// `global name = value` (`value` None: `del name`) in `frame`'s globals.
