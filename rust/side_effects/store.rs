@@ -85,9 +85,18 @@ pub struct SideEffects {
     pub realized_sources: Vec<(Arc<Source>, Ptr)>,
     /// Escaping objects created in the trace, built once per call.
     pub table: ObjectTable,
+    /// Bumped by every recorded mutation (see `generation`).
+    generation: u64,
 }
 
 impl SideEffects {
+    /// A counter of recorded mutations: equal values at two points of a trace mean nothing
+    /// was recorded in between (e.g. a graph-break snapshot can check that the breaking
+    /// step, which will run eagerly, left nothing in the store).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     // ---- attributes ------------------------------------------------------------------------
 
     /// The pending value of `obj.name`: Some(Some(v)) stored, Some(None) deleted, None: no
@@ -119,6 +128,7 @@ impl SideEffects {
     /// `obj.name = value` (None: `del obj.name`) on a new object. Returns false when
     /// deleting an attribute the object does not have.
     pub fn store_new_attr(&mut self, obj: Ptr, name: &str, value: Option<Value>) -> bool {
+        self.generation += 1;
         let Some(n) = self.new_objects.get_mut(&obj) else {
             return false;
         };
@@ -142,6 +152,7 @@ impl SideEffects {
         name: &str,
         value: Option<Value>,
     ) {
+        self.generation += 1;
         self.touched.insert(obj);
         self.existing_attrs
             .insert((obj, name.to_string()), value.clone());
@@ -166,12 +177,14 @@ impl SideEffects {
 
     /// Note that a container mirroring a pre-existing list changed (first time: logged).
     pub fn list_mutated(&mut self, l: &Rc<ListVal>) {
+        self.generation += 1;
         if l.source.is_some() && self.mutated_containers.insert(Rc::as_ptr(l) as usize) {
             self.log.push(Mutation::ListContents(l.clone()));
         }
     }
 
     pub fn dict_mutated(&mut self, d: &Rc<DictVal>) {
+        self.generation += 1;
         if d.source.is_some() && self.mutated_containers.insert(Rc::as_ptr(d) as usize) {
             self.log.push(Mutation::DictContents(d.clone()));
         }
@@ -196,6 +209,7 @@ impl SideEffects {
         name: &str,
         value: Option<Value>,
     ) {
+        self.generation += 1;
         self.globals
             .insert((ptr_of(globals), name.to_string()), value.clone());
         self.log.push(Mutation::Global {
@@ -210,6 +224,7 @@ impl SideEffects {
     }
 
     pub fn store_cell(&mut self, cell: &Rc<ExternalCell>, value: Value) {
+        self.generation += 1;
         self.cells.insert(ptr_of(&cell.cell), value.clone());
         self.log.push(Mutation::Cell {
             cell: cell.clone(),
@@ -218,6 +233,7 @@ impl SideEffects {
     }
 
     pub fn record_print(&mut self, args: Vec<Value>, kwargs: Vec<(String, Value)>) {
+        self.generation += 1;
         self.log.push(Mutation::Print { args, kwargs });
     }
 
