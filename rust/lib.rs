@@ -8,6 +8,7 @@ pub mod guards;
 pub mod interp;
 pub mod py_api;
 pub mod runtime;
+pub mod side_effects;
 pub mod spec_cache;
 
 use pyo3::prelude::*;

@@ -14,6 +14,7 @@ use crate::guards::{CacheEntry, CodeCache, GuardTree};
 use crate::interp::exit::Exit;
 use crate::interp::output::OutTemplate;
 use crate::interp::{trace_function, TraceFailure, TraceOutput};
+use crate::side_effects::ReplayPlan;
 use crate::spec_cache::{CodeSpec, SPEC_CACHE};
 
 /// Bumped by `reset()`; a CompiledCode whose epoch is older clears its cache.
@@ -24,6 +25,8 @@ pub enum Artifact {
         compiled: Py<PyAny>,
         n_inputs: usize,
         template: OutTemplate,
+        /// Side effects replayed after the graph (side_effects/replay.rs).
+        replay: ReplayPlan,
     },
     /// The trace stopped (graph break, unsupported step): run the function eagerly.
     Eager { reason: String },
@@ -37,6 +40,8 @@ pub enum Artifact {
         /// Templates for the bound locals, in the glue's argument order.
         locals: Vec<OutTemplate>,
         glue: Py<PyAny>,
+        /// Mutations recorded before the break.
+        replay: crate::side_effects::ReplayPlan,
     },
 }
 
@@ -320,11 +325,18 @@ impl CompiledCode {
                 compiled,
                 n_inputs,
                 template,
+                replay,
             } => {
                 let n = (*n_inputs).min(fetched.len());
+                if !replay.precheck(&fetched[n..]) {
+                    return self.run_eager(py, args, kwargs);
+                }
                 let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
                 let out = compiled.bind(py).call1(inputs)?;
-                Ok(template.build(py, &out, &fetched[n..])?.unbind())
+                let objs = replay.run(py, &out, &fetched[n..])?;
+                Ok(template
+                    .build_with(py, &out, &fetched[n..], &objs)?
+                    .unbind())
             }
             Artifact::Split {
                 compiled,
@@ -332,19 +344,25 @@ impl CompiledCode {
                 stack,
                 locals,
                 glue,
+                replay,
             } => {
-                // Run the graph for everything before the break, rebuild the frame's stack
-                // and locals, and let the glue run the breaking step and resume.
+                // Run the graph for everything before the break, apply the mutations
+                // recorded before it, rebuild the frame's stack and locals, and let the glue
+                // run the breaking step and resume.
                 let n = (*n_inputs).min(fetched.len());
+                let rest = &fetched[n..];
+                if !replay.precheck(rest) {
+                    return self.run_eager(py, args, kwargs);
+                }
                 let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
                 let out = compiled.bind(py).call1(inputs)?;
-                let rest = &fetched[n..];
+                let objs = replay.run(py, &out, rest)?;
                 let mut glue_args = Vec::with_capacity(stack.len() + locals.len());
                 for t in locals {
-                    glue_args.push(t.build(py, &out, rest)?);
+                    glue_args.push(t.build_with(py, &out, rest, &objs)?);
                 }
                 for t in stack.iter().flatten() {
-                    glue_args.push(t.build(py, &out, rest)?);
+                    glue_args.push(t.build_with(py, &out, rest, &objs)?);
                 }
                 Ok(glue.bind(py).call1(PyTuple::new(py, glue_args)?)?.unbind())
             }
@@ -571,11 +589,13 @@ impl CompiledCode {
                 },
                 locals: sp.locals.into_iter().map(|(_, t)| t).collect(),
                 glue,
+                replay: out.replay,
             },
             None => Artifact::Graph {
                 compiled: compiled.unbind(),
                 n_inputs: out.n_graph_inputs,
                 template: out.template,
+                replay: out.replay,
             },
         };
         Ok(CacheEntry {

@@ -17,6 +17,9 @@ use crate::guards::{DictKey, Source};
 
 pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Value> {
     let py = tx.py;
+    if let Some(v) = crate::side_effects::mutate::load_pending_global(tx, frame, name) {
+        return v;
+    }
     let globals = frame
         .globals
         .bind(py)
@@ -155,7 +158,10 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             });
             tx.realize(&r, src)
         }
-        Value::Object(o) => object_attr(tx, obj, o, name),
+        Value::Object(o) => match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
+            Some(v) => Ok(v),
+            None => object_attr(tx, obj, o, name),
+        },
         Value::Super(s) => super_attr(tx, &s.0, &s.1, name),
         _ => Err(Exit::brk(format!(
             "attribute '{name}' of a {}",
@@ -181,7 +187,12 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
         Err(e) => return Err(tx.err(e)),
     };
     let (at, value): (i64, Bound<'_, PyAny>) = r.extract().map_err(|e| tx.err(e))?;
-    let source = attr_source(&o.source, at, name);
+    let source = match (&o.source, at) {
+        (None, AT_CLASS | AT_PROPERTY) => {
+            crate::side_effects::new_objects::class_attr_source(tx, o, name)
+        }
+        _ => attr_source(&o.source, at, name),
+    };
     match at {
         AT_CLASS => {
             // A plain function found on the class binds to the instance; staticmethod and

@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub locals: Vec<Option<Value>>,
     pub pending: Vec<Option<Py<PyAny>>>,
     graph_mark: usize,
+    /// The side-effect store's generation before the instruction.
+    pub side_effects_generation: u64,
 }
 
 impl Snapshot {
@@ -55,6 +57,7 @@ impl Snapshot {
                 .map(|p| p.as_ref().map(|o| o.clone_ref(tx.py)))
                 .collect(),
             graph_mark,
+            side_effects_generation: tx.side_effects.generation(),
         })
     }
 }
@@ -107,15 +110,6 @@ pub fn split_point(
     if spec.localsplus.len() != n_varnames + spec.nfree {
         return Err(Exit::brk(
             "graph break in a function whose locals are captured by inner functions",
-        ));
-    }
-    // A mutable container reachable twice (a list in a local and its bound `append` on the
-    // stack) must stay one object when rebuilt; until templates share objects, run eagerly.
-    let mut seen = std::collections::HashSet::new();
-    let live = snap.stack.iter().chain(snap.locals.iter().flatten());
-    if live.into_iter().any(|v| aliases_container(v, &mut seen)) {
-        return Err(Exit::brk(
-            "graph break with a list or dict referenced twice in the frame",
         ));
     }
     tx.gb
@@ -200,37 +194,4 @@ pub fn split_point(
         reason,
         at,
     })
-}
-
-/// Whether `v` contains a list or dict (created in the trace) already recorded in `seen`.
-fn aliases_container(v: &Value, seen: &mut std::collections::HashSet<usize>) -> bool {
-    use std::rc::Rc;
-    match v {
-        Value::List(l) => {
-            !seen.insert(Rc::as_ptr(l) as usize)
-                || l.items.borrow().iter().any(|i| aliases_container(i, seen))
-        }
-        Value::Dict(d) => {
-            !seen.insert(Rc::as_ptr(d) as usize)
-                || d.items
-                    .borrow()
-                    .iter()
-                    .any(|(_, i)| aliases_container(i, seen))
-        }
-        Value::Tuple(t) => t.iter().any(|i| aliases_container(i, seen)),
-        Value::NamedTuple(n) => n.items.iter().any(|i| aliases_container(i, seen)),
-        Value::BoundMethod(m) => aliases_container(&m.0, seen) || aliases_container(&m.1, seen),
-        Value::BuiltinMethod(m) => aliases_container(&m.0, seen),
-        Value::Iter(it) => match &*it.borrow() {
-            super::value::IterVal::Items { items, .. } => {
-                items.iter().any(|i| aliases_container(i, seen))
-            }
-            super::value::IterVal::Enumerate { inner, .. } => aliases_container(inner, seen),
-            super::value::IterVal::Zip { inners, .. } => {
-                inners.iter().any(|i| aliases_container(i, seen))
-            }
-            super::value::IterVal::Range { .. } => false,
-        },
-        _ => false,
-    }
 }

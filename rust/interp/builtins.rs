@@ -267,7 +267,10 @@ pub fn call_builtin<'py>(
                 if reason.contains("AttributeError") || reason.contains("has no attribute") =>
             {
                 if let Value::Object(o) = v {
-                    if let Some(s) = &o.source {
+                    let pending = tx
+                        .side_effects
+                        .has_pending(crate::side_effects::store::ptr_of(&o.obj));
+                    if let (Some(s), false) = (&o.source, pending) {
                         tx.guard(s, crate::guards::Guard::HasAttr(name.clone(), false));
                     }
                 }
@@ -368,9 +371,7 @@ pub fn call_builtin<'py>(
         return Ok(Some(Value::constant(py, !want)));
     }
     if is(&b.print) {
-        return Err(Exit::brk(
-            "print() (replaying prints after the graph is not supported yet)",
-        ));
+        return crate::side_effects::mutate::print(tx, args, kwargs).map(Some);
     }
     if is(&b.slice) {
         no_kwargs("slice")?;

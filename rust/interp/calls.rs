@@ -135,12 +135,19 @@ fn call_object(
             if args.iter().any(|a| a.is_tensor()) {
                 return graph_call(tx, &obj, &args, &kwargs);
             }
-            Err(Exit::brk(format!("call to {} with non-constant arguments", tx.describe(&obj))))
+            Err(Exit::brk(format!(
+                "call to {} with non-constant arguments",
+                tx.describe(&obj)
+            )))
         }
         KIND_OPERATOR | KIND_PURE => match all_constants(tx, &args, &kwargs) {
             Some((a, k)) => match obj.call(a, Some(&k)) {
                 Ok(r) => tx.realize(&r, None),
-                Err(e) => Err(Exit::brk(format!("{} raised {}", tx.describe(&obj), e.value(py)))),
+                Err(e) => Err(Exit::brk(format!(
+                    "{} raised {}",
+                    tx.describe(&obj),
+                    e.value(py)
+                ))),
             },
             None => {
                 if args.iter().any(|a| a.is_tensor()) && o.kind == KIND_PURE {
@@ -151,34 +158,66 @@ fn call_object(
                         }
                     }
                 }
-                Err(Exit::brk(format!("call to {} with non-constant arguments", tx.describe(&obj))))
+                Err(Exit::brk(format!(
+                    "call to {} with non-constant arguments",
+                    tx.describe(&obj)
+                )))
             }
         },
         KIND_NN_MODULE => call_module(tx, whole, o, args, kwargs),
         KIND_OBJECT if args.is_empty() && kwargs.is_empty() && is_weakref(&obj) => {
             // Dereferencing a weak reference: the referent, guarded through `ref()`.
             let referent = obj.call0().map_err(|e| tx.err(e))?;
-            let src = o.source.clone().map(|s| Arc::new(Source::WeakrefDeref { base: s }));
+            let src = o
+                .source
+                .clone()
+                .map(|s| Arc::new(Source::WeakrefDeref { base: s }));
             tx.realize(&referent, src)
         }
         KIND_OBJECT => {
             let call = obj.get_type().getattr("__call__").ok();
-            let is_py = call.as_ref().map(|c| c.get_type().name().map(|n| n == "function").unwrap_or(false)).unwrap_or(false);
+            let is_py = call
+                .as_ref()
+                .map(|c| {
+                    c.get_type()
+                        .name()
+                        .map(|n| n == "function")
+                        .unwrap_or(false)
+                })
+                .unwrap_or(false);
             if is_py {
-                call_dunder(tx, whole, "__call__", [args, vec![]].concat())
-                    .and_then(|v| if kwargs.is_empty() { Ok(v) } else { Err(Exit::brk("keyword arguments to __call__")) })
+                call_dunder(tx, whole, "__call__", [args, vec![]].concat()).and_then(|v| {
+                    if kwargs.is_empty() {
+                        Ok(v)
+                    } else {
+                        Err(Exit::brk("keyword arguments to __call__"))
+                    }
+                })
             } else {
-                Err(Exit::brk(format!("call to non-traceable object {}", tx.describe(&obj))))
+                Err(Exit::brk(format!(
+                    "call to non-traceable object {}",
+                    tx.describe(&obj)
+                )))
             }
         }
-        KIND_CLASS if !tx.hooks.namedtuple_info.bind(py).call1((&obj,)).map(|i| i.is_none()).unwrap_or(true) => {
-            construct_namedtuple(tx, &obj, args, kwargs).map(Some)?.ok_or_else(|| Exit::internal("namedtuple"))
+        KIND_CLASS
+            if !tx
+                .hooks
+                .namedtuple_info
+                .bind(py)
+                .call1((&obj,))
+                .map(|i| i.is_none())
+                .unwrap_or(true) =>
+        {
+            construct_namedtuple(tx, &obj, args, kwargs)
+                .map(Some)?
+                .ok_or_else(|| Exit::internal("namedtuple"))
         }
-        KIND_CLASS => Err(Exit::brk(format!(
-            "constructing {} inside the compiled region (creating Python objects is not supported yet)",
+        KIND_CLASS => crate::side_effects::new_objects::construct(tx, whole, o, args, kwargs),
+        _ => Err(Exit::brk(format!(
+            "call to non-traceable function {}",
             tx.describe(&obj)
         ))),
-        _ => Err(Exit::brk(format!("call to non-traceable function {}", tx.describe(&obj)))),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Methods of tuple, list and dict values (`d.items()`, `l.append(x)`, `t.index(x)`...).
-//! Mutating a container that exists outside the trace breaks the graph until the
-//! side-effect store lands; containers created in the trace mutate freely.
+//! Mutating a container that exists outside the trace changes the trace's copy and is
+//! recorded in the side-effect store (replayed after the graph).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,12 +16,6 @@ use super::value::{IterVal, Value};
 
 fn items_iter(items: Vec<Value>) -> Value {
     Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))
-}
-
-fn external(what: &str) -> Exit {
-    Exit::brk(format!(
-        "{what} on a container that exists outside the compiled region (side effects are not supported yet)"
-    ))
 }
 
 fn const_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
@@ -72,8 +66,8 @@ pub fn call_container_method(
                 name,
                 "append" | "extend" | "insert" | "pop" | "remove" | "clear" | "reverse" | "sort"
             );
-            if mutating && l.source.is_some() {
-                return Err(external(&format!("list.{name}")));
+            if mutating {
+                tx.side_effects.list_mutated(l);
             }
             match (name, args.as_slice()) {
                 ("append", [x]) => {
@@ -134,8 +128,8 @@ pub fn call_container_method(
         }
         Value::Dict(d) => {
             let mutating = matches!(name, "update" | "pop" | "setdefault" | "clear" | "popitem");
-            if mutating && d.source.is_some() {
-                return Err(external(&format!("dict.{name}")));
+            if mutating {
+                tx.side_effects.dict_mutated(d);
             }
             let lookup = |tx: &mut Tracer<'_>, k: &Value| -> TResult<Option<Value>> {
                 let key = tx

@@ -198,10 +198,8 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let v = frame.pop();
             match frame.locals.get(arg).cloned().flatten() {
                 Some(Value::Cell(c)) => *c.borrow_mut() = Some(v),
-                Some(Value::ExternalCell(_)) => {
-                    return Err(Exit::brk(
-                        "assignment to a nonlocal variable that lives outside the compiled region (side effects are not supported yet)",
-                    ))
+                Some(Value::ExternalCell(c)) => {
+                    crate::side_effects::mutate::store_external_cell(tx, &c, v)?
                 }
                 _ => return Err(Exit::internal("STORE_DEREF on a non-cell")),
             }
@@ -215,9 +213,9 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             frame.stack.push(v);
         }
         STORE_GLOBAL | DELETE_GLOBAL => {
-            return Err(Exit::brk(
-                "assignment to a global variable (side effects are not supported yet)",
-            ));
+            let n = name(frame, arg)?;
+            let v = (ins.op == STORE_GLOBAL).then(|| frame.pop());
+            crate::side_effects::mutate::store_global(tx, frame, &n, v)?;
         }
 
         // ---- attributes ------------------------------------------------------------------
@@ -236,9 +234,9 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
         STORE_ATTR | DELETE_ATTR => {
             let n = name(frame, arg)?;
-            return Err(Exit::brk(format!(
-                "assignment to attribute '{n}' (mutating Python objects is not supported yet)"
-            )));
+            let obj = frame.pop();
+            let v = (ins.op == STORE_ATTR).then(|| frame.pop());
+            crate::side_effects::mutate::store_attr(tx, &obj, &n, v)?;
         }
 
         // ---- stack manipulation ------------------------------------------------------------
@@ -302,6 +300,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let container = frame.pop();
             let value = frame.pop();
             store_subscr(tx, &container, &key, value)?;
+        }
+        DELETE_SUBSCR => {
+            let key = frame.pop();
+            let container = frame.pop();
+            crate::side_effects::mutate::delete_subscr(tx, &container, &key)?;
         }
 
         // ---- building containers ---------------------------------------------------------

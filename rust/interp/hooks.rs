@@ -12,6 +12,12 @@ pub struct Hooks {
     pub super_lookup: Py<PyAny>,
     pub super_type: Py<PyAny>,
     pub namedtuple_info: Py<PyAny>,
+    /// Side-effect store checks (`variables/mutation.py`).
+    pub setattr_plain: Py<PyAny>,
+    pub new_object_shell: Py<PyAny>,
+    /// `object` and `types` (replaying stores, rebuilding functions and cells).
+    pub object: Py<PyAny>,
+    pub types: Py<PyModule>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
     pub graph_builder: Py<PyAny>,
@@ -80,6 +86,10 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             super_lookup: vars.getattr("super_lookup")?.unbind(),
             super_type: builtins_mod.getattr("super")?.unbind(),
             namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
+            setattr_plain: vars.getattr("setattr_plain")?.unbind(),
+            new_object_shell: vars.getattr("new_object_shell")?.unbind(),
+            object: g("object")?,
+            types: py.import("types")?.unbind(),
             grad_ctx: {
                 let torch = py.import("torch")?;
                 GradCtx {

@@ -48,6 +48,8 @@ pub struct TraceOutput {
     /// Set when the trace stopped at a graph break in the root frame: the graph covers
     /// everything before it and the glue continues from there.
     pub split: Option<breaks::SplitPoint>,
+    /// Side effects to apply after the graph runs (before building the return value).
+    pub replay: crate::side_effects::ReplayPlan,
 }
 
 /// The guards installed before a trace stopped early (so the eager fallback is cached
@@ -83,7 +85,7 @@ pub fn trace_function(
         let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
     }
     match r {
-        Ok((template, graph_outputs, extra, split)) => {
+        Ok((template, graph_outputs, extra, split, replay)) => {
             let mut fetch = tx.inputs.clone();
             let n_graph_inputs = fetch.len();
             fetch.extend(extra);
@@ -95,6 +97,7 @@ pub fn trace_function(
                 fetch,
                 n_graph_inputs,
                 split,
+                replay,
             })
         }
         Err(exit) => Err(TraceFailure {
@@ -109,6 +112,7 @@ type RootResult = (
     Vec<Py<PyAny>>,
     Vec<Arc<Source>>,
     Option<breaks::SplitPoint>,
+    crate::side_effects::ReplayPlan,
 );
 
 fn run_root(
@@ -170,7 +174,13 @@ fn run_root(
             };
             // The break happened inside a callee when its location is another function.
             let inlined = at.function != spec.qualname || at.file != spec.filename;
-            return match breaks::split_point(
+            // Mutations recorded by the breaking instruction itself (partly inlined before
+            // it broke) must not be replayed: it re-runs natively. Until the store can be
+            // rolled back to the snapshot, such a break runs the frame eagerly.
+            if tx.side_effects.generation() != snap.side_effects_generation {
+                return Err(Exit::Break { reason, at });
+            }
+            let split = breaks::split_point(
                 tx,
                 snap,
                 &spec,
@@ -181,8 +191,20 @@ fn run_root(
                 },
                 &mut outputs,
                 &mut extra,
-            ) {
-                Ok(sp) => Ok((OutTemplate::Const(py.None()), outputs, extra, Some(sp))),
+            );
+            return match split {
+                Ok(sp) => {
+                    // Mutations recorded before the break are applied before the glue runs.
+                    let replay = crate::side_effects::replay::plan(tx, &mut outputs, &mut extra)
+                        .map_err(|e| e.located(&frame.location()))?;
+                    Ok((
+                        OutTemplate::Const(py.None()),
+                        outputs,
+                        extra,
+                        Some(sp),
+                        replay,
+                    ))
+                }
                 // The state cannot be rebuilt: report the original break.
                 Err(_) => Err(Exit::Break { reason, at }),
             };
@@ -191,5 +213,7 @@ fn run_root(
     };
     let template = template_for(tx, &ret, &mut outputs, &mut extra)
         .map_err(|e| e.located(&frame.location()))?;
-    Ok((template, outputs, extra, None))
+    let replay = crate::side_effects::replay::plan(tx, &mut outputs, &mut extra)
+        .map_err(|e| e.located(&frame.location()))?;
+    Ok((template, outputs, extra, None, replay))
 }

@@ -95,11 +95,7 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
             return Ok(Value::new_list(v));
         }
         (Value::List(a), other) if op == 13 => {
-            if a.source.is_some() {
-                return Err(Exit::brk(
-                    "in-place extension of a list that exists outside the compiled region",
-                ));
-            }
+            tx.side_effects.list_mutated(a);
             let items = super::iter::unpack(tx, other)?;
             a.items.borrow_mut().extend(items);
             return Ok(lhs.clone());
@@ -419,8 +415,10 @@ pub fn store_subscr(
             graph_call(tx, &f, &[container.clone(), key.clone(), value], &[])?;
             Ok(())
         }
-        Value::List(l) if l.source.is_none() => {
-            let i = const_index(tx, key).ok_or_else(|| Exit::brk("list assignment with a non-constant index"))?;
+        Value::List(l) => {
+            tx.side_effects.list_mutated(l);
+            let i = const_index(tx, key)
+                .ok_or_else(|| Exit::brk("list assignment with a non-constant index"))?;
             let mut items = l.items.borrow_mut();
             let n = items.len() as i64;
             let j = if i < 0 { i + n } else { i };
@@ -432,13 +430,14 @@ pub fn store_subscr(
                 None => Err(Exit::brk("list assignment index out of range")),
             }
         }
-        Value::Dict(d) if d.source.is_none() => {
+        Value::Dict(d) => {
             let k = super::dispatch::dict_key_const(tx, key)?;
+            tx.side_effects.dict_mutated(d);
             super::dispatch::dict_set(tx, d, k, value);
             Ok(())
         }
         _ => Err(Exit::brk(format!(
-            "item assignment on a '{}' that exists outside the compiled region (side effects are not supported yet)",
+            "item assignment on a '{}'",
             container.type_name(py)
         ))),
     }

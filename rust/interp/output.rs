@@ -24,6 +24,8 @@ pub enum OutTemplate {
     Dict(Vec<(Py<PyAny>, OutTemplate)>),
     /// `callable(*args)`: bound methods, iterators, and other rebuilt helpers.
     Call(Py<PyAny>, Vec<OutTemplate>),
+    /// The i-th object of the per-call object table (side_effects/table.rs).
+    Obj(usize),
 }
 
 pub fn template_for(
@@ -33,6 +35,9 @@ pub fn template_for(
     extra: &mut Vec<Arc<Source>>,
 ) -> TResult<OutTemplate> {
     let py = tx.py;
+    if let Some(t) = crate::side_effects::table::escape(tx, v, outputs, extra)? {
+        return Ok(t);
+    }
     let fetch = |s: &Arc<Source>, extra: &mut Vec<Arc<Source>>| {
         let i = extra.iter().position(|e| e == s).unwrap_or_else(|| {
             extra.push(s.clone());
@@ -137,7 +142,21 @@ impl OutTemplate {
         outputs: &Bound<'py, PyAny>,
         fetched: &[Py<PyAny>],
     ) -> PyResult<Bound<'py, PyAny>> {
+        self.build_with(py, outputs, fetched, &[])
+    }
+
+    /// `build`, with the objects the replay plan built for this call.
+    pub fn build_with<'py>(
+        &self,
+        py: Python<'py>,
+        outputs: &Bound<'py, PyAny>,
+        fetched: &[Py<PyAny>],
+        objs: &[Py<PyAny>],
+    ) -> PyResult<Bound<'py, PyAny>> {
         Ok(match self {
+            OutTemplate::Obj(i) => objs.get(*i).map(|o| o.bind(py).clone()).ok_or_else(|| {
+                pyo3::exceptions::PyRuntimeError::new_err("ferrodyn: missing rebuilt object")
+            })?,
             OutTemplate::Graph(i) => outputs.get_item(*i)?,
             OutTemplate::Const(c) => c.bind(py).clone(),
             OutTemplate::Fetched(i) => {
@@ -148,14 +167,14 @@ impl OutTemplate {
             OutTemplate::Tuple(items) => {
                 let v: Vec<_> = items
                     .iter()
-                    .map(|t| t.build(py, outputs, fetched))
+                    .map(|t| t.build_with(py, outputs, fetched, objs))
                     .collect::<PyResult<_>>()?;
                 PyTuple::new(py, v)?.into_any()
             }
             OutTemplate::NamedTuple(cls, structseq, items) => {
                 let v: Vec<_> = items
                     .iter()
-                    .map(|t| t.build(py, outputs, fetched))
+                    .map(|t| t.build_with(py, outputs, fetched, objs))
                     .collect::<PyResult<_>>()?;
                 let t = PyTuple::new(py, v)?;
                 if *structseq {
@@ -167,21 +186,21 @@ impl OutTemplate {
             OutTemplate::Call(f, args) => {
                 let v: Vec<_> = args
                     .iter()
-                    .map(|t| t.build(py, outputs, fetched))
+                    .map(|t| t.build_with(py, outputs, fetched, objs))
                     .collect::<PyResult<_>>()?;
                 f.bind(py).call1(PyTuple::new(py, v)?)?
             }
             OutTemplate::List(items) => {
                 let v: Vec<_> = items
                     .iter()
-                    .map(|t| t.build(py, outputs, fetched))
+                    .map(|t| t.build_with(py, outputs, fetched, objs))
                     .collect::<PyResult<_>>()?;
                 PyList::new(py, v)?.into_any()
             }
             OutTemplate::Dict(items) => {
                 let d = PyDict::new(py);
                 for (k, t) in items {
-                    d.set_item(k.bind(py), t.build(py, outputs, fetched)?)?;
+                    d.set_item(k.bind(py), t.build_with(py, outputs, fetched, objs)?)?;
                 }
                 d.into_any()
             }

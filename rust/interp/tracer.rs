@@ -17,6 +17,8 @@ use super::value::{
     DictVal, ExternalCell, FuncVal, GlobalsAccess, ListVal, NamedTupleVal, ObjVal, SourceRef, Value,
 };
 use crate::guards::{DictKey, Guard, Source, TensorMeta};
+use crate::side_effects::store::ptr_of;
+use crate::side_effects::SideEffects;
 use crate::spec_cache::SPEC_CACHE;
 
 pub struct Tracer<'py> {
@@ -34,6 +36,8 @@ pub struct Tracer<'py> {
     pub max_depth: usize,
     /// The root frame's state before the instruction that broke the graph, if any.
     pub break_snapshot: Option<super::breaks::Snapshot>,
+    /// Pending mutations of Python state (never applied while tracing).
+    pub side_effects: SideEffects,
 }
 
 impl<'py> Tracer<'py> {
@@ -56,6 +60,7 @@ impl<'py> Tracer<'py> {
             depth: 0,
             max_depth,
             break_snapshot: None,
+            side_effects: SideEffects::default(),
         })
     }
 
@@ -106,7 +111,19 @@ impl<'py> Tracer<'py> {
             }
         }
         let kind = self.classify(obj)?;
-        let v = self.realize_kind(obj, kind, &source)?;
+        let mut v = self.realize_kind(obj, kind, &source)?;
+        if let (Some(s), KIND_LIST | KIND_DICT | KIND_OBJECT) = (&source, kind) {
+            // One mirror per real mutable object, however it is reached (a write through
+            // one name is seen through the others); the guards above still cover `s`.
+            let p = ptr_of(&obj.clone().unbind());
+            match self.side_effects.realized.get(&p) {
+                Some((_, first)) => v = first.clone(),
+                None => {
+                    self.side_effects.realized.insert(p, (s.clone(), v.clone()));
+                }
+            }
+            self.side_effects.realized_sources.push((s.clone(), p));
+        }
         if let Some(s) = source {
             self.memo.insert(s, v.clone());
         }
@@ -272,6 +289,9 @@ impl<'py> Tracer<'py> {
 
     /// The contents of a closure cell that exists outside the trace, realized on first use.
     pub fn load_external_cell(&mut self, c: &ExternalCell) -> TResult<Option<Value>> {
+        if let Some(v) = self.side_effects.pending_cell(c) {
+            return Ok(Some(v));
+        }
         if let Some(v) = c.realized.borrow().as_ref() {
             return Ok(Some(v.clone()));
         }
@@ -491,7 +511,12 @@ impl<'py> Tracer<'py> {
                 );
                 Some(PySlice::full(py).get_type().call1((a, b, c)).ok()?)
             }
-            Value::Object(o) if o.kind != KIND_TENSOR => Some(o.obj.bind(py).clone()),
+            // Not objects whose real state differs from the trace's (new or mutated).
+            Value::Object(o)
+                if o.kind != KIND_TENSOR && !self.side_effects.has_pending(ptr_of(&o.obj)) =>
+            {
+                Some(o.obj.bind(py).clone())
+            }
             Value::Dict(d) => {
                 let out = PyDict::new(py);
                 for (k, val) in d.items.borrow().iter() {

@@ -7,5 +7,15 @@ from __future__ import annotations
 
 from .attrs import lookup_attr, module_item_key, super_lookup
 from .classify import classify, describe, namedtuple_info
+from .mutation import new_object_shell, setattr_plain
 
-__all__ = ["classify", "describe", "lookup_attr", "module_item_key", "namedtuple_info", "super_lookup"]
+__all__ = [
+    "classify",
+    "describe",
+    "lookup_attr",
+    "module_item_key",
+    "namedtuple_info",
+    "new_object_shell",
+    "setattr_plain",
+    "super_lookup",
+]

@@ -1,0 +1,92 @@
+"""Which Python objects the side-effect store may track, without running user code.
+
+`setattr_plain(obj, name)`: whether `obj.name = v` / `del obj.name` is a plain instance-dict
+store (no custom `__setattr__`, no data descriptor): then the Rust store records it and
+replays it after the graph. `new_object_shell(cls)`: for a user class whose instances can be
+created without user code (`object.__new__`), an empty instance that stands for the new
+object while tracing (its attributes live in the store, never in the shell). Anything
+else raises `Unsupported` (a graph break) with the reason.
+"""
+
+from __future__ import annotations
+
+import abc
+import types
+from typing import Any
+
+import torch
+
+from ..exc import Unsupported
+
+_HEAPTYPE = 1 << 9
+
+
+def _class_lookup(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
+def _is_data_descriptor(attr: Any) -> bool:
+    t = type(attr)
+    return hasattr(t, "__set__") or hasattr(t, "__delete__")
+
+
+def _plain_layout(cls: type) -> str | None:
+    """Why instances of `cls` are not plain dict-backed objects (None: they are)."""
+    if cls.__setattr__ is not object.__setattr__:
+        return f"{cls.__qualname__} defines __setattr__"
+    if cls.__delattr__ is not object.__delattr__:
+        return f"{cls.__qualname__} defines __delattr__"
+    if cls.__getattribute__ is not object.__getattribute__:
+        return f"{cls.__qualname__} defines __getattribute__"
+    if cls.__dictoffset__ == 0:
+        return f"{cls.__qualname__} instances have no __dict__"
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        if not klass.__flags__ & _HEAPTYPE:
+            return f"{cls.__qualname__} derives from the builtin {klass.__qualname__}"
+        if "__slots__" in klass.__dict__:
+            return f"{klass.__qualname__} defines __slots__"
+    if issubclass(cls, (BaseException, torch.nn.Module, torch.Tensor)):
+        return f"{cls.__qualname__} is an exception, module or tensor class"
+    return None
+
+
+def setattr_plain(obj: Any, name: str) -> None:
+    """Raise Unsupported unless `obj.name = v` is a plain instance-dict store."""
+    cls = type(obj)
+    why = _plain_layout(cls)
+    if why is not None:
+        raise Unsupported(f"assignment to attribute '{name}': {why}")
+    attr = _class_lookup(cls, name)
+    if attr is not None and _is_data_descriptor(attr):
+        raise Unsupported(
+            f"assignment to attribute '{name}' of {cls.__qualname__}: a {type(attr).__name__} "
+            "on the class handles it"
+        )
+    if name == "__dict__" or name == "__class__":
+        raise Unsupported(f"assignment to {cls.__qualname__}.{name}")
+
+
+def new_object_shell(cls: type) -> Any:
+    """An empty instance of `cls` standing for an object created in the trace."""
+    if not cls.__flags__ & _HEAPTYPE:
+        raise Unsupported(f"constructing the builtin type {cls.__qualname__}")
+    if type(cls) not in (type, abc.ABCMeta):
+        raise Unsupported(f"constructing {cls.__qualname__}: it has a custom metaclass")
+    why = _plain_layout(cls)
+    if why is not None:
+        raise Unsupported(f"constructing {cls.__qualname__}: {why}")
+    if cls.__new__ is not object.__new__:
+        raise Unsupported(f"constructing {cls.__qualname__}: it defines __new__")
+    init = cls.__init__
+    if init is not object.__init__ and type(init) is not types.FunctionType:
+        raise Unsupported(f"constructing {cls.__qualname__}: its __init__ is not a Python function")
+    if _class_lookup(cls, "__del__") is not None:
+        raise Unsupported(f"constructing {cls.__qualname__}: it defines __del__")
+    if getattr(cls, "__abstractmethods__", None):
+        raise Unsupported(f"constructing {cls.__qualname__}: it is abstract")
+    return object.__new__(cls)

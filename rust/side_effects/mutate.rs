@@ -1,0 +1,263 @@
+//! The interpreter's entry points into the store: attribute stores and deletes, global and
+//! closure-cell writes, item deletes, `print`, and the reads that must see pending writes.
+//! Whatever cannot be recorded faithfully is a graph break.
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::store::ptr_of;
+use crate::guards::Guard;
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::frame::Frame;
+use crate::interp::kinds::*;
+use crate::interp::tracer::Tracer;
+use crate::interp::value::{ExternalCell, ObjVal, Value};
+
+fn attribute_error(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> Exit {
+    let ty = o
+        .obj
+        .bind(tx.py)
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    Exit::brk(format!(
+        "'{ty}' object has no attribute '{name}' (AttributeError)"
+    ))
+}
+
+/// A pending value for `o.name` (a store or delete recorded in this trace), if any.
+pub fn load_pending_attr(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> TResult<Option<Value>> {
+    let ptr = ptr_of(&o.obj);
+    if matches!(o.kind, KIND_PY_MODULE | KIND_TORCH_MODULE) {
+        if !tx.side_effects.has_pending_globals() {
+            return Ok(None);
+        }
+        // `module.X` after a `global X` write in that module's code.
+        if let Ok(d) = o.obj.bind(tx.py).getattr("__dict__") {
+            let d = d.unbind();
+            if let Some(p) = tx.side_effects.pending_global(&d, name) {
+                return p.map(Some).ok_or_else(|| {
+                    Exit::brk(format!("module has no attribute '{name}' (AttributeError)"))
+                });
+            }
+        }
+        return Ok(None);
+    }
+    if name == "__dict__" && tx.side_effects.has_pending(ptr) {
+        return Err(Exit::brk(
+            "reading __dict__ of an object with pending attribute mutations",
+        ));
+    }
+    match tx.side_effects.pending_attr(ptr, name) {
+        Some(Some(v)) => Ok(Some(v)),
+        Some(None) => Err(attribute_error(tx, o, name)),
+        None => Ok(None),
+    }
+}
+
+/// `obj.name = value` (`value` None: `del obj.name`).
+pub fn store_attr(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    name: &str,
+    value: Option<Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    let Value::Object(o) = obj else {
+        return Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of a '{}'",
+            obj.type_name(py)
+        )));
+    };
+    let ptr = ptr_of(&o.obj);
+    if o.kind == KIND_NN_MODULE {
+        return store_module_attr(tx, obj, name, value);
+    }
+    tx.hooks
+        .setattr_plain
+        .bind(py)
+        .call1((o.obj.bind(py), name))
+        .map_err(|e| tx.err(e))?;
+    if tx.side_effects.is_new(ptr) {
+        if !tx.side_effects.store_new_attr(ptr, name, value) {
+            return Err(attribute_error(tx, o, name));
+        }
+        return Ok(());
+    }
+    if o.kind != KIND_OBJECT {
+        return Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of {} (only plain Python objects are supported)",
+            tx.describe(o.obj.bind(py))
+        )));
+    }
+    let Some(src) = &o.source else {
+        return Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of an object the compiled code cannot reach again"
+        )));
+    };
+    if value.is_none() {
+        match tx.side_effects.pending_attr(ptr, name) {
+            Some(Some(_)) => {}
+            Some(None) => return Err(attribute_error(tx, o, name)),
+            None => {
+                let has = o
+                    .obj
+                    .bind(py)
+                    .getattr("__dict__")
+                    .and_then(|d| d.cast_into::<PyDict>().map_err(PyErr::from))
+                    .and_then(|d| d.contains(name))
+                    .unwrap_or(false);
+                if !has {
+                    return Err(attribute_error(tx, o, name));
+                }
+                tx.guard(src, Guard::HasAttr(name.to_string(), true));
+            }
+        }
+    }
+    tx.side_effects.store_existing_attr(obj, ptr, name, value);
+    Ok(())
+}
+
+/// `module.name = value`: supported only when it changes nothing, i.e. storing back the
+/// tensor already there (`self.buf += 1` is an in-place op on the buffer, recorded in the
+/// graph; eager's setattr then stores the same tensor object). The fake tensor an op
+/// returns is its input's exactly when the real op returns its input.
+fn store_module_attr(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    name: &str,
+    value: Option<Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    if let Some(Value::Tensor(new)) = &value {
+        if let Ok(Value::Tensor(cur)) = crate::interp::attrs::load_attr(tx, obj, name) {
+            let fake = |t: &Py<PyAny>| t.bind(py).getattr("fake").ok();
+            if let (Some(a), Some(b)) = (fake(&cur), fake(new)) {
+                if a.is(&b) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(Exit::brk(format!(
+        "assignment to attribute '{name}' of an nn.Module (only storing back the same tensor is supported)"
+    )))
+}
+
+/// `global name = value` (`value` None: `del name`) in `frame`'s globals.
+pub fn store_global(
+    tx: &mut Tracer<'_>,
+    frame: &Frame,
+    name: &str,
+    value: Option<Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    if value.is_none() {
+        let exists = match tx.side_effects.pending_global(&frame.globals, name) {
+            Some(v) => v.is_some(),
+            None => frame
+                .globals
+                .bind(py)
+                .cast::<PyDict>()
+                .map_err(|e| tx.err(e.into()))?
+                .contains(name)
+                .map_err(|e| tx.err(e))?,
+        };
+        if !exists {
+            return Err(Exit::brk(format!(
+                "name '{name}' is not defined (NameError)"
+            )));
+        }
+    }
+    tx.side_effects
+        .store_global(py, &frame.globals, name, value);
+    Ok(())
+}
+
+/// A pending value for the global `name` of `frame`: Some(Ok(v)) stored, Some(Err) deleted.
+pub fn load_pending_global(tx: &Tracer<'_>, frame: &Frame, name: &str) -> Option<TResult<Value>> {
+    tx.side_effects
+        .pending_global(&frame.globals, name)
+        .map(|v| v.ok_or_else(|| Exit::brk(format!("name '{name}' is not defined (NameError)"))))
+}
+
+/// `nonlocal x; x = value` where the cell exists outside the trace.
+pub fn store_external_cell(
+    tx: &mut Tracer<'_>,
+    cell: &Rc<ExternalCell>,
+    value: Value,
+) -> TResult<()> {
+    if cell.source.is_none() {
+        return Err(Exit::brk(
+            "assignment to a nonlocal variable whose cell the compiled code cannot reach",
+        ));
+    }
+    tx.side_effects.store_cell(cell, value);
+    Ok(())
+}
+
+/// `print(*args, sep=.., end=.., flush=..)`: recorded and replayed after the graph, for
+/// tensors and constants; anything else breaks the graph.
+pub fn print(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Value> {
+    let py = tx.py;
+    for a in args {
+        if !matches!(a, Value::Tensor(_) | Value::Const(_)) {
+            return Err(Exit::brk(format!(
+                "print() of a '{}' (only tensors and constants are replayed)",
+                a.type_name(py)
+            )));
+        }
+    }
+    for (k, v) in kwargs {
+        if !matches!(k.as_str(), "sep" | "end" | "flush") || !matches!(v, Value::Const(_)) {
+            return Err(Exit::brk(format!("print() with keyword argument '{k}'")));
+        }
+    }
+    tx.side_effects.record_print(args.to_vec(), kwargs.to_vec());
+    Ok(Value::none(py))
+}
+
+/// `del container[key]` on a list or dict value.
+pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TResult<()> {
+    let py = tx.py;
+    match container {
+        Value::List(l) => {
+            let i: i64 = key
+                .as_const(py)
+                .filter(|c| c.get_type().name().map(|n| n == "int").unwrap_or(false))
+                .and_then(|c| c.extract().ok())
+                .ok_or_else(|| Exit::brk("del of a list item with a non-constant index"))?;
+            let n = l.items.borrow().len() as i64;
+            let j = if i < 0 { i + n } else { i };
+            if j < 0 || j >= n {
+                return Err(Exit::brk("list assignment index out of range (IndexError)"));
+            }
+            tx.side_effects.list_mutated(l);
+            l.items.borrow_mut().remove(j as usize);
+            Ok(())
+        }
+        Value::Dict(d) => {
+            let k = tx
+                .as_python_constant(key)
+                .ok_or_else(|| Exit::brk("del of a dict item with a non-constant key"))?;
+            let pos = d
+                .items
+                .borrow()
+                .iter()
+                .position(|(kk, _)| kk.bind(py).eq(&k).unwrap_or(false));
+            let Some(pos) = pos else {
+                return Err(Exit::brk(format!("KeyError: {k}")));
+            };
+            tx.side_effects.dict_mutated(d);
+            d.items.borrow_mut().remove(pos);
+            Ok(())
+        }
+        other => Err(Exit::brk(format!(
+            "item deletion on a '{}'",
+            other.type_name(py)
+        ))),
+    }
+}

@@ -1,0 +1,82 @@
+//! Creating user objects in the trace: `C(*args)` for a class whose instances are plain
+//! dict-backed objects allocated by `object.__new__` (see `variables/mutation.py`). The
+//! object is an empty shell instance while tracing; `__init__` is inlined and its stores
+//! go to the store. It is rebuilt after the graph only if it escapes (table.rs).
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+
+use super::store::{ptr_of, NewObject};
+use crate::guards::Source;
+use crate::interp::attrs::load_attr;
+use crate::interp::calls::call_value;
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::kinds::*;
+use crate::interp::tracer::Tracer;
+use crate::interp::value::{ObjVal, SourceRef, Value};
+
+/// `cls(*args, **kwargs)` for the class value `cls_v`.
+pub fn construct(
+    tx: &mut Tracer<'_>,
+    cls_v: &Value,
+    cls: &ObjVal,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
+    let py = tx.py;
+    let c = cls.obj.bind(py).clone();
+    let shell = tx
+        .hooks
+        .new_object_shell
+        .bind(py)
+        .call1((&c,))
+        .map_err(|e| tx.err(e))?;
+    let v = Value::Object(Rc::new(ObjVal {
+        obj: shell.clone().unbind(),
+        kind: KIND_OBJECT,
+        source: None,
+    }));
+    tx.side_effects.track_new_object(NewObject {
+        shell: shell.unbind(),
+        cls: c.clone().unbind(),
+        cls_source: cls.source.clone(),
+        attrs: Vec::new(),
+    });
+    let init = c.getattr("__init__").map_err(|e| tx.err(e))?;
+    let object_init = tx
+        .hooks
+        .object
+        .bind(py)
+        .getattr("__init__")
+        .map_err(|e| tx.err(e))?;
+    if init.is(&object_init) {
+        if !args.is_empty() || !kwargs.is_empty() {
+            return Err(Exit::brk(format!(
+                "TypeError: {}() takes no arguments",
+                tx.describe(&c)
+            )));
+        }
+        return Ok(v);
+    }
+    let init_v = load_attr(tx, cls_v, "__init__")?;
+    let mut all = Vec::with_capacity(args.len() + 1);
+    all.push(v.clone());
+    all.extend(args);
+    let r = call_value(tx, &init_v, all, kwargs)?;
+    if !matches!(&r, Value::Const(n) if n.bind(py).is_none()) {
+        return Err(Exit::brk("TypeError: __init__() should return None"));
+    }
+    Ok(v)
+}
+
+/// For a class attribute of an object created in the trace: a source through the class
+/// it was created from (so the method's code is guarded like for pre-existing objects).
+pub fn class_attr_source(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> SourceRef {
+    let n = tx.side_effects.new_object(ptr_of(&o.obj))?;
+    let base = n.cls_source.as_ref()?;
+    Some(std::sync::Arc::new(Source::Attr {
+        base: base.clone(),
+        name: name.to_string(),
+    }))
+}

@@ -1,0 +1,228 @@
+//! The replay plan: what the runtime does right after the compiled graph returns and
+//! before it builds the return value. It builds the escaping new objects (table.rs), then
+//! applies the recorded mutations in program order. Operands are templates over the
+//! graph's outputs, values fetched by source on each call, constants and the object table.
+//!
+//! Before the graph runs, `precheck` verifies that pre-existing mutable objects alias each
+//! other on this call exactly as they did while tracing (a write through one name must be
+//! seen through another only if they are the same object); if not, the call runs eagerly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use super::store::Mutation;
+use super::table::{fetch_slot, ObjectTable};
+use crate::guards::Source;
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{template_for, OutTemplate};
+use crate::interp::tracer::Tracer;
+use crate::interp::value::Value;
+
+pub enum Op {
+    SetAttr(OutTemplate, String, OutTemplate),
+    DelAttr(OutTemplate, String),
+    ListContents(OutTemplate, Vec<OutTemplate>),
+    DictContents(OutTemplate, Vec<(Py<PyAny>, OutTemplate)>),
+    SetGlobal(Py<PyAny>, String, OutTemplate),
+    DelGlobal(Py<PyAny>, String),
+    SetCell(OutTemplate, OutTemplate),
+    Print(Vec<OutTemplate>, Vec<(String, OutTemplate)>),
+}
+
+#[derive(Default)]
+pub struct ReplayPlan {
+    pub objects: ObjectTable,
+    pub ops: Vec<Op>,
+    /// (fetch slot, identity class while tracing) of every pre-existing mutable object the
+    /// trace read, when the trace mutates pre-existing objects; empty otherwise.
+    alias: Vec<(usize, usize)>,
+}
+
+/// Turn the store's log into a plan. Runs after the return value's template, sharing its
+/// graph outputs, fetch list and object table.
+pub fn plan(
+    tx: &mut Tracer<'_>,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<ReplayPlan> {
+    let py = tx.py;
+    let check_aliases = tx.side_effects.mutates_existing_objects();
+    let log = std::mem::take(&mut tx.side_effects.log);
+    let mut ops = Vec::with_capacity(log.len());
+    macro_rules! tmpl {
+        ($tx:expr, $v:expr) => {
+            template_for($tx, $v, outputs, extra)
+        };
+    }
+    for m in &log {
+        ops.push(match m {
+            Mutation::SetAttr {
+                target,
+                name,
+                value,
+            } => Op::SetAttr(tmpl!(tx, target)?, name.clone(), tmpl!(tx, value)?),
+            Mutation::DelAttr { target, name } => Op::DelAttr(tmpl!(tx, target)?, name.clone()),
+            Mutation::ListContents(l) => {
+                let target = tmpl!(tx, &Value::List(l.clone()))?;
+                let items = l.items.borrow().clone();
+                let items = items.iter().map(|v| tmpl!(tx, v)).collect::<TResult<_>>()?;
+                Op::ListContents(target, items)
+            }
+            Mutation::DictContents(d) => {
+                let target = tmpl!(tx, &Value::Dict(d.clone()))?;
+                let items: Vec<_> = d
+                    .items
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone_ref(py), v.clone()))
+                    .collect();
+                let mut ts = Vec::with_capacity(items.len());
+                for (k, v) in items {
+                    ts.push((k, tmpl!(tx, &v)?));
+                }
+                Op::DictContents(target, ts)
+            }
+            Mutation::Global {
+                globals,
+                name,
+                value,
+            } => match value {
+                Some(v) => Op::SetGlobal(globals.clone_ref(py), name.clone(), tmpl!(tx, v)?),
+                None => Op::DelGlobal(globals.clone_ref(py), name.clone()),
+            },
+            Mutation::Cell { cell, value } => {
+                let src = cell
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.base().cloned())
+                    .ok_or_else(|| {
+                        Exit::brk("assignment to a closure cell that cannot be reached")
+                    })?;
+                let slot = OutTemplate::Fetched(fetch_slot(&src, extra));
+                Op::SetCell(slot, tmpl!(tx, value)?)
+            }
+            Mutation::Print { args, kwargs } => {
+                let a = args.iter().map(|v| tmpl!(tx, v)).collect::<TResult<_>>()?;
+                let mut k = Vec::with_capacity(kwargs.len());
+                for (n, v) in kwargs {
+                    k.push((n.clone(), tmpl!(tx, v)?));
+                }
+                Op::Print(a, k)
+            }
+        });
+    }
+    let mut alias = Vec::new();
+    if check_aliases {
+        let mut class_of: HashMap<usize, usize> = HashMap::new();
+        for (src, ptr) in &tx.side_effects.realized_sources {
+            let n = class_of.len();
+            let class = *class_of.entry(*ptr).or_insert(n);
+            alias.push((fetch_slot(src, extra), class));
+        }
+    }
+    Ok(ReplayPlan {
+        objects: std::mem::take(&mut tx.side_effects.table),
+        ops,
+        alias,
+    })
+}
+
+impl ReplayPlan {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.objects.is_empty() && self.alias.is_empty()
+    }
+
+    /// Whether pre-existing objects alias each other as they did while tracing.
+    pub fn precheck(&self, fetched: &[Py<PyAny>]) -> bool {
+        if self.alias.is_empty() {
+            return true;
+        }
+        let mut by_ptr: HashMap<usize, usize> = HashMap::new();
+        let mut by_class: HashMap<usize, usize> = HashMap::new();
+        for &(slot, class) in &self.alias {
+            let Some(o) = fetched.get(slot) else {
+                return false;
+            };
+            let p = o.as_ptr() as usize;
+            if *by_ptr.entry(p).or_insert(class) != class {
+                return false;
+            }
+            if *by_class.entry(class).or_insert(p) != p {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Build the escaping objects and apply the mutations; returns the object table for
+    /// the return value's template.
+    pub fn run(
+        &self,
+        py: Python<'_>,
+        outputs: &Bound<'_, PyAny>,
+        fetched: &[Py<PyAny>],
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let objs = self.objects.build(py, outputs, fetched)?;
+        if self.ops.is_empty() {
+            return Ok(objs);
+        }
+        let b = |t: &OutTemplate| t.build_with(py, outputs, fetched, &objs);
+        let h = crate::interp::hooks::hooks(py)?;
+        for op in &self.ops {
+            match op {
+                Op::SetAttr(t, name, v) => {
+                    h.object
+                        .bind(py)
+                        .call_method1("__setattr__", (b(t)?, name, b(v)?))?;
+                }
+                Op::DelAttr(t, name) => {
+                    h.object
+                        .bind(py)
+                        .call_method1("__delattr__", (b(t)?, name))?;
+                }
+                Op::ListContents(t, items) => {
+                    let l = b(t)?;
+                    let v: Vec<_> = items.iter().map(&b).collect::<PyResult<_>>()?;
+                    let new = PyList::new(py, v)?;
+                    l.cast::<PyList>()?
+                        .set_slice(0, isize::MAX as usize, &new)?;
+                }
+                Op::DictContents(t, items) => {
+                    let d = b(t)?;
+                    let d = d.cast::<PyDict>()?;
+                    let mut v = Vec::with_capacity(items.len());
+                    for (k, x) in items {
+                        v.push((k.bind(py).clone(), b(x)?));
+                    }
+                    d.clear();
+                    for (k, x) in v {
+                        d.set_item(k, x)?;
+                    }
+                }
+                Op::SetGlobal(g, name, v) => {
+                    g.bind(py).set_item(name, b(v)?)?;
+                }
+                Op::DelGlobal(g, name) => {
+                    g.bind(py).del_item(name)?;
+                }
+                Op::SetCell(c, v) => {
+                    b(c)?.setattr("cell_contents", b(v)?)?;
+                }
+                Op::Print(args, kwargs) => {
+                    let a: Vec<_> = args.iter().map(&b).collect::<PyResult<_>>()?;
+                    let k = PyDict::new(py);
+                    for (n, x) in kwargs {
+                        k.set_item(n, b(x)?)?;
+                    }
+                    h.b.print
+                        .bind(py)
+                        .call(pyo3::types::PyTuple::new(py, a)?, Some(&k))?;
+                }
+            }
+        }
+        Ok(objs)
+    }
+}

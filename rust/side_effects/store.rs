@@ -1,0 +1,252 @@
+//! The store itself: pending mutations of Python state, keyed by object identity, in
+//! program order. Nothing here touches a real object; reads consult the store first so a
+//! trace sees its own writes, and `replay.rs` turns the log into a plan run after the graph.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use super::table::ObjectTable;
+use crate::guards::Source;
+use crate::interp::value::{DictVal, ExternalCell, ListVal, SourceRef, Value};
+
+/// Identity of a Python object (its address; the store keeps it alive while tracing).
+pub type Ptr = usize;
+
+pub fn ptr_of(o: &Py<PyAny>) -> Ptr {
+    o.as_ptr() as usize
+}
+
+/// One recorded mutation of state that exists outside the trace.
+pub enum Mutation {
+    /// `target.name = value` on a pre-existing object (`Value::Object` with a source).
+    SetAttr {
+        target: Value,
+        name: String,
+        value: Value,
+    },
+    DelAttr {
+        target: Value,
+        name: String,
+    },
+    /// A pre-existing list whose contents changed: replayed as `lst[:] = final items`.
+    ListContents(Rc<ListVal>),
+    /// A pre-existing dict whose contents changed: `d.clear(); d.update(final items)`.
+    DictContents(Rc<DictVal>),
+    /// `globals_dict[name] = value` (None: `del`).
+    Global {
+        globals: Py<PyAny>,
+        name: String,
+        value: Option<Value>,
+    },
+    /// `cell.cell_contents = value` on a closure cell that exists outside the trace.
+    Cell {
+        cell: Rc<ExternalCell>,
+        value: Value,
+    },
+    /// `print(*args, **kwargs)`, replayed in order after the graph.
+    Print {
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    },
+}
+
+/// An object created during the trace. The shell is an empty instance of `cls` made with
+/// `object.__new__` (no user code), standing for the object while tracing; its attributes
+/// live here, in first-store order.
+pub struct NewObject {
+    pub shell: Py<PyAny>,
+    pub cls: Py<PyAny>,
+    /// Where the class was read from (guards on its methods hang below it).
+    pub cls_source: SourceRef,
+    pub attrs: Vec<(String, Value)>,
+}
+
+#[derive(Default)]
+pub struct SideEffects {
+    pub log: Vec<Mutation>,
+    /// Pending attribute state of pre-existing objects: Some(v) stored, None deleted.
+    existing_attrs: HashMap<(Ptr, String), Option<Value>>,
+    /// Pre-existing objects with any pending attribute mutation.
+    touched: HashSet<Ptr>,
+    pub new_objects: HashMap<Ptr, NewObject>,
+    /// Pending global writes: (globals dict, name) -> Some(v) stored, None deleted.
+    globals: HashMap<(Ptr, String), Option<Value>>,
+    /// Pending contents of pre-existing closure cells.
+    cells: HashMap<Ptr, Value>,
+    /// Pre-existing containers already in the log (by Rc address).
+    mutated_containers: HashSet<usize>,
+    /// Pre-existing mutable objects realized from sources: identity -> (first source, value).
+    /// Used to share one mirror between aliases, and to check aliasing on later calls.
+    pub realized: HashMap<Ptr, (Arc<Source>, Value)>,
+    /// Every (source, identity) realized as a pre-existing mutable object, in order.
+    pub realized_sources: Vec<(Arc<Source>, Ptr)>,
+    /// Escaping objects created in the trace, built once per call.
+    pub table: ObjectTable,
+    /// Bumped by every recorded mutation (see `generation`).
+    generation: u64,
+}
+
+impl SideEffects {
+    /// A counter of recorded mutations: equal values at two points of a trace mean nothing
+    /// was recorded in between (e.g. a graph-break snapshot can check that the breaking
+    /// step, which will run eagerly, left nothing in the store).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    // ---- attributes ------------------------------------------------------------------------
+
+    /// The pending value of `obj.name`: Some(Some(v)) stored, Some(None) deleted, None: no
+    /// pending mutation (for new objects: not set on the instance).
+    pub fn pending_attr(&self, obj: Ptr, name: &str) -> Option<Option<Value>> {
+        if let Some(n) = self.new_objects.get(&obj) {
+            return n
+                .attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| Some(v.clone()));
+        }
+        self.existing_attrs.get(&(obj, name.to_string())).cloned()
+    }
+
+    pub fn is_new(&self, obj: Ptr) -> bool {
+        self.new_objects.contains_key(&obj)
+    }
+
+    /// Whether the object's real state differs from what the trace sees.
+    pub fn has_pending(&self, obj: Ptr) -> bool {
+        self.touched.contains(&obj) || self.new_objects.contains_key(&obj)
+    }
+
+    pub fn new_object(&self, obj: Ptr) -> Option<&NewObject> {
+        self.new_objects.get(&obj)
+    }
+
+    /// `obj.name = value` (None: `del obj.name`) on a new object. Returns false when
+    /// deleting an attribute the object does not have.
+    pub fn store_new_attr(&mut self, obj: Ptr, name: &str, value: Option<Value>) -> bool {
+        self.generation += 1;
+        let Some(n) = self.new_objects.get_mut(&obj) else {
+            return false;
+        };
+        let pos = n.attrs.iter().position(|(k, _)| k == name);
+        match (pos, value) {
+            (Some(i), Some(v)) => n.attrs[i].1 = v,
+            (None, Some(v)) => n.attrs.push((name.to_string(), v)),
+            (Some(i), None) => {
+                n.attrs.remove(i);
+            }
+            (None, None) => return false,
+        }
+        true
+    }
+
+    /// `target.name = value` (None: delete) on a pre-existing object.
+    pub fn store_existing_attr(
+        &mut self,
+        target: &Value,
+        obj: Ptr,
+        name: &str,
+        value: Option<Value>,
+    ) {
+        self.generation += 1;
+        self.touched.insert(obj);
+        self.existing_attrs
+            .insert((obj, name.to_string()), value.clone());
+        self.log.push(match value {
+            Some(value) => Mutation::SetAttr {
+                target: target.clone(),
+                name: name.to_string(),
+                value,
+            },
+            None => Mutation::DelAttr {
+                target: target.clone(),
+                name: name.to_string(),
+            },
+        });
+    }
+
+    pub fn track_new_object(&mut self, n: NewObject) {
+        self.new_objects.insert(ptr_of(&n.shell), n);
+    }
+
+    // ---- containers ------------------------------------------------------------------------
+
+    /// Note that a container mirroring a pre-existing list changed (first time: logged).
+    pub fn list_mutated(&mut self, l: &Rc<ListVal>) {
+        self.generation += 1;
+        if l.source.is_some() && self.mutated_containers.insert(Rc::as_ptr(l) as usize) {
+            self.log.push(Mutation::ListContents(l.clone()));
+        }
+    }
+
+    pub fn dict_mutated(&mut self, d: &Rc<DictVal>) {
+        self.generation += 1;
+        if d.source.is_some() && self.mutated_containers.insert(Rc::as_ptr(d) as usize) {
+            self.log.push(Mutation::DictContents(d.clone()));
+        }
+    }
+
+    // ---- globals and cells -----------------------------------------------------------------
+
+    pub fn has_pending_globals(&self) -> bool {
+        !self.globals.is_empty()
+    }
+
+    pub fn pending_global(&self, globals: &Py<PyAny>, name: &str) -> Option<Option<Value>> {
+        self.globals
+            .get(&(ptr_of(globals), name.to_string()))
+            .cloned()
+    }
+
+    pub fn store_global(
+        &mut self,
+        py: Python<'_>,
+        globals: &Py<PyAny>,
+        name: &str,
+        value: Option<Value>,
+    ) {
+        self.generation += 1;
+        self.globals
+            .insert((ptr_of(globals), name.to_string()), value.clone());
+        self.log.push(Mutation::Global {
+            globals: globals.clone_ref(py),
+            name: name.to_string(),
+            value,
+        });
+    }
+
+    pub fn pending_cell(&self, cell: &ExternalCell) -> Option<Value> {
+        self.cells.get(&ptr_of(&cell.cell)).cloned()
+    }
+
+    pub fn store_cell(&mut self, cell: &Rc<ExternalCell>, value: Value) {
+        self.generation += 1;
+        self.cells.insert(ptr_of(&cell.cell), value.clone());
+        self.log.push(Mutation::Cell {
+            cell: cell.clone(),
+            value,
+        });
+    }
+
+    pub fn record_print(&mut self, args: Vec<Value>, kwargs: Vec<(String, Value)>) {
+        self.generation += 1;
+        self.log.push(Mutation::Print { args, kwargs });
+    }
+
+    /// Whether any pre-existing object or container is mutated (aliasing then matters).
+    pub fn mutates_existing_objects(&self) -> bool {
+        self.log.iter().any(|m| {
+            matches!(
+                m,
+                Mutation::SetAttr { .. }
+                    | Mutation::DelAttr { .. }
+                    | Mutation::ListContents(_)
+                    | Mutation::DictContents(_)
+            )
+        })
+    }
+}

@@ -1,0 +1,291 @@
+//! The per-call object table: objects, lists, dicts, closure cells and functions created
+//! in the trace that escape it (returned, stored into existing state) are rebuilt once per
+//! call, and every reference to one (`OutTemplate::Obj(i)`) uses the same built object, so
+//! identity holds and an object referenced from several places is built once.
+//!
+//! Building runs in two phases: first every entry is allocated empty (objects via
+//! `object.__new__`, `[]`, `{}`, empty cells; functions after them, dependencies first),
+//! then contents are filled in. Cycles through objects, containers and cells are fine.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use super::store::ptr_of;
+use crate::guards::Source;
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{template_for, OutTemplate};
+use crate::interp::tracer::Tracer;
+use crate::interp::value::{FuncVal, Value};
+
+pub enum Entry {
+    /// Being registered (never seen by `build`).
+    Pending,
+    /// A user object: `object.__new__(cls)`, then `object.__setattr__` per attribute.
+    Object {
+        cls: Py<PyAny>,
+        attrs: Vec<(String, OutTemplate)>,
+    },
+    List(Vec<OutTemplate>),
+    Dict(Vec<(Py<PyAny>, OutTemplate)>),
+    Cell(Option<OutTemplate>),
+    /// `types.FunctionType(code, globals, None, defaults, closure)` + `__kwdefaults__`.
+    Function {
+        code: Py<PyAny>,
+        globals: Py<PyAny>,
+        defaults: Vec<OutTemplate>,
+        kwdefaults: Vec<(String, OutTemplate)>,
+        closure: Vec<OutTemplate>,
+    },
+}
+
+#[derive(Default)]
+pub struct ObjectTable {
+    pub entries: Vec<Entry>,
+    /// Functions in dependency order (a function's defaults are built before it).
+    pub func_order: Vec<usize>,
+    index: HashMap<usize, usize>,
+}
+
+/// A fetch slot (index into the values fetched after the graph inputs) for `s`.
+pub fn fetch_slot(s: &Arc<Source>, extra: &mut Vec<Arc<Source>>) -> usize {
+    extra.iter().position(|e| e == s).unwrap_or_else(|| {
+        extra.push(s.clone());
+        extra.len() - 1
+    })
+}
+
+/// The template for `v` if it is a new object that must be rebuilt through the table.
+pub fn escape(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<Option<OutTemplate>> {
+    let key = match v {
+        Value::Object(o) if tx.side_effects.is_new(ptr_of(&o.obj)) => ptr_of(&o.obj),
+        Value::List(l) if l.source.is_none() => Rc::as_ptr(l) as usize,
+        Value::Dict(d) if d.source.is_none() => Rc::as_ptr(d) as usize,
+        Value::Function(f) if f.obj.is_none() => Rc::as_ptr(f) as usize,
+        Value::Cell(c) => Rc::as_ptr(c) as usize,
+        _ => return Ok(None),
+    };
+    if let Some(&i) = tx.side_effects.table.index.get(&key) {
+        return Ok(Some(OutTemplate::Obj(i)));
+    }
+    let table = &mut tx.side_effects.table;
+    let i = table.entries.len();
+    table.entries.push(Entry::Pending);
+    table.index.insert(key, i);
+    let entry = match v {
+        Value::Object(o) => {
+            let py = tx.py;
+            let (cls, attrs) = {
+                let n = tx
+                    .side_effects
+                    .new_object(ptr_of(&o.obj))
+                    .ok_or_else(|| Exit::internal("new object vanished"))?;
+                (n.cls.clone_ref(py), n.attrs.clone())
+            };
+            let mut ts = Vec::with_capacity(attrs.len());
+            for (k, a) in attrs {
+                ts.push((k, template_for(tx, &a, outputs, extra)?));
+            }
+            Entry::Object { cls, attrs: ts }
+        }
+        Value::List(l) => {
+            let items = l.items.borrow().clone();
+            Entry::List(
+                items
+                    .iter()
+                    .map(|x| template_for(tx, x, outputs, extra))
+                    .collect::<TResult<_>>()?,
+            )
+        }
+        Value::Dict(d) => {
+            let py = tx.py;
+            let items: Vec<_> = d
+                .items
+                .borrow()
+                .iter()
+                .map(|(k, x)| (k.clone_ref(py), x.clone()))
+                .collect();
+            let mut ts = Vec::with_capacity(items.len());
+            for (k, x) in items {
+                ts.push((k, template_for(tx, &x, outputs, extra)?));
+            }
+            Entry::Dict(ts)
+        }
+        Value::Cell(c) => {
+            let contents = c.borrow().clone();
+            Entry::Cell(match contents {
+                Some(x) => Some(template_for(tx, &x, outputs, extra)?),
+                None => None,
+            })
+        }
+        Value::Function(f) => function_entry(tx, f, outputs, extra)?,
+        _ => return Err(Exit::internal("escape: unexpected value")),
+    };
+    let is_fn = matches!(entry, Entry::Function { .. });
+    let table = &mut tx.side_effects.table;
+    table.entries[i] = entry;
+    if is_fn {
+        table.func_order.push(i);
+    }
+    Ok(Some(OutTemplate::Obj(i)))
+}
+
+fn function_entry(
+    tx: &mut Tracer<'_>,
+    f: &FuncVal,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<Entry> {
+    let py = tx.py;
+    let mut defaults = Vec::new();
+    for d in f.defaults.clone().unwrap_or_default() {
+        defaults.push(template_for(tx, &d, outputs, extra)?);
+    }
+    let mut kwdefaults = Vec::new();
+    for (k, d) in f.kwdefaults.clone().unwrap_or_default() {
+        kwdefaults.push((k, template_for(tx, &d, outputs, extra)?));
+    }
+    let mut closure = Vec::new();
+    for c in &f.closure {
+        closure.push(match c {
+            Value::ExternalCell(ec) => {
+                // `fn.__closure__[i].cell_contents`: the real cell is one step up.
+                let cell_src = ec
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.base().cloned())
+                    .ok_or_else(|| {
+                        Exit::brk("returning a function that closes over an unreachable cell")
+                    })?;
+                OutTemplate::Fetched(fetch_slot(&cell_src, extra))
+            }
+            Value::Cell(_) => template_for(tx, c, outputs, extra)?,
+            other => {
+                return Err(Exit::brk(format!(
+                    "returning a function whose closure holds a '{}'",
+                    other.type_name(py)
+                )))
+            }
+        });
+    }
+    Ok(Entry::Function {
+        code: f.spec.code.clone_ref(py),
+        globals: f.globals.clone_ref(py),
+        defaults,
+        kwdefaults,
+        closure,
+    })
+}
+
+impl ObjectTable {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Build every entry for one call.
+    pub fn build(
+        &self,
+        py: Python<'_>,
+        outputs: &Bound<'_, PyAny>,
+        fetched: &[Py<PyAny>],
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let mut objs: Vec<Py<PyAny>> = Vec::with_capacity(self.entries.len());
+        if self.entries.is_empty() {
+            return Ok(objs);
+        }
+        let h = crate::interp::hooks::hooks(py)?;
+        let object = h.object.bind(py);
+        let types = h.types.bind(py);
+        for e in &self.entries {
+            objs.push(match e {
+                Entry::Object { cls, .. } => {
+                    object.call_method1("__new__", (cls.bind(py),))?.unbind()
+                }
+                Entry::List(_) => PyList::empty(py).into_any().unbind(),
+                Entry::Dict(_) => PyDict::new(py).into_any().unbind(),
+                Entry::Cell(_) => types.getattr("CellType")?.call0()?.unbind(),
+                Entry::Function { .. } | Entry::Pending => py.None(),
+            });
+        }
+        for &i in &self.func_order {
+            let Entry::Function {
+                code,
+                globals,
+                defaults,
+                kwdefaults,
+                closure,
+            } = &self.entries[i]
+            else {
+                continue;
+            };
+            let build = |ts: &[OutTemplate]| -> PyResult<Bound<'_, PyAny>> {
+                let v: Vec<_> = ts
+                    .iter()
+                    .map(|t| t.build_with(py, outputs, fetched, &objs))
+                    .collect::<PyResult<_>>()?;
+                Ok(PyTuple::new(py, v)?.into_any())
+            };
+            let defs = if defaults.is_empty() {
+                py.None().into_bound(py)
+            } else {
+                build(defaults)?
+            };
+            let cells = if closure.is_empty() {
+                py.None().into_bound(py)
+            } else {
+                build(closure)?
+            };
+            let f = types.getattr("FunctionType")?.call1((
+                code.bind(py),
+                globals.bind(py),
+                py.None(),
+                defs,
+                cells,
+            ))?;
+            if !kwdefaults.is_empty() {
+                let d = PyDict::new(py);
+                for (k, t) in kwdefaults {
+                    d.set_item(k, t.build_with(py, outputs, fetched, &objs)?)?;
+                }
+                f.setattr("__kwdefaults__", d)?;
+            }
+            objs[i] = f.unbind();
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            let o = objs[i].bind(py);
+            match e {
+                Entry::Object { attrs, .. } => {
+                    for (k, t) in attrs {
+                        let v = t.build_with(py, outputs, fetched, &objs)?;
+                        object.call_method1("__setattr__", (o, k, v))?;
+                    }
+                }
+                Entry::List(items) => {
+                    let l = o.cast::<PyList>()?;
+                    for t in items {
+                        l.append(t.build_with(py, outputs, fetched, &objs)?)?;
+                    }
+                }
+                Entry::Dict(items) => {
+                    let d = o.cast::<PyDict>()?;
+                    for (k, t) in items {
+                        d.set_item(k.bind(py), t.build_with(py, outputs, fetched, &objs)?)?;
+                    }
+                }
+                Entry::Cell(Some(t)) => {
+                    o.setattr("cell_contents", t.build_with(py, outputs, fetched, &objs)?)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(objs)
+    }
+}
