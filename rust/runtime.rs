@@ -27,6 +27,17 @@ pub enum Artifact {
     },
     /// The trace stopped (graph break, unsupported step): run the function eagerly.
     Eager { reason: String },
+    /// A graph break in the frame: the graph runs what came before it, then the glue runs
+    /// the breaking step natively and continues in a compiled resume function.
+    Split {
+        compiled: Py<PyAny>,
+        n_inputs: usize,
+        /// Templates for the stack before the break (None: a NULL, not passed).
+        stack: Vec<Option<OutTemplate>>,
+        /// Templates for the bound locals, in the glue's argument order.
+        locals: Vec<OutTemplate>,
+        glue: Py<PyAny>,
+    },
 }
 
 #[pyclass(dict, module = "ferrodyn._core")]
@@ -42,6 +53,8 @@ pub struct CompiledCode {
     cache: Mutex<CodeCache<Arc<Artifact>>>,
     epoch: AtomicU64,
     warned: AtomicBool,
+    /// Graph-break glue and resume functions of this function.
+    glue: crate::glue::GlueCache,
 }
 
 /// Send a compile-time event to `ferrodyn.observe` (explain, logs, profiler), if anyone
@@ -80,45 +93,11 @@ impl CompiledCode {
         fullgraph: bool,
         recompile_limit: usize,
     ) -> PyResult<Self> {
-        let ty = func.get_type();
-        if ty.name()? != "function" {
-            return Err(PyTypeError::new_err(format!(
-                "ferrodyn.CompiledCode expects a Python function, got {}",
-                ty.name()?
-            )));
-        }
-        if !compiler.is_callable() {
-            return Err(PyTypeError::new_err(
-                "ferrodyn.CompiledCode: compiler must be callable",
-            ));
-        }
-        let code = func.getattr("__code__")?;
-        let spec = SPEC_CACHE.get(&code)?;
-        let globals = func.getattr("__globals__")?.cast_into::<PyDict>()?.unbind();
-        let builtins = match func
-            .getattr("__builtins__")
-            .ok()
-            .and_then(|b| b.cast_into::<PyDict>().ok())
-        {
-            Some(b) => b.unbind(),
-            None => py.import("builtins")?.dict().unbind(),
-        };
-        Ok(CompiledCode {
-            func: func.unbind(),
-            compiler: compiler.unbind(),
-            fullgraph,
-            limit: recompile_limit,
-            spec,
-            globals,
-            builtins,
-            cache: Mutex::new(CodeCache::new()),
-            epoch: AtomicU64::new(EPOCH.load(Ordering::Relaxed)),
-            warned: AtomicBool::new(false),
-        })
+        Self::create(py, func, compiler, fullgraph, recompile_limit)
     }
 
     #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(
+    pub fn __call__(
         &self,
         py: Python<'_>,
         args: &Bound<'_, PyTuple>,
@@ -127,6 +106,9 @@ impl CompiledCode {
         let now = EPOCH.load(Ordering::Relaxed);
         if self.epoch.load(Ordering::Relaxed) != now {
             self.lock()?.clear();
+            if let Ok(mut g) = self.glue.lock() {
+                g.clear();
+            }
             self.epoch.store(now, Ordering::Relaxed);
         }
         let frame = match self.bind_frame(py, args, kwargs) {
@@ -188,6 +170,51 @@ impl CompiledCode {
 }
 
 impl CompiledCode {
+    pub fn create(
+        py: Python<'_>,
+        func: Bound<'_, PyAny>,
+        compiler: Bound<'_, PyAny>,
+        fullgraph: bool,
+        recompile_limit: usize,
+    ) -> PyResult<Self> {
+        let ty = func.get_type();
+        if ty.name()? != "function" {
+            return Err(PyTypeError::new_err(format!(
+                "ferrodyn.CompiledCode expects a Python function, got {}",
+                ty.name()?
+            )));
+        }
+        if !compiler.is_callable() {
+            return Err(PyTypeError::new_err(
+                "ferrodyn.CompiledCode: compiler must be callable",
+            ));
+        }
+        let code = func.getattr("__code__")?;
+        let spec = SPEC_CACHE.get(&code)?;
+        let globals = func.getattr("__globals__")?.cast_into::<PyDict>()?.unbind();
+        let builtins = match func
+            .getattr("__builtins__")
+            .ok()
+            .and_then(|b| b.cast_into::<PyDict>().ok())
+        {
+            Some(b) => b.unbind(),
+            None => py.import("builtins")?.dict().unbind(),
+        };
+        Ok(CompiledCode {
+            func: func.unbind(),
+            compiler: compiler.unbind(),
+            fullgraph,
+            limit: recompile_limit,
+            spec,
+            globals,
+            builtins,
+            cache: Mutex::new(CodeCache::new()),
+            epoch: AtomicU64::new(EPOCH.load(Ordering::Relaxed)),
+            warned: AtomicBool::new(false),
+            glue: Default::default(),
+        })
+    }
+
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, CodeCache<Arc<Artifact>>>> {
         self.cache
             .lock()
@@ -299,6 +326,28 @@ impl CompiledCode {
                 let out = compiled.bind(py).call1(inputs)?;
                 Ok(template.build(py, &out, &fetched[n..])?.unbind())
             }
+            Artifact::Split {
+                compiled,
+                n_inputs,
+                stack,
+                locals,
+                glue,
+            } => {
+                // Run the graph for everything before the break, rebuild the frame's stack
+                // and locals, and let the glue run the breaking step and resume.
+                let n = (*n_inputs).min(fetched.len());
+                let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
+                let out = compiled.bind(py).call1(inputs)?;
+                let rest = &fetched[n..];
+                let mut glue_args = Vec::with_capacity(stack.len() + locals.len());
+                for t in locals {
+                    glue_args.push(t.build(py, &out, rest)?);
+                }
+                for t in stack.iter().flatten() {
+                    glue_args.push(t.build(py, &out, rest)?);
+                }
+                Ok(glue.bind(py).call1(PyTuple::new(py, glue_args)?)?.unbind())
+            }
         }
     }
 
@@ -326,16 +375,6 @@ impl CompiledCode {
                 d.set_item("line", self.spec.first_line)?;
                 d.set_item("reasons", &reasons)
             });
-            logs_call(
-                py,
-                "recompiles",
-                format!(
-                    "recompiling {name} ({}:{}): {}",
-                    self.spec.filename,
-                    self.spec.first_line,
-                    reasons.join("; ")
-                ),
-            );
         }
         if count >= self.limit {
             if !self.warned.swap(true, Ordering::Relaxed) {
@@ -443,7 +482,53 @@ impl CompiledCode {
             .unwrap_or(false)
     }
 
-    fn compile(&self, py: Python<'_>, out: TraceOutput) -> PyResult<CacheEntry<Arc<Artifact>>> {
+    fn compile(&self, py: Python<'_>, mut out: TraceOutput) -> PyResult<CacheEntry<Arc<Artifact>>> {
+        // A split trace: build (or reuse) the glue first; if that fails the frame runs
+        // eagerly under the guards installed so far.
+        let split = match out.split.take() {
+            Some(sp) if self.fullgraph => {
+                let exc = py.import("ferrodyn.exc")?.getattr("Unsupported")?;
+                return Err(PyErr::from_value(exc.call1((format!(
+                    "ferrodyn (fullgraph=True): graph break: {} at {}",
+                    sp.reason, sp.at
+                ),))?));
+            }
+            Some(sp) => {
+                let ctx = crate::glue::GlueContext {
+                    spec: &self.spec,
+                    func: self.func.bind(py),
+                    compiler: self.compiler.bind(py),
+                    recompile_limit: self.limit,
+                    cache: &self.glue,
+                };
+                observe(py, "break", |d| {
+                    d.set_item("fn", &self.spec.qualname)?;
+                    d.set_item("reason", &sp.reason)?;
+                    d.set_item("file", &sp.at.file)?;
+                    d.set_item("line", sp.at.line)?;
+                    d.set_item("function", &sp.at.function)
+                });
+                match crate::glue::glue_for(&ctx, &sp) {
+                    Ok(g) => Some((sp, g)),
+                    Err(e) => {
+                        logs_call(
+                            py,
+                            "graph_breaks",
+                            format!(
+                                "{}: cannot build graph-break glue ({e}); running eagerly",
+                                self.spec.qualname
+                            ),
+                        );
+                        let tree = GuardTree::build(py, &out.guards, &[])?;
+                        return Ok(CacheEntry {
+                            tree,
+                            artifact: Arc::new(Artifact::Eager { reason: sp.reason }),
+                        });
+                    }
+                }
+            }
+            None => None,
+        };
         let outputs = PyList::new(py, out.graph_outputs.iter().map(|o| o.bind(py)))?;
         let compiled = py.import("ferrodyn.output")?.call_method1(
             "compile_graph",
@@ -459,30 +544,43 @@ impl CompiledCode {
             d.set_item("fn", &self.spec.qualname)?;
             d.set_item("guards", tree.describe())
         });
-        if let Ok(logs) = py.import("ferrodyn.logs") {
-            if logs
-                .call_method1("enabled", ("guards",))
-                .and_then(|b| b.extract::<bool>())
-                .unwrap_or(false)
-            {
-                logs_call(
-                    py,
-                    "guards",
-                    format!(
-                        "guards for {}:\n  {}",
-                        self.spec.qualname,
-                        tree.describe().join("\n  ")
-                    ),
-                );
-            }
-        }
-        Ok(CacheEntry {
-            tree,
-            artifact: Arc::new(Artifact::Graph {
+        let artifact = match split {
+            Some((mut sp, glue)) => Artifact::Split {
+                compiled: compiled.unbind(),
+                n_inputs: out.n_graph_inputs,
+                stack: {
+                    // A call that broke inside an inlined user function: call a compiled
+                    // wrapper of the callee, so its own frame splits at its break.
+                    if let Some(Some(t)) = sp.wrap_callee.and_then(|i| sp.stack.get_mut(i)) {
+                        let helper = py
+                            .import("ferrodyn._glue")?
+                            .getattr("compiled_callee")?
+                            .unbind();
+                        let inner = std::mem::replace(t, OutTemplate::Const(py.None()));
+                        let limit = self.limit.into_pyobject(py)?.into_any().unbind();
+                        *t = OutTemplate::Call(
+                            helper,
+                            vec![
+                                inner,
+                                OutTemplate::Const(self.compiler.clone_ref(py)),
+                                OutTemplate::Const(limit),
+                            ],
+                        );
+                    }
+                    sp.stack
+                },
+                locals: sp.locals.into_iter().map(|(_, t)| t).collect(),
+                glue,
+            },
+            None => Artifact::Graph {
                 compiled: compiled.unbind(),
                 n_inputs: out.n_graph_inputs,
                 template: out.template,
-            }),
+            },
+        };
+        Ok(CacheEntry {
+            tree,
+            artifact: Arc::new(artifact),
         })
     }
 
@@ -492,10 +590,20 @@ impl CompiledCode {
         fail: TraceFailure,
     ) -> PyResult<CacheEntry<Arc<Artifact>>> {
         let reason = fail.exit.describe(py);
-        if let Exit::Break { reason: why, at } | Exit::Internal { message: why, at } = &fail.exit {
+        let event = match &fail.exit {
+            Exit::Break { reason: why, at } | Exit::Internal { message: why, at } => {
+                Some((why.clone(), at))
+            }
+            Exit::Observed { exc, at } => Some((
+                format!("exception raised by traced code: {}", exc.value(py)),
+                at,
+            )),
+            _ => None,
+        };
+        if let Some((why, at)) = event {
             observe(py, "break", |d| {
                 d.set_item("fn", &self.spec.qualname)?;
-                d.set_item("reason", why)?;
+                d.set_item("reason", &why)?;
                 d.set_item("file", &at.file)?;
                 d.set_item("line", at.line)?;
                 d.set_item("function", &at.function)
@@ -520,6 +628,20 @@ impl CompiledCode {
             "graph_breaks",
             format!("{}: running eagerly: {reason}", self.spec.qualname),
         );
+        if let Exit::Skip { reason: why } = &fail.exit {
+            observe(py, "skip", |d| {
+                d.set_item("fn", &self.spec.qualname)?;
+                d.set_item("reason", why)
+            });
+            logs_call(
+                py,
+                "graph_breaks",
+                format!(
+                    "{}: frame skipped (runs eagerly): {why}",
+                    self.spec.qualname
+                ),
+            );
+        }
         let tree = GuardTree::build(py, &fail.guards, &[])?;
         Ok(CacheEntry {
             tree,

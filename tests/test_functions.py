@@ -149,7 +149,6 @@ def test_slices_and_indexing() -> None:
     assert_same(fn, t(4, 3), frames=1)
 
 
-@NEEDS_SIDE_EFFECTS
 def test_namedtuple_and_ordered_dict() -> None:
     def fn(x: torch.Tensor) -> tuple[Pair, OrderedDict[str, torch.Tensor], torch.Tensor]:
         p = Pair(x + 1, x * 2)
@@ -500,7 +499,6 @@ class _Scaler:
         return self.factor + self.bias
 
 
-@NEEDS_SIDE_EFFECTS
 def test_methods_classmethods_staticmethods_properties() -> None:
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         s = _Scaler.make(0.5)

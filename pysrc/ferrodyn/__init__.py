@@ -4,22 +4,29 @@ import ferrodyn
 model = ferrodyn.compile(model)              # or backend="eager" / "aot_eager" / a callable
 @ferrodyn.compile(fullgraph=True)
 def f(x): ...
+print(ferrodyn.explain(f)(x))                # graphs, graph breaks (file:line), guards
 """
 
 from __future__ import annotations
 
 from . import _core, config, exc, logs, testing
 from .api import OptimizedModule, compile, reset
+from .explain import BreakReason, ExplainOutput, explain
+from .logs import set_logs
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "BreakReason",
+    "ExplainOutput",
     "OptimizedModule",
     "__version__",
     "compile",
     "config",
     "exc",
+    "explain",
     "logs",
     "reset",
+    "set_logs",
     "testing",
 ]

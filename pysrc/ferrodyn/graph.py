@@ -230,6 +230,20 @@ class GraphBuilder:
         # under static shapes: the node is dead and removed at finish().
         return result
 
+    # -- graph breaks ---------------------------------------------------------------------
+    def mark(self) -> int:
+        """A position in the graph, for `rollback`."""
+        return len(self.graph.nodes)
+
+    def rollback(self, mark: int) -> None:
+        """Drop the op nodes recorded after `mark` (by an instruction that then broke the
+        graph: it will run natively, so its partial ops must not run too). Placeholders
+        stay: inputs are fetched by source and unused ones are harmless."""
+        nodes = list(self.graph.nodes)[mark:]
+        for node in reversed(nodes):
+            if node.op != "placeholder":
+                self.graph.erase_node(node)
+
     # -- output -------------------------------------------------------------------------
     def finish(self, outputs: list[TensorVar]) -> torch.fx.GraphModule:
         self.graph.output(tuple(v.node for v in outputs))

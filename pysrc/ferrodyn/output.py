@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import logs, observe
+from . import observe
 from .graph import GraphBuilder, TensorVar
 from .testing import count_ops
 
@@ -16,8 +16,6 @@ def compile_graph(
     gb: GraphBuilder, outputs: list[TensorVar], compiler: Callable[..., Any], name: str
 ) -> Callable[..., Any]:
     gm = gb.finish(outputs)
-    if logs.enabled("graph"):
-        logs.log("graph", "graph for %s:\n%s", name, gm.print_readable(print_output=False))
     if observe.active():
         observe.record("graph", {"fn": name, "gm": gm, "ops": count_ops(gm)})
     if count_ops(gm) == 0:

@@ -8,6 +8,7 @@
 //!   `reencode`, which reproduces compiler output byte for byte.
 //! * `stack_effect`, `stack_depth`: `dis.stack_effect` and `co_stacksize`.
 //! * `code_object`: reading and building Python code objects.
+//! * `resume`: continuation code objects (graph-break glue and resume functions).
 
 pub mod code_object;
 pub mod decode;
@@ -15,6 +16,7 @@ pub mod encode;
 pub mod exception_table;
 pub mod line_table;
 pub mod opcodes;
+pub mod resume;
 pub mod stack_depth;
 pub mod stack_effect;
 

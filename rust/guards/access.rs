@@ -21,6 +21,7 @@ pub(crate) enum Access {
     DictItem(Py<PyAny>),
     Index(isize),
     TypeOf,
+    WeakrefDeref,
 }
 
 /// Clears a pending Python error (if any) and returns `None`.
@@ -54,6 +55,7 @@ impl Access {
             Source::DictItem { key, .. } => Access::DictItem(key_obj(key)),
             Source::Index { index, .. } => Access::Index(*index),
             Source::TypeOf { .. } => Access::TypeOf,
+            Source::WeakrefDeref { .. } => Access::WeakrefDeref,
         }
     }
 
@@ -124,6 +126,20 @@ impl Access {
                 }
             }
             Access::TypeOf => Some(parent.get_type().into_any()),
+            Access::WeakrefDeref => {
+                // SAFETY: weakref type check first; PyWeakref_GetObject returns a borrowed
+                // reference (None for a dead referent) that we take ownership of at once.
+                unsafe {
+                    if ffi::PyWeakref_Check(p) == 0 {
+                        return None;
+                    }
+                    let r = ffi::PyWeakref_GetObject(p);
+                    if r.is_null() {
+                        return fail();
+                    }
+                    Some(Bound::from_borrowed_ptr(py, r))
+                }
+            }
             // Roots have no parent; the tree evaluates them directly.
             Access::Local(_) | Access::Globals | Access::Builtins => None,
         }

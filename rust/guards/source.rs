@@ -31,6 +31,8 @@ pub enum Source {
     Index { base: Arc<Source>, index: isize },
     /// `type(base)`.
     TypeOf { base: Arc<Source> },
+    /// `base()` where `base` is a weak reference: its referent (None once dead).
+    WeakrefDeref { base: Arc<Source> },
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -51,7 +53,8 @@ impl Source {
             | Source::InstDict { base }
             | Source::DictItem { base, .. }
             | Source::Index { base, .. }
-            | Source::TypeOf { base } => Some(base),
+            | Source::TypeOf { base }
+            | Source::WeakrefDeref { base } => Some(base),
         }
     }
 
@@ -109,6 +112,10 @@ impl Source {
                 out.push_str("type(");
                 base.render_into(out);
                 out.push(')');
+            }
+            Source::WeakrefDeref { base } => {
+                base.render_into(out);
+                out.push_str("()");
             }
         }
     }

@@ -156,6 +156,7 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             tx.realize(&r, src)
         }
         Value::Object(o) => object_attr(tx, obj, o, name),
+        Value::Super(s) => super_attr(tx, &s.0, &s.1, name),
         _ => Err(Exit::brk(format!(
             "attribute '{name}' of a {}",
             obj.type_name(py)
@@ -217,5 +218,57 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
             super::calls::call_value(tx, &fget, vec![whole.clone()], Vec::new())
         }
         _ => tx.realize(&value, source),
+    }
+}
+
+/// `super().name`: found on the classes after `cls` in the receiver's MRO.
+fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) -> TResult<Value> {
+    let py = tx.py;
+    let (obj, src) = match this {
+        Value::Object(o) => (o.obj.bind(py).clone(), o.source.clone()),
+        other => {
+            return Err(Exit::brk(format!(
+                "super() with a '{}' receiver",
+                other.type_name(py)
+            )))
+        }
+    };
+    let r = tx
+        .hooks
+        .super_lookup
+        .bind(py)
+        .call1((cls.bind(py), &obj, name));
+    let (kind, raw, idx): (i64, Bound<'_, PyAny>, isize) = match r {
+        Ok(r) => r.extract().map_err(|e| tx.err(e))?,
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
+            return Err(Exit::brk(format!("{} (AttributeError)", e.value(py))))
+        }
+        Err(e) => return Err(tx.err(e)),
+    };
+    // type(self).__mro__[idx].name, guarded like any class attribute.
+    let source = src.map(|s| {
+        Arc::new(Source::Attr {
+            base: Arc::new(Source::Index {
+                base: Arc::new(Source::Attr {
+                    base: Arc::new(Source::TypeOf { base: s }),
+                    name: "__mro__".into(),
+                }),
+                index: idx,
+            }),
+            name: name.to_string(),
+        })
+    });
+    match kind {
+        0 => {
+            let f = tx.realize(&raw, source)?;
+            Ok(Value::BoundMethod(Rc::new((this.clone(), f))))
+        }
+        1 => tx.realize(&raw, None),
+        2 => {
+            let f = tx.realize(&raw, None)?;
+            let ty = tx.realize(&obj.get_type().into_any(), None)?;
+            Ok(Value::BoundMethod(Rc::new((ty, f))))
+        }
+        _ => tx.realize(&raw, source),
     }
 }

@@ -155,6 +155,12 @@ fn call_object(
             }
         },
         KIND_NN_MODULE => call_module(tx, whole, o, args, kwargs),
+        KIND_OBJECT if args.is_empty() && kwargs.is_empty() && is_weakref(&obj) => {
+            // Dereferencing a weak reference: the referent, guarded through `ref()`.
+            let referent = obj.call0().map_err(|e| tx.err(e))?;
+            let src = o.source.clone().map(|s| Arc::new(Source::WeakrefDeref { base: s }));
+            tx.realize(&referent, src)
+        }
         KIND_OBJECT => {
             let call = obj.get_type().getattr("__call__").ok();
             let is_py = call.as_ref().map(|c| c.get_type().name().map(|n| n == "function").unwrap_or(false)).unwrap_or(false);
@@ -380,6 +386,7 @@ pub fn inline_call(
         globals_source: f.globals_source.clone(),
         closure: f.closure.clone(),
         current: 0,
+        is_root: false,
     };
     frame.locals.resize(spec.localsplus.len(), None);
     if is_generator {
@@ -504,4 +511,9 @@ fn construct_namedtuple<'py>(
         }
     }
     tx.named_tuple(cls, items)
+}
+
+fn is_weakref(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type check on a live object.
+    unsafe { pyo3::ffi::PyWeakref_CheckRef(obj.as_ptr()) != 0 }
 }

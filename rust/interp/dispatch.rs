@@ -56,6 +56,12 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
         frame.current = idx;
         frame.ip = idx + 1;
         steps += 1;
+        // Where the root frame can be split, remember the state before the instruction.
+        let snapshot = if frame.is_root && super::breaks::splittable_op(ins.op) {
+            Some(super::breaks::Snapshot::take(tx, frame, idx)?)
+        } else {
+            None
+        };
         if steps > 2_000_000 {
             return Err(
                 Exit::brk("trace is too long (possible infinite loop)").located(&frame.location())
@@ -66,7 +72,13 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
             Ok(Flow::Jump(t)) => frame.ip = t,
             Ok(Flow::Return(v)) => return Ok(FrameExit::Return(v)),
             Ok(Flow::Yield(v)) => return Ok(FrameExit::Yield(v)),
-            Err(e) => return Err(e.located(&frame.location())),
+            Err(e) => {
+                let e = e.located(&frame.location());
+                if let (Some(snap), Exit::Break { .. }) = (snapshot, &e) {
+                    tx.break_snapshot = Some(snap);
+                }
+                return Err(e);
+            }
         }
     }
 }
@@ -541,6 +553,13 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             }
             let kw_vals = args.split_off(args.len() - nkw);
             let kwargs: Vec<(String, Value)> = kw_names.into_iter().zip(kw_vals).collect();
+            if let (Value::Object(o), true, true) = (&callee, args.is_empty(), kwargs.is_empty()) {
+                if o.obj.bind(py).is(tx.hooks.super_type.bind(py)) {
+                    let v = zero_arg_super(tx, frame)?;
+                    frame.stack.push(v);
+                    return Ok(Flow::Next);
+                }
+            }
             let v = call_value(tx, &callee, args, kwargs)?;
             frame.stack.push(v);
         }
@@ -706,4 +725,25 @@ pub fn dict_set(tx: &Tracer<'_>, d: &DictVal, key: Py<PyAny>, v: Value) {
         }
     }
     items.push((key, v));
+}
+
+/// `super()` with no arguments: the `__class__` cell and the frame's first argument.
+fn zero_arg_super(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
+    let py = tx.py;
+    let class_slot = frame.spec.localsplus.iter().position(|n| n == "__class__");
+    let cls = match class_slot.and_then(|i| frame.locals.get(i).cloned().flatten()) {
+        Some(Value::Cell(c)) => c.borrow().clone(),
+        Some(Value::ExternalCell(c)) => tx.load_external_cell(&c)?,
+        _ => None,
+    };
+    let cls = match cls {
+        Some(Value::Object(o)) => o.obj.clone_ref(py),
+        Some(Value::Const(c)) => c,
+        _ => return Err(Exit::brk("super(): no __class__ cell")),
+    };
+    if frame.spec.argcount == 0 {
+        return Err(Exit::brk("super(): no arguments"));
+    }
+    let this = load_fast(tx, frame, 0)?;
+    Ok(Value::Super(Rc::new((cls, this))))
 }

@@ -25,6 +25,8 @@ pub struct Frame {
     pub closure: Vec<Value>,
     /// Instruction index currently executing (for locations).
     pub current: usize,
+    /// The compiled function's own frame (graph breaks split it; inlined frames do not).
+    pub is_root: bool,
 }
 
 impl Frame {

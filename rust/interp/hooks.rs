@@ -9,6 +9,8 @@ pub struct Hooks {
     pub classify: Py<PyAny>,
     pub lookup_attr: Py<PyAny>,
     pub module_item_key: Py<PyAny>,
+    pub super_lookup: Py<PyAny>,
+    pub super_type: Py<PyAny>,
     pub namedtuple_info: Py<PyAny>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
@@ -75,6 +77,8 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             classify: vars.getattr("classify")?.unbind(),
             lookup_attr: vars.getattr("lookup_attr")?.unbind(),
             module_item_key: vars.getattr("module_item_key")?.unbind(),
+            super_lookup: vars.getattr("super_lookup")?.unbind(),
+            super_type: builtins_mod.getattr("super")?.unbind(),
             namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
             grad_ctx: {
                 let torch = py.import("torch")?;

@@ -6,6 +6,7 @@
 //! graph's outputs.
 
 pub mod attrs;
+pub mod breaks;
 pub mod builtins;
 pub mod calls;
 pub mod containers;
@@ -44,6 +45,9 @@ pub struct TraceOutput {
     /// that the return value refers to.
     pub fetch: Vec<Arc<Source>>,
     pub n_graph_inputs: usize,
+    /// Set when the trace stopped at a graph break in the root frame: the graph covers
+    /// everything before it and the glue continues from there.
+    pub split: Option<breaks::SplitPoint>,
 }
 
 /// The guards installed before a trace stopped early (so the eager fallback is cached
@@ -79,7 +83,7 @@ pub fn trace_function(
         let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
     }
     match r {
-        Ok((template, graph_outputs, extra)) => {
+        Ok((template, graph_outputs, extra, split)) => {
             let mut fetch = tx.inputs.clone();
             let n_graph_inputs = fetch.len();
             fetch.extend(extra);
@@ -90,6 +94,7 @@ pub fn trace_function(
                 guards: std::mem::take(&mut tx.guards),
                 fetch,
                 n_graph_inputs,
+                split,
             })
         }
         Err(exit) => Err(TraceFailure {
@@ -99,7 +104,12 @@ pub fn trace_function(
     }
 }
 
-type RootResult = (OutTemplate, Vec<Py<PyAny>>, Vec<Arc<Source>>);
+type RootResult = (
+    OutTemplate,
+    Vec<Py<PyAny>>,
+    Vec<Arc<Source>>,
+    Option<breaks::SplitPoint>,
+);
 
 fn run_root(
     tx: &mut Tracer<'_>,
@@ -108,7 +118,7 @@ fn run_root(
     globals: Py<PyAny>,
     closure: Vec<Py<PyAny>>,
 ) -> TResult<RootResult> {
-    let _ = tx.py;
+    let py = tx.py;
     if spec.is_generator_like() {
         return Err(Exit::Skip {
             reason: format!("{} is a generator or coroutine function", spec.qualname),
@@ -148,11 +158,38 @@ fn run_root(
         globals_source: GlobalsAccess::Root,
         closure: cells,
         current: 0,
+        is_root: true,
     };
-    let ret = dispatch::run_frame(tx, &mut frame)?;
     let mut outputs = Vec::new();
     let mut extra = Vec::new();
+    let ret = match dispatch::run_frame(tx, &mut frame) {
+        Ok(v) => v,
+        Err(Exit::Break { reason, at }) => {
+            let Some(snap) = tx.break_snapshot.take() else {
+                return Err(Exit::Break { reason, at });
+            };
+            // The break happened inside a callee when its location is another function.
+            let inlined = at.function != spec.qualname || at.file != spec.filename;
+            return match breaks::split_point(
+                tx,
+                snap,
+                &spec,
+                breaks::BreakCause {
+                    reason: reason.clone(),
+                    at: at.clone(),
+                    inlined,
+                },
+                &mut outputs,
+                &mut extra,
+            ) {
+                Ok(sp) => Ok((OutTemplate::Const(py.None()), outputs, extra, Some(sp))),
+                // The state cannot be rebuilt: report the original break.
+                Err(_) => Err(Exit::Break { reason, at }),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let template = template_for(tx, &ret, &mut outputs, &mut extra)
         .map_err(|e| e.located(&frame.location()))?;
-    Ok((template, outputs, extra))
+    Ok((template, outputs, extra, None))
 }

@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::exit::{Exit, TResult};
 use super::tracer::Tracer;
-use super::value::Value;
+use super::value::{IterVal, Value};
 use crate::guards::Source;
 
 pub enum OutTemplate {
@@ -22,6 +22,8 @@ pub enum OutTemplate {
     NamedTuple(Py<PyAny>, bool, Vec<OutTemplate>),
     List(Vec<OutTemplate>),
     Dict(Vec<(Py<PyAny>, OutTemplate)>),
+    /// `callable(*args)`: bound methods, iterators, and other rebuilt helpers.
+    Call(Py<PyAny>, Vec<OutTemplate>),
 }
 
 pub fn template_for(
@@ -80,6 +82,49 @@ pub fn template_for(
             Some(c) => OutTemplate::Const(c.unbind()),
             None => return Err(Exit::brk("returning a slice of tensors")),
         },
+        Value::BoundMethod(m) => {
+            let f = template_for(tx, &m.1, outputs, extra)?;
+            let this = template_for(tx, &m.0, outputs, extra)?;
+            OutTemplate::Call(py_attr(tx, "types", "MethodType")?, vec![f, this])
+        }
+        Value::BuiltinMethod(m) => match &m.0 {
+            Value::GradMode(prev) => {
+                let helper = py_attr(tx, "ferrodyn._glue", "GradModeExit")?;
+                let obj = helper.bind(py).call1((*prev,)).map_err(|e| tx.err(e))?;
+                OutTemplate::Const(obj.unbind())
+            }
+            recv => {
+                let r = template_for(tx, recv, outputs, extra)?;
+                let name = pyo3::types::PyString::new(py, &m.1).into_any().unbind();
+                OutTemplate::Call(tx.hooks.b.getattr.clone_ref(py), vec![r, OutTemplate::Const(name)])
+            }
+        },
+        Value::Iter(it) => {
+            let iter_fn = tx.hooks.b.iter.clone_ref(py);
+            match &*it.borrow() {
+                IterVal::Range { next, stop, step } => {
+                    let r = tx.hooks.b.range.bind(py).call1((*next, *stop, *step)).map_err(|e| tx.err(e))?;
+                    OutTemplate::Call(iter_fn, vec![OutTemplate::Const(r.unbind())])
+                }
+                IterVal::Items { items, pos } => {
+                    let rest = items[(*pos).min(items.len())..]
+                        .iter()
+                        .map(|i| template_for(tx, i, outputs, extra))
+                        .collect::<TResult<Vec<_>>>()?;
+                    OutTemplate::Call(iter_fn, vec![OutTemplate::Tuple(rest)])
+                }
+                IterVal::Enumerate { inner, count } => {
+                    let inner = template_for(tx, inner, outputs, extra)?;
+                    let count = Value::constant(py, *count);
+                    let count = template_for(tx, &count, outputs, extra)?;
+                    OutTemplate::Call(tx.hooks.b.enumerate.clone_ref(py), vec![inner, count])
+                }
+                IterVal::Zip { inners, .. } => {
+                    let inners = inners.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<Vec<_>>>()?;
+                    OutTemplate::Call(tx.hooks.b.zip.clone_ref(py), inners)
+                }
+            }
+        }
         other => return Err(Exit::brk(format!("returning a '{}' from the compiled region", other.type_name(py)))),
     })
 }
@@ -119,6 +164,13 @@ impl OutTemplate {
                     cls.bind(py).call1(t)?
                 }
             }
+            OutTemplate::Call(f, args) => {
+                let v: Vec<_> = args
+                    .iter()
+                    .map(|t| t.build(py, outputs, fetched))
+                    .collect::<PyResult<_>>()?;
+                f.bind(py).call1(PyTuple::new(py, v)?)?
+            }
             OutTemplate::List(items) => {
                 let v: Vec<_> = items
                     .iter()
@@ -135,4 +187,12 @@ impl OutTemplate {
             }
         })
     }
+}
+
+fn py_attr(tx: &Tracer<'_>, module: &str, name: &str) -> TResult<Py<PyAny>> {
+    tx.py
+        .import(module)
+        .and_then(|m| m.getattr(name))
+        .map(|o| o.unbind())
+        .map_err(|e| tx.err(e))
 }

@@ -32,6 +32,8 @@ pub struct Tracer<'py> {
     pub root_globals: Py<PyAny>,
     pub depth: usize,
     pub max_depth: usize,
+    /// The root frame's state before the instruction that broke the graph, if any.
+    pub break_snapshot: Option<super::breaks::Snapshot>,
 }
 
 impl<'py> Tracer<'py> {
@@ -53,6 +55,7 @@ impl<'py> Tracer<'py> {
             root_globals,
             depth: 0,
             max_depth,
+            break_snapshot: None,
         })
     }
 

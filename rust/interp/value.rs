@@ -52,6 +52,8 @@ pub enum Value {
     /// A closure cell of a function that exists outside the trace: its contents are read
     /// (and guarded) only when the traced code loads them. Read-only for now.
     ExternalCell(Rc<ExternalCell>),
+    /// `super()` inside a method: (the class whose method is running, the receiver).
+    Super(Rc<(Py<PyAny>, Value)>),
     /// A grad-mode context manager (`torch.no_grad()`, ...): the mode it sets.
     GradMode(bool),
     /// A generator created in the trace: a suspended frame resumed by `next`.
@@ -158,6 +160,7 @@ impl Value {
             Value::Cell(_) | Value::ExternalCell(_) => "cell".into(),
             Value::Generator(_) => "generator".into(),
             Value::GradMode(_) => "grad mode context manager".into(),
+            Value::Super(_) => "super".into(),
         }
     }
 

@@ -5,7 +5,7 @@ This package is the Python half of the tracker boundary: the Rust interpreter ca
 
 from __future__ import annotations
 
-from .attrs import lookup_attr, module_item_key
+from .attrs import lookup_attr, module_item_key, super_lookup
 from .classify import classify, describe, namedtuple_info
 
-__all__ = ["classify", "describe", "lookup_attr", "module_item_key", "namedtuple_info"]
+__all__ = ["classify", "describe", "lookup_attr", "module_item_key", "namedtuple_info", "super_lookup"]

@@ -100,3 +100,28 @@ def module_item_key(obj: Any, idx: Any) -> str | None:
     if not -len(keys) <= idx < len(keys):
         raise IndexError(f"index {idx} is out of range")
     return str(keys[idx])
+
+
+def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
+    """`super(cls, obj).name` without running user code: (kind, raw attribute, index in
+    type(obj).__mro__ of the class defining it). kind: 0 plain function (binds to obj),
+    1 staticmethod, 2 classmethod, 3 other attribute. Raises AttributeError like super."""
+    mro = type(obj).__mro__ if not isinstance(obj, type) else obj.__mro__
+    try:
+        start = mro.index(cls) + 1
+    except ValueError:
+        raise Unsupported("super(): the class is not in the MRO of the instance") from None
+    for i in range(start, len(mro)):
+        d = mro[i].__dict__
+        if name in d:
+            raw = d[name]
+            if type(raw) is types.FunctionType:
+                return 0, raw, i
+            if type(raw) is staticmethod:
+                return 1, raw.__func__, i
+            if type(raw) is classmethod:
+                return 2, raw.__func__, i
+            if hasattr(type(raw), "__get__"):
+                raise Unsupported(f"super().{name}: a descriptor of type {type(raw).__name__}")
+            return 3, raw, i
+    raise AttributeError(f"'super' object has no attribute '{name}'")

@@ -4,8 +4,10 @@ where the answer depends only on the type) and then handles the value by kind.""
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import operator
+import sys
 import types
 from typing import Any
 
@@ -210,10 +212,110 @@ def namedtuple_info(cls: Any) -> tuple[tuple[str, ...], dict[str, Any], bool] | 
     return None
 
 
-def describe(obj: Any) -> str:
-    """User-facing name of an object, for graph-break reasons."""
+# Private implementation modules whose objects are public under another module's name.
+_MODULE_ALIASES: dict[str, str] = {
+    "posix": "os",
+    "nt": "os",
+    "posixpath": "os.path",
+    "ntpath": "os.path",
+}
+# C classes whose public name differs from their real one.
+_TYPE_NAMES: dict[type, str] = {torch._C.TensorBase: "torch.Tensor"}
+
+
+def _public_module(mod: str, qualname: str, obj: Any = None) -> str:
+    """The shortest public module that holds the same object as `mod` does under the first
+    part of `qualname` (`posix` -> `os`, `_operator` -> `operator`, `torch._tensor` -> `torch`,
+    `torch.nn.modules.linear` -> `torch.nn`); `mod` itself when there is none. `obj`: the
+    object named by a one-part `qualname` (its home module may have rebound the name)."""
+    first = qualname.split(".", 1)[0]
+    target = obj if obj is not None and "." not in qualname else None
+    if target is None:
+        target = getattr(sys.modules.get(mod), first, None)
+    if target is None:
+        return mod
+    candidates: list[str] = []
+    if mod in _MODULE_ALIASES:
+        candidates.append(_MODULE_ALIASES[mod])
+    parts = mod.split(".")
+    if len(parts) == 1 and mod.startswith("_"):
+        candidates.append(mod.lstrip("_"))
+    while len(parts) > 1:
+        parts.pop()
+        candidates.append(".".join(parts))
+    best = mod
+    for cand in candidates:
+        if getattr(sys.modules.get(cand), first, None) is target and len(cand) <= len(best):
+            best = cand
+    return best
+
+
+def _type_name(cls: type) -> str:
+    name = _TYPE_NAMES.get(cls)
+    if name is not None:
+        return name
+    mod = getattr(cls, "__module__", None)
+    qual = getattr(cls, "__qualname__", None) or cls.__name__
+    if not isinstance(mod, str) or mod == "builtins":
+        return str(qual)
+    return f"{_public_module(mod, qual)}.{qual}"
+
+
+def _qualify(mod: str, qualname: str, obj: Any = None) -> str:
+    return qualname if mod == "builtins" else f"{_public_module(mod, qualname, obj)}.{qualname}"
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, types.ModuleType):
+        return f"module {obj.__name__}"
+    if isinstance(obj, type):
+        return _type_name(obj)
+    if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+        return f"torch.ops.{obj}"
+    if isinstance(obj, functools.partial):
+        return f"functools.partial({_describe(obj.func)})"
+    name = getattr(obj, "__name__", None)
+    if not isinstance(name, str):
+        return f"object of type {_type_name(type(obj))}"
+    # Reachable as `module.name` (numpy.linalg.svd, zlib.crc32, torch.add, random.random).
     mod = getattr(obj, "__module__", None)
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
-    if name is None:
+    if isinstance(mod, str):
+        home = sys.modules.get(mod)
+        found = getattr(home, name, None) if home is not None else None
+        if found is obj or (found is not None and type(found) is type(obj) and found == obj):
+            return _qualify(mod, name)
+    # A method bound to an object or a class (x.item, [].append, dict.fromkeys).
+    owner = getattr(obj, "__self__", None)
+    if owner is not None and not isinstance(owner, types.ModuleType):
+        cls = owner if isinstance(owner, type) else type(owner)
+        # A module-level alias of a bound method (random.random is random._inst.random).
+        home = sys.modules.get(getattr(cls, "__module__", ""))
+        found = getattr(home, name, None) if home is not None else None
+        if found is not None and type(found) is type(obj) and found == obj:
+            return _qualify(cls.__module__, name)
+        return f"{_type_name(cls)}.{name}"
+    # An unbound C method or slot (torch.Tensor.item, list.append, int.__add__).
+    objclass = getattr(obj, "__objclass__", None)
+    if isinstance(objclass, type):
+        return f"{_type_name(objclass)}.{name}"
+    qual = getattr(obj, "__qualname__", None)
+    if not isinstance(qual, str):
+        qual = name
+    if isinstance(mod, str):
+        return _qualify(mod, qual, obj)
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
+        return qual
+    return f"object of type {_type_name(type(obj))}"
+
+
+def describe(obj: Any) -> str:
+    """User-facing name of an object, for graph-break reasons.
+
+    Functions and classes are named the way user code reaches them: module-qualified, from
+    a public module (`numpy.linalg.svd`, `zlib.crc32`, `os.getpid`, `torch.add`), methods by
+    their class (`torch.Tensor.item`, `list.append`), builtins bare (`print`, `int`); any
+    other object as `object of type <class>`. Never raises."""
+    try:
+        return _describe(obj)
+    except Exception:  # noqa: BLE001 - a name for an error message must never fail
         return f"object of type {type(obj).__qualname__}"
-    return f"{mod}.{name}" if mod else str(name)

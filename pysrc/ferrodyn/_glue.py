@@ -1,0 +1,48 @@
+"""Small runtime objects used by graph-break glue code."""
+
+from __future__ import annotations
+
+import types
+import weakref
+from typing import Any
+
+import torch
+
+
+class GradModeExit:
+    """The bound `__exit__` of a grad-mode context manager entered inside a graph: calling
+    it restores the grad mode that was active before the `with`."""
+
+    __slots__ = ("prev",)
+
+    def __init__(self, prev: bool) -> None:
+        self.prev = prev
+
+    def __call__(self, *exc_info: object) -> None:
+        torch._C._set_grad_enabled(self.prev)
+
+
+_wrappers: weakref.WeakKeyDictionary[Any, dict[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def compiled_callee(fn: Any, compiler: Any, recompile_limit: int) -> Any:
+    """What glue calls in place of a user function whose inlining hit a graph break: a
+    compiled wrapper of it (cached per function and backend), so the callee's own frame is
+    split at its break instead of running eagerly. Anything else is returned unchanged."""
+    if isinstance(fn, types.MethodType) and type(fn.__func__) is types.FunctionType:
+        return types.MethodType(
+            compiled_callee(fn.__func__, compiler, recompile_limit), fn.__self__
+        )
+    if type(fn) is not types.FunctionType:
+        return fn
+    per_fn = _wrappers.get(fn)
+    if per_fn is None:
+        per_fn = {}
+        _wrappers[fn] = per_fn
+    cc = per_fn.get(id(compiler))
+    if cc is None:
+        from . import _core
+
+        cc = _core.CompiledCode(fn, compiler, fullgraph=False, recompile_limit=recompile_limit)
+        per_fn[id(compiler)] = cc
+    return cc

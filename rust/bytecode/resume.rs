@@ -1,0 +1,257 @@
+//! Code objects that continue a function from the middle: the glue that re-enters a frame at
+//! a graph break, and the resume functions that trace the rest.
+//!
+//! A continuation takes the bound locals and then the live stack (minus NULL markers) as
+//! its arguments. Its prologue copies free variables, pushes the stack back (PUSH_NULL where a
+//! NULL was), and jumps to the start instruction of an otherwise unchanged copy of the
+//! original code, so exception tables and source locations stay the user's. Optionally,
+//! the control-flow edges leaving one instruction are redirected to postludes that call a
+//! constant continuation with the new stack and the locals and return its result.
+
+use super::decode::Decoded;
+use super::encode::{assemble, to_asm, AsmInstr, AssembleError, AssembledCode};
+use super::line_table::Location;
+use super::opcodes::Opcode;
+
+/// One entry of the value stack at the entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Null,
+    Value,
+}
+
+/// A postlude: where control leaving `from` goes instead of its original successor.
+#[derive(Clone, Debug)]
+pub struct Exit {
+    /// The stack layout at the successor (after `from` has run).
+    pub stack: Vec<Slot>,
+    /// Index into the new code's co_consts of the continuation to call.
+    pub callee_const: u32,
+}
+
+pub struct ContinuationSpec<'a> {
+    pub decoded: &'a Decoded,
+    /// Original instruction index where execution continues.
+    pub start: usize,
+    pub stack: Vec<Slot>,
+    /// Original `co_varnames` indices bound at `start` (passed as arguments, in order).
+    pub bound_locals: Vec<usize>,
+    /// Original `co_varnames` length, and number of free variables.
+    pub n_varnames: usize,
+    pub n_free: usize,
+    /// For glue: redirect the fall-through of instruction `start_exec` (the breaking
+    /// instruction) to `fallthrough`, and its jump (if any) to `jump`.
+    pub redirect: Option<(usize, Exit, Option<Exit>)>,
+}
+
+pub struct Continuation {
+    pub code: AssembledCode,
+    /// New `co_varnames`: names for the original slots plus generated temporaries.
+    pub varnames: Vec<String>,
+    pub argcount: usize,
+}
+
+fn ins(op: Opcode, arg: u32, loc: Location) -> AsmInstr {
+    AsmInstr {
+        op,
+        arg,
+        target: None,
+        location: loc,
+        handler: None,
+    }
+}
+
+/// Opcodes whose argument is a "localsplus" index.
+fn uses_local_slot(op: Opcode) -> bool {
+    use Opcode::*;
+    matches!(
+        op,
+        LOAD_FAST
+            | STORE_FAST
+            | DELETE_FAST
+            | LOAD_CLOSURE
+            | LOAD_DEREF
+            | STORE_DEREF
+            | DELETE_DEREF
+            | LOAD_CLASSDEREF
+            | MAKE_CELL
+    )
+}
+
+/// Build a continuation. `orig_varnames` are the original `co_varnames`.
+pub fn build_continuation(
+    spec: &ContinuationSpec<'_>,
+    orig_varnames: &[String],
+) -> Result<Continuation, AssembleError> {
+    let orig = to_asm(spec.decoded)?;
+    let loc = orig
+        .get(spec.start)
+        .map(|i| i.location)
+        .unwrap_or(Location::NONE);
+
+    // New local layout: [bound locals] [stack temps] [other locals] [postlude temps].
+    // Bound locals come first and keep their order, so `self` stays in slot 0, where
+    // zero-argument `super()` looks for it.
+    let n_stack_args = spec.stack.iter().filter(|s| **s == Slot::Value).count();
+    let mut varnames: Vec<String> = Vec::new();
+    let mut new_index = vec![usize::MAX; spec.n_varnames];
+    for &b in &spec.bound_locals {
+        new_index[b] = varnames.len();
+        varnames.push(orig_varnames[b].clone());
+    }
+    let stack_base = varnames.len();
+    varnames.extend((0..n_stack_args).map(|i| format!("__stack{i}")));
+    for (i, name) in orig_varnames.iter().enumerate().take(spec.n_varnames) {
+        if new_index[i] == usize::MAX {
+            new_index[i] = varnames.len();
+            varnames.push(name.clone());
+        }
+    }
+    let argcount = n_stack_args + spec.bound_locals.len();
+    // Postlude temporaries (only used by glue).
+    let max_post = spec
+        .redirect
+        .as_ref()
+        .map(|(_, a, b)| {
+            a.stack
+                .len()
+                .max(b.as_ref().map(|e| e.stack.len()).unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let post_base = varnames.len();
+    for i in 0..max_post {
+        varnames.push(format!("__post{i}"));
+    }
+    let args_slot = varnames.len();
+    if spec.redirect.is_some() {
+        varnames.push("__resume_args".into());
+    }
+    let shift = varnames.len() as isize - spec.n_varnames as isize;
+    let remap = |slot: u32| -> u32 {
+        let s = slot as usize;
+        if s < spec.n_varnames {
+            new_index[s] as u32
+        } else {
+            (s as isize + shift) as u32
+        }
+    };
+
+    let bound_new: Vec<usize> = spec.bound_locals.iter().map(|&b| new_index[b]).collect();
+
+    // Prologue.
+    let mut out: Vec<AsmInstr> = Vec::new();
+    if spec.n_free > 0 {
+        out.push(ins(Opcode::COPY_FREE_VARS, spec.n_free as u32, loc));
+    }
+    out.push(ins(Opcode::RESUME, 0, loc));
+    let mut k = stack_base as u32;
+    for s in &spec.stack {
+        match s {
+            Slot::Null => out.push(ins(Opcode::PUSH_NULL, 0, loc)),
+            Slot::Value => {
+                out.push(ins(Opcode::LOAD_FAST, k, loc));
+                k += 1;
+            }
+        }
+    }
+    let jump_at = out.len();
+    out.push(AsmInstr {
+        op: Opcode::JUMP_FORWARD,
+        arg: 0,
+        target: None,
+        location: loc,
+        handler: None,
+    });
+
+    // Body: the original code, with local slots remapped and (for glue) the breaking
+    // instruction's successors redirected to postludes placed right after it.
+    let body_start = out.len();
+    let mut index_map = vec![0usize; orig.len()];
+    let mut pos = body_start;
+    for (i, _) in orig.iter().enumerate() {
+        index_map[i] = pos;
+        pos += 1;
+        if let Some((at, fall, _)) = &spec.redirect {
+            if *at == i {
+                pos += postlude_len(fall, bound_new.len());
+            }
+        }
+    }
+    let jump_postlude_start = pos;
+    let mut fixups: Vec<(usize, usize)> = Vec::new(); // (new instr index, original target)
+    for (i, a) in orig.iter().enumerate() {
+        let mut a = *a;
+        if uses_local_slot(a.op) {
+            a.arg = remap(a.arg);
+        }
+        if let Some(h) = a.handler.as_mut() {
+            h.target = index_map[h.target];
+        }
+        let here = out.len();
+        match (&spec.redirect, a.target) {
+            (Some((at, _, Some(_))), Some(_)) if *at == i => a.target = Some(jump_postlude_start),
+            (_, Some(t)) => fixups.push((here, t)),
+            _ => {}
+        }
+        out.push(a);
+        if let Some((at, fall, _)) = &spec.redirect {
+            if *at == i {
+                emit_postlude(&mut out, fall, &bound_new, post_base, args_slot, a.location);
+            }
+        }
+    }
+    for (here, t) in fixups {
+        out[here].target = Some(index_map[t]);
+    }
+    if let Some((_, _, Some(jump))) = &spec.redirect {
+        let l = out.last().map(|i| i.location).unwrap_or(loc);
+        emit_postlude(&mut out, jump, &bound_new, post_base, args_slot, l);
+    }
+    out[jump_at].target = Some(index_map[spec.start]);
+    let code = assemble(&out, spec.decoded.first_line)?;
+    Ok(Continuation {
+        code,
+        varnames,
+        argcount,
+    })
+}
+
+fn postlude_len(e: &Exit, n_bound: usize) -> usize {
+    let values = e.stack.iter().filter(|s| **s == Slot::Value).count();
+    // one store per stack entry, reloads of the values and bound locals, then BUILD_TUPLE,
+    // STORE_FAST, PUSH_NULL, LOAD_CONST, LOAD_FAST, CALL_FUNCTION_EX, RETURN_VALUE
+    e.stack.len() + values + n_bound + 7
+}
+
+/// Postlude: save the stack (NULLs land in their scratch slot, leaving it unbound), then
+/// call the continuation with (stack values..., bound locals...) and return its result.
+fn emit_postlude(
+    out: &mut Vec<AsmInstr>,
+    e: &Exit,
+    bound: &[usize],
+    post_base: usize,
+    args_slot: usize,
+    loc: Location,
+) {
+    for i in (0..e.stack.len()).rev() {
+        out.push(ins(Opcode::STORE_FAST, (post_base + i) as u32, loc));
+    }
+    let mut count = 0u32;
+    for slot in bound {
+        out.push(ins(Opcode::LOAD_FAST, *slot as u32, loc));
+        count += 1;
+    }
+    for (i, s) in e.stack.iter().enumerate() {
+        if *s == Slot::Value {
+            out.push(ins(Opcode::LOAD_FAST, (post_base + i) as u32, loc));
+            count += 1;
+        }
+    }
+    out.push(ins(Opcode::BUILD_TUPLE, count, loc));
+    out.push(ins(Opcode::STORE_FAST, args_slot as u32, loc));
+    out.push(ins(Opcode::PUSH_NULL, 0, loc));
+    out.push(ins(Opcode::LOAD_CONST, e.callee_const, loc));
+    out.push(ins(Opcode::LOAD_FAST, args_slot as u32, loc));
+    out.push(ins(Opcode::CALL_FUNCTION_EX, 0, loc));
+    out.push(ins(Opcode::RETURN_VALUE, 0, loc));
+}

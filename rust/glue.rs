@@ -1,0 +1,231 @@
+//! Graph-break glue: from a split point, build the functions that continue the frame.
+//!
+//! * The glue function starts at the breaking instruction with the rebuilt stack and
+//!   locals, runs that instruction natively (inside CPython, with the original exception
+//!   table and line numbers), and then calls the resume function for the successor it
+//!   took. Inside a `try`/`with` region this stays correct: the breaking instruction keeps
+//!   its handler in the glue, and the resume function keeps the region's handlers for the
+//!   rest of the body, while the postlude that calls it is covered by no handler.
+//! * A resume function starts right after the instruction; it is wrapped in its own
+//!   `CompiledCode`, so it is traced and cached like any compiled function.
+//!
+//! Glue is cached per compiled function (so `reset()` and a fresh `compile`/`explain` start
+//! clean) and within it per (code object, instruction, stack layout, bound locals).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::bytecode::resume::{
+    build_continuation, Continuation, ContinuationSpec, Exit as Successor, Slot,
+};
+use crate::interp::breaks::SplitPoint;
+use crate::runtime::CompiledCode;
+use crate::spec_cache::{CodeSpec, CO_VARARGS, CO_VARKEYWORDS};
+
+type GlueKey = (usize, usize, Vec<bool>, Vec<usize>);
+
+/// Glue functions of one compiled function.
+pub type GlueCache = Mutex<HashMap<GlueKey, Py<PyAny>>>;
+
+pub struct GlueContext<'a, 'py> {
+    pub spec: &'a CodeSpec,
+    pub func: &'a Bound<'py, PyAny>,
+    pub compiler: &'a Bound<'py, PyAny>,
+    pub recompile_limit: usize,
+    pub cache: &'a GlueCache,
+}
+
+/// The glue function for this split point (built once per layout).
+pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny>> {
+    let py = ctx.func.py();
+    let layout: Vec<Slot> = sp
+        .stack
+        .iter()
+        .map(|s| if s.is_some() { Slot::Value } else { Slot::Null })
+        .collect();
+    let bound: Vec<usize> = sp.locals.iter().map(|(i, _)| *i).collect();
+    let key = (
+        ctx.spec.code.as_ptr() as usize,
+        sp.index,
+        layout.iter().map(|s| *s == Slot::Value).collect::<Vec<_>>(),
+        bound.clone(),
+    );
+    if let Some(g) = ctx
+        .cache
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&key).map(|g| g.clone_ref(py)))
+    {
+        return Ok(g);
+    }
+    let decoded = &ctx.spec.decoded;
+    let offset = decoded.instructions[sp.index].offset;
+    // Inside a `try`/`with` region the resume function keeps the region's handler entries,
+    // so it catches its own exceptions; the glue's postlude has no handler.
+    let n_consts = ctx.spec.consts.len() as u32;
+    let mut extra_consts: Vec<Py<PyAny>> = Vec::new();
+    let redirect = {
+        let fall = resume_function(ctx, sp.index + 1, &sp.after_fall, &bound)?;
+        extra_consts.push(fall);
+        let jump = match (sp.jump_target, &sp.after_jump) {
+            (Some(t), Some(layout)) => {
+                let r = resume_function(ctx, t, layout, &bound)?;
+                extra_consts.push(r);
+                Some(Successor {
+                    stack: layout.clone(),
+                    callee_const: n_consts + 1,
+                })
+            }
+            _ => None,
+        };
+        Some((
+            sp.index,
+            Successor {
+                stack: sp.after_fall.clone(),
+                callee_const: n_consts,
+            },
+            jump,
+        ))
+    };
+    let cont = build_continuation(
+        &ContinuationSpec {
+            decoded,
+            start: sp.start,
+            stack: layout,
+            bound_locals: bound,
+            n_varnames: ctx.spec.varnames.len(),
+            n_free: ctx.spec.nfree,
+            redirect,
+        },
+        &ctx.spec.varnames,
+    )
+    .map_err(|e| {
+        pyo3::exceptions::PyRuntimeError::new_err(format!("ferrodyn: cannot assemble glue: {e}"))
+    })?;
+    let name = format!("__glue_{}_at_{}", ctx.spec.name, offset);
+    let glue = make_function(ctx, &cont, &name, &extra_consts)?;
+    log_bytecode(py, &name, &glue);
+    if let Ok(mut c) = ctx.cache.lock() {
+        c.insert(key, glue.clone_ref(py));
+    }
+    Ok(glue)
+}
+
+/// A compiled resume function starting at original instruction `start`.
+fn resume_function(
+    ctx: &GlueContext<'_, '_>,
+    start: usize,
+    layout: &[Slot],
+    bound: &[usize],
+) -> PyResult<Py<PyAny>> {
+    let py = ctx.func.py();
+    let cont = build_continuation(
+        &ContinuationSpec {
+            decoded: &ctx.spec.decoded,
+            start,
+            stack: layout.to_vec(),
+            bound_locals: bound.to_vec(),
+            n_varnames: ctx.spec.varnames.len(),
+            n_free: ctx.spec.nfree,
+            redirect: None,
+        },
+        &ctx.spec.varnames,
+    )
+    .map_err(|e| {
+        pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "ferrodyn: cannot assemble resume function: {e}"
+        ))
+    })?;
+    let offset = ctx
+        .spec
+        .decoded
+        .instructions
+        .get(start)
+        .map(|i| i.offset)
+        .unwrap_or(0);
+    let name = format!("__resume_{}_at_{}", ctx.spec.name, offset);
+    let f = make_function(ctx, &cont, &name, &[])?;
+    log_bytecode(py, &name, &f);
+    let cc = CompiledCode::create(
+        py,
+        f.bind(py).clone(),
+        ctx.compiler.clone(),
+        false,
+        ctx.recompile_limit,
+    )?;
+    Ok(Py::new(py, cc)?.into_any())
+}
+
+fn make_function(
+    ctx: &GlueContext<'_, '_>,
+    cont: &Continuation,
+    name: &str,
+    extra_consts: &[Py<PyAny>],
+) -> PyResult<Py<PyAny>> {
+    let py = ctx.func.py();
+    let code = ctx.spec.code.bind(py);
+    let kw = PyDict::new(py);
+    kw.set_item("co_code", pyo3::types::PyBytes::new(py, &cont.code.co_code))?;
+    kw.set_item(
+        "co_exceptiontable",
+        pyo3::types::PyBytes::new(py, &cont.code.exception_table),
+    )?;
+    kw.set_item(
+        "co_linetable",
+        pyo3::types::PyBytes::new(py, &cont.code.line_table),
+    )?;
+    kw.set_item("co_stacksize", cont.code.stack_size)?;
+    kw.set_item("co_varnames", PyTuple::new(py, &cont.varnames)?)?;
+    kw.set_item("co_nlocals", cont.varnames.len())?;
+    kw.set_item("co_argcount", cont.argcount)?;
+    kw.set_item("co_posonlyargcount", 0)?;
+    kw.set_item("co_kwonlyargcount", 0)?;
+    kw.set_item("co_cellvars", PyTuple::empty(py))?;
+    kw.set_item("co_flags", ctx.spec.flags & !(CO_VARARGS | CO_VARKEYWORDS))?;
+    // Tracebacks show co_name: keep the user's function name there; the qualname says
+    // which continuation this is (for logs and explain).
+    kw.set_item("co_name", &ctx.spec.name)?;
+    kw.set_item("co_qualname", name)?;
+    if !extra_consts.is_empty() {
+        let mut consts: Vec<Py<PyAny>> = ctx.spec.consts.iter().map(|c| c.clone_ref(py)).collect();
+        consts.extend(extra_consts.iter().map(|c| c.clone_ref(py)));
+        kw.set_item("co_consts", PyTuple::new(py, consts)?)?;
+    }
+    let new_code = code.call_method("replace", (), Some(&kw))?;
+    let types = py.import("types")?;
+    let globals = ctx.func.getattr("__globals__")?;
+    let closure = ctx.func.getattr("__closure__")?;
+    let f = types
+        .getattr("FunctionType")?
+        .call1((new_code, globals, name, py.None(), closure))?;
+    Ok(f.unbind())
+}
+
+fn log_bytecode(py: Python<'_>, name: &str, f: &Py<PyAny>) {
+    let Ok(logs) = py.import("ferrodyn.logs") else {
+        return;
+    };
+    if !logs
+        .call_method1("enabled", ("bytecode",))
+        .and_then(|b| b.extract::<bool>())
+        .unwrap_or(false)
+    {
+        return;
+    }
+    let text = py
+        .import("dis")
+        .and_then(|d| {
+            d.getattr("Bytecode")?
+                .call1((f.bind(py),))?
+                .call_method0("dis")
+        })
+        .and_then(|t| t.extract::<String>())
+        .unwrap_or_default();
+    let _ = logs.call_method1(
+        "log",
+        ("bytecode", "%s", format!("generated {name}:\n{text}")),
+    );
+}
