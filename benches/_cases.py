@@ -13,6 +13,7 @@ difference in per-call time is the tracer's own overhead (guard checks, frame ha
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -165,3 +166,40 @@ PER_CALL_CASES = [
     Case("mlp", "MLP 3x64, batch 8", _mlp),
 ]
 FIRST_CALL_CASE = Case("transformer12", "12-block transformer, first call", _transformer)
+
+
+# --------------------------------------------------------------------------- graph break
+
+
+def graph_break_20(x: torch.Tensor) -> torch.Tensor:
+    """20 tensor ops with one graph break in the middle (an unknown C function)."""
+    x = x + 1
+    x = x * 2
+    x = x.sin()
+    x = x - 0.5
+    x = x.relu()
+    x = x * x
+    x = x + 3
+    x = x.cos()
+    x = x / 2
+    x = x.abs()
+    n = zlib.crc32(b"x")  # graph break: its Python int result is used below
+    x = x + n % 7
+    x = x * 0.5
+    x = x.tanh()
+    x = x - 1
+    x = x.neg()
+    x = x * 3
+    x = x.sigmoid()
+    x = x + 2
+    x = x.exp()
+    return x.sqrt()
+
+
+def _graph_break() -> tuple[Callable[..., Any], tuple[torch.Tensor, ...]]:
+    return graph_break_20, (torch.randn(16),)
+
+
+GRAPH_BREAK_CASE = Case(
+    "graph_break", "20 ops, 1 graph break (zlib.crc32) in the middle", _graph_break
+)

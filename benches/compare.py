@@ -8,7 +8,9 @@ Usage (from the repository root):
 Per-call rows: median time of one steady-state call (after warmup), and the overhead over
 eager (compiled - eager).  The ratio column is ferrodyn overhead / torch.compile overhead
 (lower is better for ferrodyn; n/a when torch.compile's overhead is <= 0, which happens for
-modules: the compiled graph skips nn.Module.__call__ dispatch, so it can beat eager).  The first-call row is the median time of the first call
+modules: the compiled graph skips nn.Module.__call__ dispatch, so it can beat eager).  The
+graph-break row times a function of 20 tensor ops with one untraceable call in the middle
+(two graphs and a resume function per call under torch.compile).  The first-call row is the median time of the first call
 (trace + compile + run) of a freshly reset 12-block transformer.  A failing cell prints the
 error and the run continues.
 """
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from _cases import (
     FIRST_CALL_CASE,
+    GRAPH_BREAK_CASE,
     IMPLS,
     PER_CALL_CASES,
     Case,
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"per-call: median of {ns.repeats} loops x {ns.iters} calls; backend='eager'\n")
 
     rows = []
-    for case in PER_CALL_CASES:
+    for case in [*PER_CALL_CASES, GRAPH_BREAK_CASE]:
         print(f"running {case.name} ...", file=sys.stderr, flush=True)
         r = run_per_call(case, ns.iters, ns.repeats)
         ov_t = overhead(r["torch.compile"], r["eager"])
