@@ -177,14 +177,12 @@ WITH_WORK_BEFORE = [
 ]
 
 
-@NEEDS_RESUME
 @pytest.mark.parametrize("fn", WITH_WORK_BEFORE, ids=lambda f: f.__name__)
 def test_work_before_the_break_is_compiled(fn: Callable[..., Any]) -> None:
     cnt = assert_same(fn, INPUTS["pos"]())
     assert cnt.frame_count >= 1
 
 
-@NEEDS_RESUME
 @pytest.mark.parametrize("fn", [item_branch, bool_of_tensor, if_tensor], ids=lambda f: f.__name__)
 def test_work_on_both_sides_of_the_break_is_compiled(fn: Callable[..., Any]) -> None:
     # TorchDynamo: 2 graphs (before the step, and the branch taken after it).
@@ -192,13 +190,11 @@ def test_work_on_both_sides_of_the_break_is_compiled(fn: Callable[..., Any]) -> 
     assert cnt.frame_count == 2
 
 
-@NEEDS_RESUME
 def test_compare_in_if_compiles_both_sides() -> None:
     cnt = assert_same(compare_tensors_in_if, INPUTS["pos"](), torch.zeros(3))
     assert cnt.frame_count == 2
 
 
-@NEEDS_RESUME
 def test_while_on_tensor_compiles_the_work() -> None:
     # TorchDynamo: 3 graphs (a break on a jump resumes at both targets, even in a loop).
     cnt = assert_same(while_sum_positive, INPUTS["pos"]())

@@ -673,9 +673,36 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                     frame.stack.push(Value::BuiltinMethod(Rc::new((Value::GradMode(prev), "__exit__".into()))));
                     frame.stack.push(Value::none(py));
                 }
+                Value::Object(ref o) if o.kind == super::kinds::KIND_OBJECT => {
+                    // A user context manager: __enter__ is inlined now; the bound __exit__
+                    // stays on the stack for the block's normal and exceptional exits.
+                    let ty = o.obj.bind(py).get_type();
+                    let is_py = |name: &str| {
+                        ty.getattr(name)
+                            .map(|f| f.get_type().name().map(|n| n == "function").unwrap_or(false))
+                            .unwrap_or(false)
+                    };
+                    if !is_py("__enter__") || !is_py("__exit__") {
+                        return Err(Exit::brk(format!(
+                            "a `with` block over {} (its __enter__/__exit__ are not Python functions)",
+                            tx.describe(&ty.into_any())
+                        )));
+                    }
+                    let exit_fn = ty.getattr("__exit__").map_err(|e| tx.err(e))?;
+                    let src = o.source.as_ref().map(|s| {
+                        std::sync::Arc::new(Source::Attr {
+                            base: std::sync::Arc::new(Source::TypeOf { base: s.clone() }),
+                            name: "__exit__".into(),
+                        })
+                    });
+                    let exit_v = tx.realize(&exit_fn, src)?;
+                    let entered = super::calls::call_dunder(tx, &ctx, "__enter__", vec![])?;
+                    frame.stack.push(Value::BoundMethod(Rc::new((ctx.clone(), exit_v))));
+                    frame.stack.push(entered);
+                }
                 other => {
                     return Err(Exit::brk(format!(
-                        "a `with` block over a '{}' (only grad-mode context managers are supported yet)",
+                        "a `with` block over a '{}' (only grad-mode and Python context managers are supported)",
                         other.type_name(py)
                     )))
                 }

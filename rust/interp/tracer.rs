@@ -269,6 +269,26 @@ impl<'py> Tracer<'py> {
                 let func_v = self.realize(&func, func_src)?;
                 Ok(Value::BoundMethod(Rc::new((this_v, func_v))))
             }
+            KIND_UNSUPPORTED if is_builtin_method_of_value(obj) => {
+                // `lst.append`, `d.get`, `t.add_` held as a value: a method of the modelled
+                // receiver, read through `__self__` (so it needs no identity guard).
+                let this = obj.getattr("__self__").map_err(|e| self.err(e))?;
+                let name: String = obj
+                    .getattr("__name__")
+                    .and_then(|n| n.extract())
+                    .map_err(|e| self.err(e))?;
+                let self_src = source.as_ref().map(|s| {
+                    Arc::new(Source::Attr {
+                        base: s.clone(),
+                        name: "__self__".into(),
+                    })
+                });
+                if let Some(s) = source {
+                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+                }
+                let recv = self.realize(&this, self_src)?;
+                Ok(Value::BuiltinMethod(Rc::new((recv, name))))
+            }
             _ => {
                 if let Some(s) = source {
                     let g = if kind == KIND_OBJECT {
@@ -555,4 +575,22 @@ pub fn external_cell(cell: Py<PyAny>, source: SourceRef) -> Value {
         source,
         realized: std::cell::RefCell::new(None),
     }))
+}
+
+/// A builtin method bound to a list, dict or tensor (whose methods the interpreter models).
+fn is_builtin_method_of_value(obj: &Bound<'_, PyAny>) -> bool {
+    let py = obj.py();
+    if !obj.get_type().is(py.get_type::<pyo3::types::PyCFunction>()) {
+        return false;
+    }
+    let Ok(this) = obj.getattr("__self__") else {
+        return false;
+    };
+    let t = this.get_type();
+    t.is(py.get_type::<PyList>())
+        || t.is(py.get_type::<PyDict>())
+        || this.is_instance_of::<pyo3::types::PyAny>() && {
+            let torch_tensor = py.import("torch").and_then(|m| m.getattr("Tensor")).ok();
+            torch_tensor.is_some_and(|tt| this.is_instance(&tt).unwrap_or(false))
+        }
 }
