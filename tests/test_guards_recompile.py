@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -297,3 +298,19 @@ def test_two_compiled_functions_have_separate_caches() -> None:
     check(cg, g, x)
     check(cf, f, x)
     assert (cnt_f.frame_count, cnt_g.frame_count) == (1, 1)
+
+
+def test_namedtuple_argument_is_guarded_by_item_without_recompiling() -> None:
+    pair = collections.namedtuple("pair", "a b")
+
+    def fn(p: Any) -> torch.Tensor:
+        return p.a * 2 + p.b
+
+    compiled, cnt = counted(fn)
+    for _ in range(3):
+        p = pair(torch.randn(3), torch.randn(3))
+        torch.testing.assert_close(compiled(p), fn(p))
+    assert cnt.frame_count == 1
+    p = pair(torch.randn(4), torch.randn(4))
+    torch.testing.assert_close(compiled(p), fn(p))
+    assert cnt.frame_count == 2

@@ -103,10 +103,11 @@ impl Access {
                 Some(unsafe { Bound::from_owned_ptr(py, r) })
             }
             Access::Index(i) => {
-                // SAFETY: exact tuple/list checks, bounds-checked index, borrowed item
+                // SAFETY: tuple (or tuple subclass: namedtuple, structseq, whose items live
+                // in the tuple part) / exact list checks, bounds-checked index, borrowed item
                 // turned into an owned reference at once.
                 unsafe {
-                    let (len, is_tuple) = if ffi::PyTuple_CheckExact(p) != 0 {
+                    let (len, is_tuple) = if ffi::PyTuple_Check(p) != 0 {
                         (ffi::PyTuple_GET_SIZE(p), true)
                     } else if ffi::PyList_CheckExact(p) != 0 {
                         (ffi::PyList_GET_SIZE(p), false)

@@ -170,16 +170,7 @@ impl<'py> Tracer<'py> {
                     self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
                     self.guard(s, Guard::Len(seq.len()));
                 }
-                let mut items = Vec::with_capacity(seq.len());
-                for (i, item) in seq.iter().enumerate() {
-                    let sub = source.as_ref().map(|s| {
-                        Arc::new(Source::Index {
-                            base: s.clone(),
-                            index: i as isize,
-                        })
-                    });
-                    items.push(self.realize(item, sub)?);
-                }
+                let items = self.realize_items(&seq, source)?;
                 if kind == KIND_TUPLE {
                     Ok(Value::Tuple(Rc::new(items)))
                 } else {
@@ -198,16 +189,7 @@ impl<'py> Tracer<'py> {
                 if let Some(s) = source {
                     self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
                 }
-                let mut items = Vec::with_capacity(seq.len());
-                for (i, item) in seq.iter().enumerate() {
-                    let sub = source.as_ref().map(|s| {
-                        Arc::new(Source::Index {
-                            base: s.clone(),
-                            index: i as isize,
-                        })
-                    });
-                    items.push(self.realize(item, sub)?);
-                }
+                let items = self.realize_items(&seq, source)?;
                 self.named_tuple(&obj.get_type().into_any(), items)
             }
             KIND_DICT => {
@@ -343,6 +325,25 @@ impl<'py> Tracer<'py> {
             structseq,
             items: Rc::new(items),
         })))
+    }
+
+    /// Realize the items of a sequence read from `source`, each through `source[i]`.
+    fn realize_items(
+        &mut self,
+        seq: &[Bound<'py, PyAny>],
+        source: &SourceRef,
+    ) -> TResult<Vec<Value>> {
+        let mut items = Vec::with_capacity(seq.len());
+        for (i, item) in seq.iter().enumerate() {
+            let sub = source.as_ref().map(|s| {
+                Arc::new(Source::Index {
+                    base: s.clone(),
+                    index: i as isize,
+                })
+            });
+            items.push(self.realize(item, sub)?);
+        }
+        Ok(items)
     }
 
     /// A user function value. Defaults are read lazily at call time (see calls.rs).
