@@ -230,6 +230,14 @@ class GraphBuilder:
         # under static shapes: the node is dead and removed at finish().
         return result
 
+    def same_tensor(self, a: TensorVar, b: TensorVar) -> bool | None:
+        """`a is b` for two traced tensors: by fake identity (which follows real identity:
+        in-place ops return their input's fake), or None when both are graph inputs (their
+        identity could change from call to call)."""
+        if a.node.op == "placeholder" and b.node.op == "placeholder":
+            return None
+        return a.fake is b.fake
+
     # -- graph breaks ---------------------------------------------------------------------
     def mark(self) -> int:
         """A position in the graph, for `rollback`."""

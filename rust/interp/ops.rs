@@ -228,7 +228,23 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
 /// `lhs is rhs`.
 pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
     Ok(match (lhs, rhs) {
-        (Value::Const(a), Value::Const(b)) | (Value::Tensor(a), Value::Tensor(b)) => a.is(b),
+        (Value::Const(a), Value::Const(b)) => a.is(b),
+        (Value::Tensor(a), Value::Tensor(b)) => {
+            if a.is(b) {
+                return Ok(true);
+            }
+            // Fake-tensor identity follows real identity: in-place ops return their input's
+            // fake, and fakes are memoized per real tensor. Between two graph inputs the
+            // answer could differ on a later call without a guard: break.
+            let r = tx
+                .gb
+                .call_method1("same_tensor", (a.bind(tx.py), b.bind(tx.py)))
+                .map_err(|e| tx.err(e))?;
+            if r.is_none() {
+                return Err(Exit::brk("identity comparison of two input tensors"));
+            }
+            r.is_truthy().map_err(|e| tx.err(e))?
+        }
         (Value::Object(a), Value::Object(b)) => a.obj.is(&b.obj),
         (Value::Tuple(a), Value::Tuple(b)) => Rc::ptr_eq(a, b),
         (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),

@@ -34,6 +34,8 @@ pub struct Tracer<'py> {
     pub root_globals: Py<PyAny>,
     pub depth: usize,
     pub max_depth: usize,
+    /// Graph inputs by identity of the real tensor: (first source, its TensorVar).
+    tensor_inputs: HashMap<usize, (Arc<Source>, Py<PyAny>)>,
     /// The root frame's state before the instruction that broke the graph, if any.
     pub break_snapshot: Option<super::breaks::Snapshot>,
     /// Pending mutations of Python state (never applied while tracing).
@@ -59,6 +61,7 @@ impl<'py> Tracer<'py> {
             root_globals,
             depth: 0,
             max_depth,
+            tensor_inputs: HashMap::new(),
             break_snapshot: None,
             side_effects: SideEffects::default(),
         })
@@ -151,6 +154,21 @@ impl<'py> Tracer<'py> {
                          (tensor constants are not supported yet)",
                     ));
                 };
+                // The same Parameter reached through two sources (e.g. a module attribute and
+                // a weak reference to it) is one graph input; both sources are pinned to it.
+                let key = obj.as_ptr() as usize;
+                if let Some((first_src, var)) = self.tensor_inputs.get(&key).cloned() {
+                    if obj
+                        .get_type()
+                        .name()
+                        .map(|n| n == "Parameter")
+                        .unwrap_or(false)
+                    {
+                        self.guard(&first_src, Guard::IdMatch(obj.clone().unbind()));
+                        self.guard(s, Guard::IdMatch(obj.clone().unbind()));
+                        return Ok(Value::Tensor(var));
+                    }
+                }
                 let meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
                 self.guard(s, Guard::Tensor(meta));
                 let var = self
@@ -158,6 +176,8 @@ impl<'py> Tracer<'py> {
                     .call_method1("add_input", (obj, s.render()))
                     .map_err(|e| self.err(e))?;
                 self.inputs.push(s.clone());
+                self.tensor_inputs
+                    .insert(key, (s.clone(), var.clone().unbind()));
                 Ok(Value::Tensor(var.unbind()))
             }
             KIND_TUPLE | KIND_LIST => {
