@@ -226,8 +226,8 @@ impl CompiledCode {
             .map_err(|_| PyRuntimeError::new_err("ferrodyn: cache lock poisoned"))
     }
 
-    /// The frame's fast slots at entry (arguments bound as CPython would), plus the
-    /// function object itself in the slot after them (guard root for closure cells).
+    /// The frame's fast slots at entry (arguments bound as CPython would), then the
+    /// function object itself (guard root for closure cells), then the global grad mode.
     fn bind_frame<'py>(
         &self,
         py: Python<'py>,
@@ -248,6 +248,7 @@ impl CompiledCode {
             frame.extend(args.iter());
             frame.resize(nslots, none);
             frame.push(self.func.bind(py).clone());
+            frame.push(grad_mode(py)?);
             return Ok(frame);
         }
         let func = self.func.bind(py);
@@ -299,6 +300,7 @@ impl CompiledCode {
             .collect();
         frame.resize(nslots, none);
         frame.push(func.clone());
+        frame.push(grad_mode(py)?);
         Ok(frame)
     }
 
@@ -668,6 +670,18 @@ impl CompiledCode {
             artifact: Arc::new(Artifact::Eager { reason }),
         })
     }
+}
+
+/// The global grad mode as a Python bool: the frame slot after the function object, so
+/// guards cover it (a graph traced with grad enabled is not reused under `no_grad`).
+fn grad_mode<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    static IS_ENABLED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let f = IS_ENABLED.get_or_try_init(py, || {
+        py.import("torch")
+            .and_then(|t| t.getattr("is_grad_enabled"))
+            .map(|f| f.unbind())
+    })?;
+    f.bind(py).call0()
 }
 
 /// `ferrodyn._core.reset()`: forget every compiled entry and every decoded code object.

@@ -314,3 +314,19 @@ def test_namedtuple_argument_is_guarded_by_item_without_recompiling() -> None:
     p = pair(torch.randn(4), torch.randn(4))
     torch.testing.assert_close(compiled(p), fn(p))
     assert cnt.frame_count == 2
+
+
+def test_grad_mode_is_guarded() -> None:
+    def fn(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        return x * 2, torch.is_grad_enabled()
+
+    compiled, cnt = counted(fn)
+    x = torch.randn(3, requires_grad=True)
+    assert compiled(x)[1] is True
+    with torch.no_grad():
+        out, enabled = compiled(x)
+    assert enabled is False
+    assert not out.requires_grad
+    assert cnt.frame_count == 2
+    assert compiled(x)[1] is True
+    assert cnt.frame_count == 2  # both entries stay cached
