@@ -675,6 +675,9 @@ impl CompiledCode {
 /// The global grad mode as a Python bool: the frame slot after the function object, so
 /// guards cover it (a graph traced with grad enabled is not reused under `no_grad`).
 fn grad_mode<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(on) = crate::guards::native_grad_enabled() {
+        return Ok(pyo3::types::PyBool::new(py, on).to_owned().into_any());
+    }
     static IS_ENABLED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     let f = IS_ENABLED.get_or_try_init(py, || {
         py.import("torch")
