@@ -119,3 +119,17 @@ def test_kwargs_only_call_and_defaults() -> None:
     out, keys = compiled(x=x, scale=3.0, b=1, a=2)
     torch.testing.assert_close(out, x * 3.0)
     assert keys == ["a", "b"]
+
+
+def test_compiled_function_called_inside_a_trace_is_inlined() -> None:
+    inner = ferrodyn.compile(lambda x: x.relu() * 2, backend="eager")
+
+    def outer(x: torch.Tensor) -> torch.Tensor:
+        return inner(x + 1) - 1
+
+    cnt = ferrodyn.testing.CompileCounter()
+    compiled = ferrodyn.compile(outer, backend=cnt)
+    x = torch.randn(4)
+    torch.testing.assert_close(compiled(x), outer(x))
+    assert cnt.frame_count == 1
+    assert cnt.op_count == 4

@@ -165,6 +165,18 @@ fn call_object(
             }
         },
         KIND_NN_MODULE => call_module(tx, whole, o, args, kwargs),
+        KIND_OBJECT if obj.is_instance_of::<crate::runtime::CompiledCode>() => {
+            // A function compiled with ferrodyn called inside a trace: inline the original.
+            let inner = obj.getattr("fn").map_err(|e| tx.err(e))?;
+            let src = o.source.clone().map(|s| {
+                Arc::new(Source::Attr {
+                    base: s,
+                    name: "fn".into(),
+                })
+            });
+            let f = tx.realize(&inner, src)?;
+            call_value(tx, &f, args, kwargs)
+        }
         KIND_OBJECT if args.is_empty() && kwargs.is_empty() && is_weakref(&obj) => {
             // Dereferencing a weak reference: the referent, guarded through `ref()`.
             let referent = obj.call0().map_err(|e| tx.err(e))?;
