@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .collector import BreakInfo, FrameProfile, RecompileInfo, _short
+
+T = TypeVar("T")
 
 PHASES: tuple[str, ...] = ("trace", "setup", "fake_fx", "graph", "backend", "guards", "run")
 """Phase names of `ProfileResult.totals()`. `setup` (graph builder / FakeTensorMode creation)
@@ -132,27 +136,35 @@ class ProfileResult:
                     f"{f.compiles:>3} {f.graphs:>6} {f.ops:>6} {f.guards:>6}  "
                     f"{f.fn} ({f.location}){backend}"
                 )
+        top = max(top, 0)
         if self.breaks:
+            # The same break (a layer repeated N times, a recompile) is listed once, counted.
+            groups = _count(self.breaks, lambda b: (b.reason, b.file, b.line, b.function))
             lines.append("")
-            lines.append(f"Graph breaks ({len(self.breaks)}):")
-            for b in self.breaks[: max(top, 0)]:
-                lines.append(f"  {b.fn}: {b.location()}: {b.reason}")
+            lines.append(f"Graph breaks ({len(self.breaks)}, {len(groups)} distinct):")
+            for b, n in groups[:top]:
+                lines.append(f"  {_times(n)}{b.location()}: {b.reason}")
                 if b.source:
                     lines.append(f"      {b.source}")
-            if len(self.breaks) > top:
-                lines.append(f"  ... {len(self.breaks) - top} more")
+            if len(groups) > top:
+                lines.append(f"  ... {len(groups) - top} more")
         if self.recompiles:
+            recompiles = _count(self.recompiles, lambda r: (r.fn, r.file, r.line, *r.reasons))
             lines.append("")
             lines.append(f"Recompiles ({len(self.recompiles)}):")
-            for r in self.recompiles[: max(top, 0)]:
-                lines.append(f"  {r.fn} ({r.location()}): {'; '.join(r.reasons) or '?'}")
-            if len(self.recompiles) > top:
-                lines.append(f"  ... {len(self.recompiles) - top} more")
+            for r, n in recompiles[:top]:
+                reasons = "; ".join(r.reasons) or "?"
+                lines.append(f"  {_times(n)}{r.fn} ({r.location()}): {reasons}")
+            if len(recompiles) > top:
+                lines.append(f"  ... {len(recompiles) - top} more")
         if self.skips:
+            skips = _count(self.skips, lambda s: s)
             lines.append("")
             lines.append(f"Skipped frames ({len(self.skips)}):")
-            for fn, reason in self.skips[: max(top, 0)]:
-                lines.append(f"  {fn}: {reason}")
+            for (fn, reason), n in skips[:top]:
+                lines.append(f"  {_times(n)}{fn}: {reason}")
+            if len(skips) > top:
+                lines.append(f"  ... {len(skips) - top} more")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -169,6 +181,21 @@ class ProfileResult:
         from .chrome_trace import write
 
         write(self, path)
+
+
+def _count(items: Iterable[T], key: Callable[[T], Hashable]) -> list[tuple[T, int]]:
+    """Distinct items (the first of each key) with their counts, most frequent first."""
+    firsts: dict[Hashable, T] = {}
+    counts: Counter[Hashable] = Counter()
+    for item in items:
+        k = key(item)
+        firsts.setdefault(k, item)
+        counts[k] += 1
+    return [(firsts[k], n) for k, n in counts.most_common()]
+
+
+def _times(n: int) -> str:
+    return f"{n}x " if n > 1 else ""
 
 
 def _s(seconds: float) -> str:
