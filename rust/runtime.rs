@@ -436,6 +436,7 @@ impl CompiledCode {
             .and_then(|c| c.getattr("max_inline_depth"))
             .and_then(|d| d.extract())
             .unwrap_or(64);
+        let trace_start = std::time::Instant::now();
         #[allow(clippy::result_large_err)]
         let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             trace_function(
@@ -454,6 +455,14 @@ impl CompiledCode {
                 guards: Vec::new(),
             }),
         };
+        let trace_s = trace_start.elapsed().as_secs_f64();
+        observe(py, "trace", |d| {
+            d.set_item("fn", &name)?;
+            d.set_item("seconds", trace_s)?;
+            d.set_item("file", &self.spec.filename)?;
+            d.set_item("line", self.spec.first_line)?;
+            d.set_item("ok", traced.is_ok())
+        });
         let entry = match traced {
             Ok(out) => match self.compile(py, out) {
                 Ok(e) => e,
@@ -559,10 +568,13 @@ impl CompiledCode {
                 &self.spec.qualname,
             ),
         )?;
+        let guards_start = std::time::Instant::now();
         let tree = GuardTree::build(py, &out.guards, &out.fetch)?;
+        let guards_s = guards_start.elapsed().as_secs_f64();
         observe(py, "guards", |d| {
             d.set_item("fn", &self.spec.qualname)?;
-            d.set_item("guards", tree.describe())
+            d.set_item("guards", tree.describe())?;
+            d.set_item("seconds", guards_s)
         });
         let artifact = match split {
             Some((mut sp, glue)) => Artifact::Split {

@@ -5,11 +5,12 @@ model = ferrodyn.compile(model)              # or backend="eager" / "aot_eager" 
 @ferrodyn.compile(fullgraph=True)
 def f(x): ...
 print(ferrodyn.explain(f)(x))                # graphs, graph breaks (file:line), guards
+print(ferrodyn.profile.profile(f, x))        # compile-time profile (python -m ferrodyn profile)
 """
 
 from __future__ import annotations
 
-from . import _core, config, exc, logs, testing
+from . import _core, config, exc, logs, profile, testing
 from .api import OptimizedModule, compile, reset
 from .explain import BreakReason, ExplainOutput, explain
 from .logs import set_logs
@@ -26,6 +27,7 @@ __all__ = [
     "exc",
     "explain",
     "logs",
+    "profile",
     "reset",
     "set_logs",
     "testing",

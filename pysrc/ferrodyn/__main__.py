@@ -31,9 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--no-graph", action="store_true", help="don't print the FX graphs")
 
-    prof = sub.add_parser("profile", help="compile-time profile of a script (not implemented yet)")
-    prof.add_argument("script", nargs="?", help="the Python script to profile")
-    prof.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
+    prof = sub.add_parser(
+        "profile",
+        help="compile-time profile of a script (or of the bundled model: --demo)",
+        description="Run a script as __main__ and profile every ferrodyn.compile'd function "
+        "and module it calls: trace, backend and guard time per frame, graph breaks, "
+        "recompiles; a summary at the end and optionally a Chrome trace. Options go before "
+        "the script; what follows the script is its own arguments.",
+    )
+    from .profile.cli import add_arguments
+
+    add_arguments(prof)
+    prof.set_defaults(subparser=prof)  # for usage errors that show the subcommand's usage
     return p
 
 
@@ -58,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         except InvalidBackend as e:
             parser.error(str(e))
     if args.command == "profile":
-        print("ferrodyn profile: not implemented yet", file=sys.stderr)
-        return 2
+        from .profile import cli
+
+        return cli.run(args, args.subparser)
     parser.print_help(sys.stderr)
     return 2
 
