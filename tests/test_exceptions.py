@@ -551,3 +551,34 @@ def test_item_139_fullgraph_uncaught_is_not_silent() -> None:
 
     with pytest.raises((ValueError, ferrodyn.exc.Unsupported)):
         ferrodyn.compile(fn, fullgraph=True, backend=ferrodyn.testing.CompileCounter())(t())
+
+
+def test_generator_resumed_inside_except_block() -> None:
+    def gen() -> Any:
+        yield 1
+        yield 2
+
+    def fn(x: torch.Tensor) -> Any:
+        g = gen()
+        try:
+            raise ValueError("v")
+        except ValueError:
+            a = next(g)
+            b = next(g)
+        return x + a + b
+
+    check(fn)
+
+
+def test_yield_inside_except_in_generator_is_not_wrong() -> None:
+    def gen() -> Any:
+        try:
+            raise KeyError("k")
+        except KeyError:
+            yield 1
+        yield 2
+
+    def fn(x: torch.Tensor) -> Any:
+        return x + sum(gen())
+
+    check(fn, frames=None)

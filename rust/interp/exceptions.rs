@@ -805,3 +805,12 @@ pub fn raise_builtin_args(py: Python<'_>, name: &str) -> Exit {
         Err(_) => Exit::brk(format!("{name} raised")),
     }
 }
+
+/// Whether two `sys.exc_info()` states hold the same exception (or none).
+pub fn same_exc_info(a: &Option<Value>, b: &Option<Value>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(Value::Exception(x)), Some(Value::Exception(y))) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
