@@ -629,7 +629,7 @@ impl CompiledCode {
                 Some((why.clone(), at))
             }
             Exit::Observed { exc, at } => Some((
-                format!("exception raised by traced code: {}", exc.value(py)),
+                format!("exception raised by traced code: {}", exc.describe(py)),
                 at,
             )),
             _ => None,

@@ -163,6 +163,7 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             None => object_attr(tx, obj, o, name),
         },
         Value::Super(s) => super_attr(tx, &s.0, &s.1, name),
+        Value::Exception(e) => super::exceptions::load_attr(tx, obj, e, name),
         _ => Err(Exit::brk(format!(
             "attribute '{name}' of a {}",
             obj.type_name(py)
@@ -182,6 +183,16 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
     let r = match r {
         Ok(r) => r,
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
+            if o.kind == KIND_OBJECT {
+                // A plain object's miss: CPython's exact AttributeError, catchable.
+                let ty = whole.type_name(py);
+                return Err(super::exceptions::attribute_error(
+                    py,
+                    Some(whole),
+                    &ty,
+                    name,
+                ));
+            }
             return Err(Exit::brk(format!("{} (AttributeError)", e.value(py))));
         }
         Err(e) => return Err(tx.err(e)),
@@ -237,6 +248,7 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
     let py = tx.py;
     let (obj, src) = match this {
         Value::Object(o) => (o.obj.bind(py).clone(), o.source.clone()),
+        Value::Exception(e) => return super::exceptions::super_attr(tx, cls, this, e, name),
         other => {
             return Err(Exit::brk(format!(
                 "super() with a '{}' receiver",

@@ -36,6 +36,7 @@ fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
             .and_then(|t| t.getattr("MethodType"))
             .map_err(|e| tx.err(e))?,
         Value::Slice(_) => py.get_type::<pyo3::types::PySlice>().into_any(),
+        Value::Exception(e) => super::exceptions::class_of(py, e),
         other => return Err(Exit::brk(format!("type() of a '{}'", other.type_name(py)))),
     })
 }
@@ -244,11 +245,7 @@ pub fn call_builtin<'py>(
             .ok_or_else(|| Exit::brk("getattr() with a non-constant name"))?;
         return match (load_attr(tx, v, &name), default) {
             (Ok(r), _) => Ok(Some(r)),
-            (Err(Exit::Break { reason, .. }), Some(d))
-                if reason.contains("AttributeError") || reason.contains("has no attribute") =>
-            {
-                Ok(Some(d))
-            }
+            (Err(e), Some(d)) if super::exceptions::is_attribute_error(py, &e) => Ok(Some(d)),
             (Err(e), _) => Err(e),
         };
     }
@@ -263,9 +260,7 @@ pub fn call_builtin<'py>(
             .ok_or_else(|| Exit::brk("hasattr() with a non-constant name"))?;
         return match load_attr(tx, v, &name) {
             Ok(_) => Ok(Some(Value::constant(py, true))),
-            Err(Exit::Break { reason, .. })
-                if reason.contains("AttributeError") || reason.contains("has no attribute") =>
-            {
+            Err(e) if super::exceptions::is_attribute_error(py, &e) => {
                 if let Value::Object(o) = v {
                     let pending = tx
                         .side_effects
@@ -304,7 +299,7 @@ pub fn call_builtin<'py>(
         return match (iter_next(tx, it)?, default) {
             (Some(v), _) => Ok(Some(v)),
             (None, Some(d)) => Ok(Some(d)),
-            (None, None) => Err(Exit::brk("next() raised StopIteration")),
+            (None, None) => Err(super::exceptions::raise_builtin_args(py, "StopIteration")),
         };
     }
     if is(&b.reversed) {

@@ -24,6 +24,9 @@ pub fn call_value(
     kwargs: Vec<(String, Value)>,
 ) -> TResult<Value> {
     let py = tx.py;
+    if let Some(v) = super::exceptions::intercept_call(tx, callee, &args, &kwargs)? {
+        return Ok(v);
+    }
     match callee {
         Value::Function(f) => inline_call(tx, f, args, kwargs),
         Value::BoundMethod(m) => {
@@ -143,11 +146,10 @@ fn call_object(
         KIND_OPERATOR | KIND_PURE => match all_constants(tx, &args, &kwargs) {
             Some((a, k)) => match obj.call(a, Some(&k)) {
                 Ok(r) => tx.realize(&r, None),
-                Err(e) => Err(Exit::brk(format!(
-                    "{} raised {}",
-                    tx.describe(&obj),
-                    e.value(py)
-                ))),
+                Err(e) => {
+                    let what = tx.describe(&obj);
+                    Err(super::exceptions::from_real_error(tx, e, &what))
+                }
             },
             None => {
                 if args.iter().any(|a| a.is_tensor()) && o.kind == KIND_PURE {
@@ -412,7 +414,7 @@ pub fn inline_call(
                     source: None,
                 }))
             },
-            |msg| Exit::brk(format!("TypeError: {msg}")),
+            |msg| super::exceptions::raise_builtin(py, "TypeError", msg),
         );
         match bound {
             Ok(s) => Some(s),

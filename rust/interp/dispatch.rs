@@ -46,6 +46,8 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
     let spec = frame.spec.clone();
     let instrs = &spec.decoded.instructions;
     let mut steps: u64 = 0;
+    // A generator that yields must leave the caller's handled exception as it found it.
+    let exc_on_entry = tx.exc_info.clone();
     loop {
         let idx = frame.ip;
         let Some(ins) = instrs.get(idx) else {
@@ -56,12 +58,14 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
         frame.current = idx;
         frame.ip = idx + 1;
         steps += 1;
-        // Where the root frame can be split, remember the state before the instruction.
-        let snapshot = if frame.is_root && super::breaks::splittable_op(ins.op) {
-            Some(super::breaks::Snapshot::take(tx, frame, idx)?)
-        } else {
-            None
-        };
+        // Where the root frame can be split, remember the state before the instruction
+        // (not while an exception is being handled: the resume function could not see it).
+        let snapshot =
+            if frame.is_root && super::breaks::splittable_op(ins.op) && tx.exc_info.is_none() {
+                Some(super::breaks::Snapshot::take(tx, frame, idx)?)
+            } else {
+                None
+            };
         if steps > 2_000_000 {
             return Err(
                 Exit::brk("trace is too long (possible infinite loop)").located(&frame.location())
@@ -71,9 +75,39 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
             Ok(Flow::Next) => {}
             Ok(Flow::Jump(t)) => frame.ip = t,
             Ok(Flow::Return(v)) => return Ok(FrameExit::Return(v)),
-            Ok(Flow::Yield(v)) => return Ok(FrameExit::Yield(v)),
+            Ok(Flow::Yield(v)) => {
+                if !super::exceptions::same_exc_info(&tx.exc_info, &exc_on_entry) {
+                    return Err(Exit::brk("yield while an exception is being handled")
+                        .located(&frame.location()));
+                }
+                return Ok(FrameExit::Yield(v));
+            }
             Err(e) => {
-                let e = e.located(&frame.location());
+                let mut e = e.located(&frame.location());
+                if let Exit::Observed { exc, at } = e {
+                    // The traced program raised: jump to this frame's handler, or leave it.
+                    super::exceptions::attach_context(tx, &exc);
+                    if super::exceptions::unwind(tx, frame, &exc)? {
+                        continue;
+                    }
+                    let exc = if spec.flags & crate::spec_cache::CO_GENERATOR != 0 {
+                        super::exceptions::leaving_generator(tx.py, exc)
+                    } else {
+                        exc
+                    };
+                    e = match (&snapshot, frame.is_root) {
+                        // Escaping the compiled frame from a call: split there, so the call
+                        // re-runs natively and raises the real exception.
+                        (Some(_), true) => Exit::Break {
+                            reason: format!(
+                                "exception {} raised by traced code is not caught",
+                                exc.describe(tx.py)
+                            ),
+                            at,
+                        },
+                        _ => Exit::Observed { exc, at },
+                    };
+                }
                 if let (Some(snap), Exit::Break { .. }) = (snapshot, &e) {
                     tx.break_snapshot = Some(snap);
                 }
@@ -658,9 +692,60 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             })));
         }
 
-        // ---- not traceable (yet) --------------------------------------------------------------
-        RAISE_VARARGS | RERAISE | LOAD_ASSERTION_ERROR => {
-            return Err(Exit::brk("raising an exception inside the compiled region"));
+        // ---- exceptions (exceptions.rs) ----------------------------------------------------
+        RAISE_VARARGS => return Err(super::exceptions::raise_varargs(tx, frame, arg)),
+        RERAISE => {
+            // Re-raise unchanged (no new context); the lasti below it is only for tracebacks.
+            return Err(match frame.pop() {
+                Value::Exception(exc) => Exit::Observed {
+                    exc,
+                    at: Default::default(),
+                },
+                _ => Exit::internal("RERAISE of a non-exception"),
+            });
+        }
+        LOAD_ASSERTION_ERROR => {
+            let cls = py.get_type::<pyo3::exceptions::PyAssertionError>();
+            let v = tx.realize(cls.as_any(), None)?;
+            frame.stack.push(v);
+        }
+        PUSH_EXC_INFO => {
+            let exc = frame.pop();
+            let prev = tx.exc_info.replace(exc.clone());
+            frame.stack.push(prev.unwrap_or_else(|| Value::none(py)));
+            frame.stack.push(exc);
+        }
+        POP_EXCEPT => {
+            tx.exc_info = match frame.pop() {
+                Value::Const(c) if c.bind(py).is_none() => None,
+                v => Some(v),
+            };
+        }
+        CHECK_EXC_MATCH => {
+            let pattern = frame.pop();
+            let exc = frame
+                .top()
+                .cloned()
+                .ok_or_else(|| Exit::internal("empty stack"))?;
+            let m = super::exceptions::matches(tx, &exc, &pattern)?;
+            frame.stack.push(Value::constant(py, m));
+        }
+        WITH_EXCEPT_START => {
+            // Stack: __exit__, lasti, previous exception, exception.
+            let exc = frame
+                .top()
+                .cloned()
+                .ok_or_else(|| Exit::internal("empty stack"))?;
+            let exit_fn = frame
+                .peek(4)
+                .cloned()
+                .ok_or_else(|| Exit::internal("WITH_EXCEPT_START past stack"))?;
+            let Value::Exception(e) = &exc else {
+                return Err(Exit::internal("WITH_EXCEPT_START without an exception"));
+            };
+            let ty = tx.realize(&super::exceptions::class_of(py, e), e.cls_source.clone())?;
+            let r = call_value(tx, &exit_fn, vec![ty, exc.clone(), Value::none(py)], vec![])?;
+            frame.stack.push(r);
         }
         BEFORE_WITH => {
             let ctx = frame.pop();

@@ -20,8 +20,12 @@ impl std::fmt::Display for Location {
 pub enum Exit {
     /// The step cannot be traced: compile what came before, run the rest eagerly.
     Break { reason: String, at: Location },
-    /// The traced program raised (not yet supported beyond reporting: treated as a break).
-    Observed { exc: PyErr, at: Location },
+    /// The traced program raised: handlers in the trace's frames see it (exceptions.rs);
+    /// one that escapes the compiled frame runs it eagerly.
+    Observed {
+        exc: std::rc::Rc<super::exceptions::ExcVal>,
+        at: Location,
+    },
     /// Give up on this frame: run it eagerly.
     Skip { reason: String },
     /// Something the user asked for that is impossible: raised to the user.
@@ -62,7 +66,10 @@ impl Exit {
         match self {
             Exit::Break { reason, at } => format!("graph break: {reason} at {at}"),
             Exit::Observed { exc, at } => {
-                format!("exception raised by traced code: {} at {at}", exc.value(py))
+                format!(
+                    "exception raised by traced code: {} at {at}",
+                    exc.describe(py)
+                )
             }
             Exit::Skip { reason } => format!("frame skipped: {reason}"),
             Exit::Hard(e) => format!("error: {}", e.value(py)),

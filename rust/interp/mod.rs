@@ -11,6 +11,7 @@ pub mod builtins;
 pub mod calls;
 pub mod containers;
 pub mod dispatch;
+pub mod exceptions;
 pub mod exit;
 pub mod frame;
 pub mod hooks;

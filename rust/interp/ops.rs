@@ -68,7 +68,7 @@ fn fold<'py>(
     let t = PyTuple::new(tx.py, args).map_err(|e| tx.err(e))?;
     match f.call1(t) {
         Ok(r) => tx.realize(&r, None),
-        Err(e) => Err(Exit::brk(format!("{what} raised {}", e.value(tx.py)))),
+        Err(e) => Err(super::exceptions::from_real_error(tx, e, what)),
     }
 }
 
@@ -249,6 +249,7 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
         (Value::Tuple(a), Value::Tuple(b)) => Rc::ptr_eq(a, b),
         (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
         (Value::Dict(a), Value::Dict(b)) => Rc::ptr_eq(a, b),
+        (Value::Exception(a), Value::Exception(b)) => Rc::ptr_eq(a, b),
         (Value::Function(a), Value::Function(b)) => {
             Rc::ptr_eq(a, b) || matches!((&a.obj, &b.obj), (Some(x), Some(y)) if x.is(y))
         }
@@ -326,7 +327,17 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 return items
                     .get(usize::try_from(j).unwrap_or(usize::MAX))
                     .cloned()
-                    .ok_or_else(|| Exit::brk(format!("{} index out of range", obj.type_name(py))));
+                    .ok_or_else(|| match obj {
+                        // A list read from the caller breaks (its length may change).
+                        Value::List(l) if l.source.is_some() => {
+                            Exit::brk("list index out of range")
+                        }
+                        _ => super::exceptions::raise_builtin(
+                            py,
+                            "IndexError",
+                            format!("{} index out of range", obj.type_name(py)),
+                        ),
+                    });
             }
             if let Value::Slice(_) = idx {
                 let s = tx
@@ -366,7 +377,17 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 .iter()
                 .find(|(k, _)| k.bind(py).eq(&key).unwrap_or(false))
                 .map(|(_, v)| v.clone());
-            found.ok_or_else(|| Exit::brk(format!("KeyError: {key}")))
+            found.ok_or_else(|| match &d.source {
+                Some(_) => Exit::brk(format!("KeyError: {key}")),
+                None => match super::exceptions::builtin(
+                    py,
+                    "KeyError",
+                    vec![Value::Const(key.clone().unbind())],
+                ) {
+                    Ok(e) => super::exceptions::raise(e),
+                    Err(_) => Exit::brk(format!("KeyError: {key}")),
+                },
+            })
         }
         Value::Const(c) => {
             let i = tx

@@ -40,6 +40,8 @@ pub struct Tracer<'py> {
     pub break_snapshot: Option<super::breaks::Snapshot>,
     /// Pending mutations of Python state (never applied while tracing).
     pub side_effects: SideEffects,
+    /// The exception being handled (`sys.exc_info()`), set by PUSH_EXC_INFO.
+    pub exc_info: Option<Value>,
 }
 
 impl<'py> Tracer<'py> {
@@ -64,6 +66,7 @@ impl<'py> Tracer<'py> {
             tensor_inputs: HashMap::new(),
             break_snapshot: None,
             side_effects: SideEffects::default(),
+            exc_info: None,
         })
     }
 

@@ -58,6 +58,8 @@ pub enum Value {
     GradMode(bool),
     /// A generator created in the trace: a suspended frame resumed by `next`.
     Generator(Rc<GenVal>),
+    /// An exception object created in the trace (exceptions.rs).
+    Exception(Rc<crate::interp::exceptions::ExcVal>),
 }
 
 pub struct GenVal {
@@ -161,6 +163,12 @@ impl Value {
             Value::Generator(_) => "generator".into(),
             Value::GradMode(_) => "grad mode context manager".into(),
             Value::Super(_) => "super".into(),
+            Value::Exception(e) => e
+                .cls
+                .bind(py)
+                .getattr("__name__")
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
         }
     }
 

@@ -15,16 +15,19 @@ use crate::interp::kinds::*;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{ExternalCell, ObjVal, Value};
 
-fn attribute_error(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> Exit {
-    let ty = o
-        .obj
-        .bind(tx.py)
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
+/// `o.name` is missing (`read`: the object, for a read; None for a failed `del`). A plain
+/// object's miss is CPython's observed AttributeError; anything else breaks the graph.
+fn attribute_error(tx: &Tracer<'_>, o: &ObjVal, name: &str, read: Option<&Value>) -> Exit {
+    let ty = o.obj.bind(tx.py).get_type();
+    let ty_name = ty.name().map(|n| n.to_string()).unwrap_or_default();
+    // A read falls back to the class (or __getattr__): only a miss there too is an error.
+    let class_has = read.is_some()
+        && (ty.hasattr(name).unwrap_or(true) || ty.hasattr("__getattr__").unwrap_or(true));
+    if o.kind == KIND_OBJECT && !class_has {
+        return crate::interp::exceptions::attribute_error(tx.py, read, &ty_name, name);
+    }
     Exit::brk(format!(
-        "'{ty}' object has no attribute '{name}' (AttributeError)"
+        "'{ty_name}' object has no attribute '{name}' (AttributeError)"
     ))
 }
 
@@ -53,7 +56,16 @@ pub fn load_pending_attr(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> TResult<Opt
     }
     match tx.side_effects.pending_attr(ptr, name) {
         Some(Some(v)) => Ok(Some(v)),
-        Some(None) => Err(attribute_error(tx, o, name)),
+        Some(None) => Err(attribute_error(
+            tx,
+            o,
+            name,
+            Some(&Value::Object(Rc::new(ObjVal {
+                obj: o.obj.clone_ref(tx.py),
+                kind: o.kind,
+                source: o.source.clone(),
+            }))),
+        )),
         None => Ok(None),
     }
 }
@@ -66,6 +78,9 @@ pub fn store_attr(
     value: Option<Value>,
 ) -> TResult<()> {
     let py = tx.py;
+    if let Value::Exception(e) = obj {
+        return crate::interp::exceptions::store_attr(tx, e, name, value);
+    }
     let Value::Object(o) = obj else {
         return Err(Exit::brk(format!(
             "assignment to attribute '{name}' of a '{}'",
@@ -83,7 +98,7 @@ pub fn store_attr(
         .map_err(|e| tx.err(e))?;
     if tx.side_effects.is_new(ptr) {
         if !tx.side_effects.store_new_attr(ptr, name, value) {
-            return Err(attribute_error(tx, o, name));
+            return Err(attribute_error(tx, o, name, None));
         }
         return Ok(());
     }
@@ -101,7 +116,7 @@ pub fn store_attr(
     if value.is_none() {
         match tx.side_effects.pending_attr(ptr, name) {
             Some(Some(_)) => {}
-            Some(None) => return Err(attribute_error(tx, o, name)),
+            Some(None) => return Err(attribute_error(tx, o, name, None)),
             None => {
                 let has = o
                     .obj
@@ -111,7 +126,7 @@ pub fn store_attr(
                     .and_then(|d| d.contains(name))
                     .unwrap_or(false);
                 if !has {
-                    return Err(attribute_error(tx, o, name));
+                    return Err(attribute_error(tx, o, name, None));
                 }
                 tx.guard(src, Guard::HasAttr(name.to_string(), true));
             }

@@ -32,6 +32,13 @@ pub enum Entry {
     List(Vec<OutTemplate>),
     Dict(Vec<(Py<PyAny>, OutTemplate)>),
     Cell(Option<OutTemplate>),
+    /// Allocated by `alloc(arg)`, then filled by `fill(obj, *parts)` (exceptions).
+    Custom {
+        alloc: Py<PyAny>,
+        arg: Py<PyAny>,
+        fill: Py<PyAny>,
+        parts: Vec<OutTemplate>,
+    },
     /// `types.FunctionType(code, globals, None, defaults, closure)` + `__kwdefaults__`.
     Function {
         code: Py<PyAny>,
@@ -71,6 +78,7 @@ pub fn escape(
         Value::Dict(d) if d.source.is_none() => Rc::as_ptr(d) as usize,
         Value::Function(f) if f.obj.is_none() => Rc::as_ptr(f) as usize,
         Value::Cell(c) => Rc::as_ptr(c) as usize,
+        Value::Exception(e) => Rc::as_ptr(e) as usize,
         _ => return Ok(None),
     };
     if let Some(&i) = tx.side_effects.table.index.get(&key) {
@@ -127,6 +135,7 @@ pub fn escape(
             })
         }
         Value::Function(f) => function_entry(tx, f, outputs, extra)?,
+        Value::Exception(e) => crate::interp::exceptions::table_parts(tx, e, outputs, extra)?,
         _ => return Err(Exit::internal("escape: unexpected value")),
     };
     let is_fn = matches!(entry, Entry::Function { .. });
@@ -212,6 +221,7 @@ impl ObjectTable {
                 Entry::List(_) => PyList::empty(py).into_any().unbind(),
                 Entry::Dict(_) => PyDict::new(py).into_any().unbind(),
                 Entry::Cell(_) => types.getattr("CellType")?.call0()?.unbind(),
+                Entry::Custom { alloc, arg, .. } => alloc.bind(py).call1((arg.bind(py),))?.unbind(),
                 Entry::Function { .. } | Entry::Pending => py.None(),
             });
         }
@@ -279,6 +289,13 @@ impl ObjectTable {
                     for (k, t) in items {
                         d.set_item(k.bind(py), t.build_with(py, outputs, fetched, &objs)?)?;
                     }
+                }
+                Entry::Custom { fill, parts, .. } => {
+                    let mut all = vec![o.clone()];
+                    for t in parts {
+                        all.push(t.build_with(py, outputs, fetched, &objs)?);
+                    }
+                    fill.bind(py).call1(PyTuple::new(py, all)?)?;
                 }
                 Entry::Cell(Some(t)) => {
                     o.setattr("cell_contents", t.build_with(py, outputs, fetched, &objs)?)?;
