@@ -58,6 +58,8 @@ pub enum Value {
     GradMode(bool),
     /// A generator created in the trace: a suspended frame resumed by `next`.
     Generator(Rc<GenVal>),
+    /// A modelled stdlib object (functools.partial, deque, set, map, ...): see stdlib.rs.
+    Std(Rc<crate::interp::stdlib::StdVal>),
 }
 
 pub struct GenVal {
@@ -159,6 +161,7 @@ impl Value {
             Value::Iter(_) => "iterator".into(),
             Value::Cell(_) | Value::ExternalCell(_) => "cell".into(),
             Value::Generator(_) => "generator".into(),
+            Value::Std(s) => s.type_name().into(),
             Value::GradMode(_) => "grad mode context manager".into(),
             Value::Super(_) => "super".into(),
         }
