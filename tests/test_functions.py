@@ -443,7 +443,6 @@ def test_recursion_with_constant_depth() -> None:
     assert_same(lambda x: rec(x, 4), t(3), frames=1)
 
 
-@NEEDS_SIDE_EFFECTS
 def test_closures_nonlocal_and_lambdas() -> None:
     scale = 3.0
 
@@ -732,7 +731,6 @@ def test_builtins_on_constants() -> None:
     assert_same(fn, t(2), frames=1)
 
 
-@NEEDS_SIDE_EFFECTS
 def test_operator_module_functions() -> None:
     def fn(x: torch.Tensor, y: torch.Tensor) -> tuple[Any, ...]:
         return (

@@ -144,7 +144,6 @@ def test_module_dict_and_containers_iteration() -> None:
     _check_module(Router(), torch.randn(3, 4))
 
 
-@NEEDS_SIDE_EFFECTS
 def test_parameters_and_buffers_used_directly() -> None:
     class WithBuffers(nn.Module):
         def __init__(self) -> None:

@@ -126,11 +126,14 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
                 let t = pyo3::types::PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
                 Ok(Value::Const(t.into_any().unbind()))
             }
+            // Methods keep the namedtuple as receiver (a split rebuilds it with its class).
             None => Ok(Value::BuiltinMethod(Rc::new((
-                n.as_tuple(),
+                obj.clone(),
                 name.to_string(),
             )))),
         },
+        Value::Dict(d) if name == "default_factory" => super::stdlib::default_factory(tx, d, obj),
+        Value::Std(s) => super::stdlib::load_attr_std(tx, obj, s, name),
         Value::Tuple(_) | Value::List(_) | Value::Dict(_) => Ok(Value::BuiltinMethod(Rc::new((
             obj.clone(),
             name.to_string(),

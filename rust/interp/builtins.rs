@@ -19,6 +19,9 @@ use super::value::{DictVal, IterVal, Value};
 /// The Python type a value would have eagerly (for isinstance/type).
 fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
     let py = tx.py;
+    if let Some(t) = super::stdlib_out::python_type(tx, v)? {
+        return Ok(t);
+    }
     Ok(match v {
         Value::Const(c) => c.bind(py).get_type().into_any(),
         Value::Tensor(var) => tensor_type(tx, var.bind(py))?,
@@ -93,6 +96,7 @@ pub fn call_builtin<'py>(
                     .map_err(|e| Exit::brk(format!("len() raised {e}")))?,
             ),
             Value::Tensor(_) => graph_call(tx, obj, args, &[])?,
+            Value::Std(s) => super::stdlib::len(tx, s)?,
             Value::Object(_) => super::calls::call_dunder(tx, v, "__len__", vec![])?,
             other => return Err(Exit::brk(format!("len() of a '{}'", other.type_name(py)))),
         }));
@@ -387,6 +391,7 @@ pub fn call_builtin<'py>(
             Value::Function(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_) => true,
             Value::Object(o) => o.obj.bind(py).is_callable(),
             Value::Const(c) => c.bind(py).is_callable(),
+            Value::Std(s) => s.is_callable(),
             _ => false,
         };
         return Ok(Some(Value::constant(py, r)));

@@ -57,6 +57,7 @@ pub fn call_value(
             call_container_method(tx, recv, name, args, kwargs)
         }
         Value::Object(o) => call_object(tx, callee, o, args, kwargs),
+        Value::Std(s) => super::stdlib::call_std(tx, s, args, kwargs),
         Value::Const(c) => {
             // Callable constants do not exist among the constant types; report clearly.
             Err(Exit::brk(format!(
@@ -123,6 +124,9 @@ fn call_object(
 ) -> TResult<Value> {
     let py = tx.py;
     let obj = o.obj.bind(py).clone();
+    if let Some(v) = super::stdlib::call_stdlib(tx, &obj, whole, &args, &kwargs)? {
+        return Ok(v);
+    }
     if let Some(v) = call_builtin(tx, &obj, &args, &kwargs)? {
         return Ok(v);
     }

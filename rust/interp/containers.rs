@@ -33,6 +33,28 @@ pub fn call_container_method(
     kwargs: Vec<(String, Value)>,
 ) -> TResult<Value> {
     let py = tx.py;
+    if let Value::Std(s) = recv {
+        return super::stdlib_set::call_method(tx, recv, s, name, args, kwargs);
+    }
+    if let Value::NamedTuple(n) = recv {
+        if name == "_replace" && args.is_empty() && !n.structseq {
+            let mut items = (*n.items).clone();
+            for (k, v) in kwargs {
+                let i = n.fields.iter().position(|f| *f == k).ok_or_else(|| {
+                    Exit::brk(format!("ValueError: got unexpected field name '{k}'"))
+                })?;
+                items[i] = v;
+            }
+            let cls = n.cls.bind(py).clone();
+            return tx.named_tuple(&cls, items);
+        }
+        return call_container_method(tx, &n.as_tuple(), name, args, kwargs);
+    }
+    if let Value::Dict(d) = recv {
+        if let Some(v) = super::stdlib::tagged_dict_method(tx, d, name, &args)? {
+            return Ok(v);
+        }
+    }
     if !kwargs.is_empty() && name != "sort" {
         return Err(Exit::brk(format!(
             "keyword arguments to {}.{name}",

@@ -800,8 +800,27 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let v = frame.pop();
             return Ok(Flow::Yield(v));
         }
-        GET_YIELD_FROM_ITER | SEND => {
-            return Err(Exit::brk("`yield from` inside the compiled region"))
+        // `yield from`: the delegate stays on the stack; SEND resumes it with the value
+        // sent (None: the outer generator is driven by `next`).
+        GET_YIELD_FROM_ITER => {
+            let v = frame.pop();
+            let it = super::iter::yield_from_iter(tx, &v)?;
+            frame.stack.push(it);
+        }
+        SEND => {
+            let sent = frame.pop();
+            let recv = frame
+                .top()
+                .cloned()
+                .ok_or_else(|| Exit::internal("SEND on an empty stack"))?;
+            match super::iter::send(tx, &recv, &sent)? {
+                FrameExit::Yield(v) => frame.stack.push(v),
+                FrameExit::Return(v) => {
+                    frame.pop();
+                    frame.stack.push(v);
+                    return Ok(Flow::Jump(target(ins)?));
+                }
+            }
         }
         other => {
             return Err(Exit::brk(format!(

@@ -22,6 +22,7 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
     let py = tx.py;
     match v {
         Value::Iter(_) | Value::Generator(_) => Ok(v.clone()),
+        Value::Std(s) => super::stdlib::get_iter_std(tx, v, s),
         Value::Tuple(_) | Value::List(_) | Value::NamedTuple(_) => Ok(items_iter(unpack(tx, v)?)),
         Value::Dict(d) => {
             let keys = d
@@ -90,6 +91,9 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
     let py = tx.py;
     if let Value::Generator(g) = it {
         return generator_next(tx, g);
+    }
+    if let Value::Std(s) = it {
+        return super::stdlib::iter_next_std(tx, s);
     }
     let Value::Iter(cell) = it else {
         return Err(Exit::brk(format!("next() on a '{}'", it.type_name(py))));
@@ -164,8 +168,39 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
 
 /// Resume a generator until its next `yield` (Some) or its return (None).
 fn generator_next(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Option<Value>> {
+    Ok(match generator_resume(tx, g)? {
+        FrameExit::Yield(v) => Some(v),
+        FrameExit::Return(_) => None,
+    })
+}
+
+/// `iter(v)` for `yield from v` (GET_YIELD_FROM_ITER): generators delegate as they are.
+pub fn yield_from_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
+    get_iter(tx, v)
+}
+
+/// One step of `yield from` (SEND): resume the delegate with `sent`. Yield(v): it yielded
+/// v; Return(v): it finished with value v (None for plain iterators).
+pub fn send(tx: &mut Tracer<'_>, recv: &Value, sent: &Value) -> TResult<FrameExit> {
+    if !matches!(sent, Value::Const(c) if c.bind(tx.py).is_none()) {
+        return Err(Exit::brk(
+            "`yield from` resumed with .send() of a value other than None",
+        ));
+    }
+    if let Value::Generator(g) = recv {
+        return generator_resume(tx, g);
+    }
+    Ok(match iter_next(tx, recv)? {
+        Some(v) => FrameExit::Yield(v),
+        None => FrameExit::Return(Value::none(tx.py)),
+    })
+}
+
+/// Resume a generator until its next `yield` or its return (a finished generator returns
+/// None again).
+pub fn generator_resume(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<FrameExit> {
     let Some(mut frame) = g.frame.borrow_mut().take() else {
-        return Ok(None);
+        return Ok(FrameExit::Return(Value::none(tx.py)));
     };
     if tx.depth >= tx.max_depth {
         return Err(Exit::brk("inlining depth limit reached inside a generator"));
@@ -178,9 +213,9 @@ fn generator_next(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Option<Value>> {
             // Resuming pushes the value sent into the generator: None for `next`.
             frame.stack.push(Value::none(tx.py));
             *g.frame.borrow_mut() = Some(frame);
-            Ok(Some(v))
+            Ok(FrameExit::Yield(v))
         }
-        FrameExit::Return(_) => Ok(None),
+        FrameExit::Return(v) => Ok(FrameExit::Return(v)),
     }
 }
 

@@ -19,6 +19,9 @@ pub mod iter;
 pub mod kinds;
 pub mod ops;
 pub mod output;
+pub mod stdlib;
+pub mod stdlib_out;
+pub mod stdlib_set;
 pub mod tracer;
 pub mod value;
 

@@ -153,6 +153,19 @@ pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> T
     if let (Some(a), Some(b)) = (tx.as_python_constant(lhs), tx.as_python_constant(rhs)) {
         return fold(tx, &f, &[a, b], "comparison");
     }
+    let modelled = |v: &Value| match v {
+        Value::Std(_) => true,
+        Value::Dict(d) => tx.stdlib.tag(d).is_some(),
+        _ => false,
+    };
+    if (modelled(lhs) || modelled(rhs)) && !is_same(tx, lhs, rhs)? {
+        // Equal contents would compare equal: not decidable by identity.
+        return Err(Exit::brk(format!(
+            "comparison between '{}' and '{}' holding non-constants",
+            lhs.type_name(tx.py),
+            rhs.type_name(tx.py)
+        )));
+    }
     if matches!(op, 2 | 3) {
         // Values of different kinds that are not constants: == falls back to identity.
         let same = is_same(tx, lhs, rhs)?;
@@ -202,6 +215,7 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
         Value::NamedTuple(n) => !n.items.is_empty(),
         Value::List(l) => !l.items.borrow().is_empty(),
         Value::Dict(d) => !d.items.borrow().is_empty(),
+        Value::Std(s) => super::stdlib::truthy_std(tx, s),
         Value::Null => return Err(Exit::internal("truth value of NULL")),
         Value::Object(o) => {
             let obj = o.obj.bind(py);
@@ -250,6 +264,7 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
         (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
         (Value::Dict(a), Value::Dict(b)) => Rc::ptr_eq(a, b),
         (Value::Exception(a), Value::Exception(b)) => Rc::ptr_eq(a, b),
+        (Value::Std(a), Value::Std(b)) => Rc::ptr_eq(a, b),
         (Value::Function(a), Value::Function(b)) => {
             Rc::ptr_eq(a, b) || matches!((&a.obj, &b.obj), (Some(x), Some(y)) if x.is(y))
         }
@@ -269,6 +284,9 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
 /// `item in container`.
 pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult<bool> {
     let py = tx.py;
+    if let Value::Std(s) = container {
+        return super::stdlib_set::contains(tx, s, item);
+    }
     if container.is_tensor() || item.is_tensor() {
         return Err(Exit::brk(
             "membership test involving a tensor (depends on tensor data)",
@@ -377,18 +395,23 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 .iter()
                 .find(|(k, _)| k.bind(py).eq(&key).unwrap_or(false))
                 .map(|(_, v)| v.clone());
-            found.ok_or_else(|| match &d.source {
-                Some(_) => Exit::brk(format!("KeyError: {key}")),
-                None => match super::exceptions::builtin(
-                    py,
-                    "KeyError",
-                    vec![Value::Const(key.clone().unbind())],
-                ) {
-                    Ok(e) => super::exceptions::raise(e),
-                    Err(_) => Exit::brk(format!("KeyError: {key}")),
-                },
-            })
+            match found {
+                Some(v) => Ok(v),
+                None if tx.stdlib.tag(d).is_some() => super::stdlib::dict_missing(tx, d, &key),
+                None => Err(match &d.source {
+                    Some(_) => Exit::brk(format!("KeyError: {key}")),
+                    None => match super::exceptions::builtin(
+                        py,
+                        "KeyError",
+                        vec![Value::Const(key.clone().unbind())],
+                    ) {
+                        Ok(e) => super::exceptions::raise(e),
+                        Err(_) => Exit::brk(format!("KeyError: {key}")),
+                    },
+                }),
+            }
         }
+        Value::Std(s) => super::stdlib_set::subscr(tx, s, idx),
         Value::Const(c) => {
             let i = tx
                 .as_python_constant(idx)

@@ -42,6 +42,8 @@ pub struct Tracer<'py> {
     pub side_effects: SideEffects,
     /// The exception being handled (`sys.exc_info()`), set by PUSH_EXC_INFO.
     pub exc_info: Option<Value>,
+    /// Class tags of dicts built by stdlib constructors (OrderedDict, defaultdict).
+    pub stdlib: super::stdlib::StdState,
 }
 
 impl<'py> Tracer<'py> {
@@ -67,6 +69,7 @@ impl<'py> Tracer<'py> {
             break_snapshot: None,
             side_effects: SideEffects::default(),
             exc_info: None,
+            stdlib: Default::default(),
         })
     }
 
@@ -294,6 +297,38 @@ impl<'py> Tracer<'py> {
                 let recv = self.realize(&this, self_src)?;
                 Ok(Value::BuiltinMethod(Rc::new((recv, name))))
             }
+            KIND_UNSUPPORTED if is_c_classmethod(obj) => {
+                // `OrderedDict.fromkeys`, `dict.fromkeys`: a fresh bound method on each
+                // access, so guard what it is (the class and the name), not its identity.
+                if let Some(s) = source {
+                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+                    for (attr, g) in [
+                        (
+                            "__self__",
+                            Guard::IdMatch(
+                                obj.getattr("__self__").map_err(|e| self.err(e))?.unbind(),
+                            ),
+                        ),
+                        (
+                            "__name__",
+                            Guard::Equals(
+                                obj.getattr("__name__").map_err(|e| self.err(e))?.unbind(),
+                            ),
+                        ),
+                    ] {
+                        let sub = Arc::new(Source::Attr {
+                            base: s.clone(),
+                            name: attr.into(),
+                        });
+                        self.guard(&sub, g);
+                    }
+                }
+                Ok(Value::Object(Rc::new(ObjVal {
+                    obj: obj.clone().unbind(),
+                    kind,
+                    source: source.clone(),
+                })))
+            }
             _ => {
                 if let Some(s) = source {
                     let g = if kind == KIND_OBJECT {
@@ -443,6 +478,11 @@ impl<'py> Tracer<'py> {
                     .collect::<TResult<_>>()?;
                 PyList::new(py, conv).map_err(|e| self.err(e))?.into_any()
             }
+            Value::Dict(d) if self.stdlib.tag(d).is_some() => {
+                return Err(Exit::brk(
+                    "passing an OrderedDict/defaultdict to a tensor operation",
+                ))
+            }
             Value::Dict(d) => {
                 let out = PyDict::new(py);
                 for (k, val) in d.items.borrow().iter() {
@@ -521,6 +561,10 @@ impl<'py> Tracer<'py> {
     pub fn as_python_constant(&self, v: &Value) -> Option<Bound<'py, PyAny>> {
         let py = self.py;
         match v {
+            Value::Std(_) => super::stdlib_out::as_python_constant(self, v),
+            Value::Dict(d) if self.stdlib.tag(d).is_some() => {
+                super::stdlib_out::as_python_constant(self, v)
+            }
             Value::Const(o) => Some(o.bind(py).clone()),
             Value::Tuple(items) => {
                 let conv: Option<Vec<_>> =
@@ -599,6 +643,15 @@ pub fn external_cell(cell: Py<PyAny>, source: SourceRef) -> Value {
         source,
         realized: std::cell::RefCell::new(None),
     }))
+}
+
+/// A C method bound to a class (`OrderedDict.fromkeys`).
+fn is_c_classmethod(obj: &Bound<'_, PyAny>) -> bool {
+    let py = obj.py();
+    obj.get_type().is(py.get_type::<pyo3::types::PyCFunction>())
+        && obj
+            .getattr("__self__")
+            .is_ok_and(|s| s.is_instance_of::<pyo3::types::PyType>())
 }
 
 /// A builtin method bound to a list, dict or tensor (whose methods the interpreter models).

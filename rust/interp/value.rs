@@ -60,6 +60,8 @@ pub enum Value {
     Generator(Rc<GenVal>),
     /// An exception object created in the trace (exceptions.rs).
     Exception(Rc<crate::interp::exceptions::ExcVal>),
+    /// A modelled stdlib object (functools.partial, deque, set, map, ...): see stdlib.rs.
+    Std(Rc<crate::interp::stdlib::StdVal>),
 }
 
 pub struct GenVal {
@@ -161,6 +163,7 @@ impl Value {
             Value::Iter(_) => "iterator".into(),
             Value::Cell(_) | Value::ExternalCell(_) => "cell".into(),
             Value::Generator(_) => "generator".into(),
+            Value::Std(s) => s.type_name().into(),
             Value::GradMode(_) => "grad mode context manager".into(),
             Value::Super(_) => "super".into(),
             Value::Exception(e) => e

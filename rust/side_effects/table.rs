@@ -47,6 +47,20 @@ pub enum Entry {
         kwdefaults: Vec<(String, OutTemplate)>,
         closure: Vec<OutTemplate>,
     },
+    /// A stdlib container (deque, set, OrderedDict, defaultdict): `alloc()`, then
+    /// `obj.attr = ...` for each attribute and `obj.<method>(fill)` (interp/stdlib.rs).
+    Filled {
+        alloc: Py<PyAny>,
+        attrs: Vec<(String, OutTemplate)>,
+        fill: Option<(String, OutTemplate)>,
+    },
+    /// `f(*args, **kwargs)` (functools.partial, operator.itemgetter), built with the
+    /// functions, after what it refers to.
+    Call {
+        f: Py<PyAny>,
+        args: Vec<OutTemplate>,
+        kwargs: Vec<(String, OutTemplate)>,
+    },
 }
 
 #[derive(Default)]
@@ -79,6 +93,7 @@ pub fn escape(
         Value::Function(f) if f.obj.is_none() => Rc::as_ptr(f) as usize,
         Value::Cell(c) => Rc::as_ptr(c) as usize,
         Value::Exception(e) => Rc::as_ptr(e) as usize,
+        Value::Std(s) => Rc::as_ptr(s) as usize,
         _ => return Ok(None),
     };
     if let Some(&i) = tx.side_effects.table.index.get(&key) {
@@ -88,7 +103,26 @@ pub fn escape(
     let i = table.entries.len();
     table.entries.push(Entry::Pending);
     table.index.insert(key, i);
-    let entry = match v {
+    let entry = match crate::interp::stdlib_out::table_entry(tx, v, outputs, extra)? {
+        Some(e) => e,
+        None => regular_entry(tx, v, outputs, extra)?,
+    };
+    let is_fn = matches!(entry, Entry::Function { .. } | Entry::Call { .. });
+    let table = &mut tx.side_effects.table;
+    table.entries[i] = entry;
+    if is_fn {
+        table.func_order.push(i);
+    }
+    Ok(Some(OutTemplate::Obj(i)))
+}
+
+fn regular_entry(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<Entry> {
+    Ok(match v {
         Value::Object(o) => {
             let py = tx.py;
             let (cls, attrs) = {
@@ -137,14 +171,7 @@ pub fn escape(
         Value::Function(f) => function_entry(tx, f, outputs, extra)?,
         Value::Exception(e) => crate::interp::exceptions::table_parts(tx, e, outputs, extra)?,
         _ => return Err(Exit::internal("escape: unexpected value")),
-    };
-    let is_fn = matches!(entry, Entry::Function { .. });
-    let table = &mut tx.side_effects.table;
-    table.entries[i] = entry;
-    if is_fn {
-        table.func_order.push(i);
-    }
-    Ok(Some(OutTemplate::Obj(i)))
+    })
 }
 
 fn function_entry(
@@ -222,10 +249,23 @@ impl ObjectTable {
                 Entry::Dict(_) => PyDict::new(py).into_any().unbind(),
                 Entry::Cell(_) => types.getattr("CellType")?.call0()?.unbind(),
                 Entry::Custom { alloc, arg, .. } => alloc.bind(py).call1((arg.bind(py),))?.unbind(),
-                Entry::Function { .. } | Entry::Pending => py.None(),
+                Entry::Filled { alloc, .. } => alloc.bind(py).call0()?.unbind(),
+                Entry::Function { .. } | Entry::Call { .. } | Entry::Pending => py.None(),
             });
         }
         for &i in &self.func_order {
+            if let Entry::Call { f, args, kwargs } = &self.entries[i] {
+                let a: Vec<_> = args
+                    .iter()
+                    .map(|t| t.build_with(py, outputs, fetched, &objs))
+                    .collect::<PyResult<_>>()?;
+                let kw = PyDict::new(py);
+                for (k, t) in kwargs {
+                    kw.set_item(k, t.build_with(py, outputs, fetched, &objs)?)?;
+                }
+                objs[i] = f.bind(py).call(PyTuple::new(py, a)?, Some(&kw))?.unbind();
+                continue;
+            }
             let Entry::Function {
                 code,
                 globals,
@@ -296,6 +336,14 @@ impl ObjectTable {
                         all.push(t.build_with(py, outputs, fetched, &objs)?);
                     }
                     fill.bind(py).call1(PyTuple::new(py, all)?)?;
+                }
+                Entry::Filled { attrs, fill, .. } => {
+                    for (k, t) in attrs {
+                        o.setattr(k.as_str(), t.build_with(py, outputs, fetched, &objs)?)?;
+                    }
+                    if let Some((m, t)) = fill {
+                        o.call_method1(m.as_str(), (t.build_with(py, outputs, fetched, &objs)?,))?;
+                    }
                 }
                 Entry::Cell(Some(t)) => {
                     o.setattr("cell_contents", t.build_with(py, outputs, fetched, &objs)?)?;

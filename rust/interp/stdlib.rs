@@ -1,0 +1,816 @@
+//! Stdlib objects the interpreter models itself because their contents may be symbolic:
+//! `functools.partial`, `operator.itemgetter`/`attrgetter`, lazy `map`/`filter`, `sorted`,
+//! `collections.OrderedDict`/`defaultdict` (dict values with a class tag), and `deque`/`set`
+//! (stdlib_set.rs). Each is a `Value::Std`; objects that escape the trace are rebuilt
+//! through the object table (side_effects/table.rs) so identity holds.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyList, PyTuple};
+
+use super::attrs::load_attr;
+use super::calls::call_value;
+use super::dispatch::{dict_key_const, dict_set};
+use super::exit::{Exit, TResult};
+use super::iter::{get_iter, iter_next, unpack};
+use super::ops::{subscr, truthy};
+use super::stdlib_set::{DequeVal, SetVal};
+use super::tracer::Tracer;
+use super::value::{DictVal, Value};
+use crate::guards::Source;
+
+pub enum StdVal {
+    /// `functools.partial(func, *args, **keywords)`; `keywords` is the dict `p.keywords`
+    /// returns (mutating it changes later calls, as in CPython).
+    Partial {
+        func: Value,
+        args: Rc<Vec<Value>>,
+        keywords: Rc<DictVal>,
+    },
+    ItemGetter(Vec<Value>),
+    /// Dotted attribute names.
+    AttrGetter(Vec<String>),
+    /// `map(func, *iterables)`: lazy, over iterator values.
+    Map {
+        func: Value,
+        inners: Vec<Value>,
+    },
+    /// `filter(func or None, iterable)`: lazy.
+    Filter {
+        func: Option<Value>,
+        inner: Value,
+    },
+    Deque(DequeVal),
+    Set(SetVal),
+    /// An iterator over a deque or set: a snapshot that breaks if the owner is mutated
+    /// while it is being iterated (CPython raises RuntimeError there).
+    SeqIter {
+        owner: Rc<StdVal>,
+        items: Vec<Value>,
+        pos: Cell<usize>,
+        version: u64,
+    },
+}
+
+impl StdVal {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StdVal::Partial { .. } => "functools.partial",
+            StdVal::ItemGetter(_) => "operator.itemgetter",
+            StdVal::AttrGetter(_) => "operator.attrgetter",
+            StdVal::Map { .. } => "map",
+            StdVal::Filter { .. } => "filter",
+            StdVal::Deque(_) => "collections.deque",
+            StdVal::Set(_) => "set",
+            StdVal::SeqIter { .. } => "iterator",
+        }
+    }
+
+    pub fn is_callable(&self) -> bool {
+        matches!(
+            self,
+            StdVal::Partial { .. } | StdVal::ItemGetter(_) | StdVal::AttrGetter(_)
+        )
+    }
+
+    fn version(&self) -> u64 {
+        match self {
+            StdVal::Deque(d) => d.version.get(),
+            StdVal::Set(s) => s.version.get(),
+            _ => 0,
+        }
+    }
+}
+
+/// The stdlib callables modelled here, looked up once.
+pub struct Refs {
+    pub partial: Py<PyAny>,
+    pub ordered_dict: Py<PyAny>,
+    pub defaultdict: Py<PyAny>,
+    pub deque: Py<PyAny>,
+    pub itemgetter: Py<PyAny>,
+    pub attrgetter: Py<PyAny>,
+    pub map: Py<PyAny>,
+    pub filter: Py<PyAny>,
+    pub sorted: Py<PyAny>,
+    pub set: Py<PyAny>,
+    pub reversed: Py<PyAny>,
+    pub dict: Py<PyAny>,
+}
+
+static REFS: PyOnceLock<Refs> = PyOnceLock::new();
+
+pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
+    REFS.get_or_try_init(py, || {
+        let b = py.import("builtins")?;
+        let c = py.import("collections")?;
+        let op = py.import("operator")?;
+        let g = |m: &Bound<'_, PyModule>, n: &str| -> PyResult<Py<PyAny>> {
+            Ok(m.getattr(n)?.unbind())
+        };
+        Ok(Refs {
+            partial: g(&py.import("functools")?, "partial")?,
+            ordered_dict: g(&c, "OrderedDict")?,
+            defaultdict: g(&c, "defaultdict")?,
+            deque: g(&c, "deque")?,
+            itemgetter: g(&op, "itemgetter")?,
+            attrgetter: g(&op, "attrgetter")?,
+            map: g(&b, "map")?,
+            filter: g(&b, "filter")?,
+            sorted: g(&b, "sorted")?,
+            set: g(&b, "set")?,
+            reversed: g(&b, "reversed")?,
+            dict: g(&b, "dict")?,
+        })
+    })
+}
+
+pub fn r(tx: &Tracer<'_>) -> TResult<&'static Refs> {
+    refs(tx.py).map_err(|e| tx.err(e))
+}
+
+/// The class of a dict built by a stdlib constructor, and a defaultdict's factory.
+pub struct DictTag {
+    pub cls: Py<PyAny>,
+    pub factory: Option<Value>,
+}
+
+/// Per-trace stdlib state: dict class tags, keyed by the dict value's address (the map
+/// keeps the value alive, so the address is never reused during the trace).
+#[derive(Default)]
+pub struct StdState {
+    dict_tags: HashMap<usize, (Rc<DictVal>, DictTag)>,
+}
+
+impl StdState {
+    pub fn tag(&self, d: &Rc<DictVal>) -> Option<&DictTag> {
+        self.dict_tags
+            .get(&(Rc::as_ptr(d) as usize))
+            .map(|(_, t)| t)
+    }
+
+    fn set_tag(&mut self, d: &Rc<DictVal>, tag: DictTag) {
+        self.dict_tags
+            .insert(Rc::as_ptr(d) as usize, (d.clone(), tag));
+    }
+}
+
+fn std(v: StdVal) -> Value {
+    Value::Std(Rc::new(v))
+}
+
+fn new_dict() -> Rc<DictVal> {
+    Rc::new(DictVal {
+        items: RefCell::new(Vec::new()),
+        source: None,
+    })
+}
+
+fn kw<'a>(kwargs: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+    kwargs.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn only_kwargs(kwargs: &[(String, Value)], allowed: &[&str], what: &str) -> TResult<()> {
+    match kwargs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        Some((k, _)) => Err(Exit::brk(format!(
+            "{what}() got an unexpected keyword argument '{k}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn is_none(tx: &Tracer<'_>, v: &Value) -> bool {
+    matches!(v, Value::Const(c) if c.bind(tx.py).is_none())
+}
+
+/// A constant made only of plain Python constants (no objects whose comparisons or hashes
+/// could run user code).
+pub fn plain_const<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> {
+    match v {
+        Value::Const(c) => Some(c.bind(tx.py).clone()),
+        Value::Tuple(items) => {
+            let conv: Option<Vec<_>> = items.iter().map(|i| plain_const(tx, i)).collect();
+            PyTuple::new(tx.py, conv?).ok().map(|t| t.into_any())
+        }
+        _ => None,
+    }
+}
+
+fn is_callable_value(tx: &Tracer<'_>, v: &Value) -> bool {
+    let py = tx.py;
+    match v {
+        Value::Function(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_) => true,
+        Value::Object(o) => o.obj.bind(py).is_callable(),
+        Value::Const(c) => c.bind(py).is_callable(),
+        Value::Std(s) => s.is_callable(),
+        _ => false,
+    }
+}
+
+/// Calls of the stdlib callables modelled here; Ok(None) if `obj` is not one of them.
+pub fn call_stdlib<'py>(
+    tx: &mut Tracer<'py>,
+    obj: &Bound<'py, PyAny>,
+    whole: &Value,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let rf = r(tx)?;
+    let is = |f: &Py<PyAny>| obj.is(f.bind(py));
+    if is(&rf.partial) {
+        return make_partial(tx, args, kwargs).map(Some);
+    }
+    if obj.get_type().is(rf.partial.bind(py)) {
+        return call_existing_partial(tx, obj, whole, args, kwargs).map(Some);
+    }
+    if is(&rf.ordered_dict) || is(&rf.defaultdict) {
+        let (factory, rest) = if is(&rf.defaultdict) {
+            match args.split_first() {
+                Some((f, rest)) => {
+                    if !is_none(tx, f) && !is_callable_value(tx, f) {
+                        return Err(Exit::brk(
+                            "TypeError: first argument of defaultdict must be callable or None",
+                        ));
+                    }
+                    (Some(f.clone()).filter(|f| !is_none(tx, f)), rest)
+                }
+                None => (None, args),
+            }
+        } else {
+            (None, args)
+        };
+        let dict_fn = rf.dict.bind(py).clone();
+        let d = match super::builtins::call_builtin(tx, &dict_fn, rest, kwargs)? {
+            Some(Value::Dict(d)) => d,
+            _ => return Err(Exit::internal("dict() did not build a dict")),
+        };
+        tx.stdlib.set_tag(
+            &d,
+            DictTag {
+                cls: obj.clone().unbind(),
+                factory,
+            },
+        );
+        return Ok(Some(Value::Dict(d)));
+    }
+    if let Some(cls) = fromkeys_owner(py, obj, rf) {
+        return fromkeys(tx, cls, args, kwargs).map(Some);
+    }
+    if is(&rf.deque) {
+        only_kwargs(kwargs, &["iterable", "maxlen"], "deque")?;
+        let it = args.first().or_else(|| kw(kwargs, "iterable"));
+        let maxlen = args.get(1).or_else(|| kw(kwargs, "maxlen"));
+        if args.len() > 2 {
+            return Err(Exit::brk("deque() takes at most 2 arguments"));
+        }
+        let maxlen = match maxlen {
+            None => None,
+            Some(m) if is_none(tx, m) => None,
+            Some(m) => {
+                let n = m
+                    .as_const(py)
+                    .filter(|c| c.get_type().name().map(|n| n == "int").unwrap_or(false))
+                    .and_then(|c| c.extract::<i64>().ok())
+                    .ok_or_else(|| Exit::brk("deque() with a maxlen that is not a constant int"))?;
+                if n < 0 {
+                    return Err(Exit::brk("ValueError: maxlen must be non-negative"));
+                }
+                Some(n as usize)
+            }
+        };
+        let d = DequeVal::new(maxlen);
+        let dv = std(StdVal::Deque(d));
+        if let (Some(it), Value::Std(s)) = (it, &dv) {
+            super::stdlib_set::extend(tx, s, it, false)?;
+        }
+        return Ok(Some(dv));
+    }
+    if is(&rf.set) {
+        if !kwargs.is_empty() || args.len() > 1 {
+            return Err(Exit::brk("set() arguments"));
+        }
+        let s = std(StdVal::Set(SetVal::new(py).map_err(|e| tx.err(e))?));
+        if let (Some(it), Value::Std(sv)) = (args.first(), &s) {
+            super::stdlib_set::set_update(tx, sv, it)?;
+        }
+        return Ok(Some(s));
+    }
+    if is(&rf.itemgetter) {
+        if args.is_empty() || !kwargs.is_empty() {
+            return Err(Exit::brk("TypeError: itemgetter() arguments"));
+        }
+        return Ok(Some(std(StdVal::ItemGetter(args.to_vec()))));
+    }
+    if is(&rf.attrgetter) {
+        if args.is_empty() || !kwargs.is_empty() {
+            return Err(Exit::brk("TypeError: attrgetter() arguments"));
+        }
+        let names = args
+            .iter()
+            .map(|a| {
+                a.as_const(py)
+                    .and_then(|c| c.extract::<String>().ok())
+                    .ok_or_else(|| Exit::brk("attrgetter() with a non-string attribute name"))
+            })
+            .collect::<TResult<Vec<_>>>()?;
+        return Ok(Some(std(StdVal::AttrGetter(names))));
+    }
+    if is(&rf.map) {
+        let Some((func, its)) = args.split_first() else {
+            return Err(Exit::brk(
+                "TypeError: map() must have at least two arguments",
+            ));
+        };
+        if its.is_empty() || !kwargs.is_empty() {
+            return Err(Exit::brk("TypeError: map() arguments"));
+        }
+        let inners = its
+            .iter()
+            .map(|i| get_iter(tx, i))
+            .collect::<TResult<Vec<_>>>()?;
+        return Ok(Some(std(StdVal::Map {
+            func: func.clone(),
+            inners,
+        })));
+    }
+    if is(&rf.filter) {
+        let [func, it] = args else {
+            return Err(Exit::brk("TypeError: filter() takes two arguments"));
+        };
+        if !kwargs.is_empty() {
+            return Err(Exit::brk("TypeError: filter() takes no keyword arguments"));
+        }
+        let inner = get_iter(tx, it)?;
+        let func = (!is_none(tx, func)).then(|| func.clone());
+        return Ok(Some(std(StdVal::Filter { func, inner })));
+    }
+    if is(&rf.sorted) {
+        return sorted(tx, args, kwargs).map(Some);
+    }
+    if is(&rf.reversed) {
+        return reversed(tx, args, kwargs);
+    }
+    Ok(None)
+}
+
+/// `partial(func, *args, **kw)`; a partial of a partial is flattened, as in CPython.
+fn make_partial(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Value> {
+    let py = tx.py;
+    let Some((func, rest)) = args.split_first() else {
+        return Err(Exit::brk(
+            "functools.partial() with no arguments (TypeError: needs a callable)",
+        ));
+    };
+    if !is_callable_value(tx, func) {
+        return Err(Exit::brk(
+            "TypeError: the first argument of functools.partial must be callable",
+        ));
+    }
+    let keywords = new_dict();
+    let (func, mut all) = match func {
+        Value::Std(s) => match &**s {
+            StdVal::Partial {
+                func,
+                args,
+                keywords: k,
+            } => {
+                for (key, v) in k.items.borrow().iter() {
+                    dict_set(tx, &keywords, key.clone_ref(py), v.clone());
+                }
+                (func.clone(), (**args).clone())
+            }
+            _ => (func.clone(), Vec::new()),
+        },
+        _ => (func.clone(), Vec::new()),
+    };
+    all.extend(rest.iter().cloned());
+    for (k, v) in kwargs {
+        let key = pyo3::types::PyString::new(py, k).into_any().unbind();
+        dict_set(tx, &keywords, key, v.clone());
+    }
+    Ok(std(StdVal::Partial {
+        func,
+        args: Rc::new(all),
+        keywords,
+    }))
+}
+
+fn call_partial(
+    tx: &mut Tracer<'_>,
+    func: &Value,
+    pargs: &[Value],
+    keywords: &DictVal,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
+    let py = tx.py;
+    let mut all = pargs.to_vec();
+    all.extend(args);
+    let mut kw: Vec<(String, Value)> = Vec::new();
+    for (k, v) in keywords.items.borrow().iter() {
+        let k: String = k
+            .bind(py)
+            .extract()
+            .map_err(|_| Exit::brk("partial keywords that are not strings"))?;
+        kw.push((k, v.clone()));
+    }
+    for (k, v) in kwargs {
+        match kw.iter_mut().find(|(kk, _)| *kk == k) {
+            Some(slot) => slot.1 = v,
+            None => kw.push((k, v)),
+        }
+    }
+    call_value(tx, func, all, kw)
+}
+
+/// Calling a partial that exists outside the trace: `.func` is inlined with `.args` and
+/// `.keywords`, each read (and guarded) through the partial's source.
+fn call_existing_partial<'py>(
+    tx: &mut Tracer<'py>,
+    obj: &Bound<'py, PyAny>,
+    whole: &Value,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let src = match whole {
+        Value::Object(o) => o.source.clone(),
+        _ => None,
+    };
+    let sub = |n: &str| {
+        src.as_ref().map(|s| {
+            Arc::new(Source::Attr {
+                base: s.clone(),
+                name: n.to_string(),
+            })
+        })
+    };
+    let get = |n: &str| obj.getattr(n).map_err(|e| tx.err(e));
+    let (f, a, k) = (get("func")?, get("args")?, get("keywords")?);
+    let f = tx.realize(&f, sub("func"))?;
+    let a = tx.realize(&a, sub("args"))?;
+    let k = tx.realize(&k, sub("keywords"))?;
+    let a = unpack(tx, &a)?;
+    let Value::Dict(k) = k else {
+        return Err(Exit::brk("partial.keywords is not a dict"));
+    };
+    call_partial(tx, &f, &a, &k, args.to_vec(), kwargs.to_vec())
+}
+
+/// `OrderedDict.fromkeys` / `defaultdict.fromkeys` / `dict.fromkeys`: the class they build.
+fn fromkeys_owner<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, rf: &Refs) -> Option<Py<PyAny>> {
+    let owner = obj.getattr("__self__").ok()?;
+    let name = obj.getattr("__name__").ok()?;
+    if name.extract::<String>().ok()? != "fromkeys" {
+        return None;
+    }
+    [&rf.ordered_dict, &rf.defaultdict, &rf.dict]
+        .into_iter()
+        .find(|c| owner.is(c.bind(py)))
+        .map(|c| c.clone_ref(py))
+}
+
+fn fromkeys(
+    tx: &mut Tracer<'_>,
+    cls: Py<PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let py = tx.py;
+    if !kwargs.is_empty() {
+        return Err(Exit::brk("fromkeys() takes no keyword arguments"));
+    }
+    let (it, value) = match args {
+        [it] => (it, Value::none(py)),
+        [it, v] => (it, v.clone()),
+        _ => return Err(Exit::brk("fromkeys() arguments")),
+    };
+    let d = new_dict();
+    for k in unpack(tx, it)? {
+        let key = dict_key_const(tx, &k)?;
+        dict_set(tx, &d, key, value.clone());
+    }
+    if !cls.bind(py).is(r(tx)?.dict.bind(py)) {
+        tx.stdlib.set_tag(&d, DictTag { cls, factory: None });
+    }
+    Ok(Value::Dict(d))
+}
+
+/// `sorted(iterable, key=..., reverse=...)`: items may be anything; the sort keys (the
+/// items, or what `key` returns for each, called in order) must be plain constants.
+fn sorted(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Value> {
+    let py = tx.py;
+    only_kwargs(kwargs, &["key", "reverse"], "sorted")?;
+    let [it] = args else {
+        return Err(Exit::brk("sorted() takes one positional argument"));
+    };
+    let key = kw(kwargs, "key").filter(|k| !is_none(tx, k)).cloned();
+    let reverse = match kw(kwargs, "reverse") {
+        None => false,
+        Some(v) => v
+            .as_const(py)
+            .and_then(|c| c.is_truthy().ok())
+            .ok_or_else(|| Exit::brk("sorted() with a non-constant reverse"))?,
+    };
+    let items = unpack(tx, it)?;
+    let mut keys = Vec::with_capacity(items.len());
+    for item in &items {
+        let k = match &key {
+            Some(f) => call_value(tx, f, vec![item.clone()], Vec::new())?,
+            None => item.clone(),
+        };
+        keys.push(plain_const(tx, &k).ok_or_else(|| {
+            Exit::brk(format!(
+                "sorted() over '{}' sort keys (only constants can be compared while tracing)",
+                k.type_name(py)
+            ))
+        })?);
+    }
+    let keys = PyList::new(py, keys).map_err(|e| tx.err(e))?;
+    let getter = keys.getattr("__getitem__").map_err(|e| tx.err(e))?;
+    let idx = pyo3::types::PyDict::new(py);
+    idx.set_item("key", getter).map_err(|e| tx.err(e))?;
+    idx.set_item("reverse", reverse).map_err(|e| tx.err(e))?;
+    let order = r(tx)?
+        .sorted
+        .bind(py)
+        .call(
+            (tx.hooks
+                .b
+                .range
+                .bind(py)
+                .call1((items.len(),))
+                .map_err(|e| tx.err(e))?,),
+            Some(&idx),
+        )
+        .map_err(|e| Exit::brk(format!("sorted() raised {}", e.value(py))))?;
+    let order: Vec<usize> = order.extract().map_err(|e| tx.err(e))?;
+    Ok(Value::new_list(
+        order.into_iter().map(|i| items[i].clone()).collect(),
+    ))
+}
+
+/// `reversed(d)` for dicts (keys, last first) and deques; Ok(None) for the others.
+fn reversed(
+    tx: &mut Tracer<'_>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
+    let ([v], true) = (args, kwargs.is_empty()) else {
+        return Ok(None);
+    };
+    let items = match v {
+        Value::Dict(_) => unpack(tx, v)?,
+        Value::Std(s) if matches!(&**s, StdVal::Deque(_)) => unpack(tx, v)?,
+        _ => return Ok(None),
+    };
+    let mut items = items;
+    items.reverse();
+    Ok(Some(Value::Iter(Rc::new(RefCell::new(
+        super::value::IterVal::Items { items, pos: 0 },
+    )))))
+}
+
+/// Calling a modelled value: a partial, an itemgetter or an attrgetter.
+pub fn call_std(
+    tx: &mut Tracer<'_>,
+    s: &Rc<StdVal>,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
+    match &**s {
+        StdVal::Partial {
+            func,
+            args: pargs,
+            keywords,
+        } => call_partial(tx, func, pargs, keywords, args, kwargs),
+        StdVal::ItemGetter(keys) => {
+            let ([obj], true) = (args.as_slice(), kwargs.is_empty()) else {
+                return Err(Exit::brk("TypeError: itemgetter expected 1 argument"));
+            };
+            let mut got = keys
+                .iter()
+                .map(|k| subscr(tx, obj, k))
+                .collect::<TResult<Vec<_>>>()?;
+            Ok(if got.len() == 1 {
+                got.pop().unwrap_or(Value::Null)
+            } else {
+                Value::new_tuple(got)
+            })
+        }
+        StdVal::AttrGetter(names) => {
+            let ([obj], true) = (args.as_slice(), kwargs.is_empty()) else {
+                return Err(Exit::brk("TypeError: attrgetter expected 1 argument"));
+            };
+            let mut got = Vec::with_capacity(names.len());
+            for n in names {
+                let mut v = obj.clone();
+                for part in n.split('.') {
+                    v = load_attr(tx, &v, part)?;
+                }
+                got.push(v);
+            }
+            Ok(if got.len() == 1 {
+                got.pop().unwrap_or(Value::Null)
+            } else {
+                Value::new_tuple(got)
+            })
+        }
+        other => Err(Exit::brk(format!(
+            "'{}' object is not callable",
+            other.type_name()
+        ))),
+    }
+}
+
+/// `v.name` for a modelled value.
+pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> TResult<Value> {
+    let py = tx.py;
+    match (s, name) {
+        (StdVal::Partial { func, .. }, "func") => Ok(func.clone()),
+        (StdVal::Partial { args, .. }, "args") => Ok(Value::Tuple(args.clone())),
+        (StdVal::Partial { keywords, .. }, "keywords") => Ok(Value::Dict(keywords.clone())),
+        (StdVal::Deque(d), "maxlen") => Ok(match d.maxlen {
+            Some(n) => Value::constant(py, n),
+            None => Value::none(py),
+        }),
+        (StdVal::Deque(_) | StdVal::Set(_), _) if !name.starts_with('_') => {
+            Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))
+        }
+        _ => Err(Exit::brk(format!(
+            "attribute '{name}' of a {}",
+            s.type_name()
+        ))),
+    }
+}
+
+/// `d.default_factory` of a dict value (a tagged defaultdict).
+pub fn default_factory(tx: &mut Tracer<'_>, d: &Rc<DictVal>, whole: &Value) -> TResult<Value> {
+    let py = tx.py;
+    let is_dd = match tx.stdlib.tag(d) {
+        Some(t) => t.cls.bind(py).is(r(tx)?.defaultdict.bind(py)),
+        None => false,
+    };
+    if !is_dd {
+        return Ok(Value::BuiltinMethod(Rc::new((
+            whole.clone(),
+            "default_factory".into(),
+        ))));
+    }
+    Ok(tx
+        .stdlib
+        .tag(d)
+        .and_then(|t| t.factory.clone())
+        .unwrap_or_else(|| Value::none(py)))
+}
+
+/// `d[key]` missed: a defaultdict calls its factory and stores the result.
+pub fn dict_missing(
+    tx: &mut Tracer<'_>,
+    d: &Rc<DictVal>,
+    key: &Bound<'_, PyAny>,
+) -> TResult<Value> {
+    let factory = tx.stdlib.tag(d).and_then(|t| t.factory.clone());
+    let Some(f) = factory else {
+        return Err(Exit::brk(format!("KeyError: {key}")));
+    };
+    let v = call_value(tx, &f, Vec::new(), Vec::new())?;
+    dict_set(tx, d, key.clone().unbind(), v.clone());
+    Ok(v)
+}
+
+/// Methods of tagged dicts that differ from dict's; Ok(None): use the dict method.
+pub fn tagged_dict_method(
+    tx: &mut Tracer<'_>,
+    d: &Rc<DictVal>,
+    name: &str,
+    args: &[Value],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Some(tag) = tx.stdlib.tag(d) else {
+        return Ok(None);
+    };
+    let (cls, factory) = (tag.cls.clone_ref(py), tag.factory.clone());
+    match (name, args) {
+        ("copy", []) => {
+            let c = new_dict();
+            *c.items.borrow_mut() = d
+                .items
+                .borrow()
+                .iter()
+                .map(|(k, v)| (k.clone_ref(py), v.clone()))
+                .collect();
+            tx.stdlib.set_tag(&c, DictTag { cls, factory });
+            Ok(Some(Value::Dict(c)))
+        }
+        ("get" | "items" | "keys" | "values" | "update" | "setdefault" | "pop" | "clear", _) => {
+            Ok(None)
+        }
+        _ => Err(Exit::brk(format!(
+            "method {name} of a {}",
+            tx.describe(&cls.bind(py).clone())
+        ))),
+    }
+}
+
+pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
+    let n = match s {
+        StdVal::Deque(d) => d.items.borrow().len(),
+        StdVal::Set(set) => set.len(tx.py),
+        other => {
+            return Err(Exit::brk(format!(
+                "TypeError: object of type '{}' has no len()",
+                other.type_name()
+            )))
+        }
+    };
+    Ok(Value::constant(tx.py, n))
+}
+
+pub fn truthy_std(tx: &Tracer<'_>, s: &StdVal) -> bool {
+    match s {
+        StdVal::Deque(d) => !d.items.borrow().is_empty(),
+        StdVal::Set(set) => set.len(tx.py) != 0,
+        _ => true,
+    }
+}
+
+/// `iter(v)` for a modelled value.
+pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<Value> {
+    let items = match &**s {
+        StdVal::Map { .. } | StdVal::Filter { .. } | StdVal::SeqIter { .. } => return Ok(v.clone()),
+        StdVal::Deque(d) => d.items.borrow().iter().cloned().collect(),
+        StdVal::Set(set) => set.iter_items(tx)?,
+        other => {
+            return Err(Exit::brk(format!(
+                "'{}' object is not iterable",
+                other.type_name()
+            )))
+        }
+    };
+    Ok(std(StdVal::SeqIter {
+        owner: s.clone(),
+        items,
+        pos: Cell::new(0),
+        version: s.version(),
+    }))
+}
+
+/// `next(it)` for a modelled iterator.
+pub fn iter_next_std(tx: &mut Tracer<'_>, s: &StdVal) -> TResult<Option<Value>> {
+    match s {
+        StdVal::SeqIter {
+            owner,
+            items,
+            pos,
+            version,
+        } => {
+            if owner.version() != *version {
+                return Err(Exit::brk(format!(
+                    "RuntimeError: {} changed during iteration",
+                    owner.type_name()
+                )));
+            }
+            let i = pos.get();
+            let r = items.get(i).cloned();
+            if r.is_some() {
+                pos.set(i + 1);
+            }
+            Ok(r)
+        }
+        StdVal::Map { func, inners } => {
+            let mut vals = Vec::with_capacity(inners.len());
+            for i in inners {
+                match iter_next(tx, i)? {
+                    Some(v) => vals.push(v),
+                    None => return Ok(None),
+                }
+            }
+            call_value(tx, func, vals, Vec::new()).map(Some)
+        }
+        StdVal::Filter { func, inner } => loop {
+            let Some(v) = iter_next(tx, inner)? else {
+                return Ok(None);
+            };
+            let keep = match func {
+                Some(f) => {
+                    let r = call_value(tx, f, vec![v.clone()], Vec::new())?;
+                    truthy(tx, &r)?
+                }
+                None => truthy(tx, &v)?,
+            };
+            if keep {
+                return Ok(Some(v));
+            }
+        },
+        other => Err(Exit::brk(format!(
+            "'{}' object is not an iterator",
+            other.type_name()
+        ))),
+    }
+}

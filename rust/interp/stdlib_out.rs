@@ -1,0 +1,203 @@
+//! The outward faces of the stdlib models (stdlib.rs): their Python types, their values as
+//! constants when they hold only constants, and the object-table entries that rebuild
+//! them when they escape the trace.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use super::exit::{Exit, TResult};
+use super::output::{template_for, OutTemplate};
+use super::stdlib::{r, refs, StdVal};
+use super::tracer::Tracer;
+use super::value::Value;
+use crate::guards::Source;
+use crate::side_effects::table::Entry;
+
+/// The Python type of a modelled value (for `type()`/`isinstance`).
+pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py, PyAny>>> {
+    let py = tx.py;
+    let rf = r(tx)?;
+    Ok(match v {
+        Value::Dict(d) => tx.stdlib.tag(d).map(|t| t.cls.bind(py).clone()),
+        Value::Std(s) => Some(
+            match &**s {
+                StdVal::Partial { .. } => &rf.partial,
+                StdVal::ItemGetter(_) => &rf.itemgetter,
+                StdVal::AttrGetter(_) => &rf.attrgetter,
+                StdVal::Map { .. } => &rf.map,
+                StdVal::Filter { .. } => &rf.filter,
+                StdVal::Deque(_) => &rf.deque,
+                StdVal::Set(_) => &rf.set,
+                StdVal::SeqIter { .. } => return Err(Exit::brk("type() of a deque/set iterator")),
+            }
+            .bind(py)
+            .clone(),
+        ),
+        _ => None,
+    })
+}
+
+/// A constant Python object equal to the value, when it holds only constants.
+pub fn as_python_constant<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> {
+    let py = tx.py;
+    let rf = refs(py).ok()?;
+    match v {
+        Value::Dict(d) => {
+            let tag = tx.stdlib.tag(d)?;
+            let pairs: Option<Vec<_>> = d
+                .items
+                .borrow()
+                .iter()
+                .map(|(k, x)| {
+                    let x = tx.as_python_constant(x)?;
+                    PyTuple::new(py, [k.bind(py).clone(), x]).ok()
+                })
+                .collect();
+            let pairs = PyList::new(py, pairs?).ok()?;
+            match &tag.factory {
+                None => tag.cls.bind(py).call1((pairs,)).ok(),
+                Some(f) => {
+                    let f = tx.as_python_constant(f)?;
+                    tag.cls.bind(py).call1((f, pairs)).ok()
+                }
+            }
+        }
+        Value::Std(s) => match &**s {
+            StdVal::Deque(d) => {
+                let items: Option<Vec<_>> = d
+                    .items
+                    .borrow()
+                    .iter()
+                    .map(|x| tx.as_python_constant(x))
+                    .collect();
+                let t = PyTuple::new(py, items?).ok()?;
+                rf.deque.bind(py).call1((t, d.maxlen)).ok()
+            }
+            StdVal::Set(set) => set.as_python_constant(tx),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The object-table entry that rebuilds an escaping modelled value (or tagged dict).
+pub fn table_entry(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<Option<Entry>> {
+    let py = tx.py;
+    let rf = r(tx)?;
+    let mut tmpl = |tx: &mut Tracer<'_>, x: &Value| template_for(tx, x, outputs, extra);
+    Ok(Some(match v {
+        Value::Dict(d) => {
+            let Some(tag) = tx.stdlib.tag(d) else {
+                return Ok(None);
+            };
+            let (cls, factory) = (tag.cls.clone_ref(py), tag.factory.clone());
+            let mut attrs = Vec::new();
+            if let Some(f) = factory {
+                attrs.push(("default_factory".to_string(), tmpl(tx, &f)?));
+            }
+            let items: Vec<_> = d
+                .items
+                .borrow()
+                .iter()
+                .map(|(k, x)| (k.clone_ref(py), x.clone()))
+                .collect();
+            let mut pairs = Vec::with_capacity(items.len());
+            for (k, x) in items {
+                pairs.push(OutTemplate::Tuple(vec![
+                    OutTemplate::Const(k),
+                    tmpl(tx, &x)?,
+                ]));
+            }
+            Entry::Filled {
+                alloc: cls,
+                attrs,
+                fill: Some(("update".into(), OutTemplate::List(pairs))),
+            }
+        }
+        Value::Std(s) => match &**s {
+            StdVal::Partial {
+                func,
+                args,
+                keywords,
+            } => {
+                let mut a = vec![tmpl(tx, func)?];
+                for x in args.iter() {
+                    a.push(tmpl(tx, x)?);
+                }
+                let kws: Vec<_> = keywords
+                    .items
+                    .borrow()
+                    .iter()
+                    .map(|(k, x)| (k.clone_ref(py), x.clone()))
+                    .collect();
+                let mut kwt = Vec::with_capacity(kws.len());
+                for (k, x) in kws {
+                    let k: String = k
+                        .bind(py)
+                        .extract()
+                        .map_err(|_| Exit::brk("partial keywords that are not strings"))?;
+                    kwt.push((k, tmpl(tx, &x)?));
+                }
+                Entry::Call {
+                    f: rf.partial.clone_ref(py),
+                    args: a,
+                    kwargs: kwt,
+                }
+            }
+            StdVal::ItemGetter(keys) => Entry::Call {
+                f: rf.itemgetter.clone_ref(py),
+                args: keys.iter().map(|k| tmpl(tx, k)).collect::<TResult<_>>()?,
+                kwargs: Vec::new(),
+            },
+            StdVal::AttrGetter(names) => Entry::Call {
+                f: rf.attrgetter.clone_ref(py),
+                args: names
+                    .iter()
+                    .map(|n| {
+                        OutTemplate::Const(pyo3::types::PyString::new(py, n).into_any().unbind())
+                    })
+                    .collect(),
+                kwargs: Vec::new(),
+            },
+            StdVal::Deque(d) => {
+                let items: Vec<Value> = d.items.borrow().iter().cloned().collect();
+                let items = items.iter().map(|x| tmpl(tx, x)).collect::<TResult<_>>()?;
+                let kwargs = pyo3::types::PyDict::new(py);
+                kwargs.set_item("maxlen", d.maxlen).map_err(|e| tx.err(e))?;
+                let alloc = rf
+                    .partial
+                    .bind(py)
+                    .call((rf.deque.bind(py),), Some(&kwargs))
+                    .map_err(|e| tx.err(e))?;
+                Entry::Filled {
+                    alloc: alloc.unbind(),
+                    attrs: Vec::new(),
+                    fill: Some(("extend".into(), OutTemplate::Tuple(items))),
+                }
+            }
+            StdVal::Set(set) => {
+                let items = set.all_items(tx)?;
+                let items = items.iter().map(|x| tmpl(tx, x)).collect::<TResult<_>>()?;
+                Entry::Filled {
+                    alloc: rf.set.clone_ref(py),
+                    attrs: Vec::new(),
+                    fill: Some(("update".into(), OutTemplate::Tuple(items))),
+                }
+            }
+            other => {
+                return Err(Exit::brk(format!(
+                    "a '{}' iterator escaping the compiled region",
+                    other.type_name()
+                )))
+            }
+        },
+        _ => return Ok(None),
+    }))
+}

@@ -1,0 +1,426 @@
+//! `collections.deque` and `set` values created in the trace.
+//!
+//! A deque is a list of values with maxlen semantics. A set keeps its plain-constant
+//! members in a private real Python set (so hashing, equality and iteration order are
+//! CPython's own) and its other members, which must compare by identity (tensors,
+//! functions, objects without `__eq__`/`__hash__`), in a list; iterating a set that holds
+//! such members breaks the graph, since their order depends on addresses.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PySet;
+
+use super::exit::{Exit, TResult};
+use super::iter::{get_iter, iter_next, unpack};
+use super::stdlib::{plain_const, StdVal};
+use super::tracer::Tracer;
+use super::value::Value;
+
+pub struct DequeVal {
+    pub items: RefCell<VecDeque<Value>>,
+    pub maxlen: Option<usize>,
+    pub version: Cell<u64>,
+}
+
+impl DequeVal {
+    pub fn new(maxlen: Option<usize>) -> DequeVal {
+        DequeVal {
+            items: RefCell::new(VecDeque::new()),
+            maxlen,
+            version: Cell::new(0),
+        }
+    }
+
+    fn bump(&self) {
+        self.version.set(self.version.get() + 1);
+    }
+
+    fn push(&self, v: Value, left: bool) {
+        self.bump();
+        if self.maxlen == Some(0) {
+            return;
+        }
+        let mut items = self.items.borrow_mut();
+        if self.maxlen.is_some_and(|m| items.len() >= m) {
+            if left {
+                items.pop_back();
+            } else {
+                items.pop_front();
+            }
+        }
+        if left {
+            items.push_front(v);
+        } else {
+            items.push_back(v);
+        }
+    }
+}
+
+pub struct SetVal {
+    real: Py<PySet>,
+    objs: RefCell<Vec<(usize, Value)>>,
+    pub version: Cell<u64>,
+}
+
+enum Member<'py> {
+    Const(Bound<'py, PyAny>),
+    Ident(usize),
+}
+
+/// How a value takes part in set membership.
+fn member<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Member<'py>> {
+    let py = tx.py;
+    if let Some(c) = plain_const(tx, v) {
+        c.hash()
+            .map_err(|e| Exit::brk(format!("TypeError: {}", e.value(py))))?;
+        return Ok(Member::Const(c));
+    }
+    let id = match v {
+        Value::Tensor(t) => t.as_ptr() as usize,
+        Value::Function(f) => match &f.obj {
+            Some(o) => o.as_ptr() as usize,
+            None => Rc::as_ptr(f) as usize,
+        },
+        Value::Std(s) => Rc::as_ptr(s) as usize,
+        Value::Object(o) => {
+            let ty = o.obj.bind(py).get_type();
+            let object = tx.hooks.object.bind(py);
+            let same = |n: &str| match (ty.getattr(n), object.getattr(n)) {
+                (Ok(a), Ok(b)) => a.is(&b),
+                _ => false,
+            };
+            if !same("__eq__") || !same("__hash__") {
+                return Err(Exit::brk(format!(
+                    "a set member of type {} (it defines __eq__ or __hash__)",
+                    tx.describe(&ty.into_any())
+                )));
+            }
+            o.obj.as_ptr() as usize
+        }
+        other => {
+            return Err(Exit::brk(format!(
+                "a set member of type '{}'",
+                other.type_name(py)
+            )))
+        }
+    };
+    Ok(Member::Ident(id))
+}
+
+impl SetVal {
+    pub fn new(py: Python<'_>) -> PyResult<SetVal> {
+        Ok(SetVal {
+            real: PySet::empty(py)?.unbind(),
+            objs: RefCell::new(Vec::new()),
+            version: Cell::new(0),
+        })
+    }
+
+    pub fn len(&self, py: Python<'_>) -> usize {
+        self.real.bind(py).len() + self.objs.borrow().len()
+    }
+
+    fn contains(&self, tx: &Tracer<'_>, v: &Value) -> TResult<bool> {
+        Ok(match member(tx, v)? {
+            Member::Const(c) => self.real.bind(tx.py).contains(c).map_err(|e| tx.err(e))?,
+            Member::Ident(id) => self.objs.borrow().iter().any(|(i, _)| *i == id),
+        })
+    }
+
+    fn add(&self, tx: &Tracer<'_>, v: &Value) -> TResult<()> {
+        match member(tx, v)? {
+            Member::Const(c) => {
+                let s = self.real.bind(tx.py);
+                if !s.contains(&c).map_err(|e| tx.err(e))? {
+                    self.version.set(self.version.get() + 1);
+                    s.add(c).map_err(|e| tx.err(e))?;
+                }
+            }
+            Member::Ident(id) => {
+                let mut objs = self.objs.borrow_mut();
+                if !objs.iter().any(|(i, _)| *i == id) {
+                    self.version.set(self.version.get() + 1);
+                    objs.push((id, v.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove `v`; whether it was there.
+    fn discard(&self, tx: &Tracer<'_>, v: &Value) -> TResult<bool> {
+        let found = match member(tx, v)? {
+            Member::Const(c) => self.real.bind(tx.py).discard(c).map_err(|e| tx.err(e))?,
+            Member::Ident(id) => {
+                let mut objs = self.objs.borrow_mut();
+                let before = objs.len();
+                objs.retain(|(i, _)| *i != id);
+                objs.len() != before
+            }
+        };
+        if found {
+            self.version.set(self.version.get() + 1);
+        }
+        Ok(found)
+    }
+
+    /// Members in CPython's iteration order (constants only).
+    pub fn iter_items(&self, tx: &mut Tracer<'_>) -> TResult<Vec<Value>> {
+        if !self.objs.borrow().is_empty() {
+            return Err(Exit::brk(
+                "iterating a set of tensors or objects (its order depends on addresses)",
+            ));
+        }
+        self.const_items(tx)
+    }
+
+    fn const_items(&self, tx: &mut Tracer<'_>) -> TResult<Vec<Value>> {
+        let consts: Vec<Bound<'_, PyAny>> = self.real.bind(tx.py).iter().collect();
+        consts.iter().map(|c| tx.realize(c, None)).collect()
+    }
+
+    /// Every member, in no particular order (for rebuilding the set).
+    pub fn all_items(&self, tx: &mut Tracer<'_>) -> TResult<Vec<Value>> {
+        let mut items = self.const_items(tx)?;
+        items.extend(self.objs.borrow().iter().map(|(_, v)| v.clone()));
+        Ok(items)
+    }
+
+    pub fn as_python_constant<'py>(&self, tx: &Tracer<'py>) -> Option<Bound<'py, PyAny>> {
+        let py = tx.py;
+        let out = PySet::new(py, self.real.bind(py).iter()).ok()?;
+        for (_, v) in self.objs.borrow().iter() {
+            match v {
+                Value::Object(_) => out.add(tx.as_python_constant(v)?).ok()?,
+                _ => return None,
+            }
+        }
+        Some(out.into_any())
+    }
+}
+
+/// `dq.extend(it)` (or `extendleft`), item by item as CPython does; a deque extended by
+/// itself iterates a copy.
+pub fn extend(tx: &mut Tracer<'_>, s: &Rc<StdVal>, it: &Value, left: bool) -> TResult<()> {
+    let StdVal::Deque(d) = &**s else {
+        return Err(Exit::internal("extend of a non-deque"));
+    };
+    if matches!(it, Value::Std(o) if Rc::ptr_eq(o, s)) {
+        for v in unpack(tx, it)? {
+            d.push(v, left);
+        }
+        return Ok(());
+    }
+    let iter = get_iter(tx, it)?;
+    while let Some(v) = iter_next(tx, &iter)? {
+        d.push(v, left);
+    }
+    Ok(())
+}
+
+/// `s.update(it)`, item by item.
+pub fn set_update(tx: &mut Tracer<'_>, s: &Rc<StdVal>, it: &Value) -> TResult<()> {
+    let StdVal::Set(set) = &**s else {
+        return Err(Exit::internal("update of a non-set"));
+    };
+    let items = if matches!(it, Value::Std(o) if Rc::ptr_eq(o, s)) {
+        return Ok(());
+    } else if let Value::Std(o) = it {
+        match &**o {
+            // Another set: membership does not depend on its order.
+            StdVal::Set(other) => other.all_items(tx)?,
+            _ => unpack(tx, it)?,
+        }
+    } else {
+        let iter = get_iter(tx, it)?;
+        while let Some(v) = iter_next(tx, &iter)? {
+            set.add(tx, &v)?;
+        }
+        return Ok(());
+    };
+    for v in items {
+        set.add(tx, &v)?;
+    }
+    Ok(())
+}
+
+fn const_index(tx: &Tracer<'_>, v: &Value, what: &str) -> TResult<i64> {
+    v.as_const(tx.py)
+        .filter(|c| c.get_type().name().map(|n| n == "int").unwrap_or(false))
+        .and_then(|c| c.extract().ok())
+        .ok_or_else(|| Exit::brk(format!("{what} with a non-constant int")))
+}
+
+/// Equality of a member with `x` (constants by value, everything else by identity).
+fn item_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
+    match (plain_const(tx, a), plain_const(tx, b)) {
+        (Some(x), Some(y)) => x
+            .eq(y)
+            .map_err(|e| Exit::brk(format!("== raised {}", e.value(tx.py)))),
+        _ => match (member(tx, a), member(tx, b)) {
+            (Ok(Member::Ident(x)), Ok(Member::Ident(y))) if x == y => Ok(true),
+            // A constant never equals an object compared by identity; tensors compare
+            // by value, which depends on their data.
+            (Ok(_), Ok(_)) if !a.is_tensor() && !b.is_tensor() => Ok(false),
+            _ => Err(Exit::brk("comparing non-constant deque items")),
+        },
+    }
+}
+
+/// Methods of deques and sets.
+pub fn call_method(
+    tx: &mut Tracer<'_>,
+    recv: &Value,
+    s: &Rc<StdVal>,
+    name: &str,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
+    let py = tx.py;
+    let none = Value::none(py);
+    if !kwargs.is_empty() {
+        return Err(Exit::brk(format!(
+            "keyword arguments to {}.{name}",
+            s.type_name()
+        )));
+    }
+    match &**s {
+        StdVal::Deque(d) => match (name, args.as_slice()) {
+            ("append" | "appendleft", [x]) => {
+                d.push(x.clone(), name == "appendleft");
+                Ok(none)
+            }
+            ("extend" | "extendleft", [x]) => {
+                extend(tx, s, x, name == "extendleft")?;
+                Ok(none)
+            }
+            ("pop" | "popleft", []) => {
+                let v = if name == "pop" {
+                    d.items.borrow_mut().pop_back()
+                } else {
+                    d.items.borrow_mut().pop_front()
+                };
+                d.bump();
+                v.ok_or_else(|| Exit::brk("IndexError: pop from an empty deque"))
+            }
+            ("clear", []) => {
+                d.items.borrow_mut().clear();
+                d.bump();
+                Ok(none)
+            }
+            ("reverse", []) => {
+                d.items.borrow_mut().make_contiguous().reverse();
+                d.bump();
+                Ok(none)
+            }
+            ("rotate", rest) => {
+                let n = match rest {
+                    [] => 1,
+                    [n] => const_index(tx, n, "deque.rotate")?,
+                    _ => return Err(Exit::brk("deque.rotate arguments")),
+                };
+                let mut items = d.items.borrow_mut();
+                let len = items.len() as i64;
+                if len > 0 {
+                    let k = n.rem_euclid(len) as usize;
+                    items.rotate_right(k);
+                }
+                d.bump();
+                Ok(none)
+            }
+            ("copy", []) => {
+                let c = DequeVal::new(d.maxlen);
+                *c.items.borrow_mut() = d.items.borrow().clone();
+                Ok(Value::Std(Rc::new(StdVal::Deque(c))))
+            }
+            ("count", [x]) => {
+                let items: Vec<Value> = d.items.borrow().iter().cloned().collect();
+                let mut n = 0usize;
+                for v in &items {
+                    if item_eq(tx, v, x)? {
+                        n += 1;
+                    }
+                }
+                Ok(Value::constant(py, n))
+            }
+            _ => Err(Exit::brk(format!("deque.{name}"))),
+        },
+        StdVal::Set(set) => match (name, args.as_slice()) {
+            ("add", [x]) => {
+                set.add(tx, x)?;
+                Ok(none)
+            }
+            ("discard", [x]) => {
+                set.discard(tx, x)?;
+                Ok(none)
+            }
+            ("remove", [x]) => {
+                if set.discard(tx, x)? {
+                    Ok(none)
+                } else {
+                    Err(Exit::brk("KeyError in set.remove"))
+                }
+            }
+            ("update", its) => {
+                for it in its {
+                    set_update(tx, s, it)?;
+                }
+                Ok(none)
+            }
+            ("clear", []) => {
+                set.real.bind(py).clear();
+                set.objs.borrow_mut().clear();
+                set.version.set(set.version.get() + 1);
+                Ok(none)
+            }
+            ("copy", []) => {
+                let c = Rc::new(StdVal::Set(SetVal::new(py).map_err(|e| tx.err(e))?));
+                set_update(tx, &c, recv)?;
+                Ok(Value::Std(c))
+            }
+            _ => Err(Exit::brk(format!("set.{name}"))),
+        },
+        other => Err(Exit::brk(format!(
+            "method {name} of a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// `x in v` for deques and sets.
+pub fn contains(tx: &mut Tracer<'_>, s: &StdVal, x: &Value) -> TResult<bool> {
+    match s {
+        StdVal::Set(set) => set.contains(tx, x),
+        StdVal::Deque(d) => {
+            let items: Vec<Value> = d.items.borrow().iter().cloned().collect();
+            for v in &items {
+                if item_eq(tx, v, x)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        other => Err(Exit::brk(format!("`in` on a '{}'", other.type_name()))),
+    }
+}
+
+/// `dq[i]`.
+pub fn subscr(tx: &mut Tracer<'_>, s: &StdVal, idx: &Value) -> TResult<Value> {
+    let StdVal::Deque(d) = s else {
+        return Err(Exit::brk(format!(
+            "'{}' object is not subscriptable",
+            s.type_name()
+        )));
+    };
+    let i = const_index(tx, idx, "deque index")?;
+    let items = d.items.borrow();
+    let n = items.len() as i64;
+    let j = if i < 0 { i + n } else { i };
+    items
+        .get(usize::try_from(j).unwrap_or(usize::MAX))
+        .cloned()
+        .ok_or_else(|| Exit::brk("IndexError: deque index out of range"))
+}
