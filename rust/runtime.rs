@@ -569,7 +569,28 @@ impl CompiledCode {
             ),
         )?;
         let guards_start = std::time::Instant::now();
-        let tree = GuardTree::build(py, &out.guards, &out.fetch)?;
+        // Identity constraints need both sources fetched: append the missing ones after
+        // the sources the artifact indexes (so existing indices stay valid).
+        let mut fetch = out.fetch.clone();
+        let slot_of = |s: &Arc<crate::guards::Source>,
+                       fetch: &mut Vec<Arc<crate::guards::Source>>| {
+            fetch.iter().position(|f| f == s).unwrap_or_else(|| {
+                fetch.push(s.clone());
+                fetch.len() - 1
+            })
+        };
+        let constraints: Vec<(usize, usize, bool, String)> = out
+            .identity
+            .iter()
+            .map(|(a, b, same)| {
+                let (ia, ib) = (slot_of(a, &mut fetch), slot_of(b, &mut fetch));
+                (ia, ib, *same, format!("{} is {}", a.render(), b.render()))
+            })
+            .collect();
+        let mut tree = GuardTree::build(py, &out.guards, &fetch)?;
+        for (a, b, same, what) in constraints {
+            tree.add_identity_constraint(a, b, same, what);
+        }
         let guards_s = guards_start.elapsed().as_secs_f64();
         observe(py, "guards", |d| {
             d.set_item("fn", &self.spec.qualname)?;

@@ -43,3 +43,13 @@ def test_parameter_reached_through_weakref_is_the_same_input() -> None:
     torch.testing.assert_close(got[0], expected[0])
     torch.testing.assert_close(got[1][0], expected[1][0])
     assert cnt.frame_count == 1
+
+
+def test_self_attention_same_tensor_is_one_input_and_cross_attention_recompiles() -> None:
+    attn = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    cnt = CompileCounter()
+    compiled = ferrodyn.compile(attn, backend=cnt)
+    x, y = torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+    for q, k, v, graphs in [(x, x, x, 1), (x, x, x, 1), (x, y, y, 2), (x, x, x, 2)]:
+        torch.testing.assert_close(compiled(q, k, v)[0], attn(q, k, v)[0])
+        assert cnt.frame_count == graphs

@@ -41,6 +41,9 @@ pub struct GuardTree {
     skipping: bool,
     /// Dict version tags readable on this interpreter.
     tags_supported: bool,
+    /// Identity constraints between fetched values: (slot a, slot b, must be the same
+    /// object) — e.g. `attention(x, x, x)` traced with query `is` key.
+    identity: Vec<(usize, usize, bool, String)>,
 }
 
 /// The per-call inputs of an evaluation.
@@ -71,7 +74,14 @@ impl GuardTree {
             n_leaves,
             skipping: tags_supported,
             tags_supported,
+            identity: Vec::new(),
         }
+    }
+
+    /// Require fetched values `a` and `b` to be (or not be) the same object on every call;
+    /// `what` is the user-facing text (`"x is y"`) for failure messages.
+    pub fn add_identity_constraint(&mut self, a: usize, b: usize, same: bool, what: String) {
+        self.identity.push((a, b, same, what));
     }
 
     /// Turns subtree skipping on or off (it stays off where tags are unsupported).
@@ -125,6 +135,11 @@ impl GuardTree {
         let ok = self.roots.iter().all(|root| {
             f.root(root)
                 .is_some_and(|v| self.eval(root, &v, false, &mut out[base..]))
+        }) && self.identity.iter().all(|(a, b, same, _)| {
+            let (Some(x), Some(y)) = (out.get(base + a), out.get(base + b)) else {
+                return false;
+            };
+            (x.as_ptr() == y.as_ptr()) == *same
         });
         if !ok {
             out.truncate(base);
@@ -197,13 +212,24 @@ impl GuardTree {
             globals,
             builtins,
         };
-        self.roots.iter().find_map(|root| match f.root(root) {
+        let node_failure = self.roots.iter().find_map(|root| match f.root(root) {
             Some(v) => explain_node(root, &v),
             None => Some(format!(
                 "{}: no such local slot in the frame",
                 root.rendered
             )),
-        })
+        });
+        if node_failure.is_some() || self.identity.is_empty() {
+            return node_failure;
+        }
+        let mut out = Vec::new();
+        if !self.check(_py, frame, globals, builtins, &mut out) {
+            if let Some((_, _, same, what)) = self.identity.first() {
+                let word = |b: bool| if b { "True" } else { "False" };
+                return Some(format!("{what}: {} -> {}", word(*same), word(!*same)));
+            }
+        }
+        None
     }
 
     /// One line per leaf guard, e.g.

@@ -52,6 +52,8 @@ pub struct TraceOutput {
     /// Set when the trace stopped at a graph break in the root frame: the graph covers
     /// everything before it and the glue continues from there.
     pub split: Option<breaks::SplitPoint>,
+    /// Identity constraints between fetched sources (same object or not).
+    pub identity: Vec<(Arc<Source>, Arc<Source>, bool)>,
     /// Side effects to apply after the graph runs (before building the return value).
     pub replay: crate::side_effects::ReplayPlan,
 }
@@ -102,6 +104,7 @@ pub fn trace_function(
                 n_graph_inputs,
                 split,
                 replay,
+                identity: std::mem::take(&mut tx.identity),
             })
         }
         Err(exit) => Err(TraceFailure {

@@ -255,7 +255,12 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
                 .call_method1("same_tensor", (a.bind(tx.py), b.bind(tx.py)))
                 .map_err(|e| tx.err(e))?;
             if r.is_none() {
-                return Err(Exit::brk("identity comparison of two input tensors"));
+                // Two distinct graph inputs: different objects now; require it on later calls.
+                let (Some(sa), Some(sb)) = (tx.input_source(a), tx.input_source(b)) else {
+                    return Err(Exit::brk("identity comparison of two input tensors"));
+                };
+                tx.identity.push((sa, sb, false));
+                return Ok(false);
             }
             r.is_truthy().map_err(|e| tx.err(e))?
         }

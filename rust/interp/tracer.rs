@@ -36,6 +36,8 @@ pub struct Tracer<'py> {
     pub max_depth: usize,
     /// Graph inputs by identity of the real tensor: (first source, its TensorVar).
     tensor_inputs: HashMap<usize, (Arc<Source>, Py<PyAny>)>,
+    /// Identity constraints between input sources: (a, b, same object?).
+    pub identity: Vec<(Arc<Source>, Arc<Source>, bool)>,
     /// The root frame's state before the instruction that broke the graph, if any.
     pub break_snapshot: Option<super::breaks::Snapshot>,
     /// Pending mutations of Python state (never applied while tracing).
@@ -66,6 +68,7 @@ impl<'py> Tracer<'py> {
             depth: 0,
             max_depth,
             tensor_inputs: HashMap::new(),
+            identity: Vec::new(),
             break_snapshot: None,
             side_effects: SideEffects::default(),
             exc_info: None,
@@ -160,20 +163,13 @@ impl<'py> Tracer<'py> {
                          (tensor constants are not supported yet)",
                     ));
                 };
-                // The same Parameter reached through two sources (e.g. a module attribute and
-                // a weak reference to it) is one graph input; both sources are pinned to it.
+                // The same tensor reached through two sources (`attn(x, x, x)`, a module
+                // attribute and a weak reference to it) is one graph input, on the condition,
+                // checked every call, that both sources still give one object.
                 let key = obj.as_ptr() as usize;
                 if let Some((first_src, var)) = self.tensor_inputs.get(&key).cloned() {
-                    if obj
-                        .get_type()
-                        .name()
-                        .map(|n| n == "Parameter")
-                        .unwrap_or(false)
-                    {
-                        self.guard(&first_src, Guard::IdMatch(obj.clone().unbind()));
-                        self.guard(s, Guard::IdMatch(obj.clone().unbind()));
-                        return Ok(Value::Tensor(var));
-                    }
+                    self.identity.push((first_src, s.clone(), true));
+                    return Ok(Value::Tensor(var));
                 }
                 let meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
                 self.guard(s, Guard::Tensor(meta));
@@ -345,6 +341,15 @@ impl<'py> Tracer<'py> {
                 })))
             }
         }
+    }
+
+    /// The source of a graph-input tensor value (None for intermediates).
+    pub fn input_source(&self, var: &Py<PyAny>) -> Option<Arc<Source>> {
+        let p = var.as_ptr();
+        self.tensor_inputs
+            .values()
+            .find(|(_, v)| v.as_ptr() == p)
+            .map(|(s, _)| s.clone())
     }
 
     /// The contents of a closure cell that exists outside the trace, realized on first use.
