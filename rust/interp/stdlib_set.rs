@@ -287,6 +287,22 @@ pub fn call_method(
             s.type_name()
         )));
     }
+    if !matches!(
+        name,
+        "copy"
+            | "count"
+            | "index"
+            | "__len__"
+            | "__contains__"
+            | "union"
+            | "intersection"
+            | "difference"
+            | "issubset"
+            | "issuperset"
+            | "isdisjoint"
+    ) {
+        tx.side_effects.note_mutation();
+    }
     match &**s {
         StdVal::Deque(d) => match (name, args.as_slice()) {
             ("append" | "appendleft", [x]) => {

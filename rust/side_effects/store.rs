@@ -97,6 +97,13 @@ impl SideEffects {
         self.generation
     }
 
+    /// Note an in-place mutation of a value created in the trace that the store does not
+    /// track (deque, set): a graph break inside the mutating call must not split the
+    /// frame, since the call re-runs natively.
+    pub fn note_mutation(&mut self) {
+        self.generation += 1;
+    }
+
     // ---- attributes ------------------------------------------------------------------------
 
     /// The pending value of `obj.name`: Some(Some(v)) stored, Some(None) deleted, None: no
