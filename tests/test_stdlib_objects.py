@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import zlib
 from collections import OrderedDict, defaultdict, deque
 from typing import Any
 
@@ -364,7 +365,7 @@ def test_module_parameter_iterators_in_forward() -> None:
     assert cnt.frame_count == 1
 
 
-def _append_then_break(dq: collections.deque[int], lst: list[int], x: torch.Tensor) -> torch.Tensor:
+def _append_then_break(dq: deque[int], lst: list[int], x: torch.Tensor) -> torch.Tensor:
     dq.append(1)
     lst.append(2)
     zlib.crc32(b"a")
@@ -373,13 +374,13 @@ def _append_then_break(dq: collections.deque[int], lst: list[int], x: torch.Tens
 
 def test_containers_mutated_by_a_call_that_breaks_are_mutated_once() -> None:
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, list[int], list[int]]:
-        dq: collections.deque[int] = collections.deque()
+        dq: deque[int] = deque()
         lst: list[int] = []
         y = _append_then_break(dq, lst, x)
         return y, list(dq), lst
 
     compiled = ferrodyn.compile(fn, backend="eager")
     for _ in range(2):
-        y, dq, lst = compiled(torch.ones(2))
+        _y, dq, lst = compiled(torch.ones(2))
         assert dq == [1]
         assert lst == [2]
