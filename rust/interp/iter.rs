@@ -80,7 +80,26 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         }
         Value::Object(o) if o.kind == KIND_NN_MODULE || o.kind == KIND_OBJECT => {
             let it = call_dunder(tx, v, "__iter__", vec![])?;
-            get_iter(tx, &it)
+            match &it {
+                // `__iter__` returned a user iterator (often `self`): drive its `__next__`.
+                Value::Object(i) if i.kind == KIND_OBJECT || i.kind == KIND_NN_MODULE => {
+                    let has_next = i
+                        .obj
+                        .bind(py)
+                        .get_type()
+                        .hasattr("__next__")
+                        .unwrap_or(false);
+                    if !has_next {
+                        return Err(Exit::brk(
+                            "iter() returned an object without __next__ (TypeError)",
+                        ));
+                    }
+                    Ok(Value::Iter(Rc::new(RefCell::new(IterVal::Dunder(
+                        it.clone(),
+                    )))))
+                }
+                _ => get_iter(tx, &it),
+            }
         }
         _ => Err(Exit::brk(format!("iteration over a '{}'", v.type_name(py)))),
     }
@@ -122,6 +141,15 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
                     *pos += 1;
                 }
                 return Ok(r);
+            }
+            IterVal::Dunder(obj) => {
+                let obj = obj.clone();
+                drop(st);
+                return match call_dunder(tx, &obj, "__next__", vec![]) {
+                    Ok(v) => Ok(Some(v)),
+                    Err(Exit::Observed { exc, .. }) if is_stop_iteration(py, &exc) => Ok(None),
+                    Err(e) => Err(e),
+                };
             }
             IterVal::Enumerate { inner, .. } => vec![inner.clone()],
             IterVal::Zip { inners, .. } => inners.clone(),
@@ -237,4 +265,15 @@ pub fn unpack(tx: &mut Tracer<'_>, v: &Value) -> TResult<Vec<Value>> {
             Ok(out)
         }
     }
+}
+
+fn is_stop_iteration(py: Python<'_>, exc: &super::exceptions::ExcVal) -> bool {
+    exc.cls
+        .bind(py)
+        .cast::<pyo3::types::PyType>()
+        .map(|t| {
+            t.is_subclass_of::<pyo3::exceptions::PyStopIteration>()
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
 }

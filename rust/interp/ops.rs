@@ -203,6 +203,7 @@ pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
 
 /// `bool(v)`, for branches. A tensor's truth value depends on its data: a graph break.
 pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
+    let _depth = tx.nesting()?;
     let py = tx.py;
     Ok(match v {
         Value::Const(c) => c.bind(py).is_truthy().map_err(|e| tx.err(e))?,

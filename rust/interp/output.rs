@@ -34,6 +34,7 @@ pub fn template_for(
     outputs: &mut Vec<Py<PyAny>>,
     extra: &mut Vec<Arc<Source>>,
 ) -> TResult<OutTemplate> {
+    let _depth = tx.nesting()?;
     let py = tx.py;
     if let Some(t) = crate::side_effects::table::escape(tx, v, outputs, extra)? {
         return Ok(t);
@@ -107,6 +108,7 @@ pub fn template_for(
         Value::Iter(it) => {
             let iter_fn = tx.hooks.b.iter.clone_ref(py);
             match &*it.borrow() {
+                IterVal::Dunder(obj) => template_for(tx, obj, outputs, extra)?,
                 IterVal::Range { next, stop, step } => {
                     let r = tx.hooks.b.range.bind(py).call1((*next, *stop, *step)).map_err(|e| tx.err(e))?;
                     OutTemplate::Call(iter_fn, vec![OutTemplate::Const(r.unbind())])

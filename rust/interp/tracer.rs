@@ -34,6 +34,8 @@ pub struct Tracer<'py> {
     pub root_globals: Py<PyAny>,
     pub depth: usize,
     pub max_depth: usize,
+    /// Current depth of recursive value walks (see `nesting`).
+    nest: Rc<std::cell::Cell<usize>>,
     /// Graph inputs by identity of the real tensor: (first source, its TensorVar).
     tensor_inputs: HashMap<usize, (Arc<Source>, Py<PyAny>)>,
     /// Identity constraints between input sources: (a, b, same object?).
@@ -67,6 +69,7 @@ impl<'py> Tracer<'py> {
             root_globals,
             depth: 0,
             max_depth,
+            nest: Rc::new(std::cell::Cell::new(0)),
             tensor_inputs: HashMap::new(),
             identity: Vec::new(),
             break_snapshot: None,
@@ -117,6 +120,26 @@ impl<'py> Tracer<'py> {
     /// A symbolic value for a real object read from `source` (None: not guardable, e.g.
     /// a torch-internal global). Memoized per source.
     pub fn realize(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
+        let _depth = self.nesting()?;
+        stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, || {
+            self.realize_inner(obj, source)
+        })
+    }
+
+    /// Bound the recursion of value walks (nested or cyclic structures): past the limit
+    /// the trace breaks, and the frame runs natively, where CPython decides.
+    pub fn nesting(&self) -> TResult<NestGuard> {
+        let depth = self.nest.get();
+        if depth >= MAX_NESTING {
+            return Err(Exit::brk(
+                "a value nested too deeply (or a cyclic structure)",
+            ));
+        }
+        self.nest.set(depth + 1);
+        Ok(NestGuard(self.nest.clone()))
+    }
+
+    fn realize_inner(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
         if let Some(s) = &source {
             if let Some(v) = self.memo.get(s) {
                 return Ok(v.clone());
@@ -463,6 +486,7 @@ impl<'py> Tracer<'py> {
 
     /// Convert a value into what `GraphBuilder` expects as an op argument.
     pub fn to_graph_arg(&self, v: &Value) -> TResult<Bound<'py, PyAny>> {
+        let _depth = self.nesting()?;
         let py = self.py;
         Ok(match v {
             Value::Const(o) | Value::Tensor(o) => o.bind(py).clone(),
@@ -564,6 +588,7 @@ impl<'py> Tracer<'py> {
 
     /// A constant Python object for a value made only of constants, if it is one.
     pub fn as_python_constant(&self, v: &Value) -> Option<Bound<'py, PyAny>> {
+        let _depth = self.nesting().ok()?;
         let py = self.py;
         match v {
             Value::Std(_) => super::stdlib_out::as_python_constant(self, v),
@@ -675,4 +700,15 @@ fn is_builtin_method_of_value(obj: &Bound<'_, PyAny>) -> bool {
             let torch_tensor = py.import("torch").and_then(|m| m.getattr("Tensor")).ok();
             torch_tensor.is_some_and(|tt| this.is_instance(&tt).unwrap_or(false))
         }
+}
+
+const MAX_NESTING: usize = 200;
+
+/// Leaves one level of `Tracer::nesting` when dropped.
+pub struct NestGuard(Rc<std::cell::Cell<usize>>);
+
+impl Drop for NestGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }

@@ -123,10 +123,26 @@ pub struct ObjVal {
 }
 
 pub enum IterVal {
-    Range { next: i64, stop: i64, step: i64 },
-    Items { items: Vec<Value>, pos: usize },
-    Enumerate { inner: Value, count: i64 },
-    Zip { inners: Vec<Value>, strict: bool },
+    Range {
+        next: i64,
+        stop: i64,
+        step: i64,
+    },
+    Items {
+        items: Vec<Value>,
+        pos: usize,
+    },
+    Enumerate {
+        inner: Value,
+        count: i64,
+    },
+    Zip {
+        inners: Vec<Value>,
+        strict: bool,
+    },
+    /// A user iterator object: `next` inlines its type's `__next__`; an observed
+    /// StopIteration ends it.
+    Dunder(Value),
 }
 
 impl Value {
