@@ -384,3 +384,19 @@ def test_containers_mutated_by_a_call_that_breaks_are_mutated_once() -> None:
         _y, dq, lst = compiled(torch.ones(2))
         assert dq == [1]
         assert lst == [2]
+
+
+def test_set_literal_is_a_new_set_each_call() -> None:
+    def fn(x: torch.Tensor) -> tuple[torch.Tensor, set[int], set[int]]:
+        s = {1, 2}
+        s.add(3)
+        squares = {i * i for i in range(3)}
+        return x + 1, s, squares
+
+    compiled = ferrodyn.compile(fn, backend="eager")
+    first = compiled(torch.ones(1))
+    first[1].add(99)
+    second = compiled(torch.ones(1))
+    assert second[1] == {1, 2, 3}
+    assert second[2] == {0, 1, 4}
+    assert first[1] is not second[1]

@@ -5,7 +5,6 @@
 use std::rc::Rc;
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 use super::attrs::{load_attr, load_global};
 use super::calls::call_value;
@@ -351,17 +350,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             frame.stack.push(Value::new_list(items));
         }
         BUILD_SET => {
+            // A modelled set (not a real one built now): it is created afresh on every call.
             let items = frame.popn(arg);
-            let consts: Option<Vec<_>> = items.iter().map(|i| tx.as_python_constant(i)).collect();
-            let consts = consts.ok_or_else(|| Exit::brk("a set of non-constant values"))?;
-            let set = tx
-                .hooks
-                .b
-                .set
-                .bind(py)
-                .call1((PyTuple::new(py, consts).map_err(|e| tx.err(e))?,))
-                .map_err(|e| tx.err(e))?;
-            frame.stack.push(Value::Const(set.unbind()));
+            let set = super::stdlib::new_set(tx, items)?;
+            frame.stack.push(set);
         }
         BUILD_MAP => {
             let flat = frame.popn(2 * arg);
@@ -423,13 +415,8 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let target = frame.peek(arg).cloned();
             match (ins.op, target) {
                 (LIST_APPEND, Some(Value::List(l))) => l.items.borrow_mut().push(v),
-                (SET_ADD, Some(Value::Const(s))) => {
-                    let c = tx
-                        .as_python_constant(&v)
-                        .ok_or_else(|| Exit::brk("a set of non-constant values"))?;
-                    s.bind(py)
-                        .call_method1("add", (c,))
-                        .map_err(|e| tx.err(e))?;
+                (SET_ADD, Some(Value::Std(s))) => {
+                    super::stdlib_set::set_update(tx, &s, &Value::new_tuple(vec![v]))?;
                 }
                 _ => return Err(Exit::internal("LIST_APPEND/SET_ADD target")),
             }
@@ -448,15 +435,8 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let items = unpack(tx, &it)?;
             match frame.peek(arg).cloned() {
                 Some(Value::List(l)) => l.items.borrow_mut().extend(items),
-                Some(Value::Const(s)) => {
-                    for v in items {
-                        let c = tx
-                            .as_python_constant(&v)
-                            .ok_or_else(|| Exit::brk("a set of non-constant values"))?;
-                        s.bind(py)
-                            .call_method1("add", (c,))
-                            .map_err(|e| tx.err(e))?;
-                    }
+                Some(Value::Std(s)) => {
+                    super::stdlib_set::set_update(tx, &s, &Value::new_tuple(items))?
                 }
                 _ => return Err(Exit::internal("LIST_EXTEND target")),
             }

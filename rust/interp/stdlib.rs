@@ -814,3 +814,12 @@ pub fn iter_next_std(tx: &mut Tracer<'_>, s: &StdVal) -> TResult<Option<Value>> 
         ))),
     }
 }
+
+/// A new set value holding `items` (a `{...}` literal or `set(iterable)`).
+pub fn new_set(tx: &mut Tracer<'_>, items: Vec<Value>) -> TResult<Value> {
+    let s = std(StdVal::Set(SetVal::new(tx.py).map_err(|e| tx.err(e))?));
+    if let Value::Std(sv) = &s {
+        super::stdlib_set::set_update(tx, sv, &Value::new_tuple(items))?;
+    }
+    Ok(s)
+}
