@@ -39,7 +39,9 @@ case "$cmd" in
         echo "[dev] pytest"
         "$VENV/bin/python" -m pytest tests -p no:cacheprovider
         echo "[dev] cargo test"
-        PYO3_PYTHON="$VENV/bin/python" cargo test --quiet
+        # One thread: the Rust tests share one embedded interpreter (and some count exact
+        # lookups), so parallel test threads make them flaky.
+        PYO3_PYTHON="$VENV/bin/python" cargo test --quiet -- --test-threads=1
         ;;
     bench)
         setup
