@@ -93,6 +93,12 @@ impl Source {
                         out.push_str(k);
                         return;
                     }
+                    // Sequential/ModuleList children live under "0", "1", ...: `m.layers[0]`.
+                    if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) {
+                        owner.render_into(out);
+                        let _ = write!(out, "[{k}]");
+                        return;
+                    }
                 }
                 base.render_into(out);
                 match key {
