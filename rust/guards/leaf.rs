@@ -139,6 +139,23 @@ fn strict_eq(v: &Bound<'_, PyAny>, c: &Bound<'_, PyAny>) -> bool {
     if let (Ok(tv), Ok(tc)) = (v.cast::<PyTuple>(), c.cast::<PyTuple>()) {
         return tv.len() == tc.len() && tv.iter().zip(tc.iter()).all(|(a, b)| strict_eq(&a, &b));
     }
+    // SAFETY: type checks and value reads on live objects of the checked exact type.
+    unsafe {
+        let (pv, pc) = (v.as_ptr(), c.as_ptr());
+        if ffi::PyFloat_CheckExact(pv) != 0 {
+            // Bitwise: `-0.0` is not `0.0`, a NaN equals itself (see `Leaf::equals`).
+            return ffi::PyFloat_AS_DOUBLE(pv).to_bits() == ffi::PyFloat_AS_DOUBLE(pc).to_bits();
+        }
+        if ffi::PyComplex_CheckExact(pv) != 0 {
+            let bits = |p| {
+                (
+                    ffi::PyComplex_RealAsDouble(p).to_bits(),
+                    ffi::PyComplex_ImagAsDouble(p).to_bits(),
+                )
+            };
+            return bits(pv) == bits(pc);
+        }
+    }
     v.eq(c).unwrap_or(false)
 }
 
@@ -324,8 +341,10 @@ impl Leaf {
             }
             // SAFETY: both are exact str, so the comparison cannot raise.
             Fast::Str => unsafe { ffi::PyUnicode_Compare(p, c.as_ptr()) == 0 },
+            // Bitwise, as a constant-folded float must be the same float: `-0.0` is not `0.0`
+            // (`copysign`, `str`, `1/x` tell them apart) and a NaN equals itself.
             // SAFETY: `v` is an exact float.
-            Fast::Float(f) => unsafe { ffi::PyFloat_AS_DOUBLE(p) == f },
+            Fast::Float(f) => unsafe { ffi::PyFloat_AS_DOUBLE(p) }.to_bits() == f.to_bits(),
             Fast::Tuple | Fast::Generic => strict_eq(v, c),
         }
     }

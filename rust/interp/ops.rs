@@ -227,10 +227,7 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
                 true
             } else if has_len && !has_bool {
                 let n = call_dunder(tx, v, "__len__", vec![])?;
-                match n.as_const(py).and_then(|c| c.extract::<i64>().ok()) {
-                    Some(n) => n != 0,
-                    None => return Err(Exit::brk("__len__ returned a non-constant")),
-                }
+                super::builtins::valid_len(py, &n)? != 0
             } else {
                 let b = call_dunder(tx, v, "__bool__", vec![])?;
                 return truthy(tx, &b);

@@ -1,0 +1,68 @@
+"""Regression tests for bugs found by a bug hunt: each compares with eager."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import ferrodyn
+import pytest
+import torch
+from ferrodyn.testing import CompileCounter
+
+
+def _run(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn(*args)
+    except Exception as e:  # noqa: BLE001 - comparing with eager's exception
+        return "exc", type(e)
+
+
+def _same(fn: Callable[..., Any], *calls: tuple[Any, ...]) -> None:
+    compiled = ferrodyn.compile(fn, backend="eager")
+    for args in calls:
+        expected, got = _run(fn, *args), _run(compiled, *args)
+        assert expected[0] == got[0], (expected, got)
+        if expected[0] == "ok":
+            torch.testing.assert_close(got[1], expected[1])
+        else:
+            assert got[1] is expected[1]
+
+
+class _Len:
+    def __init__(self, n: Any) -> None:
+        self.n = n
+
+    def __len__(self) -> Any:
+        return self.n
+
+
+@pytest.mark.parametrize("n", [-1, 2**70, True, 1.5])
+def test_len_returning_a_bad_value_raises_as_in_eager(n: Any) -> None:
+    def fn(x: torch.Tensor, o: _Len) -> torch.Tensor:
+        k = len(o)
+        return x + k if type(k) is int else x
+
+    def truth(x: torch.Tensor, o: _Len) -> torch.Tensor:
+        return x + 1 if o else x - 1
+
+    _same(fn, (torch.ones(2), _Len(n)))
+    _same(truth, (torch.ones(2), _Len(n)))
+
+
+def test_negative_zero_float_guard() -> None:
+    def fn(x: torch.Tensor, c: Any) -> torch.Tensor:
+        return x + math.copysign(1.0, c[0] if isinstance(c, tuple) else c)
+
+    _same(fn, (torch.ones(2), 0.0), (torch.ones(2), -0.0))
+    _same(fn, (torch.ones(2), (0.0,)), (torch.ones(2), (-0.0,)))
+
+
+def test_nan_float_guard_does_not_recompile() -> None:
+    cnt = CompileCounter()
+    compiled = ferrodyn.compile(lambda x, c: x + c, backend=cnt)
+    for _ in range(4):
+        out = compiled(torch.ones(2), float("nan"))
+    assert torch.isnan(out).all()
+    assert cnt.frame_count == 1
