@@ -66,3 +66,29 @@ def test_nan_float_guard_does_not_recompile() -> None:
         out = compiled(torch.ones(2), float("nan"))
     assert torch.isnan(out).all()
     assert cnt.frame_count == 1
+
+
+def _opaque(v: Any) -> Any:
+    """A call the tracer cannot trace (a graph break)."""
+    import zlib
+
+    zlib.crc32(b"x")
+    return v
+
+
+def test_break_inside_a_comprehension_keeps_every_item() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        lst = [_opaque(x + i) for i in range(3)]
+        dct = {i: _opaque(x + i) for i in range(3)}
+        st = sorted({_opaque(i) for i in range(3)})
+        return lst, dct, st
+
+    def advances(x: torch.Tensor) -> Any:
+        def take2(it: Any) -> Any:
+            a = next(it)
+            return a, _opaque(next(it))
+
+        return x, take2(iter([1, 2, 3])), take2(enumerate([5, 6, 7]))
+
+    _same(fn, (torch.ones(2),))
+    _same(advances, (torch.ones(2),))

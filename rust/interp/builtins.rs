@@ -149,12 +149,10 @@ pub fn call_builtin<'py>(
             _ => return Err(Exit::brk("enumerate() arguments")),
         };
         let inner = get_iter(tx, &it)?;
-        return Ok(Some(Value::Iter(Rc::new(RefCell::new(
-            IterVal::Enumerate {
-                inner,
-                count: start,
-            },
-        )))));
+        return Ok(Some(Value::new_iter(IterVal::Enumerate {
+            inner,
+            count: start,
+        })));
     }
     if is(&b.zip) {
         let strict = match kw("strict") {
@@ -168,10 +166,7 @@ pub fn call_builtin<'py>(
             .iter()
             .map(|a| get_iter(tx, a))
             .collect::<TResult<Vec<_>>>()?;
-        return Ok(Some(Value::Iter(Rc::new(RefCell::new(IterVal::Zip {
-            inners,
-            strict,
-        })))));
+        return Ok(Some(Value::new_iter(IterVal::Zip { inners, strict })));
     }
     if is(&b.tuple) || is(&b.list) {
         no_kwargs("tuple")?;
@@ -321,10 +316,7 @@ pub fn call_builtin<'py>(
             _ => return Err(Exit::brk(format!("reversed() of a '{}'", v.type_name(py)))),
         };
         items.reverse();
-        return Ok(Some(Value::Iter(Rc::new(RefCell::new(IterVal::Items {
-            items,
-            pos: 0,
-        })))));
+        return Ok(Some(Value::new_iter(IterVal::Items { items, pos: 0 })));
     }
     if is(&b.sum) {
         let (it, start) = match (args, kw("start")) {

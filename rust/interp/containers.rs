@@ -15,7 +15,7 @@ use super::tracer::Tracer;
 use super::value::{IterVal, Value};
 
 fn items_iter(items: Vec<Value>) -> Value {
-    Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))
+    Value::new_iter(IterVal::Items { items, pos: 0 })
 }
 
 fn const_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
