@@ -92,3 +92,37 @@ def test_break_inside_a_comprehension_keeps_every_item() -> None:
 
     _same(fn, (torch.ones(2),))
     _same(advances, (torch.ones(2),))
+
+
+class _WithClassAttrs:
+    k = 1
+
+    def m(self) -> int:
+        return 10
+
+
+def test_instance_attribute_shadowing_a_class_attribute_recompiles() -> None:
+    def fn(x: torch.Tensor, o: _WithClassAttrs) -> torch.Tensor:
+        return x + o.k + o.m()
+
+    o = _WithClassAttrs()
+    compiled = ferrodyn.compile(fn, backend="eager")
+    torch.testing.assert_close(compiled(torch.ones(2), o), fn(torch.ones(2), o))
+    o.k = 5
+    torch.testing.assert_close(compiled(torch.ones(2), o), fn(torch.ones(2), o))
+    o.m = lambda: 100  # type: ignore[method-assign]
+    torch.testing.assert_close(compiled(torch.ones(2), o), fn(torch.ones(2), o))
+
+
+def test_hasattr_guards_on_two_names_of_one_object() -> None:
+    class Obj:
+        pass
+
+    def fn(x: torch.Tensor, o: Obj) -> torch.Tensor:
+        return x + hasattr(o, "a") + 2 * hasattr(o, "b")
+
+    o = Obj()
+    compiled = ferrodyn.compile(fn, backend="eager")
+    torch.testing.assert_close(compiled(torch.ones(2), o), fn(torch.ones(2), o))
+    o.b = 1  # type: ignore[attr-defined]
+    torch.testing.assert_close(compiled(torch.ones(2), o), fn(torch.ones(2), o))

@@ -24,6 +24,9 @@ pub enum Guard {
     DictKeys(Vec<Py<PyAny>>),
     /// `hasattr(v, name) == expected` (may run Python code).
     HasAttr(String, bool),
+    /// `v` is a dict without the str key `name` (an instance `__dict__`: the class
+    /// attribute read through the instance is not shadowed by an instance attribute).
+    NotInDict(String),
     /// Tensor metadata match.
     Tensor(TensorMeta),
 }
@@ -37,6 +40,7 @@ impl Guard {
             Guard::Len(n) => Guard::Len(*n),
             Guard::DictKeys(k) => Guard::DictKeys(k.iter().map(|k| k.clone_ref(py)).collect()),
             Guard::HasAttr(n, e) => Guard::HasAttr(n.clone(), *e),
+            Guard::NotInDict(n) => Guard::NotInDict(n.clone()),
             Guard::Tensor(m) => Guard::Tensor(m.clone_ref(py)),
         }
     }
@@ -273,6 +277,11 @@ impl Leaf {
                 let name = PyString::intern(py, name).unbind();
                 (Fast::AttrName(name), Stability::Never, desc)
             }
+            Guard::NotInDict(name) => {
+                let desc = format!("{src}: has no key {}", py_str_repr(name));
+                let name = PyString::intern(py, name).unbind();
+                (Fast::AttrName(name), Stability::DictState, desc)
+            }
             Guard::Tensor(m) => (
                 Fast::None,
                 Stability::Never,
@@ -295,6 +304,7 @@ impl Leaf {
             Guard::DictKeys(_) => 2,
             Guard::Tensor(_) => 3,
             Guard::HasAttr(..) => 4,
+            Guard::NotInDict(_) => 2,
         }
     }
 
@@ -315,6 +325,17 @@ impl Leaf {
                 // SAFETY: both are live objects; PyObject_HasAttr swallows exceptions.
                 let has = unsafe { ffi::PyObject_HasAttr(v.as_ptr(), name.as_ptr()) } != 0;
                 has == *expected
+            }
+            Guard::NotInDict(_) => {
+                let Fast::AttrName(name) = &self.fast else {
+                    return false;
+                };
+                // SAFETY: type check on a live object; with an exact str key, lookup in a
+                // dict runs no Python code (str hashing and comparison are built in).
+                unsafe {
+                    ffi::PyDict_Check(v.as_ptr()) != 0
+                        && ffi::PyDict_Contains(v.as_ptr(), name.as_ptr()) == 0
+                }
             }
             Guard::Tensor(m) => m.matches(v),
         }
@@ -389,6 +410,10 @@ impl Leaf {
                 py_str_repr(name),
                 py_bool(*expected),
                 py_bool(!*expected)
+            ),
+            Guard::NotInDict(name) => format!(
+                "{} in {src}: False -> True (an instance attribute now shadows the class attribute)",
+                py_str_repr(name)
             ),
             Guard::Tensor(m) => m.explain_mismatch(v, src),
         })
