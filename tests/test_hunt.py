@@ -126,3 +126,26 @@ def test_hasattr_guards_on_two_names_of_one_object() -> None:
     torch.testing.assert_close(compiled(torch.ones(2), o), fn(torch.ones(2), o))
     o.b = 1  # type: ignore[attr-defined]
     torch.testing.assert_close(compiled(torch.ones(2), o), fn(torch.ones(2), o))
+
+
+def test_iterator_in_a_for_loop_and_a_local_keeps_identity_across_a_break() -> None:
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        it = iter(range(5))
+        for i in it:
+            if i == 1:
+                _opaque(0)
+                next(it)
+            x = x + i
+        return x
+
+    def zipped(x: torch.Tensor) -> Any:
+        it = enumerate([4, 5, 6, 7])
+        out = []
+        for i, v in it:
+            out.append(_opaque(v))
+            if i == 0:
+                next(it)
+        return x, out
+
+    _same(fn, (torch.ones(2),))
+    _same(zipped, (torch.ones(2),))
