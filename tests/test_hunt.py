@@ -149,3 +149,29 @@ def test_iterator_in_a_for_loop_and_a_local_keeps_identity_across_a_break() -> N
 
     _same(fn, (torch.ones(2),))
     _same(zipped, (torch.ones(2),))
+
+
+class _AlwaysEqualStr(str):
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return 1
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+
+def test_dict_lookups_compare_hashes_and_identity_like_a_dict() -> None:
+    nan = float("nan")
+
+    def fn(x: torch.Tensor, d: dict[Any, int], k: Any) -> Any:
+        return x, d.get(k), k in d
+
+    def nan_key(x: torch.Tensor, k: float) -> Any:
+        d = {k: 1}
+        d[k] = 2
+        return x + d[k], len(d)
+
+    _same(fn, (torch.ones(2), {"a": 1}, _AlwaysEqualStr("b")))
+    _same(fn, (torch.ones(2), {nan: 1}, nan))
+    _same(nan_key, (torch.ones(2), nan))

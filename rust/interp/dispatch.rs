@@ -848,12 +848,25 @@ pub fn dict_key_const(tx: &Tracer<'_>, k: &Value) -> TResult<Py<PyAny>> {
     Ok(c.unbind())
 }
 
-/// Insert or overwrite `key` in a dict value (keys compared with Python `==`).
+/// Whether two dict keys are the same key, as a dict decides: identical, or equal hashes
+/// and `==` (so a NaN key finds itself, and a key whose `__eq__` says True but whose hash
+/// differs is another key).
+pub fn same_dict_key(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> bool {
+    if a.is(b) {
+        return true;
+    }
+    match (a.hash(), b.hash()) {
+        (Ok(x), Ok(y)) if x == y => a.eq(b).unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// Insert or overwrite `key` in a dict value (keys compared as a dict does).
 pub fn dict_set(tx: &Tracer<'_>, d: &DictVal, key: Py<PyAny>, v: Value) {
     let py = tx.py;
     let mut items = d.items.borrow_mut();
     for (k, slot) in items.iter_mut() {
-        if k.bind(py).eq(key.bind(py)).unwrap_or(false) {
+        if same_dict_key(k.bind(py), key.bind(py)) {
             *slot = v;
             return;
         }

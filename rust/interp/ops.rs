@@ -303,7 +303,7 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
             .items
             .borrow()
             .iter()
-            .any(|(k, _)| k.bind(py).eq(&key).unwrap_or(false)));
+            .any(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key)));
     }
     if let (Some(c), Some(i)) = (
         tx.as_python_constant(container),
@@ -396,7 +396,7 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 .items
                 .borrow()
                 .iter()
-                .find(|(k, _)| k.bind(py).eq(&key).unwrap_or(false))
+                .find(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key))
                 .map(|(_, v)| v.clone());
             match found {
                 Some(v) => Ok(v),
