@@ -175,3 +175,22 @@ def test_dict_lookups_compare_hashes_and_identity_like_a_dict() -> None:
     _same(fn, (torch.ones(2), {"a": 1}, _AlwaysEqualStr("b")))
     _same(fn, (torch.ones(2), {nan: 1}, nan))
     _same(nan_key, (torch.ones(2), nan))
+
+
+def test_set_grad_enabled_as_a_plain_call() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        torch.set_grad_enabled(False)
+        y = x * 2
+        torch.set_grad_enabled(True)
+        return y.requires_grad, y
+
+    def in_with(x: torch.Tensor) -> Any:
+        with torch.set_grad_enabled(False):
+            y = x * 2
+        return y.requires_grad, y, torch.is_grad_enabled()
+
+    try:
+        _same(fn, (torch.ones(2, requires_grad=True),), (torch.ones(2, requires_grad=True),))
+        _same(in_with, (torch.ones(2, requires_grad=True),))
+    finally:
+        torch.set_grad_enabled(True)

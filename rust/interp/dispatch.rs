@@ -597,6 +597,21 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                     return Ok(Flow::Next);
                 }
             }
+            // `torch.set_grad_enabled(b)` switches the mode at the call (a `with` only
+            // restores it at exit); only the `with torch.set_grad_enabled(b):` form is
+            // modelled, so a plain call runs natively.
+            if let Value::Object(o) = &callee {
+                let next_op = frame.spec.decoded.instructions.get(frame.ip).map(|i| i.op);
+                if o.obj
+                    .bind(py)
+                    .is(tx.hooks.grad_ctx.set_grad_enabled.bind(py))
+                    && next_op != Some(BEFORE_WITH)
+                {
+                    return Err(Exit::brk(
+                        "torch.set_grad_enabled() called outside a `with` statement",
+                    ));
+                }
+            }
             let v = call_value(tx, &callee, args, kwargs)?;
             frame.stack.push(v);
         }
