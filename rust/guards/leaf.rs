@@ -24,6 +24,9 @@ pub enum Guard {
     DictKeys(Vec<Py<PyAny>>),
     /// `hasattr(v, name) == expected` (may run Python code).
     HasAttr(String, bool),
+    /// `v` is a dict without the str key `name` (an instance `__dict__`: the class
+    /// attribute read through the instance is not shadowed by an instance attribute).
+    NotInDict(String),
     /// Tensor metadata match.
     Tensor(TensorMeta),
 }
@@ -37,6 +40,7 @@ impl Guard {
             Guard::Len(n) => Guard::Len(*n),
             Guard::DictKeys(k) => Guard::DictKeys(k.iter().map(|k| k.clone_ref(py)).collect()),
             Guard::HasAttr(n, e) => Guard::HasAttr(n.clone(), *e),
+            Guard::NotInDict(n) => Guard::NotInDict(n.clone()),
             Guard::Tensor(m) => Guard::Tensor(m.clone_ref(py)),
         }
     }
@@ -138,6 +142,23 @@ fn strict_eq(v: &Bound<'_, PyAny>, c: &Bound<'_, PyAny>) -> bool {
     }
     if let (Ok(tv), Ok(tc)) = (v.cast::<PyTuple>(), c.cast::<PyTuple>()) {
         return tv.len() == tc.len() && tv.iter().zip(tc.iter()).all(|(a, b)| strict_eq(&a, &b));
+    }
+    // SAFETY: type checks and value reads on live objects of the checked exact type.
+    unsafe {
+        let (pv, pc) = (v.as_ptr(), c.as_ptr());
+        if ffi::PyFloat_CheckExact(pv) != 0 {
+            // Bitwise: `-0.0` is not `0.0`, a NaN equals itself (see `Leaf::equals`).
+            return ffi::PyFloat_AS_DOUBLE(pv).to_bits() == ffi::PyFloat_AS_DOUBLE(pc).to_bits();
+        }
+        if ffi::PyComplex_CheckExact(pv) != 0 {
+            let bits = |p| {
+                (
+                    ffi::PyComplex_RealAsDouble(p).to_bits(),
+                    ffi::PyComplex_ImagAsDouble(p).to_bits(),
+                )
+            };
+            return bits(pv) == bits(pc);
+        }
     }
     v.eq(c).unwrap_or(false)
 }
@@ -256,6 +277,11 @@ impl Leaf {
                 let name = PyString::intern(py, name).unbind();
                 (Fast::AttrName(name), Stability::Never, desc)
             }
+            Guard::NotInDict(name) => {
+                let desc = format!("{src}: has no key {}", py_str_repr(name));
+                let name = PyString::intern(py, name).unbind();
+                (Fast::AttrName(name), Stability::DictState, desc)
+            }
             Guard::Tensor(m) => (
                 Fast::None,
                 Stability::Never,
@@ -278,6 +304,7 @@ impl Leaf {
             Guard::DictKeys(_) => 2,
             Guard::Tensor(_) => 3,
             Guard::HasAttr(..) => 4,
+            Guard::NotInDict(_) => 2,
         }
     }
 
@@ -298,6 +325,17 @@ impl Leaf {
                 // SAFETY: both are live objects; PyObject_HasAttr swallows exceptions.
                 let has = unsafe { ffi::PyObject_HasAttr(v.as_ptr(), name.as_ptr()) } != 0;
                 has == *expected
+            }
+            Guard::NotInDict(_) => {
+                let Fast::AttrName(name) = &self.fast else {
+                    return false;
+                };
+                // SAFETY: type check on a live object; with an exact str key, lookup in a
+                // dict runs no Python code (str hashing and comparison are built in).
+                unsafe {
+                    ffi::PyDict_Check(v.as_ptr()) != 0
+                        && ffi::PyDict_Contains(v.as_ptr(), name.as_ptr()) == 0
+                }
             }
             Guard::Tensor(m) => m.matches(v),
         }
@@ -324,8 +362,10 @@ impl Leaf {
             }
             // SAFETY: both are exact str, so the comparison cannot raise.
             Fast::Str => unsafe { ffi::PyUnicode_Compare(p, c.as_ptr()) == 0 },
+            // Bitwise, as a constant-folded float must be the same float: `-0.0` is not `0.0`
+            // (`copysign`, `str`, `1/x` tell them apart) and a NaN equals itself.
             // SAFETY: `v` is an exact float.
-            Fast::Float(f) => unsafe { ffi::PyFloat_AS_DOUBLE(p) == f },
+            Fast::Float(f) => unsafe { ffi::PyFloat_AS_DOUBLE(p) }.to_bits() == f.to_bits(),
             Fast::Tuple | Fast::Generic => strict_eq(v, c),
         }
     }
@@ -370,6 +410,10 @@ impl Leaf {
                 py_str_repr(name),
                 py_bool(*expected),
                 py_bool(!*expected)
+            ),
+            Guard::NotInDict(name) => format!(
+                "{} in {src}: False -> True (an instance attribute now shadows the class attribute)",
+                py_str_repr(name)
             ),
             Guard::Tensor(m) => m.explain_mismatch(v, src),
         })

@@ -5,6 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -13,7 +14,7 @@ use super::frame::Frame;
 use super::kinds::*;
 use super::tracer::Tracer;
 use super::value::{GlobalsAccess, ObjVal, SourceRef, Value};
-use crate::guards::{DictKey, Source};
+use crate::guards::{DictKey, Guard, Source};
 
 pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Value> {
     let py = tx.py;
@@ -209,6 +210,16 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
     };
     match at {
         AT_CLASS => {
+            // Found on the class: an instance attribute of that name, set later, would
+            // shadow it (a method or class constant replaced on one object).
+            if let Some(base) = &o.source {
+                // SAFETY: reads the type slot of a live object.
+                let has_dict = unsafe { (*ffi::Py_TYPE(o.obj.as_ptr())).tp_dictoffset != 0 };
+                if has_dict && o.kind != KIND_CLASS {
+                    let inst = Arc::new(Source::InstDict { base: base.clone() });
+                    tx.guard(&inst, Guard::NotInDict(name.to_string()));
+                }
+            }
             // A plain function found on the class binds to the instance; staticmethod and
             // classmethod resolve through the class's own getattr.
             let is_function = value

@@ -47,6 +47,7 @@ impl Snapshot {
             .call_method0("mark")
             .and_then(|m| m.extract())
             .map_err(|e| tx.err(e))?;
+        super::value::iters_snapshot_taken();
         Ok(Snapshot {
             index,
             stack: frame.stack.clone(),

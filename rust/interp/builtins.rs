@@ -97,7 +97,10 @@ pub fn call_builtin<'py>(
             ),
             Value::Tensor(_) => graph_call(tx, obj, args, &[])?,
             Value::Std(s) => super::stdlib::len(tx, s)?,
-            Value::Object(_) => super::calls::call_dunder(tx, v, "__len__", vec![])?,
+            Value::Object(_) => {
+                let n = super::calls::call_dunder(tx, v, "__len__", vec![])?;
+                Value::constant(py, valid_len(py, &n)?)
+            }
             other => return Err(Exit::brk(format!("len() of a '{}'", other.type_name(py)))),
         }));
     }
@@ -146,12 +149,10 @@ pub fn call_builtin<'py>(
             _ => return Err(Exit::brk("enumerate() arguments")),
         };
         let inner = get_iter(tx, &it)?;
-        return Ok(Some(Value::Iter(Rc::new(RefCell::new(
-            IterVal::Enumerate {
-                inner,
-                count: start,
-            },
-        )))));
+        return Ok(Some(Value::new_iter(IterVal::Enumerate {
+            inner,
+            count: start,
+        })));
     }
     if is(&b.zip) {
         let strict = match kw("strict") {
@@ -165,10 +166,7 @@ pub fn call_builtin<'py>(
             .iter()
             .map(|a| get_iter(tx, a))
             .collect::<TResult<Vec<_>>>()?;
-        return Ok(Some(Value::Iter(Rc::new(RefCell::new(IterVal::Zip {
-            inners,
-            strict,
-        })))));
+        return Ok(Some(Value::new_iter(IterVal::Zip { inners, strict })));
     }
     if is(&b.tuple) || is(&b.list) {
         no_kwargs("tuple")?;
@@ -318,10 +316,7 @@ pub fn call_builtin<'py>(
             _ => return Err(Exit::brk(format!("reversed() of a '{}'", v.type_name(py)))),
         };
         items.reverse();
-        return Ok(Some(Value::Iter(Rc::new(RefCell::new(IterVal::Items {
-            items,
-            pos: 0,
-        })))));
+        return Ok(Some(Value::new_iter(IterVal::Items { items, pos: 0 })));
     }
     if is(&b.sum) {
         let (it, start) = match (args, kw("start")) {
@@ -425,4 +420,17 @@ fn fold_constants<'py>(
         .call(t, Some(&d))
         .map_err(|e| Exit::brk(format!("{}() raised {e}", tx.describe(obj))))?;
     Ok(Some(tx.realize(&r, None)?))
+}
+
+/// The result of a user `__len__` as `len()` would return it: an `int` (bools included) that
+/// is `>= 0`. Anything else (a negative or huge int, a non-int, a traced value) graph-breaks,
+/// so that `len()` runs natively and raises as in eager.
+pub fn valid_len(py: Python<'_>, n: &Value) -> TResult<i64> {
+    match n.as_const(py) {
+        Some(c) if c.is_instance_of::<pyo3::types::PyInt>() => match c.extract::<i64>() {
+            Ok(n) if n >= 0 => Ok(n),
+            _ => Err(Exit::brk("__len__ returned a negative or huge int")),
+        },
+        _ => Err(Exit::brk("__len__ returned a non-int")),
+    }
 }

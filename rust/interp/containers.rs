@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use pyo3::prelude::*;
 
-use super::dispatch::{dict_key_const, dict_set};
+use super::dispatch::{dict_key_const, dict_set, same_dict_key};
 use super::exit::{Exit, TResult};
 use super::iter::unpack;
 use super::ops::is_same;
@@ -15,7 +15,7 @@ use super::tracer::Tracer;
 use super::value::{IterVal, Value};
 
 fn items_iter(items: Vec<Value>) -> Value {
-    Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))
+    Value::new_iter(IterVal::Items { items, pos: 0 })
 }
 
 fn const_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
@@ -160,7 +160,7 @@ pub fn call_container_method(
                 Ok(d.items
                     .borrow()
                     .iter()
-                    .find(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false))
+                    .find(|(kk, _)| same_dict_key(kk.bind(py), &key))
                     .map(|(_, v)| v.clone()))
             };
             match (name, args.as_slice()) {
@@ -228,7 +228,7 @@ pub fn call_container_method(
                     let mut items = d.items.borrow_mut();
                     match items
                         .iter()
-                        .position(|(kk, _)| kk.bind(py).eq(&key).unwrap_or(false))
+                        .position(|(kk, _)| same_dict_key(kk.bind(py), &key))
                     {
                         Some(i) => Ok(items.remove(i).1),
                         None => rest

@@ -577,6 +577,21 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                     return Ok(Flow::Next);
                 }
             }
+            // `torch.set_grad_enabled(b)` switches the mode at the call (a `with` only
+            // restores it at exit); only the `with torch.set_grad_enabled(b):` form is
+            // modelled, so a plain call runs natively.
+            if let Value::Object(o) = &callee {
+                let next_op = frame.spec.decoded.instructions.get(frame.ip).map(|i| i.op);
+                if o.obj
+                    .bind(py)
+                    .is(tx.hooks.grad_ctx.set_grad_enabled.bind(py))
+                    && next_op != Some(BEFORE_WITH)
+                {
+                    return Err(Exit::brk(
+                        "torch.set_grad_enabled() called outside a `with` statement",
+                    ));
+                }
+            }
             let v = call_value(tx, &callee, args, kwargs)?;
             frame.stack.push(v);
         }
@@ -828,12 +843,25 @@ pub fn dict_key_const(tx: &Tracer<'_>, k: &Value) -> TResult<Py<PyAny>> {
     Ok(c.unbind())
 }
 
-/// Insert or overwrite `key` in a dict value (keys compared with Python `==`).
+/// Whether two dict keys are the same key, as a dict decides: identical, or equal hashes
+/// and `==` (so a NaN key finds itself, and a key whose `__eq__` says True but whose hash
+/// differs is another key).
+pub fn same_dict_key(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> bool {
+    if a.is(b) {
+        return true;
+    }
+    match (a.hash(), b.hash()) {
+        (Ok(x), Ok(y)) if x == y => a.eq(b).unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// Insert or overwrite `key` in a dict value (keys compared as a dict does).
 pub fn dict_set(tx: &Tracer<'_>, d: &DictVal, key: Py<PyAny>, v: Value) {
     let py = tx.py;
     let mut items = d.items.borrow_mut();
     for (k, slot) in items.iter_mut() {
-        if k.bind(py).eq(key.bind(py)).unwrap_or(false) {
+        if same_dict_key(k.bind(py), key.bind(py)) {
             *slot = v;
             return;
         }

@@ -1,9 +1,6 @@
 //! Iteration: `GET_ITER`/`FOR_ITER`, unpacking, and the lazy iterators the interpreter
 //! models itself (range, sequences, enumerate, zip).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use pyo3::prelude::*;
 
 use super::calls::call_dunder;
@@ -14,7 +11,7 @@ use super::tracer::Tracer;
 use super::value::{GenVal, IterVal, Value};
 
 fn items_iter(items: Vec<Value>) -> Value {
-    Value::Iter(Rc::new(RefCell::new(IterVal::Items { items, pos: 0 })))
+    Value::new_iter(IterVal::Items { items, pos: 0 })
 }
 
 /// `iter(v)`.
@@ -48,11 +45,11 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
                     .getattr("step")
                     .and_then(|x| x.extract())
                     .map_err(|e| tx.err(e))?;
-                return Ok(Value::Iter(Rc::new(RefCell::new(IterVal::Range {
+                return Ok(Value::new_iter(IterVal::Range {
                     next: start,
                     stop,
                     step,
-                }))));
+                }));
             }
             let it = c
                 .try_iter()
@@ -94,9 +91,7 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
                             "iter() returned an object without __next__ (TypeError)",
                         ));
                     }
-                    Ok(Value::Iter(Rc::new(RefCell::new(IterVal::Dunder(
-                        it.clone(),
-                    )))))
+                    Ok(Value::new_iter(IterVal::Dunder(it.clone())))
                 }
                 _ => get_iter(tx, &it),
             }
@@ -112,11 +107,20 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
         return generator_next(tx, g);
     }
     if let Value::Std(s) = it {
+        // Conservatively a mutation (see below).
+        tx.side_effects.note_mutation();
         return super::stdlib::iter_next_std(tx, s);
     }
     let Value::Iter(cell) = it else {
         return Err(Exit::brk(format!("next() on a '{}'", it.type_name(py))));
     };
+    // Advancing an iterator that the graph-break snapshot can see mutates it: a call that
+    // breaks after advancing one (a comprehension whose body breaks) must not be split,
+    // as the glue would rebuild the iterator in its advanced state and the call, re-run
+    // natively, would skip items.
+    if !super::value::iter_is_fresh(cell) {
+        tx.side_effects.note_mutation();
+    }
     // Enumerate/zip need to call next on inner iterators; take what we need first so the
     // RefCell is not borrowed across the recursive call.
     let inner = {

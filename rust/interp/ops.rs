@@ -227,10 +227,7 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
                 true
             } else if has_len && !has_bool {
                 let n = call_dunder(tx, v, "__len__", vec![])?;
-                match n.as_const(py).and_then(|c| c.extract::<i64>().ok()) {
-                    Some(n) => n != 0,
-                    None => return Err(Exit::brk("__len__ returned a non-constant")),
-                }
+                super::builtins::valid_len(py, &n)? != 0
             } else {
                 let b = call_dunder(tx, v, "__bool__", vec![])?;
                 return truthy(tx, &b);
@@ -306,7 +303,7 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
             .items
             .borrow()
             .iter()
-            .any(|(k, _)| k.bind(py).eq(&key).unwrap_or(false)));
+            .any(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key)));
     }
     if let (Some(c), Some(i)) = (
         tx.as_python_constant(container),
@@ -399,7 +396,7 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 .items
                 .borrow()
                 .iter()
-                .find(|(k, _)| k.bind(py).eq(&key).unwrap_or(false))
+                .find(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key))
                 .map(|(_, v)| v.clone());
             match found {
                 Some(v) => Ok(v),

@@ -105,34 +105,53 @@ pub fn template_for(
                 OutTemplate::Call(tx.hooks.b.getattr.clone_ref(py), vec![r, OutTemplate::Const(name)])
             }
         },
-        Value::Iter(it) => {
-            let iter_fn = tx.hooks.b.iter.clone_ref(py);
-            match &*it.borrow() {
-                IterVal::Dunder(obj) => template_for(tx, obj, outputs, extra)?,
-                IterVal::Range { next, stop, step } => {
-                    let r = tx.hooks.b.range.bind(py).call1((*next, *stop, *step)).map_err(|e| tx.err(e))?;
-                    OutTemplate::Call(iter_fn, vec![OutTemplate::Const(r.unbind())])
-                }
-                IterVal::Items { items, pos } => {
-                    let rest = items[(*pos).min(items.len())..]
-                        .iter()
-                        .map(|i| template_for(tx, i, outputs, extra))
-                        .collect::<TResult<Vec<_>>>()?;
-                    OutTemplate::Call(iter_fn, vec![OutTemplate::Tuple(rest)])
-                }
-                IterVal::Enumerate { inner, count } => {
-                    let inner = template_for(tx, inner, outputs, extra)?;
-                    let count = Value::constant(py, *count);
-                    let count = template_for(tx, &count, outputs, extra)?;
-                    OutTemplate::Call(tx.hooks.b.enumerate.clone_ref(py), vec![inner, count])
-                }
-                IterVal::Zip { inners, .. } => {
-                    let inners = inners.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<Vec<_>>>()?;
-                    OutTemplate::Call(tx.hooks.b.zip.clone_ref(py), inners)
-                }
-            }
-        }
+        Value::Iter(it) => iter_template(tx, it, outputs, extra)?,
         other => return Err(Exit::brk(format!("returning a '{}' from the compiled region", other.type_name(py)))),
+    })
+}
+
+/// `iter(...)`/`enumerate(...)`/`zip(...)` rebuilding a traced iterator in its current
+/// state (a user iterator object is itself).
+pub fn iter_template(
+    tx: &mut Tracer<'_>,
+    it: &std::cell::RefCell<IterVal>,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<OutTemplate> {
+    let py = tx.py;
+    let iter_fn = tx.hooks.b.iter.clone_ref(py);
+    Ok(match &*it.borrow() {
+        IterVal::Dunder(obj) => template_for(tx, obj, outputs, extra)?,
+        IterVal::Range { next, stop, step } => {
+            let r = tx
+                .hooks
+                .b
+                .range
+                .bind(py)
+                .call1((*next, *stop, *step))
+                .map_err(|e| tx.err(e))?;
+            OutTemplate::Call(iter_fn, vec![OutTemplate::Const(r.unbind())])
+        }
+        IterVal::Items { items, pos } => {
+            let rest = items[(*pos).min(items.len())..]
+                .iter()
+                .map(|i| template_for(tx, i, outputs, extra))
+                .collect::<TResult<Vec<_>>>()?;
+            OutTemplate::Call(iter_fn, vec![OutTemplate::Tuple(rest)])
+        }
+        IterVal::Enumerate { inner, count } => {
+            let inner = template_for(tx, inner, outputs, extra)?;
+            let count = Value::constant(py, *count);
+            let count = template_for(tx, &count, outputs, extra)?;
+            OutTemplate::Call(tx.hooks.b.enumerate.clone_ref(py), vec![inner, count])
+        }
+        IterVal::Zip { inners, .. } => {
+            let inners = inners
+                .iter()
+                .map(|i| template_for(tx, i, outputs, extra))
+                .collect::<TResult<Vec<_>>>()?;
+            OutTemplate::Call(tx.hooks.b.zip.clone_ref(py), inners)
+        }
     })
 }
 

@@ -571,9 +571,10 @@ fn reversed(
     };
     let mut items = items;
     items.reverse();
-    Ok(Some(Value::Iter(Rc::new(RefCell::new(
-        super::value::IterVal::Items { items, pos: 0 },
-    )))))
+    Ok(Some(Value::new_iter(super::value::IterVal::Items {
+        items,
+        pos: 0,
+    })))
 }
 
 /// Calling a modelled value: a partial, an itemgetter or an attrgetter.

@@ -26,7 +26,7 @@ pub struct Tracer<'py> {
     pub hooks: &'py Hooks,
     pub gb: Bound<'py, PyAny>,
     pub guards: Vec<(Arc<Source>, Guard)>,
-    guard_keys: HashSet<(Arc<Source>, u8)>,
+    guard_keys: HashSet<(Arc<Source>, u8, String)>,
     memo: HashMap<Arc<Source>, Value>,
     /// Sources of the graph's placeholders, in order.
     pub inputs: Vec<Arc<Source>>,
@@ -85,16 +85,21 @@ impl<'py> Tracer<'py> {
     }
 
     pub fn guard(&mut self, source: &Arc<Source>, guard: Guard) {
-        let tag = match &guard {
-            Guard::TypeMatch(_) => 0,
-            Guard::IdMatch(_) => 1,
-            Guard::Equals(_) => 2,
-            Guard::Len(_) => 3,
-            Guard::DictKeys(_) => 4,
-            Guard::HasAttr(..) => 5,
-            Guard::Tensor(_) => 6,
+        // Guards naming an attribute or key are distinct per name.
+        let (tag, name) = match &guard {
+            Guard::TypeMatch(_) => (0, ""),
+            Guard::IdMatch(_) => (1, ""),
+            Guard::Equals(_) => (2, ""),
+            Guard::Len(_) => (3, ""),
+            Guard::DictKeys(_) => (4, ""),
+            Guard::HasAttr(n, _) => (5, n.as_str()),
+            Guard::Tensor(_) => (6, ""),
+            Guard::NotInDict(n) => (7, n.as_str()),
         };
-        if self.guard_keys.insert((source.clone(), tag)) {
+        if self
+            .guard_keys
+            .insert((source.clone(), tag, name.to_string()))
+        {
             self.guards.push((source.clone(), guard));
         }
     }

@@ -145,7 +145,30 @@ pub enum IterVal {
     Dunder(Value),
 }
 
+thread_local! {
+    /// Iterators created since the root frame's last graph-break snapshot (by address).
+    static FRESH_ITERS: RefCell<std::collections::HashSet<usize>> = RefCell::default();
+}
+
+/// A root-frame graph-break snapshot was taken: every existing iterator is now older.
+pub fn iters_snapshot_taken() {
+    FRESH_ITERS.with(|f| f.borrow_mut().clear());
+}
+
+/// Whether the iterator was created after the last snapshot (advancing it then mutates
+/// nothing the snapshot can see).
+pub fn iter_is_fresh(it: &Rc<RefCell<IterVal>>) -> bool {
+    FRESH_ITERS.with(|f| f.borrow().contains(&(Rc::as_ptr(it) as usize)))
+}
+
 impl Value {
+    /// A new traced iterator.
+    pub fn new_iter(state: IterVal) -> Value {
+        let it = Rc::new(RefCell::new(state));
+        FRESH_ITERS.with(|f| f.borrow_mut().insert(Rc::as_ptr(&it) as usize));
+        Value::Iter(it)
+    }
+
     pub fn type_name(&self, py: Python<'_>) -> String {
         match self {
             Value::Null => "NULL".into(),

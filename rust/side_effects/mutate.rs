@@ -262,7 +262,7 @@ pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TRe
                 .items
                 .borrow()
                 .iter()
-                .position(|(kk, _)| kk.bind(py).eq(&k).unwrap_or(false));
+                .position(|(kk, _)| crate::interp::dispatch::same_dict_key(kk.bind(py), &k));
             let Some(pos) = pos else {
                 return Err(Exit::brk(format!("KeyError: {k}")));
             };

@@ -19,7 +19,7 @@ use crate::guards::Source;
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::output::{template_for, OutTemplate};
 use crate::interp::tracer::Tracer;
-use crate::interp::value::{FuncVal, Value};
+use crate::interp::value::{FuncVal, IterVal, Value};
 
 pub enum Entry {
     /// Being registered (never seen by `build`).
@@ -94,6 +94,9 @@ pub fn escape(
         Value::Cell(c) => Rc::as_ptr(c) as usize,
         Value::Exception(e) => Rc::as_ptr(e) as usize,
         Value::Std(s) => Rc::as_ptr(s) as usize,
+        // A traced iterator has identity too (a `for` loop's iterator also bound to a
+        // local: both must be the same rebuilt object).
+        Value::Iter(it) if !matches!(*it.borrow(), IterVal::Dunder(_)) => Rc::as_ptr(it) as usize,
         _ => return Ok(None),
     };
     if let Some(&i) = tx.side_effects.table.index.get(&key) {
@@ -170,6 +173,14 @@ fn regular_entry(
         }
         Value::Function(f) => function_entry(tx, f, outputs, extra)?,
         Value::Exception(e) => crate::interp::exceptions::table_parts(tx, e, outputs, extra)?,
+        Value::Iter(it) => match crate::interp::output::iter_template(tx, it, outputs, extra)? {
+            OutTemplate::Call(f, args) => Entry::Call {
+                f,
+                args,
+                kwargs: Vec::new(),
+            },
+            _ => return Err(Exit::internal("escape: iterator not rebuilt by a call")),
+        },
         _ => return Err(Exit::internal("escape: unexpected value")),
     })
 }
