@@ -194,3 +194,58 @@ def test_set_grad_enabled_as_a_plain_call() -> None:
         _same(in_with, (torch.ones(2, requires_grad=True),))
     finally:
         torch.set_grad_enabled(True)
+
+
+class _Maker:
+    @classmethod
+    def make(cls, v: int) -> tuple[str, int]:
+        return cls.__name__, v
+
+    def plain(self, v: int) -> int:
+        return v * 10
+
+
+class _SubMaker(_Maker):
+    @classmethod
+    def make(cls, v: int) -> tuple[str, int]:
+        return super().make(v + 1)
+
+    @classmethod
+    def via_plain(cls, v: int) -> int:
+        return super().plain(None, v)  # type: ignore[arg-type]
+
+
+def test_super_inside_a_classmethod_binds_to_the_class() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        return x + _SubMaker.via_plain(3), _SubMaker.make(1), _SubMaker().make(2)
+
+    compiled = ferrodyn.compile(fn, backend="eager")
+    for _ in range(2):
+        got, expected = compiled(torch.ones(2)), fn(torch.ones(2))
+        torch.testing.assert_close(got[0], expected[0])
+        assert got[1:] == expected[1:]
+
+
+@pytest.mark.xfail(reason="unfixed: a stale exception surfaces as SystemError on the 4th call")
+def test_attribute_lookup_raising_in_eq_of_an_instance_dict_key() -> None:
+    class Key:
+        def __hash__(self) -> int:
+            return hash("k")
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("eq")
+
+    class Obj:
+        k = 1
+
+    def fn(x: torch.Tensor, o: Obj) -> torch.Tensor:
+        return x + o.k
+
+    o = Obj()
+    o.__dict__[Key()] = 5  # type: ignore[index]
+    compiled = ferrodyn.compile(fn, backend="eager")
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            fn(torch.ones(2), o)
+        with pytest.raises(RuntimeError):
+            compiled(torch.ones(2), o)

@@ -330,11 +330,21 @@ impl Leaf {
                 let Fast::AttrName(name) = &self.fast else {
                     return false;
                 };
-                // SAFETY: type check on a live object; with an exact str key, lookup in a
-                // dict runs no Python code (str hashing and comparison are built in).
+                // SAFETY: type check on a live object, then a lookup of an exact str key;
+                // a colliding key with a Python `__eq__` may run code and raise: the error
+                // is cleared and counts as failure, like every guard error.
                 unsafe {
-                    ffi::PyDict_Check(v.as_ptr()) != 0
-                        && ffi::PyDict_Contains(v.as_ptr(), name.as_ptr()) == 0
+                    if ffi::PyDict_Check(v.as_ptr()) == 0 {
+                        return false;
+                    }
+                    match ffi::PyDict_Contains(v.as_ptr(), name.as_ptr()) {
+                        0 => true,
+                        1 => false,
+                        _ => {
+                            ffi::PyErr_Clear();
+                            false
+                        }
+                    }
                 }
             }
             Guard::Tensor(m) => m.matches(v),

@@ -282,12 +282,21 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
         }
         Err(e) => return Err(tx.err(e)),
     };
-    // type(self).__mro__[idx].name, guarded like any class attribute.
+    // In a classmethod the receiver is the class itself: its own MRO is searched, a plain
+    // function stays unbound and a classmethod binds to it.
+    let receiver_is_class = obj.is_instance_of::<pyo3::types::PyType>();
+    // type(self).__mro__[idx].name (cls.__mro__[idx].name), guarded like any class
+    // attribute.
     let source = src.map(|s| {
+        let owner = if receiver_is_class {
+            s
+        } else {
+            Arc::new(Source::TypeOf { base: s })
+        };
         Arc::new(Source::Attr {
             base: Arc::new(Source::Index {
                 base: Arc::new(Source::Attr {
-                    base: Arc::new(Source::TypeOf { base: s }),
+                    base: owner,
                     name: "__mro__".into(),
                 }),
                 index: idx,
@@ -296,6 +305,7 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
         })
     });
     match kind {
+        0 if receiver_is_class => tx.realize(&raw, source),
         0 => {
             let f = tx.realize(&raw, source)?;
             Ok(Value::BoundMethod(Rc::new((this.clone(), f))))
@@ -303,7 +313,11 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
         1 => tx.realize(&raw, None),
         2 => {
             let f = tx.realize(&raw, None)?;
-            let ty = tx.realize(&obj.get_type().into_any(), None)?;
+            let ty = if receiver_is_class {
+                this.clone()
+            } else {
+                tx.realize(&obj.get_type().into_any(), None)?
+            };
             Ok(Value::BoundMethod(Rc::new((ty, f))))
         }
         _ => tx.realize(&raw, source),
