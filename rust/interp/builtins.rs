@@ -185,14 +185,7 @@ pub fn call_builtin<'py>(
         let mut items: Vec<(Py<PyAny>, Value)> = Vec::new();
         match args {
             [] => {}
-            [Value::Dict(d)] => {
-                items = d
-                    .items
-                    .borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone_ref(py), v.clone()))
-                    .collect()
-            }
+            [Value::Dict(d)] => items = d.snapshot(py),
             [pairs] => {
                 for p in unpack(tx, pairs)? {
                     let kv = unpack(tx, &p)?;

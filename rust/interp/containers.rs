@@ -188,25 +188,14 @@ pub fn call_container_method(
                 ("get", [k]) => Ok(lookup(tx, k)?.unwrap_or(none)),
                 ("get", [k, default]) => Ok(lookup(tx, k)?.unwrap_or_else(|| default.clone())),
                 ("copy", []) => Ok(Value::Dict(Rc::new(super::value::DictVal {
-                    items: RefCell::new(
-                        d.items
-                            .borrow()
-                            .iter()
-                            .map(|(k, v)| (k.clone_ref(py), v.clone()))
-                            .collect(),
-                    ),
+                    items: RefCell::new(d.snapshot(py)),
                     source: None,
                 }))),
                 ("update", [other]) => {
                     let Value::Dict(o) = other else {
                         return Err(Exit::brk("dict.update with a non-dict"));
                     };
-                    let pairs: Vec<_> = o
-                        .items
-                        .borrow()
-                        .iter()
-                        .map(|(k, v)| (k.clone_ref(py), v.clone()))
-                        .collect();
+                    let pairs: Vec<_> = o.snapshot(py);
                     for (k, v) in pairs {
                         dict_set(tx, d, k, v);
                     }

@@ -700,12 +700,7 @@ pub fn tagged_dict_method(
     match (name, args) {
         ("copy", []) => {
             let c = new_dict();
-            *c.items.borrow_mut() = d
-                .items
-                .borrow()
-                .iter()
-                .map(|(k, v)| (k.clone_ref(py), v.clone()))
-                .collect();
+            *c.items.borrow_mut() = d.snapshot(py);
             tx.stdlib.set_tag(&c, DictTag { cls, factory });
             Ok(Some(Value::Dict(c)))
         }

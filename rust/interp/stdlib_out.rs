@@ -102,12 +102,7 @@ pub fn table_entry(
             if let Some(f) = factory {
                 attrs.push(("default_factory".to_string(), tmpl(tx, &f)?));
             }
-            let items: Vec<_> = d
-                .items
-                .borrow()
-                .iter()
-                .map(|(k, x)| (k.clone_ref(py), x.clone()))
-                .collect();
+            let items: Vec<_> = d.snapshot(py);
             let mut pairs = Vec::with_capacity(items.len());
             for (k, x) in items {
                 pairs.push(OutTemplate::Tuple(vec![
@@ -131,12 +126,7 @@ pub fn table_entry(
                 for x in args.iter() {
                     a.push(tmpl(tx, x)?);
                 }
-                let kws: Vec<_> = keywords
-                    .items
-                    .borrow()
-                    .iter()
-                    .map(|(k, x)| (k.clone_ref(py), x.clone()))
-                    .collect();
+                let kws: Vec<_> = keywords.snapshot(py);
                 let mut kwt = Vec::with_capacity(kws.len());
                 for (k, x) in kws {
                     let k: String = k

@@ -211,16 +211,11 @@ impl<'py> Tracer<'py> {
                 Ok(Value::Tensor(var.unbind()))
             }
             KIND_TUPLE | KIND_LIST => {
-                let seq: Vec<Bound<'py, PyAny>> = obj
-                    .try_iter()
-                    .map_err(|e| self.err(e))?
-                    .collect::<PyResult<_>>()
-                    .map_err(|e| self.err(e))?;
+                let items = self.realize_items(obj, source)?;
                 if let Some(s) = source {
                     self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-                    self.guard(s, Guard::Len(seq.len()));
+                    self.guard(s, Guard::Len(items.len()));
                 }
-                let items = self.realize_items(&seq, source)?;
                 if kind == KIND_TUPLE {
                     Ok(Value::Tuple(Rc::new(items)))
                 } else {
@@ -231,15 +226,10 @@ impl<'py> Tracer<'py> {
                 }
             }
             KIND_NAMEDTUPLE => {
-                let seq: Vec<Bound<'py, PyAny>> = obj
-                    .try_iter()
-                    .map_err(|e| self.err(e))?
-                    .collect::<PyResult<_>>()
-                    .map_err(|e| self.err(e))?;
+                let items = self.realize_items(obj, source)?;
                 if let Some(s) = source {
                     self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
                 }
-                let items = self.realize_items(&seq, source)?;
                 self.named_tuple(&obj.get_type().into_any(), items)
             }
             KIND_DICT => {
@@ -421,9 +411,13 @@ impl<'py> Tracer<'py> {
     /// Realize the items of a sequence read from `source`, each through `source[i]`.
     fn realize_items(
         &mut self,
-        seq: &[Bound<'py, PyAny>],
+        obj: &Bound<'py, PyAny>,
         source: &SourceRef,
     ) -> TResult<Vec<Value>> {
+        let seq: Vec<Bound<'py, PyAny>> = obj
+            .try_iter()
+            .and_then(|it| it.collect::<PyResult<_>>())
+            .map_err(|e| self.err(e))?;
         let mut items = Vec::with_capacity(seq.len());
         for (i, item) in seq.iter().enumerate() {
             let sub = source.as_ref().map(|s| {

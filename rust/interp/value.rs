@@ -116,6 +116,18 @@ pub struct FuncVal {
     pub globals_source: GlobalsAccess,
 }
 
+impl DictVal {
+    /// A copy of the (key, value) pairs, so the dict is not borrowed while they are used
+    /// (templating or tracing a value may reach the same dict again).
+    pub fn snapshot(&self, py: Python<'_>) -> Vec<(Py<PyAny>, Value)> {
+        self.items
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone_ref(py), v.clone()))
+            .collect()
+    }
+}
+
 pub struct ObjVal {
     pub obj: Py<PyAny>,
     pub kind: i64,

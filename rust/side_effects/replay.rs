@@ -73,12 +73,7 @@ pub fn plan(
             }
             Mutation::DictContents(d) => {
                 let target = tmpl!(tx, &Value::Dict(d.clone()))?;
-                let items: Vec<_> = d
-                    .items
-                    .borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone_ref(py), v.clone()))
-                    .collect();
+                let items: Vec<_> = d.snapshot(py);
                 let mut ts = Vec::with_capacity(items.len());
                 for (k, v) in items {
                     ts.push((k, tmpl!(tx, &v)?));

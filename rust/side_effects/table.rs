@@ -152,12 +152,7 @@ fn regular_entry(
         }
         Value::Dict(d) => {
             let py = tx.py;
-            let items: Vec<_> = d
-                .items
-                .borrow()
-                .iter()
-                .map(|(k, x)| (k.clone_ref(py), x.clone()))
-                .collect();
+            let items: Vec<_> = d.snapshot(py);
             let mut ts = Vec::with_capacity(items.len());
             for (k, x) in items {
                 ts.push((k, template_for(tx, &x, outputs, extra)?));
