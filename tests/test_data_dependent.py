@@ -2,14 +2,12 @@
 ``if tensor:`` and tensor comparisons in Python control flow.
 
 Each one is a graph break: results must equal eager for inputs taking every branch.  With
-resume functions the tensor work before the break is still compiled (graph counts,
-``NEEDS_RESUME``).  Under ``fullgraph=True`` each raises ``ferrodyn.exc.Unsupported`` naming
+resume functions the tensor work before the break is still compiled (graph-count tests).  Under ``fullgraph=True`` each raises ``ferrodyn.exc.Unsupported`` naming
 the step and the user's file:line.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,6 @@ import ferrodyn
 import pytest
 import torch
 from _helpers import assert_same, assert_tree_equal
-
-# Not applied when validating against torch.compile: there these tests must pass.
-NEEDS_RESUME = pytest.mark.xfail(
-    os.environ.get("FERRODYN_TEST_REFERENCE", "") != "torch",
-    strict=False,
-    reason="graph breaks with resume functions (issue 3) not landed yet",
-)
 
 THIS_FILE = Path(__file__).name
 

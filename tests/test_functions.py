@@ -20,11 +20,6 @@ from _helpers import assert_same, assert_tree_equal
 
 Pair = namedtuple("Pair", ["first", "second"])
 
-NEEDS_SIDE_EFFECTS = pytest.mark.xfail(
-    strict=True,
-    reason="creating or mutating Python objects inside a trace needs the side-effect store (issue 3)",
-)
-
 
 def t(*shape: int) -> torch.Tensor:
     return torch.randn(*shape)

@@ -6,11 +6,9 @@ traced so far is compiled, the step runs natively, and tracing continues in a re
 function.  Every scenario is checked twice:
 
 * ``*_results`` tests (unmarked): return values (dtypes, shapes), every Python object the
-  function touched, printed output and raised exceptions equal eager, on two calls.  They
-  pass today (a break runs the frame eagerly) and guard the resume machinery against
-  miscompiling.
-* graph-count tests (``NEEDS_RESUME``): how the work is split into graphs.  They need
-  resume functions.  Where TorchDynamo itself gives up on the frame (breaks inside loops
+  function touched, printed output and raised exceptions equal eager, on two calls; they
+  guard the resume machinery against miscompiling.
+* graph-count tests: how the work is split into graphs by resume functions.  Where TorchDynamo itself gives up on the frame (breaks inside loops
   and ``try`` blocks, which the issue requires ferrodyn to handle), the test is also
   ``ferrodyn_contract`` (skipped when validating against ``torch.compile``).
 """
@@ -19,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import traceback
 import types
 import zlib
@@ -31,13 +28,6 @@ import ferrodyn
 import pytest
 import torch
 from _helpers import assert_same, assert_tree_equal, clone_tree
-
-# Not applied when validating against torch.compile: there these tests must pass.
-NEEDS_RESUME = pytest.mark.xfail(
-    os.environ.get("FERRODYN_TEST_REFERENCE", "") != "torch",
-    strict=False,
-    reason="graph breaks with resume functions (issue 3) not landed yet",
-)
 
 THIS_FILE = str(Path(__file__).resolve())
 

@@ -12,11 +12,6 @@ import torch.nn.functional as F
 from _helpers import assert_tree_equal
 from torch import nn
 
-NEEDS_SIDE_EFFECTS = pytest.mark.xfail(
-    strict=True,
-    reason="creating or mutating Python objects inside a trace needs the side-effect store (issue 3)",
-)
-
 
 def _check_module(
     mod: nn.Module, *inputs: torch.Tensor, frames: int | None = 1, **tol: float
