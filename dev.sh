@@ -1,54 +1,199 @@
 #!/usr/bin/env bash
 # ferrodyn developer entry point.
-#   ./dev.sh demo   install ferrodyn (and torch) into a cached venv, then run the demo
-#   ./dev.sh test   install, then run the whole test suite (pytest + cargo test)
-#   ./dev.sh bench  install, then run the side-by-side benchmarks
-# The venv lives at $FERRODYN_VENV (default ~/.cache/ferrodyn-venv) and is reused when present.
+#   ./dev.sh demo    install ferrodyn (and pinned torch) into a cached venv, then run the demo
+#   ./dev.sh test    install, then run the whole test suite (pytest + cargo test)
+#   ./dev.sh lint    rustfmt, clippy, ruff (check + format), stub check of ferrodyn._core
+#   ./dev.sh bench   install, then run the side-by-side benchmarks
+#   ./dev.sh plan    print what setup would install, and why, without doing it
+#   ./dev.sh install create or repair the venv only (no extension build)
+#
+# The venv lives at $FERRODYN_VENV (default ~/.cache/ferrodyn-venv) and is reused when it is
+# complete and built for the current pins. What to install is decided from a stamp file in the
+# venv holding a hash of the pins (ci/requirements.txt), pyproject.toml and the interpreter
+# version; the stamp is written only after a successful install, so a half-built venv or one
+# built for older pins is repaired on the next run.
 set -euo pipefail
 cd "$(dirname "$0")"
-VENV="${FERRODYN_VENV:-$HOME/.cache/ferrodyn-venv}"
-PY_BASE="${PYTHON:-python3.11}"
-command -v "$PY_BASE" >/dev/null 2>&1 || PY_BASE=python3
 
-setup() {
-    if [ ! -x "$VENV/bin/python" ]; then
-        echo "[dev] creating venv at $VENV"
-        mkdir -p "$(dirname "$VENV")"
-        "$PY_BASE" -m venv "$VENV"
-        "$VENV/bin/pip" install -q --upgrade pip
+VENV="${FERRODYN_VENV:-$HOME/.cache/ferrodyn-venv}"
+STAMP="$VENV/.ferrodyn-stamp"
+REQUIREMENTS=ci/requirements.txt
+SUPPORTED_PY="3.11"
+
+usage() {
+    cat >&2 <<'EOF'
+usage: ./dev.sh {demo|test|lint|bench|plan|install}
+  demo   install ferrodyn into the cached venv and run its demo
+  test   install, then run the whole test suite (pytest + cargo test); what CI runs
+  lint   cargo fmt --check, cargo clippy -D warnings, ruff check, ruff format --check, stubtest
+  bench  install, then run the pytest-benchmark suite
+  plan   print what setup would do to the venv, and why, without doing it
+  install  create or repair the venv only (no extension build)
+environment: FERRODYN_VENV (venv path), PYTHON (base interpreter, default python3.11)
+EOF
+}
+
+die() {
+    echo "[dev] error: $*" >&2
+    exit 1
+}
+
+# The base interpreter: $PYTHON, else python3.11, else python3 if it is 3.11.
+base_python() {
+    local cand
+    if [ -n "${PYTHON:-}" ]; then
+        command -v "$PYTHON" >/dev/null 2>&1 || return 1
+        echo "$PYTHON"
+        return 0
     fi
-    # Installs only what is missing or differs from the pins (a no-op on a warm cache).
-    if ! "$VENV/bin/pip" install -q -r ci/requirements.txt --dry-run 2>/dev/null | grep -q "Would install"; then
-        :
+    for cand in "python$SUPPORTED_PY" python3; do
+        command -v "$cand" >/dev/null 2>&1 || continue
+        echo "$cand"
+        return 0
+    done
+    return 1
+}
+
+check_python() {
+    local py ver
+    py="$(base_python)" || die "no Python interpreter '${PYTHON:-python$SUPPORTED_PY}' found: ferrodyn needs CPython $SUPPORTED_PY (set PYTHON=/path/to/python$SUPPORTED_PY)"
+    ver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
+        || die "'$py' does not run; ferrodyn needs CPython $SUPPORTED_PY (set PYTHON=...)"
+    [ "$ver" = "$SUPPORTED_PY" ] \
+        || die "'$py' is Python $ver, but ferrodyn supports CPython $SUPPORTED_PY only (set PYTHON=/path/to/python$SUPPORTED_PY)"
+    PY_BASE="$py"
+}
+
+check_rust() {
+    command -v cargo >/dev/null 2>&1 \
+        || die "no Rust toolchain (cargo) on PATH: ferrodyn's core is a Rust extension; install Rust from https://rustup.rs and retry"
+}
+
+# The hash the stamp must hold for the venv to be current.
+wanted_stamp() {
+    {
+        cat "$REQUIREMENTS" pyproject.toml
+        echo "python $SUPPORTED_PY"
+    } | sha256sum | cut -d' ' -f1
+}
+
+# Prints one line: "ok", "create <why>" or "install <why>". Reads only files, runs no pip.
+decide() {
+    if [ ! -e "$VENV" ]; then
+        echo "create no venv at $VENV yet"
+    elif [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        echo "create the venv at $VENV is broken (its python does not run)"
+    elif [ ! -f "$STAMP" ]; then
+        echo "install the venv at $VENV has no install stamp (a new or interrupted install)"
+    elif [ "$(cat "$STAMP")" != "$(wanted_stamp)" ]; then
+        echo "install the venv at $VENV was built for other pins ($REQUIREMENTS or pyproject.toml changed)"
     else
-        echo "[dev] installing pinned requirements (torch is large; the first time takes a while)"
-        "$VENV/bin/pip" install -q -r ci/requirements.txt
+        echo "ok"
     fi
-    echo "[dev] building the Rust extension (maturin, release)"
+}
+
+# pip, overridable for tests of the install decision (FERRODYN_PIP="stub-command").
+pip_cmd() {
+    if [ -n "${FERRODYN_PIP:-}" ]; then
+        # shellcheck disable=SC2086
+        $FERRODYN_PIP "$@"
+    else
+        "$VENV/bin/python" -m pip "$@"
+    fi
+}
+
+install_requirements() {
+    local decision action why
+    decision="$(decide)"
+    action="${decision%% *}"
+    why="${decision#* }"
+    case "$action" in
+        ok) return 0 ;;
+        create)
+            echo "[dev] creating a venv with $PY_BASE: $why"
+            rm -rf "$VENV"
+            mkdir -p "$(dirname "$VENV")"
+            "$PY_BASE" -m venv "$VENV" || die "could not create a venv at $VENV with $PY_BASE"
+            why="a new venv"
+            ;;
+    esac
+    echo "[dev] installing the pinned requirements ($REQUIREMENTS: torch, test tools) into $VENV because: $why"
+    echo "[dev] torch is a large download the first time; pip shows its progress"
+    rm -f "$STAMP"
+    pip_cmd install --upgrade pip
+    pip_cmd install -r "$REQUIREMENTS"
+    wanted_stamp >"$STAMP"
+}
+
+build_extension() {
+    check_rust
+    echo "[dev] building the Rust extension (maturin develop --release)"
     VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --release -q
 }
 
-cmd="${1:-test}"
+setup() {
+    check_python
+    install_requirements
+    build_extension
+}
+
+run_pytest() {
+    # pytest's exit 5 (no tests collected) is a failure here, like any other non-zero exit.
+    "$VENV/bin/python" -m pytest "$@" -p no:cacheprovider
+}
+
+lint() {
+    setup
+    local bin="$VENV/bin"
+    echo "[dev] cargo fmt --check"
+    cargo fmt --all -- --check
+    echo "[dev] cargo clippy --all-targets -- -D warnings"
+    PYO3_PYTHON="$bin/python" cargo clippy --quiet --all-targets -- -D warnings
+    echo "[dev] ruff check"
+    "$bin/ruff" check pysrc tests benches
+    echo "[dev] ruff format --check"
+    "$bin/ruff" format --check pysrc tests benches
+    echo "[dev] stubtest ferrodyn._core (the extension against pysrc/ferrodyn/_core.pyi)"
+    "$bin/python" -m mypy.stubtest ferrodyn._core
+    echo "[dev] lint: all clean"
+}
+
+cmd="${1:-}"
 case "$cmd" in
     demo)
         setup
-        exec "$VENV/bin/python" -m ferrodyn demo
+        exec "$VENV/bin/python" -m ferrodyn demo "${@:2}"
         ;;
     test)
         setup
         echo "[dev] pytest"
-        "$VENV/bin/python" -m pytest tests -p no:cacheprovider
+        run_pytest tests "${@:2}"
         echo "[dev] cargo test"
         # A fixed hash seed: two guard tests count exact dict lookups through a key that
         # collides with hash('a'); with randomized string hashing the probe order varies.
         PYTHONHASHSEED=0 PYO3_PYTHON="$VENV/bin/python" cargo test --quiet
         ;;
+    lint)
+        lint
+        ;;
     bench)
         setup
         "$VENV/bin/python" -m pytest benches -q -p no:cacheprovider --benchmark-only "${@:2}"
         ;;
+    plan)
+        check_python
+        decide
+        ;;
+    install)
+        check_python
+        install_requirements
+        ;;
+    -h | --help | help)
+        usage
+        ;;
     *)
-        echo "usage: ./dev.sh {demo|test|bench}" >&2
+        [ -n "$cmd" ] && echo "[dev] unknown command: '$cmd'" >&2
+        usage
         exit 2
         ;;
 esac

@@ -4,12 +4,45 @@ Keep this file in sync with what `rust/py_api.rs` registers."""
 
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 import torch
 
+__all__ = [
+    "AT_BUFFER",
+    "AT_CLASS",
+    "AT_GENERIC",
+    "AT_INSTANCE",
+    "AT_PARAMETER",
+    "AT_PROPERTY",
+    "AT_SUBMODULE",
+    "AT_UNGUARDED",
+    "KIND_CLASS",
+    "KIND_CONST",
+    "KIND_DICT",
+    "KIND_FUNCTION",
+    "KIND_LIST",
+    "KIND_METHOD",
+    "KIND_NAMEDTUPLE",
+    "KIND_NN_MODULE",
+    "KIND_OBJECT",
+    "KIND_OPERATOR",
+    "KIND_PURE",
+    "KIND_PY_MODULE",
+    "KIND_TENSOR",
+    "KIND_TORCH_MODULE",
+    "KIND_TORCH_OP",
+    "KIND_TUPLE",
+    "KIND_UNSUPPORTED",
+    "CompiledCode",
+    "__version__",
+    "init_torch",
+    "native_tensor_reader_active",
+    "reset",
+]
 __version__: str
 
+@final
 class CompiledCode:
     """Per-function compiled entry point: a guard-checked cache of compiled graphs.
 
@@ -18,14 +51,14 @@ class CompiledCode:
     `__name__`, `__doc__`, `__wrapped__`… can be copied onto them) and bind like functions."""
 
     fn: types.FunctionType
-    def __init__(
-        self,
-        fn: types.FunctionType,
+    def __new__(
+        cls,
+        func: types.FunctionType,
         compiler: Callable[[torch.fx.GraphModule, list[torch.Tensor]], Callable[..., Any]],
         *,
-        fullgraph: bool,
-        recompile_limit: int,
-    ) -> None: ...
+        fullgraph: bool = False,
+        recompile_limit: int = 8,
+    ) -> CompiledCode: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def compile_count(self) -> int:
         """How many graphs have been compiled for `fn` so far."""
@@ -35,7 +68,7 @@ class CompiledCode:
         """Drop every cached entry of this function (the next call traces again)."""
     def guards(self) -> list[list[str]]:
         """Human-readable guards of every cache entry, most recently used first."""
-    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+    def __get__(self, obj: object, objtype: type | None = None, /) -> Any:
         """Binds like a function: stored on a class, `inst.f(x)` calls `f(inst, x)`."""
 
 def reset() -> None:
@@ -66,6 +99,7 @@ KIND_TORCH_MODULE: int
 KIND_CLASS: int
 KIND_OBJECT: int
 KIND_UNSUPPORTED: int
+KIND_NAMEDTUPLE: int
 AT_INSTANCE: int
 AT_PARAMETER: int
 AT_BUFFER: int
