@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::guards::{CacheEntry, CodeCache, GuardTree};
+use crate::guards::{CacheEntry, CodeCache, GlobalState, GuardTree};
 use crate::interp::exit::Exit;
 use crate::interp::output::OutTemplate;
 use crate::interp::{trace_function, TraceFailure, TraceOutput};
@@ -121,16 +121,20 @@ impl CompiledCode {
             // A binding error is the user's TypeError: raise it exactly as eager would.
             Err(_) => return self.run_eager(py, args, kwargs),
         };
+        let Ok(state) = GlobalState::current(py) else {
+            logs_call(py, "graph_breaks", "ferrodyn internal: cannot read the torch global state; running eagerly".into());
+            return self.run_eager(py, args, kwargs);
+        };
         let mut fetched: Vec<Py<PyAny>> = Vec::new();
         let hit = {
             let mut cache = self.lock()?;
             let g = self.globals.bind(py);
             let b = self.builtins.bind(py);
-            cache.lookup(py, &frame, g, b, &mut fetched).cloned()
+            cache.lookup(py, &state, &frame, g, b, &mut fetched).cloned()
         };
         match hit {
             Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),
-            None => self.on_miss(py, frame, args, kwargs),
+            None => self.on_miss(py, state, frame, args, kwargs),
         }
     }
 
@@ -227,7 +231,7 @@ impl CompiledCode {
     }
 
     /// The frame's fast slots at entry (arguments bound as CPython would), then the
-    /// function object itself (guard root for closure cells), then the global grad mode.
+    /// function object itself (guard root for closure cells).
     fn bind_frame<'py>(
         &self,
         py: Python<'py>,
@@ -248,7 +252,6 @@ impl CompiledCode {
             frame.extend(args.iter());
             frame.resize(nslots, none);
             frame.push(self.func.bind(py).clone());
-            frame.push(grad_mode(py)?);
             return Ok(frame);
         }
         let func = self.func.bind(py);
@@ -300,7 +303,6 @@ impl CompiledCode {
             .collect();
         frame.resize(nslots, none);
         frame.push(func.clone());
-        frame.push(grad_mode(py)?);
         Ok(frame)
     }
 
@@ -374,6 +376,7 @@ impl CompiledCode {
     fn on_miss(
         &self,
         py: Python<'_>,
+        state: GlobalState,
         frame: Vec<Bound<'_, PyAny>>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
@@ -383,7 +386,13 @@ impl CompiledCode {
             let reasons = if cache.is_empty() {
                 Vec::new()
             } else {
-                cache.last_miss_reasons(py, &frame, self.globals.bind(py), self.builtins.bind(py))
+                cache.last_miss_reasons(
+                    py,
+                    &state,
+                    &frame,
+                    self.globals.bind(py),
+                    self.builtins.bind(py),
+                )
             };
             (cache.compile_count(), reasons)
         };
@@ -464,7 +473,7 @@ impl CompiledCode {
             d.set_item("ok", traced.is_ok())
         });
         let entry = match traced {
-            Ok(out) => match self.compile(py, out) {
+            Ok(out) => match self.compile(py, state, out) {
                 Ok(e) => e,
                 Err(e) => {
                     if self.fullgraph || self.strict(py) {
@@ -478,7 +487,7 @@ impl CompiledCode {
                     return self.run_eager(py, args, kwargs);
                 }
             },
-            Err(fail) => self.failure_entry(py, fail)?,
+            Err(fail) => self.failure_entry(py, state, fail)?,
         };
         self.lock()?.insert(entry);
         // Run through the cache so the freshly built guard tree also fetches the inputs.
@@ -488,6 +497,7 @@ impl CompiledCode {
             cache
                 .lookup(
                     py,
+                    &state,
                     &frame,
                     self.globals.bind(py),
                     self.builtins.bind(py),
@@ -511,7 +521,12 @@ impl CompiledCode {
             .unwrap_or(false)
     }
 
-    fn compile(&self, py: Python<'_>, mut out: TraceOutput) -> PyResult<CacheEntry<Arc<Artifact>>> {
+    fn compile(
+        &self,
+        py: Python<'_>,
+        state: GlobalState,
+        mut out: TraceOutput,
+    ) -> PyResult<CacheEntry<Arc<Artifact>>> {
         // A split trace: build (or reuse) the glue first; if that fails the frame runs
         // eagerly under the guards installed so far.
         let split = match out.split.take() {
@@ -550,6 +565,7 @@ impl CompiledCode {
                         );
                         let tree = GuardTree::build(py, &out.guards, &[])?;
                         return Ok(CacheEntry {
+                            state,
                             tree,
                             artifact: Arc::new(Artifact::Eager { reason: sp.reason }),
                         });
@@ -634,6 +650,7 @@ impl CompiledCode {
             },
         };
         Ok(CacheEntry {
+            state,
             tree,
             artifact: Arc::new(artifact),
         })
@@ -642,6 +659,7 @@ impl CompiledCode {
     fn failure_entry(
         &self,
         py: Python<'_>,
+        state: GlobalState,
         fail: TraceFailure,
     ) -> PyResult<CacheEntry<Arc<Artifact>>> {
         let reason = fail.exit.describe(py);
@@ -699,25 +717,11 @@ impl CompiledCode {
         }
         let tree = GuardTree::build(py, &fail.guards, &[])?;
         Ok(CacheEntry {
+            state,
             tree,
             artifact: Arc::new(Artifact::Eager { reason }),
         })
     }
-}
-
-/// The global grad mode as a Python bool: the frame slot after the function object, so
-/// guards cover it (a graph traced with grad enabled is not reused under `no_grad`).
-fn grad_mode<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-    if let Some(on) = crate::guards::native_grad_enabled() {
-        return Ok(pyo3::types::PyBool::new(py, on).to_owned().into_any());
-    }
-    static IS_ENABLED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-    let f = IS_ENABLED.get_or_try_init(py, || {
-        py.import("torch")
-            .and_then(|t| t.getattr("is_grad_enabled"))
-            .map(|f| f.unbind())
-    })?;
-    f.bind(py).call0()
 }
 
 /// `ferrodyn._core.reset()`: forget every compiled entry and every decoded code object.

@@ -36,6 +36,8 @@ __all__ = [
     "KIND_UNSUPPORTED",
     "CompiledCode",
     "__version__",
+    "global_state_native_fields",
+    "global_state_python_fields",
     "init_torch",
     "native_tensor_reader_active",
     "reset",
@@ -78,6 +80,14 @@ def init_torch() -> bool:
     """Load the native tensor-metadata reader against the imported torch (idempotent).
 
     Returns whether it is active; on failure guards read tensors through Python."""
+
+def global_state_native_fields() -> tuple[int, int]:
+    """(fields read natively, fields in all) of the global-state snapshot every cache entry
+    records (see ferrodyn/global_state.py)."""
+
+def global_state_python_fields() -> list[str]:
+    """Names of the global-state fields read through Python on every call (their native
+    reading was missing or disagreed with Python at start-up)."""
 
 def native_tensor_reader_active() -> bool:
     """True when tensor metadata for guards is read natively (not through Python attributes)."""

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::global_state::GlobalState;
 use super::tree::GuardTree;
 
 /// How many entries one code object may compile before the runtime stops recompiling.
@@ -10,6 +11,8 @@ pub const DEFAULT_RECOMPILE_LIMIT: usize = 8;
 
 /// One compiled entry: the guards it is valid under, and what was compiled.
 pub struct CacheEntry<A> {
+    /// The global torch state the trace started under; compared first, as a whole.
+    pub state: GlobalState,
     pub tree: GuardTree,
     pub artifact: A,
 }
@@ -34,20 +37,20 @@ impl<A> CodeCache<A> {
         Self::default()
     }
 
-    /// The first entry (MRU order) whose guards pass; it moves to the front and its
-    /// fetched values are appended to `out`. On a miss `out` is unchanged.
+    /// The first entry (MRU order) traced under `state` whose guards pass; it moves to the
+    /// front and its fetched values are appended to `out`. On a miss `out` is unchanged.
     pub fn lookup(
         &mut self,
         py: Python<'_>,
+        state: &GlobalState,
         frame: &[Bound<'_, PyAny>],
         globals: &Bound<'_, PyDict>,
         builtins: &Bound<'_, PyDict>,
         out: &mut Vec<Py<PyAny>>,
     ) -> Option<&A> {
-        let hit = self
-            .entries
-            .iter()
-            .position(|e| e.tree.check(py, frame, globals, builtins, out))?;
+        let hit = self.entries.iter().position(|e| {
+            e.state == *state && e.tree.check(py, frame, globals, builtins, out)
+        })?;
         self.entries[..=hit].rotate_right(1);
         self.entries.first().map(|e| &e.artifact)
     }
@@ -62,6 +65,7 @@ impl<A> CodeCache<A> {
     pub fn last_miss_reasons(
         &self,
         py: Python<'_>,
+        state: &GlobalState,
         frame: &[Bound<'_, PyAny>],
         globals: &Bound<'_, PyDict>,
         builtins: &Bound<'_, PyDict>,
@@ -69,8 +73,9 @@ impl<A> CodeCache<A> {
         self.entries
             .iter()
             .map(|e| {
-                e.tree
-                    .explain_failure(py, frame, globals, builtins)
+                e.state
+                    .explain_mismatch(py, state)
+                    .or_else(|| e.tree.explain_failure(py, frame, globals, builtins))
                     .unwrap_or_else(|| "all guards pass".to_string())
             })
             .collect()

@@ -28,9 +28,9 @@ use pyo3::types::{PyList, PyType};
 use super::tensor_meta::{device_type_code, python_view, TensorView};
 
 #[cfg(target_os = "linux")]
-const RTLD_NOLOAD: c_int = 0x4;
+pub(crate) const RTLD_NOLOAD: c_int = 0x4;
 #[cfg(not(target_os = "linux"))]
-const RTLD_NOLOAD: c_int = 0x10;
+pub(crate) const RTLD_NOLOAD: c_int = 0x10;
 
 /// `PyObject_HEAD` + `at::Tensor` (one pointer) + two `PyObject*` hook slots.
 const THPVARIABLE_SIZE: usize = std::mem::size_of::<ffi::PyObject>() + 3 * 8;

@@ -144,21 +144,6 @@ fn run_root(
         index: n as u32,
         name: spec.name.clone(),
     });
-    // The slot after it holds the global grad mode: the graph depends on it.
-    let grad_slot = Arc::new(Source::Local {
-        index: n as u32 + 1,
-        name: "torch.is_grad_enabled()".into(),
-    });
-    let grad_now = calls::grad_enabled(tx)?;
-    tx.guard(
-        &grad_slot,
-        crate::guards::Guard::Equals(
-            pyo3::types::PyBool::new(py, grad_now)
-                .to_owned()
-                .into_any()
-                .unbind(),
-        ),
-    );
     let mut cells = Vec::new();
     for (i, cell) in closure.into_iter().enumerate() {
         let src = Arc::new(Source::Attr {
