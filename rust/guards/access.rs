@@ -47,6 +47,7 @@ impl Access {
         };
         match src {
             Source::Local { index, .. } => Access::Local(*index as usize),
+            Source::Globals => Access::Globals,
             Source::Global { name } | Source::Builtin { name } => {
                 Access::DictItem(PyString::intern(py, name).into_any().unbind())
             }

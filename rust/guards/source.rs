@@ -19,6 +19,8 @@ pub enum Source {
     Local { index: u32, name: String },
     /// `f.__globals__[name]` (the root is the globals dict).
     Global { name: String },
+    /// The globals dict itself (for guards on which names it holds).
+    Globals,
     /// `builtins_dict[name]`.
     Builtin { name: String },
     /// `getattr(base, name)`; generic, may run Python code.
@@ -48,7 +50,10 @@ impl Source {
     /// The source one step up the access path (`None` for roots).
     pub fn base(&self) -> Option<&Arc<Source>> {
         match self {
-            Source::Local { .. } | Source::Global { .. } | Source::Builtin { .. } => None,
+            Source::Local { .. }
+            | Source::Global { .. }
+            | Source::Globals
+            | Source::Builtin { .. } => None,
             Source::Attr { base, .. }
             | Source::InstDict { base }
             | Source::DictItem { base, .. }
@@ -73,6 +78,7 @@ impl Source {
             Source::Global { name } => {
                 let _ = write!(out, "G[{}]", py_str_repr(name));
             }
+            Source::Globals => out.push('G'),
             Source::Builtin { name } => {
                 let _ = write!(out, "__builtins__[{}]", py_str_repr(name));
             }

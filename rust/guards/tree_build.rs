@@ -71,6 +71,11 @@ impl<'py> Builder<'py> {
         if let Some(&i) = self.by_source.get(src) {
             return i;
         }
+        if let Source::Globals = &**src {
+            let i = self.dict_root(false);
+            self.by_source.insert(src.clone(), i);
+            return i;
+        }
         let parent = match &**src {
             Source::Local { .. } => Parent::Top,
             Source::Global { .. } => Parent::Node(self.dict_root(false)),

@@ -42,6 +42,15 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
     }
     let builtins = tx.hooks.builtins.bind(py).clone();
     if let Some(obj) = builtins.get_item(name).map_err(|e| tx.err(e))? {
+        // Resolved from builtins: a module global of the same name added later shadows it.
+        let globals_dict = match &frame.globals_source {
+            GlobalsAccess::Root => Some(Arc::new(Source::Globals)),
+            GlobalsAccess::Via(g) => Some(g.clone()),
+            GlobalsAccess::Unguarded => None,
+        };
+        if let Some(g) = globals_dict {
+            tx.guard(&g, Guard::NotInDict(name.to_string()));
+        }
         return tx.realize(&obj, None);
     }
     Err(Exit::brk(format!("name '{name}' is not defined")))
