@@ -3,7 +3,7 @@
 //! it traces, compiles through the backend, and caches the result. Any failure of
 //! ferrodyn itself falls back to running the function eagerly.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -17,8 +17,38 @@ use crate::interp::{trace_function, TraceFailure, TraceOutput};
 use crate::side_effects::ReplayPlan;
 use crate::spec_cache::{CodeSpec, SPEC_CACHE};
 
-/// Bumped by `reset()`; a CompiledCode whose epoch is older clears its cache.
-pub static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Every live CompiledCode's caches, so `reset()` can drop them all at once.
+static LIVE: Mutex<Vec<std::sync::Weak<Caches>>> = Mutex::new(Vec::new());
+
+/// What `reset()` drops: compiled entries, graph-break glue and resume functions, and the
+/// compiled functions for other code objects assigned to `fn.__code__`.
+#[derive(Default)]
+struct Caches {
+    entries: Mutex<CodeCache<Arc<Artifact>>>,
+    glue: crate::glue::GlueCache,
+    /// `fn.__code__` replaced since compile: a CompiledCode per code object seen since.
+    redirects: Mutex<Vec<(Py<PyAny>, Py<CompiledCode>)>>,
+}
+
+impl Caches {
+    fn new_registered() -> Arc<Caches> {
+        let c = Arc::new(Caches::default());
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(&c));
+        }
+        c
+    }
+
+    /// Takes everything out under the locks and drops it after they are released (dropping
+    /// Python objects may run finalizers that call back into ferrodyn).
+    fn clear(&self) {
+        let entries = self.entries.lock().map(|mut c| c.take_all()).ok();
+        let glue = self.glue.lock().map(|mut g| std::mem::take(&mut *g)).ok();
+        let redirects = self.redirects.lock().map(|mut r| std::mem::take(&mut *r)).ok();
+        drop((entries, glue, redirects));
+    }
+}
 
 pub enum Artifact {
     Graph {
@@ -45,7 +75,7 @@ pub enum Artifact {
     },
 }
 
-#[pyclass(dict, module = "ferrodyn._core")]
+#[pyclass(dict, weakref, module = "ferrodyn._core")]
 pub struct CompiledCode {
     #[pyo3(get, name = "fn")]
     func: Py<PyAny>,
@@ -55,11 +85,10 @@ pub struct CompiledCode {
     spec: Arc<CodeSpec>,
     globals: Py<PyDict>,
     builtins: Py<PyDict>,
-    cache: Mutex<CodeCache<Arc<Artifact>>>,
-    epoch: AtomicU64,
     warned: AtomicBool,
-    /// Graph-break glue and resume functions of this function.
-    glue: crate::glue::GlueCache,
+    /// One warning per function for a suppressed compile failure.
+    warned_failure: AtomicBool,
+    caches: Arc<Caches>,
 }
 
 /// Send a compile-time event to `ferrodyn.observe` (explain, logs, profiler), if anyone
@@ -108,13 +137,11 @@ impl CompiledCode {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let now = EPOCH.load(Ordering::Relaxed);
-        if self.epoch.load(Ordering::Relaxed) != now {
-            self.lock()?.clear();
-            if let Ok(mut g) = self.glue.lock() {
-                g.clear();
-            }
-            self.epoch.store(now, Ordering::Relaxed);
+        // SAFETY: `func` is a Python function (checked in `create`); the borrowed code
+        // pointer is only compared.
+        if unsafe { pyo3::ffi::PyFunction_GetCode(self.func.as_ptr()) } != self.spec.code.as_ptr()
+        {
+            return self.redirect(py, args, kwargs);
         }
         let frame = match self.bind_frame(py, args, kwargs) {
             Ok(f) => f,
@@ -147,7 +174,7 @@ impl CompiledCode {
     }
 
     fn clear(&self) -> PyResult<()> {
-        self.lock()?.clear();
+        self.caches.clear();
         Ok(())
     }
 
@@ -217,17 +244,59 @@ impl CompiledCode {
             spec,
             globals,
             builtins,
-            cache: Mutex::new(CodeCache::new()),
-            epoch: AtomicU64::new(EPOCH.load(Ordering::Relaxed)),
             warned: AtomicBool::new(false),
-            glue: Default::default(),
+            warned_failure: AtomicBool::new(false),
+            caches: Caches::new_registered(),
         })
     }
 
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, CodeCache<Arc<Artifact>>>> {
-        self.cache
+        self.caches
+            .entries
             .lock()
             .map_err(|_| PyRuntimeError::new_err("ferrodyn: cache lock poisoned"))
+    }
+
+    /// `fn.__code__` was replaced after compile: the call goes to a CompiledCode for the
+    /// current code object (made once per code object; the original's cache stays for when
+    /// the old code comes back).
+    fn redirect(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let func = self.func.bind(py);
+        let code = func.getattr("__code__")?;
+        let found = {
+            let r = self
+                .caches
+                .redirects
+                .lock()
+                .map_err(|_| PyRuntimeError::new_err("ferrodyn: cache lock poisoned"))?;
+            r.iter()
+                .find(|(c, _)| c.is(&code))
+                .map(|(_, cc)| cc.clone_ref(py))
+        };
+        let cc = match found {
+            Some(cc) => cc,
+            None => {
+                let fresh = CompiledCode::create(
+                    py,
+                    func.clone(),
+                    self.compiler.bind(py).clone(),
+                    self.fullgraph,
+                    self.limit,
+                )?;
+                let cc = Py::new(py, fresh)?;
+                if let Ok(mut r) = self.caches.redirects.lock() {
+                    r.push((code.unbind(), cc.clone_ref(py)));
+                }
+                cc
+            }
+        };
+        let out = cc.borrow(py).__call__(py, args, kwargs);
+        out
     }
 
     /// The frame's fast slots at entry (arguments bound as CPython would), then the
@@ -475,17 +544,7 @@ impl CompiledCode {
         let entry = match traced {
             Ok(out) => match self.compile(py, state, out) {
                 Ok(e) => e,
-                Err(e) => {
-                    if self.fullgraph || self.strict(py) {
-                        return Err(e);
-                    }
-                    logs_call(
-                        py,
-                        "graph_breaks",
-                        format!("{name}: backend compilation failed, running eagerly: {e}"),
-                    );
-                    return self.run_eager(py, args, kwargs);
-                }
+                Err(e) => self.compile_failed(py, state, e)?,
             },
             Err(fail) => self.failure_entry(py, state, fail)?,
         };
@@ -512,6 +571,47 @@ impl CompiledCode {
                 self.run_eager(py, args, kwargs)
             }
         }
+    }
+
+    /// Compiling a finished trace failed. A backend failure (`BackendCompilerFailed`) is
+    /// raised to the user unless `suppress_errors` is on; then, like any other failure here
+    /// outside fullgraph/strict mode, it is logged with one warning and this global state
+    /// runs the function eagerly from now on, without invoking the backend again.
+    fn compile_failed(
+        &self,
+        py: Python<'_>,
+        state: GlobalState,
+        e: PyErr,
+    ) -> PyResult<CacheEntry<Arc<Artifact>>> {
+        if self.fullgraph || self.strict(py) {
+            return Err(e);
+        }
+        let exc = py.import("ferrodyn.exc")?;
+        let backend_failed = exc
+            .getattr("BackendCompilerFailed")
+            .map(|c| e.is_instance(py, &c))
+            .unwrap_or(false);
+        let suppress = py
+            .import("ferrodyn.config")
+            .and_then(|c| c.call_method0("suppress_errors_enabled"))
+            .and_then(|b| b.extract::<bool>())
+            .unwrap_or(false);
+        if backend_failed && !suppress {
+            return Err(e);
+        }
+        let name = &self.spec.qualname;
+        let msg = format!("ferrodyn: compiling {name} failed, it runs eagerly from now on: {e}");
+        logs_call(py, "graph_breaks", msg.clone());
+        if !self.warned_failure.swap(true, Ordering::Relaxed) {
+            let category = exc.getattr("BackendCompilerFailedWarning")?;
+            py.import("warnings")?
+                .call_method1("warn", (msg.clone(), category, 2))?;
+        }
+        Ok(CacheEntry {
+            state,
+            tree: GuardTree::build(py, &[], &[])?,
+            artifact: Arc::new(Artifact::Eager { reason: msg }),
+        })
     }
 
     fn strict(&self, py: Python<'_>) -> bool {
@@ -543,7 +643,7 @@ impl CompiledCode {
                     func: self.func.bind(py),
                     compiler: self.compiler.bind(py),
                     recompile_limit: self.limit,
-                    cache: &self.glue,
+                    cache: &self.caches.glue,
                 };
                 observe(py, "break", |d| {
                     d.set_item("fn", &self.spec.qualname)?;
@@ -727,6 +827,16 @@ impl CompiledCode {
 /// `ferrodyn._core.reset()`: forget every compiled entry and every decoded code object.
 #[pyfunction]
 pub fn reset() {
-    EPOCH.fetch_add(1, Ordering::Relaxed);
+    let live: Vec<Arc<Caches>> = match LIVE.lock() {
+        Ok(mut l) => {
+            l.retain(|w| w.strong_count() > 0);
+            l.iter().filter_map(|w| w.upgrade()).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    for c in &live {
+        c.clear();
+    }
+    drop(live);
     SPEC_CACHE.clear();
 }

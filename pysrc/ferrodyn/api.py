@@ -346,5 +346,10 @@ def compile(
 def reset() -> None:
     """Forget every compiled graph and cached trace (like `torch._dynamo.reset()`).
 
-    Compiled functions and modules stay usable; their next call traces again."""
+    Compiled functions and modules stay usable; their next call traces again. Every cache
+    entry, graph, guard tree, resume function and compiled callee wrapper ferrodyn made is
+    released now (not at the next call)."""
+    from . import _glue
+
+    _glue._wrappers.clear()
     _core.reset()

@@ -104,6 +104,12 @@ impl<A> CodeCache<A> {
         &self.entries
     }
 
+    /// Takes every entry out (to be dropped by the caller) and resets the compile count.
+    pub fn take_all(&mut self) -> Vec<CacheEntry<A>> {
+        self.compile_count = 0;
+        std::mem::take(&mut self.entries)
+    }
+
     /// Drops every entry and resets the compile count.
     pub fn clear(&mut self) {
         self.entries.clear();
