@@ -126,6 +126,13 @@ pub fn call_builtin<'py>(
                 .is_subclass(&cls)
         };
         let r = r.map_err(|e| Exit::brk(format!("isinstance() raised {e}")))?;
+        // isinstance() falls back to `obj.__class__` when the real type does not match; a
+        // class that overrides `__class__` (a property that may lie) is left to CPython.
+        if !r && is(&b.isinstance) && matches!(v, Value::Object(_)) && overrides_class_attr(v, py) {
+            return Err(Exit::brk(
+                "isinstance() of an object whose class overrides __class__",
+            ));
+        }
         return Ok(Some(Value::constant(py, r)));
     }
     if is(&b.range) {
@@ -418,6 +425,36 @@ fn fold_constants<'py>(
 /// The result of a user `__len__` as `len()` would return it: an `int` (bools included) that
 /// is `>= 0`. Anything else (a negative or huge int, a non-int, a traced value) graph-breaks,
 /// so that `len()` runs natively and raises as in eager.
+/// Whether `type(v)` finds `__class__` anywhere but `object` (a property or descriptor that
+/// `isinstance` would consult).
+fn overrides_class_attr(v: &Value, py: Python<'_>) -> bool {
+    let Value::Object(o) = v else {
+        return false;
+    };
+    let ty = o.obj.bind(py).get_type();
+    let name = pyo3::intern!(py, "__class__");
+    let Ok(mro) = ty.getattr(pyo3::intern!(py, "__mro__")) else {
+        return true;
+    };
+    let object = py.get_type::<PyAny>();
+    let Ok(iter) = mro.try_iter() else {
+        return true;
+    };
+    for k in iter.flatten() {
+        if k.is(&object) {
+            return false;
+        }
+        let has = k
+            .getattr(pyo3::intern!(py, "__dict__"))
+            .and_then(|d| d.contains(name))
+            .unwrap_or(true);
+        if has {
+            return true;
+        }
+    }
+    false
+}
+
 pub fn valid_len(py: Python<'_>, n: &Value) -> TResult<i64> {
     match n.as_const(py) {
         Some(c) if c.is_instance_of::<pyo3::types::PyInt>() => match c.extract::<i64>() {

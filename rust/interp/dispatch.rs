@@ -576,6 +576,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                     frame.stack.push(v);
                     return Ok(Flow::Next);
                 }
+                if o.obj.bind(py).is(tx.hooks.b.locals.bind(py)) {
+                    let v = frame_locals(tx, frame)?;
+                    frame.stack.push(v);
+                    return Ok(Flow::Next);
+                }
             }
             // `torch.set_grad_enabled(b)` switches the mode at the call (a `with` only
             // restores it at exit); only the `with torch.set_grad_enabled(b):` form is
@@ -825,6 +830,30 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
     }
     Ok(Flow::Next)
+}
+
+/// `locals()`: a new dict of the frame's bound variables in slot order (cells and free
+/// variables by their contents), as CPython 3.11 builds it.
+fn frame_locals(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
+    let py = tx.py;
+    let mut items = Vec::new();
+    for i in 0..frame.spec.localsplus.len() {
+        let bound = matches!(frame.locals.get(i), Some(Some(_)))
+            || matches!(frame.pending.get(i), Some(Some(_)));
+        if !bound {
+            continue;
+        }
+        let v = match load_fast(tx, frame, i)? {
+            Value::Cell(c) => c.borrow().clone(),
+            Value::ExternalCell(c) => tx.load_external_cell(&c)?,
+            v => Some(v),
+        };
+        if let Some(v) = v {
+            let name = pyo3::types::PyString::new(py, &frame.spec.localsplus[i]);
+            items.push((name.into_any().unbind(), v));
+        }
+    }
+    Ok(new_dict(items))
 }
 
 fn new_dict(items: Vec<(Py<PyAny>, Value)>) -> Value {

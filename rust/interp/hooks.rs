@@ -68,6 +68,7 @@ pub struct Builtins {
     pub callable: Py<PyAny>,
     pub all: Py<PyAny>,
     pub any: Py<PyAny>,
+    pub locals: Py<PyAny>,
 }
 
 static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
@@ -135,6 +136,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
                 slice: g("slice")?,
                 callable: g("callable")?,
                 all: g("all")?,
+                locals: g("locals")?,
                 any: g("any")?,
             },
         })

@@ -230,7 +230,24 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
                 super::builtins::valid_len(py, &n)? != 0
             } else {
                 let b = call_dunder(tx, v, "__bool__", vec![])?;
-                return truthy(tx, &b);
+                // CPython requires exactly a bool from __bool__.
+                return match b.as_const(py) {
+                    Some(c) if c.is_instance_of::<pyo3::types::PyBool>() => {
+                        c.is_truthy().map_err(|e| tx.err(e))
+                    }
+                    Some(c) => Err(super::exceptions::raise_builtin(
+                        py,
+                        "TypeError",
+                        format!(
+                            "__bool__ should return bool, returned {}",
+                            c.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                        ),
+                    )),
+                    None => Err(Exit::brk(format!(
+                        "__bool__ returned a '{}'",
+                        b.type_name(py)
+                    ))),
+                };
             }
         }
         _ => true,
