@@ -45,7 +45,11 @@ impl Caches {
     fn clear(&self) {
         let entries = self.entries.lock().map(|mut c| c.take_all()).ok();
         let glue = self.glue.lock().map(|mut g| std::mem::take(&mut *g)).ok();
-        let redirects = self.redirects.lock().map(|mut r| std::mem::take(&mut *r)).ok();
+        let redirects = self
+            .redirects
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .ok();
         drop((entries, glue, redirects));
     }
 }
@@ -139,8 +143,7 @@ impl CompiledCode {
     ) -> PyResult<Py<PyAny>> {
         // SAFETY: `func` is a Python function (checked in `create`); the borrowed code
         // pointer is only compared.
-        if unsafe { pyo3::ffi::PyFunction_GetCode(self.func.as_ptr()) } != self.spec.code.as_ptr()
-        {
+        if unsafe { pyo3::ffi::PyFunction_GetCode(self.func.as_ptr()) } != self.spec.code.as_ptr() {
             return self.redirect(py, args, kwargs);
         }
         let frame = match self.bind_frame(py, args, kwargs) {
@@ -149,7 +152,11 @@ impl CompiledCode {
             Err(_) => return self.run_eager(py, args, kwargs),
         };
         let Ok(state) = GlobalState::current(py) else {
-            logs_call(py, "graph_breaks", "ferrodyn internal: cannot read the torch global state; running eagerly".into());
+            logs_call(
+                py,
+                "graph_breaks",
+                "ferrodyn internal: cannot read the torch global state; running eagerly".into(),
+            );
             return self.run_eager(py, args, kwargs);
         };
         let mut fetched: Vec<Py<PyAny>> = Vec::new();
@@ -157,7 +164,9 @@ impl CompiledCode {
             let mut cache = self.lock()?;
             let g = self.globals.bind(py);
             let b = self.builtins.bind(py);
-            cache.lookup(py, &state, &frame, g, b, &mut fetched).cloned()
+            cache
+                .lookup(py, &state, &frame, g, b, &mut fetched)
+                .cloned()
         };
         match hit {
             Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),

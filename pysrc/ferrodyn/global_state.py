@@ -79,6 +79,9 @@ class Field:
     native: tuple[str, str, str] | None
     flips: tuple[Callable[[], Undo], ...] = ()
     show: Callable[[int], str] = lambda c: str(bool(c))
+    # The name of an earlier field: this one is read only while that one is non-zero (else
+    # recorded as -1), e.g. an autocast dtype matters only while that autocast is enabled.
+    only_if: str | None = None
 
 
 def _setter(get: Callable[[], object], put: Callable[[object], object], value: object) -> Undo:
@@ -133,6 +136,7 @@ def _autocast_fields() -> Iterator[Field]:
             if dev == "cpu"
             else (),
             lambda c: _DTYPE_NAMES.get(c, f"dtype code {c}"),
+            only_if=f"autocast enabled ({dev})",
         )
 
 
@@ -355,4 +359,7 @@ def describe(index: int, code: int) -> str:
 
 def read_all() -> list[int]:
     """Every field read through Python (what the native snapshot must agree with)."""
-    return [f.read() for f in FIELDS]
+    values: dict[str, int] = {}
+    for f in FIELDS:
+        values[f.name] = -1 if f.only_if is not None and not values.get(f.only_if) else f.read()
+    return list(values.values())

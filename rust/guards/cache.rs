@@ -48,9 +48,10 @@ impl<A> CodeCache<A> {
         builtins: &Bound<'_, PyDict>,
         out: &mut Vec<Py<PyAny>>,
     ) -> Option<&A> {
-        let hit = self.entries.iter().position(|e| {
-            e.state == *state && e.tree.check(py, frame, globals, builtins, out)
-        })?;
+        let hit = self
+            .entries
+            .iter()
+            .position(|e| e.state == *state && e.tree.check(py, frame, globals, builtins, out))?;
         self.entries[..=hit].rotate_right(1);
         self.entries.first().map(|e| &e.artifact)
     }

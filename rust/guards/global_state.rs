@@ -42,8 +42,11 @@ impl GlobalState {
         let r = reader(py)?;
         let mut s = GlobalState::empty();
         s.len = r.fields.len() as u8;
-        for (slot, f) in s.vals.iter_mut().zip(&r.fields) {
-            *slot = f.read(py, r.context)?;
+        for (i, f) in r.fields.iter().enumerate() {
+            s.vals[i] = match f.only_if {
+                Some(j) if s.vals[j] == 0 => -1,
+                _ => f.read(py, r.context)?,
+            };
         }
         Ok(s)
     }
@@ -110,6 +113,8 @@ enum Read {
 struct Field {
     name: String,
     read: Read,
+    /// Read only while the earlier field at this index is non-zero (else -1).
+    only_if: Option<usize>,
 }
 
 impl Field {
@@ -195,7 +200,24 @@ fn build(py: Python<'_>) -> PyResult<Reader> {
         let read = native_read(&libs, context, &native)
             .filter(|r| validate(py, r, context, &py_read, &flips).unwrap_or(false))
             .unwrap_or_else(|| Read::Python(py_read.clone().unbind()));
-        fields.push(Field { name, read });
+        let only_if = match f.getattr("only_if")?.extract::<Option<String>>()? {
+            None => None,
+            Some(dep) => Some(
+                fields
+                    .iter()
+                    .position(|g: &Field| g.name == dep)
+                    .ok_or_else(|| {
+                        pyo3::exceptions::PyValueError::new_err(format!(
+                            "global_state field {name:?}: only_if={dep:?} names no earlier field"
+                        ))
+                    })?,
+            ),
+        };
+        fields.push(Field {
+            name,
+            read,
+            only_if,
+        });
         if fields.len() == MAX_FIELDS {
             break;
         }
@@ -254,6 +276,7 @@ fn validate(
 ) -> PyResult<bool> {
     let probe = Field {
         name: String::new(),
+        only_if: None,
         read: match read {
             Read::U8(f) => Read::U8(*f),
             Read::I64(f) => Read::I64(*f),

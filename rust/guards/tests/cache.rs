@@ -73,6 +73,9 @@ fn global_state_mismatch_is_a_miss_with_a_reason() {
         let reasons = cache.last_miss_reasons(py, &other, &frame, &g, &b);
         assert_eq!(reasons.len(), 1);
         assert!(reasons[0].starts_with("global state "), "{reasons:?}");
-        assert!(reasons[0].ends_with("-> 1") || reasons[0].ends_with("-> True"), "{reasons:?}");
+        assert!(
+            reasons[0].ends_with("-> 1") || reasons[0].ends_with("-> True"),
+            "{reasons:?}"
+        );
     });
 }
