@@ -366,14 +366,13 @@ def test_suppress_errors_enabled_follows_ferrodyn_setting() -> None:
     assert ferrodyn.config.suppress_errors_enabled() is False
 
 
-def test_suppress_errors_enabled_follows_loaded_dynamo_config(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_suppress_errors_enabled_follows_loaded_dynamo_config() -> None:
     import torch._dynamo.config
 
-    monkeypatch.setattr(torch._dynamo.config, "suppress_errors", True)
-    assert ferrodyn.config.suppress_errors_enabled() is True
-    monkeypatch.setattr(torch._dynamo.config, "suppress_errors", False)
+    # torch's own patch(): pytest's monkeypatch.undo() deletes the setting from torch's
+    # config module instead of restoring it.
+    with torch._dynamo.config.patch(suppress_errors=True):
+        assert ferrodyn.config.suppress_errors_enabled() is True
     assert ferrodyn.config.suppress_errors_enabled() is False
 
 

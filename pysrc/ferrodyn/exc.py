@@ -23,6 +23,41 @@ class InvalidBackend(FerrodynError, ValueError):
     """`backend=` names no known backend, or is not a backend callable."""
 
 
+class BackendCompilerFailed(FerrodynError):
+    """The backend raised while compiling a graph, or returned something that is not callable.
+
+    `backend_name` names the backend, `inner_exception` is what it raised (also the
+    `__cause__`; a TypeError when it returned a non-callable). Raised to the user unless
+    `config.suppress_errors` (or torch._dynamo.config.suppress_errors) is on; then it is
+    reported with one BackendCompilerFailedWarning and the frame runs eagerly."""
+
+    def __init__(
+        self, backend_name: str, inner_exception: BaseException, detail: str | None = None
+    ) -> None:
+        if detail is None:
+            detail = f"raised:\n{_describe_exception(inner_exception)}"
+        super().__init__(backend_name, inner_exception, detail)  # args: keeps it picklable
+        self.backend_name = backend_name
+        self.inner_exception = inner_exception
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"backend={self.backend_name!r} {self.detail}"
+
+
+def _describe_exception(e: BaseException) -> str:
+    """`TypeName: message` (just the type name when the message is empty)."""
+    try:
+        text = str(e)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not hide the failure
+        text = "<unprintable message>"
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+class BackendCompilerFailedWarning(UserWarning):
+    """A backend failure was suppressed (config.suppress_errors); the frame runs eagerly."""
+
+
 class RecompileLimitWarning(UserWarning):
     """A code object hit config.recompile_limit; further new inputs run eagerly."""
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import observe
+from .exc import BackendCompilerFailed, _describe_exception
 from .graph import GraphBuilder, TensorVar
 from .testing import count_ops
 
@@ -33,17 +34,18 @@ def compile_graph(
             "graph",
             {"fn": name, "gm": gm, "ops": count_ops(gm), "seconds": time.perf_counter() - start},
         )
-    if count_ops(gm) == 0:
+    ops = count_ops(gm)
+    if ops == 0:
         # Nothing to compute: return the inputs/outputs wiring without calling the backend
         # (as torch.compile does for graphs without ops).
         return gm.forward
     if not watched:
-        compiled = compiler(gm, list(gb.example_inputs))
+        compiled = _call_backend(compiler, gm, list(gb.example_inputs), name, ops)
     else:
         start = time.perf_counter()
         ok = False
         try:
-            compiled = compiler(gm, list(gb.example_inputs))
+            compiled = _call_backend(compiler, gm, list(gb.example_inputs), name, ops)
             ok = True
         finally:
             observe.record(
@@ -55,8 +57,33 @@ def compile_graph(
                     "ok": ok,
                 },
             )
-    if not callable(compiled):
-        raise TypeError(
-            f"ferrodyn: the backend returned {type(compiled).__name__}, expected a callable"
-        )
     return compiled
+
+
+def _call_backend(
+    compiler: Callable[..., Any], gm: Any, example_inputs: list[Any], name: str, ops: int
+) -> Callable[..., Any]:
+    """`compiler(gm, example_inputs)`; whatever it raises, or a non-callable result, becomes
+    exc.BackendCompilerFailed (raised from the original)."""
+    where = f"(while compiling graph of {name} with {ops} op{'s' if ops != 1 else ''})"
+    try:
+        compiled = compiler(gm, example_inputs)
+    except Exception as e:
+        raise BackendCompilerFailed(
+            backend_name(compiler), e, f"raised:\n{_describe_exception(e)}\n{where}"
+        ) from e
+    if not callable(compiled):
+        got = f"{_short_repr(compiled)} ({type(compiled).__name__})"
+        inner = TypeError(f"the backend returned {got}, expected a callable")
+        raise BackendCompilerFailed(
+            backend_name(compiler), inner, f"returned {got}, expected a callable\n{where}"
+        ) from inner
+    return compiled
+
+
+def _short_repr(obj: object, limit: int = 80) -> str:
+    try:
+        text = repr(obj)
+    except Exception:  # noqa: BLE001 - only for an error message
+        return f"<{type(obj).__name__} object>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
