@@ -158,7 +158,12 @@ def test_eager_frames_and_backend_failure() -> None:
     def failing_backend(gm: torch.fx.GraphModule, inputs: list) -> object:
         raise RuntimeError("backend exploded")
 
-    with Profiler() as prof:
+    # A backend failure raises by default; with suppress_errors the frame runs eagerly.
+    with (
+        Profiler() as prof,
+        ferrodyn.config.patch(suppress_errors=True),
+        pytest.warns(ferrodyn.exc.BackendCompilerFailedWarning),
+    ):
         ferrodyn.compile(skipped, backend="eager")(torch.randn(2))
         ferrodyn.compile(_scale, backend=failing_backend)(torch.randn(2), 2)
     res = prof.result
