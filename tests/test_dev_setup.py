@@ -18,8 +18,7 @@ def _env(venv: Path, pip_log: Path, *, pip_fails: bool = False) -> dict[str, str
     stub = pip_log.parent / "pip-stub.sh"
     stub.write_text(
         "#!/usr/bin/env bash\n"
-        f'echo "$@" >> "{pip_log}"\n'
-        + ("exit 1\n" if pip_fails else "exit 0\n")
+        f'echo "$@" >> "{pip_log}"\n' + ("exit 1\n" if pip_fails else "exit 0\n")
     )
     stub.chmod(0o755)
     env = dict(os.environ)
@@ -29,7 +28,12 @@ def _env(venv: Path, pip_log: Path, *, pip_fails: bool = False) -> dict[str, str
 
 def _dev(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(DEV), *args], env=env, capture_output=True, text=True, timeout=300
+        ["bash", str(DEV), *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -123,11 +127,17 @@ def test_missing_rust_toolchain_is_one_sentence(tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for tool in ("bash", "sha256sum", "cut", "cat", "dirname", "rm", "mkdir"):
-        src = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        src = subprocess.run(
+            ["which", tool], check=True, capture_output=True, text=True
+        ).stdout.strip()
         (bindir / tool).symlink_to(src)
     env["PATH"] = str(bindir)
     r = subprocess.run(
-        [str(bindir / "bash"), str(DEV), "test"], env=env, capture_output=True, text=True
+        [str(bindir / "bash"), str(DEV), "test"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 1
     assert "no Rust toolchain (cargo)" in r.stderr

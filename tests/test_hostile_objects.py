@@ -9,9 +9,8 @@ from typing import Any
 import ferrodyn
 import pytest
 import torch
-from ferrodyn.testing import CompileCounter
-
 from _helpers import assert_tree_equal
+from ferrodyn.testing import CompileCounter
 
 
 def _outcome(fn: Any, *args: Any) -> tuple[str, Any]:
@@ -34,7 +33,7 @@ def _same(fn: Any, *args: Any) -> CompileCounter:
 
 class BoolInt:
     def __bool__(self) -> Any:
-        return 1
+        return 1  # noqa: PLE0304 - the point of the test
 
 
 class BoolRaises:
@@ -44,22 +43,22 @@ class BoolRaises:
 
 class LenNegative:
     def __len__(self) -> int:
-        return -1
+        return -1  # noqa: PLE0303
 
 
 class LenStr:
     def __len__(self) -> Any:
-        return "3"
+        return "3"  # noqa: PLE0303
 
 
 class LenBool:
     def __len__(self) -> Any:
-        return True
+        return True  # noqa: PLE0303
 
 
 class IndexFloat:
     def __index__(self) -> Any:
-        return 1.5
+        return 1.5  # noqa: PLE0305
 
 
 class LiarClass:

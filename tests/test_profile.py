@@ -159,13 +159,11 @@ def test_eager_frames_and_backend_failure() -> None:
         raise RuntimeError("backend exploded")
 
     # A backend failure raises by default; with suppress_errors the frame runs eagerly.
-    with (
-        Profiler() as prof,
-        ferrodyn.config.patch(suppress_errors=True),
-        pytest.warns(ferrodyn.exc.BackendCompilerFailedWarning),
-    ):
+    failing = ferrodyn.compile(_scale, backend=failing_backend)
+    with Profiler() as prof, ferrodyn.config.patch(suppress_errors=True):
         ferrodyn.compile(skipped, backend="eager")(torch.randn(2))
-        ferrodyn.compile(_scale, backend=failing_backend)(torch.randn(2), 2)
+        with pytest.warns(ferrodyn.exc.BackendCompilerFailedWarning):
+            failing(torch.randn(2), 2)
     res = prof.result
     failed = [f for f in res.frames if f.fn == "_scale"]
     assert len(failed) == 1 and not failed[0].backend_ok and failed[0].eager

@@ -105,7 +105,11 @@ def _autocast_fields() -> Iterator[Field]:
         yield Field(
             f"autocast enabled ({dev})",
             lambda dev=dev: int(torch.is_autocast_enabled(dev)),  # type: ignore[misc]
-            ("torch_cpu", "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE", f"u8_dev:{code}"),
+            (
+                "torch_cpu",
+                "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE",
+                f"u8_dev:{code}",
+            ),
             (
                 (
                     lambda dev=dev: _setter(  # type: ignore[misc]
@@ -121,7 +125,11 @@ def _autocast_fields() -> Iterator[Field]:
         yield Field(
             f"autocast dtype ({dev})",
             lambda dev=dev: _dtype_code(torch.get_autocast_dtype(dev)),  # type: ignore[misc]
-            ("torch_cpu", "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE", f"u8_dev:{code}"),
+            (
+                "torch_cpu",
+                "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE",
+                f"u8_dev:{code}",
+            ),
             (
                 (
                     lambda dev=dev: _setter(  # type: ignore[misc]
@@ -180,9 +188,7 @@ def _fields() -> tuple[Field, ...]:
                 lambda: _setter(
                     torch.get_default_dtype,
                     torch.set_default_dtype,  # type: ignore[arg-type]
-                    torch.float64
-                    if torch.get_default_dtype() != torch.float64
-                    else torch.float32,
+                    torch.float64 if torch.get_default_dtype() != torch.float64 else torch.float32,
                 ),
             ),
             lambda c: _DTYPE_NAMES.get(c, f"dtype code {c}"),
@@ -324,8 +330,13 @@ def _fields() -> tuple[Field, ...]:
             "torch function disabled state",
             _torch_function_state,
             ("torch_cpu", "_ZN2at4impl22PythonTorchFunctionTLS18get_disabled_stateEv", "u8"),
-            (lambda: _enter(_C.DisableTorchFunctionSubclass), lambda: _enter(_C.DisableTorchFunction)),
-            lambda c: ("enabled", "subclasses disabled", "all disabled")[c] if 0 <= c < 3 else str(c),
+            (
+                lambda: _enter(_C.DisableTorchFunctionSubclass),
+                lambda: _enter(_C.DisableTorchFunction),
+            ),
+            lambda c: (
+                ("enabled", "subclasses disabled", "all disabled")[c] if 0 <= c < 3 else str(c)
+            ),
         ),
         Field(
             "torch dispatch mode stack depth",
