@@ -13,16 +13,16 @@
 //! clean) and within it per (code object, instruction, stack layout, bound locals).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::bytecode::resume::{
-    build_continuation, Continuation, ContinuationSpec, Exit as Successor, Slot,
+    build_continuation, Continuation, ContinuationSpec, Exit as Successor, Redirect, Slot,
 };
 use crate::interp::breaks::SplitPoint;
-use crate::runtime::CompiledCode;
+use crate::runtime::{Caches, CompiledCode, Origin};
 use crate::spec_cache::{CodeSpec, CO_VARARGS, CO_VARKEYWORDS};
 
 type GlueKey = (usize, usize, Vec<bool>, Vec<usize>);
@@ -31,11 +31,12 @@ type GlueKey = (usize, usize, Vec<bool>, Vec<usize>);
 pub type GlueCache = Mutex<HashMap<GlueKey, Py<PyAny>>>;
 
 pub struct GlueContext<'a, 'py> {
-    pub spec: &'a CodeSpec,
+    pub spec: &'a Arc<CodeSpec>,
     pub func: &'a Bound<'py, PyAny>,
     pub compiler: &'a Bound<'py, PyAny>,
     pub recompile_limit: usize,
-    pub cache: &'a GlueCache,
+    /// The caches of the function being split (its glue cache holds this split's glue).
+    pub caches: &'a Arc<Caches>,
 }
 
 /// The glue function for this split point (built once per layout).
@@ -54,7 +55,8 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
         bound.clone(),
     );
     if let Some(g) = ctx
-        .cache
+        .caches
+        .glue
         .lock()
         .ok()
         .and_then(|c| c.get(&key).map(|g| g.clone_ref(py)))
@@ -68,7 +70,7 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
     let n_consts = ctx.spec.consts.len() as u32;
     let mut extra_consts: Vec<Py<PyAny>> = Vec::new();
     let redirect = {
-        let fall = resume_function(ctx, sp.index + 1, &sp.after_fall, &bound)?;
+        let fall = resume_function(ctx, sp.fall_at + 1, &sp.after_fall, &sp.fall_bound)?;
         extra_consts.push(fall);
         let jump = match (sp.jump_target, &sp.after_jump) {
             (Some(t), Some(layout)) => {
@@ -77,18 +79,21 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
                 Some(Successor {
                     stack: layout.clone(),
                     callee_const: n_consts + 1,
+                    bound: bound.clone(),
                 })
             }
             _ => None,
         };
-        Some((
-            sp.index,
-            Successor {
+        Some(Redirect {
+            at: sp.index,
+            jump,
+            fall_at: sp.fall_at,
+            fall: Successor {
                 stack: sp.after_fall.clone(),
                 callee_const: n_consts,
+                bound: sp.fall_bound.clone(),
             },
-            jump,
-        ))
+        })
     };
     let cont = build_continuation(
         &ContinuationSpec {
@@ -108,7 +113,7 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
     let name = format!("__glue_{}_at_{}", ctx.spec.name, offset);
     let glue = make_function(ctx, &cont, &name, &extra_consts)?;
     log_bytecode(py, &name, &glue);
-    if let Ok(mut c) = ctx.cache.lock() {
+    if let Ok(mut c) = ctx.caches.glue.lock() {
         c.insert(key, glue.clone_ref(py));
     }
     Ok(glue)
@@ -155,7 +160,14 @@ fn resume_function(
         ctx.compiler.clone(),
         false,
         ctx.recompile_limit,
-    )?;
+    )?
+    .with_origin(Origin {
+        spec: ctx.spec.clone(),
+        func: ctx.func.clone().unbind(),
+        caches: ctx.caches.clone(),
+        body_start: cont.body_start,
+        slot_origin: cont.slot_origin.clone(),
+    });
     Ok(Py::new(py, cc)?.into_any())
 }
 

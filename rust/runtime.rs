@@ -23,9 +23,9 @@ static LIVE: Mutex<Vec<std::sync::Weak<Caches>>> = Mutex::new(Vec::new());
 /// What `reset()` drops: compiled entries, graph-break glue and resume functions, and the
 /// compiled functions for other code objects assigned to `fn.__code__`.
 #[derive(Default)]
-struct Caches {
+pub struct Caches {
     entries: Mutex<CodeCache<Arc<Artifact>>>,
-    glue: crate::glue::GlueCache,
+    pub(crate) glue: crate::glue::GlueCache,
     /// `fn.__code__` replaced since compile: a CompiledCode per code object seen since.
     redirects: Mutex<Vec<(Py<PyAny>, Py<CompiledCode>)>>,
 }
@@ -93,6 +93,21 @@ pub struct CompiledCode {
     /// One warning per function for a suppressed compile failure.
     warned_failure: AtomicBool,
     caches: Arc<Caches>,
+    /// For a resume function: the compiled function it continues. A break in a resume
+    /// function is split in the original code (so a break in a loop reuses one resume
+    /// function per point instead of continuing continuations).
+    origin: Option<Origin>,
+}
+
+/// Where a resume function's code comes from.
+pub(crate) struct Origin {
+    pub spec: Arc<CodeSpec>,
+    pub func: Py<PyAny>,
+    pub caches: Arc<Caches>,
+    /// Resume instruction `body_start + i` is original instruction `i`.
+    pub body_start: usize,
+    /// Resume `co_varnames` slot -> original slot (None: a temporary of the prologue).
+    pub slot_origin: Vec<Option<usize>>,
 }
 
 /// Send a compile-time event to `ferrodyn.observe` (explain, logs, profiler), if anyone
@@ -256,7 +271,14 @@ impl CompiledCode {
             warned: AtomicBool::new(false),
             warned_failure: AtomicBool::new(false),
             caches: Caches::new_registered(),
+            origin: None,
         })
+    }
+
+    /// A resume function's CompiledCode: breaks in it split the original code.
+    pub(crate) fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = Some(origin);
+        self
     }
 
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, CodeCache<Arc<Artifact>>>> {
@@ -493,7 +515,8 @@ impl CompiledCode {
                 let exc = py
                     .import("ferrodyn.exc")?
                     .getattr("RecompileLimitWarning")?;
-                py.import("warnings")?.call_method1("warn", (msg, exc, 2))?;
+                // stacklevel 1: the innermost Python frame is the caller of the compiled function.
+                py.import("warnings")?.call_method1("warn", (msg, exc, 1))?;
             }
             return self.run_eager(py, args, kwargs);
         }
@@ -592,7 +615,11 @@ impl CompiledCode {
         state: GlobalState,
         e: PyErr,
     ) -> PyResult<CacheEntry<Arc<Artifact>>> {
-        if self.fullgraph || self.strict(py) {
+        // KeyboardInterrupt, SystemExit…: never swallowed.
+        if self.fullgraph
+            || self.strict(py)
+            || !e.is_instance_of::<pyo3::exceptions::PyException>(py)
+        {
             return Err(e);
         }
         let exc = py.import("ferrodyn.exc")?;
@@ -612,9 +639,13 @@ impl CompiledCode {
         let msg = format!("ferrodyn: compiling {name} failed, it runs eagerly from now on: {e}");
         logs_call(py, "graph_breaks", msg.clone());
         if !self.warned_failure.swap(true, Ordering::Relaxed) {
-            let category = exc.getattr("BackendCompilerFailedWarning")?;
+            let category = exc.getattr(if backend_failed {
+                "BackendCompilerFailedWarning"
+            } else {
+                "InternalErrorWarning"
+            })?;
             py.import("warnings")?
-                .call_method1("warn", (msg.clone(), category, 2))?;
+                .call_method1("warn", (msg.clone(), category, 1))?;
         }
         Ok(CacheEntry {
             state,
@@ -647,12 +678,35 @@ impl CompiledCode {
                 ),))?));
             }
             Some(sp) => {
+                // A break in a resume function: split the original code at the same point.
+                let (spec, func, caches, sp) = match self.origin.as_ref() {
+                    Some(o) => match sp.to_origin(o.body_start, &o.slot_origin) {
+                        Ok(mapped) => (
+                            o.spec.clone(),
+                            o.func.bind(py).clone(),
+                            o.caches.clone(),
+                            mapped,
+                        ),
+                        Err(sp) => (
+                            self.spec.clone(),
+                            self.func.bind(py).clone(),
+                            self.caches.clone(),
+                            sp,
+                        ),
+                    },
+                    None => (
+                        self.spec.clone(),
+                        self.func.bind(py).clone(),
+                        self.caches.clone(),
+                        sp,
+                    ),
+                };
                 let ctx = crate::glue::GlueContext {
-                    spec: &self.spec,
-                    func: self.func.bind(py),
+                    spec: &spec,
+                    func: &func,
                     compiler: self.compiler.bind(py),
                     recompile_limit: self.limit,
-                    cache: &self.caches.glue,
+                    caches: &caches,
                 };
                 observe(py, "break", |d| {
                     d.set_item("fn", &self.spec.qualname)?;

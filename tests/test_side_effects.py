@@ -170,8 +170,9 @@ def test_unsupported_setattr_breaks_and_matches_eager() -> None:
         s.v = 3
         return x + s.v
 
-    check(fn, lambda: (t(2), Slotted()), frames=0)
-    check(fn, lambda: (t(2), Guarded()), frames=0)
+    # The store splits the frame (it runs natively); `x + s.v` is a graph, as torch.compile.
+    check(fn, lambda: (t(2), Slotted()), frames=1)
+    check(fn, lambda: (t(2), Guarded()), frames=1)
 
 
 def test_nested_object_attribute_store() -> None:
@@ -604,13 +605,13 @@ def test_dict_of_object_with_pending_stores_breaks() -> None:
         b.v = 3
         return x + b.__dict__["v"]
 
-    check(fn, lambda: (t(2), Box(1)), frames=0)
+    check(fn, lambda: (t(2), Box(1)), frames=1)  # split after the store, as torch.compile
 
     def fn2(x: torch.Tensor) -> Any:
         p = Point(1)
         return x + len(p.__dict__)
 
-    check(fn2, lambda: (t(2),), frames=0)
+    check(fn2, lambda: (t(2),), frames=1)
 
 
 class _Counting(torch.nn.Module):
@@ -652,4 +653,4 @@ def test_module_attribute_store_of_new_value_breaks() -> None:
     x = t(2)
     ferrodyn.compile(mod, backend=cnt)(x)
     torch.testing.assert_close(mod.last, x + 1)
-    assert cnt.frame_count == 0
+    assert cnt.frame_count == 1  # `x + 1` before the store, as torch.compile

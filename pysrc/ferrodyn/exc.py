@@ -19,6 +19,10 @@ class InternalError(FerrodynError):
     """A bug inside ferrodyn. The frame runs eagerly unless config.strict is set."""
 
 
+class InternalErrorWarning(UserWarning):
+    """A bug inside ferrodyn while compiling a frame; the frame runs eagerly from now on."""
+
+
 class InvalidBackend(FerrodynError, ValueError):
     """`backend=` names no known backend, or is not a backend callable."""
 

@@ -27,6 +27,19 @@ pub struct Exit {
     pub stack: Vec<Slot>,
     /// Index into the new code's co_consts of the continuation to call.
     pub callee_const: u32,
+    /// Original `co_varnames` slots passed to it (bound at the successor), in order.
+    pub bound: Vec<usize>,
+}
+
+/// For glue: the edges redirected to postludes. The jump of instruction `at` (if it
+/// branches) goes to `jump`; the fall-through of instruction `fall_at` (`at`, or a later
+/// instruction of the straight line after it) goes to `fall`.
+#[derive(Clone, Debug)]
+pub struct Redirect {
+    pub at: usize,
+    pub jump: Option<Exit>,
+    pub fall_at: usize,
+    pub fall: Exit,
 }
 
 pub struct ContinuationSpec<'a> {
@@ -39,9 +52,8 @@ pub struct ContinuationSpec<'a> {
     /// Original `co_varnames` length, and number of free variables.
     pub n_varnames: usize,
     pub n_free: usize,
-    /// For glue: redirect the fall-through of instruction `start_exec` (the breaking
-    /// instruction) to `fallthrough`, and its jump (if any) to `jump`.
-    pub redirect: Option<(usize, Exit, Option<Exit>)>,
+    /// For glue: the breaking instruction's successors, redirected to postludes.
+    pub redirect: Option<Redirect>,
 }
 
 pub struct Continuation {
@@ -49,6 +61,11 @@ pub struct Continuation {
     /// New `co_varnames`: names for the original slots plus generated temporaries.
     pub varnames: Vec<String>,
     pub argcount: usize,
+    /// Instruction index where the copy of the original code starts: without a redirect,
+    /// new instruction `body_start + i` is original instruction `i`.
+    pub body_start: usize,
+    /// For each new `co_varnames` slot, the original slot it holds (None: a temporary).
+    pub slot_origin: Vec<Option<usize>>,
 }
 
 fn ins(op: Opcode, arg: u32, loc: Location) -> AsmInstr {
@@ -112,10 +129,11 @@ pub fn build_continuation(
     let max_post = spec
         .redirect
         .as_ref()
-        .map(|(_, a, b)| {
-            a.stack
+        .map(|r| {
+            r.fall
+                .stack
                 .len()
-                .max(b.as_ref().map(|e| e.stack.len()).unwrap_or(0))
+                .max(r.jump.as_ref().map(|e| e.stack.len()).unwrap_or(0))
         })
         .unwrap_or(0);
     let post_base = varnames.len();
@@ -136,7 +154,7 @@ pub fn build_continuation(
         }
     };
 
-    let bound_new: Vec<usize> = spec.bound_locals.iter().map(|&b| new_index[b]).collect();
+    let to_new = |bound: &[usize]| -> Vec<usize> { bound.iter().map(|&b| new_index[b]).collect() };
 
     // Prologue.
     let mut out: Vec<AsmInstr> = Vec::new();
@@ -171,9 +189,9 @@ pub fn build_continuation(
     for (i, _) in orig.iter().enumerate() {
         index_map[i] = pos;
         pos += 1;
-        if let Some((at, fall, _)) = &spec.redirect {
-            if *at == i {
-                pos += postlude_len(fall, bound_new.len());
+        if let Some(r) = &spec.redirect {
+            if r.fall_at == i {
+                pos += postlude_len(&r.fall);
             }
         }
     }
@@ -189,34 +207,50 @@ pub fn build_continuation(
         }
         let here = out.len();
         match (&spec.redirect, a.target) {
-            (Some((at, _, Some(_))), Some(_)) if *at == i => a.target = Some(jump_postlude_start),
+            (Some(r), Some(_)) if r.at == i && r.jump.is_some() => {
+                a.target = Some(jump_postlude_start)
+            }
             (_, Some(t)) => fixups.push((here, t)),
             _ => {}
         }
         out.push(a);
-        if let Some((at, fall, _)) = &spec.redirect {
-            if *at == i {
-                emit_postlude(&mut out, fall, &bound_new, post_base, args_slot, a.location);
+        if let Some(r) = &spec.redirect {
+            if r.fall_at == i {
+                let bound = to_new(&r.fall.bound);
+                emit_postlude(&mut out, &r.fall, &bound, post_base, args_slot, a.location);
             }
         }
     }
     for (here, t) in fixups {
         out[here].target = Some(index_map[t]);
     }
-    if let Some((_, _, Some(jump))) = &spec.redirect {
+    if let Some(Redirect {
+        jump: Some(jump), ..
+    }) = &spec.redirect
+    {
         let l = out.last().map(|i| i.location).unwrap_or(loc);
-        emit_postlude(&mut out, jump, &bound_new, post_base, args_slot, l);
+        let bound = to_new(&jump.bound);
+        emit_postlude(&mut out, jump, &bound, post_base, args_slot, l);
     }
     out[jump_at].target = Some(index_map[spec.start]);
     let code = assemble(&out, spec.decoded.first_line)?;
+    let mut slot_origin = vec![None; varnames.len()];
+    for (orig_slot, &new_slot) in new_index.iter().enumerate() {
+        if let Some(o) = slot_origin.get_mut(new_slot) {
+            *o = Some(orig_slot);
+        }
+    }
     Ok(Continuation {
         code,
         varnames,
         argcount,
+        body_start,
+        slot_origin,
     })
 }
 
-fn postlude_len(e: &Exit, n_bound: usize) -> usize {
+fn postlude_len(e: &Exit) -> usize {
+    let n_bound = e.bound.len();
     let values = e.stack.iter().filter(|s| **s == Slot::Value).count();
     // one store per stack entry, reloads of the values and bound locals, then BUILD_TUPLE,
     // STORE_FAST, PUSH_NULL, LOAD_CONST, LOAD_FAST, CALL_FUNCTION_EX, RETURN_VALUE

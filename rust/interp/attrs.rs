@@ -96,6 +96,7 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
     let py = tx.py;
     match obj {
         Value::Tensor(var) => {
+            tx.graph_calls += 1;
             let r = tx
                 .gb
                 .call_method1("tensor_attr", (var.bind(py), name))

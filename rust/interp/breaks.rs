@@ -16,18 +16,55 @@ use crate::bytecode::resume::Slot;
 use crate::bytecode::Opcode;
 use crate::guards::Source;
 
-/// Instructions at which the root frame can be split: calls (the callee runs natively, or
-/// through its own compiled wrapper) and branches on values (e.g. data-dependent `if`).
-pub fn splittable_op(op: Opcode) -> bool {
+/// How the root frame splits at one instruction: the stack entries it consumes, and the
+/// entries it leaves on its fall-through edge and (for a branch) on its jump edge.
+pub struct SplitEffect {
+    pub pops: usize,
+    pub fall: Vec<Slot>,
+    pub jump: Option<Vec<Slot>>,
+}
+
+/// The instructions at which the root frame can be split (the glue runs them natively):
+/// every instruction whose effect on the stack is known statically. Not splittable: stack
+/// and local shuffles that cannot fail, instructions whose result layout depends on the
+/// value (LOAD_METHOD pushes a NULL or not), and those inside comprehension/exception
+/// machinery that reach below the top of the stack.
+pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
     use Opcode::*;
-    matches!(
-        op,
-        CALL | CALL_FUNCTION_EX
-            | POP_JUMP_FORWARD_IF_TRUE
-            | POP_JUMP_FORWARD_IF_FALSE
-            | POP_JUMP_BACKWARD_IF_TRUE
-            | POP_JUMP_BACKWARD_IF_FALSE
-    )
+    let v = |n: usize| vec![Slot::Value; n];
+    let n = arg as usize;
+    let (pops, fall, jump) = match op {
+        CALL => (n + 2, v(1), None),
+        CALL_FUNCTION_EX => (3 + (n & 1), v(1), None),
+        POP_JUMP_FORWARD_IF_TRUE
+        | POP_JUMP_FORWARD_IF_FALSE
+        | POP_JUMP_BACKWARD_IF_TRUE
+        | POP_JUMP_BACKWARD_IF_FALSE
+        | POP_JUMP_FORWARD_IF_NONE
+        | POP_JUMP_FORWARD_IF_NOT_NONE
+        | POP_JUMP_BACKWARD_IF_NONE
+        | POP_JUMP_BACKWARD_IF_NOT_NONE => (1, v(0), Some(v(0))),
+        // The jump keeps the tested value on the stack; the fall-through pops it.
+        JUMP_IF_TRUE_OR_POP | JUMP_IF_FALSE_OR_POP => (1, v(0), Some(v(1))),
+        // Exhausted: the iterator is popped and control leaves the loop.
+        FOR_ITER => (1, v(2), Some(v(0))),
+        BINARY_SUBSCR | BINARY_OP | COMPARE_OP | IS_OP | CONTAINS_OP => (2, v(1), None),
+        LOAD_ATTR | GET_ITER | UNARY_POSITIVE | UNARY_NEGATIVE | UNARY_NOT | UNARY_INVERT => {
+            (1, v(1), None)
+        }
+        FORMAT_VALUE => (1 + usize::from(n & 0x04 != 0), v(1), None),
+        BUILD_STRING => (n, v(1), None),
+        STORE_ATTR | DELETE_SUBSCR => (2, v(0), None),
+        STORE_SUBSCR => (3, v(0), None),
+        DELETE_ATTR => (1, v(0), None),
+        IMPORT_NAME => (2, v(1), None),
+        // The module stays below the imported name.
+        IMPORT_FROM => (1, v(2), None),
+        UNPACK_SEQUENCE => (1, v(n), None),
+        UNPACK_EX => (1, v((n & 0xff) + (n >> 8) + 1), None),
+        _ => return None,
+    };
+    Some(SplitEffect { pops, fall, jump })
 }
 
 pub struct Snapshot {
@@ -41,12 +78,20 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn take(tx: &Tracer<'_>, frame: &Frame, index: usize) -> TResult<Snapshot> {
-        let graph_mark = tx
-            .gb
-            .call_method0("mark")
-            .and_then(|m| m.extract())
-            .map_err(|e| tx.err(e))?;
+    pub fn take(tx: &mut Tracer<'_>, frame: &Frame, index: usize) -> TResult<Snapshot> {
+        // The graph position only moves when a node may have been added.
+        let graph_mark = match tx.graph_mark {
+            Some((calls, mark)) if calls == tx.graph_calls => mark,
+            _ => {
+                let mark: usize = tx
+                    .gb
+                    .call_method0("mark")
+                    .and_then(|m| m.extract())
+                    .map_err(|e| tx.err(e))?;
+                tx.graph_mark = Some((tx.graph_calls, mark));
+                mark
+            }
+        };
         super::value::iters_snapshot_taken();
         Ok(Snapshot {
             index,
@@ -73,7 +118,14 @@ pub struct SplitPoint {
     pub stack: Vec<Option<OutTemplate>>,
     /// Bound `co_varnames` slots and how to rebuild each.
     pub locals: Vec<(usize, OutTemplate)>,
-    /// Stack layouts after the instruction: fall-through, and the jump target if any.
+    /// The last instruction the glue runs on the fall-through path: the breaking
+    /// instruction, or the STORE_FASTs right after it that store what it pushed (so a loop
+    /// variable or call result reaches the resume function as a lazily guarded local).
+    pub fall_at: usize,
+    /// Original `co_varnames` slots bound after `fall_at` (passed to its resume function).
+    pub fall_bound: Vec<usize>,
+    /// Stack layouts after the instruction (fall-through: after `fall_at`), and at the jump
+    /// target if any.
     pub after_fall: Vec<Slot>,
     pub after_jump: Option<Vec<Slot>>,
     /// Jump target of a branching instruction (original instruction index).
@@ -83,6 +135,40 @@ pub struct SplitPoint {
     /// For a call that broke inside an inlined user function: the stack index of the
     /// callee, which the runtime wraps in a compiled wrapper.
     pub wrap_callee: Option<usize>,
+}
+
+impl SplitPoint {
+    /// The same split expressed in the original code a resume function continues:
+    /// instruction indices shift by `body_start`, local slots map back through
+    /// `slot_origin` (prologue temporaries are dropped). `Err(self)` if the split lies in
+    /// the prologue or a slot is unknown.
+    pub fn to_origin(self, body_start: usize, slot_origin: &[Option<usize>]) -> Result<Self, Self> {
+        let shift = |i: usize| i.checked_sub(body_start);
+        let ok = shift(self.index).is_some()
+            && shift(self.start).is_some()
+            && self.jump_target.is_none_or(|t| shift(t).is_some())
+            && self.locals.iter().all(|(s, _)| *s < slot_origin.len())
+            && self.fall_bound.iter().all(|s| *s < slot_origin.len());
+        if !ok {
+            return Err(self);
+        }
+        let mut sp = self;
+        sp.index -= body_start;
+        sp.fall_at -= body_start;
+        sp.start -= body_start;
+        sp.fall_bound = sp
+            .fall_bound
+            .iter()
+            .filter_map(|s| slot_origin[*s])
+            .collect();
+        sp.jump_target = sp.jump_target.map(|t| t - body_start);
+        // __stack temporaries of the prologue are dead once it has run.
+        sp.locals = std::mem::take(&mut sp.locals)
+            .into_iter()
+            .filter_map(|(slot, t)| slot_origin[slot].map(|o| (o, t)))
+            .collect();
+        Ok(sp)
+    }
 }
 
 /// Why and where the trace broke, and whether inside an inlined callee.
@@ -122,9 +208,14 @@ pub fn split_point(
         .ok_or_else(|| Exit::internal("bad break index"))?;
     // Start at KW_NAMES if the call has keyword names (they live outside the stack).
     let mut start = snap.index;
-    while start > 0 && matches!(instrs[start - 1].op, Opcode::PRECALL | Opcode::KW_NAMES) {
+    while ins.op == Opcode::CALL
+        && start > 0
+        && matches!(instrs[start - 1].op, Opcode::PRECALL | Opcode::KW_NAMES)
+    {
         start -= 1;
     }
+    let effect = split_effect(ins.op, ins.arg)
+        .ok_or_else(|| Exit::internal("graph break at an instruction that cannot be split"))?;
     let mut stack = Vec::with_capacity(snap.stack.len());
     let mut layout = Vec::with_capacity(snap.stack.len());
     for v in &snap.stack {
@@ -158,20 +249,40 @@ pub fn split_point(
         };
         locals.push((i, t));
     }
-    let (consumed, pushes_result) = match ins.op {
-        Opcode::CALL => (ins.arg as usize + 2, true),
-        Opcode::CALL_FUNCTION_EX => (3 + (ins.arg as usize & 1), true),
-        _ => (1, false),
-    };
+    let consumed = effect.pops;
     if consumed > layout.len() {
         return Err(Exit::internal("stack underflow at a graph break"));
     }
-    let mut after_fall: Vec<Slot> = layout[..layout.len() - consumed].to_vec();
-    if pushes_result {
-        after_fall.push(Slot::Value);
+    let kept = &layout[..layout.len() - consumed];
+    let mut after_fall: Vec<Slot> = kept.iter().chain(&effect.fall).copied().collect();
+    // Let the glue also run the STORE_FASTs that store the pushed values.
+    let mut fall_at = snap.index;
+    let mut fall_bound: Vec<usize> = locals.iter().map(|(i, _)| *i).collect();
+    let mut pushed_left = effect.fall.len();
+    while pushed_left > 0 {
+        match instrs.get(fall_at + 1) {
+            Some(next)
+                if next.op == Opcode::STORE_FAST
+                    && (next.arg as usize) < n_varnames
+                    && after_fall.last() == Some(&Slot::Value) =>
+            {
+                after_fall.pop();
+                pushed_left -= 1;
+                fall_at += 1;
+                let slot = next.arg as usize;
+                if !fall_bound.contains(&slot) {
+                    fall_bound.push(slot);
+                    fall_bound.sort_unstable();
+                }
+            }
+            _ => break,
+        }
     }
     let jump_target = ins.target.map(|t| t as usize);
-    let after_jump = jump_target.map(|_| after_fall.clone());
+    let after_jump = match (jump_target, &effect.jump) {
+        (Some(_), Some(j)) => Some(kept.iter().chain(j).copied().collect()),
+        _ => None,
+    };
     let base = layout.len() - consumed;
     let wrap_callee = match ins.op {
         // [NULL, callable, args...] or [method, self, args...]
@@ -186,6 +297,8 @@ pub fn split_point(
     Ok(SplitPoint {
         wrap_callee,
         index: snap.index,
+        fall_at,
+        fall_bound,
         start,
         stack,
         locals,

@@ -44,6 +44,7 @@ pub fn call_value(
                 }
                 let kw = kwargs_dict(tx, &kwargs)?;
                 let t = PyTuple::new(py, conv).map_err(|e| tx.err(e))?;
+                tx.graph_calls += 1;
                 let r = tx
                     .gb
                     .call_method1("call_method", (name, t, kw))
@@ -94,6 +95,7 @@ pub fn graph_call<'py>(
         .collect::<TResult<_>>()?;
     let t = PyTuple::new(tx.py, conv).map_err(|e| tx.err(e))?;
     let kw = kwargs_dict(tx, kwargs)?;
+    tx.graph_calls += 1;
     let r = tx
         .gb
         .call_method1("call_function", (target, t, kw))

@@ -59,12 +59,14 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
         steps += 1;
         // Where the root frame can be split, remember the state before the instruction
         // (not while an exception is being handled: the resume function could not see it).
-        let snapshot =
-            if frame.is_root && super::breaks::splittable_op(ins.op) && tx.exc_info.is_none() {
-                Some(super::breaks::Snapshot::take(tx, frame, idx)?)
-            } else {
-                None
-            };
+        let snapshot = if frame.is_root
+            && tx.exc_info.is_none()
+            && super::breaks::split_effect(ins.op, ins.arg).is_some()
+        {
+            Some(super::breaks::Snapshot::take(tx, frame, idx)?)
+        } else {
+            None
+        };
         if steps > 2_000_000 {
             return Err(
                 Exit::brk("trace is too long (possible infinite loop)").located(&frame.location())

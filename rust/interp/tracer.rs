@@ -42,6 +42,10 @@ pub struct Tracer<'py> {
     pub identity: Vec<(Arc<Source>, Arc<Source>, bool)>,
     /// The root frame's state before the instruction that broke the graph, if any.
     pub break_snapshot: Option<super::breaks::Snapshot>,
+    /// Calls into the graph builder that may add op nodes (bumped at each), and the graph
+    /// position last read at that count: snapshots reuse it instead of asking Python.
+    pub graph_calls: u64,
+    pub graph_mark: Option<(u64, usize)>,
     /// Pending mutations of Python state (never applied while tracing).
     pub side_effects: SideEffects,
     /// The exception being handled (`sys.exc_info()`), set by PUSH_EXC_INFO.
@@ -73,6 +77,8 @@ impl<'py> Tracer<'py> {
             tensor_inputs: HashMap::new(),
             identity: Vec::new(),
             break_snapshot: None,
+            graph_calls: 0,
+            graph_mark: None,
             side_effects: SideEffects::default(),
             exc_info: None,
             stdlib: Default::default(),
