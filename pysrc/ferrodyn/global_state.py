@@ -60,6 +60,47 @@ def _torch_function_state() -> int:
     return 0 if _C._is_torch_function_enabled() else 1
 
 
+def _mode_key(mode: object) -> object:
+    # A mode's class, and for the default-device mode the device it forces.
+    return (type(mode), str(getattr(mode, "device", "")))
+
+
+def _function_modes() -> int:
+    """Which torch-function modes are on the stack (by class, and device for the default
+    device mode), hashed: read only while the stack is not empty."""
+    n = _C._len_torch_function_stack()
+    return hash(tuple(_mode_key(_C._get_function_stack_at(i)) for i in range(n)))
+
+
+def _dispatch_modes() -> int:
+    n = _C._len_torch_dispatch_stack()
+    return hash(tuple(_mode_key(_C._get_dispatch_stack_at(i)) for i in range(n)))
+
+
+# Bits of c10::AutogradState's flag byte (offset 24 in torch 2.15, after its other members;
+# bit 0 is grad mode, 1 inference mode). Checked by the flips at start-up.
+_AUTOGRAD_FLAGS_OFFSET = 24
+_AUTOGRAD_STATE_BITS = (
+    ("forward AD enabled", "_is_fwd_grad_enabled", "_set_fwd_grad_enabled", 2),
+    ("autograd multithreading", "_is_multithreading_enabled", "_set_multithreading_enabled", 3),
+    ("autograd view replay", "_is_view_replay_enabled", "_set_view_replay_enabled", 4),
+)
+
+
+def _autograd_state_fields() -> Iterator[Field]:
+    for name, getter, setter, bit in _AUTOGRAD_STATE_BITS:
+        read = getattr(_C, getter, None)
+        put = getattr(_C, setter, None)
+        if read is None:
+            continue
+        yield Field(
+            name,
+            lambda read=read: int(bool(read())),  # type: ignore[misc]
+            ("c10", "_ZN3c1013AutogradState13get_tls_stateEv", f"deref_bit:{_AUTOGRAD_FLAGS_OFFSET}:{bit}"),
+            (_flip_bool(read, put),) if put is not None else (),
+        )
+
+
 Undo = Callable[[], None]
 
 
@@ -69,9 +110,10 @@ class Field:
 
     name: shown in recompile reasons. read: the Python reading (int code). native:
     (library, C++ symbol, calling kind) or None; kinds: "u8" `T f()` with a byte-sized
-    result, "i64" `int64_t f()`, "u8_dev:N" `T f(DeviceType N)`, "ctx_u8" a const member of
-    `at::globalContext()`, "ctx_u8_nullopt" the same with one `std::optional` argument left
-    empty. flips: setters that move the state elsewhere and return an undo, to validate the
+    result, "i32" `int f()`, "i64" `int64_t f()`, "u8_dev:N" `T f(DeviceType N)`, "ctx_u8" a
+    const member of `at::globalContext()`, "ctx_u8_nullopt" the same with one `std::optional`
+    argument left empty, "data_u8" a `bool` variable, "deref_bit:O:K" bit K of the byte at
+    offset O of the object `T& f()` returns. flips: setters that move the state elsewhere and return an undo, to validate the
     native reading in more than one state. show: renders a code for messages."""
 
     name: str
@@ -339,11 +381,55 @@ def _fields() -> tuple[Field, ...]:
             ),
         ),
         Field(
+            "torch function modes",
+            _function_modes,
+            None,
+            show=lambda c: f"modes #{c & 0xFFFF:04x}",
+            only_if="torch function mode stack depth",
+        ),
+        Field(
             "torch dispatch mode stack depth",
             lambda: int(_C._len_torch_dispatch_stack()),
             ("c10", "_ZN3c104impl20TorchDispatchModeTLS9stack_lenEv", "i64"),
             show=str,
         ),
+        Field(
+            "torch dispatch modes",
+            _dispatch_modes,
+            None,
+            show=lambda c: f"modes #{c & 0xFFFF:04x}",
+            only_if="torch dispatch mode stack depth",
+        ),
+        Field(
+            "anomaly mode",
+            lambda: int(torch.is_anomaly_enabled()),
+            ("torch_cpu", "_ZN5torch8autograd11AnomalyMode8_enabledE", "data_u8"),
+            (_flip_bool(torch.is_anomaly_enabled, torch.set_anomaly_enabled),),
+        ),
+        Field(
+            "anomaly mode check_nan",
+            lambda: int(torch.is_anomaly_check_nan_enabled()),
+            ("torch_cpu", "_ZN5torch8autograd11AnomalyMode10_check_nanE", "data_u8"),
+            (
+                _flip_bool(
+                    torch.is_anomaly_check_nan_enabled,
+                    lambda v: torch.set_anomaly_enabled(torch.is_anomaly_enabled(), v),
+                ),
+            ),
+        ),
+        Field(
+            "warn_always",
+            lambda: int(torch.is_warn_always_enabled()),
+            ("c10", "_ZN3c1012WarningUtils14get_warnAlwaysEv", "u8"),
+            (_flip_bool(torch.is_warn_always_enabled, torch.set_warn_always),),
+        ),
+        Field(
+            "number of threads",
+            lambda: int(torch.get_num_threads()),
+            ("torch_cpu", "_ZN2at15get_num_threadsEv", "i32"),
+            show=str,
+        ),
+        *_autograd_state_fields(),
     ]
     return tuple(f for f in fields if f is not None and _readable(f))
 

@@ -92,6 +92,8 @@ impl GlobalState {
 }
 
 type U8Fn = unsafe extern "C" fn() -> u8;
+type I32Fn = unsafe extern "C" fn() -> i32;
+type PtrFn = unsafe extern "C" fn() -> *const u8;
 type I64Fn = unsafe extern "C" fn() -> i64;
 type U8DevFn = unsafe extern "C" fn(i8) -> u8;
 type CtxU8Fn = unsafe extern "C" fn(*const c_void) -> u8;
@@ -101,7 +103,12 @@ type ContextFn = unsafe extern "C" fn() -> *const c_void;
 /// How one field is read on each call.
 enum Read {
     U8(U8Fn),
+    I32(I32Fn),
     I64(I64Fn),
+    /// A `bool` data symbol.
+    DataU8(*const u8),
+    /// Bit `k` of the byte at offset `o` of the object a getter returns a reference to.
+    DerefBit(PtrFn, usize, u8),
     U8Dev(U8DevFn, i8),
     CtxU8(CtxU8Fn),
     /// A const member of the context taking one `std::optional<enum>` argument, passed
@@ -124,7 +131,10 @@ impl Field {
         // no side effects; `ctx` is `at::globalContext()`, a process-lifetime singleton.
         Ok(match &self.read {
             Read::U8(f) => i64::from(unsafe { f() }),
+            Read::I32(f) => i64::from(unsafe { f() }),
             Read::I64(f) => unsafe { f() },
+            Read::DataU8(p) => i64::from(unsafe { p.read_volatile() }),
+            Read::DerefBit(f, off, bit) => i64::from((unsafe { f().add(*off).read() } >> bit) & 1),
             Read::U8Dev(f, dev) => i64::from(unsafe { f(*dev) }),
             Read::CtxU8(f) => i64::from(unsafe { f(ctx) }),
             Read::CtxU8NullOpt(f) => i64::from(unsafe { f(ctx, 0) }),
@@ -144,8 +154,9 @@ struct Reader {
     _libs: Vec<Library>,
 }
 
-// SAFETY: `context` points at torch's process-wide `at::Context` singleton, valid for the
-// life of the process and only passed to its const getters; the rest is Send + Sync.
+// SAFETY: `context` points at torch's process-wide `at::Context` singleton, and `DataU8`
+// pointers at static bools of the loaded torch libraries (kept open in `_libs`): valid for
+// the life of the process and only read; the rest is Send + Sync.
 unsafe impl Send for Reader {}
 unsafe impl Sync for Reader {}
 
@@ -252,10 +263,19 @@ fn native_read(
         }
         Some(match kind.as_str() {
             "u8" => Read::U8(std::mem::transmute::<*const c_void, U8Fn>(ptr)),
+            "i32" => Read::I32(std::mem::transmute::<*const c_void, I32Fn>(ptr)),
             "i64" => Read::I64(std::mem::transmute::<*const c_void, I64Fn>(ptr)),
+            // The symbol's address is the bool itself.
+            "data_u8" => Read::DataU8(ptr as *const u8),
             "ctx_u8" => Read::CtxU8(std::mem::transmute::<*const c_void, CtxU8Fn>(ptr)),
             "ctx_u8_nullopt" => {
                 Read::CtxU8NullOpt(std::mem::transmute::<*const c_void, CtxU8OptFn>(ptr))
+            }
+            k if k.starts_with("deref_bit:") => {
+                let (off, bit) = k.strip_prefix("deref_bit:")?.split_once(':')?;
+                let off: usize = off.parse().ok().filter(|o| *o < 256)?;
+                let bit: u8 = bit.parse().ok().filter(|b| *b < 8)?;
+                Read::DerefBit(std::mem::transmute::<*const c_void, PtrFn>(ptr), off, bit)
             }
             k => {
                 let dev: i8 = k.strip_prefix("u8_dev:")?.parse().ok()?;
@@ -279,7 +299,10 @@ fn validate(
         only_if: None,
         read: match read {
             Read::U8(f) => Read::U8(*f),
+            Read::I32(f) => Read::I32(*f),
             Read::I64(f) => Read::I64(*f),
+            Read::DataU8(p) => Read::DataU8(*p),
+            Read::DerefBit(f, o, b) => Read::DerefBit(*f, *o, *b),
             Read::U8Dev(f, d) => Read::U8Dev(*f, *d),
             Read::CtxU8(f) => Read::CtxU8(*f),
             Read::CtxU8NullOpt(f) => Read::CtxU8NullOpt(*f),
