@@ -51,7 +51,12 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
         if let Some(g) = globals_dict {
             tx.guard(&g, Guard::NotInDict(name.to_string()));
         }
-        return tx.realize(&obj, None);
+        // `builtins.name = ...` replaces it for every module: guard the builtins dict too
+        // (its version tag lets the check skip while the builtins are unchanged).
+        let src = Arc::new(Source::Builtin {
+            name: name.to_string(),
+        });
+        return tx.realize(&obj, Some(src));
     }
     Err(Exit::brk(format!("name '{name}' is not defined")))
 }

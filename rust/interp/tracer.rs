@@ -275,6 +275,13 @@ impl<'py> Tracer<'py> {
             KIND_FUNCTION => {
                 if let Some(s) = source {
                     self.guard(s, Guard::IdMatch(obj.clone().unbind()));
+                    // A function object keeps its identity when `f.__code__` is replaced.
+                    let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
+                    let code_src = Arc::new(Source::Attr {
+                        base: s.clone(),
+                        name: "__code__".into(),
+                    });
+                    self.guard(&code_src, Guard::IdMatch(code.unbind()));
                 }
                 self.function_value(obj, source.clone())
             }
