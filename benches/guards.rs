@@ -1,6 +1,6 @@
 //! Criterion benchmarks of guard evaluation: tensor-argument trees, a module-like tree
-//! with and without subtree skipping, a cache hit behind 7 misses, and native vs Python
-//! tensor-metadata reads.
+//! with and without subtree skipping, a cache hit behind 7 misses, native vs Python
+//! tensor-metadata reads, and the global-state snapshot.
 
 use std::ffi::CStr;
 use std::hint::black_box;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ferrodyn_core::guards::{
     init_native_tensor_reader, native_tensor_reader_note, torch_lib_dir, CacheEntry, CodeCache,
-    DictKey, Guard, GuardTree, Source, TensorMeta,
+    DictKey, GlobalState, Guard, GuardTree, Source, TensorMeta,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -229,15 +229,20 @@ fn cache_hit_last(c: &mut Criterion) {
         for (i, x) in xs.iter().enumerate() {
             let guards = [(local(0), Guard::Tensor(TensorMeta::read(x).unwrap()))];
             let tree = GuardTree::build(py, &guards, &[local(0)]).unwrap();
-            cache.insert(CacheEntry { tree, artifact: i });
+            cache.insert(CacheEntry {
+                state: GlobalState::empty(),
+                tree,
+                artifact: i,
+            });
         }
         let frames: Vec<[Bound<'_, PyAny>; 1]> = xs.iter().map(|x| [x.clone()]).collect();
+        let st = GlobalState::empty();
         let mut out = Vec::with_capacity(1);
         for round in 0..16 {
             let i = round % 8;
             assert_eq!(cache.entries().last().map(|e| e.artifact), Some(i));
             assert_eq!(
-                cache.lookup(py, &frames[i], &g, &b, &mut out).copied(),
+                cache.lookup(py, &st, &frames[i], &g, &b, &mut out).copied(),
                 Some(i)
             );
             out.clear();
@@ -246,7 +251,7 @@ fn cache_hit_last(c: &mut Criterion) {
         c.bench_function("cache_k8_hit_last", |bch| {
             bch.iter(|| {
                 out.clear();
-                let hit = cache.lookup(py, &frames[i], &g, &b, &mut out).copied();
+                let hit = cache.lookup(py, &st, &frames[i], &g, &b, &mut out).copied();
                 i = (i + 1) % 8;
                 black_box(hit)
             })
@@ -271,6 +276,35 @@ fn tensor_read(c: &mut Criterion) {
     });
 }
 
+/// The global-state snapshot every call reads (grad/inference mode, autocast, default dtype,
+/// deterministic and backend flags, mode stacks): native reads vs the same fields through
+/// Python.
+fn global_state(c: &mut Criterion) {
+    Python::attach(|py| {
+        if !setup(py) {
+            return;
+        }
+        let ok = py
+            .import("sys")
+            .and_then(|s| s.getattr("path"))
+            .and_then(|p| p.call_method1("insert", (0, "pysrc")))
+            .and_then(|_| py.import("ferrodyn.global_state"));
+        let Ok(m) = ok else {
+            eprintln!("ferrodyn.global_state is not importable; skipping");
+            return;
+        };
+        let read_all = m.getattr("read_all").unwrap();
+        let mut group = c.benchmark_group("global_state");
+        group.bench_function("native_snapshot", |bch| {
+            bch.iter(|| black_box(GlobalState::current(py).unwrap()))
+        });
+        group.bench_function("python_reads", |bch| {
+            bch.iter(|| black_box(read_all.call0().unwrap()))
+        });
+        group.finish();
+    });
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -281,6 +315,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = tensor_args, module_tree, cache_hit_last, tensor_read
+    targets = tensor_args, module_tree, cache_hit_last, tensor_read, global_state
 }
 criterion_main!(benches);

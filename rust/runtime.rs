@@ -679,26 +679,15 @@ impl CompiledCode {
             }
             Some(sp) => {
                 // A break in a resume function: split the original code at the same point.
-                let (spec, func, caches, sp) = match self.origin.as_ref() {
-                    Some(o) => match sp.to_origin(o.body_start, &o.slot_origin) {
-                        Ok(mapped) => (
-                            o.spec.clone(),
-                            o.func.bind(py).clone(),
-                            o.caches.clone(),
-                            mapped,
-                        ),
-                        Err(sp) => (
-                            self.spec.clone(),
-                            self.func.bind(py).clone(),
-                            self.caches.clone(),
-                            sp,
-                        ),
-                    },
-                    None => (
+                let mut sp = sp;
+                let (spec, func, caches) = match self.origin.as_ref() {
+                    Some(o) if sp.map_to_origin(o.body_start, &o.slot_origin) => {
+                        (o.spec.clone(), o.func.bind(py).clone(), o.caches.clone())
+                    }
+                    _ => (
                         self.spec.clone(),
                         self.func.bind(py).clone(),
                         self.caches.clone(),
-                        sp,
                     ),
                 };
                 let ctx = crate::glue::GlueContext {

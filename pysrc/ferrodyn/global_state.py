@@ -96,7 +96,11 @@ def _autograd_state_fields() -> Iterator[Field]:
         yield Field(
             name,
             lambda read=read: int(bool(read())),  # type: ignore[misc]
-            ("c10", "_ZN3c1013AutogradState13get_tls_stateEv", f"deref_bit:{_AUTOGRAD_FLAGS_OFFSET}:{bit}"),
+            (
+                "c10",
+                "_ZN3c1013AutogradState13get_tls_stateEv",
+                f"deref_bit:{_AUTOGRAD_FLAGS_OFFSET}:{bit}",
+            ),
             (_flip_bool(read, put),) if put is not None else (),
         )
 

@@ -421,10 +421,16 @@ impl Leaf {
                 py_bool(*expected),
                 py_bool(!*expected)
             ),
-            Guard::NotInDict(name) => format!(
-                "{} in {src}: False -> True (an instance attribute now shadows the class attribute)",
-                py_str_repr(name)
-            ),
+            Guard::NotInDict(name) => {
+                // On a globals dict the key shadows a builtin; on an instance dict, a class
+                // attribute.
+                let what = if src == "G" || src.ends_with("__globals__") {
+                    "a module global now shadows the builtin"
+                } else {
+                    "an instance attribute now shadows the class attribute"
+                };
+                format!("{} in {src}: False -> True ({what})", py_str_repr(name))
+            }
             Guard::Tensor(m) => m.explain_mismatch(v, src),
         })
     }

@@ -138,36 +138,34 @@ pub struct SplitPoint {
 }
 
 impl SplitPoint {
-    /// The same split expressed in the original code a resume function continues:
+    /// Re-expresses this split in the original code a resume function continues:
     /// instruction indices shift by `body_start`, local slots map back through
-    /// `slot_origin` (prologue temporaries are dropped). `Err(self)` if the split lies in
-    /// the prologue or a slot is unknown.
-    pub fn to_origin(self, body_start: usize, slot_origin: &[Option<usize>]) -> Result<Self, Self> {
-        let shift = |i: usize| i.checked_sub(body_start);
-        let ok = shift(self.index).is_some()
-            && shift(self.start).is_some()
-            && self.jump_target.is_none_or(|t| shift(t).is_some())
+    /// `slot_origin` (prologue temporaries are dropped). Returns false, changing nothing,
+    /// if the split lies in the prologue or a slot is unknown.
+    pub fn map_to_origin(&mut self, body_start: usize, slot_origin: &[Option<usize>]) -> bool {
+        let ok = self.index >= body_start
+            && self.start >= body_start
+            && self.jump_target.is_none_or(|t| t >= body_start)
             && self.locals.iter().all(|(s, _)| *s < slot_origin.len())
             && self.fall_bound.iter().all(|s| *s < slot_origin.len());
         if !ok {
-            return Err(self);
+            return false;
         }
-        let mut sp = self;
-        sp.index -= body_start;
-        sp.fall_at -= body_start;
-        sp.start -= body_start;
-        sp.fall_bound = sp
+        self.index -= body_start;
+        self.fall_at -= body_start;
+        self.start -= body_start;
+        self.jump_target = self.jump_target.map(|t| t - body_start);
+        // __stack temporaries of the prologue are dead once it has run.
+        self.locals = std::mem::take(&mut self.locals)
+            .into_iter()
+            .filter_map(|(slot, t)| slot_origin[slot].map(|o| (o, t)))
+            .collect();
+        self.fall_bound = self
             .fall_bound
             .iter()
             .filter_map(|s| slot_origin[*s])
             .collect();
-        sp.jump_target = sp.jump_target.map(|t| t - body_start);
-        // __stack temporaries of the prologue are dead once it has run.
-        sp.locals = std::mem::take(&mut sp.locals)
-            .into_iter()
-            .filter_map(|(slot, t)| slot_origin[slot].map(|o| (o, t)))
-            .collect();
-        Ok(sp)
+        true
     }
 }
 
