@@ -42,6 +42,7 @@ __all__ = [
     "MARKER_EOGB_EXIT",
     "MARKER_INLINE",
     "MARKER_SKIP",
+    "MARKER_STEP_UNSUPPORTED",
     "CompiledCode",
     "__version__",
     "global_state_native_fields",
@@ -135,3 +136,4 @@ MARKER_EOGB_CTOR: int
 MARKER_EOGB_CTX: int
 MARKER_EOGB_EXIT: int
 MARKER_INLINE: int
+MARKER_STEP_UNSUPPORTED: int

@@ -45,4 +45,5 @@ define_consts! {
     MARKER_EOGB_CTX = 204,
     MARKER_EOGB_EXIT = 205,
     MARKER_INLINE = 206,
+    MARKER_STEP_UNSUPPORTED = 207,
 }

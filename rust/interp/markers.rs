@@ -5,6 +5,8 @@
 //! * a graph break (`torch._dynamo.graph_break()`, `torch.compiler.disable`d functions,
 //!   `disallow_in_graph`, torch._dynamo's own functions): at a call in the root frame the
 //!   trace splits and the call runs natively, as is;
+//! * `torch._dynamo.step_unsupported()`: a break after which the rest of the frame runs
+//!   eagerly (the graph so far is compiled; no resume function is traced);
 //! * a constant (`torch.compiler.is_compiling()` is True while tracing);
 //! * `torch._dynamo.error_on_graph_break(flag)`: a `with` block (or a decorated function,
 //!   which torch implements as a `with` block) sets `Tracer::error_on_break` for its
@@ -51,7 +53,7 @@ pub fn call_marker(
     let obj = o.obj.bind(py).clone();
     let (action, payload) = action_of(tx, &obj)?;
     match action {
-        MARKER_BREAK | MARKER_SKIP => {
+        MARKER_BREAK | MARKER_SKIP | MARKER_STEP_UNSUPPORTED => {
             // (reason, takes a message): graph_break("why") adds the user's message.
             let (mut reason, takes_msg): (String, bool) =
                 payload.extract().map_err(|e| tx.err(e))?;
@@ -66,6 +68,8 @@ pub fn call_marker(
             if action == MARKER_SKIP {
                 return Err(Exit::Skip { reason });
             }
+            // Compile the graph so far; the rest of the frame runs eagerly (as torch does).
+            tx.step_unsupported = action == MARKER_STEP_UNSUPPORTED;
             Err(Exit::brk(reason))
         }
         MARKER_CONST => Ok(Value::Const(payload.unbind())),

@@ -197,6 +197,7 @@ fn run_root(
                     reason: reason.clone(),
                     at: at.clone(),
                     inlined,
+                    eager_rest: tx.step_unsupported && !inlined,
                 },
                 &mut outputs,
                 &mut extra,

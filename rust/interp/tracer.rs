@@ -55,6 +55,8 @@ pub struct Tracer<'py> {
     /// torch's error_on_graph_break setting at the current instruction: a graph break
     /// while it is on raises like fullgraph=True (markers.rs).
     pub error_on_break: bool,
+    /// The trace stopped at `torch._dynamo.step_unsupported()`.
+    pub step_unsupported: bool,
 }
 
 impl<'py> Tracer<'py> {
@@ -86,6 +88,7 @@ impl<'py> Tracer<'py> {
             exc_info: None,
             stdlib: Default::default(),
             error_on_break: false,
+            step_unsupported: false,
         })
     }
 

@@ -12,6 +12,8 @@ Rust core asks `marker_action` what a call, or a `with`, does):
 * torch._dynamo's own functions (torch.compile skips its own modules, except the few it
   inlines) and `torch._C._dynamo` functions (`torch._dynamo.testing.unsupported`): a break;
 * `torch._dynamo.skip_frame()`: the frame runs eagerly;
+* `torch._dynamo.step_unsupported()`: a break; the graph before it is compiled and the rest
+  of the frame runs eagerly;
 * `torch.compiler.is_compiling()`, `torch._dynamo.is_compiling()`,
   `torch.compiler.is_dynamo_compiling()`: the constant True while tracing;
 * `torch._dynamo.error_on_graph_break(flag)` objects (as `with` blocks and as decorators):
@@ -89,7 +91,13 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
     if dec is not None:
         for name, action in (
             ("graph_break", _brk("call to torch._dynamo.graph_break()", msg=True)),
-            ("step_unsupported", _brk("call to torch._dynamo.step_unsupported()", msg=True)),
+            (
+                "step_unsupported",
+                (
+                    kinds.MARKER_STEP_UNSUPPORTED,
+                    ("call to torch._dynamo.step_unsupported()", True),
+                ),
+            ),
             (
                 "skip_frame",
                 (kinds.MARKER_SKIP, ("call to torch._dynamo.skip_frame()", True)),
@@ -211,7 +219,8 @@ def is_marker(obj: Any) -> bool:
 
 def marker_action(obj: Any) -> Action:
     """What calling (or, for an error_on_graph_break object, entering) `obj` does:
-    (MARKER_BREAK or MARKER_SKIP, (reason, whether graph_break's `msg` joins it)),
+    (MARKER_BREAK, MARKER_SKIP or MARKER_STEP_UNSUPPORTED,
+     (reason, whether graph_break's `msg` joins it)),
     (MARKER_CONST, value),
     (MARKER_EOGB_CTOR, None), (MARKER_EOGB_CTX, flag), (MARKER_EOGB_EXIT, previous flag),
     (MARKER_INLINE, the function to trace instead)."""
