@@ -70,6 +70,7 @@ Action = tuple[int, Any]
 
 _table: dict[int, tuple[Any, Action]] = {}
 _table_key: tuple[bool, ...] = ()
+_ALL_LOADED = (True, True, True)
 
 
 def _build_table() -> dict[int, tuple[Any, Action]]:
@@ -123,15 +124,12 @@ def _direct_disable(name: str) -> str:
 
 def _lookup_table(obj: Any) -> Action | None:
     global _table, _table_key
-    mods = sys.modules
-    key = (
-        "torch.compiler" in mods,
-        _EXTERNAL_UTILS in mods,
-        _DECORATORS in mods,
-    )
-    if key != _table_key:
-        _table = _build_table()
-        _table_key = key
+    if _table_key != _ALL_LOADED:
+        mods = sys.modules
+        key = ("torch.compiler" in mods, _EXTERNAL_UTILS in mods, _DECORATORS in mods)
+        if key != _table_key:
+            _table = _build_table()
+            _table_key = key
     hit = _table.get(id(obj))
     if hit is not None and hit[0] is obj:
         return hit[1]
@@ -211,10 +209,14 @@ def _is_eogb_object(obj: Any) -> bool:
     return cls is not None and type(obj) is cls
 
 
-def is_marker(obj: Any) -> bool:
+def _describe(obj: Any) -> str:
     from .classify import describe
 
-    return _action(obj, describe) is not None
+    return describe(obj)
+
+
+def is_marker(obj: Any) -> bool:
+    return _action(obj, _describe) is not None
 
 
 def marker_action(obj: Any) -> Action:
@@ -224,11 +226,9 @@ def marker_action(obj: Any) -> Action:
     (MARKER_CONST, value),
     (MARKER_EOGB_CTOR, None), (MARKER_EOGB_CTX, flag), (MARKER_EOGB_EXIT, previous flag),
     (MARKER_INLINE, the function to trace instead)."""
-    from .classify import describe
-
-    act = _action(obj, describe)
+    act = _action(obj, _describe)
     if act is None:  # classified as a marker, then changed: be safe
-        return _brk(f"call to {describe(obj)}")
+        return _brk(f"call to {_describe(obj)}")
     return act
 
 
