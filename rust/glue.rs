@@ -25,7 +25,7 @@ use crate::interp::breaks::SplitPoint;
 use crate::runtime::{Caches, CompiledCode, Origin};
 use crate::spec_cache::{CodeSpec, CO_VARARGS, CO_VARKEYWORDS};
 
-type GlueKey = (usize, usize, Vec<bool>, Vec<usize>);
+type GlueKey = (usize, usize, Vec<bool>, Vec<usize>, bool);
 
 /// Glue functions of one compiled function.
 pub type GlueCache = Mutex<HashMap<GlueKey, Py<PyAny>>>;
@@ -53,6 +53,7 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
         sp.index,
         layout.iter().map(|s| *s == Slot::Value).collect::<Vec<_>>(),
         bound.clone(),
+        sp.eager_rest,
     );
     if let Some(g) = ctx
         .caches
@@ -70,11 +71,17 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
     let n_consts = ctx.spec.consts.len() as u32;
     let mut extra_consts: Vec<Py<PyAny>> = Vec::new();
     let redirect = {
-        let fall = resume_function(ctx, sp.fall_at + 1, &sp.after_fall, &sp.fall_bound)?;
+        let fall = resume_function(
+            ctx,
+            sp.fall_at + 1,
+            &sp.after_fall,
+            &sp.fall_bound,
+            sp.eager_rest,
+        )?;
         extra_consts.push(fall);
         let jump = match (sp.jump_target, &sp.after_jump) {
             (Some(t), Some(layout)) => {
-                let r = resume_function(ctx, t, layout, &bound)?;
+                let r = resume_function(ctx, t, layout, &bound, sp.eager_rest)?;
                 extra_consts.push(r);
                 Some(Successor {
                     stack: layout.clone(),
@@ -119,12 +126,14 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
     Ok(glue)
 }
 
-/// A compiled resume function starting at original instruction `start`.
+/// A compiled resume function starting at original instruction `start` (`eager`: the
+/// plain function, which runs the rest of the frame eagerly).
 fn resume_function(
     ctx: &GlueContext<'_, '_>,
     start: usize,
     layout: &[Slot],
     bound: &[usize],
+    eager: bool,
 ) -> PyResult<Py<PyAny>> {
     let py = ctx.func.py();
     let cont = build_continuation(
@@ -154,6 +163,9 @@ fn resume_function(
     let name = format!("__resume_{}_at_{}", ctx.spec.name, offset);
     let f = make_function(ctx, &cont, &name, &[])?;
     log_bytecode(py, &name, &f);
+    if eager {
+        return Ok(f);
+    }
     let cc = CompiledCode::create(
         py,
         f.bind(py).clone(),

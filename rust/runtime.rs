@@ -505,11 +505,12 @@ impl CompiledCode {
                 d.set_item("reasons", &reasons)
             });
         }
-        if count >= self.limit {
+        let limit = self.recompile_limit(py);
+        if count >= limit {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 let msg = format!(
                     "ferrodyn: {name} hit the recompile limit ({}); new inputs now run eagerly. Last reason: {}",
-                    self.limit,
+                    limit,
                     reasons.first().cloned().unwrap_or_default()
                 );
                 let exc = py
@@ -652,6 +653,15 @@ impl CompiledCode {
             tree: GuardTree::build(py, &[], &[])?,
             artifact: Arc::new(Artifact::Eager { reason: msg }),
         })
+    }
+
+    /// ferrodyn's limit, or torch._dynamo.config's `recompile_limit` where the user changed
+    /// that one (read on each miss, like torch.compile does).
+    fn recompile_limit(&self, py: Python<'_>) -> usize {
+        py.import("ferrodyn.torch_config")
+            .and_then(|m| m.call_method1("recompile_limit", (self.limit,)))
+            .and_then(|l| l.extract())
+            .unwrap_or(self.limit)
     }
 
     fn strict(&self, py: Python<'_>) -> bool {

@@ -22,6 +22,7 @@ __all__ = [
     "KIND_DICT",
     "KIND_FUNCTION",
     "KIND_LIST",
+    "KIND_MARKER",
     "KIND_METHOD",
     "KIND_NAMEDTUPLE",
     "KIND_NN_MODULE",
@@ -34,6 +35,14 @@ __all__ = [
     "KIND_TORCH_OP",
     "KIND_TUPLE",
     "KIND_UNSUPPORTED",
+    "MARKER_BREAK",
+    "MARKER_CONST",
+    "MARKER_EOGB_CTOR",
+    "MARKER_EOGB_CTX",
+    "MARKER_EOGB_EXIT",
+    "MARKER_INLINE",
+    "MARKER_SKIP",
+    "MARKER_STEP_UNSUPPORTED",
     "CompiledCode",
     "__version__",
     "global_state_native_fields",
@@ -110,6 +119,7 @@ KIND_CLASS: int
 KIND_OBJECT: int
 KIND_UNSUPPORTED: int
 KIND_NAMEDTUPLE: int
+KIND_MARKER: int
 AT_INSTANCE: int
 AT_PARAMETER: int
 AT_BUFFER: int
@@ -118,3 +128,12 @@ AT_CLASS: int
 AT_PROPERTY: int
 AT_GENERIC: int
 AT_UNGUARDED: int
+# What calling or entering a KIND_MARKER object does; see pysrc/ferrodyn/variables/markers.py.
+MARKER_BREAK: int
+MARKER_SKIP: int
+MARKER_CONST: int
+MARKER_EOGB_CTOR: int
+MARKER_EOGB_CTX: int
+MARKER_EOGB_EXIT: int
+MARKER_INLINE: int
+MARKER_STEP_UNSUPPORTED: int

@@ -22,6 +22,23 @@ class GradModeExit:
         torch._C._set_grad_enabled(self.prev)
 
 
+class ErrorOnBreakExit:
+    """The bound `__exit__` of a `torch._dynamo.error_on_graph_break(flag)` block entered
+    while tracing: leaving the block restores `prev` (the setting outside it) in the tracer;
+    `current` is the block's own setting, for a resume function that starts inside it. Run
+    natively (a graph break inside the block) it does nothing: the setting only matters
+    while tracing."""
+
+    __slots__ = ("current", "prev")
+
+    def __init__(self, prev: bool, current: bool) -> None:
+        self.prev = prev
+        self.current = current
+
+    def __call__(self, *exc_info: object) -> None:
+        return None
+
+
 _wrappers: weakref.WeakKeyDictionary[Any, dict[int, Any]] = weakref.WeakKeyDictionary()
 
 

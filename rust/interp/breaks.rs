@@ -135,6 +135,9 @@ pub struct SplitPoint {
     /// For a call that broke inside an inlined user function: the stack index of the
     /// callee, which the runtime wraps in a compiled wrapper.
     pub wrap_callee: Option<usize>,
+    /// The rest of the frame after the breaking call runs eagerly, not in a compiled
+    /// resume function (`torch._dynamo.step_unsupported()`).
+    pub eager_rest: bool,
 }
 
 impl SplitPoint {
@@ -174,6 +177,8 @@ pub struct BreakCause {
     pub reason: String,
     pub at: Location,
     pub inlined: bool,
+    /// See `SplitPoint::eager_rest`.
+    pub eager_rest: bool,
 }
 
 /// Build the split point for a break in the root frame, or explain why it can't be split.
@@ -190,6 +195,7 @@ pub fn split_point(
         reason,
         at,
         inlined,
+        eager_rest,
     } = why;
     let n_varnames = spec.varnames.len();
     if spec.localsplus.len() != n_varnames + spec.nfree {
@@ -294,6 +300,7 @@ pub fn split_point(
     };
     Ok(SplitPoint {
         wrap_callee,
+        eager_rest,
         index: snap.index,
         fall_at,
         fall_bound,

@@ -173,6 +173,7 @@ fn call_object(
             }
         },
         KIND_NN_MODULE => call_module(tx, whole, o, args, kwargs),
+        KIND_MARKER => super::markers::call_marker(tx, o, args, kwargs),
         KIND_OBJECT if obj.is_instance_of::<crate::runtime::CompiledCode>() => {
             // A function compiled with ferrodyn called inside a trace: inline the original.
             let inner = obj.getattr("fn").map_err(|e| tx.err(e))?;

@@ -84,7 +84,15 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
                 return Ok(FrameExit::Yield(v));
             }
             Err(e) => {
+                // A break raised by this instruction (not yet located by an inner frame)
+                // inside an error_on_graph_break(True) region is the user's error.
+                let fresh_break = matches!(&e, Exit::Break { at, .. } if at.file.is_empty());
                 let mut e = e.located(&frame.location());
+                if let (true, true, Exit::Break { reason, at }) =
+                    (fresh_break, tx.error_on_break, &e)
+                {
+                    return Err(super::markers::strict_break(tx, reason, at));
+                }
                 if let Exit::Observed { exc, at } = e {
                     // The traced program raised: jump to this frame's handler, or leave it.
                     super::exceptions::attach_context(tx, &exc);
@@ -759,6 +767,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                     // __enter__'s result (None).
                     frame.stack.push(Value::BuiltinMethod(Rc::new((Value::GradMode(prev), "__exit__".into()))));
                     frame.stack.push(Value::none(py));
+                }
+                Value::Object(ref o) if o.kind == super::kinds::KIND_MARKER => {
+                    let (exit_fn, entered) = super::markers::enter_marker(tx, o)?;
+                    frame.stack.push(exit_fn);
+                    frame.stack.push(entered);
                 }
                 Value::Object(ref o) if o.kind == super::kinds::KIND_OBJECT => {
                     // A user context manager: __enter__ is inlined now; the bound __exit__

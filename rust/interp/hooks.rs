@@ -23,6 +23,10 @@ pub struct Hooks {
     pub graph_builder: Py<PyAny>,
     pub tensor_var: Py<PyAny>,
     pub unsupported: Py<PyAny>,
+    /// Compiler markers (`variables/markers.py`).
+    pub marker_action: Py<PyAny>,
+    pub initial_error_on_break: Py<PyAny>,
+    pub error_on_break_exit: Py<PyAny>,
     pub builtins: Py<PyDict>,
     pub operator: Py<PyModule>,
     pub b: Builtins,
@@ -78,6 +82,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
         let vars = py.import("ferrodyn.variables")?;
         let graph = py.import("ferrodyn.graph")?;
         let exc = py.import("ferrodyn.exc")?;
+        let markers = py.import("ferrodyn.variables.markers")?;
         let builtins_mod = py.import("builtins")?;
         let g = |n: &str| -> PyResult<Py<PyAny>> { Ok(builtins_mod.getattr(n)?.unbind()) };
         Ok(Hooks {
@@ -105,6 +110,12 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             graph_builder: graph.getattr("GraphBuilder")?.unbind(),
             tensor_var: graph.getattr("TensorVar")?.unbind(),
             unsupported: exc.getattr("Unsupported")?.unbind(),
+            marker_action: markers.getattr("marker_action")?.unbind(),
+            initial_error_on_break: markers.getattr("initial_error_on_graph_break")?.unbind(),
+            error_on_break_exit: py
+                .import("ferrodyn._glue")?
+                .getattr("ErrorOnBreakExit")?
+                .unbind(),
             builtins: builtins_mod.dict().unbind(),
             operator: py.import("operator")?.unbind(),
             b: Builtins {

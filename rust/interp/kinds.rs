@@ -26,6 +26,9 @@ define_consts! {
     KIND_OBJECT = 14,
     KIND_UNSUPPORTED = 15,
     KIND_NAMEDTUPLE = 16,
+    // A torch compiler marker (torch._dynamo.graph_break, a torch.compiler.disable'd
+    // function, is_compiling, error_on_graph_break, ...): see markers.rs.
+    KIND_MARKER = 17,
     AT_INSTANCE = 100,
     AT_PARAMETER = 101,
     AT_BUFFER = 102,
@@ -34,4 +37,13 @@ define_consts! {
     AT_PROPERTY = 105,
     AT_GENERIC = 106,
     AT_UNGUARDED = 107,
+    // What calling (or entering) a marker does (`variables/markers.py` answers).
+    MARKER_BREAK = 200,
+    MARKER_SKIP = 201,
+    MARKER_CONST = 202,
+    MARKER_EOGB_CTOR = 203,
+    MARKER_EOGB_CTX = 204,
+    MARKER_EOGB_EXIT = 205,
+    MARKER_INLINE = 206,
+    MARKER_STEP_UNSUPPORTED = 207,
 }

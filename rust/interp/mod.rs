@@ -17,6 +17,7 @@ pub mod frame;
 pub mod hooks;
 pub mod iter;
 pub mod kinds;
+pub mod markers;
 pub mod ops;
 pub mod output;
 pub mod stdlib;
@@ -135,6 +136,7 @@ fn run_root(
             reason: format!("{} is a generator or coroutine function", spec.qualname),
         });
     }
+    tx.error_on_break = markers::initial_error_on_break(py, tx.hooks, &args);
     let n = spec.localsplus.len();
     let mut pending = args;
     pending.resize_with(n, || None);
@@ -195,6 +197,7 @@ fn run_root(
                     reason: reason.clone(),
                     at: at.clone(),
                     inlined,
+                    eager_rest: tx.step_unsupported && !inlined,
                 },
                 &mut outputs,
                 &mut extra,

@@ -52,6 +52,11 @@ pub struct Tracer<'py> {
     pub exc_info: Option<Value>,
     /// Class tags of dicts built by stdlib constructors (OrderedDict, defaultdict).
     pub stdlib: super::stdlib::StdState,
+    /// torch's error_on_graph_break setting at the current instruction: a graph break
+    /// while it is on raises like fullgraph=True (markers.rs).
+    pub error_on_break: bool,
+    /// The trace stopped at `torch._dynamo.step_unsupported()`.
+    pub step_unsupported: bool,
 }
 
 impl<'py> Tracer<'py> {
@@ -82,6 +87,8 @@ impl<'py> Tracer<'py> {
             side_effects: SideEffects::default(),
             exc_info: None,
             stdlib: Default::default(),
+            error_on_break: false,
+            step_unsupported: false,
         })
     }
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from . import kinds
+from . import kinds, markers
 
 _CONST_TYPES: frozenset[type] = frozenset(
     {
@@ -164,6 +164,10 @@ def classify(obj: Any) -> int:
     if isinstance(obj, torch.Tensor):
         return kinds.UNSUPPORTED  # tensor subclasses: not yet
     if t is types.FunctionType:
+        if markers.allowed_in_graph(obj):
+            return kinds.TORCH_OP
+        if markers.is_marker(obj):
+            return kinds.MARKER
         if _is_torch_namespace(obj) and not obj.__module__.startswith("torch.nn.modules"):
             return kinds.UNSUPPORTED if obj.__name__ in _TORCH_DENY else kinds.TORCH_OP
         return kinds.FUNCTION
@@ -179,6 +183,10 @@ def classify(obj: Any) -> int:
     if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return kinds.TORCH_OP
     if t in (types.BuiltinFunctionType, types.BuiltinMethodType):
+        if markers.is_marker(obj):
+            return kinds.MARKER
+        if markers.allowed_in_graph(obj):
+            return kinds.TORCH_OP
         oid = id(obj)
         if oid in _OPERATOR:
             return kinds.OPERATOR
@@ -194,6 +202,8 @@ def classify(obj: Any) -> int:
         if self_obj is not None and (type(self_obj) in _CONST_TYPES or type(self_obj) is tuple):
             return kinds.PURE  # a method of an immutable constant ("a,b".split)
         return kinds.UNSUPPORTED
+    if markers.is_marker(obj):
+        return kinds.MARKER
     return kinds.OBJECT
 
 

@@ -1,0 +1,246 @@
+"""torch's compiler markers, honoured as torch.compile honours them.
+
+`marker(obj)` says whether an object is one (then `classify` answers KIND_MARKER and the
+Rust core asks `marker_action` what a call, or a `with`, does):
+
+* `torch._dynamo.graph_break()` and functions registered with
+  `torch._dynamo.disallow_in_graph`: a graph break (the call then runs natively);
+* functions wrapped by `torch.compiler.disable` / `torch._dynamo.disable` (any
+  `recursive=`) or `torch._dynamo.skip`: a graph break whose step runs the function as is,
+  eagerly (with `recursive=False` torch.compile still compiles the function's callees;
+  ferrodyn runs them eagerly too);
+* torch._dynamo's own functions (torch.compile skips its own modules, except the few it
+  inlines) and `torch._C._dynamo` functions (`torch._dynamo.testing.unsupported`): a break;
+* `torch._dynamo.skip_frame()`: the frame runs eagerly;
+* `torch._dynamo.step_unsupported()`: a break; the graph before it is compiled and the rest
+  of the frame runs eagerly;
+* `torch.compiler.is_compiling()`, `torch._dynamo.is_compiling()`,
+  `torch.compiler.is_dynamo_compiling()`: the constant True while tracing;
+* `torch._dynamo.error_on_graph_break(flag)` objects (as `with` blocks and as decorators):
+  while tracing their region, a graph break raises `exc.Unsupported` as under fullgraph;
+* a function compiled with `torch.compile` called inside the traced code: its original
+  function is traced in place (torch.compile inlines nested compiled functions too).
+
+Functions registered with `torch.compiler.allow_in_graph` are not markers: `classify`
+answers KIND_TORCH_OP for them (one graph node; the function runs on fake tensors when the
+node is recorded, as under torch.compile).
+
+Nothing here imports torch._dynamo: a marker can only be met once the module defining it
+is loaded, so the tables are built from `sys.modules` as modules appear.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from .._glue import ErrorOnBreakExit
+from . import kinds
+
+_DECORATORS = "torch._dynamo.decorators"
+_EXTERNAL_UTILS = "torch._dynamo.external_utils"
+_TRACE_RULES = "torch._dynamo.trace_rules"
+_DYNAMO_UTILS = "torch._dynamo.utils"
+
+# torch._dynamo modules whose functions torch.compile traces (its MOD_INLINELIST);
+# functions of any other torch._dynamo module are skipped, i.e. break the graph.
+_DYNAMO_INLINED = (
+    "torch._dynamo.external_utils",
+    "torch._dynamo.polyfills",
+    "torch._dynamo.comptime",
+    "torch._dynamo.compiled_autograd",
+    "torch._dynamo._trace_wrapped_higher_order_op",
+    "torch._dynamo.test_case",
+)
+# torch._dynamo functions torch.compile inlines although their module is skipped.
+_DYNAMO_INLINED_NAMES = frozenset(
+    {
+        "dont_skip_tracing",
+        "mark_static",
+        "nonstrict_trace",
+        "patch_dynamo_config",
+        "disable_nested_graph_breaks",
+        "override_cudagraphs",
+        "is_compile_supported",
+    }
+)
+
+Action = tuple[int, Any]
+
+_table: dict[int, tuple[Any, Action]] = {}
+_table_key: tuple[bool, ...] = ()
+_ALL_LOADED = (True, True, True)
+
+
+def _build_table() -> dict[int, tuple[Any, Action]]:
+    """Markers known by identity: id -> (the object, its action)."""
+    entries: list[tuple[Any, Action]] = []
+    compiler = sys.modules.get("torch.compiler")
+    if compiler is not None:
+        for name in ("is_compiling", "is_dynamo_compiling"):
+            fn = getattr(compiler, name, None)
+            if fn is not None:
+                entries.append((fn, (kinds.MARKER_CONST, True)))
+        fn = getattr(compiler, "disable", None)
+        if fn is not None:
+            entries.append((fn, _brk(_direct_disable("torch.compiler.disable"))))
+    utils = sys.modules.get(_EXTERNAL_UTILS)
+    if utils is not None and getattr(utils, "is_compiling", None) is not None:
+        entries.append((utils.is_compiling, (kinds.MARKER_CONST, True)))
+    dec = sys.modules.get(_DECORATORS)
+    if dec is not None:
+        for name, action in (
+            ("graph_break", _brk("call to torch._dynamo.graph_break()", msg=True)),
+            (
+                "step_unsupported",
+                (
+                    kinds.MARKER_STEP_UNSUPPORTED,
+                    ("call to torch._dynamo.step_unsupported()", True),
+                ),
+            ),
+            (
+                "skip_frame",
+                (kinds.MARKER_SKIP, ("call to torch._dynamo.skip_frame()", True)),
+            ),
+            ("disable", _brk(_direct_disable("torch._dynamo.disable"))),
+            ("error_on_graph_break", (kinds.MARKER_EOGB_CTOR, None)),
+        ):
+            fn = getattr(dec, name, None)
+            if fn is not None:
+                entries.append((fn, action))
+    return {id(obj): (obj, action) for obj, action in entries}
+
+
+def _brk(reason: str, *, msg: bool = False) -> Action:
+    """A graph break with this reason; `msg`: a constant first argument (graph_break's
+    `msg`) is added to it."""
+    return kinds.MARKER_BREAK, (reason, msg)
+
+
+def _direct_disable(name: str) -> str:
+    return f"call to {name} inside the compiled region (apply it outside, to the function)"
+
+
+def _lookup_table(obj: Any) -> Action | None:
+    global _table, _table_key
+    if _table_key != _ALL_LOADED:
+        mods = sys.modules
+        key = ("torch.compiler" in mods, _EXTERNAL_UTILS in mods, _DECORATORS in mods)
+        if key != _table_key:
+            _table = _build_table()
+            _table_key = key
+    hit = _table.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    return None
+
+
+def _registered(obj: Any, set_name: str) -> bool:
+    """Whether `obj` is in one of torch's trace_rules id sets (allow_in_graph,
+    disallow_in_graph), without initializing the set."""
+    rules = sys.modules.get(_TRACE_RULES)
+    if rules is None:
+        return False
+    ids = getattr(getattr(rules, set_name, None), "function_ids", None)
+    return isinstance(ids, set) and id(obj) in ids
+
+
+def allowed_in_graph(obj: Any) -> bool:
+    """Registered with torch.compiler.allow_in_graph (or torch._dynamo.allow_in_graph)."""
+    return _registered(obj, "_allowed_callable_ids") and not _registered(
+        obj, "_disallowed_callable_ids"
+    )
+
+
+def _function_action(fn: types.FunctionType, describe: Any) -> Action | None:
+    d = fn.__dict__
+    if d.get("_torchdynamo_disable"):
+        orig = d.get("_torchdynamo_orig_callable")
+        what = "torch._dynamo.skip" if orig is None else "torch.compiler.disable"
+        if d.get("_torchdynamo_disable_recursive") is False:
+            what += "(recursive=False)"
+        reason = f"call to {describe(fn)}, a function marked {what}"
+        msg = d.get("_torchdynamo_disable_msg")
+        if isinstance(msg, str) and msg:
+            reason += f" ({msg})"
+        return _brk(reason)
+    inline = d.get("_torchdynamo_inline")
+    if inline is not None and d.get("_torchdynamo_wrapper_id") == id(fn):
+        # A torch.compile / torch._dynamo.optimize wrapper (not a copy of its __dict__ made
+        # by functools.wraps): trace what torch.compile would inline in its place.
+        return kinds.MARKER_INLINE, inline
+    mod = fn.__module__
+    if (
+        isinstance(mod, str)
+        and mod.startswith("torch._dynamo")
+        and not mod.startswith(_DYNAMO_INLINED)
+        and fn.__name__ not in _DYNAMO_INLINED_NAMES
+    ):
+        return _brk(f"call to {describe(fn)} (torch.compile does not trace it)")
+    return None
+
+
+def _action(obj: Any, describe: Any) -> Action | None:
+    hit = _lookup_table(obj)
+    if hit is not None:
+        return hit
+    t = type(obj)
+    if t is types.FunctionType:
+        act = _function_action(obj, describe)
+        if act is not None:
+            return act
+    elif t is types.BuiltinFunctionType:
+        mod = getattr(obj.__self__, "__name__", None)
+        if isinstance(mod, str) and mod.startswith("torch._C._dynamo"):
+            return _brk(f"call to {describe(obj)} (torch.compile does not trace torch._C._dynamo)")
+    elif _is_eogb_object(obj):
+        return kinds.MARKER_EOGB_CTX, bool(obj.error_on_graph_break)
+    elif t is ErrorOnBreakExit:
+        return kinds.MARKER_EOGB_EXIT, obj.prev
+    if _registered(obj, "_disallowed_callable_ids"):
+        return _brk(f"call to {describe(obj)}, a function marked torch._dynamo.disallow_in_graph")
+    return None
+
+
+def _is_eogb_object(obj: Any) -> bool:
+    dec = sys.modules.get(_DECORATORS)
+    cls = getattr(dec, "ErrorOnGraphBreakDecoratorContextManager", None)
+    return cls is not None and type(obj) is cls
+
+
+def _describe(obj: Any) -> str:
+    from .classify import describe
+
+    return describe(obj)
+
+
+def is_marker(obj: Any) -> bool:
+    return _action(obj, _describe) is not None
+
+
+def marker_action(obj: Any) -> Action:
+    """What calling (or, for an error_on_graph_break object, entering) `obj` does:
+    (MARKER_BREAK, MARKER_SKIP or MARKER_STEP_UNSUPPORTED,
+     (reason, whether graph_break's `msg` joins it)),
+    (MARKER_CONST, value),
+    (MARKER_EOGB_CTOR, None), (MARKER_EOGB_CTX, flag), (MARKER_EOGB_EXIT, previous flag),
+    (MARKER_INLINE, the function to trace instead)."""
+    act = _action(obj, _describe)
+    if act is None:  # classified as a marker, then changed: be safe
+        return _brk(f"call to {_describe(obj)}")
+    return act
+
+
+def initial_error_on_graph_break() -> bool:
+    """torch's error_on_graph_break setting outside any traced region (set by an
+    eagerly entered `torch._dynamo.error_on_graph_break(True)` block); False when
+    torch._dynamo is not loaded."""
+    utils = sys.modules.get(_DYNAMO_UTILS)
+    getter = getattr(utils, "_get_error_on_graph_break", None)
+    if getter is None:
+        return False
+    try:
+        return bool(getter())
+    except Exception:  # noqa: BLE001 - a private torch helper; default when it changes
+        return False

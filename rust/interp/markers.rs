@@ -1,0 +1,178 @@
+//! torch's compiler markers, honoured as torch.compile honours them. Which objects are
+//! markers, and what each does, is answered by `pysrc/ferrodyn/variables/markers.py`
+//! (KIND_MARKER objects); here the answer is carried out:
+//!
+//! * a graph break (`torch._dynamo.graph_break()`, `torch.compiler.disable`d functions,
+//!   `disallow_in_graph`, torch._dynamo's own functions): at a call in the root frame the
+//!   trace splits and the call runs natively, as is;
+//! * `torch._dynamo.step_unsupported()`: a break after which the rest of the frame runs
+//!   eagerly (the graph so far is compiled; no resume function is traced);
+//! * a constant (`torch.compiler.is_compiling()` is True while tracing);
+//! * `torch._dynamo.error_on_graph_break(flag)`: a `with` block (or a decorated function,
+//!   which torch implements as a `with` block) sets `Tracer::error_on_break` for its
+//!   region; a break while it is on raises `exc.Unsupported` like fullgraph=True.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use super::calls::call_value;
+use super::exit::{Exit, Location, TResult};
+use super::hooks::Hooks;
+use super::kinds::*;
+use super::tracer::Tracer;
+use super::value::{ObjVal, Value};
+use crate::guards::Source;
+
+fn action_of<'py>(tx: &Tracer<'py>, obj: &Bound<'py, PyAny>) -> TResult<(i64, Bound<'py, PyAny>)> {
+    tx.hooks
+        .marker_action
+        .bind(tx.py)
+        .call1((obj,))
+        .and_then(|r| r.extract::<(i64, Bound<'py, PyAny>)>())
+        .map_err(|e| tx.err(e))
+}
+
+fn marker_value(obj: Bound<'_, PyAny>) -> Value {
+    Value::Object(Rc::new(ObjVal {
+        obj: obj.unbind(),
+        kind: KIND_MARKER,
+        source: None,
+    }))
+}
+
+/// Calling a marker.
+pub fn call_marker(
+    tx: &mut Tracer<'_>,
+    o: &ObjVal,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
+    let py = tx.py;
+    let obj = o.obj.bind(py).clone();
+    let (action, payload) = action_of(tx, &obj)?;
+    match action {
+        MARKER_BREAK | MARKER_SKIP | MARKER_STEP_UNSUPPORTED => {
+            // (reason, takes a message): graph_break("why") adds the user's message.
+            let (mut reason, takes_msg): (String, bool) =
+                payload.extract().map_err(|e| tx.err(e))?;
+            let msg = args
+                .first()
+                .or_else(|| kwargs.iter().find(|(k, _)| k == "msg").map(|(_, v)| v))
+                .and_then(|v| v.as_const(py))
+                .and_then(|c| c.extract::<String>().ok());
+            if let Some(m) = msg.filter(|m| takes_msg && !m.is_empty()) {
+                reason = format!("{reason}: {m}");
+            }
+            if action == MARKER_SKIP {
+                return Err(Exit::Skip { reason });
+            }
+            // Compile the graph so far; the rest of the frame runs eagerly (as torch does).
+            tx.step_unsupported = action == MARKER_STEP_UNSUPPORTED;
+            Err(Exit::brk(reason))
+        }
+        MARKER_CONST => Ok(Value::Const(payload.unbind())),
+        MARKER_EOGB_CTOR => {
+            let flag = match (args.as_slice(), kwargs.as_slice()) {
+                ([v], []) => v,
+                ([], [(k, v)]) if k == "error_on_graph_break" => v,
+                _ => {
+                    return Err(Exit::brk(
+                        "torch._dynamo.error_on_graph_break called with unexpected arguments",
+                    ))
+                }
+            };
+            let flag = flag
+                .as_const(py)
+                .and_then(|c| c.extract::<bool>().ok())
+                .ok_or_else(|| {
+                    Exit::brk("torch._dynamo.error_on_graph_break with a non-constant setting")
+                })?;
+            // The real context-manager object: its constructor only stores the flag.
+            let cm = obj.call1((flag,)).map_err(|e| tx.err(e))?;
+            Ok(marker_value(cm))
+        }
+        MARKER_EOGB_CTX => Err(Exit::brk(
+            "applying a torch._dynamo.error_on_graph_break object as a decorator inside the \
+             compiled region",
+        )),
+        MARKER_EOGB_EXIT => {
+            tx.error_on_break = payload.extract().map_err(|e| tx.err(e))?;
+            Ok(Value::none(py))
+        }
+        MARKER_INLINE => {
+            let src = o.source.clone().map(|s| {
+                Arc::new(Source::Attr {
+                    base: s,
+                    name: "_torchdynamo_inline".into(),
+                })
+            });
+            let f = tx.realize(&payload, src)?;
+            call_value(tx, &f, args, kwargs)
+        }
+        _ => Err(Exit::internal(format!("unknown marker action {action}"))),
+    }
+}
+
+/// `with marker:` (BEFORE_WITH): the bound `__exit__` and `__enter__`'s result. Only
+/// `torch._dynamo.error_on_graph_break(flag)` objects are context managers.
+pub fn enter_marker(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<(Value, Value)> {
+    let py = tx.py;
+    let obj = o.obj.bind(py).clone();
+    let (action, payload) = action_of(tx, &obj)?;
+    if action != MARKER_EOGB_CTX {
+        return Err(Exit::brk(format!(
+            "a `with` block over {}",
+            tx.describe(&obj)
+        )));
+    }
+    let flag: bool = payload.extract().map_err(|e| tx.err(e))?;
+    let prev = tx.error_on_break;
+    tx.error_on_break = flag;
+    let exit = tx
+        .hooks
+        .error_on_break_exit
+        .bind(py)
+        .call1((prev, flag))
+        .map_err(|e| tx.err(e))?;
+    Ok((marker_value(exit), Value::none(py)))
+}
+
+/// The error_on_graph_break setting a trace starts with: a resume function that starts
+/// inside `with error_on_graph_break(...)` blocks gets their `__exit__` objects among its
+/// arguments (locals, then the stack: the innermost block last); otherwise torch's
+/// current setting (an eagerly entered block around the call).
+pub fn initial_error_on_break(py: Python<'_>, hooks: &Hooks, args: &[Option<Py<PyAny>>]) -> bool {
+    let exit_cls = hooks.error_on_break_exit.bind(py);
+    let innermost = args
+        .iter()
+        .flatten()
+        .rev()
+        .find(|a| a.bind(py).get_type().is(exit_cls));
+    match innermost {
+        Some(a) => a
+            .bind(py)
+            .getattr("current")
+            .and_then(|c| c.extract())
+            .unwrap_or(false),
+        None => hooks
+            .initial_error_on_break
+            .bind(py)
+            .call0()
+            .and_then(|r| r.extract())
+            .unwrap_or(false),
+    }
+}
+
+/// A graph break inside an error_on_graph_break(True) region: raised to the user as
+/// `exc.Unsupported`, with the reason and where it happened.
+pub fn strict_break(tx: &Tracer<'_>, reason: &str, at: &Location) -> Exit {
+    let msg = format!(
+        "ferrodyn (torch._dynamo.error_on_graph_break(True)): graph break: {reason} at {at}"
+    );
+    match tx.hooks.unsupported.bind(tx.py).call1((msg,)) {
+        Ok(e) => Exit::Hard(PyErr::from_value(e)),
+        Err(e) => Exit::Hard(e),
+    }
+}
