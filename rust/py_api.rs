@@ -11,16 +11,10 @@ fn native_tensor_reader_active() -> bool {
     crate::guards::native_tensor_reader_active()
 }
 
-/// (fields read natively, fields in all) of the global-state snapshot.
+/// Each global-state field and how it is read ("per-thread bit", "native call", "python"…).
 #[pyfunction]
-fn global_state_native_fields(py: Python<'_>) -> PyResult<(usize, usize)> {
-    crate::guards::global_state_native_fields(py)
-}
-
-/// Names of the global-state fields read through Python on each call (not natively).
-#[pyfunction]
-fn global_state_python_fields(py: Python<'_>) -> PyResult<Vec<String>> {
-    crate::guards::global_state_python_fields(py)
+fn global_state_readers(py: Python<'_>) -> PyResult<Vec<(String, &'static str)>> {
+    crate::guards::global_state_readers(py)
 }
 
 /// Called once by `ferrodyn/__init__.py` after torch is imported.
@@ -39,7 +33,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reset, m)?)?;
     m.add_function(wrap_pyfunction!(native_tensor_reader_active, m)?)?;
     m.add_function(wrap_pyfunction!(init_torch, m)?)?;
-    m.add_function(wrap_pyfunction!(global_state_native_fields, m)?)?;
-    m.add_function(wrap_pyfunction!(global_state_python_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(global_state_readers, m)?)?;
     Ok(())
 }

@@ -45,8 +45,7 @@ __all__ = [
     "MARKER_STEP_UNSUPPORTED",
     "CompiledCode",
     "__version__",
-    "global_state_native_fields",
-    "global_state_python_fields",
+    "global_state_readers",
     "init_torch",
     "native_tensor_reader_active",
     "reset",
@@ -90,13 +89,10 @@ def init_torch() -> bool:
 
     Returns whether it is active; on failure guards read tensors through Python."""
 
-def global_state_native_fields() -> tuple[int, int]:
-    """(fields read natively, fields in all) of the global-state snapshot every cache entry
-    records (see ferrodyn/global_state.py)."""
-
-def global_state_python_fields() -> list[str]:
-    """Names of the global-state fields read through Python on every call (their native
-    reading was missing or disagreed with Python at start-up)."""
+def global_state_readers() -> list[tuple[str, str]]:
+    """Each field of the global-state snapshot every cache entry records (see
+    ferrodyn/global_state.py) and how it is read on each call: "per-thread bit", "context
+    byte", "native call", "native context call", "native variable" or "python"."""
 
 def native_tensor_reader_active() -> bool:
     """True when tensor metadata for guards is read natively (not through Python attributes)."""

@@ -98,8 +98,8 @@ def _autograd_state_fields() -> Iterator[Field]:
             lambda read=read: int(bool(read())),  # type: ignore[misc]
             (
                 "c10",
-                "_ZN3c1013AutogradState13get_tls_stateEv",
-                f"deref_bit:{_AUTOGRAD_FLAGS_OFFSET}:{bit}",
+                _AUTOGRAD_TLS,
+                f"getter_bit:{_AUTOGRAD_FLAGS_OFFSET}:{bit}",
             ),
             (_flip_bool(read, put),) if put is not None else (),
         )
@@ -112,17 +112,21 @@ Undo = Callable[[], None]
 class Field:
     """One piece of global state.
 
-    name: shown in recompile reasons. read: the Python reading (int code). native:
-    (library, C++ symbol, calling kind) or None; kinds: "u8" `T f()` with a byte-sized
-    result, "i32" `int f()`, "i64" `int64_t f()`, "u8_dev:N" `T f(DeviceType N)`, "ctx_u8" a
-    const member of `at::globalContext()`, "ctx_u8_nullopt" the same with one `std::optional`
-    argument left empty, "data_u8" a `bool` variable, "deref_bit:O:K" bit K of the byte at
-    offset O of the object `T& f()` returns. flips: setters that move the state elsewhere and return an undo, to validate the
-    native reading in more than one state. show: renders a code for messages."""
+    name: shown in recompile reasons. read: the Python reading (int code).
+    native: None, or one or more (library, C++ symbol, kind) candidates, tried in order; the
+    first that resolves and agrees with `read` (now and after each flip) is used. Kinds:
+    "u8" `T f()` with a byte-sized result, "i32" `int f()`, "i64" `int64_t f()`, "u8_dev:N"
+    `T f(DeviceType N)`, "data_u8" a `bool` variable, "ctx_u8" a const member of
+    `at::globalContext()` (read at the flag's byte offset when a flip shows it),
+    "ctx_u8_nullopt" the same with one `std::optional` argument left empty,
+    "getter_bit:O:K" bit K of the byte at offset O of the per-thread object `T& f()`
+    returns, "tls_flip_bit:SIZE" the bit of a `thread_local` variable that the first flip
+    changes. flips: setters that move the state elsewhere and return an undo. show: renders
+    a code for messages."""
 
     name: str
     read: Callable[[], int]
-    native: tuple[str, str, str] | None
+    native: tuple[str, str, str] | tuple[tuple[str, str, str], ...] | None
     flips: tuple[Callable[[], Undo], ...] = ()
     show: Callable[[int], str] = lambda c: str(bool(c))
     # The name of an earlier field: this one is read only while that one is non-zero (else
@@ -146,27 +150,33 @@ def _enter(cm_factory: Callable[[], contextlib.AbstractContextManager[object]]) 
     return lambda: cm.__exit__(None, None, None) and None
 
 
+# `c10::impl::raw_local_dispatch_key_set`, the thread's included/excluded dispatch keys.
+_DISPATCH_TLS = "_ZN3c104impl26raw_local_dispatch_key_setE"
+_AUTOGRAD_TLS = "_ZN3c1013AutogradState13get_tls_stateEv"
+
+
 def _autocast_fields() -> Iterator[Field]:
     for dev, code in _AUTOCAST_DEVICES:
         yield Field(
             f"autocast enabled ({dev})",
             lambda dev=dev: int(torch.is_autocast_enabled(dev)),  # type: ignore[misc]
             (
-                "torch_cpu",
-                "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE",
-                f"u8_dev:{code}",
+                # The thread's dispatch-key set holds each device's autocast key: one bit,
+                # found by flipping it.
+                ("c10", _DISPATCH_TLS, "tls_flip_bit:16"),
+                (
+                    "torch_cpu",
+                    "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE",
+                    f"u8_dev:{code}",
+                ),
             ),
             (
-                (
-                    lambda dev=dev: _setter(  # type: ignore[misc]
-                        lambda: torch.is_autocast_enabled(dev),
-                        lambda v: torch.set_autocast_enabled(dev, v),
-                        not torch.is_autocast_enabled(dev),
-                    )
+                lambda dev=dev: _setter(  # type: ignore[misc]
+                    lambda: torch.is_autocast_enabled(dev),
+                    lambda v: torch.set_autocast_enabled(dev, v),
+                    not torch.is_autocast_enabled(dev),
                 ),
-            )
-            if dev == "cpu"
-            else (),
+            ),
         )
         yield Field(
             f"autocast dtype ({dev})",
@@ -210,13 +220,19 @@ def _fields() -> tuple[Field, ...]:
         Field(
             "grad mode",
             lambda: int(torch.is_grad_enabled()),
-            ("c10", "_ZN3c108GradMode10is_enabledEv", "u8"),
+            (
+                ("c10", _AUTOGRAD_TLS, f"getter_bit:{_AUTOGRAD_FLAGS_OFFSET}:0"),
+                ("c10", "_ZN3c108GradMode10is_enabledEv", "u8"),
+            ),
             (_flip_bool(torch.is_grad_enabled, _C._set_grad_enabled),),
         ),
         Field(
             "inference mode",
             lambda: int(torch.is_inference_mode_enabled()),
-            ("c10", "_ZN3c1013InferenceMode10is_enabledEv", "u8"),
+            (
+                ("c10", _AUTOGRAD_TLS, f"getter_bit:{_AUTOGRAD_FLAGS_OFFSET}:1"),
+                ("c10", "_ZN3c1013InferenceMode10is_enabledEv", "u8"),
+            ),
             (lambda: _enter(torch.inference_mode),),
         ),
         *_autocast_fields(),

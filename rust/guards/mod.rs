@@ -4,6 +4,7 @@ mod access;
 pub mod cache;
 mod dict_tag;
 mod global_state;
+mod global_state_native;
 pub mod leaf;
 mod node;
 pub mod source;
@@ -17,7 +18,7 @@ mod tests;
 
 pub use cache::{CacheEntry, CodeCache, DEFAULT_RECOMPILE_LIMIT};
 pub use dict_tag::dict_tags_supported;
-pub use global_state::{global_state_native_fields, global_state_python_fields, GlobalState};
+pub use global_state::{global_state_readers, GlobalState};
 pub use leaf::Guard;
 pub use source::{DictKey, Source};
 pub use tensor_meta::TensorMeta;

@@ -83,6 +83,26 @@ fn kwargs_dict<'py>(tx: &Tracer<'py>, kwargs: &[(String, Value)]) -> TResult<Bou
 }
 
 /// Record `target(*args, **kwargs)` in the graph.
+/// Calls what a wrapper object holds in its attribute `attr` (`inner`), read through the
+/// wrapper's source, in place of the wrapper.
+pub fn call_wrapped<'py>(
+    tx: &mut Tracer<'py>,
+    wrapper: &ObjVal,
+    inner: &Bound<'py, PyAny>,
+    attr: &str,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
+    let src = wrapper.source.clone().map(|s| {
+        Arc::new(Source::Attr {
+            base: s,
+            name: attr.into(),
+        })
+    });
+    let f = tx.realize(inner, src)?;
+    call_value(tx, &f, args, kwargs)
+}
+
 pub fn graph_call<'py>(
     tx: &mut Tracer<'py>,
     target: &Bound<'py, PyAny>,
@@ -177,14 +197,7 @@ fn call_object(
         KIND_OBJECT if obj.is_instance_of::<crate::runtime::CompiledCode>() => {
             // A function compiled with ferrodyn called inside a trace: inline the original.
             let inner = obj.getattr("fn").map_err(|e| tx.err(e))?;
-            let src = o.source.clone().map(|s| {
-                Arc::new(Source::Attr {
-                    base: s,
-                    name: "fn".into(),
-                })
-            });
-            let f = tx.realize(&inner, src)?;
-            call_value(tx, &f, args, kwargs)
+            call_wrapped(tx, o, &inner, "fn", args, kwargs)
         }
         KIND_OBJECT if args.is_empty() && kwargs.is_empty() && is_weakref(&obj) => {
             // Dereferencing a weak reference: the referent, guarded through `ref()`.

@@ -13,17 +13,14 @@
 //!   region; a break while it is on raises `exc.Unsupported` like fullgraph=True.
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use pyo3::prelude::*;
 
-use super::calls::call_value;
 use super::exit::{Exit, Location, TResult};
 use super::hooks::Hooks;
 use super::kinds::*;
 use super::tracer::Tracer;
 use super::value::{ObjVal, Value};
-use crate::guards::Source;
 
 fn action_of<'py>(tx: &Tracer<'py>, obj: &Bound<'py, PyAny>) -> TResult<(i64, Bound<'py, PyAny>)> {
     tx.hooks
@@ -102,14 +99,7 @@ pub fn call_marker(
             Ok(Value::none(py))
         }
         MARKER_INLINE => {
-            let src = o.source.clone().map(|s| {
-                Arc::new(Source::Attr {
-                    base: s,
-                    name: "_torchdynamo_inline".into(),
-                })
-            });
-            let f = tx.realize(&payload, src)?;
-            call_value(tx, &f, args, kwargs)
+            super::calls::call_wrapped(tx, o, &payload, "_torchdynamo_inline", args, kwargs)
         }
         _ => Err(Exit::internal(format!("unknown marker action {action}"))),
     }
