@@ -789,3 +789,44 @@ def test_random_global_state_flips(seed: int) -> None:
             got = compiled[name](x)
         assert_like_eager(got, expected, f"seed {seed} step {step}: {history[-3:]}")
         assert _snapshot() == before, f"global state leaked at step {step}: {history[-3:]}"
+
+
+def test_state_is_read_per_thread() -> None:
+    """Grad mode and autocast are thread-local: each thread's own state picks the graph."""
+    import threading
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return (x @ x.T) * 2
+
+    compiled = ferrodyn.compile(f, backend="eager")
+    x = torch.randn(4, 4, requires_grad=True)
+    results: dict[str, torch.Tensor] = {}
+
+    def run(name: str) -> None:
+        if name == "no_grad":
+            with torch.no_grad():
+                results[name] = compiled(x)
+        elif name == "autocast":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                results[name] = compiled(x)
+        else:
+            results[name] = compiled(x)
+
+    for name in ("plain", "no_grad", "autocast", "plain2"):
+        t = threading.Thread(target=run, args=(name,))
+        t.start()
+        t.join()
+    assert results["plain"].requires_grad and results["plain2"].requires_grad
+    assert not results["no_grad"].requires_grad
+    assert results["autocast"].dtype == torch.bfloat16
+    assert results["plain"].dtype == torch.float32
+
+
+def test_every_field_has_a_reader() -> None:
+    """Each global-state field is read natively when this torch allows it; the Python-read
+    ones are only the mode-stack contents (read only while a stack is non-empty)."""
+    readers = dict(ferrodyn._core.global_state_readers())
+    assert readers["grad mode"] != "python"
+    assert readers["autocast enabled (cpu)"] != "python"
+    python = {name for name, how in readers.items() if how == "python"}
+    assert python <= {"torch function modes", "torch dispatch modes"}, python
