@@ -321,12 +321,8 @@ def _fields() -> tuple[Field, ...]:
             ),
             (_flip_bool(_C._get_cudnn_allow_tf32, _C._set_cudnn_allow_tf32),),
         ),
-        _ctx(
-            "torch.backends.cuda.matmul.allow_tf32",
-            "_get_cublas_allow_tf32",
-            "_ZNK2at7Context15allowTF32CuBLASEv",
-            "_set_cublas_allow_tf32",
-        ),
+        # torch.backends.cuda.matmul.allow_tf32 follows the float32 matmul precision (False
+        # exactly when it is "highest"; setting it moves the precision): one field for both.
         Field(
             "float32 matmul precision",
             lambda: _MATMUL_PRECISIONS.index(torch.get_float32_matmul_precision()),
@@ -344,12 +340,26 @@ def _fields() -> tuple[Field, ...]:
             "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction",
             lambda: _reduction_code(_C._get_cublas_allow_fp16_reduced_precision_reduction()),
             ("torch_cpu", "_ZNK2at7Context24allowFP16ReductionCuBLASEv", "ctx_u8"),
+            (
+                lambda: _setter(
+                    _C._get_cublas_allow_fp16_reduced_precision_reduction,
+                    lambda v: _C._set_cublas_allow_fp16_reduced_precision_reduction(*v),  # type: ignore[misc]
+                    (not _C._get_cublas_allow_fp16_reduced_precision_reduction()[0], True),
+                ),
+            ),
             show=str,
         ),
         Field(
             "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction",
             lambda: _reduction_code(_C._get_cublas_allow_bf16_reduced_precision_reduction()),
             ("torch_cpu", "_ZNK2at7Context24allowBF16ReductionCuBLASEv", "ctx_u8"),
+            (
+                lambda: _setter(
+                    _C._get_cublas_allow_bf16_reduced_precision_reduction,
+                    lambda v: _C._set_cublas_allow_bf16_reduced_precision_reduction(*v),  # type: ignore[misc]
+                    (not _C._get_cublas_allow_bf16_reduced_precision_reduction()[0], True),
+                ),
+            ),
             show=str,
         ),
         _ctx(

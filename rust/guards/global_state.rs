@@ -49,7 +49,24 @@ impl GlobalState {
         s.len = r.fields.len() as u8;
         let ctx = r.natives.context;
         let tls = r.natives.tls_bases();
-        for (i, f) in r.fields.iter().enumerate() {
+        // Plain memory reads first, in tight loops (no per-field dispatch), then the rest.
+        // SAFETY: offsets and bases were located and validated at start-up (see
+        // global_state_native.rs); the context lives for the process, TLS bases are this
+        // thread's.
+        for &(i, off) in &r.plan.ctx_bytes {
+            s.vals[i] = i64::from(unsafe { (ctx as *const u8).add(off).read_volatile() });
+        }
+        for &(i, src, byte, bit) in &r.plan.tls_bits {
+            let base = tls[src];
+            if base.is_null() {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "ferrodyn: per-thread torch state not found",
+                ));
+            }
+            s.vals[i] = i64::from((unsafe { base.add(byte).read_volatile() } >> bit) & 1);
+        }
+        for &i in &r.plan.others {
+            let f = &r.fields[i];
             s.vals[i] = match f.only_if {
                 Some(j) if s.vals[j] == 0 => -1,
                 _ => f.read.read(py, ctx, &tls)?,
@@ -107,8 +124,34 @@ struct Field {
 
 struct Reader {
     fields: Vec<Field>,
+    plan: Plan,
     natives: Natives,
     describe: Py<PyAny>,
+}
+
+/// The fields grouped by how they are read, so the memory reads run without dispatch.
+#[derive(Default)]
+struct Plan {
+    /// (field, byte offset in the context).
+    ctx_bytes: Vec<(usize, usize)>,
+    /// (field, per-thread source, byte, bit).
+    tls_bits: Vec<(usize, usize, usize, u8)>,
+    /// Every other field, in table order (an `only_if` refers to an earlier field).
+    others: Vec<usize>,
+}
+
+impl Plan {
+    fn of(fields: &[Field]) -> Plan {
+        let mut p = Plan::default();
+        for (i, f) in fields.iter().enumerate() {
+            match (&f.read, f.only_if) {
+                (Read::CtxByte(off), None) => p.ctx_bytes.push((i, *off)),
+                (Read::TlsBit { src, byte, bit }, None) => p.tls_bits.push((i, *src, *byte, *bit)),
+                _ => p.others.push(i),
+            }
+        }
+        p
+    }
 }
 
 // SAFETY: the raw pointers in `natives` and in the fields' readers point at torch's
@@ -202,6 +245,7 @@ fn build(py: Python<'_>) -> PyResult<Reader> {
     }
     cross_validate(py, &mut natives, &table, &mut fields)?;
     Ok(Reader {
+        plan: Plan::of(&fields),
         fields,
         natives,
         describe,
