@@ -1,0 +1,72 @@
+"""Per-call overhead on a noisy machine: eager, torch.compile and ferrodyn.compile
+(backend="eager") timed interleaved, 40 rounds of 1000 calls each, GC off, best round kept.
+
+    ~/.cache/ferrodyn-venv/bin/python benches/per_call_min.py
+
+To compare two ferrodyn builds, run it once per build (e.g. `PYTHONPATH=<other checkout>/pysrc`
+with that checkout's extension built in place) and compare the ratio columns.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ferrodyn
+import torch
+
+
+def add_one(x: torch.Tensor) -> torch.Tensor:
+    return x + 1
+
+
+def sum10(*xs: torch.Tensor) -> torch.Tensor:
+    a, b, c, d, e, f, g, h, i, j = xs
+    return a + b + c + d + e + f + g + h + i + j
+
+
+def best_ns(fns: dict[str, Callable[..., Any]], args: tuple[Any, ...]) -> dict[str, float]:
+    best = dict.fromkeys(fns, float("inf"))
+    gc.disable()
+    try:
+        for _ in range(40):
+            for name, fn in fns.items():
+                t = time.perf_counter_ns()
+                for _ in range(1000):
+                    fn(*args)
+                best[name] = min(best[name], (time.perf_counter_ns() - t) / 1000)
+    finally:
+        gc.enable()
+    return best
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    cases = {
+        "x + 1 (4 elems)": (add_one, (torch.randn(4),)),
+        "sum of 10 tensor args": (sum10, tuple(torch.randn(4) for _ in range(10))),
+    }
+    print(f"torch {torch.__version__}, ferrodyn from {ferrodyn.__file__}")
+    print("| case | eager | torch.compile | ferrodyn | overhead tc | overhead ferrodyn | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (fn, args) in cases.items():
+        fns = {
+            "eager": fn,
+            "tc": torch.compile(fn, backend="eager"),
+            "fd": ferrodyn.compile(fn, backend="eager"),
+        }
+        for f in fns.values():
+            f(*args)
+            f(*args)
+        b = best_ns(fns, args)
+        ot, of = b["tc"] - b["eager"], b["fd"] - b["eager"]
+        print(
+            f"| {name} | {b['eager']:.0f} ns | {b['tc']:.0f} ns | {b['fd']:.0f} ns "
+            f"| {ot:.0f} ns | {of:.0f} ns | {of / ot:.3f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
