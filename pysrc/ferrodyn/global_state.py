@@ -54,6 +54,15 @@ def _reduction_code(pair: object) -> int:
     return 0 if pair else 1  # older torch: a plain bool
 
 
+def _legacy_precision(read: Callable[[], int]) -> int:
+    """A legacy TF32/matmul-precision getter, which raises once torch's per-backend
+    fp32_precision API has been used too: -2 then."""
+    try:
+        return read()
+    except RuntimeError:
+        return -2
+
+
 def _torch_function_state() -> int:
     if _C._is_torch_function_all_disabled():
         return 2
@@ -117,7 +126,8 @@ class Field:
     first that resolves and agrees with `read` (now and after each flip) is used. Kinds:
     "u8" `T f()` with a byte-sized result, "i32" `int f()`, "i64" `int64_t f()`, "u8_dev:N"
     `T f(DeviceType N)`, "data_u8" a `bool` variable, "ctx_u8" a const member of
-    `at::globalContext()` (read at the flag's byte offset when a flip shows it),
+    `at::globalContext()` (read at the flag's byte offset when a flip shows it), "ctx_byte"
+    the byte only (for getters that may throw),
     "ctx_u8_nullopt" the same with one `std::optional` argument left empty,
     "getter_bit:O:K" bit K of the byte at offset O of the per-thread object `T& f()`
     returns, "tls_flip_bit:SIZE" the bit of a `thread_local` variable that the first flip
@@ -313,11 +323,13 @@ def _fields() -> tuple[Field, ...]:
         ),
         Field(
             "torch.backends.cudnn.allow_tf32",
-            lambda: int(bool(_C._get_cudnn_allow_tf32())),
+            lambda: _legacy_precision(lambda: int(bool(_C._get_cudnn_allow_tf32()))),
+            # Memory only: the getter raises (a C++ exception) once the per-backend
+            # fp32_precision API has been mixed in.
             (
                 "torch_cpu",
                 "_ZNK2at7Context14allowTF32CuDNNESt8optionalINS_9Float32OpEE",
-                "ctx_u8_nullopt",
+                "ctx_byte",
             ),
             (_flip_bool(_C._get_cudnn_allow_tf32, _C._set_cudnn_allow_tf32),),
         ),
@@ -325,8 +337,10 @@ def _fields() -> tuple[Field, ...]:
         # exactly when it is "highest"; setting it moves the precision): one field for both.
         Field(
             "float32 matmul precision",
-            lambda: _MATMUL_PRECISIONS.index(torch.get_float32_matmul_precision()),
-            ("torch_cpu", "_ZNK2at7Context22float32MatmulPrecisionEv", "ctx_u8"),
+            lambda: _legacy_precision(
+                lambda: _MATMUL_PRECISIONS.index(torch.get_float32_matmul_precision())
+            ),
+            ("torch_cpu", "_ZNK2at7Context22float32MatmulPrecisionEv", "ctx_byte"),
             (
                 lambda: _setter(
                     torch.get_float32_matmul_precision,
@@ -334,7 +348,7 @@ def _fields() -> tuple[Field, ...]:
                     "medium" if torch.get_float32_matmul_precision() != "medium" else "high",
                 ),
             ),
-            lambda c: _MATMUL_PRECISIONS[c] if 0 <= c < 3 else str(c),
+            lambda c: _MATMUL_PRECISIONS[c] if 0 <= c < 3 else "mixed legacy/new API",
         ),
         Field(
             "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction",

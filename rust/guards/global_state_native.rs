@@ -231,17 +231,24 @@ fn resolve(
             "i64" => Read::I64(std::mem::transmute::<*const c_void, I64Fn>(ptr)),
             // The symbol's address is the bool itself.
             "data_u8" => Read::DataU8(ptr as *const u8),
-            "ctx_u8" => {
-                let f = std::mem::transmute::<*const c_void, CtxU8Fn>(ptr);
-                // Prefer reading the flag's byte directly when flipping it moves exactly
-                // one byte of the context.
+            // Prefer reading the value's byte directly when flipping it moves exactly one
+            // bit of the context (validation then checks the whole byte is the value).
+            // Memory only: the getter may throw a C++ exception, which must never unwind
+            // into Rust.
+            "ctx_byte" => {
                 match memory.then(|| find_flip_bit(n.context as *const u8, CONTEXT_SCAN, flips)) {
-                    Some(Some((byte, 0))) => Read::CtxByte(byte),
-                    _ => Read::CtxU8(f),
+                    Some(Some((byte, _))) => Read::CtxByte(byte),
+                    _ => return None,
                 }
             }
-            "ctx_u8_nullopt" => {
-                Read::CtxU8NullOpt(std::mem::transmute::<*const c_void, CtxU8OptFn>(ptr))
+            "ctx_u8" | "ctx_u8_nullopt" => {
+                match memory.then(|| find_flip_bit(n.context as *const u8, CONTEXT_SCAN, flips)) {
+                    Some(Some((byte, _))) => Read::CtxByte(byte),
+                    _ if kind == "ctx_u8" => {
+                        Read::CtxU8(std::mem::transmute::<*const c_void, CtxU8Fn>(ptr))
+                    }
+                    _ => Read::CtxU8NullOpt(std::mem::transmute::<*const c_void, CtxU8OptFn>(ptr)),
+                }
             }
             k if k.starts_with("getter_bit:") => {
                 // "getter_bit:BYTE:BIT": a bit of the per-thread object `T& f()` returns.
