@@ -808,7 +808,24 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 }
             }
         }
-        IMPORT_NAME | IMPORT_FROM | IMPORT_STAR => return Err(Exit::brk("an import statement")),
+        IMPORT_NAME => {
+            let fromlist = frame.pop();
+            let level = frame.pop();
+            let n = name(frame, arg)?;
+            let v = super::imports::import_name(tx, frame, &n, &level, &fromlist)?;
+            frame.stack.push(v);
+        }
+        IMPORT_FROM => {
+            let module = frame
+                .stack
+                .last()
+                .cloned()
+                .ok_or_else(|| Exit::internal("empty stack"))?;
+            let n = name(frame, arg)?;
+            let v = super::imports::import_from(tx, &module, &n)?;
+            frame.stack.push(v);
+        }
+        IMPORT_STAR => return Err(Exit::brk("an import statement")),
         // Generators: the frame suspends at YIELD_VALUE; `next` resumes it with None sent.
         RETURN_GENERATOR => frame.stack.push(Value::none(py)),
         YIELD_VALUE => {

@@ -15,6 +15,7 @@ pub mod exceptions;
 pub mod exit;
 pub mod frame;
 pub mod hooks;
+pub mod imports;
 pub mod iter;
 pub mod kinds;
 pub mod markers;

@@ -1,0 +1,105 @@
+//! `import` statements inside traced code. An import of a module that is already fully
+//! imported has no effect beyond binding a name, so it traces without a graph break when
+//! the module can be reached by a guarded source: torch's own modules (trusted, like every
+//! `torch.*` module the tracer meets) or a module the function's globals already bind. Any
+//! other import breaks the graph at the instruction (the glue runs it natively).
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::attrs::load_attr;
+use super::exit::{Exit, TResult};
+use super::frame::Frame;
+use super::tracer::Tracer;
+use super::value::{GlobalsAccess, Value};
+use crate::guards::{DictKey, Source};
+
+/// `IMPORT_NAME name` with `level` and `fromlist` popped: the module (or top package) value.
+pub fn import_name(
+    tx: &mut Tracer<'_>,
+    frame: &Frame,
+    name: &str,
+    level: &Value,
+    fromlist: &Value,
+) -> TResult<Value> {
+    let py = tx.py;
+    let brk = || Exit::brk(format!("an import statement (import of {name})"));
+    let level_zero = level
+        .as_const(py)
+        .and_then(|l| l.extract::<i64>().ok())
+        .is_some_and(|l| l == 0);
+    if !level_zero {
+        return Err(brk());
+    }
+    // `import a.b` binds the top package; `from a.b import c` needs `a.b` itself.
+    let wants_module = match fromlist.as_const(py) {
+        Some(f) if f.is_none() => false,
+        Some(_) => true,
+        None if matches!(fromlist, Value::Tuple(_)) => true,
+        None => return Err(brk()),
+    };
+    let modules = py
+        .import("sys")
+        .and_then(|s| s.getattr("modules"))
+        .map_err(|e| tx.err(e))?;
+    let loaded =
+        |n: &str| -> Option<Bound<'_, PyAny>> { modules.get_item(n).ok().filter(|m| !m.is_none()) };
+    // Every package on the path must be loaded already (else the import runs code).
+    let mut prefix = String::new();
+    for part in name.split('.') {
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(part);
+        if loaded(&prefix).is_none() {
+            return Err(brk());
+        }
+    }
+    let target = if wants_module {
+        name
+    } else {
+        name.split('.').next().unwrap_or(name)
+    };
+    let module = loaded(target).ok_or_else(brk)?;
+    if target == "torch" || target.starts_with("torch.") {
+        return tx.realize(&module, None);
+    }
+    // A module the globals bind: read it from there, guarded like any global.
+    let globals = frame
+        .globals
+        .bind(py)
+        .cast::<PyDict>()
+        .map_err(|e| tx.err(e.into()))?
+        .clone();
+    let key = globals
+        .iter()
+        .find(|(_, v)| v.is(&module))
+        .and_then(|(k, _)| k.extract::<String>().ok())
+        .ok_or_else(brk)?;
+    let source = match &frame.globals_source {
+        GlobalsAccess::Root => Arc::new(Source::Global { name: key }),
+        GlobalsAccess::Via(g) => Arc::new(Source::DictItem {
+            base: g.clone(),
+            key: DictKey::Str(key),
+        }),
+        GlobalsAccess::Unguarded => return Err(brk()),
+    };
+    tx.realize(&module, Some(source))
+}
+
+/// `IMPORT_FROM name` on the module value: `getattr(module, name)`, when the attribute
+/// exists (else CPython would look for a submodule or raise ImportError: break).
+pub fn import_from(tx: &mut Tracer<'_>, module: &Value, name: &str) -> TResult<Value> {
+    let has = match module {
+        Value::Object(o) => o.obj.bind(tx.py).hasattr(name).unwrap_or(false),
+        _ => false,
+    };
+    if !has {
+        return Err(Exit::brk(format!(
+            "an import statement (from ... import {name})"
+        )));
+    }
+    load_attr(tx, module, name)
+}
