@@ -16,6 +16,21 @@ use super::tracer::Tracer;
 use super::value::{GlobalsAccess, ObjVal, SourceRef, Value};
 use crate::guards::{DictKey, Guard, Source};
 
+/// Where the frame's global `name` is read from for guards (None: its globals are not
+/// guarded).
+pub fn global_source(frame: &Frame, name: &str) -> SourceRef {
+    Some(Arc::new(match &frame.globals_source {
+        GlobalsAccess::Root => Source::Global {
+            name: name.to_string(),
+        },
+        GlobalsAccess::Via(g) => Source::DictItem {
+            base: g.clone(),
+            key: DictKey::Str(name.to_string()),
+        },
+        GlobalsAccess::Unguarded => return None,
+    }))
+}
+
 pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Value> {
     let py = tx.py;
     if let Some(v) = crate::side_effects::mutate::load_pending_global(tx, frame, name) {
@@ -28,17 +43,7 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
         .map_err(|e| tx.err(e.into()))?
         .clone();
     if let Some(obj) = globals.get_item(name).map_err(|e| tx.err(e))? {
-        let source = match &frame.globals_source {
-            GlobalsAccess::Root => Some(Arc::new(Source::Global {
-                name: name.to_string(),
-            })),
-            GlobalsAccess::Via(g) => Some(Arc::new(Source::DictItem {
-                base: g.clone(),
-                key: DictKey::Str(name.to_string()),
-            })),
-            GlobalsAccess::Unguarded => None,
-        };
-        return tx.realize(&obj, source);
+        return tx.realize(&obj, global_source(frame, name));
     }
     let builtins = tx.hooks.builtins.bind(py).clone();
     if let Some(obj) = builtins.get_item(name).map_err(|e| tx.err(e))? {

@@ -4,17 +4,14 @@
 //! `torch.*` module the tracer meets) or a module the function's globals already bind. Any
 //! other import breaks the graph at the instruction (the glue runs it natively).
 
-use std::sync::Arc;
-
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::attrs::load_attr;
+use super::attrs::{global_source, load_attr};
 use super::exit::{Exit, TResult};
 use super::frame::Frame;
 use super::tracer::Tracer;
-use super::value::{GlobalsAccess, Value};
-use crate::guards::{DictKey, Source};
+use super::value::Value;
 
 /// `IMPORT_NAME name` with `level` and `fromlist` popped: the module (or top package) value.
 pub fn import_name(
@@ -78,14 +75,7 @@ pub fn import_name(
         .find(|(_, v)| v.is(&module))
         .and_then(|(k, _)| k.extract::<String>().ok())
         .ok_or_else(brk)?;
-    let source = match &frame.globals_source {
-        GlobalsAccess::Root => Arc::new(Source::Global { name: key }),
-        GlobalsAccess::Via(g) => Arc::new(Source::DictItem {
-            base: g.clone(),
-            key: DictKey::Str(key),
-        }),
-        GlobalsAccess::Unguarded => return Err(brk()),
-    };
+    let source = global_source(frame, &key).ok_or_else(brk)?;
     tx.realize(&module, Some(source))
 }
 
