@@ -13,7 +13,11 @@ the helper functions it calls), plus how to build its arguments.  Programs mix
   over local lists, ``while`` loops with a Python counter;
 * calls of generated helper functions (possibly nested, so they are inlined);
 * graph breaks: ``zlib.crc32``/``zlib.adler32`` of constant bytes, their results used in
-  Python arithmetic, ``.item()`` of a tensor in a branch condition.
+  Python arithmetic, ``.item()`` of a tensor in a branch condition, and breaks at
+  instructions other than calls: boolean-mask indexing (``t[t > 0]``), an f-string of an
+  object with its own ``__format__``, an attribute store on a ``__slots__`` object, and
+  ``import`` statements (of a module the program's globals do not bind) — anywhere,
+  including inside loops.
 
 Only objects created inside the program are mutated: arguments are never touched (side
 effects on pre-existing objects are out of scope here).  Everything is deterministic given
@@ -38,6 +42,22 @@ UNARY = ["relu", "sin", "cos", "tanh", "neg", "abs", "sigmoid"]
 WORDS = ["alpha", "beta", "gamma", "delta", "ferro", "dyn", "x", "q"]
 
 
+class _Fmt:
+    """An object with its own ``__format__`` (FORMAT_VALUE breaks the graph on it)."""
+
+    def __format__(self, spec: str) -> str:
+        return "F" + spec
+
+
+class _Box:
+    """A ``__slots__`` object created per program (its attribute stores break the graph)."""
+
+    __slots__ = ("v",)
+
+    def __init__(self) -> None:
+        self.v = 0
+
+
 @dataclass
 class Program:
     seed: int
@@ -55,6 +75,8 @@ class Program:
             "__name__": f"progen_{self.seed}",
             "torch": torch,
             "zlib": zlib,
+            "_FMT": _Fmt(),
+            "_BOX": _Box(),
         }
         exec(compile(self.source, filename, "exec"), namespace)  # noqa: S102 - generated code
         fn: Callable[..., Any] = namespace["f"]
@@ -135,6 +157,15 @@ class _Gen:
         if not self.breaks:
             return f"{self.rng.randint(2, 9)} % {self.rng.randint(2, 5)}"
         self.features.add("break")
+        r = self.rng.random()
+        tensors = self.names("t")
+        if r < 0.2 and tensors:
+            self.features.add("mask_index")
+            t = self.pick(tensors)
+            return f"{t}[{t} > 0].numel() % {self.rng.randint(2, 9)}"
+        if r < 0.3:
+            self.features.add("format")
+            return f'len(f"{{_FMT:>{self.rng.randint(1, 6)}}}") % {self.rng.randint(2, 9)}'
         fn = self.pick(["crc32", "adler32"])
         word = self.pick(WORDS)
         return f'zlib.{fn}(b"{word}") % {self.rng.randint(2, 9)}'
@@ -299,10 +330,38 @@ class _Gen:
 
     def stmt(self) -> None:
         kind = self.rng.choices(
-            ["tensor", "int", "list", "tuple", "dict", "if", "for", "while", "helper", "multi"],
-            weights=[30, 10, 9, 6, 5, 10, 8, 3, 8, 4],
+            ["tensor", "int", "list", "tuple", "dict", "if", "for", "while", "helper", "multi"]
+            + ["store", "import"],
+            weights=[30, 10, 9, 6, 5, 10, 8, 3, 8, 4, 3, 2],
         )[0]
         getattr(self, f"stmt_{kind}")()
+
+    def stmt_store(self) -> None:
+        """An attribute store on a ``__slots__`` object, read back into an int."""
+        if not self.breaks:
+            return self.stmt_int()
+        self.features.add("slot_store")
+        self.emit(f"_BOX.v = {self.int_atom()} + {self.rng.randint(0, 3)}")
+        name = self.fresh("i")
+        self.emit(f"{name} = _BOX.v * 2")
+        self.env[name] = ("i",)
+        return None
+
+    def stmt_import(self) -> None:
+        """An import statement of a module the globals do not bind."""
+        if not self.breaks:
+            return self.stmt_int()
+        self.features.add("import")
+        name = self.fresh("i")
+        if self.rng.random() < 0.5:
+            self.emit("import math")
+            self.emit(f"{name} = math.floor({self.int_atom()} * 1.5)")
+        else:
+            alias = self.fresh("fl")
+            self.emit(f"from math import floor as {alias}")
+            self.emit(f"{name} = {alias}({self.int_atom()} * 2.5)")
+        self.env[name] = ("i",)
+        return None
 
     def stmt_tensor(self) -> None:
         expr, typ = self.tensor_expr()
