@@ -204,3 +204,27 @@ def test_uncaught_exception_at_a_subscript_is_the_real_one() -> None:
     compiled = ferrodyn.compile(fn, backend="eager")
     with pytest.raises(KeyError, match="missing"):
         compiled(torch.ones(2), {"a": 1})
+
+
+def test_comprehension_whose_body_breaks_matches_eager() -> None:
+    """The comprehension's iterator is advanced by the trace before the break: a split that
+    re-ran the comprehension natively must not see it advanced (regression: an attempt to
+    split here produced an empty list)."""
+
+    def no_capture(x: torch.Tensor) -> torch.Tensor:
+        y = x + 1
+        values = [zlib.crc32(bytes([i])) % 7 for i in range(4)]
+        return y * sum(values) + len(values)
+
+    def captures(x: torch.Tensor) -> torch.Tensor:
+        y = x + 1
+        values = [y * (zlib.crc32(b"a") % 3) for _ in range(3)]
+        return values[0] + values[2] + y
+
+    def over_input(x: torch.Tensor, items: list[int]) -> torch.Tensor:
+        values = [zlib.crc32(bytes([i])) % 7 for i in items]
+        return x * sum(values)
+
+    _run(no_capture, lambda: (torch.ones(2),))
+    _run(captures, lambda: (torch.ones(2),))
+    _run(over_input, lambda: (torch.ones(2), [1, 2, 3]))
