@@ -21,8 +21,9 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::bytecode::resume::{
     build_continuation, Continuation, ContinuationSpec, Exit as Successor, Redirect, Slot,
 };
+use crate::caches::Caches;
 use crate::interp::breaks::SplitPoint;
-use crate::runtime::{Caches, CompiledCode, Origin};
+use crate::runtime::{CompiledCode, Origin};
 use crate::spec_cache::{CodeSpec, CO_VARARGS, CO_VARKEYWORDS};
 
 type GlueKey = (usize, usize, Vec<bool>, Vec<usize>, bool);

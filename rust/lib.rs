@@ -3,6 +3,7 @@
 //! `py_api.rs`; nothing else registers Python-visible names.
 
 pub mod bytecode;
+pub mod caches;
 pub mod glue;
 pub mod guards;
 pub mod interp;

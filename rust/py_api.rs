@@ -3,8 +3,9 @@
 
 use pyo3::prelude::*;
 
+use crate::caches::reset;
 use crate::interp::kinds;
-use crate::runtime::{reset, CompiledCode};
+use crate::runtime::CompiledCode;
 
 #[pyfunction]
 fn native_tensor_reader_active() -> bool {

@@ -4,7 +4,7 @@
 //! ferrodyn itself falls back to running the function eagerly.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
@@ -17,42 +17,7 @@ use crate::interp::{trace_function, TraceFailure, TraceOutput};
 use crate::side_effects::ReplayPlan;
 use crate::spec_cache::{CodeSpec, SPEC_CACHE};
 
-/// Every live CompiledCode's caches, so `reset()` can drop them all at once.
-static LIVE: Mutex<Vec<std::sync::Weak<Caches>>> = Mutex::new(Vec::new());
-
-/// What `reset()` drops: compiled entries, graph-break glue and resume functions, and the
-/// compiled functions for other code objects assigned to `fn.__code__`.
-#[derive(Default)]
-pub struct Caches {
-    entries: Mutex<CodeCache<Arc<Artifact>>>,
-    pub(crate) glue: crate::glue::GlueCache,
-    /// `fn.__code__` replaced since compile: a CompiledCode per code object seen since.
-    redirects: Mutex<Vec<(Py<PyAny>, Py<CompiledCode>)>>,
-}
-
-impl Caches {
-    fn new_registered() -> Arc<Caches> {
-        let c = Arc::new(Caches::default());
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|w| w.strong_count() > 0);
-            live.push(Arc::downgrade(&c));
-        }
-        c
-    }
-
-    /// Takes everything out under the locks and drops it after they are released (dropping
-    /// Python objects may run finalizers that call back into ferrodyn).
-    fn clear(&self) {
-        let entries = self.entries.lock().map(|mut c| c.take_all()).ok();
-        let glue = self.glue.lock().map(|mut g| std::mem::take(&mut *g)).ok();
-        let redirects = self
-            .redirects
-            .lock()
-            .map(|mut r| std::mem::take(&mut *r))
-            .ok();
-        drop((entries, glue, redirects));
-    }
-}
+use crate::caches::Caches;
 
 pub enum Artifact {
     Graph {
@@ -884,21 +849,4 @@ impl CompiledCode {
             artifact: Arc::new(Artifact::Eager { reason }),
         })
     }
-}
-
-/// `ferrodyn._core.reset()`: forget every compiled entry and every decoded code object.
-#[pyfunction]
-pub fn reset() {
-    let live: Vec<Arc<Caches>> = match LIVE.lock() {
-        Ok(mut l) => {
-            l.retain(|w| w.strong_count() > 0);
-            l.iter().filter_map(|w| w.upgrade()).collect()
-        }
-        Err(_) => Vec::new(),
-    };
-    for c in &live {
-        c.clear();
-    }
-    drop(live);
-    SPEC_CACHE.clear();
 }
