@@ -23,7 +23,7 @@ pub use leaf::Guard;
 pub use source::{DictKey, Source};
 pub use tensor_meta::TensorMeta;
 pub use tensor_native::{
-    init_native_tensor_reader, native_grad_enabled, native_tensor_reader_active,
-    native_tensor_reader_note, torch_lib_dir,
+    init_native_tensor_reader, native_tensor_reader_active, native_tensor_reader_note,
+    torch_lib_dir,
 };
 pub use tree::GuardTree;

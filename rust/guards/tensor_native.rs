@@ -81,7 +81,6 @@ type GetI32 = unsafe extern "C" fn(*mut c_void, *mut i32) -> i32;
 type ConstI32 = unsafe extern "C" fn() -> i32;
 type ImplBool = unsafe extern "C" fn(*const c_void) -> bool;
 type WrapFn = unsafe extern "C" fn(*const c_void) -> *mut ffi::PyObject;
-type NoArgBool = unsafe extern "C" fn() -> bool;
 
 pub(crate) struct NativeReader {
     _libs: Vec<Library>,
@@ -96,8 +95,6 @@ pub(crate) struct NativeReader {
     get_device_index: GetI32,
     get_layout: GetI32,
     requires_grad: ImplBool,
-    /// `c10::GradMode::is_enabled()` (thread-local grad mode).
-    grad_enabled: NoArgBool,
     strided_code: i32,
     /// dtype code -> the `torch.dtype` singleton (strong refs; compared by pointer).
     dtypes: Vec<Option<Py<PyAny>>>,
@@ -114,12 +111,6 @@ pub fn native_tensor_reader_active() -> bool {
 }
 
 /// Why the native reader is or is not active (set by [`init_native_tensor_reader`]).
-/// The thread's grad mode read natively (None when the native reader is off).
-pub fn native_grad_enabled() -> Option<bool> {
-    // SAFETY: validated at init against torch.is_grad_enabled(); a no-argument static.
-    NATIVE.get().map(|r| unsafe { (r.grad_enabled)() })
-}
-
 pub fn native_tensor_reader_note() -> String {
     NOTE.lock().map(|s| s.clone()).unwrap_or_default()
 }
@@ -268,7 +259,6 @@ fn load(py: Python<'_>, dir: &str) -> Result<NativeReader, String> {
             get_device_index: sym(&cpu, "aoti_torch_get_device_index")?,
             get_layout: sym(&cpu, "aoti_torch_get_layout")?,
             requires_grad: sym(&c10, "_ZNK3c1010TensorImpl13requires_gradEv")?,
-            grad_enabled: sym(&c10, "_ZN3c108GradMode10is_enabledEv")?,
             strided_code,
             dtypes,
             layouts,
@@ -281,31 +271,6 @@ fn load(py: Python<'_>, dir: &str) -> Result<NativeReader, String> {
 
 /// Structural and behavioural validation; returns the number of tensors compared.
 fn validate(py: Python<'_>, reader: &NativeReader) -> Result<usize, String> {
-    // Grad mode read natively must agree with torch.is_grad_enabled() in both states.
-    let torch = py.import("torch").map_err(|e| e.to_string())?;
-    let set = |on: bool| {
-        torch
-            .getattr("_C")
-            .and_then(|c| c.getattr("_set_grad_enabled"))
-            .and_then(|f| f.call1((on,)))
-    };
-    let is = || {
-        torch
-            .getattr("is_grad_enabled")
-            .and_then(|f| f.call0())
-            .and_then(|b| b.extract::<bool>())
-    };
-    let before = is().map_err(|e| e.to_string())?;
-    for on in [true, false] {
-        set(on).map_err(|e| e.to_string())?;
-        // SAFETY: `bool c10::GradMode::is_enabled()`, a static function with no arguments.
-        let native = unsafe { (reader.grad_enabled)() };
-        if native != is().map_err(|e| e.to_string())? {
-            let _ = set(before);
-            return Err("c10::GradMode::is_enabled disagrees with torch.is_grad_enabled".into());
-        }
-    }
-    set(before).map_err(|e| e.to_string())?;
     let class = reader.tensor_class.bind(py);
     let base = py
         .import("torch")
