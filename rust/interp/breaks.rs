@@ -16,12 +16,14 @@ use crate::bytecode::resume::Slot;
 use crate::bytecode::Opcode;
 use crate::guards::Source;
 
-/// How the root frame splits at one instruction: the stack entries it consumes, and the
-/// entries it leaves on its fall-through edge and (for a branch) on its jump edge.
+/// How the root frame splits at one instruction: the stack entries it consumes, and how
+/// many values it pushes on its fall-through edge and (for a branch) on its jump edge.
+/// (Checked before every root-frame instruction, so it allocates nothing.)
+#[derive(Clone, Copy)]
 pub struct SplitEffect {
     pub pops: usize,
-    pub fall: Vec<Slot>,
-    pub jump: Option<Vec<Slot>>,
+    pub fall: usize,
+    pub jump: Option<usize>,
 }
 
 /// The instructions at which the root frame can be split (the glue runs them natively):
@@ -31,11 +33,10 @@ pub struct SplitEffect {
 /// machinery that reach below the top of the stack.
 pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
     use Opcode::*;
-    let v = |n: usize| vec![Slot::Value; n];
     let n = arg as usize;
     let (pops, fall, jump) = match op {
-        CALL => (n + 2, v(1), None),
-        CALL_FUNCTION_EX => (3 + (n & 1), v(1), None),
+        CALL => (n + 2, 1, None),
+        CALL_FUNCTION_EX => (3 + (n & 1), 1, None),
         POP_JUMP_FORWARD_IF_TRUE
         | POP_JUMP_FORWARD_IF_FALSE
         | POP_JUMP_BACKWARD_IF_TRUE
@@ -43,25 +44,25 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         | POP_JUMP_FORWARD_IF_NONE
         | POP_JUMP_FORWARD_IF_NOT_NONE
         | POP_JUMP_BACKWARD_IF_NONE
-        | POP_JUMP_BACKWARD_IF_NOT_NONE => (1, v(0), Some(v(0))),
+        | POP_JUMP_BACKWARD_IF_NOT_NONE => (1, 0, Some(0)),
         // The jump keeps the tested value on the stack; the fall-through pops it.
-        JUMP_IF_TRUE_OR_POP | JUMP_IF_FALSE_OR_POP => (1, v(0), Some(v(1))),
+        JUMP_IF_TRUE_OR_POP | JUMP_IF_FALSE_OR_POP => (1, 0, Some(1)),
         // Exhausted: the iterator is popped and control leaves the loop.
-        FOR_ITER => (1, v(2), Some(v(0))),
-        BINARY_SUBSCR | BINARY_OP | COMPARE_OP | IS_OP | CONTAINS_OP => (2, v(1), None),
+        FOR_ITER => (1, 2, Some(0)),
+        BINARY_SUBSCR | BINARY_OP | COMPARE_OP | IS_OP | CONTAINS_OP => (2, 1, None),
         LOAD_ATTR | GET_ITER | UNARY_POSITIVE | UNARY_NEGATIVE | UNARY_NOT | UNARY_INVERT => {
-            (1, v(1), None)
+            (1, 1, None)
         }
-        FORMAT_VALUE => (1 + usize::from(n & 0x04 != 0), v(1), None),
-        BUILD_STRING => (n, v(1), None),
-        STORE_ATTR | DELETE_SUBSCR => (2, v(0), None),
-        STORE_SUBSCR => (3, v(0), None),
-        DELETE_ATTR => (1, v(0), None),
-        IMPORT_NAME => (2, v(1), None),
+        FORMAT_VALUE => (1 + usize::from(n & 0x04 != 0), 1, None),
+        BUILD_STRING => (n, 1, None),
+        STORE_ATTR | DELETE_SUBSCR => (2, 0, None),
+        STORE_SUBSCR => (3, 0, None),
+        DELETE_ATTR => (1, 0, None),
+        IMPORT_NAME => (2, 1, None),
         // The module stays below the imported name.
-        IMPORT_FROM => (1, v(2), None),
-        UNPACK_SEQUENCE => (1, v(n), None),
-        UNPACK_EX => (1, v((n & 0xff) + (n >> 8) + 1), None),
+        IMPORT_FROM => (1, 2, None),
+        UNPACK_SEQUENCE => (1, n, None),
+        UNPACK_EX => (1, (n & 0xff) + (n >> 8) + 1, None),
         _ => return None,
     };
     Some(SplitEffect { pops, fall, jump })
@@ -258,11 +259,12 @@ pub fn split_point(
         return Err(Exit::internal("stack underflow at a graph break"));
     }
     let kept = &layout[..layout.len() - consumed];
-    let mut after_fall: Vec<Slot> = kept.iter().chain(&effect.fall).copied().collect();
+    let mut after_fall: Vec<Slot> = kept.to_vec();
+    after_fall.resize(kept.len() + effect.fall, Slot::Value);
     // Let the glue also run the STORE_FASTs that store the pushed values.
     let mut fall_at = snap.index;
     let mut fall_bound: Vec<usize> = locals.iter().map(|(i, _)| *i).collect();
-    let mut pushed_left = effect.fall.len();
+    let mut pushed_left = effect.fall;
     while pushed_left > 0 {
         match instrs.get(fall_at + 1) {
             Some(next)
@@ -283,8 +285,12 @@ pub fn split_point(
         }
     }
     let jump_target = ins.target.map(|t| t as usize);
-    let after_jump = match (jump_target, &effect.jump) {
-        (Some(_), Some(j)) => Some(kept.iter().chain(j).copied().collect()),
+    let after_jump = match (jump_target, effect.jump) {
+        (Some(_), Some(pushed)) => {
+            let mut j = kept.to_vec();
+            j.resize(kept.len() + pushed, Slot::Value);
+            Some(j)
+        }
         _ => None,
     };
     let base = layout.len() - consumed;
