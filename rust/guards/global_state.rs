@@ -15,7 +15,7 @@ use libloading::os::unix::{Library, RTLD_NOW};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use super::global_state_native::{choose, Natives, Read};
+use super::global_state_native::{choose, ctx_byte, tls_bit, Natives, Read};
 
 type ContextFn = unsafe extern "C" fn() -> *const c_void;
 
@@ -50,20 +50,11 @@ impl GlobalState {
         let ctx = r.natives.context;
         let tls = r.natives.tls_bases();
         // Plain memory reads first, in tight loops (no per-field dispatch), then the rest.
-        // SAFETY: offsets and bases were located and validated at start-up (see
-        // global_state_native.rs); the context lives for the process, TLS bases are this
-        // thread's.
         for &(i, off) in &r.plan.ctx_bytes {
-            s.vals[i] = i64::from(unsafe { (ctx as *const u8).add(off).read_volatile() });
+            s.vals[i] = ctx_byte(ctx, off);
         }
         for &(i, src, byte, bit) in &r.plan.tls_bits {
-            let base = tls[src];
-            if base.is_null() {
-                return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                    "ferrodyn: per-thread torch state not found",
-                ));
-            }
-            s.vals[i] = i64::from((unsafe { base.add(byte).read_volatile() } >> bit) & 1);
+            s.vals[i] = tls_bit(&tls, src, byte, bit)?;
         }
         for &i in &r.plan.others {
             let f = &r.fields[i];

@@ -117,6 +117,29 @@ impl Natives {
     }
 }
 
+/// The context byte at `off` (an offset located and validated at start-up).
+#[inline]
+pub fn ctx_byte(ctx: *const c_void, off: usize) -> i64 {
+    // SAFETY: `ctx` is `at::globalContext()` (process lifetime) and `off` lies inside the
+    // scanned range where the flag was found.
+    i64::from(unsafe { (ctx as *const u8).add(off).read_volatile() })
+}
+
+/// Bit `bit` of byte `byte` of this thread's per-thread object `src`.
+#[inline]
+pub fn tls_bit(tls: &[*const u8; MAX_TLS], src: usize, byte: usize, bit: u8) -> PyResult<i64> {
+    let base = tls[src];
+    if base.is_null() {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "ferrodyn: per-thread torch state not found",
+        ));
+    }
+    // SAFETY: `base` is this thread's object, `byte` inside it (validated at start-up).
+    Ok(i64::from(
+        (unsafe { base.add(byte).read_volatile() } >> bit) & 1,
+    ))
+}
+
 impl Read {
     /// The field's value now. `tls`: the calling thread's bases ([`Natives::tls_bases`]).
     pub fn read(
@@ -134,20 +157,10 @@ impl Read {
             Read::I32(f) => i64::from(unsafe { f() }),
             Read::I64(f) => unsafe { f() },
             Read::DataU8(p) => i64::from(unsafe { p.read_volatile() }),
-            Read::TlsBit { src, byte, bit } => {
-                let base = tls[*src];
-                if base.is_null() {
-                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                        "ferrodyn: per-thread torch state not found",
-                    ));
-                }
-                i64::from((unsafe { base.add(*byte).read_volatile() } >> bit) & 1)
-            }
+            Read::TlsBit { src, byte, bit } => tls_bit(tls, *src, *byte, *bit)?,
             Read::U8Dev(f, dev) => i64::from(unsafe { f(*dev) }),
             Read::CtxU8(f) => i64::from(unsafe { f(ctx) }),
-            Read::CtxByte(off) => {
-                i64::from(unsafe { (ctx as *const u8).add(*off).read_volatile() })
-            }
+            Read::CtxByte(off) => ctx_byte(ctx, *off),
             Read::CtxU8NullOpt(f) => i64::from(unsafe { f(ctx, 0) }),
             Read::Python(f) => f.bind(py).call0()?.extract()?,
         })

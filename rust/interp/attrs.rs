@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 use super::exit::{Exit, TResult};
 use super::frame::Frame;
@@ -36,12 +35,7 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
     if let Some(v) = crate::side_effects::mutate::load_pending_global(tx, frame, name) {
         return v;
     }
-    let globals = frame
-        .globals
-        .bind(py)
-        .cast::<PyDict>()
-        .map_err(|e| tx.err(e.into()))?
-        .clone();
+    let globals = frame.globals_dict(py).map_err(|e| tx.err(e))?;
     if let Some(obj) = globals.get_item(name).map_err(|e| tx.err(e))? {
         return tx.realize(&obj, global_source(frame, name));
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use super::exit::Location;
 use super::value::{GlobalsAccess, Value};
@@ -30,6 +31,11 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// The frame's globals dict.
+    pub fn globals_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        Ok(self.globals.bind(py).cast::<PyDict>()?.clone())
+    }
+
     pub fn location(&self) -> Location {
         let line = self
             .spec

@@ -5,7 +5,6 @@
 //! other import breaks the graph at the instruction (the glue runs it natively).
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 use super::attrs::{global_source, load_attr};
 use super::exit::{Exit, TResult};
@@ -64,12 +63,7 @@ pub fn import_name(
         return tx.realize(&module, None);
     }
     // A module the globals bind: read it from there, guarded like any global.
-    let globals = frame
-        .globals
-        .bind(py)
-        .cast::<PyDict>()
-        .map_err(|e| tx.err(e.into()))?
-        .clone();
+    let globals = frame.globals_dict(py).map_err(|e| tx.err(e))?;
     let key = globals
         .iter()
         .find(|(_, v)| v.is(&module))
