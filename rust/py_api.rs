@@ -12,6 +12,12 @@ fn native_tensor_reader_active() -> bool {
     crate::guards::native_tensor_reader_active()
 }
 
+/// Why the native tensor reader is on or off, and whether TensorImpl fields were located.
+#[pyfunction]
+fn native_tensor_reader_note() -> String {
+    crate::guards::native_tensor_reader_note()
+}
+
 /// Each global-state field and how it is read ("per-thread bit", "native call", "python"…).
 #[pyfunction]
 fn global_state_readers(py: Python<'_>) -> PyResult<Vec<(String, &'static str)>> {
@@ -33,6 +39,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CompiledCode>()?;
     m.add_function(wrap_pyfunction!(reset, m)?)?;
     m.add_function(wrap_pyfunction!(native_tensor_reader_active, m)?)?;
+    m.add_function(wrap_pyfunction!(native_tensor_reader_note, m)?)?;
     m.add_function(wrap_pyfunction!(init_torch, m)?)?;
     m.add_function(wrap_pyfunction!(global_state_readers, m)?)?;
     Ok(())

@@ -94,6 +94,27 @@ fn observe(py: Python<'_>, kind: &str, fill: impl FnOnce(&Bound<'_, PyDict>) -> 
     }
 }
 
+/// `f(*args)` through vectorcall: the graph's inputs go straight from the fetched values,
+/// without building an argument tuple.
+fn call_with<'py>(
+    py: Python<'py>,
+    f: &Py<PyAny>,
+    args: &[Py<PyAny>],
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `Py<PyAny>` is a transparent non-null object pointer, so `args` is a valid
+    // array of `args.len()` borrowed references for the duration of the call; the result is
+    // a new reference or NULL with an exception set.
+    unsafe {
+        let r = pyo3::ffi::PyObject_Vectorcall(
+            f.as_ptr(),
+            args.as_ptr().cast::<*mut pyo3::ffi::PyObject>(),
+            args.len(),
+            std::ptr::null_mut(),
+        );
+        Bound::from_owned_ptr_or_err(py, r)
+    }
+}
+
 fn logs_call(py: Python<'_>, artifact: &str, msg: String) {
     if let Ok(m) = py.import("ferrodyn.logs") {
         let _ = m.call_method1("log", (artifact, "%s", msg));
@@ -319,6 +340,22 @@ impl CompiledCode {
             frame.push(self.func.bind(py).clone());
             return Ok(frame);
         }
+        // `def f(a, *rest)` called positionally with every named argument given: the
+        // extra arguments are `rest`, a slice of `args` (no defaults or keywords to look up).
+        if no_kwargs
+            && spec.has_varargs()
+            && !spec.has_varkw()
+            && spec.kwonlyargcount == 0
+            && args.len() >= spec.argcount
+            && nslots > spec.argcount
+        {
+            let mut frame: Vec<Bound<'py, PyAny>> = Vec::with_capacity(nslots + 1);
+            frame.extend(args.iter().take(spec.argcount));
+            frame.push(args.get_slice(spec.argcount, args.len()).into_any());
+            frame.resize(nslots, none);
+            frame.push(self.func.bind(py).clone());
+            return Ok(frame);
+        }
         let func = self.func.bind(py);
         let defaults = func.getattr("__defaults__")?;
         let n_defaults = if defaults.is_none() {
@@ -400,8 +437,7 @@ impl CompiledCode {
                 if !replay.precheck(&fetched[n..]) {
                     return self.run_eager(py, args, kwargs);
                 }
-                let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
-                let out = compiled.bind(py).call1(inputs)?;
+                let out = call_with(py, compiled, &fetched[..n])?;
                 let objs = replay.run(py, &out, &fetched[n..])?;
                 Ok(template
                     .build_with(py, &out, &fetched[n..], &objs)?
@@ -423,8 +459,7 @@ impl CompiledCode {
                 if !replay.precheck(rest) {
                     return self.run_eager(py, args, kwargs);
                 }
-                let inputs = PyTuple::new(py, fetched[..n].iter().map(|o| o.bind(py)))?;
-                let out = compiled.bind(py).call1(inputs)?;
+                let out = call_with(py, compiled, &fetched[..n])?;
                 let objs = replay.run(py, &out, rest)?;
                 let mut glue_args = Vec::with_capacity(stack.len() + locals.len());
                 for t in locals {

@@ -27,6 +27,7 @@ import torch._dynamo
 import torch._dynamo.testing
 from _helpers import assert_tree_equal, clone_tree
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 State = Callable[[], contextlib.AbstractContextManager[Any]]
 Steps = list[tuple[str, State]]
@@ -830,3 +831,87 @@ def test_every_field_has_a_reader() -> None:
     assert readers["autocast enabled (cpu)"] != "python"
     python = {name for name, how in readers.items() if how == "python"}
     assert python <= {"torch function modes", "torch dispatch modes"}, python
+
+
+class Passthrough(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        return func(*args, **(kwargs or {}))
+
+
+def test_hot_fields_are_memory_reads() -> None:
+    """The fields read on every call that torch keeps in memory we can locate (mode stacks,
+    autocast cache, default dtype, warn_always) are read from memory, not through getters."""
+    readers = dict(ferrodyn._core.global_state_readers())
+    memory = {"per-thread bit", "per-thread memory", "context byte", "native variable"}
+    for name in (
+        "torch function mode stack depth",
+        "torch function disabled state",
+        "torch dispatch mode stack depth",
+        "autocast cache",
+        "default dtype",
+        "warn_always",
+    ):
+        assert readers[name] in memory, (name, readers[name])
+
+
+def test_memory_read_fields_in_a_new_thread() -> None:
+    """Per-thread memory (mode stacks, the autocast-cache flag in libtorch_cpu's TLS block) is
+    located per thread: a fresh thread sees its own state."""
+    import threading
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return x * 2 + int(torch.is_autocast_cache_enabled())
+
+    cnt = torch._dynamo.testing.CompileCounter()
+    compiled = ferrodyn.compile(f, backend=cnt)
+    x = torch.randn(3)
+    out: dict[str, torch.Tensor] = {}
+
+    def run(name: str) -> None:
+        if name == "no_cache":
+            prev = torch.is_autocast_cache_enabled()
+            torch.set_autocast_cache_enabled(False)
+            try:
+                out[name] = compiled(x)
+            finally:
+                torch.set_autocast_cache_enabled(prev)
+        elif name == "dispatch_mode":
+            with Passthrough():
+                out[name] = compiled(x)
+        else:
+            out[name] = compiled(x)
+
+    for name in ("plain", "no_cache", "dispatch_mode", "plain2"):
+        t = threading.Thread(target=run, args=(name,))
+        t.start()
+        t.join()
+    torch.testing.assert_close(out["plain"], x * 2 + 1)
+    torch.testing.assert_close(out["no_cache"], x * 2)
+    torch.testing.assert_close(out["dispatch_mode"], x * 2 + 1)
+    torch.testing.assert_close(out["plain2"], x * 2 + 1)
+    assert cnt.frame_count == 3  # plain, no cache, under a dispatch mode
+
+
+def test_infra_dispatch_mode_slot_changes_the_state() -> None:
+    """An infra dispatch mode (the fake/proxy/functional slots, outside the mode stack vector)
+    counts in the dispatch-mode depth: a graph traced without one is not reused under one."""
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+    cnt = torch._dynamo.testing.CompileCounter()
+    compiled = ferrodyn.compile(f, backend=cnt)
+    x = torch.zeros(2)
+    torch.testing.assert_close(compiled(x), f(x))
+    mode = Passthrough()
+    mode._mode_key = torch._C._TorchDispatchModeKey.FUNCTIONAL  # type: ignore[attr-defined]
+    torch._C._set_dispatch_mode(mode)
+    try:
+        expected = f(x)
+        got = compiled(x)
+    finally:
+        torch._C._unset_dispatch_mode(torch._C._TorchDispatchModeKey.FUNCTIONAL)
+    torch.testing.assert_close(got, expected)
+    assert cnt.frame_count == 2
+    torch.testing.assert_close(compiled(x), f(x))
+    assert cnt.frame_count == 2

@@ -48,6 +48,7 @@ __all__ = [
     "global_state_readers",
     "init_torch",
     "native_tensor_reader_active",
+    "native_tensor_reader_note",
     "reset",
 ]
 __version__: str
@@ -96,6 +97,10 @@ def global_state_readers() -> list[tuple[str, str]]:
 
 def native_tensor_reader_active() -> bool:
     """True when tensor metadata for guards is read natively (not through Python attributes)."""
+
+def native_tensor_reader_note() -> str:
+    """Why the native tensor reader is on or off, and whether the TensorImpl fields of the
+    guard's fast path were located."""
 
 # Object kinds and attribute locations; see pysrc/ferrodyn/variables/kinds.py.
 KIND_CONST: int

@@ -160,6 +160,47 @@ def _enter(cm_factory: Callable[[], contextlib.AbstractContextManager[object]]) 
     return lambda: cm.__exit__(None, None, None) and None
 
 
+def _function_mode() -> contextlib.AbstractContextManager[object]:
+    from torch.overrides import TorchFunctionMode
+
+    return TorchFunctionMode()
+
+
+def _dispatch_mode() -> contextlib.AbstractContextManager[object]:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    return TorchDispatchMode()
+
+
+def _enter_modes(factory: Callable[[], contextlib.AbstractContextManager[object]], n: int) -> Undo:
+    """Enter `n` nested modes (validation flips of the mode-stack depth)."""
+    stack = contextlib.ExitStack()
+    for _ in range(n):
+        stack.enter_context(factory())
+    return lambda: stack.close()
+
+
+_INFRA_MODE_KEYS = tuple(
+    getattr(_C._TorchDispatchModeKey, k)
+    for k in ("FAKE", "PROXY", "FUNCTIONAL")
+    if hasattr(getattr(_C, "_TorchDispatchModeKey", None), k)
+)
+
+
+def _set_infra_mode(key: object) -> Undo:
+    """Occupy one infra dispatch-mode slot (fake, proxy, functional) with a bare mode."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    mode = TorchDispatchMode()
+    mode._mode_key = key  # type: ignore[attr-defined]
+    _C._set_dispatch_mode(mode)
+    return lambda: _C._unset_dispatch_mode(key) and None
+
+
+# The thread's per-thread mode-stack objects (`T& get_state()`).
+_TORCH_FUNCTION_TLS = "_ZN2at4impl22PythonTorchFunctionTLS9get_stateEv"
+_DISPATCH_MODE_TLS = "_ZN3c104impl20TorchDispatchModeTLS9get_stateEv"
+
 # `c10::impl::raw_local_dispatch_key_set`, the thread's included/excluded dispatch keys.
 _DISPATCH_TLS = "_ZN3c104impl26raw_local_dispatch_key_setE"
 _AUTOGRAD_TLS = "_ZN3c1013AutogradState13get_tls_stateEv"
@@ -249,18 +290,31 @@ def _fields() -> tuple[Field, ...]:
         Field(
             "autocast cache",
             lambda: int(torch.is_autocast_cache_enabled()),
-            ("torch_cpu", "_ZN2at8autocast25is_autocast_cache_enabledEv", "u8"),
+            (
+                # A thread_local of libtorch_cpu: its bit in the thread's TLS block.
+                ("torch_cpu", "_ZN2at8autocast25is_autocast_cache_enabledEv", "tls_block_flip"),
+                ("torch_cpu", "_ZN2at8autocast25is_autocast_cache_enabledEv", "u8"),
+            ),
             (_flip_bool(torch.is_autocast_cache_enabled, torch.set_autocast_cache_enabled),),
         ),
         Field(
             "default dtype",
             lambda: _dtype_code(torch.get_default_dtype()),
-            ("c10", "_ZN3c1031get_default_dtype_as_scalartypeEv", "u8"),
+            (
+                # A static of libc10 (its TypeMeta index is the ScalarType code).
+                ("c10", "_ZN3c1031get_default_dtype_as_scalartypeEv", "data_flip_byte"),
+                ("c10", "_ZN3c1031get_default_dtype_as_scalartypeEv", "u8"),
+            ),
             (
                 lambda: _setter(
                     torch.get_default_dtype,
                     torch.set_default_dtype,  # type: ignore[arg-type]
                     torch.float64 if torch.get_default_dtype() != torch.float64 else torch.float32,
+                ),
+                lambda: _setter(
+                    torch.get_default_dtype,
+                    torch.set_default_dtype,  # type: ignore[arg-type]
+                    torch.float16 if torch.get_default_dtype() != torch.float16 else torch.float32,
                 ),
             ),
             lambda c: _DTYPE_NAMES.get(c, f"dtype code {c}"),
@@ -409,13 +463,21 @@ def _fields() -> tuple[Field, ...]:
         Field(
             "torch function mode stack depth",
             lambda: int(_C._len_torch_function_stack()),
-            ("torch_cpu", "_ZN2at4impl22PythonTorchFunctionTLS9stack_lenEv", "i64"),
+            (
+                # The thread's PythonTorchFunctionTLS: (disabled state, stack vector, ...).
+                ("torch_cpu", _TORCH_FUNCTION_TLS, "getter_veclen:8:16"),
+                ("torch_cpu", "_ZN2at4impl22PythonTorchFunctionTLS9stack_lenEv", "i64"),
+            ),
+            (lambda: _enter_modes(_function_mode, 1), lambda: _enter_modes(_function_mode, 2)),
             show=str,
         ),
         Field(
             "torch function disabled state",
             _torch_function_state,
-            ("torch_cpu", "_ZN2at4impl22PythonTorchFunctionTLS18get_disabled_stateEv", "u8"),
+            (
+                ("torch_cpu", _TORCH_FUNCTION_TLS, "getter_i32:0"),
+                ("torch_cpu", "_ZN2at4impl22PythonTorchFunctionTLS18get_disabled_stateEv", "u8"),
+            ),
             (
                 lambda: _enter(_C.DisableTorchFunctionSubclass),
                 lambda: _enter(_C.DisableTorchFunction),
@@ -434,7 +496,17 @@ def _fields() -> tuple[Field, ...]:
         Field(
             "torch dispatch mode stack depth",
             lambda: int(_C._len_torch_dispatch_stack()),
-            ("c10", "_ZN3c104impl20TorchDispatchModeTLS9stack_lenEv", "i64"),
+            (
+                # The thread's TorchDispatchModeTLS: the stack vector, then one
+                # std::optional<shared_ptr> slot (24 bytes) per infra mode key.
+                ("c10", _DISPATCH_MODE_TLS, "getter_veclen:0:16:40,64,88"),
+                ("c10", "_ZN3c104impl20TorchDispatchModeTLS9stack_lenEv", "i64"),
+            ),
+            (
+                lambda: _enter_modes(_dispatch_mode, 1),
+                lambda: _enter_modes(_dispatch_mode, 2),
+                *(lambda key=key: _set_infra_mode(key) for key in _INFRA_MODE_KEYS),  # type: ignore[misc]
+            ),
             show=str,
         ),
         Field(
@@ -464,7 +536,10 @@ def _fields() -> tuple[Field, ...]:
         Field(
             "warn_always",
             lambda: int(torch.is_warn_always_enabled()),
-            ("c10", "_ZN3c1012WarningUtils14get_warnAlwaysEv", "u8"),
+            (
+                ("c10", "_ZN3c1012WarningUtils14get_warnAlwaysEv", "data_flip_byte"),
+                ("c10", "_ZN3c1012WarningUtils14get_warnAlwaysEv", "u8"),
+            ),
             (_flip_bool(torch.is_warn_always_enabled, torch.set_warn_always),),
         ),
         Field(

@@ -10,6 +10,7 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 
+use super::module_memory::module_memory;
 use libloading::os::unix::Library;
 use pyo3::prelude::*;
 
@@ -22,7 +23,7 @@ type CtxU8Fn = unsafe extern "C" fn(*const c_void) -> u8;
 type CtxU8OptFn = unsafe extern "C" fn(*const c_void, u64) -> u8;
 
 /// At most this many per-thread objects are read.
-pub const MAX_TLS: usize = 4;
+pub const MAX_TLS: usize = 8;
 /// Bytes of `at::Context` searched for a flag's offset.
 const CONTEXT_SCAN: usize = 2048;
 
@@ -38,6 +39,20 @@ pub enum Read {
         src: usize,
         byte: usize,
         bit: u8,
+    },
+    /// The `i32` at byte `off` of per-thread object `src`.
+    TlsI32 {
+        src: usize,
+        off: usize,
+    },
+    /// The length of the `std::vector` at byte `off` of per-thread object `src`
+    /// (elements of `elem` bytes), plus one for each byte at `flags` offsets that is 1
+    /// (e.g. the dispatch-mode stack: its vector and the set infra-mode slots).
+    TlsVecLen {
+        src: usize,
+        off: usize,
+        elem: usize,
+        flags: Vec<usize>,
     },
     U8Dev(U8DevFn, i8),
     CtxU8(CtxU8Fn),
@@ -55,6 +70,9 @@ pub enum TlsSource {
     Getter(PtrFn),
     /// A `thread_local` variable: `dlsym` gives the calling thread's instance.
     Symbol { lib: usize, name: String },
+    /// The calling thread's TLS block of a library (`dl_iterate_phdr`), after calling
+    /// `init` (a getter of one of its thread_locals) so that the block is allocated.
+    ModuleTls { file: String, init: U8Fn },
 }
 
 /// What the readers need: the open libraries, the context, the per-thread sources.
@@ -98,6 +116,13 @@ impl Natives {
                     .and_then(|(_, l)| unsafe { l.get::<*const u8>(name.as_bytes()) }.ok())
                     .map(|s| *s)
                     .unwrap_or(std::ptr::null()),
+                TlsSource::ModuleTls { file, init } => {
+                    // SAFETY: a side-effect-free getter (validated at start-up).
+                    unsafe { init() };
+                    module_memory(file)
+                        .and_then(|m| m.tls)
+                        .map_or(std::ptr::null(), |(start, _)| start as *const u8)
+                }
             };
         }
         out
@@ -123,6 +148,17 @@ pub fn ctx_byte(ctx: *const c_void, off: usize) -> i64 {
     // SAFETY: `ctx` is `at::globalContext()` (process lifetime) and `off` lies inside the
     // scanned range where the flag was found.
     i64::from(unsafe { (ctx as *const u8).add(off).read_volatile() })
+}
+
+/// This thread's per-thread object `src`.
+#[inline]
+fn tls_base(tls: &[*const u8; MAX_TLS], src: usize) -> PyResult<*const u8> {
+    match tls.get(src) {
+        Some(b) if !b.is_null() => Ok(*b),
+        _ => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "ferrodyn: per-thread torch state not found",
+        )),
+    }
 }
 
 /// Bit `bit` of byte `byte` of this thread's per-thread object `src`.
@@ -158,6 +194,31 @@ impl Read {
             Read::I64(f) => unsafe { f() },
             Read::DataU8(p) => i64::from(unsafe { p.read_volatile() }),
             Read::TlsBit { src, byte, bit } => tls_bit(tls, *src, *byte, *bit)?,
+            Read::TlsI32 { src, off } => {
+                let base = tls_base(tls, *src)?;
+                // SAFETY: this thread's object; `off` inside it (validated at start-up).
+                i64::from(unsafe { base.add(*off).cast::<i32>().read_unaligned() })
+            }
+            Read::TlsVecLen {
+                src,
+                off,
+                elem,
+                flags,
+            } => {
+                let base = tls_base(tls, *src)?;
+                // SAFETY: this thread's object; a std::vector is (begin, end, capacity)
+                // pointers at `off`, the flag bytes inside the object (validated at
+                // start-up, including a non-empty vector).
+                let (begin, end) = unsafe {
+                    let v = base.add(*off).cast::<usize>();
+                    (v.read_unaligned(), v.add(1).read_unaligned())
+                };
+                let set = flags
+                    .iter()
+                    .filter(|&&f| unsafe { base.add(f).read_volatile() } == 1)
+                    .count();
+                (end.wrapping_sub(begin) / (*elem).max(1) + set) as i64
+            }
             Read::U8Dev(f, dev) => i64::from(unsafe { f(*dev) }),
             Read::CtxU8(f) => i64::from(unsafe { f(ctx) }),
             Read::CtxByte(off) => ctx_byte(ctx, *off),
@@ -168,7 +229,10 @@ impl Read {
 
     /// Whether this reads raw memory (located at start-up) rather than calling a getter.
     pub fn reads_memory(&self) -> bool {
-        matches!(self, Read::TlsBit { .. } | Read::CtxByte(_))
+        matches!(
+            self,
+            Read::TlsBit { .. } | Read::CtxByte(_) | Read::TlsI32 { .. } | Read::TlsVecLen { .. }
+        )
     }
 
     pub fn is_native(&self) -> bool {
@@ -182,6 +246,7 @@ impl Read {
             Read::CtxU8(_) | Read::CtxU8NullOpt(_) => "native context call",
             Read::DataU8(_) => "native variable",
             Read::TlsBit { .. } => "per-thread bit",
+            Read::TlsI32 { .. } | Read::TlsVecLen { .. } => "per-thread memory",
             Read::CtxByte(_) => "context byte",
             Read::Python(_) => "python",
         }
@@ -207,7 +272,7 @@ pub fn choose(
         Err(_) => native.extract().ok()?,
     };
     for (lib, symbol, kind) in candidates {
-        let Some(read) = resolve(n, &lib, &symbol, &kind, flips, memory) else {
+        let Some(read) = resolve(n, &lib, &symbol, &kind, py_read, flips, memory) else {
             continue;
         };
         if validate(py, n, &read, py_read, flips).unwrap_or(false) {
@@ -223,10 +288,15 @@ fn resolve(
     lib: &str,
     symbol: &str,
     kind: &str,
+    py_read: &Bound<'_, PyAny>,
     flips: &Bound<'_, PyAny>,
     memory: bool,
 ) -> Option<Read> {
-    if !memory && (kind.starts_with("getter_bit:") || kind.starts_with("tls_flip_bit:")) {
+    if !memory
+        && (kind.starts_with("getter_")
+            || kind.starts_with("tls_")
+            || kind.starts_with("data_flip"))
+    {
         return None;
     }
     let lib_index = n.libs.iter().position(|(name, _)| name == lib)?;
@@ -275,6 +345,63 @@ fn resolve(
                 )?;
                 Read::TlsBit { src, byte, bit }
             }
+            k if k.starts_with("getter_i32:") || k.starts_with("getter_veclen:") => {
+                // "getter_i32:OFF" / "getter_veclen:OFF:ELEM[:F1,F2..]": memory of the
+                // per-thread object `T& f()` returns.
+                let f = std::mem::transmute::<*const c_void, PtrFn>(ptr);
+                let src = n.tls_index(
+                    TlsSource::Getter(f),
+                    |s| matches!(s, TlsSource::Getter(g) if *g as usize == f as usize),
+                )?;
+                let small = |t: &str| t.parse::<usize>().ok().filter(|o| *o < 1024);
+                if let Some(off) = k.strip_prefix("getter_i32:") {
+                    Read::TlsI32 {
+                        src,
+                        off: small(off)?,
+                    }
+                } else {
+                    let mut parts = k.strip_prefix("getter_veclen:")?.split(':');
+                    let off = small(parts.next()?)?;
+                    let elem = small(parts.next()?).filter(|e| *e > 0)?;
+                    let flags = match parts.next() {
+                        Some(list) => list.split(',').map(small).collect::<Option<Vec<_>>>()?,
+                        None => Vec::new(),
+                    };
+                    Read::TlsVecLen {
+                        src,
+                        off,
+                        elem,
+                        flags,
+                    }
+                }
+            }
+            k if k.starts_with("tls_block_flip") => {
+                // The bit of this library's thread_local block that the first flip
+                // changes; the symbol is a getter of one of its thread_locals.
+                let file = format!("lib{lib}.so");
+                let init = std::mem::transmute::<*const c_void, U8Fn>(ptr);
+                let src = n.tls_index(
+                    TlsSource::ModuleTls {
+                        file: file.clone(),
+                        init,
+                    },
+                    |s| matches!(s, TlsSource::ModuleTls { file: f, .. } if *f == file),
+                )?;
+                let base = n.tls_bases()[src];
+                let len = module_memory(&file)?.tls?.1;
+                if base.is_null() {
+                    return None;
+                }
+                let (byte, bit) = find_flip_bit_in(&[(base as usize, len)], flips)?;
+                Read::TlsBit { src, byte, bit }
+            }
+            "data_flip_byte" => {
+                // The byte of this library's static data that holds the value: of the
+                // bytes the first flip changes, the one byte equal to the Python reading
+                // before and after it; read whole.
+                let m = module_memory(&format!("lib{lib}.so"))?;
+                Read::DataU8(find_value_byte(&m.writable, py_read, flips)? as *const u8)
+            }
             k if k.starts_with("tls_flip_bit:") => {
                 // "tls_flip_bit:SIZE": the bit of the thread_local variable (SIZE bytes)
                 // that the field's first flip changes.
@@ -305,12 +432,37 @@ fn resolve(
 /// Applies the first flip that succeeds and returns the one bit of `len` bytes at `base`
 /// it changed as (byte, bit); None unless exactly one bit changed.
 fn find_flip_bit(base: *const u8, len: usize, flips: &Bound<'_, PyAny>) -> Option<(usize, u8)> {
-    // SAFETY: `base` is the start of a live object of at least `len` bytes (the context is
-    // a large static; TLS variables are read within their symbol size).
+    find_flip_bit_in(&[(base as usize, len)], flips)
+}
+
+/// [`find_flip_bit`] over one range given as (start, length).
+fn find_flip_bit_in(range: &[(usize, usize)], flips: &Bound<'_, PyAny>) -> Option<(usize, u8)> {
+    let start = range.first()?.0;
+    find_flip_bit_abs(range, flips).map(|(addr, bit)| (addr - start, bit))
+}
+
+/// Applies the first flip that succeeds and returns the one bit of the `ranges`
+/// ((start, length) of live, readable memory) it changed, as (address, bit); None unless
+/// exactly one bit changed.
+fn find_flip_bit_abs(ranges: &[(usize, usize)], flips: &Bound<'_, PyAny>) -> Option<(usize, u8)> {
+    // SAFETY: each range is a live object or a loaded writable segment of a library that
+    // stays loaded (the context is a large static; TLS within the block or symbol size).
     let snap = || -> Vec<u8> {
-        (0..len)
-            .map(|i| unsafe { base.add(i).read_volatile() })
+        ranges
+            .iter()
+            .flat_map(|&(start, len)| {
+                (0..len).map(move |i| unsafe { (start as *const u8).add(i).read_volatile() })
+            })
             .collect()
+    };
+    let addr_of = |mut i: usize| -> usize {
+        for &(start, len) in ranges {
+            if i < len {
+                return start + i;
+            }
+            i -= len;
+        }
+        usize::MAX
     };
     for flip in flips.try_iter().ok()? {
         let before = snap();
@@ -319,17 +471,58 @@ fn find_flip_bit(base: *const u8, len: usize, flips: &Bound<'_, PyAny>) -> Optio
         };
         let after = snap();
         let _ = undo.call0();
-        let diffs: Vec<(usize, u8)> = before
+        let mut diffs = before
             .iter()
             .zip(&after)
             .enumerate()
             .filter(|(_, (a, b))| a != b)
-            .map(|(i, (a, b))| (i, a ^ b))
-            .collect();
-        return match diffs.as_slice() {
-            [(byte, x)] if x.count_ones() == 1 => Some((*byte, x.trailing_zeros() as u8)),
+            .map(|(i, (a, b))| (i, a ^ b));
+        return match (diffs.next(), diffs.next()) {
+            (Some((i, x)), None) if x.count_ones() == 1 => {
+                Some((addr_of(i), x.trailing_zeros() as u8))
+            }
             _ => None,
         };
+    }
+    None
+}
+
+/// Applies the first flip that succeeds; of the bytes in `ranges` it changed, the address
+/// of the first one that equals `py_read()` before and after the flip.
+fn find_value_byte(
+    ranges: &[(usize, usize)],
+    py_read: &Bound<'_, PyAny>,
+    flips: &Bound<'_, PyAny>,
+) -> Option<usize> {
+    // SAFETY: loaded writable segments of a library that stays loaded.
+    let snap = || -> Vec<(usize, u8)> {
+        ranges
+            .iter()
+            .flat_map(|&(start, len)| {
+                (0..len).map(move |i| {
+                    (start + i, unsafe {
+                        (start as *const u8).add(i).read_volatile()
+                    })
+                })
+            })
+            .collect()
+    };
+    let value = || py_read.call0().ok()?.extract::<i64>().ok();
+    for flip in flips.try_iter().ok()? {
+        let (v0, before) = (value()?, snap());
+        let Ok(undo) = flip.ok()?.call0() else {
+            continue;
+        };
+        let (v1, after) = (value(), snap());
+        let _ = undo.call0();
+        let v1 = v1?;
+        // Several bytes may hold the value (c10 keeps the default dtype twice): any of
+        // them will do, the validation flips then check the one taken.
+        return before
+            .iter()
+            .zip(&after)
+            .find(|((_, a), (_, b))| a != b && i64::from(*a) == v0 && i64::from(*b) == v1)
+            .map(|((addr, _), _)| *addr);
     }
     None
 }

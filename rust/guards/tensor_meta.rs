@@ -1,14 +1,13 @@
 //! Tensor metadata guarded by [`Guard::Tensor`](super::Guard::Tensor): what a compiled
 //! graph specialised on, read once at trace time and compared on every call.
 //!
-//! Dispatch keys: there is no cheap native accessor for a tensor's `DispatchKeySet`
-//! (`TensorImpl::key_set()` is inline and the field offset is not stable API), so the
-//! guard checks what the keys encode for eager CPU/CUDA tensors instead: the exact Python
-//! type (which covers `__torch_dispatch__`/`__torch_function__` subclasses), device type
-//! and index (backend keys), dtype, layout (sparse/mkldnn keys) and requires_grad
-//! (autograd keys). Not covered: inference-mode tensors (`is_inference`), functorch
-//! wrappers and conjugate/negative bits, which need either Python calls or private
-//! TensorImpl offsets.
+//! The guard compares the exact Python type, dtype, device type and index, layout, sizes,
+//! strides and requires_grad, and for plain strided tensors the whole dispatch key set
+//! (which also covers conjugate/negative bits, inference tensors and autocast/backend
+//! keys). The hot path reads plain tensors' fields straight from the `TensorImpl` at
+//! offsets located and validated at start-up (`tensor_impl.rs`), other tensors through
+//! the AOTI shim (`tensor_native.rs`), and everything through Python attributes when the
+//! native reader is off.
 
 use std::borrow::Cow;
 
@@ -18,6 +17,66 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
 use super::tensor_native::native_reader;
+
+/// Dispatch keys whose tensors keep sizes elsewhere or run Python (their key sets are not
+/// recorded, so they never take the TensorImpl fast path).
+const NOT_PLAIN_KEYS: [&str; 14] = [
+    "Python",
+    "PythonTLSSnapshot",
+    "PythonDispatcher",
+    "Functionalize",
+    "FuncTorchBatched",
+    "FuncTorchVmapMode",
+    "FuncTorchGradWrapper",
+    "FuncTorchDynamicLayerFrontMode",
+    "FuncTorchDynamicLayerBackMode",
+    "BatchedNestedTensor",
+    "Sparse",
+    "SparseCsr",
+    "NestedTensor",
+    "Quantized",
+];
+
+static KEY_FNS: PyOnceLock<(Py<PyAny>, Vec<Py<PyAny>>)> = PyOnceLock::new();
+
+/// Slice equality as a plain loop: shapes are a few elements, where a `memcmp` call costs
+/// more than the comparison.
+#[inline]
+fn same_ints(a: &[i64], b: &[i64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// `DispatchKeySet(CPU, ADInplaceOrView, ...)` for a raw key set (for messages).
+fn key_names(py: Python<'_>, raw: u64) -> String {
+    py.import("torch")
+        .and_then(|t| t.getattr("_C"))
+        .and_then(|c| c.getattr("DispatchKeySet"))
+        .and_then(|k| k.call_method1("from_raw_repr", (raw,)))
+        .and_then(|k| k.str().map(|s| s.to_string()))
+        .unwrap_or_else(|_| format!("{raw:#x}"))
+}
+
+/// The raw dispatch key set of `v` if it is a plain strided tensor (none of
+/// [`NOT_PLAIN_KEYS`]), through `torch._C._dispatch_keys`.
+fn plain_keys(v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    let py = v.py();
+    let (dispatch_keys, excluded) = KEY_FNS.get_or_try_init(py, || -> PyResult<_> {
+        let c = py.import("torch")?.getattr("_C")?;
+        let keys = c.getattr("DispatchKey")?;
+        let excluded = NOT_PLAIN_KEYS
+            .iter()
+            .filter_map(|n| keys.getattr(*n).ok().map(Bound::unbind))
+            .collect();
+        Ok((c.getattr("_dispatch_keys")?.unbind(), excluded))
+    })?;
+    let ks = dispatch_keys.bind(py).call1((v,))?;
+    for k in excluded {
+        if ks.call_method1("has", (k.bind(py),))?.is_truthy()? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(ks.call_method0("raw_repr")?.extract()?))
+}
 
 /// `c10::DeviceType` values (stable: AOTI serialises them), by Python device-type name.
 const DEVICE_TYPES: [&str; 21] = [
@@ -147,6 +206,10 @@ pub struct TensorMeta {
     /// Whether the native reader may be used: the type does not override
     /// `__torch_dispatch__` (such subclasses may compute sizes in Python).
     native_ok: bool,
+    /// The raw dispatch key set, for plain strided tensors (None otherwise).
+    pub keys: Option<u64>,
+    /// The shim dtype code (-1: unknown; the TensorImpl fast path is then off).
+    dtype_code: i32,
 }
 
 impl TensorMeta {
@@ -162,7 +225,13 @@ impl TensorMeta {
         // The same singletons python_view compared, as owned references.
         let dtype = v.getattr("dtype")?;
         let layout = v.getattr("layout")?;
+        let keys = if native_ok { plain_keys(v)? } else { None };
+        let dtype_code = native_reader()
+            .and_then(|r| r.dtype_code(dtype.as_ptr()))
+            .unwrap_or(-1);
         Ok(TensorMeta {
+            keys,
+            dtype_code,
             py_type: ty.unbind(),
             dtype_name: dtype.str()?.to_cow()?.into_owned(),
             dtype: dtype.unbind(),
@@ -205,11 +274,64 @@ impl TensorMeta {
             return false;
         }
         if self.native_ok {
-            if let Some(view) = native_reader().and_then(|r| r.view(v)) {
-                return self.matches_view(&view);
+            if let Some(r) = native_reader() {
+                if let (Some(fields), Some(keys)) = (&r.fields, self.keys) {
+                    // SAFETY: `v`'s exact type is `py_type`, which was a torch.Tensor
+                    // subclass at trace time (a recorded key set implies it), so `v` is a
+                    // THPVariable.
+                    let imp = unsafe { r.impl_ptr_unchecked(v) };
+                    if !imp.is_null() {
+                        // SAFETY: a live TensorImpl and `fields` validated at start-up; the
+                        // key set is compared first, so sizes are read only from tensors of
+                        // the recorded (plain) kind.
+                        return unsafe { self.matches_fields(fields, keys, imp, r) };
+                    }
+                }
+                if let Some(view) = r.view(v) {
+                    return self.matches_view(&view) && self.keys_match(v);
+                }
             }
         }
-        python_view(v).is_ok_and(|view| self.matches_view(&view))
+        python_view(v).is_ok_and(|view| self.matches_view(&view)) && self.keys_match(v)
+    }
+
+    /// The TensorImpl fast path: key set, dtype, device, sizes, strides, requires_grad.
+    ///
+    /// # Safety
+    /// `imp` is the live TensorImpl of the tensor being checked; `fields` was validated.
+    #[inline]
+    unsafe fn matches_fields(
+        &self,
+        fields: &super::tensor_impl::ImplLayout,
+        keys: u64,
+        imp: *const std::ffi::c_void,
+        r: &super::tensor_native::NativeReader,
+    ) -> bool {
+        // SAFETY: forwarded from the caller; the key set is read first (at a validated
+        // offset) and everything else only when it equals the recorded plain key set.
+        let Some(f) = (unsafe { fields.read(imp) }) else {
+            return false;
+        };
+        f.keys == keys
+            && i32::from(f.dtype) == self.dtype_code
+            && i32::from(f.device[0]) == self.device_type
+            && i32::from(f.device[1] as i8) == self.device_index
+            && f.device[2] == 1
+            && same_ints(f.sizes, &self.sizes)
+            && same_ints(f.strides, &self.strides)
+            && (if f.has_autograd_meta {
+                r.requires_grad(imp)
+            } else {
+                false
+            }) == self.requires_grad
+    }
+
+    /// The recorded key set (if any) equals `v`'s (slow path: a Python call).
+    fn keys_match(&self, v: &Bound<'_, PyAny>) -> bool {
+        match self.keys {
+            None => true,
+            Some(k) => plain_keys(v).ok().flatten() == Some(k),
+        }
     }
 
     /// [`matches`](Self::matches) through Python attribute reads only (the fallback path;
@@ -277,6 +399,16 @@ impl TensorMeta {
                 "{source}.stride(): {:?} -> {:?}",
                 self.strides, &*view.strides
             );
+        }
+        if let Some(k) = self.keys {
+            let now = plain_keys(v).ok().flatten();
+            if now != Some(k) {
+                let show = |k: Option<u64>| match k {
+                    Some(k) => key_names(v.py(), k),
+                    None => "a non-plain tensor".to_string(),
+                };
+                return format!("{source} dispatch keys: {} -> {}", show(Some(k)), show(now));
+            }
         }
         format!("{source}: tensor metadata unchanged")
     }

@@ -25,6 +25,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyType};
 
+use super::tensor_impl::{self, ImplLayout, Probe};
 use super::tensor_meta::{device_type_code, python_view, TensorView};
 
 #[cfg(target_os = "linux")]
@@ -100,6 +101,9 @@ pub(crate) struct NativeReader {
     dtypes: Vec<Option<Py<PyAny>>>,
     /// layout code -> the `torch.layout` singleton.
     layouts: Vec<Option<Py<PyAny>>>,
+    /// TensorImpl field offsets for the guard's hot path (None: not located; the shim
+    /// reads are used).
+    pub(crate) fields: Option<ImplLayout>,
 }
 
 static NATIVE: OnceLock<NativeReader> = OnceLock::new();
@@ -140,13 +144,21 @@ pub fn init_native_tensor_reader(py: Python<'_>, torch_lib_dir: &str) -> PyResul
         .import("torch")
         .map_err(|e| format!("torch is not importable: {e}"))
         .and_then(|_| load(py, torch_lib_dir))
-        .and_then(|reader| validate(py, &reader).map(|n| (reader, n)));
+        .and_then(|mut reader| {
+            let (n, fields) = validate(py, &reader)?;
+            let note = match &fields {
+                Ok(_) => "TensorImpl fields located".to_string(),
+                Err(why) => format!("TensorImpl fields not used: {why}"),
+            };
+            reader.fields = fields.ok();
+            Ok((reader, n, note))
+        });
     let (active, note) = match result {
-        Ok((reader, n)) => {
+        Ok((reader, n, fields)) => {
             let _ = NATIVE.set(reader);
             (
                 true,
-                format!("native tensor reader active ({n} tensors validated)"),
+                format!("native tensor reader active ({n} tensors validated; {fields})"),
             )
         }
         Err(why) => (
@@ -262,6 +274,7 @@ fn load(py: Python<'_>, dir: &str) -> Result<NativeReader, String> {
             strided_code,
             dtypes,
             layouts,
+            fields: None,
             tensor_class,
             _libs: vec![c10, cpu, tpy],
         }
@@ -269,8 +282,13 @@ fn load(py: Python<'_>, dir: &str) -> Result<NativeReader, String> {
     Ok(reader)
 }
 
-/// Structural and behavioural validation; returns the number of tensors compared.
-fn validate(py: Python<'_>, reader: &NativeReader) -> Result<usize, String> {
+/// Structural and behavioural validation; returns the number of tensors compared and the
+/// TensorImpl field offsets located on them (or why they were not).
+#[allow(clippy::type_complexity)]
+fn validate(
+    py: Python<'_>,
+    reader: &NativeReader,
+) -> Result<(usize, Result<ImplLayout, String>), String> {
     let class = reader.tensor_class.bind(py);
     let base = py
         .import("torch")
@@ -319,7 +337,14 @@ tensors = [
     torch.randn(3, requires_grad=True) * 2,
     torch.zeros(2, 5, device='meta', dtype=torch.float16),
     torch.zeros(7, dtype=torch.int32)[1::3],
+    torch.zeros(2, 1, 3, 1, 2, 2, dtype=torch.float64).transpose(0, 5),
+    torch.zeros(1, 2, 1, 2, 1, 2, 3, device='meta', dtype=torch.int16),
+    torch.zeros(3, dtype=torch.complex64).conj(),
+    torch.zeros(2, 2, dtype=torch.int8, device='meta').t(),
 ]
+with torch.inference_mode():
+    tensors.append(torch.ones(2, 3, dtype=torch.int64))
+keys = [torch._C._dispatch_keys(t).raw_repr() for t in tensors]
 ";
     let ns = pyo3::types::PyDict::new(py);
     py.run(code, Some(&ns), Some(&ns))
@@ -330,10 +355,29 @@ tensors = [
         .flatten()
         .and_then(|l| l.cast_into::<PyList>().ok())
         .ok_or("no validation tensors")?;
+    let keys: Vec<u64> = ns
+        .get_item("keys")
+        .ok()
+        .flatten()
+        .and_then(|k| k.extract().ok())
+        .ok_or("no validation key sets")?;
+    let mut probes = Vec::new();
     for (i, t) in list.iter().enumerate() {
         let native = reader
             .view(&t)
             .ok_or(format!("tensor {i}: native read failed"))?;
+        if let (Some(imp), Some(&k)) = (reader.impl_ptr(&t), keys.get(i)) {
+            probes.push(Probe {
+                imp: imp.cast(),
+                keys: k,
+                dtype: reader.dtype_code(native.dtype).unwrap_or(-1),
+                device_type: native.device_type,
+                device_index: native.device_index,
+                sizes: native.sizes.to_vec(),
+                strides: native.strides.to_vec(),
+                requires_grad: native.requires_grad,
+            });
+        }
         let python = python_view(&t).map_err(|e| format!("tensor {i}: {e}"))?;
         if native != python {
             return Err(format!(
@@ -352,10 +396,52 @@ tensors = [
             return Err(format!("tensor {i}: THPVariable_Wrap round trip differs"));
         }
     }
-    Ok(list.len())
+    // SAFETY: every probe's TensorImpl is kept alive by `list` for the whole search.
+    let fields = unsafe { tensor_impl::find(&probes) };
+    Ok((list.len(), fields))
 }
 
 impl NativeReader {
+    /// The TensorImpl behind `v`, whose exact type the caller has already matched against
+    /// a `torch.Tensor` subclass (no type check here).
+    ///
+    /// # Safety
+    /// `v` must be an instance of `torch.Tensor`.
+    #[inline]
+    pub(crate) unsafe fn impl_ptr_unchecked(&self, v: &Bound<'_, PyAny>) -> *const c_void {
+        // SAFETY: forwarded (a THPVariable), as in `view`.
+        unsafe { *((v.as_ptr() as *const u8).add(CDATA_OFFSET) as *const *const c_void) }
+    }
+
+    /// The TensorImpl behind `v` if `v` is a `torch.Tensor` (None otherwise).
+    #[inline]
+    pub(crate) fn impl_ptr(&self, v: &Bound<'_, PyAny>) -> Option<*const c_void> {
+        let obj = v.as_ptr();
+        // SAFETY: PyObject_TypeCheck reads type pointers of live objects.
+        if unsafe { ffi::PyObject_TypeCheck(obj, self.tensor_class.as_ptr().cast()) } == 0 {
+            return None;
+        }
+        // SAFETY: as in `view`: the at::Tensor at CDATA_OFFSET is one pointer to its
+        // TensorImpl.
+        let imp = unsafe { *((obj as *const u8).add(CDATA_OFFSET) as *const *const c_void) };
+        (!imp.is_null()).then_some(imp)
+    }
+
+    /// `TensorImpl::requires_grad()` of a live TensorImpl.
+    #[inline]
+    pub(crate) fn requires_grad(&self, imp: *const c_void) -> bool {
+        // SAFETY: callers pass a live TensorImpl; the function only reads autograd meta.
+        unsafe { (self.requires_grad)(imp) }
+    }
+
+    /// The shim dtype code of a `torch.dtype` singleton.
+    pub(crate) fn dtype_code(&self, dtype: *mut ffi::PyObject) -> Option<i32> {
+        self.dtypes
+            .iter()
+            .position(|d| d.as_ref().is_some_and(|d| d.as_ptr() == dtype))
+            .and_then(|p| i32::try_from(p).ok())
+    }
+
     /// Reads `v`'s metadata natively; `None` when `v` is not a tensor, not strided, or
     /// any shim call reports an error (callers then read through Python).
     #[inline]

@@ -178,7 +178,11 @@ impl OutTemplate {
             OutTemplate::Obj(i) => objs.get(*i).map(|o| o.bind(py).clone()).ok_or_else(|| {
                 pyo3::exceptions::PyRuntimeError::new_err("ferrodyn: missing rebuilt object")
             })?,
-            OutTemplate::Graph(i) => outputs.get_item(*i)?,
+            OutTemplate::Graph(i) => match outputs.cast::<PyTuple>() {
+                // The usual case (an FX graph returns a tuple): no index object, no lookup.
+                Ok(t) if *i < t.len() => t.get_item(*i)?,
+                _ => outputs.get_item(*i)?,
+            },
             OutTemplate::Const(c) => c.bind(py).clone(),
             OutTemplate::Fetched(i) => {
                 fetched.get(*i).map(|o| o.bind(py).clone()).ok_or_else(|| {
