@@ -109,11 +109,11 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
             start: sp.start,
             stack: layout,
             bound_locals: bound,
-            n_varnames: ctx.spec.varnames.len(),
+            n_varnames: ctx.spec.free_start,
             n_free: ctx.spec.nfree,
             redirect,
         },
-        &ctx.spec.varnames,
+        &ctx.spec.localsplus[..ctx.spec.free_start],
     )
     .map_err(|e| {
         pyo3::exceptions::PyRuntimeError::new_err(format!("ferrodyn: cannot assemble glue: {e}"))
@@ -143,11 +143,11 @@ fn resume_function(
             start,
             stack: layout.to_vec(),
             bound_locals: bound.to_vec(),
-            n_varnames: ctx.spec.varnames.len(),
+            n_varnames: ctx.spec.free_start,
             n_free: ctx.spec.nfree,
             redirect: None,
         },
-        &ctx.spec.varnames,
+        &ctx.spec.localsplus[..ctx.spec.free_start],
     )
     .map_err(|e| {
         pyo3::exceptions::PyRuntimeError::new_err(format!(
@@ -208,7 +208,23 @@ fn make_function(
     kw.set_item("co_argcount", cont.argcount)?;
     kw.set_item("co_posonlyargcount", 0)?;
     kw.set_item("co_kwonlyargcount", 0)?;
-    kw.set_item("co_cellvars", PyTuple::empty(py))?;
+    // The original cells arrive as arguments holding the cell objects: listed as cellvars
+    // they stay cells (LOAD_DEREF, locals()), and the copies of MAKE_CELL are jumped over.
+    let cellvars: Vec<&String> = ctx
+        .spec
+        .cell_slots
+        .iter()
+        .map(|&s| &ctx.spec.localsplus[s])
+        .collect();
+    if let Some(c) = cellvars
+        .iter()
+        .find(|c| !cont.varnames[..cont.argcount].contains(*c))
+    {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "ferrodyn: cell variable '{c}' is not passed to the continuation"
+        )));
+    }
+    kw.set_item("co_cellvars", PyTuple::new(py, cellvars)?)?;
     kw.set_item("co_flags", ctx.spec.flags & !(CO_VARARGS | CO_VARKEYWORDS))?;
     // Tracebacks show co_name: keep the user's function name there; the qualname says
     // which continuation this is (for logs and explain).

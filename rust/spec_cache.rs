@@ -38,6 +38,9 @@ pub struct CodeSpec {
     pub localsplus: Vec<String>,
     /// Localsplus index of each free variable (closure cell i lands there).
     pub free_start: usize,
+    /// Localsplus indices of the cell variables (arguments captured by inner functions,
+    /// then the other cellvars), in `co_cellvars` order.
+    pub cell_slots: Vec<usize>,
     pub nfree: usize,
     pub consts: Vec<Py<PyAny>>,
     pub names: Vec<String>,
@@ -51,9 +54,14 @@ impl CodeSpec {
         let cellvars = strs("co_cellvars")?;
         let freevars = strs("co_freevars")?;
         let mut localsplus = varnames.clone();
+        let mut cell_slots = Vec::with_capacity(cellvars.len());
         for c in &cellvars {
-            if !varnames.contains(c) {
-                localsplus.push(c.clone());
+            match varnames.iter().position(|v| v == c) {
+                Some(i) => cell_slots.push(i),
+                None => {
+                    cell_slots.push(localsplus.len());
+                    localsplus.push(c.clone());
+                }
             }
         }
         let free_start = localsplus.len();
@@ -79,6 +87,7 @@ impl CodeSpec {
             nfree: freevars.len(),
             localsplus,
             free_start,
+            cell_slots,
             consts,
             names: strs("co_names")?,
         })

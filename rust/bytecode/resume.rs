@@ -68,6 +68,11 @@ pub struct Continuation {
     pub slot_origin: Vec<Option<usize>>,
 }
 
+/// Prefix of the continuation's own temporaries in `co_varnames` (stack values, postlude
+/// scratch). Not an identifier (like CPython's `.0`), so no user name collides, and
+/// `locals()` leaves them out.
+pub const TEMP_PREFIX: &str = ".resume_";
+
 fn ins(op: Opcode, arg: u32, loc: Location) -> AsmInstr {
     AsmInstr {
         op,
@@ -117,7 +122,7 @@ pub fn build_continuation(
         varnames.push(orig_varnames[b].clone());
     }
     let stack_base = varnames.len();
-    varnames.extend((0..n_stack_args).map(|i| format!("__stack{i}")));
+    varnames.extend((0..n_stack_args).map(|i| format!("{TEMP_PREFIX}stack{i}")));
     for (i, name) in orig_varnames.iter().enumerate().take(spec.n_varnames) {
         if new_index[i] == usize::MAX {
             new_index[i] = varnames.len();
@@ -138,11 +143,11 @@ pub fn build_continuation(
         .unwrap_or(0);
     let post_base = varnames.len();
     for i in 0..max_post {
-        varnames.push(format!("__post{i}"));
+        varnames.push(format!("{TEMP_PREFIX}post{i}"));
     }
     let args_slot = varnames.len();
     if spec.redirect.is_some() {
-        varnames.push("__resume_args".into());
+        varnames.push(format!("{TEMP_PREFIX}args"));
     }
     let shift = varnames.len() as isize - spec.n_varnames as isize;
     let remap = |slot: u32| -> u32 {

@@ -159,7 +159,7 @@ impl SplitPoint {
         self.fall_at -= body_start;
         self.start -= body_start;
         self.jump_target = self.jump_target.map(|t| t - body_start);
-        // __stack temporaries of the prologue are dead once it has run.
+        // Stack temporaries of the prologue are dead once it has run.
         self.locals = std::mem::take(&mut self.locals)
             .into_iter()
             .filter_map(|(slot, t)| slot_origin[slot].map(|o| (o, t)))
@@ -198,12 +198,9 @@ pub fn split_point(
         inlined,
         eager_rest,
     } = why;
-    let n_varnames = spec.varnames.len();
-    if spec.localsplus.len() != n_varnames + spec.nfree {
-        return Err(Exit::brk(
-            "graph break in a function whose locals are captured by inner functions",
-        ));
-    }
+    // Locals and cells (every slot before the free variables) travel to the continuation;
+    // a cell travels as the cell object itself, so inner functions keep sharing it.
+    let n_varnames = spec.free_start;
     tx.gb
         .call_method1("rollback", (snap.graph_mark,))
         .map_err(|e| tx.err(e))?;
@@ -238,6 +235,23 @@ pub fn split_point(
             snap.locals.get(i).cloned().flatten(),
             snap.pending.get(i).and_then(|p| p.as_ref()),
         ) {
+            // A cell that existed before the trace (a resume function's cell argument):
+            // pass the real cell, one step up from its contents' source.
+            (Some(Value::ExternalCell(ec)), _) => {
+                let cell_src = ec
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.base().cloned())
+                    .ok_or_else(|| Exit::brk("graph break with an unreachable cell variable"))?;
+                let pos = extra
+                    .iter()
+                    .position(|e| *e == cell_src)
+                    .unwrap_or_else(|| {
+                        extra.push(cell_src.clone());
+                        extra.len() - 1
+                    });
+                OutTemplate::Fetched(pos)
+            }
             (Some(v), _) => template_for(tx, &v, outputs, extra)?,
             (None, Some(_)) => {
                 let src = Arc::new(Source::Local {
@@ -253,6 +267,16 @@ pub fn split_point(
             (None, None) => continue,
         };
         locals.push((i, t));
+    }
+    if let Some(&c) = spec
+        .cell_slots
+        .iter()
+        .find(|c| !locals.iter().any(|(i, _)| i == *c))
+    {
+        return Err(Exit::brk(format!(
+            "graph break before cell variable '{}' exists",
+            spec.localsplus.get(c).cloned().unwrap_or_default()
+        )));
     }
     let consumed = effect.pops;
     if consumed > layout.len() {

@@ -161,6 +161,38 @@ fn load_fast(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Value>
     )))
 }
 
+/// The cell in slot `i` for LOAD_DEREF/STORE_DEREF/LOAD_CLOSURE. A resume function receives
+/// the original frame's cells as arguments: such a slot still holds the real cell object,
+/// which becomes an external cell whose contents are read through `cell_contents` (and
+/// stay shared with the inner functions that close over it).
+fn cell_at(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Option<Value>> {
+    if let Some(Some(v)) = frame.locals.get(i) {
+        return Ok(Some(v.clone()));
+    }
+    let Some(Some(obj)) = frame.pending.get(i) else {
+        return Ok(None);
+    };
+    // SAFETY: a type check of a live object.
+    if unsafe { pyo3::ffi::PyCell_Check(obj.as_ptr()) } == 0 {
+        return Ok(None);
+    }
+    let obj = obj.clone_ref(tx.py);
+    if let Some(p) = frame.pending.get_mut(i) {
+        *p = None;
+    }
+    let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
+    let src = std::sync::Arc::new(Source::Attr {
+        base: std::sync::Arc::new(Source::Local {
+            index: i as u32,
+            name,
+        }),
+        name: "cell_contents".into(),
+    });
+    let v = crate::interp::tracer::external_cell(obj, Some(src));
+    frame.locals[i] = Some(v.clone());
+    Ok(Some(v))
+}
+
 fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Flow> {
     use Opcode::*;
     let py = tx.py;
@@ -214,16 +246,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             }
         }
         LOAD_CLOSURE => {
-            let v = frame
-                .locals
-                .get(arg)
-                .cloned()
-                .flatten()
-                .ok_or_else(|| Exit::internal("empty closure slot"))?;
+            let v = cell_at(tx, frame, arg)?.ok_or_else(|| Exit::internal("empty closure slot"))?;
             frame.stack.push(v);
         }
         LOAD_DEREF => {
-            let cell = frame.locals.get(arg).cloned().flatten();
+            let cell = cell_at(tx, frame, arg)?;
             let v = match cell {
                 Some(Value::Cell(c)) => c.borrow().clone(),
                 Some(Value::ExternalCell(c)) => tx.load_external_cell(&c)?,
@@ -239,7 +266,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
         STORE_DEREF => {
             let v = frame.pop();
-            match frame.locals.get(arg).cloned().flatten() {
+            match cell_at(tx, frame, arg)? {
                 Some(Value::Cell(c)) => *c.borrow_mut() = Some(v),
                 Some(Value::ExternalCell(c)) => {
                     crate::side_effects::mutate::store_external_cell(tx, &c, v)?
@@ -872,10 +899,15 @@ fn frame_locals(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
     for i in 0..frame.spec.localsplus.len() {
         let bound = matches!(frame.locals.get(i), Some(Some(_)))
             || matches!(frame.pending.get(i), Some(Some(_)));
-        if !bound {
+        if !bound || frame.spec.localsplus[i].starts_with(crate::bytecode::resume::TEMP_PREFIX) {
             continue;
         }
-        let v = match load_fast(tx, frame, i)? {
+        let slot = if frame.spec.cell_slots.contains(&i) {
+            cell_at(tx, frame, i)?
+        } else {
+            None
+        };
+        let v = match slot.map_or_else(|| load_fast(tx, frame, i), Ok)? {
             Value::Cell(c) => c.borrow().clone(),
             Value::ExternalCell(c) => tx.load_external_cell(&c)?,
             v => Some(v),

@@ -281,7 +281,7 @@ impl<'py> Tracer<'py> {
             }
             KIND_FUNCTION => {
                 if let Some(s) = source {
-                    self.guard(s, Guard::IdMatch(obj.clone().unbind()));
+                    self.function_identity_guards(obj, s)?;
                     // A function object keeps its identity when `f.__code__` is replaced.
                     let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
                     let code_src = Arc::new(Source::Attr {
@@ -449,6 +449,46 @@ impl<'py> Tracer<'py> {
             items.push(self.realize(item, sub)?);
         }
         Ok(items)
+    }
+
+    /// Guards for a function object reached from `s` (besides its `__code__`, guarded by
+    /// the caller). A closure (a function with `__closure__`) is usually created anew on
+    /// every call of its outer function, so, as torch.compile does, it is matched by code,
+    /// not identity: its cells, defaults and globals are guarded where the trace reads
+    /// them, and the shape of its defaults here. Other functions are matched by identity.
+    fn function_identity_guards(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        s: &Arc<Source>,
+    ) -> TResult<()> {
+        let closure = obj.getattr("__closure__").map_err(|e| self.err(e))?;
+        if closure.is_none() {
+            self.guard(s, Guard::IdMatch(obj.clone().unbind()));
+            return Ok(());
+        }
+        self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+        for attr in ["__defaults__", "__kwdefaults__"] {
+            let v = obj.getattr(attr).map_err(|e| self.err(e))?;
+            let src = Arc::new(Source::Attr {
+                base: s.clone(),
+                name: attr.into(),
+            });
+            if v.is_none() {
+                self.guard(&src, Guard::IdMatch(v.unbind()));
+                continue;
+            }
+            self.guard(&src, Guard::TypeMatch(v.get_type().unbind()));
+            if let Ok(d) = v.cast::<PyDict>() {
+                self.guard(
+                    &src,
+                    Guard::DictKeys(d.keys().iter().map(Bound::unbind).collect()),
+                );
+            } else {
+                let n = v.len().map_err(|e| self.err(e))?;
+                self.guard(&src, Guard::Len(n));
+            }
+        }
+        Ok(())
     }
 
     /// A user function value. Defaults are read lazily at call time (see calls.rs).
