@@ -314,4 +314,7 @@ def _sanitize(name: str) -> str:
     out = out.strip("_") or "input"
     if out[0].isdigit():
         out = "_" + out
-    return "L_" + out
+    # Lower-case, so FX's node name equals the placeholder's target and the generated
+    # forward binds its arguments directly (an `L_x` target would add one `l_x = L_x` line
+    # per input to every call).
+    return "l_" + out

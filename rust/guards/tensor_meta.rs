@@ -210,6 +210,8 @@ pub struct TensorMeta {
     pub keys: Option<u64>,
     /// The shim dtype code (-1: unknown; the TensorImpl fast path is then off).
     dtype_code: i32,
+    /// Sizes then strides in one allocation, for the hot path (one cache line to touch).
+    shape: Box<[i64]>,
 }
 
 impl TensorMeta {
@@ -238,6 +240,12 @@ impl TensorMeta {
             layout: layout.unbind(),
             device_type: view.device_type,
             device_index: view.device_index,
+            shape: view
+                .sizes
+                .iter()
+                .chain(view.strides.iter())
+                .copied()
+                .collect(),
             sizes: view.sizes.into_owned(),
             strides: view.strides.into_owned(),
             requires_grad: view.requires_grad,
@@ -253,6 +261,7 @@ impl TensorMeta {
             dtype_name: self.dtype_name.clone(),
             sizes: self.sizes.clone(),
             strides: self.strides.clone(),
+            shape: self.shape.clone(),
             ..*self
         }
     }
@@ -317,8 +326,9 @@ impl TensorMeta {
             && i32::from(f.device[0]) == self.device_type
             && i32::from(f.device[1] as i8) == self.device_index
             && f.device[2] == 1
-            && same_ints(f.sizes, &self.sizes)
-            && same_ints(f.strides, &self.strides)
+            && f.sizes.len() * 2 == self.shape.len()
+            && same_ints(f.sizes, &self.shape[..f.sizes.len()])
+            && same_ints(f.strides, &self.shape[f.sizes.len()..])
             && (if f.has_autograd_meta {
                 r.requires_grad(imp)
             } else {
