@@ -109,11 +109,11 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
             start: sp.start,
             stack: layout,
             bound_locals: bound,
-            n_varnames: ctx.spec.free_start,
-            n_free: ctx.spec.nfree,
+            n_varnames: ctx.spec.passed_slots(),
+            n_free: ctx.spec.localsplus.len() - ctx.spec.passed_slots(),
             redirect,
         },
-        &ctx.spec.localsplus[..ctx.spec.free_start],
+        &ctx.spec.localsplus[..ctx.spec.passed_slots()],
     )
     .map_err(|e| {
         pyo3::exceptions::PyRuntimeError::new_err(format!("ferrodyn: cannot assemble glue: {e}"))
@@ -143,11 +143,11 @@ fn resume_function(
             start,
             stack: layout.to_vec(),
             bound_locals: bound.to_vec(),
-            n_varnames: ctx.spec.free_start,
-            n_free: ctx.spec.nfree,
+            n_varnames: ctx.spec.passed_slots(),
+            n_free: ctx.spec.localsplus.len() - ctx.spec.passed_slots(),
             redirect: None,
         },
-        &ctx.spec.localsplus[..ctx.spec.free_start],
+        &ctx.spec.localsplus[..ctx.spec.passed_slots()],
     )
     .map_err(|e| {
         pyo3::exceptions::PyRuntimeError::new_err(format!(
@@ -212,7 +212,7 @@ fn make_function(
     // they stay cells (LOAD_DEREF, locals()), and the copies of MAKE_CELL are jumped over.
     let cellvars: Vec<&String> = ctx
         .spec
-        .cell_slots
+        .passed_cells()
         .iter()
         .map(|&s| &ctx.spec.localsplus[s])
         .collect();
@@ -235,10 +235,19 @@ fn make_function(
         consts.extend(extra_consts.iter().map(|c| c.clone_ref(py)));
         kw.set_item("co_consts", PyTuple::new(py, consts)?)?;
     }
+    // Free variables passed as arguments: no closure, so the continuation serves every
+    // function object of this code.
+    if ctx.spec.frees_as_args() {
+        kw.set_item("co_freevars", PyTuple::empty(py))?;
+    }
     let new_code = code.call_method("replace", (), Some(&kw))?;
     let types = py.import("types")?;
     let globals = ctx.func.getattr("__globals__")?;
-    let closure = ctx.func.getattr("__closure__")?;
+    let closure = if ctx.spec.frees_as_args() {
+        py.None().into_bound(py)
+    } else {
+        ctx.func.getattr("__closure__")?
+    };
     let f = types
         .getattr("FunctionType")?
         .call1((new_code, globals, name, py.None(), closure))?;

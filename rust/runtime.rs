@@ -175,6 +175,33 @@ impl CompiledCode {
         }
     }
 
+    /// This compiled code for another function object of the same code (a closure or
+    /// comprehension created anew on each call of its parent): its own closure, defaults
+    /// and globals, sharing this one's cache entries (whose guards read the closure
+    /// through the function, and whose continuations take free variables as arguments).
+    fn for_function(&self, py: Python<'_>, func: Bound<'_, PyAny>) -> PyResult<Self> {
+        let code = func.getattr("__code__")?;
+        if !code.is(self.spec.code.bind(py)) {
+            return Err(PyTypeError::new_err(
+                "ferrodyn.CompiledCode.for_function: the function has another code object",
+            ));
+        }
+        if !self.spec.frees_as_args() && !func.is(self.func.bind(py)) {
+            return Err(PyTypeError::new_err(
+                "ferrodyn.CompiledCode.for_function: this code's continuations use its closure",
+            ));
+        }
+        let mut cc = Self::create(
+            py,
+            func,
+            self.compiler.bind(py).clone(),
+            self.fullgraph,
+            self.limit,
+        )?;
+        cc.caches = self.caches.clone();
+        Ok(cc)
+    }
+
     fn compile_count(&self) -> PyResult<usize> {
         Ok(self.lock()?.compile_count())
     }

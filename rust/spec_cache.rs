@@ -93,6 +93,36 @@ impl CodeSpec {
         })
     }
 
+    /// Whether a continuation of this code receives its free variables' cells as
+    /// arguments (so it has no closure of its own and serves every function object of
+    /// this code). Not for code that uses `__class__` (zero-argument `super()`), which
+    /// CPython looks up among the free variables.
+    pub fn frees_as_args(&self) -> bool {
+        !self.localsplus[self.free_start..]
+            .iter()
+            .any(|n| n == "__class__")
+    }
+
+    /// How many leading fast slots a continuation receives: locals and cells, and the free
+    /// variables too when [`frees_as_args`](Self::frees_as_args).
+    pub fn passed_slots(&self) -> usize {
+        if self.frees_as_args() {
+            self.localsplus.len()
+        } else {
+            self.free_start
+        }
+    }
+
+    /// The slots a continuation keeps as cells: the cell variables, then the free
+    /// variables it receives as arguments.
+    pub fn passed_cells(&self) -> Vec<usize> {
+        let mut v = self.cell_slots.clone();
+        if self.frees_as_args() {
+            v.extend(self.free_start..self.localsplus.len());
+        }
+        v
+    }
+
     pub fn is_generator_like(&self) -> bool {
         self.flags & (CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR) != 0
     }

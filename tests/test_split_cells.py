@@ -184,3 +184,25 @@ def test_locals_in_resume_function_equal_eager() -> None:
         return sorted(locals())
 
     assert ferrodyn.compile(f, backend="eager")(torch.randn(2)) == f(torch.randn(2))
+
+
+class _Base(torch.nn.Module):
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+
+class _Derived(_Base):
+    def f(self, x: torch.Tensor) -> list[torch.Tensor]:  # type: ignore[override]
+        y = super().f(x) * 2
+        zlib.crc32(b"q")
+        z = super().f(y)  # zero-argument super() after a break: needs the __class__ cell
+        sf = super().f
+        return [sf(t) + zlib.crc32(b"r") % 2 for t in (z, y)]
+
+
+def test_zero_argument_super_across_breaks() -> None:
+    d = _Derived()
+    compiled = ferrodyn.compile(d.f, backend="eager")
+    x = torch.randn(3)
+    for _ in range(3):
+        assert_tree_equal(compiled(x), d.f(x))

@@ -71,6 +71,9 @@ class CompiledCode:
         recompile_limit: int = 8,
     ) -> CompiledCode: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def for_function(self, func: types.FunctionType) -> CompiledCode:
+        """This compiled code for another function object of the same code (its own
+        closure, defaults and globals), sharing the cache entries."""
     def compile_count(self) -> int:
         """How many graphs have been compiled for `fn` so far."""
     def cache_size(self) -> int:

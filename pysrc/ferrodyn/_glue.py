@@ -52,6 +52,11 @@ def compiled_callee(fn: Any, compiler: Any, recompile_limit: int) -> Any:
         )
     if type(fn) is not types.FunctionType:
         return fn
+    key = _shareable_key(fn, compiler)
+    if key is not None:
+        shared = _by_code.get(key)
+        if shared is not None and shared.fn.__globals__ is fn.__globals__:
+            return shared if shared.fn is fn else shared.for_function(fn)
     per_fn = _wrappers.get(fn)
     if per_fn is None:
         per_fn = {}
@@ -62,4 +67,20 @@ def compiled_callee(fn: Any, compiler: Any, recompile_limit: int) -> Any:
 
         cc = _core.CompiledCode(fn, compiler, fullgraph=False, recompile_limit=recompile_limit)
         per_fn[id(compiler)] = cc
+        if key is not None:
+            _by_code[key] = cc
     return cc
+
+
+# One compiled code per code object and backend, shared by the function objects of that
+# code (a comprehension or nested function is a new object on each call of its parent, and
+# must not recompile each time): each call gets a view with its own closure and defaults
+# over the shared cache (`CompiledCode.for_function`). Not for code using `__class__`
+# (zero-argument super()), whose continuations keep the closure.
+_by_code: weakref.WeakValueDictionary[tuple[Any, int], Any] = weakref.WeakValueDictionary()
+
+
+def _shareable_key(fn: types.FunctionType, compiler: Any) -> tuple[Any, int] | None:
+    if "__class__" in fn.__code__.co_freevars:
+        return None
+    return (fn.__code__, id(compiler))

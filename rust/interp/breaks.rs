@@ -11,7 +11,7 @@ use super::exit::{Exit, Location, TResult};
 use super::frame::Frame;
 use super::output::{template_for, OutTemplate};
 use super::tracer::Tracer;
-use super::value::Value;
+use super::value::{IterMark, Value};
 use crate::bytecode::resume::Slot;
 use crate::bytecode::Opcode;
 use crate::guards::Source;
@@ -76,6 +76,12 @@ pub struct Snapshot {
     graph_mark: usize,
     /// The side-effect store's generation before the instruction.
     pub side_effects_generation: u64,
+    /// Traced iterators on the stack or in locals, and where they stood: a call that breaks
+    /// after advancing one (a comprehension) rewinds it before it is rebuilt for the glue.
+    pub iters: Vec<(
+        std::rc::Rc<std::cell::RefCell<crate::interp::value::IterVal>>,
+        IterMark,
+    )>,
 }
 
 impl Snapshot {
@@ -93,8 +99,17 @@ impl Snapshot {
                 mark
             }
         };
-        super::value::iters_snapshot_taken();
+        let mut iters = Vec::new();
+        for v in frame.stack.iter().chain(frame.locals.iter().flatten()) {
+            if let (Value::Iter(it), Some(m)) = (v, IterMark::of(v)) {
+                if !iters.iter().any(|(i, _)| std::rc::Rc::ptr_eq(i, it)) {
+                    iters.push((it.clone(), m));
+                }
+            }
+        }
+        super::value::iters_snapshot_taken(&iters);
         Ok(Snapshot {
+            iters,
             index,
             stack: frame.stack.clone(),
             locals: frame.locals.clone(),
@@ -198,12 +213,17 @@ pub fn split_point(
         inlined,
         eager_rest,
     } = why;
-    // Locals and cells (every slot before the free variables) travel to the continuation;
-    // a cell travels as the cell object itself, so inner functions keep sharing it.
-    let n_varnames = spec.free_start;
+    // Locals, cells and (usually) free variables travel to the continuation; a cell
+    // travels as the cell object itself, so inner functions keep sharing it.
+    let n_varnames = spec.passed_slots();
     tx.gb
         .call_method1("rollback", (snap.graph_mark,))
         .map_err(|e| tx.err(e))?;
+    // The breaking step re-runs natively from the snapshot: iterators it advanced while
+    // being traced go back to where they stood.
+    for (it, mark) in &snap.iters {
+        mark.restore(it);
+    }
     let instrs = &spec.decoded.instructions;
     let ins = instrs
         .get(snap.index)
@@ -269,7 +289,7 @@ pub fn split_point(
         locals.push((i, t));
     }
     if let Some(&c) = spec
-        .cell_slots
+        .passed_cells()
         .iter()
         .find(|c| !locals.iter().any(|(i, _)| i == *c))
     {

@@ -451,7 +451,15 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let v = frame.pop();
             let target = frame.peek(arg).cloned();
             match (ins.op, target) {
-                (LIST_APPEND, Some(Value::List(l))) => l.items.borrow_mut().push(v),
+                (LIST_APPEND, Some(Value::List(l))) => {
+                    // The list may exist outside the trace (a comprehension's list handed
+                    // to a resume function): record that like `list.append` does. A list
+                    // built in this frame is not visible to anything else yet.
+                    if l.source.is_some() {
+                        tx.side_effects.list_mutated(&l);
+                    }
+                    l.items.borrow_mut().push(v)
+                }
                 (SET_ADD, Some(Value::Std(s))) => {
                     super::stdlib_set::set_update(tx, &s, &Value::new_tuple(vec![v]))?;
                 }
@@ -462,8 +470,14 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let v = frame.pop();
             let k = frame.pop();
             let key = dict_key_const(tx, &k)?;
-            match frame.peek(arg) {
-                Some(Value::Dict(d)) => dict_set(tx, d, key, v),
+            match frame.peek(arg).cloned() {
+                Some(Value::Dict(d)) => {
+                    // As LIST_APPEND: a dict handed to a resume function is recorded.
+                    if d.source.is_some() {
+                        tx.side_effects.dict_mutated(&d);
+                    }
+                    dict_set(tx, &d, key, v)
+                }
                 _ => return Err(Exit::internal("MAP_ADD target")),
             }
         }
@@ -471,7 +485,12 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let it = frame.pop();
             let items = unpack(tx, &it)?;
             match frame.peek(arg).cloned() {
-                Some(Value::List(l)) => l.items.borrow_mut().extend(items),
+                Some(Value::List(l)) => {
+                    if l.source.is_some() {
+                        tx.side_effects.list_mutated(&l);
+                    }
+                    l.items.borrow_mut().extend(items)
+                }
                 Some(Value::Std(s)) => {
                     super::stdlib_set::set_update(tx, &s, &Value::new_tuple(items))?
                 }

@@ -188,6 +188,10 @@ fn run_root(
             // it broke) must not be replayed: it re-runs natively. Until the store can be
             // rolled back to the snapshot, such a break runs the frame eagerly.
             if tx.side_effects.generation() != snap.side_effects_generation {
+                log_no_split(
+                    py,
+                    "the breaking step recorded side effects before it broke",
+                );
                 return Err(Exit::Break { reason, at });
             }
             let split = breaks::split_point(
@@ -217,7 +221,10 @@ fn run_root(
                     ))
                 }
                 // The state cannot be rebuilt: report the original break.
-                Err(_) => Err(Exit::Break { reason, at }),
+                Err(why) => {
+                    log_no_split(py, &why.describe(py));
+                    Err(Exit::Break { reason, at })
+                }
             };
         }
         Err(e) => return Err(e),
@@ -227,4 +234,19 @@ fn run_root(
     let replay = crate::side_effects::replay::plan(tx, &mut outputs, &mut extra)
         .map_err(|e| e.located(&frame.location()))?;
     Ok((template, outputs, extra, None, replay))
+}
+
+/// Says (in the `graph_breaks` log) why a break could not split the frame, which then runs
+/// eagerly.
+fn log_no_split(py: Python<'_>, why: &str) {
+    if let Ok(m) = py.import("ferrodyn.logs") {
+        let _ = m.call_method1(
+            "log",
+            (
+                "graph_breaks",
+                "%s",
+                format!("cannot split the frame here: {why}"),
+            ),
+        );
+    }
 }

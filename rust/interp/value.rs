@@ -162,15 +162,82 @@ thread_local! {
     static FRESH_ITERS: RefCell<std::collections::HashSet<usize>> = RefCell::default();
 }
 
-/// A root-frame graph-break snapshot was taken: every existing iterator is now older.
-pub fn iters_snapshot_taken() {
+thread_local! {
+    /// Iterators whose position the last snapshot recorded (by address): a split rewinds
+    /// them, so advancing them is not a mutation the split must refuse.
+    static MARKED_ITERS: RefCell<std::collections::HashSet<usize>> = RefCell::default();
+}
+
+/// A root-frame graph-break snapshot was taken: every existing iterator is now older, and
+/// `marked` are the ones it can rewind.
+pub fn iters_snapshot_taken(marked: &[(Rc<RefCell<IterVal>>, IterMark)]) {
     FRESH_ITERS.with(|f| f.borrow_mut().clear());
+    MARKED_ITERS.with(|m| {
+        let mut m = m.borrow_mut();
+        m.clear();
+        m.extend(marked.iter().map(|(it, _)| Rc::as_ptr(it) as usize));
+    });
 }
 
 /// Whether the iterator was created after the last snapshot (advancing it then mutates
-/// nothing the snapshot can see).
+/// nothing the snapshot can see), or the snapshot can rewind it.
 pub fn iter_is_fresh(it: &Rc<RefCell<IterVal>>) -> bool {
-    FRESH_ITERS.with(|f| f.borrow().contains(&(Rc::as_ptr(it) as usize)))
+    let p = Rc::as_ptr(it) as usize;
+    FRESH_ITERS.with(|f| f.borrow().contains(&p)) || MARKED_ITERS.with(|m| m.borrow().contains(&p))
+}
+
+/// Where a traced iterator stands (its position only: items are never removed), so that a
+/// graph break can rewind it to the snapshot before rebuilding it for the glue.
+#[derive(Clone, Debug)]
+pub enum IterMark {
+    Range(i64),
+    Items(usize),
+    Enumerate(i64, Option<Box<IterMark>>),
+    Zip(Vec<Option<IterMark>>),
+}
+
+impl IterMark {
+    /// The position of `v` if it is a traced iterator that can be rewound (None otherwise).
+    pub fn of(v: &Value) -> Option<IterMark> {
+        let Value::Iter(it) = v else {
+            return None;
+        };
+        let st = it.try_borrow().ok()?;
+        Some(match &*st {
+            IterVal::Range { next, .. } => IterMark::Range(*next),
+            IterVal::Items { pos, .. } => IterMark::Items(*pos),
+            IterVal::Enumerate { inner, count } => {
+                IterMark::Enumerate(*count, IterMark::of(inner).map(Box::new))
+            }
+            IterVal::Zip { inners, .. } => IterMark::Zip(inners.iter().map(IterMark::of).collect()),
+            IterVal::Dunder(_) => return None,
+        })
+    }
+
+    /// Puts `it` back where this mark says.
+    pub fn restore(&self, it: &Rc<RefCell<IterVal>>) {
+        let Ok(mut st) = it.try_borrow_mut() else {
+            return;
+        };
+        match (&mut *st, self) {
+            (IterVal::Range { next, .. }, IterMark::Range(n)) => *next = *n,
+            (IterVal::Items { pos, .. }, IterMark::Items(p)) => *pos = *p,
+            (IterVal::Enumerate { inner, count }, IterMark::Enumerate(c, m)) => {
+                *count = *c;
+                if let (Value::Iter(i), Some(m)) = (&*inner, m) {
+                    m.restore(i);
+                }
+            }
+            (IterVal::Zip { inners, .. }, IterMark::Zip(ms)) => {
+                for (i, m) in inners.iter().zip(ms) {
+                    if let (Value::Iter(i), Some(m)) = (i, m) {
+                        m.restore(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Value {
