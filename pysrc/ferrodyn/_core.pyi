@@ -12,6 +12,7 @@ __all__ = [
     "AT_BUFFER",
     "AT_CLASS",
     "AT_GENERIC",
+    "AT_GETATTRIBUTE",
     "AT_INSTANCE",
     "AT_PARAMETER",
     "AT_PROPERTY",
@@ -132,6 +133,7 @@ AT_CLASS: int
 AT_PROPERTY: int
 AT_GENERIC: int
 AT_UNGUARDED: int
+AT_GETATTRIBUTE: int
 # What calling or entering a KIND_MARKER object does; see pysrc/ferrodyn/variables/markers.py.
 MARKER_BREAK: int
 MARKER_SKIP: int

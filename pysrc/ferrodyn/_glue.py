@@ -41,11 +41,43 @@ class ErrorOnBreakExit:
 
 _wrappers: weakref.WeakKeyDictionary[Any, dict[int, Any]] = weakref.WeakKeyDictionary()
 
+_module_hooks = torch.nn.modules.module
+
+
+def _plain_forward(m: torch.nn.Module) -> Any:
+    """`m.forward` when calling `m` means exactly calling it (the stock `__call__`, no
+    hooks on `m` or globally, no forward on the instance); None otherwise."""
+    d = m.__dict__
+    if (
+        type(m).__call__ is not torch.nn.Module.__call__
+        or "forward" in d
+        or d.get("_forward_hooks")
+        or d.get("_forward_pre_hooks")
+        or d.get("_backward_hooks")
+        or d.get("_backward_pre_hooks")
+        or _module_hooks._global_forward_hooks
+        or _module_hooks._global_forward_pre_hooks
+        or _module_hooks._global_backward_hooks
+        or _module_hooks._global_backward_pre_hooks
+    ):
+        return None
+    forward = type(m).forward
+    if type(forward) is not types.FunctionType:
+        return None
+    return types.MethodType(forward, m)
+
 
 def compiled_callee(fn: Any, compiler: Any, recompile_limit: int) -> Any:
     """What glue calls in place of a user function whose inlining hit a graph break: a
     compiled wrapper of it (cached per function and backend), so the callee's own frame is
     split at its break instead of running eagerly. Anything else is returned unchanged."""
+    if isinstance(fn, torch.nn.Module):
+        # A submodule call that broke: without hooks, `m(*a)` is `m.forward(*a)`, which is
+        # compiled in its own frame (with hooks, __call__ runs eagerly as before).
+        forward = _plain_forward(fn)
+        if forward is None:
+            return fn
+        return compiled_callee(forward, compiler, recompile_limit)
     if isinstance(fn, types.MethodType) and type(fn.__func__) is types.FunctionType:
         return types.MethodType(
             compiled_callee(fn.__func__, compiler, recompile_limit), fn.__self__

@@ -178,7 +178,7 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
         }
         Value::Object(o) => match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
             Some(v) => Ok(v),
-            None => object_attr(tx, obj, o, name),
+            None => object_attr(tx, obj, o, name, false),
         },
         Value::Super(s) => super_attr(tx, &s.0, &s.1, name),
         Value::Exception(e) => super::exceptions::load_attr(tx, obj, e, name),
@@ -189,7 +189,26 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
     }
 }
 
-fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TResult<Value> {
+/// `object.__getattribute__(obj, name)` for a traced object: the generic lookup, even when
+/// its class defines its own `__getattribute__` (called from inside that one, through
+/// `super().__getattribute__(name)`).
+pub fn generic_getattr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value> {
+    match obj {
+        Value::Object(o) => match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
+            Some(v) => Ok(v),
+            None => object_attr(tx, obj, o, name, true),
+        },
+        _ => load_attr(tx, obj, name),
+    }
+}
+
+fn object_attr(
+    tx: &mut Tracer<'_>,
+    whole: &Value,
+    o: &ObjVal,
+    name: &str,
+    generic: bool,
+) -> TResult<Value> {
     let py = tx.py;
     if o.kind == KIND_UNSUPPORTED {
         let d = tx.describe(o.obj.bind(py));
@@ -197,7 +216,11 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
             "attribute '{name}' of unsupported object {d}"
         )));
     }
-    let r = tx.hooks.lookup_attr.bind(py).call1((o.obj.bind(py), name));
+    let r = tx
+        .hooks
+        .lookup_attr
+        .bind(py)
+        .call1((o.obj.bind(py), name, generic));
     let r = match r {
         Ok(r) => r,
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
@@ -256,6 +279,18 @@ fn object_attr(tx: &mut Tracer<'_>, whole: &Value, o: &ObjVal, name: &str) -> TR
             } else {
                 Ok(v)
             }
+        }
+        AT_GETATTRIBUTE => {
+            // type(obj).__getattribute__, guarded like a class attribute, called traced.
+            let fsrc = match &o.source {
+                None => {
+                    crate::side_effects::new_objects::class_attr_source(tx, o, "__getattribute__")
+                }
+                Some(_) => attr_source(&o.source, AT_CLASS, "__getattribute__"),
+            };
+            let f = tx.realize(&value, fsrc)?;
+            let key = Value::constant(py, name);
+            super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
         }
         AT_PROPERTY => {
             let fsrc = source.map(|s| {
@@ -334,6 +369,10 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
             };
             Ok(Value::BoundMethod(Rc::new((ty, f))))
         }
+        4 => Ok(Value::BuiltinMethod(Rc::new((
+            this.clone(),
+            "__getattribute__".to_string(),
+        )))),
         _ => tx.realize(&raw, source),
     }
 }

@@ -51,6 +51,16 @@ pub fn call_value(
                     .map_err(|e| tx.err(e))?;
                 return tx.from_graph_result(&r);
             }
+            // `super().__getattribute__(name)`: the generic lookup.
+            if let (Value::Object(_), "__getattribute__", [key], true) =
+                (recv, name, args.as_slice(), kwargs.is_empty())
+            {
+                let key: String = key
+                    .as_const(py)
+                    .and_then(|k| k.extract().ok())
+                    .ok_or_else(|| Exit::brk("__getattribute__ with a non-constant name"))?;
+                return super::attrs::generic_getattr(tx, recv, &key);
+            }
             if let (Value::GradMode(prev), "__exit__") = (recv, name) {
                 set_grad_mode(tx, *prev)?;
                 return Ok(Value::none(py));

@@ -37,6 +37,8 @@ define_consts! {
     AT_PROPERTY = 105,
     AT_GENERIC = 106,
     AT_UNGUARDED = 107,
+    // The class defines `__getattribute__` in Python: the lookup is a traced call of it.
+    AT_GETATTRIBUTE = 108,
     // What calling (or entering) a marker does (`variables/markers.py` answers).
     MARKER_BREAK = 200,
     MARKER_SKIP = 201,

@@ -25,12 +25,25 @@ def _class_lookup(cls: type, name: str) -> Any:
     return _MISSING
 
 
+# Builtin types whose own `__getattribute__` slot is CPython's generic lookup.
+_GENERIC_GETATTR_OWNERS = (dict, list, tuple, set, frozenset, int, float, complex, str, bytes)
+
+
+def _generic_slot(getattribute: Any) -> bool:
+    return (
+        type(getattribute) is types.WrapperDescriptorType
+        and getattribute.__objclass__ in _GENERIC_GETATTR_OWNERS
+    )
+
+
 def _is_data_descriptor(attr: Any) -> bool:
     t = type(attr)
     return hasattr(t, "__set__") or hasattr(t, "__delete__")
 
 
-def lookup_attr(obj: Any, name: str) -> tuple[int, Any]:
+def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
+    """`generic`: `object.__getattribute__(obj, name)`, bypassing a class's own
+    `__getattribute__` (what `super().__getattribute__(name)` inside it does)."""
     if isinstance(obj, types.ModuleType):
         value = getattr(obj, name)  # AttributeError propagates to the interpreter
         at = kinds.AT_UNGUARDED if obj.__name__.split(".")[0] == "torch" else kinds.AT_GENERIC
@@ -38,8 +51,24 @@ def lookup_attr(obj: Any, name: str) -> tuple[int, Any]:
     if isinstance(obj, type):
         return kinds.AT_GENERIC, getattr(obj, name)
     cls = type(obj)
-    if cls.__getattribute__ is not object.__getattribute__ and not isinstance(obj, torch.nn.Module):
-        raise Unsupported(f"attribute access through a custom {cls.__qualname__}.__getattribute__")
+    custom = cls.__getattribute__
+    if (
+        not generic
+        and custom is not object.__getattribute__
+        and not _generic_slot(custom)
+        and not isinstance(obj, torch.nn.Module)
+    ):
+        # A Python __getattribute__ (e.g. transformers' configs mapping attribute aliases)
+        # is traced as a call; an AttributeError it raises would fall back to __getattr__,
+        # which is not modelled.
+        if (
+            type(custom) is not types.FunctionType
+            or _class_lookup(cls, "__getattr__") is not _MISSING
+        ):
+            raise Unsupported(
+                f"attribute access through a custom {cls.__qualname__}.__getattribute__"
+            )
+        return kinds.AT_GETATTRIBUTE, custom
     cls_attr = _class_lookup(cls, name)
     if cls_attr is not _MISSING and _is_data_descriptor(cls_attr):
         if type(cls_attr) is property:
@@ -105,7 +134,8 @@ def module_item_key(obj: Any, idx: Any) -> str | None:
 def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     """`super(cls, obj).name` without running user code: (kind, raw attribute, index in
     type(obj).__mro__ of the class defining it). kind: 0 plain function (binds to obj),
-    1 staticmethod, 2 classmethod, 3 other attribute. Raises AttributeError like super."""
+    1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
+    generic attribute lookup). Raises AttributeError like super."""
     mro = type(obj).__mro__ if not isinstance(obj, type) else obj.__mro__
     try:
         start = mro.index(cls) + 1
@@ -115,6 +145,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
         d = mro[i].__dict__
         if name in d:
             raw = d[name]
+            if raw is object.__dict__["__getattribute__"]:
+                return 4, raw, i  # the generic lookup: traced, bypassing the class's own
             if type(raw) is types.FunctionType:
                 return 0, raw, i
             if type(raw) is staticmethod:
