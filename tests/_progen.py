@@ -331,10 +331,48 @@ class _Gen:
     def stmt(self) -> None:
         kind = self.rng.choices(
             ["tensor", "int", "list", "tuple", "dict", "if", "for", "while", "helper", "multi"]
-            + ["store", "import"],
-            weights=[30, 10, 9, 6, 5, 10, 8, 3, 8, 4, 3, 2],
+            + ["store", "import", "closure", "comprehension"],
+            weights=[30, 10, 9, 6, 5, 10, 8, 3, 8, 4, 3, 2, 4, 4],
         )[0]
         getattr(self, f"stmt_{kind}")()
+
+    def stmt_closure(self) -> None:
+        """An inner function over a local (a cell), called after a possible break; the
+        local is sometimes reassigned in between (the closure must see the new value)."""
+        self.features.add("closure")
+        a = self.pick(self.names("t"))
+        shape = self.env[a][1]
+        b = self.pick(self.names("t", shape))
+        fn = self.fresh("g")
+        self.emit(f"def {fn}(u):")
+        self.indent += 1
+        self.emit(f"return u * 0.5 + {a}")
+        self.indent -= 1
+        k = self.fresh("i")
+        self.emit(f"{k} = {self.breaking_int()}")
+        self.env[k] = ("i",)
+        if self.rng.random() < 0.5:
+            self.emit(f"{a} = {a} + {k}")
+        name = self.fresh("t")
+        self.emit(f"{name} = {fn}({b})")
+        self.env[name] = ("t", shape, True)
+
+    def stmt_comprehension(self) -> None:
+        """A list/dict comprehension over tensors whose body may break (the parent splits at
+        the comprehension's call)."""
+        self.features.add("comprehension")
+        a = self.pick(self.names("t"))
+        shape = self.env[a][1]
+        b = self.pick(self.names("t", shape))
+        name = self.fresh("t")
+        body = f"u * {self.scalar_atom()} + {self.breaking_int()}"
+        if self.rng.random() < 0.5:
+            self.emit(f"{name} = sum([{body} for u in ({a}, {b})])")
+        else:
+            d = self.fresh("dc")
+            self.emit(f"{d} = {{j: {body} for j, u in enumerate(({a}, {b}))}}")
+            self.emit(f"{name} = {d}[0] - {d}[1]")
+        self.env[name] = ("t", shape, True)
 
     def stmt_store(self) -> None:
         """An attribute store on a ``__slots__`` object, read back into an int."""

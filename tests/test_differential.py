@@ -115,6 +115,8 @@ def test_generator_covers_every_feature() -> None:
         "import",
         "tuple",
         "view",
+        "closure",
+        "comprehension",
     }
     if BUDGET >= 100:
         wanted.add("nested_helper")
