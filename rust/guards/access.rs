@@ -19,6 +19,8 @@ pub(crate) enum Access {
     Attr(Py<PyString>),
     InstDict,
     DictItem(Py<PyAny>),
+    /// An item of a dict subclass's own storage (no subclass code runs).
+    SubDictItem(Py<PyAny>),
     Index(isize),
     TypeOf,
     WeakrefDeref,
@@ -54,6 +56,7 @@ impl Access {
             Source::Attr { name, .. } => Access::Attr(PyString::intern(py, name).unbind()),
             Source::InstDict { .. } => Access::InstDict,
             Source::DictItem { key, .. } => Access::DictItem(key_obj(key)),
+            Source::SubDictItem { key, .. } => Access::SubDictItem(key_obj(key)),
             Source::Index { index, .. } => Access::Index(*index),
             Source::TypeOf { .. } => Access::TypeOf,
             Source::WeakrefDeref { .. } => Access::WeakrefDeref,
@@ -75,6 +78,20 @@ impl Access {
                 // that we immediately turn into an owned one.
                 unsafe {
                     if ffi::PyDict_CheckExact(p) == 0 {
+                        return None;
+                    }
+                    let r = ffi::PyDict_GetItemWithError(p, key.as_ptr());
+                    if r.is_null() {
+                        return fail();
+                    }
+                    Some(Bound::from_borrowed_ptr(py, r))
+                }
+            }
+            Access::SubDictItem(key) => {
+                // SAFETY: a dict check (subclasses included), then the C-level lookup in its
+                // own storage (no subclass __getitem__/__missing__), borrowed then owned.
+                unsafe {
+                    if ffi::PyDict_Check(p) == 0 {
                         return None;
                     }
                     let r = ffi::PyDict_GetItemWithError(p, key.as_ptr());

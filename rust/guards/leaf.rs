@@ -22,6 +22,9 @@ pub enum Guard {
     Len(usize),
     /// `v` is an exact dict whose keys equal these, in order.
     DictKeys(Vec<Py<PyAny>>),
+    /// `v` is a dict (a subclass too: its own storage, read without Python code) whose
+    /// keys equal these, in order.
+    SubDictKeys(Vec<Py<PyAny>>),
     /// `hasattr(v, name) == expected` (may run Python code).
     HasAttr(String, bool),
     /// `v` is a dict without the str key `name` (an instance `__dict__`: the class
@@ -39,6 +42,9 @@ impl Guard {
             Guard::Equals(c) => Guard::Equals(c.clone_ref(py)),
             Guard::Len(n) => Guard::Len(*n),
             Guard::DictKeys(k) => Guard::DictKeys(k.iter().map(|k| k.clone_ref(py)).collect()),
+            Guard::SubDictKeys(k) => {
+                Guard::SubDictKeys(k.iter().map(|k| k.clone_ref(py)).collect())
+            }
             Guard::HasAttr(n, e) => Guard::HasAttr(n.clone(), *e),
             Guard::NotInDict(n) => Guard::NotInDict(n.clone()),
             Guard::Tensor(m) => Guard::Tensor(m.clone_ref(py)),
@@ -182,12 +188,44 @@ pub(crate) fn container_len(v: &Bound<'_, PyAny>) -> Option<usize> {
     usize::try_from(n).ok()
 }
 
-fn dict_keys_match(v: &Bound<'_, PyAny>, keys: &[Py<PyAny>]) -> bool {
+/// `collections.OrderedDict` and its C `keys` method (an OrderedDict keeps its own order,
+/// which `move_to_end` makes differ from the dict storage's).
+static ORDERED: pyo3::sync::PyOnceLock<(Py<PyAny>, Py<PyAny>)> = pyo3::sync::PyOnceLock::new();
+
+/// The keys of a dict subclass in its iteration order, without running subclass code.
+pub(crate) fn sub_dict_keys<'py>(v: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyAny>>> {
+    let py = v.py();
+    let (cls, keys) = ORDERED
+        .get_or_try_init(py, || -> PyResult<_> {
+            let c = py.import("collections")?.getattr("OrderedDict")?;
+            let k = c.getattr("keys")?;
+            Ok((c.unbind(), k.unbind()))
+        })
+        .ok()?;
+    if v.is_instance(cls.bind(py)).ok()? {
+        let ks = keys.bind(py).call1((v,)).ok()?;
+        return ks.try_iter().ok()?.collect::<PyResult<Vec<_>>>().ok();
+    }
+    Some(v.cast::<PyDict>().ok()?.keys().iter().collect())
+}
+
+fn dict_keys_match(v: &Bound<'_, PyAny>, keys: &[Py<PyAny>], exact: bool) -> bool {
     let Ok(d) = v.cast::<PyDict>() else {
         return false;
     };
     // SAFETY: PyDict_CheckExact reads the type of a live object.
-    if unsafe { ffi::PyDict_CheckExact(v.as_ptr()) } == 0 || d.len() != keys.len() {
+    if !exact && unsafe { ffi::PyDict_CheckExact(v.as_ptr()) } == 0 {
+        let py = v.py();
+        return sub_dict_keys(v).is_some_and(|now| {
+            now.len() == keys.len()
+                && now
+                    .iter()
+                    .zip(keys)
+                    .all(|(k, e)| k.is(e.bind(py)) || strict_eq(k, e.bind(py)))
+        });
+    }
+    // SAFETY: PyDict_CheckExact reads the type of a live object.
+    if (exact && unsafe { ffi::PyDict_CheckExact(v.as_ptr()) } == 0) || d.len() != keys.len() {
         return false;
     }
     let py = v.py();
@@ -268,6 +306,10 @@ impl Leaf {
                 let desc = format!("{src}: keys == {}", key_list(py, keys));
                 (Fast::None, Stability::DictState, desc)
             }
+            Guard::SubDictKeys(keys) => {
+                let desc = format!("{src}: dict keys == {}", key_list(py, keys));
+                (Fast::None, Stability::Never, desc)
+            }
             Guard::HasAttr(name, expected) => {
                 let desc = format!(
                     "{src}: hasattr {} is {}",
@@ -301,7 +343,7 @@ impl Leaf {
         match self.guard {
             Guard::TypeMatch(_) | Guard::IdMatch(_) => 0,
             Guard::Equals(_) | Guard::Len(_) => 1,
-            Guard::DictKeys(_) => 2,
+            Guard::DictKeys(_) | Guard::SubDictKeys(_) => 2,
             Guard::Tensor(_) => 3,
             Guard::HasAttr(..) => 4,
             Guard::NotInDict(_) => 2,
@@ -317,7 +359,8 @@ impl Leaf {
             Guard::IdMatch(o) => v.as_ptr() == o.as_ptr(),
             Guard::Equals(c) => self.equals(v, c.bind(py)),
             Guard::Len(n) => container_len(v) == Some(*n),
-            Guard::DictKeys(keys) => dict_keys_match(v, keys),
+            Guard::DictKeys(keys) => dict_keys_match(v, keys, true),
+            Guard::SubDictKeys(keys) => dict_keys_match(v, keys, false),
             Guard::HasAttr(_, expected) => {
                 let Fast::AttrName(name) = &self.fast else {
                     return false;
@@ -405,7 +448,7 @@ impl Leaf {
                     type_name(&v.get_type())
                 ),
             },
-            Guard::DictKeys(keys) => {
+            Guard::DictKeys(keys) | Guard::SubDictKeys(keys) => {
                 let now = match v.cast::<PyDict>() {
                     Ok(d) => {
                         let k: Vec<Py<PyAny>> = d.keys().iter().map(|k| k.unbind()).collect();

@@ -29,6 +29,9 @@ pub enum Source {
     InstDict { base: Arc<Source> },
     /// `base[key]` where `base` is an exact dict.
     DictItem { base: Arc<Source>, key: DictKey },
+    /// `dict.__getitem__(base, key)`: an item of a dict subclass's own storage, read
+    /// without running the subclass's code.
+    SubDictItem { base: Arc<Source>, key: DictKey },
     /// `base[index]` where `base` is an exact tuple or list.
     Index { base: Arc<Source>, index: isize },
     /// `type(base)`.
@@ -57,6 +60,7 @@ impl Source {
             Source::Attr { base, .. }
             | Source::InstDict { base }
             | Source::DictItem { base, .. }
+            | Source::SubDictItem { base, .. }
             | Source::Index { base, .. }
             | Source::TypeOf { base }
             | Source::WeakrefDeref { base } => Some(base),
@@ -113,6 +117,18 @@ impl Source {
                     }
                     DictKey::Int(i) => {
                         let _ = write!(out, "[{i}]");
+                    }
+                }
+            }
+            Source::SubDictItem { base, key } => {
+                out.push_str("dict.__getitem__(");
+                base.render_into(out);
+                match key {
+                    DictKey::Str(k) => {
+                        let _ = write!(out, ", {})", py_str_repr(k));
+                    }
+                    DictKey::Int(i) => {
+                        let _ = write!(out, ", {i})");
                     }
                 }
             }

@@ -280,6 +280,10 @@ fn object_attr(
                 Ok(v)
             }
         }
+        AT_DICT_READ => Ok(Value::BuiltinMethod(Rc::new((
+            whole.clone(),
+            name.to_string(),
+        )))),
         AT_GETATTRIBUTE => {
             // type(obj).__getattribute__, guarded like a class attribute, called traced.
             let fsrc = match &o.source {
@@ -372,6 +376,10 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
         4 => Ok(Value::BuiltinMethod(Rc::new((
             this.clone(),
             "__getattribute__".to_string(),
+        )))),
+        5 => Ok(Value::BuiltinMethod(Rc::new((
+            this.clone(),
+            name.to_string(),
         )))),
         _ => tx.realize(&raw, source),
     }

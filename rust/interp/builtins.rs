@@ -15,6 +15,7 @@ use super::iter::{get_iter, iter_next, unpack};
 use super::ops::binary_op;
 use super::tracer::Tracer;
 use super::value::{DictVal, IterVal, Value};
+use crate::guards::Guard;
 
 /// The Python type a value would have eagerly (for isinstance/type).
 fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
@@ -103,6 +104,29 @@ pub fn call_builtin<'py>(
             }
             other => return Err(Exit::brk(format!("len() of a '{}'", other.type_name(py)))),
         }));
+    }
+    if is(&b.id) {
+        // id() of an object reached from the inputs: its identity is guarded, the id is a
+        // constant (as torch.compile does). Objects created in the trace have no id yet.
+        no_kwargs("id")?;
+        let [v] = args else {
+            return Err(Exit::brk("id() takes exactly one argument"));
+        };
+        let (o, src) = match v {
+            Value::Object(o) => (Some(o.obj.clone_ref(py)), o.source.clone()),
+            Value::Function(f) => (f.obj.as_ref().map(|o| o.clone_ref(py)), f.source.clone()),
+            _ => (None, None),
+        };
+        return match (o, src) {
+            (Some(o), Some(s)) => {
+                tx.guard(&s, Guard::IdMatch(o.clone_ref(py)));
+                Ok(Some(Value::constant(py, o.as_ptr() as usize)))
+            }
+            _ => Err(Exit::brk(format!(
+                "id() of a '{}' created in the compiled region",
+                v.type_name(py)
+            ))),
+        };
     }
     if is(&b.isinstance) || is(&b.issubclass) {
         no_kwargs("isinstance")?;

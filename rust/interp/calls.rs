@@ -51,6 +51,13 @@ pub fn call_value(
                     .map_err(|e| tx.err(e))?;
                 return tx.from_graph_result(&r);
             }
+            // dict's own read methods on a dict subclass (`registry.get(k)`,
+            // `output.keys()`, `super().get(k)`).
+            if let Value::Object(o) = recv {
+                if super::containers::is_sub_dict(py, o) && kwargs.is_empty() {
+                    return super::containers::sub_dict_read(tx, recv, o, name, &args);
+                }
+            }
             // `super().__getattribute__(name)`: the generic lookup.
             if let (Value::Object(_), "__getattribute__", [key], true) =
                 (recv, name, args.as_slice(), kwargs.is_empty())
@@ -328,6 +335,17 @@ pub fn call_dunder(
     let f = ty
         .getattr(name)
         .map_err(|_| Exit::brk(format!("'{}' object has no {name}", recv.type_name(py))))?;
+    if super::containers::is_sub_dict(py, o)
+        && tx
+            .hooks
+            .dict_read_method
+            .bind(py)
+            .call1((&f, name))
+            .and_then(|b| b.is_truthy())
+            .unwrap_or(false)
+    {
+        return super::containers::sub_dict_read(tx, recv, o, name, &args);
+    }
     if !f
         .get_type()
         .name()

@@ -12,7 +12,10 @@ use super::exit::{Exit, TResult};
 use super::iter::unpack;
 use super::ops::is_same;
 use super::tracer::Tracer;
-use super::value::{IterVal, Value};
+use super::value::{IterVal, ObjVal, Value};
+use crate::guards::{DictKey, Guard, Source};
+use pyo3::types::PyDict;
+use std::sync::Arc;
 
 fn items_iter(items: Vec<Value>) -> Value {
     Value::new_iter(IterVal::Items { items, pos: 0 })
@@ -238,4 +241,109 @@ pub fn call_container_method(
             recv.type_name(py)
         ))),
     }
+}
+
+/// Whether a traced object is a dict subclass instance (its own storage is read by
+/// [`sub_dict_read`]).
+pub fn is_sub_dict(py: Python<'_>, o: &ObjVal) -> bool {
+    // SAFETY: a type check of a live object.
+    let _ = py;
+    unsafe { pyo3::ffi::PyDict_Check(o.obj.as_ptr()) != 0 }
+}
+
+/// dict's (or OrderedDict's) own read-only methods on an existing dict subclass object:
+/// the keys are guarded (in order), each value read comes from the dict's storage through
+/// a `dict.__getitem__(obj, key)` source. The subclass's code never runs.
+pub fn sub_dict_read<'py>(
+    tx: &mut Tracer<'py>,
+    whole: &Value,
+    o: &ObjVal,
+    name: &str,
+    args: &[Value],
+) -> TResult<Value> {
+    let py = tx.py;
+    let Some(src) = o.source.clone() else {
+        return Err(Exit::brk(format!(
+            "{name}() of a dict subclass created in the compiled region"
+        )));
+    };
+    // (Stores into a dict subclass's storage are not modelled: they break the graph, so
+    // no pending item can be read around here.)
+    let obj = o.obj.bind(py).clone();
+    let keys = crate::guards::leaf::sub_dict_keys(&obj)
+        .ok_or_else(|| Exit::brk("the keys of a dict subclass cannot be read"))?;
+    let mut dkeys = Vec::with_capacity(keys.len());
+    for k in &keys {
+        dkeys.push(if let Ok(s) = k.cast::<pyo3::types::PyString>() {
+            DictKey::Str(s.to_string())
+        } else if k.is_exact_instance_of::<pyo3::types::PyInt>() {
+            DictKey::Int(k.extract().map_err(|e| tx.err(e))?)
+        } else {
+            return Err(Exit::brk(
+                "a dict subclass with keys that are not str or int",
+            ));
+        });
+    }
+    tx.guard(
+        &src,
+        Guard::SubDictKeys(keys.iter().map(|k| k.clone().unbind()).collect()),
+    );
+    let item = |tx: &mut Tracer<'py>, i: usize| -> TResult<Value> {
+        let d = obj.cast::<PyDict>().map_err(|e| tx.err(e.into()))?;
+        let v = d
+            .get_item(&keys[i])
+            .map_err(|e| tx.err(e))?
+            .ok_or_else(|| Exit::internal("dict subclass key vanished"))?;
+        let s = Arc::new(Source::SubDictItem {
+            base: src.clone(),
+            key: dkeys[i].clone(),
+        });
+        tx.realize(&v, Some(s))
+    };
+    let find = |tx: &Tracer<'_>, k: &Value| -> TResult<Option<usize>> {
+        let Some(c) = tx.as_python_constant(k) else {
+            return Err(Exit::brk(format!(
+                "{name}() of a dict subclass with a non-constant key"
+            )));
+        };
+        Ok(keys.iter().position(|x| x.eq(&c).unwrap_or(false)))
+    };
+    let konst = |k: &Bound<'_, PyAny>| Value::Const(k.clone().unbind());
+    Ok(match (name, args) {
+        ("keys" | "__iter__", []) => {
+            let t = Value::new_tuple(keys.iter().map(konst).collect());
+            if name == "__iter__" {
+                super::iter::get_iter(tx, &t)?
+            } else {
+                t
+            }
+        }
+        ("values", []) => {
+            let vals = (0..keys.len())
+                .map(|i| item(tx, i))
+                .collect::<TResult<Vec<_>>>()?;
+            Value::new_tuple(vals)
+        }
+        ("items", []) => {
+            let mut pairs = Vec::with_capacity(keys.len());
+            for (i, k) in keys.iter().enumerate() {
+                pairs.push(Value::new_tuple(vec![konst(k), item(tx, i)?]));
+            }
+            Value::new_tuple(pairs)
+        }
+        ("get", [k]) | ("get", [k, _]) => match find(tx, k)? {
+            Some(i) => item(tx, i)?,
+            None => args.get(1).cloned().unwrap_or_else(|| Value::none(py)),
+        },
+        ("__getitem__", [k]) => match find(tx, k)? {
+            Some(i) => item(tx, i)?,
+            None => return Err(Exit::brk("KeyError from a dict subclass")),
+        },
+        ("__contains__", [k]) => Value::constant(py, find(tx, k)?.is_some()),
+        ("__len__", []) => Value::constant(py, keys.len()),
+        _ => {
+            let _ = whole;
+            return Err(Exit::brk(format!("dict subclass method {name}")));
+        }
+    })
 }

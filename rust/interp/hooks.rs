@@ -10,6 +10,7 @@ pub struct Hooks {
     pub lookup_attr: Py<PyAny>,
     pub module_item_key: Py<PyAny>,
     pub super_lookup: Py<PyAny>,
+    pub dict_read_method: Py<PyAny>,
     pub super_type: Py<PyAny>,
     pub namedtuple_info: Py<PyAny>,
     /// Side-effect store checks (`variables/mutation.py`).
@@ -73,6 +74,7 @@ pub struct Builtins {
     pub all: Py<PyAny>,
     pub any: Py<PyAny>,
     pub locals: Py<PyAny>,
+    pub id: Py<PyAny>,
 }
 
 static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
@@ -90,6 +92,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             lookup_attr: vars.getattr("lookup_attr")?.unbind(),
             module_item_key: vars.getattr("module_item_key")?.unbind(),
             super_lookup: vars.getattr("super_lookup")?.unbind(),
+            dict_read_method: vars.getattr("dict_read_method")?.unbind(),
             super_type: builtins_mod.getattr("super")?.unbind(),
             namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
             setattr_plain: vars.getattr("setattr_plain")?.unbind(),
@@ -148,6 +151,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
                 callable: g("callable")?,
                 all: g("all")?,
                 locals: g("locals")?,
+                id: g("id")?,
                 any: g("any")?,
             },
         })

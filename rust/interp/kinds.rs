@@ -39,6 +39,9 @@ define_consts! {
     AT_UNGUARDED = 107,
     // The class defines `__getattribute__` in Python: the lookup is a traced call of it.
     AT_GETATTRIBUTE = 108,
+    // A read-only method of dict/OrderedDict itself on a dict subclass (keys, items, get,
+    // ...): the value is its name, the call reads the dict's own storage with guards.
+    AT_DICT_READ = 109,
     // What calling (or entering) a marker does (`variables/markers.py` answers).
     MARKER_BREAK = 200,
     MARKER_SKIP = 201,

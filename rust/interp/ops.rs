@@ -279,10 +279,31 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
             }
             r.is_truthy().map_err(|e| tx.err(e))?
         }
-        (Value::Object(a), Value::Object(b)) => a.obj.is(&b.obj),
+        // Two objects from the inputs that are different now must stay different on a
+        // later call (the same object reached twice is one mirror, its sameness guarded
+        // where it was realized).
+        (Value::Object(a), Value::Object(b)) => {
+            let same = a.obj.is(&b.obj);
+            if let (false, Some(sa), Some(sb)) = (same, &a.source, &b.source) {
+                tx.identity.push((sa.clone(), sb.clone(), false));
+            }
+            same
+        }
         (Value::Tuple(a), Value::Tuple(b)) => Rc::ptr_eq(a, b),
-        (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
-        (Value::Dict(a), Value::Dict(b)) => Rc::ptr_eq(a, b),
+        (Value::List(a), Value::List(b)) => {
+            let same = Rc::ptr_eq(a, b);
+            if let (false, Some(sa), Some(sb)) = (same, &a.source, &b.source) {
+                tx.identity.push((sa.clone(), sb.clone(), false));
+            }
+            same
+        }
+        (Value::Dict(a), Value::Dict(b)) => {
+            let same = Rc::ptr_eq(a, b);
+            if let (false, Some(sa), Some(sb)) = (same, &a.source, &b.source) {
+                tx.identity.push((sa.clone(), sb.clone(), false));
+            }
+            same
+        }
         (Value::Exception(a), Value::Exception(b)) => Rc::ptr_eq(a, b),
         (Value::Std(a), Value::Std(b)) => Rc::ptr_eq(a, b),
         (Value::Function(a), Value::Function(b)) => {

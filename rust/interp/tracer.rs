@@ -105,6 +105,7 @@ impl<'py> Tracer<'py> {
             Guard::Equals(_) => (2, ""),
             Guard::Len(_) => (3, ""),
             Guard::DictKeys(_) => (4, ""),
+            Guard::SubDictKeys(_) => (8, ""),
             Guard::HasAttr(n, _) => (5, n.as_str()),
             Guard::Tensor(_) => (6, ""),
             Guard::NotInDict(n) => (7, n.as_str()),
@@ -170,7 +171,14 @@ impl<'py> Tracer<'py> {
             // one name is seen through the others); the guards above still cover `s`.
             let p = ptr_of(&obj.clone().unbind());
             match self.side_effects.realized.get(&p) {
-                Some((_, first)) => v = first.clone(),
+                Some((first_src, first)) => {
+                    // The same object through two sources: later calls must give one
+                    // object through both too (identity, `is` and id() were folded).
+                    if first_src != s {
+                        self.identity.push((first_src.clone(), s.clone(), true));
+                    }
+                    v = first.clone()
+                }
                 None => {
                     self.side_effects.realized.insert(p, (s.clone(), v.clone()));
                 }

@@ -5,13 +5,14 @@ This package is the Python half of the tracker boundary: the Rust interpreter ca
 
 from __future__ import annotations
 
-from .attrs import lookup_attr, module_item_key, super_lookup
+from .attrs import dict_read_method, lookup_attr, module_item_key, super_lookup
 from .classify import classify, describe, namedtuple_info
 from .mutation import new_object_shell, setattr_plain
 
 __all__ = [
     "classify",
     "describe",
+    "dict_read_method",
     "lookup_attr",
     "module_item_key",
     "namedtuple_info",

@@ -25,6 +25,25 @@ def _class_lookup(cls: type, name: str) -> Any:
     return _MISSING
 
 
+# Read-only methods of dict and OrderedDict that the tracer models on dict subclasses
+# (reading the dict's own storage, guarded): `name -> owners`.
+DICT_READS = frozenset(
+    ("keys", "items", "values", "get", "__getitem__", "__contains__", "__len__", "__iter__")
+)
+
+
+def dict_read_method(raw: Any, name: str) -> bool:
+    """Whether `raw`, found on a class for `name`, is dict's or OrderedDict's own C
+    implementation of a read-only method."""
+    import collections
+
+    return (
+        name in DICT_READS
+        and type(raw) in (types.MethodDescriptorType, types.WrapperDescriptorType)
+        and getattr(raw, "__objclass__", None) in (dict, collections.OrderedDict)
+    )
+
+
 # Builtin types whose own `__getattribute__` slot is CPython's generic lookup.
 _GENERIC_GETATTR_OWNERS = (dict, list, tuple, set, frozenset, int, float, complex, str, bytes)
 
@@ -85,6 +104,8 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     if cls_attr is not _MISSING:
         if type(cls_attr) in (types.FunctionType, staticmethod, classmethod):
             return kinds.AT_CLASS, cls_attr
+        if isinstance(obj, dict) and dict_read_method(cls_attr, name):
+            return kinds.AT_DICT_READ, name
         if hasattr(type(cls_attr), "__get__"):
             return kinds.AT_GENERIC, getattr(obj, name)
         return kinds.AT_CLASS, cls_attr
@@ -135,7 +156,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     """`super(cls, obj).name` without running user code: (kind, raw attribute, index in
     type(obj).__mro__ of the class defining it). kind: 0 plain function (binds to obj),
     1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
-    generic attribute lookup). Raises AttributeError like super."""
+    generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name).
+    Raises AttributeError like super."""
     mro = type(obj).__mro__ if not isinstance(obj, type) else obj.__mro__
     try:
         start = mro.index(cls) + 1
@@ -147,6 +169,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
             raw = d[name]
             if raw is object.__dict__["__getattribute__"]:
                 return 4, raw, i  # the generic lookup: traced, bypassing the class's own
+            if isinstance(obj, dict) and dict_read_method(raw, name):
+                return 5, name, i  # dict's own read method on a dict subclass
             if type(raw) is types.FunctionType:
                 return 0, raw, i
             if type(raw) is staticmethod:
