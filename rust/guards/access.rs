@@ -73,34 +73,9 @@ impl Access {
         let py = parent.py();
         let p = parent.as_ptr();
         match self {
-            Access::DictItem(key) => {
-                // SAFETY: exact-dict check, then a lookup returning a borrowed reference
-                // that we immediately turn into an owned one.
-                unsafe {
-                    if ffi::PyDict_CheckExact(p) == 0 {
-                        return None;
-                    }
-                    let r = ffi::PyDict_GetItemWithError(p, key.as_ptr());
-                    if r.is_null() {
-                        return fail();
-                    }
-                    Some(Bound::from_borrowed_ptr(py, r))
-                }
-            }
-            Access::SubDictItem(key) => {
-                // SAFETY: a dict check (subclasses included), then the C-level lookup in its
-                // own storage (no subclass __getitem__/__missing__), borrowed then owned.
-                unsafe {
-                    if ffi::PyDict_Check(p) == 0 {
-                        return None;
-                    }
-                    let r = ffi::PyDict_GetItemWithError(p, key.as_ptr());
-                    if r.is_null() {
-                        return fail();
-                    }
-                    Some(Bound::from_borrowed_ptr(py, r))
-                }
-            }
+            Access::DictItem(key) => dict_item(parent, key, true),
+            // A dict subclass's own storage (no subclass __getitem__/__missing__).
+            Access::SubDictItem(key) => dict_item(parent, key, false),
             Access::Attr(name) => {
                 // SAFETY: PyObject_GetAttr returns a new reference or NULL with an error.
                 let r = unsafe { ffi::PyObject_GetAttr(p, name.as_ptr()) };
@@ -194,5 +169,33 @@ impl Access {
             },
             _ => "not accessible".into(),
         }
+    }
+}
+
+/// `parent[key]` from the dict storage itself (an exact dict, or any dict when not
+/// `exact`); `None` when absent or not a dict (no exception left set).
+#[inline]
+fn dict_item<'py>(
+    parent: &Bound<'py, PyAny>,
+    key: &Py<PyAny>,
+    exact: bool,
+) -> Option<Bound<'py, PyAny>> {
+    let p = parent.as_ptr();
+    // SAFETY: a dict type check, then a C-level lookup returning a borrowed reference that
+    // we immediately turn into an owned one.
+    unsafe {
+        let is_dict = if exact {
+            ffi::PyDict_CheckExact(p)
+        } else {
+            ffi::PyDict_Check(p)
+        };
+        if is_dict == 0 {
+            return None;
+        }
+        let r = ffi::PyDict_GetItemWithError(p, key.as_ptr());
+        if r.is_null() {
+            return fail();
+        }
+        Some(Bound::from_borrowed_ptr(parent.py(), r))
     }
 }

@@ -12,6 +12,16 @@ pub enum DictKey {
     Int(i64),
 }
 
+impl DictKey {
+    /// As a Python literal: `'name'` or `3`.
+    pub fn render(&self) -> String {
+        match self {
+            DictKey::Str(k) => py_str_repr(k),
+            DictKey::Int(i) => i.to_string(),
+        }
+    }
+}
+
 /// Where a guarded (or fetched) value comes from, relative to the frame at entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -111,26 +121,12 @@ impl Source {
                     }
                 }
                 base.render_into(out);
-                match key {
-                    DictKey::Str(k) => {
-                        let _ = write!(out, "[{}]", py_str_repr(k));
-                    }
-                    DictKey::Int(i) => {
-                        let _ = write!(out, "[{i}]");
-                    }
-                }
+                let _ = write!(out, "[{}]", key.render());
             }
             Source::SubDictItem { base, key } => {
                 out.push_str("dict.__getitem__(");
                 base.render_into(out);
-                match key {
-                    DictKey::Str(k) => {
-                        let _ = write!(out, ", {})", py_str_repr(k));
-                    }
-                    DictKey::Int(i) => {
-                        let _ = write!(out, ", {i})");
-                    }
-                }
+                let _ = write!(out, ", {})", key.render());
             }
             Source::Index { base, index } => {
                 base.render_into(out);
