@@ -2,7 +2,6 @@
 //! symbolic: len, isinstance, range, enumerate, zip, tuple, list, dict, getattr, hasattr,
 //! type, iter, next, reversed, sum, min, max, int/float/bool/str on constants, print.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use pyo3::prelude::*;
@@ -14,7 +13,7 @@ use super::exit::{Exit, TResult};
 use super::iter::{get_iter, iter_next, unpack};
 use super::ops::binary_op;
 use super::tracer::Tracer;
-use super::value::{DictVal, IterVal, Value};
+use super::value::{IterVal, Value};
 use crate::guards::Guard;
 
 /// The Python type a value would have eagerly (for isinstance/type).
@@ -228,10 +227,7 @@ pub fn call_builtin<'py>(
             }
             _ => return Err(Exit::brk("dict() arguments")),
         }
-        let d = Rc::new(DictVal {
-            items: RefCell::new(Vec::new()),
-            source: None,
-        });
+        let d = Value::new_dict_val();
         for (k, v) in items {
             super::dispatch::dict_set(tx, &d, k, v);
         }

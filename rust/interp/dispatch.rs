@@ -940,10 +940,9 @@ fn frame_locals(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
 }
 
 fn new_dict(items: Vec<(Py<PyAny>, Value)>) -> Value {
-    Value::Dict(Rc::new(DictVal {
-        items: items.into(),
-        source: None,
-    }))
+    let d = Value::new_dict_val();
+    *d.items.borrow_mut() = items;
+    Value::Dict(d)
 }
 
 /// The hashable constant key for a dict entry.

@@ -4,7 +4,7 @@
 //! (stdlib_set.rs). Each is a `Value::Std`; objects that escape the trace are rebuilt
 //! through the object table (side_effects/table.rs) so identity holds.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -165,10 +165,7 @@ fn std(v: StdVal) -> Value {
 }
 
 fn new_dict() -> Rc<DictVal> {
-    Rc::new(DictVal {
-        items: RefCell::new(Vec::new()),
-        source: None,
-    })
+    Value::new_dict_val()
 }
 
 fn kw<'a>(kwargs: &'a [(String, Value)], name: &str) -> Option<&'a Value> {

@@ -168,10 +168,28 @@ thread_local! {
     static MARKED_ITERS: RefCell<std::collections::HashSet<usize>> = RefCell::default();
 }
 
+thread_local! {
+    /// Lists and dicts built since the root frame's last graph-break snapshot (by address):
+    /// mutating one changes nothing the snapshot can see.
+    static FRESH_CONTAINERS: RefCell<std::collections::HashSet<usize>> = RefCell::default();
+}
+
+/// A list or dict was just built by the trace.
+pub fn note_fresh_container(ptr: usize) {
+    FRESH_CONTAINERS.with(|f| f.borrow_mut().insert(ptr));
+}
+
+/// Whether the list or dict was built after the last snapshot (a call that breaks after
+/// mutating only such containers can still be split: re-run natively, it builds them anew).
+pub fn container_is_fresh(ptr: usize) -> bool {
+    FRESH_CONTAINERS.with(|f| f.borrow().contains(&ptr))
+}
+
 /// A root-frame graph-break snapshot was taken: every existing iterator is now older, and
 /// `marked` are the ones it can rewind.
 pub fn iters_snapshot_taken(marked: &[(Rc<RefCell<IterVal>>, IterMark)]) {
     FRESH_ITERS.with(|f| f.borrow_mut().clear());
+    FRESH_CONTAINERS.with(|f| f.borrow_mut().clear());
     MARKED_ITERS.with(|m| {
         let mut m = m.borrow_mut();
         m.clear();
@@ -305,10 +323,22 @@ impl Value {
     }
 
     pub fn new_list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(ListVal {
+        let l = Rc::new(ListVal {
             items: RefCell::new(items),
             source: None,
-        }))
+        });
+        note_fresh_container(Rc::as_ptr(&l) as usize);
+        Value::List(l)
+    }
+
+    /// A new, empty dict built by the trace.
+    pub fn new_dict_val() -> Rc<DictVal> {
+        let d = Rc::new(DictVal {
+            items: RefCell::new(Vec::new()),
+            source: None,
+        });
+        note_fresh_container(Rc::as_ptr(&d) as usize);
+        d
     }
 
     pub fn new_tuple(items: Vec<Value>) -> Value {

@@ -184,14 +184,18 @@ impl SideEffects {
 
     /// Note that a container mirroring a pre-existing list changed (first time: logged).
     pub fn list_mutated(&mut self, l: &Rc<ListVal>) {
-        self.generation += 1;
+        if !crate::interp::value::container_is_fresh(Rc::as_ptr(l) as usize) {
+            self.generation += 1;
+        }
         if l.source.is_some() && self.mutated_containers.insert(Rc::as_ptr(l) as usize) {
             self.log.push(Mutation::ListContents(l.clone()));
         }
     }
 
     pub fn dict_mutated(&mut self, d: &Rc<DictVal>) {
-        self.generation += 1;
+        if !crate::interp::value::container_is_fresh(Rc::as_ptr(d) as usize) {
+            self.generation += 1;
+        }
         if d.source.is_some() && self.mutated_containers.insert(Rc::as_ptr(d) as usize) {
             self.log.push(Mutation::DictContents(d.clone()));
         }
