@@ -109,3 +109,31 @@ def test_list_built_across_splits_keeps_every_item() -> None:
         return len([t * 2 + zlib.crc32(b"f") % 2 for t in (x, x + 1, x + 2, x + 3)])
 
     assert ferrodyn.compile(fn, backend="eager")(torch.randn(2)) == 4
+
+
+def _builds_then_breaks(x: torch.Tensor) -> list[torch.Tensor]:
+    acc = []
+    acc.append(x * 2)
+    d = {"k": x + 1}
+    d["j"] = x - 1
+    zlib.crc32(b"helper")  # breaks after mutating only what it built
+    acc.append(d["k"] * d["j"])
+    return acc
+
+
+def test_callee_that_mutated_only_its_own_containers_still_splits() -> None:
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        y = x.sin()
+        out = _builds_then_breaks(y)
+        return out[0] + out[1] + y
+
+    x = torch.randn(3)
+    exp = ferrodyn.explain(fn, x)
+    names = dict(zip(exp.graph_names, exp.ops_per_graph, strict=True))
+    # The caller split at the call (its graph holds the sin), and the helper ran through
+    # its own compiled wrapper (it was refused before: the whole caller ran eagerly).
+    assert any(n.endswith("<locals>.fn") and k > 0 for n, k in names.items()), names
+    assert any("_builds_then_breaks" in n for n in names), names
+    compiled = ferrodyn.compile(fn, backend="eager")
+    for _ in range(2):
+        assert_tree_equal(compiled(x), fn(x))
