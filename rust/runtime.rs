@@ -75,6 +75,11 @@ pub(crate) struct Origin {
     pub slot_origin: Vec<Option<usize>>,
 }
 
+thread_local! {
+    /// A reusable buffer for the values a cache hit fetches (saves an allocation per call).
+    static FETCH_BUF: std::cell::Cell<Vec<Py<PyAny>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Send a compile-time event to `ferrodyn.observe` (explain, logs, profiler), if anyone
 /// listens. `fill` adds the payload entries.
 fn observe(py: Python<'_>, kind: &str, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
@@ -160,7 +165,9 @@ impl CompiledCode {
             );
             return self.run_eager(py, args, kwargs);
         };
-        let mut fetched: Vec<Py<PyAny>> = Vec::new();
+        // The fetch buffer of the previous call on this thread (a nested call, made while
+        // this one runs its graph, finds it taken and allocates its own).
+        let mut fetched: Vec<Py<PyAny>> = FETCH_BUF.with(|b| b.take());
         let hit = {
             let mut cache = self.lock()?;
             let g = self.globals.bind(py);
@@ -169,10 +176,15 @@ impl CompiledCode {
                 .lookup(py, &state, &frame, g, b, &mut fetched)
                 .cloned()
         };
-        match hit {
+        let out = match hit {
             Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),
             None => self.on_miss(py, state, frame, args, kwargs),
+        };
+        fetched.clear();
+        if fetched.capacity() <= 256 {
+            FETCH_BUF.with(|b| b.set(fetched));
         }
+        out
     }
 
     /// This compiled code for another function object of the same code (a closure or
