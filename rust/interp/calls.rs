@@ -457,10 +457,10 @@ pub fn inline_call(
                     .into_iter()
                     .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
                     .collect();
-                Value::Dict(Rc::new(super::value::DictVal {
-                    items: std::cell::RefCell::new(items),
-                    source: None,
-                }))
+                // The callee's own **kwargs dict, built by this call.
+                let d = Value::new_dict_val();
+                *d.items.borrow_mut() = items;
+                Value::Dict(d)
             },
             |msg| super::exceptions::raise_builtin(py, "TypeError", msg),
         );

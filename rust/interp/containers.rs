@@ -2,9 +2,6 @@
 //! Mutating a container that exists outside the trace changes the trace's copy and is
 //! recorded in the side-effect store (replayed after the graph).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use pyo3::prelude::*;
 
 use super::dispatch::{dict_key_const, dict_set, same_dict_key};
@@ -190,10 +187,11 @@ pub fn call_container_method(
                 )),
                 ("get", [k]) => Ok(lookup(tx, k)?.unwrap_or(none)),
                 ("get", [k, default]) => Ok(lookup(tx, k)?.unwrap_or_else(|| default.clone())),
-                ("copy", []) => Ok(Value::Dict(Rc::new(super::value::DictVal {
-                    items: RefCell::new(d.snapshot(py)),
-                    source: None,
-                }))),
+                ("copy", []) => {
+                    let c = Value::new_dict_val();
+                    *c.items.borrow_mut() = d.snapshot(py);
+                    Ok(Value::Dict(c))
+                }
                 ("update", [other]) => {
                     let Value::Dict(o) = other else {
                         return Err(Exit::brk("dict.update with a non-dict"));
