@@ -137,3 +137,44 @@ def test_callee_that_mutated_only_its_own_containers_still_splits() -> None:
     compiled = ferrodyn.compile(fn, backend="eager")
     for _ in range(2):
         assert_tree_equal(compiled(x), fn(x))
+
+
+class _Collector:
+    """Like transformers' CompileableContextVar: a global object written while compiling."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.active = False
+
+
+_COLLECTOR = _Collector()
+
+
+def _sets_state_then_breaks(x: torch.Tensor) -> torch.Tensor:
+    _COLLECTOR.value = [1]
+    _COLLECTOR.active = True
+    zlib.crc32(b"after-store")  # breaks after storing attributes of an existing object
+    return x * 3
+
+
+def test_callee_attribute_stores_are_redone_natively_not_replayed() -> None:
+    """The breaking call's own attribute stores are rolled back from the trace (the call
+    re-runs natively and makes them once): the caller still splits, state equals eager."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        y = x.cos()
+        z = _sets_state_then_breaks(y)
+        return z + y
+
+    x = torch.randn(3)
+    expected = fn(x)
+    _COLLECTOR.value, _COLLECTOR.active = None, False
+    exp = ferrodyn.explain(fn, x)
+    names = dict(zip(exp.graph_names, exp.ops_per_graph, strict=True))
+    assert any(n.endswith("<locals>.fn") and k > 0 for n, k in names.items()), names
+    _COLLECTOR.value, _COLLECTOR.active = None, False
+    compiled = ferrodyn.compile(fn, backend="eager")
+    for _ in range(2):
+        assert_tree_equal(compiled(x), expected)
+        assert _COLLECTOR.value == [1] and _COLLECTOR.active
+        _COLLECTOR.value, _COLLECTOR.active = None, False

@@ -76,6 +76,8 @@ pub struct Snapshot {
     graph_mark: usize,
     /// The side-effect store's generation before the instruction.
     pub side_effects_generation: u64,
+    /// Where the side-effect store stood before the instruction (for a rollback).
+    pub side_effects_mark: crate::side_effects::store::StoreMark,
     /// Traced iterators on the stack or in locals, and where they stood: a call that breaks
     /// after advancing one (a comprehension) rewinds it before it is rebuilt for the glue.
     pub iters: Vec<(
@@ -120,6 +122,7 @@ impl Snapshot {
                 .collect(),
             graph_mark,
             side_effects_generation: tx.side_effects.generation(),
+            side_effects_mark: tx.side_effects.mark(),
         })
     }
 }

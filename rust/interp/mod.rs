@@ -185,9 +185,12 @@ fn run_root(
             // The break happened inside a callee when its location is another function.
             let inlined = at.function != spec.qualname || at.file != spec.filename;
             // Mutations recorded by the breaking instruction itself (partly inlined before
-            // it broke) must not be replayed: it re-runs natively. Until the store can be
-            // rolled back to the snapshot, such a break runs the frame eagerly.
-            if tx.side_effects.generation() != snap.side_effects_generation {
+            // it broke) must not be replayed: it re-runs natively. Attribute/global/cell
+            // stores and prints are undone (the re-run makes them again); anything else
+            // runs the frame eagerly.
+            if tx.side_effects.generation() != snap.side_effects_generation
+                && !tx.side_effects.rollback_to(snap.side_effects_mark)
+            {
                 log_no_split(
                     py,
                     "the breaking step recorded side effects before it broke",

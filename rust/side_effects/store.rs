@@ -87,6 +87,34 @@ pub struct SideEffects {
     pub table: ObjectTable,
     /// Bumped by every recorded mutation (see `generation`).
     generation: u64,
+    /// How to undo each attribute, global and cell store, in order (see `rollback_to`).
+    undo: Vec<Undo>,
+}
+
+/// The map state one store replaced.
+enum Undo {
+    Attr {
+        key: (Ptr, String),
+        prev: Option<Option<Value>>,
+        was_touched: bool,
+    },
+    Global {
+        key: (Ptr, String),
+        prev: Option<Option<Value>>,
+    },
+    Cell {
+        key: Ptr,
+        prev: Option<Value>,
+    },
+    Print,
+}
+
+/// Where the store stood at a graph-break snapshot.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreMark {
+    generation: u64,
+    log: usize,
+    undo: usize,
 }
 
 impl SideEffects {
@@ -102,6 +130,71 @@ impl SideEffects {
     /// frame, since the call re-runs natively.
     pub fn note_mutation(&mut self) {
         self.generation += 1;
+    }
+
+    /// Where the store stands now (for a graph-break snapshot).
+    pub fn mark(&self) -> StoreMark {
+        StoreMark {
+            generation: self.generation,
+            log: self.log.len(),
+            undo: self.undo.len(),
+        }
+    }
+
+    /// Undo what was recorded since `m`, when that was only attribute, global and cell
+    /// stores and prints (the breaking call re-runs natively and redoes them): true, and
+    /// the store is as it was at `m`. Anything else (container contents, new objects,
+    /// untracked mutations) is not undone: false, nothing changed.
+    pub fn rollback_to(&mut self, m: StoreMark) -> bool {
+        let entries = self.log.len().saturating_sub(m.log);
+        let undos = self.undo.len().saturating_sub(m.undo);
+        let bumps = self.generation.saturating_sub(m.generation);
+        let simple = self.log[m.log.min(self.log.len())..].iter().all(|e| {
+            matches!(
+                e,
+                Mutation::SetAttr { .. }
+                    | Mutation::DelAttr { .. }
+                    | Mutation::Global { .. }
+                    | Mutation::Cell { .. }
+                    | Mutation::Print { .. }
+            )
+        });
+        if !simple || entries != undos || bumps != entries as u64 {
+            return false;
+        }
+        while self.undo.len() > m.undo {
+            match self.undo.pop() {
+                Some(Undo::Attr {
+                    key,
+                    prev,
+                    was_touched,
+                }) => {
+                    if !was_touched {
+                        self.touched.remove(&key.0);
+                    }
+                    match prev {
+                        Some(v) => self.existing_attrs.insert(key, v),
+                        None => self.existing_attrs.remove(&key),
+                    };
+                }
+                Some(Undo::Global { key, prev }) => {
+                    match prev {
+                        Some(v) => self.globals.insert(key, v),
+                        None => self.globals.remove(&key),
+                    };
+                }
+                Some(Undo::Cell { key, prev }) => {
+                    match prev {
+                        Some(v) => self.cells.insert(key, v),
+                        None => self.cells.remove(&key),
+                    };
+                }
+                Some(Undo::Print) | None => {}
+            }
+        }
+        self.log.truncate(m.log);
+        self.generation = m.generation;
+        true
     }
 
     // ---- attributes ------------------------------------------------------------------------
@@ -160,9 +253,15 @@ impl SideEffects {
         value: Option<Value>,
     ) {
         self.generation += 1;
-        self.touched.insert(obj);
-        self.existing_attrs
+        let was_touched = !self.touched.insert(obj);
+        let prev = self
+            .existing_attrs
             .insert((obj, name.to_string()), value.clone());
+        self.undo.push(Undo::Attr {
+            key: (obj, name.to_string()),
+            prev,
+            was_touched,
+        });
         self.log.push(match value {
             Some(value) => Mutation::SetAttr {
                 target: target.clone(),
@@ -221,8 +320,13 @@ impl SideEffects {
         value: Option<Value>,
     ) {
         self.generation += 1;
-        self.globals
+        let prev = self
+            .globals
             .insert((ptr_of(globals), name.to_string()), value.clone());
+        self.undo.push(Undo::Global {
+            key: (ptr_of(globals), name.to_string()),
+            prev,
+        });
         self.log.push(Mutation::Global {
             globals: globals.clone_ref(py),
             name: name.to_string(),
@@ -236,7 +340,11 @@ impl SideEffects {
 
     pub fn store_cell(&mut self, cell: &Rc<ExternalCell>, value: Value) {
         self.generation += 1;
-        self.cells.insert(ptr_of(&cell.cell), value.clone());
+        let prev = self.cells.insert(ptr_of(&cell.cell), value.clone());
+        self.undo.push(Undo::Cell {
+            key: ptr_of(&cell.cell),
+            prev,
+        });
         self.log.push(Mutation::Cell {
             cell: cell.clone(),
             value,
@@ -245,6 +353,7 @@ impl SideEffects {
 
     pub fn record_print(&mut self, args: Vec<Value>, kwargs: Vec<(String, Value)>) {
         self.generation += 1;
+        self.undo.push(Undo::Print);
         self.log.push(Mutation::Print { args, kwargs });
     }
 
