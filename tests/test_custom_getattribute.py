@@ -169,3 +169,24 @@ def test_submodule_with_hook_that_breaks_runs_its_hooks_once() -> None:
     calls.clear()
     torch.testing.assert_close(ferrodyn.compile(m, backend="eager")(x), expected)
     assert calls == [1]
+
+
+def test_missing_attribute_of_a_computed_tensor_is_an_attribute_error() -> None:
+    """`hasattr(t, "jax")` on a tensor the graph computed is False, as in eager (a fresh
+    tensor has no instance attributes); getattr raises an AttributeError the code can catch."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        y = x * 2
+        if hasattr(y, "jax"):
+            return y
+        try:
+            y.not_there  # noqa: B018
+        except AttributeError:
+            return y + 1
+        return y - 1
+
+    cnt = CompileCounter()
+    compiled = ferrodyn.compile(fn, backend=cnt, fullgraph=True)
+    x = torch.randn(3)
+    torch.testing.assert_close(compiled(x), fn(x))
+    assert cnt.frame_count == 1

@@ -171,6 +171,10 @@ class GraphBuilder:
             raise Unsupported("reading Tensor.grad inside a compiled region")
         attr = getattr(torch.Tensor, name, None)
         if attr is None:
+            if var.node.op != "placeholder":
+                # A tensor the graph computes is a fresh object: no instance attributes, so
+                # the lookup fails as in eager (`hasattr(t, "jax")` is False).
+                raise AttributeError(f"'Tensor' object has no attribute '{name}'")
             raise Unsupported(f"unknown tensor attribute Tensor.{name}")
         if callable(attr):
             return NotImplemented

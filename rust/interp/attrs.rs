@@ -101,10 +101,20 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
     match obj {
         Value::Tensor(var) => {
             tx.graph_calls += 1;
-            let r = tx
-                .gb
-                .call_method1("tensor_attr", (var.bind(py), name))
-                .map_err(|e| tx.err(e))?;
+            let r = match tx.gb.call_method1("tensor_attr", (var.bind(py), name)) {
+                Ok(r) => r,
+                // No such attribute on a tensor the graph computed: eager's AttributeError,
+                // catchable (hasattr).
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
+                    return Err(super::exceptions::attribute_error(
+                        py,
+                        Some(obj),
+                        "Tensor",
+                        name,
+                    ));
+                }
+                Err(e) => return Err(tx.err(e)),
+            };
             if r.is(py.NotImplemented()) {
                 return Ok(Value::BuiltinMethod(Rc::new((
                     obj.clone(),
