@@ -392,7 +392,7 @@ fn resolve(
                 if base.is_null() {
                     return None;
                 }
-                let (byte, bit) = find_flip_bit_in(&[(base as usize, len)], flips)?;
+                let (byte, bit) = find_flip_bit(base, len, flips)?;
                 Read::TlsBit { src, byte, bit }
             }
             "data_flip_byte" => {
@@ -432,54 +432,41 @@ fn resolve(
 /// Applies the first flip that succeeds and returns the one bit of `len` bytes at `base`
 /// it changed as (byte, bit); None unless exactly one bit changed.
 fn find_flip_bit(base: *const u8, len: usize, flips: &Bound<'_, PyAny>) -> Option<(usize, u8)> {
-    find_flip_bit_in(&[(base as usize, len)], flips)
+    let start = base as usize;
+    find_flip_bit_abs(&[(start, len)], flips).map(|(addr, bit)| (addr - start, bit))
 }
 
-/// [`find_flip_bit`] over one range given as (start, length).
-fn find_flip_bit_in(range: &[(usize, usize)], flips: &Bound<'_, PyAny>) -> Option<(usize, u8)> {
-    let start = range.first()?.0;
-    find_flip_bit_abs(range, flips).map(|(addr, bit)| (addr - start, bit))
+/// Every byte of `ranges` ((start, length) of live, readable memory) with its address.
+fn bytes_of(ranges: &[(usize, usize)]) -> Vec<(usize, u8)> {
+    ranges
+        .iter()
+        .flat_map(|&(start, len)| {
+            // SAFETY: each range is a live object or a loaded writable segment of a library
+            // that stays loaded (the context is a large static; TLS within the block or
+            // symbol size).
+            (start..start + len).map(|a| (a, unsafe { (a as *const u8).read_volatile() }))
+        })
+        .collect()
 }
 
-/// Applies the first flip that succeeds and returns the one bit of the `ranges`
-/// ((start, length) of live, readable memory) it changed, as (address, bit); None unless
-/// exactly one bit changed.
+/// Applies the first flip that succeeds and returns the one bit of the `ranges` it
+/// changed, as (address, bit); None unless exactly one bit changed.
 fn find_flip_bit_abs(ranges: &[(usize, usize)], flips: &Bound<'_, PyAny>) -> Option<(usize, u8)> {
-    // SAFETY: each range is a live object or a loaded writable segment of a library that
-    // stays loaded (the context is a large static; TLS within the block or symbol size).
-    let snap = || -> Vec<u8> {
-        ranges
-            .iter()
-            .flat_map(|&(start, len)| {
-                (0..len).map(move |i| unsafe { (start as *const u8).add(i).read_volatile() })
-            })
-            .collect()
-    };
-    let addr_of = |mut i: usize| -> usize {
-        for &(start, len) in ranges {
-            if i < len {
-                return start + i;
-            }
-            i -= len;
-        }
-        usize::MAX
-    };
     for flip in flips.try_iter().ok()? {
-        let before = snap();
+        let before = bytes_of(ranges);
         let Ok(undo) = flip.ok()?.call0() else {
             continue;
         };
-        let after = snap();
+        let after = bytes_of(ranges);
         let _ = undo.call0();
         let mut diffs = before
             .iter()
             .zip(&after)
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .map(|(i, (a, b))| (i, a ^ b));
+            .filter(|((_, a), (_, b))| a != b)
+            .map(|((addr, a), (_, b))| (*addr, a ^ b));
         return match (diffs.next(), diffs.next()) {
-            (Some((i, x)), None) if x.count_ones() == 1 => {
-                Some((addr_of(i), x.trailing_zeros() as u8))
+            (Some((addr, x)), None) if x.count_ones() == 1 => {
+                Some((addr, x.trailing_zeros() as u8))
             }
             _ => None,
         };
@@ -494,26 +481,13 @@ fn find_value_byte(
     py_read: &Bound<'_, PyAny>,
     flips: &Bound<'_, PyAny>,
 ) -> Option<usize> {
-    // SAFETY: loaded writable segments of a library that stays loaded.
-    let snap = || -> Vec<(usize, u8)> {
-        ranges
-            .iter()
-            .flat_map(|&(start, len)| {
-                (0..len).map(move |i| {
-                    (start + i, unsafe {
-                        (start as *const u8).add(i).read_volatile()
-                    })
-                })
-            })
-            .collect()
-    };
     let value = || py_read.call0().ok()?.extract::<i64>().ok();
     for flip in flips.try_iter().ok()? {
-        let (v0, before) = (value()?, snap());
+        let (v0, before) = (value()?, bytes_of(ranges));
         let Ok(undo) = flip.ok()?.call0() else {
             continue;
         };
-        let (v1, after) = (value(), snap());
+        let (v1, after) = (value(), bytes_of(ranges));
         let _ = undo.call0();
         let v1 = v1?;
         // Several bytes may hold the value (c10 keeps the default dtype twice): any of

@@ -197,9 +197,6 @@ pub struct TensorMeta {
     pub device_index: i32,
     /// The `torch.layout` object (a singleton).
     pub layout: Py<PyAny>,
-    pub sizes: Vec<i64>,
-    /// Empty for non-strided layouts.
-    pub strides: Vec<i64>,
     pub requires_grad: bool,
     /// `str(dtype)`, e.g. `torch.float32` (for messages without the GIL).
     pub dtype_name: String,
@@ -210,8 +207,10 @@ pub struct TensorMeta {
     pub keys: Option<u64>,
     /// The shim dtype code (-1: unknown; the TensorImpl fast path is then off).
     dtype_code: i32,
-    /// Sizes then strides in one allocation, for the hot path (one cache line to touch).
+    /// Sizes then strides (none for non-strided layouts) in one allocation, so the hot path
+    /// touches one cache line; see [`sizes`](Self::sizes) and [`strides`](Self::strides).
     shape: Box<[i64]>,
+    ndim: usize,
 }
 
 impl TensorMeta {
@@ -240,17 +239,25 @@ impl TensorMeta {
             layout: layout.unbind(),
             device_type: view.device_type,
             device_index: view.device_index,
+            ndim: view.sizes.len(),
             shape: view
                 .sizes
                 .iter()
                 .chain(view.strides.iter())
                 .copied()
                 .collect(),
-            sizes: view.sizes.into_owned(),
-            strides: view.strides.into_owned(),
             requires_grad: view.requires_grad,
             native_ok,
         })
+    }
+
+    pub fn sizes(&self) -> &[i64] {
+        &self.shape[..self.ndim]
+    }
+
+    /// Empty for non-strided layouts.
+    pub fn strides(&self) -> &[i64] {
+        &self.shape[self.ndim..]
     }
 
     pub fn clone_ref(&self, py: Python<'_>) -> TensorMeta {
@@ -259,8 +266,6 @@ impl TensorMeta {
             dtype: self.dtype.clone_ref(py),
             layout: self.layout.clone_ref(py),
             dtype_name: self.dtype_name.clone(),
-            sizes: self.sizes.clone(),
-            strides: self.strides.clone(),
             shape: self.shape.clone(),
             ..*self
         }
@@ -272,8 +277,8 @@ impl TensorMeta {
             && view.device_index == self.device_index
             && view.requires_grad == self.requires_grad
             && view.layout == self.layout.as_ptr()
-            && *view.sizes == *self.sizes
-            && *view.strides == *self.strides
+            && *view.sizes == *self.sizes()
+            && *view.strides == *self.strides()
     }
 
     /// Whether `v` still matches (hot path: native read when active).
@@ -326,9 +331,8 @@ impl TensorMeta {
             && i32::from(f.device[0]) == self.device_type
             && i32::from(f.device[1] as i8) == self.device_index
             && f.device[2] == 1
-            && f.sizes.len() * 2 == self.shape.len()
-            && same_ints(f.sizes, &self.shape[..f.sizes.len()])
-            && same_ints(f.strides, &self.shape[f.sizes.len()..])
+            && same_ints(f.sizes, self.sizes())
+            && same_ints(f.strides, self.strides())
             && (if f.has_autograd_meta {
                 r.requires_grad(imp)
             } else {
@@ -401,13 +405,14 @@ impl TensorMeta {
                 py_bool(view.requires_grad)
             );
         }
-        if *view.sizes != *self.sizes {
-            return format!("{source}.shape: {:?} -> {:?}", self.sizes, &*view.sizes);
+        if *view.sizes != *self.sizes() {
+            return format!("{source}.shape: {:?} -> {:?}", self.sizes(), &*view.sizes);
         }
-        if *view.strides != *self.strides {
+        if *view.strides != *self.strides() {
             return format!(
                 "{source}.stride(): {:?} -> {:?}",
-                self.strides, &*view.strides
+                self.strides(),
+                &*view.strides
             );
         }
         if let Some(k) = self.keys {
@@ -432,8 +437,8 @@ impl TensorMeta {
         format!(
             "tensor({dtype}, {}, size={:?}, stride={:?}, requires_grad={})",
             device_name(self.device_type, self.device_index),
-            self.sizes,
-            self.strides,
+            self.sizes(),
+            self.strides(),
             py_bool(self.requires_grad)
         )
     }

@@ -54,8 +54,8 @@ pub fn call_value(
             // dict's own read methods on a dict subclass (`registry.get(k)`,
             // `output.keys()`, `super().get(k)`).
             if let Value::Object(o) = recv {
-                if super::containers::is_sub_dict(py, o) && kwargs.is_empty() {
-                    return super::containers::sub_dict_read(tx, recv, o, name, &args);
+                if super::containers::is_sub_dict(o) && kwargs.is_empty() {
+                    return super::containers::sub_dict_read(tx, o, name, &args);
                 }
             }
             // `super().__getattribute__(name)`: the generic lookup.
@@ -335,7 +335,7 @@ pub fn call_dunder(
     let f = ty
         .getattr(name)
         .map_err(|_| Exit::brk(format!("'{}' object has no {name}", recv.type_name(py))))?;
-    if super::containers::is_sub_dict(py, o)
+    if super::containers::is_sub_dict(o)
         && tx
             .hooks
             .dict_read_method
@@ -344,7 +344,7 @@ pub fn call_dunder(
             .and_then(|b| b.is_truthy())
             .unwrap_or(false)
     {
-        return super::containers::sub_dict_read(tx, recv, o, name, &args);
+        return super::containers::sub_dict_read(tx, o, name, &args);
     }
     if !f
         .get_type()
@@ -458,9 +458,7 @@ pub fn inline_call(
                     .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
                     .collect();
                 // The callee's own **kwargs dict, built by this call.
-                let d = Value::new_dict_val();
-                *d.items.borrow_mut() = items;
-                Value::Dict(d)
+                Value::new_dict_from(items)
             },
             |msg| super::exceptions::raise_builtin(py, "TypeError", msg),
         );

@@ -187,11 +187,7 @@ pub fn call_container_method(
                 )),
                 ("get", [k]) => Ok(lookup(tx, k)?.unwrap_or(none)),
                 ("get", [k, default]) => Ok(lookup(tx, k)?.unwrap_or_else(|| default.clone())),
-                ("copy", []) => {
-                    let c = Value::new_dict_val();
-                    *c.items.borrow_mut() = d.snapshot(py);
-                    Ok(Value::Dict(c))
-                }
+                ("copy", []) => Ok(Value::new_dict_from(d.snapshot(py))),
                 ("update", [other]) => {
                     let Value::Dict(o) = other else {
                         return Err(Exit::brk("dict.update with a non-dict"));
@@ -243,9 +239,8 @@ pub fn call_container_method(
 
 /// Whether a traced object is a dict subclass instance (its own storage is read by
 /// [`sub_dict_read`]).
-pub fn is_sub_dict(py: Python<'_>, o: &ObjVal) -> bool {
+pub fn is_sub_dict(o: &ObjVal) -> bool {
     // SAFETY: a type check of a live object.
-    let _ = py;
     unsafe { pyo3::ffi::PyDict_Check(o.obj.as_ptr()) != 0 }
 }
 
@@ -254,7 +249,6 @@ pub fn is_sub_dict(py: Python<'_>, o: &ObjVal) -> bool {
 /// a `dict.__getitem__(obj, key)` source. The subclass's code never runs.
 pub fn sub_dict_read<'py>(
     tx: &mut Tracer<'py>,
-    whole: &Value,
     o: &ObjVal,
     name: &str,
     args: &[Value],
@@ -339,9 +333,6 @@ pub fn sub_dict_read<'py>(
         },
         ("__contains__", [k]) => Value::constant(py, find(tx, k)?.is_some()),
         ("__len__", []) => Value::constant(py, keys.len()),
-        _ => {
-            let _ = whole;
-            return Err(Exit::brk(format!("dict subclass method {name}")));
-        }
+        _ => return Err(Exit::brk(format!("dict subclass method {name}"))),
     })
 }

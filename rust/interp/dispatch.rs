@@ -14,6 +14,7 @@ use super::iter::{get_iter, iter_next, unpack};
 use super::ops::{
     binary_op, compare_op, contains, format_value, is_same, store_subscr, subscr, truthy, unary_op,
 };
+use super::slots::{cell_at, frame_locals, load_fast};
 use super::tracer::Tracer;
 use super::value::{DictVal, FuncVal, Value};
 use crate::bytecode::{Instruction, Opcode};
@@ -139,58 +140,6 @@ fn name(frame: &Frame, i: usize) -> TResult<String> {
         .get(i)
         .cloned()
         .ok_or_else(|| Exit::internal("name index out of range"))
-}
-
-fn load_fast(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Value> {
-    if let Some(Some(v)) = frame.locals.get(i) {
-        return Ok(v.clone());
-    }
-    if let Some(Some(obj)) = frame.pending.get_mut(i).map(|p| p.take()) {
-        let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
-        let src = std::sync::Arc::new(Source::Local {
-            index: i as u32,
-            name,
-        });
-        let v = tx.realize(obj.bind(tx.py), Some(src))?;
-        frame.locals[i] = Some(v.clone());
-        return Ok(v);
-    }
-    let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
-    Err(Exit::brk(format!(
-        "local variable '{name}' referenced before assignment"
-    )))
-}
-
-/// The cell in slot `i` for LOAD_DEREF/STORE_DEREF/LOAD_CLOSURE. A resume function receives
-/// the original frame's cells as arguments: such a slot still holds the real cell object,
-/// which becomes an external cell whose contents are read through `cell_contents` (and
-/// stay shared with the inner functions that close over it).
-fn cell_at(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Option<Value>> {
-    if let Some(Some(v)) = frame.locals.get(i) {
-        return Ok(Some(v.clone()));
-    }
-    let Some(Some(obj)) = frame.pending.get(i) else {
-        return Ok(None);
-    };
-    // SAFETY: a type check of a live object.
-    if unsafe { pyo3::ffi::PyCell_Check(obj.as_ptr()) } == 0 {
-        return Ok(None);
-    }
-    let obj = obj.clone_ref(tx.py);
-    if let Some(p) = frame.pending.get_mut(i) {
-        *p = None;
-    }
-    let name = frame.spec.localsplus.get(i).cloned().unwrap_or_default();
-    let src = std::sync::Arc::new(Source::Attr {
-        base: std::sync::Arc::new(Source::Local {
-            index: i as u32,
-            name,
-        }),
-        name: "cell_contents".into(),
-    });
-    let v = crate::interp::tracer::external_cell(obj, Some(src));
-    frame.locals[i] = Some(v.clone());
-    Ok(Some(v))
 }
 
 fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Flow> {
@@ -398,7 +347,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             for pair in flat.chunks(2) {
                 items.push((dict_key_const(tx, &pair[0])?, pair[1].clone()));
             }
-            frame.stack.push(new_dict(items));
+            frame.stack.push(Value::new_dict_from(items));
         }
         BUILD_CONST_KEY_MAP => {
             let keys = frame.pop();
@@ -414,7 +363,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 .map_err(|e| tx.err(e))?;
             frame
                 .stack
-                .push(new_dict(keys.into_iter().zip(vals).collect()));
+                .push(Value::new_dict_from(keys.into_iter().zip(vals).collect()));
         }
         BUILD_SLICE => {
             let step = if arg == 3 {
@@ -452,12 +401,9 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let target = frame.peek(arg).cloned();
             match (ins.op, target) {
                 (LIST_APPEND, Some(Value::List(l))) => {
-                    // The list may exist outside the trace (a comprehension's list handed
-                    // to a resume function): record that like `list.append` does. A list
-                    // built in this frame is not visible to anything else yet.
-                    if l.source.is_some() {
-                        tx.side_effects.list_mutated(&l);
-                    }
+                    // Recorded like `list.append`: the list may exist outside the trace (a
+                    // comprehension's list handed to a resume function).
+                    tx.side_effects.list_mutated(&l);
                     l.items.borrow_mut().push(v)
                 }
                 (SET_ADD, Some(Value::Std(s))) => {
@@ -473,9 +419,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             match frame.peek(arg).cloned() {
                 Some(Value::Dict(d)) => {
                     // As LIST_APPEND: a dict handed to a resume function is recorded.
-                    if d.source.is_some() {
-                        tx.side_effects.dict_mutated(&d);
-                    }
+                    tx.side_effects.dict_mutated(&d);
                     dict_set(tx, &d, key, v)
                 }
                 _ => return Err(Exit::internal("MAP_ADD target")),
@@ -486,9 +430,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let items = unpack(tx, &it)?;
             match frame.peek(arg).cloned() {
                 Some(Value::List(l)) => {
-                    if l.source.is_some() {
-                        tx.side_effects.list_mutated(&l);
-                    }
+                    tx.side_effects.list_mutated(&l);
                     l.items.borrow_mut().extend(items)
                 }
                 Some(Value::Std(s)) => {
@@ -908,41 +850,6 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
     }
     Ok(Flow::Next)
-}
-
-/// `locals()`: a new dict of the frame's bound variables in slot order (cells and free
-/// variables by their contents), as CPython 3.11 builds it.
-fn frame_locals(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
-    let py = tx.py;
-    let mut items = Vec::new();
-    for i in 0..frame.spec.localsplus.len() {
-        let bound = matches!(frame.locals.get(i), Some(Some(_)))
-            || matches!(frame.pending.get(i), Some(Some(_)));
-        if !bound || frame.spec.localsplus[i].starts_with(crate::bytecode::resume::TEMP_PREFIX) {
-            continue;
-        }
-        let slot = if frame.spec.cell_slots.contains(&i) {
-            cell_at(tx, frame, i)?
-        } else {
-            None
-        };
-        let v = match slot.map_or_else(|| load_fast(tx, frame, i), Ok)? {
-            Value::Cell(c) => c.borrow().clone(),
-            Value::ExternalCell(c) => tx.load_external_cell(&c)?,
-            v => Some(v),
-        };
-        if let Some(v) = v {
-            let name = pyo3::types::PyString::new(py, &frame.spec.localsplus[i]);
-            items.push((name.into_any().unbind(), v));
-        }
-    }
-    Ok(new_dict(items))
-}
-
-fn new_dict(items: Vec<(Py<PyAny>, Value)>) -> Value {
-    let d = Value::new_dict_val();
-    *d.items.borrow_mut() = items;
-    Value::Dict(d)
 }
 
 /// The hashable constant key for a dict entry.

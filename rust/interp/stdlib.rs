@@ -164,10 +164,6 @@ fn std(v: StdVal) -> Value {
     Value::Std(Rc::new(v))
 }
 
-fn new_dict() -> Rc<DictVal> {
-    Value::new_dict_val()
-}
-
 fn kw<'a>(kwargs: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
     kwargs.iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
@@ -369,7 +365,7 @@ fn make_partial(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)])
             "TypeError: the first argument of functools.partial must be callable",
         ));
     }
-    let keywords = new_dict();
+    let keywords = Value::new_dict_val();
     let (func, mut all) = match func {
         Value::Std(s) => match &**s {
             StdVal::Partial {
@@ -487,7 +483,7 @@ fn fromkeys(
         [it, v] => (it, v.clone()),
         _ => return Err(Exit::brk("fromkeys() arguments")),
     };
-    let d = new_dict();
+    let d = Value::new_dict_val();
     for k in unpack(tx, it)? {
         let key = dict_key_const(tx, &k)?;
         dict_set(tx, &d, key, value.clone());
@@ -696,7 +692,7 @@ pub fn tagged_dict_method(
     let (cls, factory) = (tag.cls.clone_ref(py), tag.factory.clone());
     match (name, args) {
         ("copy", []) => {
-            let c = new_dict();
+            let c = Value::new_dict_val();
             *c.items.borrow_mut() = d.snapshot(py);
             tx.stdlib.set_tag(&c, DictTag { cls, factory });
             Ok(Some(Value::Dict(c)))

@@ -341,6 +341,13 @@ impl Value {
         d
     }
 
+    /// A new dict built by the trace, with these items (keys distinct, in order).
+    pub fn new_dict_from(items: Vec<(Py<PyAny>, Value)>) -> Value {
+        let d = Value::new_dict_val();
+        *d.items.borrow_mut() = items;
+        Value::Dict(d)
+    }
+
     pub fn new_tuple(items: Vec<Value>) -> Value {
         Value::Tuple(Rc::new(items))
     }

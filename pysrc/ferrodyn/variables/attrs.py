@@ -6,6 +6,7 @@ guard source for the value (e.g. `self.__dict__['_parameters']['weight']`)."""
 
 from __future__ import annotations
 
+import collections
 import types
 from typing import Any
 
@@ -26,7 +27,7 @@ def _class_lookup(cls: type, name: str) -> Any:
 
 
 # Read-only methods of dict and OrderedDict that the tracer models on dict subclasses
-# (reading the dict's own storage, guarded): `name -> owners`.
+# (reading the dict's own storage, guarded).
 DICT_READS = frozenset(
     ("keys", "items", "values", "get", "__getitem__", "__contains__", "__len__", "__iter__")
 )
@@ -35,8 +36,6 @@ DICT_READS = frozenset(
 def dict_read_method(raw: Any, name: str) -> bool:
     """Whether `raw`, found on a class for `name`, is dict's or OrderedDict's own C
     implementation of a read-only method."""
-    import collections
-
     return (
         name in DICT_READS
         and type(raw) in (types.MethodDescriptorType, types.WrapperDescriptorType)
