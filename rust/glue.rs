@@ -12,6 +12,7 @@
 //! Glue is cached per compiled function (so `reset()` and a fresh `compile`/`explain` start
 //! clean) and within it per (code object, instruction, stack layout, bound locals).
 
+use crate::ImportCached;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -165,6 +166,10 @@ fn resume_function(
     let f = make_function(ctx, &cont, &name, &[])?;
     log_bytecode(py, &name, &f);
     if eager {
+        // The rest of the frame runs natively: never offer it to the tracer itself.
+        if let Ok(code) = f.bind(py).getattr("__code__") {
+            crate::frame_hook::mark_skip(&code);
+        }
         return Ok(f);
     }
     let cc = CompiledCode::create(
@@ -241,7 +246,7 @@ fn make_function(
         kw.set_item("co_freevars", PyTuple::empty(py))?;
     }
     let new_code = code.call_method("replace", (), Some(&kw))?;
-    let types = py.import("types")?;
+    let types = py.import_cached("types")?;
     let globals = ctx.func.getattr("__globals__")?;
     let closure = if ctx.spec.frees_as_args() {
         py.None().into_bound(py)
@@ -255,7 +260,7 @@ fn make_function(
 }
 
 fn log_bytecode(py: Python<'_>, name: &str, f: &Py<PyAny>) {
-    let Ok(logs) = py.import("ferrodyn.logs") else {
+    let Ok(logs) = py.import_cached("ferrodyn.logs") else {
         return;
     };
     if !logs
@@ -266,7 +271,7 @@ fn log_bytecode(py: Python<'_>, name: &str, f: &Py<PyAny>) {
         return;
     }
     let text = py
-        .import("dis")
+        .import_cached("dis")
         .and_then(|d| {
             d.getattr("Bytecode")?
                 .call1((f.bind(py),))?

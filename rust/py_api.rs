@@ -24,6 +24,30 @@ fn global_state_readers(py: Python<'_>) -> PyResult<Vec<(String, &'static str)>>
     crate::guards::global_state_readers(py)
 }
 
+/// Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`).
+#[pyfunction]
+fn set_frame_hook(enabled: bool) {
+    crate::frame_hook::set_enabled(enabled);
+}
+
+/// Whether the frame hook is installed in the interpreter now.
+#[pyfunction]
+fn frame_hook_installed() -> bool {
+    crate::frame_hook::installed()
+}
+
+/// How the frame hook treats frames of this code: "trace", "skip", "quiet", "skip-wrapped".
+#[pyfunction]
+fn frame_hook_rule(code: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    if !code.is_instance_of::<pyo3::types::PyCode>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "frame_hook_rule: expected a code object, got {}",
+            code.get_type().name()?
+        )));
+    }
+    crate::frame_hook::rule_of(code)
+}
+
 /// Called once by `ferrodyn/__init__.py` after torch is imported.
 #[pyfunction]
 fn init_torch(py: Python<'_>) -> PyResult<bool> {
@@ -42,5 +66,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(native_tensor_reader_note, m)?)?;
     m.add_function(wrap_pyfunction!(init_torch, m)?)?;
     m.add_function(wrap_pyfunction!(global_state_readers, m)?)?;
+    m.add_function(wrap_pyfunction!(set_frame_hook, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_hook_rule, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_hook_installed, m)?)?;
     Ok(())
 }

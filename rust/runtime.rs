@@ -3,6 +3,7 @@
 //! it traces, compiles through the backend, and caches the result. Any failure of
 //! ferrodyn itself falls back to running the function eagerly.
 
+use crate::ImportCached;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::side_effects::ReplayPlan;
 use crate::spec_cache::{CodeSpec, SPEC_CACHE};
 
 use crate::caches::Caches;
+use crate::frame_hook;
 
 pub enum Artifact {
     Graph {
@@ -83,7 +85,7 @@ thread_local! {
 /// Send a compile-time event to `ferrodyn.observe` (explain, logs, profiler), if anyone
 /// listens. `fill` adds the payload entries.
 fn observe(py: Python<'_>, kind: &str, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
-    let Ok(m) = py.import("ferrodyn.observe") else {
+    let Ok(m) = py.import_cached("ferrodyn.observe") else {
         return;
     };
     if !m
@@ -120,8 +122,19 @@ fn call_with<'py>(
     }
 }
 
+/// The code object of a glue function (borrowed; null if it is not a function).
+fn glue_code(glue: &Bound<'_, PyAny>) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: checked to be a function first; the code is only compared by address.
+    unsafe {
+        if pyo3::ffi::PyFunction_Check(glue.as_ptr()) == 0 {
+            return std::ptr::null_mut();
+        }
+        pyo3::ffi::PyFunction_GetCode(glue.as_ptr())
+    }
+}
+
 fn logs_call(py: Python<'_>, artifact: &str, msg: String) {
-    if let Ok(m) = py.import("ferrodyn.logs") {
+    if let Ok(m) = py.import_cached("ferrodyn.logs") {
         let _ = m.call_method1("log", (artifact, "%s", msg));
     }
 }
@@ -152,6 +165,9 @@ impl CompiledCode {
         if unsafe { pyo3::ffi::PyFunction_GetCode(self.func.as_ptr()) } != self.spec.code.as_ptr() {
             return self.redirect(py, args, kwargs);
         }
+        // Frames this call starts are its own business (graphs, tracing, backends); its
+        // native steps open their own frame-hook windows.
+        let _suspended = frame_hook::suspend();
         let frame = match self.bind_frame(py, args, kwargs) {
             Ok(f) => f,
             // A binding error is the user's TypeError: raise it exactly as eager would.
@@ -247,7 +263,7 @@ impl CompiledCode {
             None => Ok(slf.into_any()),
             Some(o) if o.is_none() => Ok(slf.into_any()),
             Some(o) => {
-                let types = py.import("types")?;
+                let types = py.import_cached("types")?;
                 Ok(types.getattr("MethodType")?.call1((slf, o))?.unbind())
             }
         }
@@ -283,7 +299,7 @@ impl CompiledCode {
             .and_then(|b| b.cast_into::<PyDict>().ok())
         {
             Some(b) => b.unbind(),
-            None => py.import("builtins")?.dict().unbind(),
+            None => py.import_cached("builtins")?.dict().unbind(),
         };
         Ok(CompiledCode {
             func: func.unbind(),
@@ -453,7 +469,14 @@ impl CompiledCode {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        Ok(self.func.bind(py).call(args, kwargs)?.unbind())
+        // The frame runs natively; the frames it starts are offered to the tracer.
+        let f = self.func.bind(py);
+        frame_hook::native(
+            self.compiler.bind(py),
+            self.limit,
+            self.spec.code.as_ptr(),
+            || Ok(f.call(args, kwargs)?.unbind()),
+        )
     }
 
     fn run_artifact(
@@ -507,7 +530,13 @@ impl CompiledCode {
                 for t in stack.iter().flatten() {
                     glue_args.push(t.build_with(py, &out, rest, &objs)?);
                 }
-                Ok(glue.bind(py).call1(PyTuple::new(py, glue_args)?)?.unbind())
+                let glue = glue.bind(py);
+                let glue_code = glue_code(glue);
+                let glue_args = PyTuple::new(py, glue_args)?;
+                // The breaking step runs natively: the frames it starts are offered.
+                frame_hook::native(self.compiler.bind(py), self.limit, glue_code, || {
+                    Ok(glue.call1(glue_args)?.unbind())
+                })
             }
         }
     }
@@ -553,10 +582,11 @@ impl CompiledCode {
                     reasons.first().cloned().unwrap_or_default()
                 );
                 let exc = py
-                    .import("ferrodyn.exc")?
+                    .import_cached("ferrodyn.exc")?
                     .getattr("RecompileLimitWarning")?;
                 // stacklevel 1: the innermost Python frame is the caller of the compiled function.
-                py.import("warnings")?.call_method1("warn", (msg, exc, 1))?;
+                py.import_cached("warnings")?
+                    .call_method1("warn", (msg, exc, 1))?;
             }
             return self.run_eager(py, args, kwargs);
         }
@@ -582,7 +612,7 @@ impl CompiledCode {
             _ => Vec::new(),
         };
         let max_depth: usize = py
-            .import("ferrodyn.config")
+            .import_cached("ferrodyn.config")
             .and_then(|c| c.getattr("max_inline_depth"))
             .and_then(|d| d.extract())
             .unwrap_or(64);
@@ -662,13 +692,13 @@ impl CompiledCode {
         {
             return Err(e);
         }
-        let exc = py.import("ferrodyn.exc")?;
+        let exc = py.import_cached("ferrodyn.exc")?;
         let backend_failed = exc
             .getattr("BackendCompilerFailed")
             .map(|c| e.is_instance(py, &c))
             .unwrap_or(false);
         let suppress = py
-            .import("ferrodyn.config")
+            .import_cached("ferrodyn.config")
             .and_then(|c| c.call_method0("suppress_errors_enabled"))
             .and_then(|b| b.extract::<bool>())
             .unwrap_or(false);
@@ -684,7 +714,7 @@ impl CompiledCode {
             } else {
                 "InternalErrorWarning"
             })?;
-            py.import("warnings")?
+            py.import_cached("warnings")?
                 .call_method1("warn", (msg.clone(), category, 1))?;
         }
         Ok(CacheEntry {
@@ -697,14 +727,14 @@ impl CompiledCode {
     /// ferrodyn's limit, or torch._dynamo.config's `recompile_limit` where the user changed
     /// that one (read on each miss, like torch.compile does).
     fn recompile_limit(&self, py: Python<'_>) -> usize {
-        py.import("ferrodyn.torch_config")
+        py.import_cached("ferrodyn.torch_config")
             .and_then(|m| m.call_method1("recompile_limit", (self.limit,)))
             .and_then(|l| l.extract())
             .unwrap_or(self.limit)
     }
 
     fn strict(&self, py: Python<'_>) -> bool {
-        py.import("ferrodyn.config")
+        py.import_cached("ferrodyn.config")
             .and_then(|c| c.getattr("strict"))
             .and_then(|s| s.extract())
             .unwrap_or(false)
@@ -720,7 +750,7 @@ impl CompiledCode {
         // eagerly under the guards installed so far.
         let split = match out.split.take() {
             Some(sp) if self.fullgraph => {
-                let exc = py.import("ferrodyn.exc")?.getattr("Unsupported")?;
+                let exc = py.import_cached("ferrodyn.exc")?.getattr("Unsupported")?;
                 return Err(PyErr::from_value(exc.call1((format!(
                     "ferrodyn (fullgraph=True): graph break: {} at {}",
                     sp.reason, sp.at
@@ -776,7 +806,7 @@ impl CompiledCode {
             None => None,
         };
         let outputs = PyList::new(py, out.graph_outputs.iter().map(|o| o.bind(py)))?;
-        let compiled = py.import("ferrodyn.output")?.call_method1(
+        let compiled = py.import_cached("ferrodyn.output")?.call_method1(
             "compile_graph",
             (
                 out.graph_builder.bind(py),
@@ -823,7 +853,7 @@ impl CompiledCode {
                     // wrapper of the callee, so its own frame splits at its break.
                     if let Some(Some(t)) = sp.wrap_callee.and_then(|i| sp.stack.get_mut(i)) {
                         let helper = py
-                            .import("ferrodyn._glue")?
+                            .import_cached("ferrodyn._glue")?
                             .getattr("compiled_callee")?
                             .unbind();
                         let inner = std::mem::replace(t, OutTemplate::Const(py.None()));
@@ -886,13 +916,13 @@ impl CompiledCode {
         match fail.exit {
             Exit::Hard(e) => return Err(e),
             Exit::Break { .. } | Exit::Observed { .. } if self.fullgraph => {
-                let exc = py.import("ferrodyn.exc")?.getattr("Unsupported")?;
+                let exc = py.import_cached("ferrodyn.exc")?.getattr("Unsupported")?;
                 return Err(PyErr::from_value(
                     exc.call1((format!("ferrodyn (fullgraph=True): {reason}"),))?,
                 ));
             }
             Exit::Internal { .. } if self.strict(py) || self.fullgraph => {
-                let exc = py.import("ferrodyn.exc")?.getattr("InternalError")?;
+                let exc = py.import_cached("ferrodyn.exc")?.getattr("InternalError")?;
                 return Err(PyErr::from_value(exc.call1((reason,))?));
             }
             _ => {}

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import ferrodyn
 import pytest
 import torch
+from _helpers import assert_tree_equal
 from torch._dynamo.testing import CompileCounter
 
 
@@ -190,3 +191,50 @@ def test_missing_attribute_of_a_computed_tensor_is_an_attribute_error() -> None:
     x = torch.randn(3)
     torch.testing.assert_close(compiled(x), fn(x))
     assert cnt.frame_count == 1
+
+
+class _BreakingMixin:
+    def __getattribute__(self, key: str) -> Any:
+        return super().__getattribute__(key)
+
+    @property
+    def view(self) -> int:
+        torch._dynamo.graph_break()
+        return 7
+
+
+class _ShortcutBase:
+    def __getattribute__(self, key: str) -> Any:
+        if key == "zz":
+            return 5
+        return super().__getattribute__(key)
+
+
+class _Chained(_ShortcutBase, _BreakingMixin):
+    pass
+
+
+def test_break_under_two_super_getattribute_overrides_resumes_in_the_c_lookup() -> None:
+    # The split call `super().__getattribute__(key)` is rebuilt as object's lookup bound to
+    # the instance, not `obj.__getattribute__` (which would re-enter the overrides forever).
+    c = _Chained()
+
+    def f(x: torch.Tensor) -> Any:
+        return x + 1, c.__getattribute__("view"), c.zz
+
+    out = ferrodyn.compile(f, backend="eager")(torch.ones(2))
+    assert_tree_equal(out, f(torch.ones(2)))
+
+
+def test_frames_with_empty_builtins_split_without_importing() -> None:
+    # namedtuple's generated __new__ runs with `__builtins__ == {}`: nothing ferrodyn does
+    # while it is the running frame may go through `__import__`.
+    import collections
+
+    pair = collections.namedtuple("pair", "a b")
+
+    def f(x: torch.Tensor) -> Any:
+        return pair.__new__(pair, x, x + 1)
+
+    out = ferrodyn.compile(f, backend="eager")(torch.ones(2))
+    assert_tree_equal(out, f(torch.ones(2)))

@@ -227,20 +227,27 @@ def test_dynamo_disable_with_reason() -> None:
     assert "talks to the network" in out.break_reasons[0].reason
 
 
-def test_disable_nonrecursive_runs_callee_eagerly() -> None:
-    # torch.compile skips only the disabled frame and still compiles its callee `_inner`
-    # (one more graph); ferrodyn has no frame hook and runs the whole call eagerly
-    # (documented), so only the results are compared with torch.compile here.
+def test_disable_nonrecursive_compiles_callee() -> None:
+    # As torch.compile: only the disabled frame runs eagerly; the frame hook offers its
+    # callee `_inner` to the tracer (one more graph), so the frame counts agree.
     def fn(x: torch.Tensor) -> torch.Tensor:
         return disabled_nonrecursive(x + 1) * 2
 
     x = x3()
     cnt = ferrodyn.testing.CompileCounter()
     assert_tree_equal(ferrodyn.compile(fn, backend=cnt)(x), fn(x))
-    assert_tree_equal(torch.compile(fn, backend="eager")(x), fn(x))
-    assert cnt.frame_count == 2
+    tc = torch._dynamo.testing.CompileCounter()
+    torch._dynamo.reset()
+    assert_tree_equal(torch.compile(fn, backend=tc)(x), fn(x))
+    assert cnt.frame_count == tc.frame_count == 3
     out = ferrodyn.explain(fn)(x)
     assert "recursive=False" in out.break_reasons[0].reason
+    # With the frame hook off, the callee runs eagerly inside the disabled frame.
+    ferrodyn.reset()
+    with ferrodyn.config.patch(frame_hook=False):
+        cnt = ferrodyn.testing.CompileCounter()
+        assert_tree_equal(ferrodyn.compile(fn, backend=cnt)(x), fn(x))
+    assert cnt.frame_count == 2
 
 
 def disabled_in_callee(x: torch.Tensor) -> torch.Tensor:

@@ -47,11 +47,14 @@ __all__ = [
     "MARKER_STEP_UNSUPPORTED",
     "CompiledCode",
     "__version__",
+    "frame_hook_installed",
+    "frame_hook_rule",
     "global_state_readers",
     "init_torch",
     "native_tensor_reader_active",
     "native_tensor_reader_note",
     "reset",
+    "set_frame_hook",
 ]
 __version__: str
 
@@ -145,3 +148,15 @@ MARKER_EOGB_CTX: int
 MARKER_EOGB_EXIT: int
 MARKER_INLINE: int
 MARKER_STEP_UNSUPPORTED: int
+
+def set_frame_hook(enabled: bool) -> None:
+    """Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`)."""
+
+def frame_hook_rule(code: types.CodeType) -> str:
+    """How the frame hook treats frames of `code`: "trace" (offered to the tracer),
+    "skip" (run as they are), "quiet" (run with nothing below offered) or "skip-wrapped"
+    (a `recursive=False` disable wrapper)."""
+
+def frame_hook_installed() -> bool:
+    """Whether the frame hook is installed in the interpreter now (only while a compiled
+    callable runs user code natively)."""

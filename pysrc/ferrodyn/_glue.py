@@ -39,6 +39,20 @@ class ErrorOnBreakExit:
         return None
 
 
+def builtin_method(obj: Any, name: str) -> Any:
+    """`obj.name` for a builtin (C) method the trace read on a user object: the first
+    definition in the MRO that is not a Python function. Where the class overrides the
+    method in Python, the trace reached the C method through `super()`, and plain
+    `getattr` would call the override again."""
+    for klass in type(obj).__mro__:
+        raw = klass.__dict__.get(name)
+        if raw is None or isinstance(raw, (types.FunctionType, staticmethod, classmethod)):
+            continue
+        get = getattr(type(raw), "__get__", None)
+        return get(raw, obj, type(obj)) if get is not None else raw
+    return getattr(obj, name)
+
+
 _wrappers: weakref.WeakKeyDictionary[Any, dict[int, Any]] = weakref.WeakKeyDictionary()
 
 _module_hooks = torch.nn.modules.module

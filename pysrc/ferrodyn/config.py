@@ -32,6 +32,10 @@ suppress_errors: bool = False
 # graph as unbacked scalars instead of breaking the graph. Accepted; ferrodyn does not act
 # on it yet (data-dependent scalars still break the graph).
 capture_scalar_outputs: bool = False
+# While a compiled callable runs user code natively (a frame it gave up on, the breaking
+# step of a split), offer the frames that code starts to the tracer through a PEP 523
+# eval-frame hook, as torch.compile does. Off: those frames run eagerly.
+frame_hook: bool = True
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -61,6 +65,7 @@ _CHECKS: dict[str, Callable[[str, object], None]] = {
     "max_inline_depth": _check_positive_int,
     "suppress_errors": _check_bool,
     "capture_scalar_outputs": _check_bool,
+    "frame_hook": _check_bool,
 }
 
 
@@ -103,6 +108,10 @@ class _ConfigModule(types.ModuleType):
             return
         _validate(name, value)
         super().__setattr__(name, value)
+        if name == "frame_hook":
+            from . import _core
+
+            _core.set_frame_hook(bool(value))
 
     def __delattr__(self, name: str) -> None:
         if name in _CHECKS:

@@ -9,6 +9,7 @@
 //! version, `ma_used` agreeing with `len`, tags changing on mutation and differing between
 //! dicts). Where validation fails, skipping is simply disabled.
 
+use crate::ImportCached;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -36,7 +37,7 @@ fn validate(py: Python<'_>) -> PyResult<bool> {
         return Ok(false);
     }
     // Free-threaded builds: the skipping caches rely on the GIL serialising access.
-    let sys = py.import("sys")?;
+    let sys = py.import_cached("sys")?;
     if let Ok(gil_enabled) = sys.call_method0("_is_gil_enabled") {
         if !gil_enabled.extract::<bool>()? {
             return Ok(false);

@@ -9,6 +9,7 @@
 //! state and after every flip (`global_state_native.rs`); otherwise that field is read
 //! through Python on each call.
 
+use crate::ImportCached;
 use std::ffi::c_void;
 
 use libloading::os::unix::{Library, RTLD_NOW};
@@ -190,7 +191,7 @@ fn open(dir: &str, name: &str) -> Option<Library> {
 }
 
 fn build(py: Python<'_>) -> PyResult<Reader> {
-    let m = py.import("ferrodyn.global_state")?;
+    let m = py.import_cached("ferrodyn.global_state")?;
     let table = m.getattr("FIELDS")?;
     let describe = m.getattr("describe")?.unbind();
     let dir = super::tensor_native::torch_lib_dir(py)?;

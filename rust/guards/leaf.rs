@@ -1,5 +1,6 @@
 //! Leaf guards: the checks a guard tree runs on one value.
 
+use crate::ImportCached;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
@@ -197,7 +198,7 @@ pub(crate) fn sub_dict_keys<'py>(v: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py,
     let py = v.py();
     let (cls, keys) = ORDERED
         .get_or_try_init(py, || -> PyResult<_> {
-            let c = py.import("collections")?.getattr("OrderedDict")?;
+            let c = py.import_cached("collections")?.getattr("OrderedDict")?;
             let k = c.getattr("keys")?;
             Ok((c.unbind(), k.unbind()))
         })

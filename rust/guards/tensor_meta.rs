@@ -9,6 +9,7 @@
 //! the AOTI shim (`tensor_native.rs`), and everything through Python attributes when the
 //! native reader is off.
 
+use crate::ImportCached;
 use std::borrow::Cow;
 
 use pyo3::ffi;
@@ -48,7 +49,7 @@ fn same_ints(a: &[i64], b: &[i64]) -> bool {
 
 /// `DispatchKeySet(CPU, ADInplaceOrView, ...)` for a raw key set (for messages).
 fn key_names(py: Python<'_>, raw: u64) -> String {
-    py.import("torch")
+    py.import_cached("torch")
         .and_then(|t| t.getattr("_C"))
         .and_then(|c| c.getattr("DispatchKeySet"))
         .and_then(|k| k.call_method1("from_raw_repr", (raw,)))
@@ -61,7 +62,7 @@ fn key_names(py: Python<'_>, raw: u64) -> String {
 fn plain_keys(v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
     let py = v.py();
     let (dispatch_keys, excluded) = KEY_FNS.get_or_try_init(py, || -> PyResult<_> {
-        let c = py.import("torch")?.getattr("_C")?;
+        let c = py.import_cached("torch")?.getattr("_C")?;
         let keys = c.getattr("DispatchKey")?;
         let excluded = NOT_PLAIN_KEYS
             .iter()
@@ -144,7 +145,7 @@ static TENSOR_TYPES: PyOnceLock<(Py<PyType>, Py<PyAny>)> = PyOnceLock::new();
 /// `torch._C.TensorBase` and `torch.Tensor.__torch_dispatch__`.
 fn tensor_types(py: Python<'_>) -> PyResult<&(Py<PyType>, Py<PyAny>)> {
     TENSOR_TYPES.get_or_try_init(py, || {
-        let torch = py.import("torch")?;
+        let torch = py.import_cached("torch")?;
         let base = torch
             .getattr("_C")?
             .getattr("TensorBase")?

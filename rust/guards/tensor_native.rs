@@ -16,6 +16,7 @@
 //! If anything is missing or disagrees, the reader stays off and guards read tensors
 //! through Python attributes ([`native_tensor_reader_active`] reports which).
 
+use crate::ImportCached;
 use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::sync::{Mutex, OnceLock};
@@ -125,7 +126,7 @@ pub(crate) fn native_reader() -> Option<&'static NativeReader> {
 
 /// The `torch/lib` directory of the imported torch.
 pub fn torch_lib_dir(py: Python<'_>) -> PyResult<String> {
-    let file: String = py.import("torch")?.getattr("__file__")?.extract()?;
+    let file: String = py.import_cached("torch")?.getattr("__file__")?.extract()?;
     let dir = std::path::Path::new(&file)
         .parent()
         .map(|p| p.join("lib"))
@@ -141,7 +142,7 @@ pub fn init_native_tensor_reader(py: Python<'_>, torch_lib_dir: &str) -> PyResul
         return Ok(true);
     }
     let result = py
-        .import("torch")
+        .import_cached("torch")
         .map_err(|e| format!("torch is not importable: {e}"))
         .and_then(|_| load(py, torch_lib_dir))
         .and_then(|mut reader| {
@@ -198,7 +199,7 @@ fn load(py: Python<'_>, dir: &str) -> Result<NativeReader, String> {
     let c10 = open(dir, "libc10.so")?;
     let cpu = open(dir, "libtorch_cpu.so")?;
     let tpy = open(dir, "libtorch_python.so")?;
-    let torch = py.import("torch").map_err(|e| e.to_string())?;
+    let torch = py.import_cached("torch").map_err(|e| e.to_string())?;
     let lookup = |kind: &str, name: &str| -> Result<Option<Py<PyAny>>, String> {
         match torch.getattr(name) {
             Ok(obj) => Ok(Some(obj.unbind())),
@@ -291,7 +292,7 @@ fn validate(
 ) -> Result<(usize, Result<ImplLayout, String>), String> {
     let class = reader.tensor_class.bind(py);
     let base = py
-        .import("torch")
+        .import_cached("torch")
         .and_then(|t| t.getattr("_C"))
         .and_then(|c| c.getattr("TensorBase"))
         .map_err(|e| format!("torch._C.TensorBase: {e}"))?;

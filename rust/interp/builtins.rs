@@ -2,6 +2,7 @@
 //! symbolic: len, isinstance, range, enumerate, zip, tuple, list, dict, getattr, hasattr,
 //! type, iter, next, reversed, sum, min, max, int/float/bool/str on constants, print.
 
+use crate::ImportCached;
 use std::rc::Rc;
 
 use pyo3::prelude::*;
@@ -31,11 +32,11 @@ fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
         Value::Dict(_) => py.get_type::<pyo3::types::PyDict>().into_any(),
         Value::Object(o) => o.obj.bind(py).get_type().into_any(),
         Value::Function(_) => py
-            .import("types")
+            .import_cached("types")
             .and_then(|t| t.getattr("FunctionType"))
             .map_err(|e| tx.err(e))?,
         Value::BoundMethod(_) => py
-            .import("types")
+            .import_cached("types")
             .and_then(|t| t.getattr("MethodType"))
             .map_err(|e| tx.err(e))?,
         Value::Slice(_) => py.get_type::<pyo3::types::PySlice>().into_any(),

@@ -7,6 +7,7 @@
 //! model cannot reproduce exactly (keyword arguments to constructors, arbitrary attributes
 //! on builtin exceptions, unmodelled exception types) breaks the graph instead.
 
+use crate::ImportCached;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -83,7 +84,7 @@ static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
 
 fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
     HELPERS.get_or_try_init(py, || {
-        let m = py.import("ferrodyn.variables.exceptions")?;
+        let m = py.import_cached("ferrodyn.variables.exceptions")?;
         let g = |n: &str| m.getattr(n).map(|o| o.unbind());
         Ok(Helpers {
             info: g("exception_class_info")?,
@@ -93,8 +94,8 @@ fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
             alloc: g("alloc_exception")?,
             fill: g("fill_exception")?,
             foldable: g("FOLDABLE")?,
-            exc_info: py.import("sys")?.getattr("exc_info")?.unbind(),
-            builtins: py.import("builtins")?.into_any().unbind(),
+            exc_info: py.import_cached("sys")?.getattr("exc_info")?.unbind(),
+            builtins: py.import_cached("builtins")?.into_any().unbind(),
         })
     })
 }

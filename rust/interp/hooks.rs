@@ -1,6 +1,7 @@
 //! The Rust side of the tracker boundary: the Python callables and objects the interpreter
 //! uses, looked up once. Everything the interpreter asks of Python goes through here.
 
+use crate::ImportCached;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
@@ -81,11 +82,11 @@ static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
 
 pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
     HOOKS.get_or_try_init(py, || {
-        let vars = py.import("ferrodyn.variables")?;
-        let graph = py.import("ferrodyn.graph")?;
-        let exc = py.import("ferrodyn.exc")?;
-        let markers = py.import("ferrodyn.variables.markers")?;
-        let builtins_mod = py.import("builtins")?;
+        let vars = py.import_cached("ferrodyn.variables")?;
+        let graph = py.import_cached("ferrodyn.graph")?;
+        let exc = py.import_cached("ferrodyn.exc")?;
+        let markers = py.import_cached("ferrodyn.variables.markers")?;
+        let builtins_mod = py.import_cached("builtins")?;
         let g = |n: &str| -> PyResult<Py<PyAny>> { Ok(builtins_mod.getattr(n)?.unbind()) };
         Ok(Hooks {
             classify: vars.getattr("classify")?.unbind(),
@@ -98,9 +99,9 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             setattr_plain: vars.getattr("setattr_plain")?.unbind(),
             new_object_shell: vars.getattr("new_object_shell")?.unbind(),
             object: g("object")?,
-            types: py.import("types")?.unbind(),
+            types: py.import_cached("types")?.unbind(),
             grad_ctx: {
-                let torch = py.import("torch")?;
+                let torch = py.import_cached("torch")?;
                 GradCtx {
                     no_grad: torch.getattr("no_grad")?.unbind(),
                     enable_grad: torch.getattr("enable_grad")?.unbind(),
@@ -116,11 +117,11 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             marker_action: markers.getattr("marker_action")?.unbind(),
             initial_error_on_break: markers.getattr("initial_error_on_graph_break")?.unbind(),
             error_on_break_exit: py
-                .import("ferrodyn._glue")?
+                .import_cached("ferrodyn._glue")?
                 .getattr("ErrorOnBreakExit")?
                 .unbind(),
             builtins: builtins_mod.dict().unbind(),
-            operator: py.import("operator")?.unbind(),
+            operator: py.import_cached("operator")?.unbind(),
             b: Builtins {
                 len: g("len")?,
                 isinstance: g("isinstance")?,

@@ -4,6 +4,7 @@
 //! `torch.*` module the tracer meets) or a module the function's globals already bind. Any
 //! other import breaks the graph at the instruction (the glue runs it natively).
 
+use crate::ImportCached;
 use pyo3::prelude::*;
 
 use super::attrs::{global_source, load_attr};
@@ -37,7 +38,7 @@ pub fn import_name(
         None => return Err(brk()),
     };
     let modules = py
-        .import("sys")
+        .import_cached("sys")
         .and_then(|s| s.getattr("modules"))
         .map_err(|e| tx.err(e))?;
     let loaded =

@@ -28,6 +28,7 @@ pub mod stdlib_set;
 pub mod tracer;
 pub mod value;
 
+use crate::ImportCached;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -243,7 +244,7 @@ fn run_root(
 /// Says (in the `graph_breaks` log) why a break could not split the frame, which then runs
 /// eagerly.
 fn log_no_split(py: Python<'_>, why: &str) {
-    if let Ok(m) = py.import("ferrodyn.logs") {
+    if let Ok(m) = py.import_cached("ferrodyn.logs") {
         let _ = m.call_method1(
             "log",
             (

@@ -2,6 +2,7 @@
 //! value formatting. Constants fold through the real Python operator; anything involving
 //! a tensor becomes a graph node; containers follow Python's sequence semantics.
 
+use crate::ImportCached;
 use std::rc::Rc;
 
 use pyo3::prelude::*;
@@ -559,7 +560,7 @@ pub fn format_value(
         1 => c.str().map_err(|e| tx.err(e))?.into_any(),
         2 => c.repr().map_err(|e| tx.err(e))?.into_any(),
         3 => py
-            .import("builtins")
+            .import_cached("builtins")
             .and_then(|b| b.getattr("ascii")?.call1((c,)))
             .map_err(|e| tx.err(e))?,
         _ => c,
@@ -572,7 +573,7 @@ pub fn format_value(
         None => pyo3::types::PyString::new(py, "").into_any(),
     };
     let out = py
-        .import("builtins")
+        .import_cached("builtins")
         .and_then(|b| b.getattr("format")?.call1((converted, spec)))
         .map_err(|e| Exit::brk(format!("format raised {e}")))?;
     Ok(Value::Const(out.unbind()))

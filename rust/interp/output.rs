@@ -1,6 +1,7 @@
 //! Rebuilding the return value: a template over the graph's outputs, constants, and
 //! pre-existing objects fetched by source on each call.
 
+use crate::ImportCached;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -102,7 +103,14 @@ pub fn template_for(
             recv => {
                 let r = template_for(tx, recv, outputs, extra)?;
                 let name = pyo3::types::PyString::new(py, &m.1).into_any().unbind();
-                OutTemplate::Call(tx.hooks.b.getattr.clone_ref(py), vec![r, OutTemplate::Const(name)])
+                // On a user object it is the C method under any Python override (reached
+                // through super()): `getattr` would find the override again.
+                let get = if matches!(recv, Value::Object(_)) {
+                    py_attr(tx, "ferrodyn._glue", "builtin_method")?
+                } else {
+                    tx.hooks.b.getattr.clone_ref(py)
+                };
+                OutTemplate::Call(get, vec![r, OutTemplate::Const(name)])
             }
         },
         Value::Iter(it) => iter_template(tx, it, outputs, extra)?,
@@ -235,7 +243,7 @@ impl OutTemplate {
 
 fn py_attr(tx: &Tracer<'_>, module: &str, name: &str) -> TResult<Py<PyAny>> {
     tx.py
-        .import(module)
+        .import_cached(module)
         .and_then(|m| m.getattr(name))
         .map(|o| o.unbind())
         .map_err(|e| tx.err(e))

@@ -3,6 +3,7 @@
 //! from a source into a symbolic value, installing exactly the guards that make the trace
 //! valid for later calls.
 
+use crate::ImportCached;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -764,7 +765,10 @@ fn is_builtin_method_of_value(obj: &Bound<'_, PyAny>) -> bool {
     t.is(py.get_type::<PyList>())
         || t.is(py.get_type::<PyDict>())
         || this.is_instance_of::<pyo3::types::PyAny>() && {
-            let torch_tensor = py.import("torch").and_then(|m| m.getattr("Tensor")).ok();
+            let torch_tensor = py
+                .import_cached("torch")
+                .and_then(|m| m.getattr("Tensor"))
+                .ok();
             torch_tensor.is_some_and(|tt| this.is_instance(&tt).unwrap_or(false))
         }
 }
