@@ -1,5 +1,6 @@
 """Per-call overhead on a noisy machine: eager, torch.compile and ferrodyn.compile
-(backend="eager") timed interleaved, 40 rounds of 1000 calls each, GC off, best round kept.
+(backend="eager") timed interleaved, 40 rounds of 1000 calls each, GC off, best round kept
+(PER_CALL_ROUNDS / PER_CALL_CALLS change both).
 
     ~/.cache/ferrodyn-venv/bin/python benches/per_call_min.py
 
@@ -10,6 +11,7 @@ with that checkout's extension built in place) and compare the ratio columns.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,16 +29,20 @@ def sum10(*xs: torch.Tensor) -> torch.Tensor:
     return a + b + c + d + e + f + g + h + i + j
 
 
+ROUNDS = int(os.environ.get("PER_CALL_ROUNDS", "40"))
+CALLS = int(os.environ.get("PER_CALL_CALLS", "1000"))
+
+
 def best_ns(fns: dict[str, Callable[..., Any]], args: tuple[Any, ...]) -> dict[str, float]:
     best = dict.fromkeys(fns, float("inf"))
     gc.disable()
     try:
-        for _ in range(40):
+        for _ in range(ROUNDS):
             for name, fn in fns.items():
                 t = time.perf_counter_ns()
-                for _ in range(1000):
+                for _ in range(CALLS):
                     fn(*args)
-                best[name] = min(best[name], (time.perf_counter_ns() - t) / 1000)
+                best[name] = min(best[name], (time.perf_counter_ns() - t) / CALLS)
     finally:
         gc.enable()
     return best

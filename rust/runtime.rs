@@ -102,22 +102,36 @@ fn observe(py: Python<'_>, kind: &str, fill: impl FnOnce(&Bound<'_, PyDict>) -> 
 }
 
 /// `f(*args)` through vectorcall: the graph's inputs go straight from the fetched values,
-/// without building an argument tuple.
+/// without building an argument tuple. Up to 16 inputs are copied after a spare slot and
+/// passed with `PY_VECTORCALL_ARGUMENTS_OFFSET`, so a bound method (the FX `forward`) puts
+/// its `self` there instead of allocating a new argument array.
 fn call_with<'py>(
     py: Python<'py>,
     f: &Py<PyAny>,
     args: &[Py<PyAny>],
 ) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: `Py<PyAny>` is a transparent non-null object pointer, so `args` is a valid
-    // array of `args.len()` borrowed references for the duration of the call; the result is
-    // a new reference or NULL with an exception set.
+    const SPARE: usize = 16;
+    let mut buf: [*mut pyo3::ffi::PyObject; SPARE + 1] = [std::ptr::null_mut(); SPARE + 1];
+    // SAFETY: `Py<PyAny>` is a transparent non-null object pointer, so `args` (or its copy
+    // in `buf`, after the spare slot 0 the callee may overwrite) is a valid array of
+    // `args.len()` borrowed references for the duration of the call; the result is a new
+    // reference or NULL with an exception set.
     unsafe {
-        let r = pyo3::ffi::PyObject_Vectorcall(
-            f.as_ptr(),
-            args.as_ptr().cast::<*mut pyo3::ffi::PyObject>(),
-            args.len(),
-            std::ptr::null_mut(),
-        );
+        let (ptr, nargsf) = if args.len() <= SPARE {
+            for (slot, a) in buf[1..].iter_mut().zip(args) {
+                *slot = a.as_ptr();
+            }
+            (
+                buf.as_mut_ptr().add(1),
+                args.len() | pyo3::ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+            )
+        } else {
+            (
+                args.as_ptr().cast::<*mut pyo3::ffi::PyObject>().cast_mut(),
+                args.len(),
+            )
+        };
+        let r = pyo3::ffi::PyObject_Vectorcall(f.as_ptr(), ptr, nargsf, std::ptr::null_mut());
         Bound::from_owned_ptr_or_err(py, r)
     }
 }

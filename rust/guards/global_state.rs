@@ -72,6 +72,11 @@ impl GlobalState {
         for &(i, src, byte, bit) in &r.plan.tls_bits {
             s.vals[i] = tls_bit(&tls, src, byte, bit)?;
         }
+        for &(i, p) in &r.plan.data_bytes {
+            // SAFETY: a `bool` data symbol of a loaded torch library (kept open for the
+            // life of the process), validated at start-up.
+            s.vals[i] = i64::from(unsafe { p.read_volatile() });
+        }
         for &i in &r.plan.others {
             let f = &r.fields[i];
             s.vals[i] = match f.only_if {
@@ -143,6 +148,8 @@ struct Plan {
     ctx_bytes: Vec<(usize, usize)>,
     /// (field, per-thread source, byte, bit).
     tls_bits: Vec<(usize, usize, usize, u8)>,
+    /// (field, address of a `bool` data symbol).
+    data_bytes: Vec<(usize, *const u8)>,
     /// Every other field, in table order (an `only_if` refers to an earlier field).
     others: Vec<usize>,
 }
@@ -154,6 +161,7 @@ impl Plan {
             match (&f.read, f.only_if) {
                 (Read::CtxByte(off), None) => p.ctx_bytes.push((i, *off)),
                 (Read::TlsBit { src, byte, bit }, None) => p.tls_bits.push((i, *src, *byte, *bit)),
+                (Read::DataU8(ptr), None) => p.data_bytes.push((i, *ptr)),
                 _ => p.others.push(i),
             }
         }
