@@ -21,6 +21,8 @@ pub struct Caches {
     pub(crate) glue: crate::glue::GlueCache,
     /// `fn.__code__` replaced since compile: a CompiledCode per code object seen since.
     pub(crate) redirects: Mutex<Vec<(Py<PyAny>, Py<CompiledCode>)>>,
+    /// Ops in the graphs the function's own traces made (not its resume functions').
+    pub(crate) ops_compiled: std::sync::atomic::AtomicUsize,
 }
 
 impl Caches {
@@ -43,6 +45,8 @@ impl Caches {
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .ok();
+        self.ops_compiled
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         drop((entries, glue, redirects));
     }
 }

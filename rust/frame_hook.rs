@@ -410,6 +410,66 @@ unsafe fn wrapped_code(func: *mut ffi::PyObject) -> *mut ffi::PyObject {
     ffi::PyFunction_GetCode(inner)
 }
 
+/// Whether the code reads a global that is torch or one of its modules (torch.compile
+/// traces such frames even without tensor arguments).
+fn uses_torch_global(func: &Bound<'_, PyAny>, names: &[String]) -> bool {
+    let Ok(globals) = func.getattr("__globals__") else {
+        return false;
+    };
+    let Ok(globals) = globals.cast::<PyDict>() else {
+        return false;
+    };
+    names.iter().any(|n| {
+        let Ok(Some(v)) = globals.get_item(n) else {
+            return false;
+        };
+        v.is_instance_of::<pyo3::types::PyModule>()
+            && v.getattr("__name__")
+                .and_then(|m| m.extract::<String>())
+                .is_ok_and(|m| m == "torch" || m.starts_with("torch."))
+    })
+}
+
+/// `torch.Tensor` and `torch.nn.Module`, looked up once.
+static TENSOR_TYPES: pyo3::sync::PyOnceLock<(Py<PyAny>, Py<PyAny>)> = pyo3::sync::PyOnceLock::new();
+
+/// Whether `obj` is, or (through exact lists, tuples, dicts and tuple subclasses such as
+/// namedtuples, a few levels deep) holds, a tensor or a module: torch.compile's test for a
+/// frame worth tracing.
+fn has_tensor(py: Python<'_>, obj: &Bound<'_, PyAny>, depth: usize) -> bool {
+    let Ok((tensor, module)) = TENSOR_TYPES.get_or_try_init(py, || -> PyResult<_> {
+        let torch = py.import_cached("torch")?;
+        Ok((
+            torch.getattr("Tensor")?.unbind(),
+            torch.getattr("nn")?.getattr("Module")?.unbind(),
+        ))
+    }) else {
+        return true;
+    };
+    if obj.is_instance(tensor.bind(py)).unwrap_or(true)
+        || obj.is_instance(module.bind(py)).unwrap_or(true)
+    {
+        return true;
+    }
+    if depth >= 4 {
+        return false;
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t.iter().any(|v| has_tensor(py, &v, depth + 1));
+    }
+    if obj.is_exact_instance_of::<pyo3::types::PyList>() {
+        if let Ok(l) = obj.cast::<pyo3::types::PyList>() {
+            return l.iter().any(|v| has_tensor(py, &v, depth + 1));
+        }
+    }
+    if obj.is_exact_instance_of::<PyDict>() {
+        if let Ok(d) = obj.cast::<PyDict>() {
+            return d.values().iter().any(|v| has_tensor(py, &v, depth + 1));
+        }
+    }
+    false
+}
+
 /// Call the frame's function through its compiled wrapper with the frame's bound
 /// arguments. None: not possible (the frame then runs as it is); Some(NULL): the call
 /// raised (the exception is set).
@@ -454,6 +514,14 @@ unsafe fn offer(
             .update(slot(next)?.cast::<pyo3::types::PyMapping>().ok()?)
             .ok()?;
     }
+    // As torch.compile: a frame without a tensor (or module) among its arguments makes no
+    // graph; it runs as it is, and what it calls is still offered.
+    if !uses_torch_global(&func_b, &spec.names)
+        && !args.iter().any(|a| has_tensor(py, a, 0))
+        && !kwargs.values().iter().any(|a| has_tensor(py, &a, 0))
+    {
+        return None;
+    }
     let compiler = Bound::from_borrowed_ptr(py, w.compiler);
     let wrapper = py
         .import_cached("ferrodyn._glue")
@@ -464,7 +532,16 @@ unsafe fn offer(
     }
     let args = PyTuple::new(py, args).ok()?;
     let kwargs = (!kwargs.is_empty()).then_some(kwargs);
-    Some(match wrapper.call(args, kwargs.as_ref()) {
+    let result = wrapper.call(args, kwargs.as_ref());
+    // As torch.compile skips frames whose trace made no graph: a function whose traces
+    // only made empty graphs (it broke before any op, or has none) runs natively from now
+    // on, and what it calls is still offered.
+    if let Ok(cc) = wrapper.cast::<crate::runtime::CompiledCode>() {
+        if cc.borrow().traced_only_empty_graphs() {
+            store_rule(code, Rule::Skip);
+        }
+    }
+    Some(match result {
         Ok(v) => v.into_ptr(),
         Err(e) => {
             e.restore(py);

@@ -336,6 +336,13 @@ impl CompiledCode {
         self
     }
 
+    /// Whether every trace of this function so far made a graph without ops (the frame
+    /// hook then stops offering its frames: running them natively costs less).
+    pub(crate) fn traced_only_empty_graphs(&self) -> bool {
+        self.caches.ops_compiled.load(Ordering::Relaxed) == 0
+            && self.lock().map(|c| c.compile_count() > 0).unwrap_or(false)
+    }
+
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, CodeCache<Arc<Artifact>>>> {
         self.caches
             .entries
@@ -820,15 +827,19 @@ impl CompiledCode {
             None => None,
         };
         let outputs = PyList::new(py, out.graph_outputs.iter().map(|o| o.bind(py)))?;
-        let compiled = py.import_cached("ferrodyn.output")?.call_method1(
-            "compile_graph",
-            (
-                out.graph_builder.bind(py),
-                outputs,
-                self.compiler.bind(py),
-                &self.spec.qualname,
-            ),
-        )?;
+        let (compiled, ops): (Bound<'_, PyAny>, usize) = py
+            .import_cached("ferrodyn.output")?
+            .call_method1(
+                "compile_graph",
+                (
+                    out.graph_builder.bind(py),
+                    outputs,
+                    self.compiler.bind(py),
+                    &self.spec.qualname,
+                ),
+            )?
+            .extract()?;
+        self.caches.ops_compiled.fetch_add(ops, Ordering::Relaxed);
         let guards_start = std::time::Instant::now();
         // Identity constraints need both sources fetched: append the missing ones after
         // the sources the artifact indexes (so existing indices stay valid).

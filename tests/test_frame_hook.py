@@ -248,3 +248,29 @@ def test_config_frame_hook_is_validated() -> None:
         ferrodyn.config.frame_hook = 1  # type: ignore[assignment]
     assert ferrodyn.config.frame_hook is True
     assert isinstance(types.ModuleType, type)
+
+
+class Record:
+    def __init__(self, t: torch.Tensor) -> None:
+        self.t = t
+
+
+def make_record(x: torch.Tensor) -> Record:
+    return Record(x)
+
+
+def test_frames_whose_trace_made_no_ops_are_no_longer_offered() -> None:
+    # `Record.__init__` (tensor argument, no op) is offered once, makes an empty graph and
+    # then runs natively, as torch.compile skips frames without graph content; helper,
+    # which has ops, stays offered.
+    def f(x: torch.Tensor, n: int) -> Any:
+        return make_record(helper(x)).t * n
+
+    x = torch.randn(3)
+    init_code = Record.__init__.__code__
+    with ferrodyn.config.patch(recompile_limit=1):
+        cf = ferrodyn.compile(f, backend="eager")
+        calls_equal(cf, f, x, range(4))
+    assert _core.frame_hook_rule(helper.__code__) == "trace"
+    assert _core.frame_hook_rule(make_record.__code__) == "skip"
+    assert _core.frame_hook_rule(init_code) in ("skip", "trace")

@@ -25,7 +25,8 @@ def backend_name(compiler: Any) -> str:
 
 def compile_graph(
     gb: GraphBuilder, outputs: list[TensorVar], compiler: Callable[..., Any], name: str
-) -> Callable[..., Any]:
+) -> tuple[Callable[..., Any], int]:
+    """The graph's compiled callable and its op count."""
     watched = observe.active()
     start = time.perf_counter() if watched else 0.0
     gm = gb.finish(outputs)
@@ -38,7 +39,7 @@ def compile_graph(
     if ops == 0:
         # Nothing to compute: return the inputs/outputs wiring without calling the backend
         # (as torch.compile does for graphs without ops).
-        return gm.forward
+        return gm.forward, 0
     if not watched:
         compiled = _call_backend(compiler, gm, list(gb.example_inputs), name, ops)
     else:
@@ -57,7 +58,7 @@ def compile_graph(
                     "ok": ok,
                 },
             )
-    return compiled
+    return compiled, ops
 
 
 def _call_backend(
