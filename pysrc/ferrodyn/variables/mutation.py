@@ -48,8 +48,9 @@ def _plain_layout(cls: type) -> str | None:
             continue
         if not klass.__flags__ & _HEAPTYPE:
             return f"{cls.__qualname__} derives from the builtin {klass.__qualname__}"
-        if "__slots__" in klass.__dict__:
-            return f"{klass.__qualname__} defines __slots__"
+        # `__slots__` in a base (ABC's and collections.abc's empty ones, or real slots) is
+        # fine while instances keep a `__dict__`: a slot name is a member descriptor on the
+        # class, which the per-name check refuses; every other name lives in the dict.
     if issubclass(cls, (BaseException, torch.nn.Module, torch.Tensor)):
         return f"{cls.__qualname__} is an exception, module or tensor class"
     return None
