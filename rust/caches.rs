@@ -21,7 +21,7 @@ pub struct Caches {
     pub(crate) glue: crate::glue::GlueCache,
     /// `fn.__code__` replaced since compile: a CompiledCode per code object seen since.
     pub(crate) redirects: Mutex<Vec<(Py<PyAny>, Py<CompiledCode>)>>,
-    /// Ops in the graphs the function's own traces made (not its resume functions').
+    /// Ops in the graphs the function's traces and its resume functions' traces made.
     pub(crate) ops_compiled: std::sync::atomic::AtomicUsize,
 }
 

@@ -336,8 +336,9 @@ impl CompiledCode {
         self
     }
 
-    /// Whether every trace of this function so far made a graph without ops (the frame
-    /// hook then stops offering its frames: running them natively costs less).
+    /// Whether every trace of this function so far, with the resume functions that
+    /// continue it, made graphs without ops (the frame hook then stops offering its frames:
+    /// running them natively costs less).
     pub(crate) fn traced_only_empty_graphs(&self) -> bool {
         self.caches.ops_compiled.load(Ordering::Relaxed) == 0
             && self.lock().map(|c| c.compile_count() > 0).unwrap_or(false)
@@ -840,6 +841,10 @@ impl CompiledCode {
             )?
             .extract()?;
         self.caches.ops_compiled.fetch_add(ops, Ordering::Relaxed);
+        // A resume function's ops count for the function it continues too.
+        if let Some(o) = &self.origin {
+            o.caches.ops_compiled.fetch_add(ops, Ordering::Relaxed);
+        }
         let guards_start = std::time::Instant::now();
         // Identity constraints need both sources fetched: append the missing ones after
         // the sources the artifact indexes (so existing indices stay valid).

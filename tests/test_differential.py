@@ -82,6 +82,25 @@ def test_generated_program_matches_eager(seed: int) -> None:
     run_differential(_progen.generate(seed))
 
 
+def _through_the_frame_hook(fn: Callable[..., Any], backend: Any) -> Callable[..., Any]:
+    """A compiled outer frame that ferrodyn runs eagerly (`skip_frame`) and that calls `fn`:
+    `fn` is reached natively and compiled through the PEP 523 frame hook."""
+
+    def outer(*args: Any) -> Any:
+        torch._dynamo.skip_frame()
+        return fn(*args)
+
+    return ferrodyn.compile(outer, backend=backend)
+
+
+HOOK_SEEDS = SEEDS[: max(1, len(SEEDS) // 3)]
+
+
+@pytest.mark.parametrize("seed", HOOK_SEEDS, ids=[f"seed{s}" for s in HOOK_SEEDS])
+def test_generated_program_reached_through_the_frame_hook_matches_eager(seed: int) -> None:
+    run_differential(_progen.generate(seed), _through_the_frame_hook)
+
+
 # --------------------------------------------------------------------------- the harness itself
 
 
