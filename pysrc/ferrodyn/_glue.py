@@ -39,6 +39,15 @@ class ErrorOnBreakExit:
         return None
 
 
+def advanced_iter(seq: Any, n: int) -> Any:
+    """`iter(seq)` advanced past its first `n` items (a loop over a ModuleList slice
+    resumed after a graph break in its body)."""
+    it = iter(seq)
+    for _ in range(n):
+        next(it)
+    return it
+
+
 def builtin_method(obj: Any, name: str) -> Any:
     """`obj.name` for a builtin (C) method the trace read on a user object: the first
     definition in the MRO that is not a Python function. Where the class overrides the

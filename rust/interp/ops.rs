@@ -464,6 +464,11 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
             }
         }
         Value::Object(o) => {
+            if let (KIND_NN_MODULE, Some(src), Value::Slice(_)) = (o.kind, &o.source, idx) {
+                if let Some(v) = module_list_slice(tx, obj, o, src, idx)? {
+                    return Ok(v);
+                }
+            }
             if let (KIND_NN_MODULE, Some(src), Some(i)) =
                 (o.kind, &o.source, tx.as_python_constant(idx))
             {
@@ -501,6 +506,56 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
         }
         _ => Err(Exit::brk(format!("subscript of a '{}'", obj.type_name(py)))),
     }
+}
+
+/// `m[a:b]` of a stock `nn.ModuleList` read from the frame: the modules it holds, each
+/// with its own source under `m._modules`, guarded on the number of modules (None: not a
+/// stock ModuleList, or not a constant slice).
+fn module_list_slice(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    o: &super::value::ObjVal,
+    src: &std::sync::Arc<crate::guards::Source>,
+    idx: &Value,
+) -> TResult<Option<Value>> {
+    use crate::guards::{DictKey, Guard, Source};
+    use std::sync::Arc;
+    let py = tx.py;
+    let Some(slice) = tx.as_python_constant(idx) else {
+        return Ok(None);
+    };
+    let keys = tx
+        .hooks
+        .module_slice_keys
+        .bind(py)
+        .call1((o.obj.bind(py), &slice))
+        .map_err(|e| tx.err(e))?;
+    if keys.is_none() {
+        return Ok(None);
+    }
+    let keys: Vec<String> = keys.extract().map_err(|e| tx.err(e))?;
+    let modules = Arc::new(Source::DictItem {
+        base: Arc::new(Source::InstDict { base: src.clone() }),
+        key: DictKey::Str("_modules".into()),
+    });
+    let all = o.obj.bind(py).getattr("_modules").map_err(|e| tx.err(e))?;
+    tx.guard(&modules, Guard::Len(all.len().map_err(|e| tx.err(e))?));
+    let mut items = Vec::with_capacity(keys.len());
+    for key in keys {
+        let child = all.get_item(&key).map_err(|e| tx.err(e))?;
+        let csrc = Arc::new(Source::DictItem {
+            base: modules.clone(),
+            key: DictKey::Str(key),
+        });
+        items.push(tx.realize(&child, Some(csrc))?);
+    }
+    Ok(Some(Value::Std(std::rc::Rc::new(
+        super::stdlib::StdVal::ModuleSlice {
+            module: obj.clone(),
+            slice: slice.unbind(),
+            items,
+        },
+    ))))
 }
 
 /// `container[key] = value`.

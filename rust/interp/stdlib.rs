@@ -4,6 +4,7 @@
 //! (stdlib_set.rs). Each is a `Value::Std`; objects that escape the trace are rebuilt
 //! through the object table (side_effects/table.rs) so identity holds.
 
+use crate::ImportCached;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -49,6 +50,14 @@ pub enum StdVal {
     Set(SetVal),
     /// An iterator over a deque or set: a snapshot that breaks if the owner is mutated
     /// while it is being iterated (CPython raises RuntimeError there).
+    /// `m[a:b]` of a stock `nn.ModuleList` `m`: its modules, in order. It escapes as
+    /// `m[a:b]` evaluated again (a new ModuleList, as eager makes one per call); it is
+    /// iterated, indexed and measured, and anything else it could do breaks the graph.
+    ModuleSlice {
+        module: Value,
+        slice: Py<PyAny>,
+        items: Vec<Value>,
+    },
     SeqIter {
         owner: Rc<StdVal>,
         items: Vec<Value>,
@@ -67,6 +76,7 @@ impl StdVal {
             StdVal::Filter { .. } => "filter",
             StdVal::Deque(_) => "collections.deque",
             StdVal::Set(_) => "set",
+            StdVal::ModuleSlice { .. } => "torch.nn.ModuleList",
             StdVal::SeqIter { .. } => "iterator",
         }
     }
@@ -101,20 +111,24 @@ pub struct Refs {
     pub set: Py<PyAny>,
     pub reversed: Py<PyAny>,
     pub dict: Py<PyAny>,
+    pub module_list: Py<PyAny>,
+    pub getitem: Py<PyAny>,
+    /// `ferrodyn._glue.advanced_iter(seq, n)`: `iter(seq)` advanced by `n` items.
+    pub advanced_iter: Py<PyAny>,
 }
 
 static REFS: PyOnceLock<Refs> = PyOnceLock::new();
 
 pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
     REFS.get_or_try_init(py, || {
-        let b = py.import("builtins")?;
-        let c = py.import("collections")?;
-        let op = py.import("operator")?;
+        let b = py.import_cached("builtins")?;
+        let c = py.import_cached("collections")?;
+        let op = py.import_cached("operator")?;
         let g = |m: &Bound<'_, PyModule>, n: &str| -> PyResult<Py<PyAny>> {
             Ok(m.getattr(n)?.unbind())
         };
         Ok(Refs {
-            partial: g(&py.import("functools")?, "partial")?,
+            partial: g(&py.import_cached("functools")?, "partial")?,
             ordered_dict: g(&c, "OrderedDict")?,
             defaultdict: g(&c, "defaultdict")?,
             deque: g(&c, "deque")?,
@@ -126,6 +140,9 @@ pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
             set: g(&b, "set")?,
             reversed: g(&b, "reversed")?,
             dict: g(&b, "dict")?,
+            module_list: g(&py.import_cached("torch.nn")?, "ModuleList")?,
+            getitem: g(&op, "getitem")?,
+            advanced_iter: g(&py.import_cached("ferrodyn._glue")?, "advanced_iter")?,
         })
     })
 }
@@ -711,6 +728,7 @@ pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
     let n = match s {
         StdVal::Deque(d) => d.items.borrow().len(),
         StdVal::Set(set) => set.len(tx.py),
+        StdVal::ModuleSlice { items, .. } => items.len(),
         other => {
             return Err(Exit::brk(format!(
                 "TypeError: object of type '{}' has no len()",
@@ -725,6 +743,7 @@ pub fn truthy_std(tx: &Tracer<'_>, s: &StdVal) -> bool {
     match s {
         StdVal::Deque(d) => !d.items.borrow().is_empty(),
         StdVal::Set(set) => set.len(tx.py) != 0,
+        StdVal::ModuleSlice { items, .. } => !items.is_empty(),
         _ => true,
     }
 }
@@ -735,6 +754,7 @@ pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<V
         StdVal::Map { .. } | StdVal::Filter { .. } | StdVal::SeqIter { .. } => return Ok(v.clone()),
         StdVal::Deque(d) => d.items.borrow().iter().cloned().collect(),
         StdVal::Set(set) => set.iter_items(tx)?,
+        StdVal::ModuleSlice { items, .. } => items.clone(),
         other => {
             return Err(Exit::brk(format!(
                 "'{}' object is not iterable",

@@ -30,6 +30,7 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::Filter { .. } => &rf.filter,
                 StdVal::Deque(_) => &rf.deque,
                 StdVal::Set(_) => &rf.set,
+                StdVal::ModuleSlice { .. } => &rf.module_list,
                 StdVal::SeqIter { .. } => return Err(Exit::brk("type() of a deque/set iterator")),
             }
             .bind(py)
@@ -179,6 +180,37 @@ pub fn table_entry(
                     alloc: rf.set.clone_ref(py),
                     attrs: Vec::new(),
                     fill: Some(("update".into(), OutTemplate::Tuple(items))),
+                }
+            }
+            StdVal::ModuleSlice { module, slice, .. } => Entry::Call {
+                f: rf.getitem.clone_ref(py),
+                args: vec![tmpl(tx, module)?, OutTemplate::Const(slice.clone_ref(py))],
+                kwargs: Vec::new(),
+            },
+            // A loop over a ModuleList slice split inside its body: the same slice again,
+            // advanced past the modules already taken.
+            StdVal::SeqIter { owner, pos, .. }
+                if matches!(&**owner, StdVal::ModuleSlice { .. }) =>
+            {
+                let StdVal::ModuleSlice { module, slice, .. } = &**owner else {
+                    unreachable!("matched above")
+                };
+                let seq = OutTemplate::Call(
+                    rf.getitem.clone_ref(py),
+                    vec![tmpl(tx, module)?, OutTemplate::Const(slice.clone_ref(py))],
+                );
+                Entry::Call {
+                    f: rf.advanced_iter.clone_ref(py),
+                    args: vec![
+                        seq,
+                        OutTemplate::Const(
+                            Value::constant(py, pos.get())
+                                .as_const(py)
+                                .map(|c| c.clone().unbind())
+                                .unwrap_or_else(|| py.None()),
+                        ),
+                    ],
+                    kwargs: Vec::new(),
                 }
             }
             other => {

@@ -425,6 +425,15 @@ pub fn contains(tx: &mut Tracer<'_>, s: &StdVal, x: &Value) -> TResult<bool> {
 
 /// `dq[i]`.
 pub fn subscr(tx: &mut Tracer<'_>, s: &StdVal, idx: &Value) -> TResult<Value> {
+    if let StdVal::ModuleSlice { items, .. } = s {
+        let i = const_index(tx, idx, "ModuleList index")?;
+        let n = items.len() as i64;
+        let j = if i < 0 { i + n } else { i };
+        return items
+            .get(usize::try_from(j).unwrap_or(usize::MAX))
+            .cloned()
+            .ok_or_else(|| Exit::brk("IndexError: ModuleList index out of range"));
+    }
     let StdVal::Deque(d) = s else {
         return Err(Exit::brk(format!(
             "'{}' object is not subscriptable",

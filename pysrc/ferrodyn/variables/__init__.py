@@ -5,7 +5,13 @@ This package is the Python half of the tracker boundary: the Rust interpreter ca
 
 from __future__ import annotations
 
-from .attrs import dict_read_method, lookup_attr, module_item_key, super_lookup
+from .attrs import (
+    dict_read_method,
+    lookup_attr,
+    module_item_key,
+    module_slice_keys,
+    super_lookup,
+)
 from .classify import classify, describe, namedtuple_info
 from .mutation import new_object_shell, setattr_plain
 
@@ -15,6 +21,7 @@ __all__ = [
     "dict_read_method",
     "lookup_attr",
     "module_item_key",
+    "module_slice_keys",
     "namedtuple_info",
     "new_object_shell",
     "setattr_plain",

@@ -125,6 +125,18 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
 _CONTAINER_MODULES = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 
 
+def module_slice_keys(obj: Any, idx: Any) -> list[str] | None:
+    """`obj[idx]` for a stock `nn.ModuleList` and a slice: the keys into `_modules` of the
+    modules the new ModuleList holds, in order; None for anything else."""
+    if (
+        type(obj) is not torch.nn.ModuleList
+        or type(obj).__getitem__ is not torch.nn.ModuleList.__getitem__
+        or not isinstance(idx, slice)
+    ):
+        return None
+    return list(obj.__dict__["_modules"].keys())[idx]
+
+
 def module_item_key(obj: Any, idx: Any) -> str | None:
     """`container[idx]` for the stock Sequential/ModuleList/ModuleDict: the key into
     `_modules` it resolves to, or None when it is something else (a slice, a subclass
