@@ -113,7 +113,14 @@ thread_local! {
     /// A code whose next frame runs unoffered (the function a compiled callable runs
     /// eagerly must not be offered to itself).
     static SKIP_NEXT: Cell<*mut ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
+    /// Offered frames running on this thread, nested.
+    static OFFERED: Cell<usize> = const { Cell::new(0) };
 }
+
+/// Offered frames nest at most this deep: each costs a few more levels of the
+/// interpreter's recursion limit than the plain call it replaces, so deeper recursion runs
+/// natively (and reaches the same depth as eager before a RecursionError).
+const MAX_OFFERED: usize = 16;
 
 /// Windows open on all threads (the hook is installed while this is non-zero).
 static WINDOWS: AtomicUsize = AtomicUsize::new(0);
@@ -363,6 +370,7 @@ unsafe extern "C" fn eval_hook(
             }
             prev(tstate, frame, throwflag)
         }
+        Rule::Trace if OFFERED.with(|d| d.get()) >= MAX_OFFERED => prev(tstate, frame, throwflag),
         Rule::Trace => match offer(py, frame, &*w) {
             Some(r) => r,
             None => prev(tstate, frame, throwflag),
@@ -532,7 +540,9 @@ unsafe fn offer(
     }
     let args = PyTuple::new(py, args).ok()?;
     let kwargs = (!kwargs.is_empty()).then_some(kwargs);
+    OFFERED.with(|d| d.set(d.get() + 1));
     let result = wrapper.call(args, kwargs.as_ref());
+    OFFERED.with(|d| d.set(d.get() - 1));
     // As torch.compile skips frames whose trace made no graph: a function whose traces
     // only made empty graphs (it broke before any op, or has none) runs natively from now
     // on, and what it calls is still offered.

@@ -274,3 +274,21 @@ def test_frames_whose_trace_made_no_ops_are_no_longer_offered() -> None:
     assert _core.frame_hook_rule(helper.__code__) == "trace"
     assert _core.frame_hook_rule(make_record.__code__) == "skip"
     assert _core.frame_hook_rule(init_code) in ("skip", "trace")
+
+
+def deep(x: torch.Tensor, k: int) -> torch.Tensor:
+    if k == 0:
+        return x
+    return deep(x, k - 1) + 1
+
+
+def test_deep_recursion_reached_natively_reaches_eagers_depth() -> None:
+    # Each offered frame costs a few levels of the interpreter's recursion limit; past a
+    # nesting bound frames run natively, so recursion eager survives does not raise.
+    def f(x: torch.Tensor, n: int) -> torch.Tensor:
+        torch._dynamo.skip_frame()
+        return deep(x, n)
+
+    x = torch.ones(2)
+    cf = ferrodyn.compile(f, backend="eager")
+    assert_tree_equal(cf(x, 900), f(x, 900))
