@@ -87,3 +87,26 @@ def test_model_captures_ops_and_equals_eager(name: str) -> None:
         for _ in range(2):
             out, ref = compiled(*args), m(*args)
             torch.testing.assert_close(out[0], ref[0])
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "vit"])
+def test_model_graph_count_is_torch_compiles(name: str) -> None:
+    # These forwards are one graph in torch.compile, and in ferrodyn too (with at least its
+    # ops); only the ModelOutput built after the graph still runs natively.
+    import torch._dynamo
+
+    make, inputs = MODELS[name]
+    torch.manual_seed(0)
+    m = make().eval()
+    args = inputs()
+    fd = ferrodyn.testing.CompileCounter()
+    tc = ferrodyn.testing.CompileCounter()
+    torch._dynamo.reset()
+    with torch.no_grad():
+        out = ferrodyn.compile(m, backend=fd)(*args)
+        ref = torch.compile(m, backend=tc)(*args)
+        torch.testing.assert_close(out[0], m(*args)[0])
+        torch.testing.assert_close(ref[0], m(*args)[0])
+    assert fd.frame_count <= tc.frame_count == 1, (fd.frame_count, tc.frame_count)
+    # The same ops (Llama: torch.compile's graph has one node more, 142 against 141).
+    assert fd.op_count >= tc.op_count - 1, (fd.op_count, tc.op_count)
