@@ -28,7 +28,13 @@ pub fn call_value(
         return Ok(v);
     }
     match callee {
-        Value::Function(f) => inline_call(tx, f, args, kwargs),
+        Value::Function(f) => {
+            let rf = super::stdlib::r(tx)?;
+            if f.obj.as_ref().is_some_and(|o| o.is(&rf.signature)) {
+                return super::signature::signature_call(tx, &args, &kwargs);
+            }
+            inline_call(tx, f, args, kwargs)
+        }
         Value::BoundMethod(m) => {
             let mut all = Vec::with_capacity(args.len() + 1);
             all.push(m.0.clone());

@@ -21,6 +21,7 @@ pub mod kinds;
 pub mod markers;
 pub mod ops;
 pub mod output;
+pub mod signature;
 mod slots;
 pub mod stdlib;
 pub mod stdlib_out;

@@ -58,6 +58,15 @@ pub enum StdVal {
         slice: Py<PyAny>,
         items: Vec<Value>,
     },
+    /// `inspect.signature(target)`, computed at trace time (`signature.rs`).
+    Signature {
+        target: Value,
+        sig: Py<PyAny>,
+    },
+    /// `sig.parameters` of a traced signature.
+    SigParams {
+        sig: Rc<StdVal>,
+    },
     SeqIter {
         owner: Rc<StdVal>,
         items: Vec<Value>,
@@ -77,6 +86,8 @@ impl StdVal {
             StdVal::Deque(_) => "collections.deque",
             StdVal::Set(_) => "set",
             StdVal::ModuleSlice { .. } => "torch.nn.ModuleList",
+            StdVal::Signature { .. } => "inspect.Signature",
+            StdVal::SigParams { .. } => "mappingproxy",
             StdVal::SeqIter { .. } => "iterator",
         }
     }
@@ -112,6 +123,11 @@ pub struct Refs {
     pub reversed: Py<PyAny>,
     pub dict: Py<PyAny>,
     pub module_list: Py<PyAny>,
+    pub signature: Py<PyAny>,
+    pub signature_type: Py<PyAny>,
+    pub mapping_proxy: Py<PyAny>,
+    /// `operator.attrgetter("parameters")`.
+    pub get_parameters: Py<PyAny>,
     pub getitem: Py<PyAny>,
     /// `ferrodyn._glue.advanced_iter(seq, n)`: `iter(seq)` advanced by `n` items.
     pub advanced_iter: Py<PyAny>,
@@ -142,6 +158,10 @@ pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
             dict: g(&b, "dict")?,
             module_list: g(&py.import_cached("torch.nn")?, "ModuleList")?,
             getitem: g(&op, "getitem")?,
+            signature: g(&py.import_cached("inspect")?, "signature")?,
+            signature_type: g(&py.import_cached("inspect")?, "Signature")?,
+            mapping_proxy: g(&py.import_cached("types")?, "MappingProxyType")?,
+            get_parameters: op.getattr("attrgetter")?.call1(("parameters",))?.unbind(),
             advanced_iter: g(&py.import_cached("ferrodyn._glue")?, "advanced_iter")?,
         })
     })
@@ -642,6 +662,9 @@ pub fn call_std(
 /// `v.name` for a modelled value.
 pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> TResult<Value> {
     let py = tx.py;
+    if let (StdVal::Signature { .. } | StdVal::SigParams { .. }, Value::Std(rc)) = (s, v) {
+        return super::signature::load_attr(rc, name);
+    }
     match (s, name) {
         (StdVal::Partial { func, .. }, "func") => Ok(func.clone()),
         (StdVal::Partial { args, .. }, "args") => Ok(Value::Tuple(args.clone())),
@@ -729,6 +752,7 @@ pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
         StdVal::Deque(d) => d.items.borrow().len(),
         StdVal::Set(set) => set.len(tx.py),
         StdVal::ModuleSlice { items, .. } => items.len(),
+        StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?.len(),
         other => {
             return Err(Exit::brk(format!(
                 "TypeError: object of type '{}' has no len()",
@@ -744,6 +768,9 @@ pub fn truthy_std(tx: &Tracer<'_>, s: &StdVal) -> bool {
         StdVal::Deque(d) => !d.items.borrow().is_empty(),
         StdVal::Set(set) => set.len(tx.py) != 0,
         StdVal::ModuleSlice { items, .. } => !items.is_empty(),
+        StdVal::SigParams { sig } => {
+            super::signature::param_names(tx, sig).map_or(true, |n| !n.is_empty())
+        }
         _ => true,
     }
 }
@@ -755,6 +782,7 @@ pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<V
         StdVal::Deque(d) => d.items.borrow().iter().cloned().collect(),
         StdVal::Set(set) => set.iter_items(tx)?,
         StdVal::ModuleSlice { items, .. } => items.clone(),
+        StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?,
         other => {
             return Err(Exit::brk(format!(
                 "'{}' object is not iterable",

@@ -31,6 +31,8 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::Deque(_) => &rf.deque,
                 StdVal::Set(_) => &rf.set,
                 StdVal::ModuleSlice { .. } => &rf.module_list,
+                StdVal::Signature { .. } => &rf.signature_type,
+                StdVal::SigParams { .. } => &rf.mapping_proxy,
                 StdVal::SeqIter { .. } => return Err(Exit::brk("type() of a deque/set iterator")),
             }
             .bind(py)
@@ -182,6 +184,16 @@ pub fn table_entry(
                     fill: Some(("update".into(), OutTemplate::Tuple(items))),
                 }
             }
+            StdVal::Signature { target, .. } => Entry::Call {
+                f: rf.signature.clone_ref(py),
+                args: vec![tmpl(tx, target)?],
+                kwargs: Vec::new(),
+            },
+            StdVal::SigParams { sig } => Entry::Call {
+                f: rf.get_parameters.clone_ref(py),
+                args: vec![tmpl(tx, &Value::Std(sig.clone()))?],
+                kwargs: Vec::new(),
+            },
             StdVal::ModuleSlice { module, slice, .. } => Entry::Call {
                 f: rf.getitem.clone_ref(py),
                 args: vec![tmpl(tx, module)?, OutTemplate::Const(slice.clone_ref(py))],
