@@ -79,11 +79,18 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
         .get(op)
         .ok_or_else(|| Exit::internal("bad BINARY_OP"))?;
     let sym = BINARY_SYMBOLS[op % 13];
-    if lhs.is_tensor() || rhs.is_tensor() {
+    let inplace = op >= 13;
+    if lhs.is_tensor() {
         let f = operator_fn(tx, name)?;
         return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
     }
-    let inplace = op >= 13;
+    // `n += t` with a Python number `n` is `n = n + t` (numbers have no in-place form);
+    // a list or an object on the left keeps its own meaning, below.
+    if rhs.is_tensor() && (!inplace || matches!(lhs, Value::Const(_))) {
+        let plain = BINARY_OPS.get(op % 13).copied().unwrap_or(name);
+        let f = operator_fn(tx, plain)?;
+        return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
+    }
     match (lhs, rhs) {
         (Value::Tuple(a), Value::Tuple(b)) if op.is_multiple_of(13) => {
             let mut v = (**a).clone();
