@@ -2,7 +2,7 @@
 `__dict__` (every `abc.ABC` and `collections.abc` subclass: their `__slots__ = ()`):
 attribute stores to non-slot names are plain dict stores, traced and replayed without a
 graph break (transformers' cache layers: `self.keys = ...` on a `DynamicLayer`); a store to a
-real slot name still breaks, with the same result as eager."""
+real slot is recorded and replayed too (the slot's C descriptor stores it)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_stores_on_an_abc_subclass_instance_are_traced_and_replayed() -> None:
     assert fd.op_count == tc.op_count
 
 
-def test_store_to_a_real_slot_breaks_and_equals_eager() -> None:
+def test_store_to_a_real_slot_equals_eager() -> None:
     def f(o: Slotted, x: torch.Tensor) -> torch.Tensor:
         o.a = o.a + 1
         o.b = x.sum()  # a dict attribute next to the slot
@@ -105,3 +105,30 @@ def test_collections_abc_subclass_built_in_the_trace() -> None:
     fd, tc = _counts(f, lambda: (x,))
     assert fd.frame_count <= tc.frame_count
     assert fd.op_count >= tc.op_count
+
+
+class OnlySlots:
+    __slots__ = ("a",)
+
+
+def test_slot_store_without_a_dict_is_traced_and_other_names_raise_like_eager() -> None:
+    def f(o: OnlySlots, x: torch.Tensor) -> torch.Tensor:
+        o.a = x.sum()
+        return x * o.a
+
+    x = torch.randn(3)
+    o = OnlySlots()
+    assert_tree_equal(ferrodyn.compile(f, backend="eager")(o, x), f(OnlySlots(), x))
+    assert_tree_equal(o.a, x.sum())
+    assert ferrodyn.explain(f)(OnlySlots(), x).graph_break_count == 0
+
+    def g(o: OnlySlots, x: torch.Tensor) -> torch.Tensor:
+        o.b = 1  # no slot, no __dict__: AttributeError, as eager
+        return x
+
+    try:
+        ferrodyn.compile(g, backend="eager")(OnlySlots(), x)
+    except AttributeError as e:
+        assert "'b'" in str(e)
+    else:
+        raise AssertionError("expected AttributeError")

@@ -33,15 +33,16 @@ def _is_data_descriptor(attr: Any) -> bool:
     return hasattr(t, "__set__") or hasattr(t, "__delete__")
 
 
-def _plain_layout(cls: type) -> str | None:
-    """Why instances of `cls` are not plain dict-backed objects (None: they are)."""
+def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
+    """Why instances of `cls` are not plain dict-backed objects (None: they are).
+    `need_dict=False`: instances may keep their attributes in `__slots__` only."""
     if cls.__setattr__ is not object.__setattr__:
         return f"{cls.__qualname__} defines __setattr__"
     if cls.__delattr__ is not object.__delattr__:
         return f"{cls.__qualname__} defines __delattr__"
     if cls.__getattribute__ is not object.__getattribute__:
         return f"{cls.__qualname__} defines __getattribute__"
-    if cls.__dictoffset__ == 0:
+    if need_dict and cls.__dictoffset__ == 0:
         return f"{cls.__qualname__} instances have no __dict__"
     for klass in cls.__mro__:
         if klass is object:
@@ -59,10 +60,19 @@ def _plain_layout(cls: type) -> str | None:
 def setattr_plain(obj: Any, name: str) -> None:
     """Raise Unsupported unless `obj.name = v` is a plain instance-dict store."""
     cls = type(obj)
-    why = _plain_layout(cls)
+    why = _plain_layout(cls, need_dict=False)
     if why is not None:
         raise Unsupported(f"assignment to attribute '{name}': {why}")
     attr = _class_lookup(cls, name)
+    if type(attr) is types.MemberDescriptorType:
+        # A `__slots__` slot: the C descriptor stores the value (no user code); the store
+        # is recorded, read back from the store while tracing, and replayed with
+        # object.__setattr__ like a dict attribute.
+        return
+    if attr is None and cls.__dictoffset__ == 0:
+        raise Unsupported(
+            f"assignment to attribute '{name}': {cls.__qualname__} instances have no __dict__"
+        )
     if attr is not None and _is_data_descriptor(attr):
         raise Unsupported(
             f"assignment to attribute '{name}' of {cls.__qualname__}: a {type(attr).__name__} "
