@@ -66,4 +66,5 @@ pub fn reset() {
     }
     drop(live);
     SPEC_CACHE.clear();
+    crate::frame_hook::reset();
 }

@@ -90,7 +90,18 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The rule stored as `generation << 3 | rule` (a rule from before the last
+    /// `ferrodyn.reset()` reads as undecided; generation 0 is permanent).
     fn from_code(v: usize) -> Option<Rule> {
+        let g = v >> 3;
+        if g != 0 && g != GENERATION.load(Ordering::Relaxed) {
+            return None;
+        }
+        Rule::from_number(v & 7)
+    }
+
+    /// A rule number as `skipfiles.classify` returns it.
+    fn from_number(v: usize) -> Option<Rule> {
         match v {
             1 => Some(Rule::Skip),
             2 => Some(Rule::Trace),
@@ -121,6 +132,14 @@ thread_local! {
 /// interpreter's recursion limit than the plain call it replaces, so deeper recursion runs
 /// natively (and reaches the same depth as eager before a RecursionError).
 const MAX_OFFERED: usize = 16;
+
+/// Bumped by `ferrodyn.reset()`: every per-code rule decided before is decided again.
+static GENERATION: AtomicUsize = AtomicUsize::new(1);
+
+/// Forget every per-code decision (`ferrodyn.reset()`).
+pub fn reset() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Windows open on all threads (the hook is installed while this is non-zero).
 static WINDOWS: AtomicUsize = AtomicUsize::new(0);
@@ -272,11 +291,14 @@ fn stored_rule(code: *mut ffi::PyObject) -> Option<Rule> {
 }
 
 fn store_rule(code: *mut ffi::PyObject, rule: Rule) {
+    store_rule_in(code, rule, GENERATION.load(Ordering::Relaxed));
+}
+
+fn store_rule_in(code: *mut ffi::PyObject, rule: Rule, generation: usize) {
     let idx = extra_index();
     // SAFETY: as in `stored_rule`; the value is an integer, not a pointer.
-    if idx >= 0
-        && unsafe { ffi::PyUnstable_Code_SetExtra(code, idx, rule as usize as *mut c_void) } != 0
-    {
+    let v = (generation << 3) | rule as usize;
+    if idx >= 0 && unsafe { ffi::PyUnstable_Code_SetExtra(code, idx, v as *mut c_void) } != 0 {
         // SAFETY: GIL held.
         unsafe { ffi::PyErr_Clear() };
     }
@@ -285,7 +307,7 @@ fn store_rule(code: *mut ffi::PyObject, rule: Rule) {
 /// Never offer frames of this code (glue's eager continuations: the rest of a frame that
 /// could not be split runs natively, and what it calls is offered).
 pub fn mark_skip(code: &Bound<'_, PyAny>) {
-    store_rule(code.as_ptr(), Rule::Skip);
+    store_rule_in(code.as_ptr(), Rule::Skip, 0);
 }
 
 /// The rule of a code object now (for tests and diagnostics).
@@ -316,7 +338,7 @@ fn decide(py: Python<'_>, code: *mut ffi::PyObject) -> PyResult<Rule> {
             .import_cached("ferrodyn.skipfiles")?
             .call_method1("classify", (code_b,))?
             .extract()?;
-        Rule::from_code(v).unwrap_or(Rule::Skip)
+        Rule::from_number(v).unwrap_or(Rule::Skip)
     };
     store_rule(code, rule);
     Ok(rule)

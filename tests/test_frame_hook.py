@@ -292,3 +292,16 @@ def test_deep_recursion_reached_natively_reaches_eagers_depth() -> None:
     x = torch.ones(2)
     cf = ferrodyn.compile(f, backend="eager")
     assert_tree_equal(cf(x, 900), f(x, 900))
+
+
+def test_reset_forgets_per_code_decisions() -> None:
+    def f(x: torch.Tensor, n: int) -> Any:
+        return make_record(helper(x)).t * n
+
+    x = torch.randn(3)
+    with ferrodyn.config.patch(recompile_limit=1):
+        calls_equal(ferrodyn.compile(f, backend="eager"), f, x, range(3))
+    assert _core.frame_hook_rule(make_record.__code__) == "skip"
+    ferrodyn.reset()
+    # Decided again from its code: a user function is offered until its traces say not.
+    assert _core.frame_hook_rule(make_record.__code__) == "trace"
