@@ -21,6 +21,8 @@ pub(crate) enum Access {
     DictItem(Py<PyAny>),
     /// An item of a dict subclass's own storage (no subclass code runs).
     SubDictItem(Py<PyAny>),
+    /// `dict.get(key)` of an exact dict: the item or None.
+    DictGet(Py<PyAny>),
     Index(isize),
     TypeOf,
     WeakrefDeref,
@@ -45,6 +47,7 @@ impl Access {
             match k {
                 DictKey::Str(s) => PyString::intern(py, s).into_any().unbind(),
                 DictKey::Int(i) => PyInt::new(py, *i).into_any().unbind(),
+                DictKey::Bytes(b) => pyo3::types::PyBytes::new(py, b).into_any().unbind(),
             }
         };
         match src {
@@ -57,6 +60,7 @@ impl Access {
             Source::InstDict { .. } => Access::InstDict,
             Source::DictItem { key, .. } => Access::DictItem(key_obj(key)),
             Source::SubDictItem { key, .. } => Access::SubDictItem(key_obj(key)),
+            Source::DictGet { key, .. } => Access::DictGet(key_obj(key)),
             Source::Index { index, .. } => Access::Index(*index),
             Source::TypeOf { .. } => Access::TypeOf,
             Source::WeakrefDeref { .. } => Access::WeakrefDeref,
@@ -76,6 +80,24 @@ impl Access {
             Access::DictItem(key) => dict_item(parent, key, true),
             // A dict subclass's own storage (no subclass __getitem__/__missing__).
             Access::SubDictItem(key) => dict_item(parent, key, false),
+            Access::DictGet(key) => {
+                // SAFETY: exact-dict check first; PyDict_GetItemWithError returns a borrowed
+                // reference or NULL (missing: no error; an error from a key's __eq__ is
+                // cleared and counts as failure).
+                unsafe {
+                    if ffi::PyDict_CheckExact(parent.as_ptr()) == 0 {
+                        return None;
+                    }
+                    let r = ffi::PyDict_GetItemWithError(parent.as_ptr(), key.as_ptr());
+                    if r.is_null() {
+                        if !ffi::PyErr_Occurred().is_null() {
+                            return fail();
+                        }
+                        return Some(py.None().into_bound(py));
+                    }
+                    Some(Bound::from_borrowed_ptr(py, r))
+                }
+            }
             Access::Attr(name) => {
                 // SAFETY: PyObject_GetAttr returns a new reference or NULL with an error.
                 let r = unsafe { ffi::PyObject_GetAttr(p, name.as_ptr()) };

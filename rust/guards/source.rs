@@ -10,6 +10,7 @@ use std::sync::Arc;
 pub enum DictKey {
     Str(String),
     Int(i64),
+    Bytes(Vec<u8>),
 }
 
 impl DictKey {
@@ -18,6 +19,7 @@ impl DictKey {
         match self {
             DictKey::Str(k) => py_str_repr(k),
             DictKey::Int(i) => i.to_string(),
+            DictKey::Bytes(b) => format!("b{}", py_str_repr(&String::from_utf8_lossy(b))),
         }
     }
 }
@@ -42,6 +44,9 @@ pub enum Source {
     /// `dict.__getitem__(base, key)`: an item of a dict subclass's own storage, read
     /// without running the subclass's code.
     SubDictItem { base: Arc<Source>, key: DictKey },
+    /// `dict.get(base, key)` of a plain dict: the item, or None when the key is missing
+    /// (one source guards both presence and value).
+    DictGet { base: Arc<Source>, key: DictKey },
     /// `base[index]` where `base` is an exact tuple or list.
     Index { base: Arc<Source>, index: isize },
     /// `type(base)`.
@@ -71,6 +76,7 @@ impl Source {
             | Source::InstDict { base }
             | Source::DictItem { base, .. }
             | Source::SubDictItem { base, .. }
+            | Source::DictGet { base, .. }
             | Source::Index { base, .. }
             | Source::TypeOf { base }
             | Source::WeakrefDeref { base } => Some(base),
@@ -125,6 +131,11 @@ impl Source {
             }
             Source::SubDictItem { base, key } => {
                 out.push_str("dict.__getitem__(");
+                base.render_into(out);
+                let _ = write!(out, ", {})", key.render());
+            }
+            Source::DictGet { base, key } => {
+                out.push_str("dict.get(");
                 base.render_into(out);
                 let _ = write!(out, ", {})", key.render());
             }

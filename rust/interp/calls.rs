@@ -33,6 +33,11 @@ pub fn call_value(
             if f.obj.as_ref().is_some_and(|o| o.is(&rf.signature)) {
                 return super::signature::signature_call(tx, &args, &kwargs);
             }
+            if kwargs.is_empty() && f.obj.as_ref().is_some_and(|o| o.is(&rf.environ_getitem)) {
+                if let Some(v) = super::environ::getitem(tx, &args)? {
+                    return Ok(v);
+                }
+            }
             inline_call(tx, f, args, kwargs)
         }
         Value::BoundMethod(m) => {

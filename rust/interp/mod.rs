@@ -11,6 +11,7 @@ pub mod builtins;
 pub mod calls;
 pub mod containers;
 pub mod dispatch;
+pub mod environ;
 pub mod exceptions;
 pub mod exit;
 pub mod frame;

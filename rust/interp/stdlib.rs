@@ -123,6 +123,8 @@ pub struct Refs {
     pub reversed: Py<PyAny>,
     pub dict: Py<PyAny>,
     pub module_list: Py<PyAny>,
+    pub environ: Py<PyAny>,
+    pub environ_getitem: Py<PyAny>,
     pub signature: Py<PyAny>,
     pub signature_type: Py<PyAny>,
     pub mapping_proxy: Py<PyAny>,
@@ -157,6 +159,12 @@ pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
             reversed: g(&b, "reversed")?,
             dict: g(&b, "dict")?,
             module_list: g(&py.import_cached("torch.nn")?, "ModuleList")?,
+            environ: g(&py.import_cached("os")?, "environ")?,
+            environ_getitem: py
+                .import_cached("os")?
+                .getattr("_Environ")?
+                .getattr("__getitem__")?
+                .unbind(),
             getitem: g(&op, "getitem")?,
             signature: g(&py.import_cached("inspect")?, "signature")?,
             signature_type: g(&py.import_cached("inspect")?, "Signature")?,
