@@ -1,6 +1,7 @@
 """A real model from `transformers` (tiny random config, no downloads) whose top-level
-`forward` contains a graph break: ops are captured on both sides of it, the callee that
-broke (the encoder) is compiled in its own frame, and the outputs equal eager."""
+`forward` contains a graph break (a data-dependent `.item()` check before the model runs):
+ops are captured on both sides of it, and the outputs equal eager. Without the check the
+model is one graph."""
 
 from __future__ import annotations
 
@@ -19,19 +20,43 @@ def tiny_resnet() -> torch.nn.Module:
     return transformers.ResNetModel(cfg).eval()
 
 
-def test_resnet_ops_on_both_sides_of_the_encoder_break() -> None:
+def checked_resnet() -> torch.nn.Module:
+    class CheckedResNet(transformers.ResNetModel):
+        def forward(self, pixel_values: torch.Tensor, **kwargs: object) -> object:
+            scale = pixel_values.abs().amax()
+            if scale.item() > 1e6:  # data-dependent: a graph break
+                raise ValueError("input out of range")
+            return super().forward(pixel_values / scale.clamp(min=1.0), **kwargs)
+
+    cfg = transformers.ResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_channels=3
+    )
+    torch.manual_seed(0)
+    return CheckedResNet(cfg).eval()
+
+
+def test_resnet_ops_on_both_sides_of_a_break_in_forward() -> None:
+    m = checked_resnet()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        exp = ferrodyn.explain(m, x)
+        torch.testing.assert_close(
+            ferrodyn.compile(m, backend="eager")(x).pooler_output, m(x).pooler_output
+        )
+    ops = dict(zip(exp.graph_names, exp.ops_per_graph, strict=True))
+    # Before the break: abs and amax, in CheckedResNet.forward's first graph.
+    assert ops.get("checked_resnet.<locals>.CheckedResNet.forward", 0) >= 2, ops
+    # After it: the whole model (embedder, encoder, pooler) in the resume function.
+    assert any(n.startswith("__resume_forward") and k > 10 for n, k in ops.items()), ops
+    assert exp.graph_break_count == 1, exp.break_reasons
+
+
+def test_resnet_is_one_graph() -> None:
     m = tiny_resnet()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         exp = ferrodyn.explain(m, x)
-    ops = dict(zip(exp.graph_names, exp.ops_per_graph, strict=True))
-    # Before the break: the embedder, in ResNetModel.forward's first graph.
-    assert ops.get("ResNetModel.forward", 0) > 0, ops
-    # After it: the pooler, in the resume function of ResNetModel.forward.
-    assert any(n.startswith("__resume_forward") and k > 0 for n, k in ops.items()), ops
-    # The encoder (where the break is) compiled in its own frame.
-    assert ops.get("ResNetEncoder.forward", 0) > 0, ops
-    assert exp.break_reasons
+    assert exp.graph_count == 1 and exp.graph_break_count == 0, exp.break_reasons
 
 
 def test_resnet_outputs_equal_eager() -> None:

@@ -174,6 +174,11 @@ fn call_object(
 ) -> TResult<Value> {
     let py = tx.py;
     let obj = o.obj.bind(py).clone();
+    if o.kind == KIND_CLASS {
+        if let Some(v) = super::model_output::construct(tx, &obj, &args, &kwargs)? {
+            return Ok(v);
+        }
+    }
     if let Some(v) = super::stdlib::call_stdlib(tx, &obj, whole, &args, &kwargs)? {
         return Ok(v);
     }

@@ -20,6 +20,7 @@ pub mod imports;
 pub mod iter;
 pub mod kinds;
 pub mod markers;
+pub mod model_output;
 pub mod ops;
 pub mod output;
 pub mod signature;

@@ -63,6 +63,12 @@ pub enum StdVal {
         target: Value,
         sig: Py<PyAny>,
     },
+    /// A transformers `ModelOutput` (`model_output.rs`): its class and field values.
+    ModelOutput {
+        cls: Py<PyAny>,
+        names: Vec<String>,
+        values: Vec<Value>,
+    },
     /// `sig.parameters` of a traced signature.
     SigParams {
         sig: Rc<StdVal>,
@@ -87,6 +93,7 @@ impl StdVal {
             StdVal::Set(_) => "set",
             StdVal::ModuleSlice { .. } => "torch.nn.ModuleList",
             StdVal::Signature { .. } => "inspect.Signature",
+            StdVal::ModelOutput { .. } => "ModelOutput",
             StdVal::SigParams { .. } => "mappingproxy",
             StdVal::SeqIter { .. } => "iterator",
         }
@@ -670,6 +677,12 @@ pub fn call_std(
 /// `v.name` for a modelled value.
 pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> TResult<Value> {
     let py = tx.py;
+    if let StdVal::ModelOutput { .. } = s {
+        if matches!(name, "to_tuple" | "get") {
+            return Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))));
+        }
+        return super::model_output::load_attr(s, name);
+    }
     if let (StdVal::Signature { .. } | StdVal::SigParams { .. }, Value::Std(rc)) = (s, v) {
         return super::signature::load_attr(rc, name);
     }
@@ -761,6 +774,7 @@ pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
         StdVal::Set(set) => set.len(tx.py),
         StdVal::ModuleSlice { items, .. } => items.len(),
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?.len(),
+        StdVal::ModelOutput { .. } => super::model_output::present(tx, s)?.len(),
         other => {
             return Err(Exit::brk(format!(
                 "TypeError: object of type '{}' has no len()",
@@ -779,6 +793,9 @@ pub fn truthy_std(tx: &Tracer<'_>, s: &StdVal) -> bool {
         StdVal::SigParams { sig } => {
             super::signature::param_names(tx, sig).map_or(true, |n| !n.is_empty())
         }
+        StdVal::ModelOutput { .. } => {
+            super::model_output::present(tx, s).map_or(true, |p| !p.is_empty())
+        }
         _ => true,
     }
 }
@@ -791,6 +808,7 @@ pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<V
         StdVal::Set(set) => set.iter_items(tx)?,
         StdVal::ModuleSlice { items, .. } => items.clone(),
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?,
+        StdVal::ModelOutput { .. } => super::model_output::keys(tx, s)?,
         other => {
             return Err(Exit::brk(format!(
                 "'{}' object is not iterable",

@@ -31,6 +31,7 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::Deque(_) => &rf.deque,
                 StdVal::Set(_) => &rf.set,
                 StdVal::ModuleSlice { .. } => &rf.module_list,
+                StdVal::ModelOutput { cls, .. } => cls,
                 StdVal::Signature { .. } => &rf.signature_type,
                 StdVal::SigParams { .. } => &rf.mapping_proxy,
                 StdVal::SeqIter { .. } => return Err(Exit::brk("type() of a deque/set iterator")),
@@ -184,6 +185,15 @@ pub fn table_entry(
                     fill: Some(("update".into(), OutTemplate::Tuple(items))),
                 }
             }
+            StdVal::ModelOutput { cls, names, values } => Entry::Call {
+                f: cls.clone_ref(py),
+                args: Vec::new(),
+                kwargs: names
+                    .iter()
+                    .zip(values)
+                    .map(|(n, v)| Ok((n.clone(), tmpl(tx, v)?)))
+                    .collect::<TResult<_>>()?,
+            },
             StdVal::Signature { target, .. } => Entry::Call {
                 f: rf.signature.clone_ref(py),
                 args: vec![tmpl(tx, target)?],

@@ -281,6 +281,9 @@ pub fn call_method(
 ) -> TResult<Value> {
     let py = tx.py;
     let none = Value::none(py);
+    if let (StdVal::ModelOutput { .. }, true) = (&**s, kwargs.is_empty()) {
+        return super::model_output::call_method(tx, s, name, &args);
+    }
     if !kwargs.is_empty() {
         return Err(Exit::brk(format!(
             "keyword arguments to {}.{name}",
@@ -425,6 +428,9 @@ pub fn contains(tx: &mut Tracer<'_>, s: &StdVal, x: &Value) -> TResult<bool> {
 
 /// `dq[i]`.
 pub fn subscr(tx: &mut Tracer<'_>, s: &StdVal, idx: &Value) -> TResult<Value> {
+    if let StdVal::ModelOutput { .. } = s {
+        return super::model_output::subscr(tx, s, idx);
+    }
     if let StdVal::ModuleSlice { items, .. } = s {
         let i = const_index(tx, idx, "ModuleList index")?;
         let n = items.len() as i64;

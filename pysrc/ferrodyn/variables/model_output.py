@@ -1,0 +1,68 @@
+"""transformers' `ModelOutput` dataclasses, modelled without running their code
+(`rust/interp/model_output.rs`): which classes qualify, and their fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+# ModelOutput's own behaviour the model relies on: a subclass overriding any of these is not
+# modelled (it is constructed natively, a graph break).
+_OWN = (
+    "__post_init__",
+    "__getitem__",
+    "__setitem__",
+    "__setattr__",
+    "__delitem__",
+    "__getattribute__",
+    "__getattr__",
+    "__new__",
+    "__iter__",
+    "__len__",
+    "__contains__",
+    "to_tuple",
+    "keys",
+    "values",
+    "items",
+    "get",
+)
+
+
+def _lookup(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
+def model_output_fields(cls: Any) -> list[str] | None:
+    """The field names of a transformers `ModelOutput` dataclass that behaves exactly like
+    `ModelOutput` (every field but the first defaults to None, no factories, no overrides
+    of its mapping behaviour); None for anything else."""
+    generic = sys.modules.get("transformers.utils.generic")
+    base = getattr(generic, "ModelOutput", None) if generic is not None else None
+    if base is None or not isinstance(cls, type) or cls is base or not issubclass(cls, base):
+        return None
+    if not dataclasses.is_dataclass(cls) or "__dataclass_fields__" not in cls.__dict__:
+        return None
+    if any(_lookup(cls, n) is not _lookup(base, n) for n in _OWN):
+        return None
+    fields = dataclasses.fields(cls)
+    if not fields or any(not f.init for f in fields):
+        return None
+    if any(f.default_factory is not dataclasses.MISSING for f in fields):
+        return None
+    if not all(f.default is None for f in fields[1:]):
+        return None
+    # The generated __init__ (possibly behind transformers' kwarg-renaming wrapper) only
+    # assigns the fields; `__post_init__` is ModelOutput's.
+    init = cls.__dict__.get("__init__")
+    code = getattr(getattr(init, "__wrapped__", init), "__code__", None)
+    if code is None or "__create_fn__" not in code.co_qualname:
+        return None
+    return [f.name for f in fields]
+
+
+def first_field_has_default(cls: type) -> bool:
+    return dataclasses.fields(cls)[0].default is not dataclasses.MISSING

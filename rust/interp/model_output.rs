@@ -1,0 +1,155 @@
+//! transformers' `ModelOutput` dataclasses (`BaseModelOutput(last_hidden_state=h, ...)`),
+//! modelled from their fields instead of running their construction (a dict subclass with a
+//! custom metaclass, `__setattr__` and `__post_init__`). Only classes that behave exactly
+//! like `ModelOutput` qualify (`ferrodyn/variables/model_output.py`).
+//!
+//! Its state is fully given by the field values: every field is an attribute; the mapping
+//! holds the fields that are not None, in field order; integer and slice indexing go
+//! through that tuple. Escaping the graph, it is `cls(**fields)` called again (the real
+//! construction, once per call, as in eager). Mutating it, or anything not modelled here,
+//! breaks the graph.
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+
+use super::exit::{Exit, TResult};
+use super::stdlib::StdVal;
+use super::tracer::Tracer;
+use super::value::Value;
+use crate::ImportCached;
+
+fn is_none(py: Python<'_>, v: &Value) -> bool {
+    v.as_const(py).is_some_and(|c| c.is_none())
+}
+
+/// `cls(*args, **kwargs)` for a qualifying ModelOutput class; None for any other class.
+pub fn construct(
+    tx: &mut Tracer<'_>,
+    cls: &Bound<'_, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let fields = py
+        .import_cached("ferrodyn.variables")
+        .and_then(|m| m.call_method1("model_output_fields", (cls,)))
+        .map_err(|e| tx.err(e))?;
+    if fields.is_none() {
+        return Ok(None);
+    }
+    let names: Vec<String> = fields.extract().map_err(|e| tx.err(e))?;
+    if args.len() > names.len() {
+        return Err(Exit::brk("ModelOutput constructed with too many arguments"));
+    }
+    let mut values: Vec<Option<Value>> = vec![None; names.len()];
+    for (slot, a) in values.iter_mut().zip(args) {
+        *slot = Some(a.clone());
+    }
+    for (k, v) in kwargs {
+        // Unknown names include the deprecated `past_key_values`/`cache_params`, which
+        // transformers renames with a logged warning: constructed natively.
+        let i = names
+            .iter()
+            .position(|n| n == k)
+            .ok_or_else(|| Exit::brk(format!("ModelOutput constructed with keyword '{k}'")))?;
+        if values[i].is_some() {
+            return Err(Exit::brk(format!("ModelOutput got '{k}' twice")));
+        }
+        values[i] = Some(v.clone());
+    }
+    let values: Vec<Value> = values
+        .into_iter()
+        .map(|v| v.unwrap_or_else(|| Value::none(py)))
+        .collect();
+    // `__post_init__` treats a lone non-tensor first field as an iterable of items.
+    if values[1..].iter().all(|v| is_none(py, v)) && !values[0].is_tensor() {
+        return Err(Exit::brk(
+            "ModelOutput whose only field is not a tensor (__post_init__ unpacks it)",
+        ));
+    }
+    Ok(Some(Value::Std(Rc::new(StdVal::ModelOutput {
+        cls: cls.clone().unbind(),
+        names,
+        values,
+    }))))
+}
+
+fn parts(s: &StdVal) -> TResult<(&[String], &[Value])> {
+    match s {
+        StdVal::ModelOutput { names, values, .. } => Ok((names, values)),
+        _ => Err(Exit::internal("not a ModelOutput")),
+    }
+}
+
+/// The (name, value) pairs of the mapping: the fields that are not None.
+pub fn present(tx: &Tracer<'_>, s: &StdVal) -> TResult<Vec<(String, Value)>> {
+    let (names, values) = parts(s)?;
+    Ok(names
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| !is_none(tx.py, v))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect())
+}
+
+fn to_tuple(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
+    Ok(Value::new_tuple(
+        present(tx, s)?.into_iter().map(|(_, v)| v).collect(),
+    ))
+}
+
+/// `out.name`: a field (None ones too).
+pub fn load_attr(s: &StdVal, name: &str) -> TResult<Value> {
+    let (names, values) = parts(s)?;
+    match names.iter().position(|n| n == name) {
+        Some(i) => Ok(values[i].clone()),
+        None => Err(Exit::brk(format!("attribute '{name}' of a ModelOutput"))),
+    }
+}
+
+/// `out[k]`: by field name in the mapping, or by position in `to_tuple()`.
+pub fn subscr(tx: &mut Tracer<'_>, s: &StdVal, idx: &Value) -> TResult<Value> {
+    let py = tx.py;
+    if let Some(k) = idx.as_const(py).and_then(|k| k.extract::<String>().ok()) {
+        let (names, _) = parts(s)?;
+        if !names.contains(&k) {
+            return Err(Exit::brk(format!("ModelOutput['{k}'] (not a field)")));
+        }
+        return match present(tx, s)?.into_iter().find(|(n, _)| *n == k) {
+            Some((_, v)) => Ok(v),
+            None => Err(super::exceptions::raise_builtin(py, "KeyError", k)),
+        };
+    }
+    let t = to_tuple(tx, s)?;
+    super::ops::subscr(tx, &t, idx)
+}
+
+/// `out.to_tuple()` and `out.get(k[, default])`; anything else breaks.
+pub fn call_method(tx: &mut Tracer<'_>, s: &StdVal, name: &str, args: &[Value]) -> TResult<Value> {
+    let py = tx.py;
+    match (name, args) {
+        ("to_tuple", []) => to_tuple(tx, s),
+        ("get", [k]) | ("get", [k, _]) => {
+            let key = k
+                .as_const(py)
+                .and_then(|k| k.extract::<String>().ok())
+                .ok_or_else(|| Exit::brk("ModelOutput.get with a non-constant key"))?;
+            let default = args.get(1).cloned().unwrap_or_else(|| Value::none(py));
+            Ok(present(tx, s)?
+                .into_iter()
+                .find(|(n, _)| *n == key)
+                .map(|(_, v)| v)
+                .unwrap_or(default))
+        }
+        _ => Err(Exit::brk(format!("ModelOutput.{name}()"))),
+    }
+}
+
+/// The keys the mapping iterates over.
+pub fn keys(tx: &Tracer<'_>, s: &StdVal) -> TResult<Vec<Value>> {
+    Ok(present(tx, s)?
+        .into_iter()
+        .map(|(n, _)| Value::constant(tx.py, n.as_str()))
+        .collect())
+}

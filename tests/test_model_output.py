@@ -1,0 +1,89 @@
+"""transformers' `ModelOutput` dataclasses built inside a compiled function are modelled from
+their fields (no graph break): attributes, `out[name]` (KeyError for a None field, as
+eager), `out[i]`/slices through `to_tuple()`, `len`, iteration, `isinstance`; returned, the
+object is the real class built again with the same fields. Subclasses that override the
+mapping behaviour, or a lone non-tensor first field, are built natively (a break)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import ferrodyn
+import pytest
+import torch
+from _helpers import assert_tree_equal
+
+transformers = pytest.importorskip("transformers")
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.utils.generic import ModelOutput
+
+
+@dataclasses.dataclass
+class Overriding(ModelOutput):
+    a: torch.Tensor | None = None
+    b: torch.Tensor | None = None
+
+    def __getitem__(self, k: Any) -> Any:
+        return "overridden"
+
+
+def build(x: torch.Tensor) -> Any:
+    return BaseModelOutputWithPooling(last_hidden_state=x * 2, pooler_output=x.sum(0))
+
+
+def uses(x: torch.Tensor) -> Any:
+    out = BaseModelOutputWithPooling(last_hidden_state=x * 2, pooler_output=x.sum(0))
+    first = out[0] + out["pooler_output"]
+    try:
+        out["hidden_states"]  # a None field is not in the mapping
+        missing = 0
+    except KeyError:
+        missing = 1
+    return (
+        first,
+        out.last_hidden_state,
+        out.hidden_states,
+        len(out),
+        list(out),
+        out.to_tuple()[1:],
+        isinstance(out, BaseModelOutputWithPooling),
+        out.get("attentions", 7),
+        missing,
+    )
+
+
+def test_modelled_reads_equal_eager_without_a_break() -> None:
+    x = torch.randn(3, 4)
+    cnt = ferrodyn.testing.CompileCounter()
+    assert_tree_equal(ferrodyn.compile(uses, backend=cnt)(x), uses(x))
+    assert cnt.frame_count == 1
+    assert ferrodyn.explain(uses)(x).graph_break_count == 0
+
+
+def test_returned_model_output_is_the_real_class() -> None:
+    x = torch.randn(3, 4)
+    out = ferrodyn.compile(build, backend="eager")(x)
+    ref = build(x)
+    assert type(out) is BaseModelOutputWithPooling
+    assert list(out.keys()) == list(ref.keys())
+    assert_tree_equal(out.to_tuple(), ref.to_tuple())
+    assert out.hidden_states is None
+
+
+def test_overriding_subclass_is_built_natively() -> None:
+    def f(x: torch.Tensor) -> Any:
+        o = Overriding(a=x + 1)
+        return o["a"], o.a
+
+    x = torch.randn(2)
+    assert_tree_equal(ferrodyn.compile(f, backend="eager")(x), f(x))
+
+
+def test_lone_non_tensor_first_field_is_built_natively() -> None:
+    def f(x: torch.Tensor) -> Any:
+        o = BaseModelOutputWithPooling([("last_hidden_state", x + 1)])
+        return o.last_hidden_state, len(o)
+
+    x = torch.randn(2)
+    assert_tree_equal(ferrodyn.compile(f, backend="eager")(x), f(x))
