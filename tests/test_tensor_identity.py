@@ -53,3 +53,19 @@ def test_self_attention_same_tensor_is_one_input_and_cross_attention_recompiles(
     for q, k, v, graphs in [(x, x, x, 1), (x, x, x, 1), (x, y, y, 2), (x, x, x, 2)]:
         torch.testing.assert_close(compiled(q, k, v)[0], attn(q, k, v)[0])
         assert cnt.frame_count == graphs
+
+
+def test_hasattr_of_a_missing_attribute_on_an_input_tensor_is_guarded() -> None:
+    # transformers probes `hasattr(input_ids, "jax")`: False without a graph break, and
+    # an attribute set on the tensor later is noticed (the instance dict is guarded).
+    def f(x: torch.Tensor) -> torch.Tensor:
+        if hasattr(x, "jax"):
+            return x * 2
+        return x + 1
+
+    x = torch.randn(3)
+    cf = ferrodyn.compile(f, backend="eager")
+    torch.testing.assert_close(cf(x), f(x))
+    assert ferrodyn.explain(f)(x).graph_break_count == 0
+    x.jax = True  # type: ignore[attr-defined]
+    torch.testing.assert_close(cf(x), x * 2)

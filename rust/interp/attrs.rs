@@ -95,6 +95,43 @@ fn attr_source(base: &SourceRef, at: i64, name: &str) -> SourceRef {
     }))
 }
 
+/// `t.name` missing on an input tensor: its class has no such attribute and its instance
+/// dict has no such key (guarded: the type, and the key's absence) — eager's catchable
+/// AttributeError (`hasattr(t, "jax")` is False). None: it may exist; the caller breaks.
+fn missing_input_tensor_attr(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    var: &Py<PyAny>,
+    name: &str,
+) -> Option<Exit> {
+    let py = tx.py;
+    let (real, src) = tx.input_object(var)?;
+    let ty = real.get_type();
+    // Plain tensors and parameters only (a subclass's metaclass could run code on lookup).
+    let plain = ty
+        .qualname()
+        .is_ok_and(|q| q == "Tensor" || q == "Parameter")
+        && ty
+            .module()
+            .is_ok_and(|m| m == "torch" || m == "torch.nn.parameter");
+    if !plain || ty.hasattr(name).unwrap_or(true) {
+        return None;
+    }
+    let dict = real.getattr("__dict__").ok()?;
+    if dict.contains(name).unwrap_or(true) {
+        return None;
+    }
+    tx.guard(&src, Guard::TypeMatch(ty.unbind()));
+    let inst = Arc::new(Source::InstDict { base: src });
+    tx.guard(&inst, Guard::NotInDict(name.to_string()));
+    Some(super::exceptions::attribute_error(
+        py,
+        Some(obj),
+        "Tensor",
+        name,
+    ))
+}
+
 /// `obj.name`.
 pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value> {
     let py = tx.py;
@@ -113,7 +150,12 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
                         name,
                     ));
                 }
-                Err(e) => return Err(tx.err(e)),
+                Err(e) => {
+                    if let Some(exit) = missing_input_tensor_attr(tx, obj, var, name) {
+                        return Err(exit);
+                    }
+                    return Err(tx.err(e));
+                }
             };
             if r.is(py.NotImplemented()) {
                 return Ok(Value::BuiltinMethod(Rc::new((

@@ -390,6 +390,23 @@ impl<'py> Tracer<'py> {
         }
     }
 
+    /// The real tensor behind a graph-input value and its source (None for intermediates).
+    /// The tensor is alive for the whole trace (the traced frame's inputs hold it).
+    pub fn input_object(&self, var: &Py<PyAny>) -> Option<(Bound<'py, PyAny>, Arc<Source>)> {
+        let p = var.as_ptr();
+        self.tensor_inputs
+            .iter()
+            .find(|(_, (_, v))| v.as_ptr() == p)
+            // SAFETY: the key is the address of a live tensor the trace reached through
+            // `source` (its frame keeps it alive until the trace ends).
+            .map(|(k, (s, _))| unsafe {
+                (
+                    Bound::from_borrowed_ptr(self.py, *k as *mut pyo3::ffi::PyObject),
+                    s.clone(),
+                )
+            })
+    }
+
     /// The source of a graph-input tensor value (None for intermediates).
     pub fn input_source(&self, var: &Py<PyAny>) -> Option<Arc<Source>> {
         let p = var.as_ptr();
