@@ -305,3 +305,38 @@ def test_reset_forgets_per_code_decisions() -> None:
     ferrodyn.reset()
     # Decided again from its code: a user function is offered until its traces say not.
     assert _core.frame_hook_rule(make_record.__code__) == "trace"
+
+
+def test_windows_on_several_threads_stay_separate() -> None:
+    import threading
+
+    def f(x: torch.Tensor, n: int) -> torch.Tensor:
+        torch._dynamo.skip_frame()
+        s = x
+        for _ in range(5):
+            s = helper(s)
+        return s * n
+
+    cf = ferrodyn.compile(f, backend="eager")
+    errors: list[str] = []
+
+    def work() -> None:
+        try:
+            x = torch.randn(3)
+            for i in range(50):
+                torch.testing.assert_close(cf(x, i % 3), f(x, i % 3))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    def plain() -> None:
+        t = torch.ones(3)
+        for _ in range(500):
+            t = helper(t) * 0.5
+
+    threads = [threading.Thread(target=work) for _ in range(3)] + [threading.Thread(target=plain)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert not _core.frame_hook_installed()
