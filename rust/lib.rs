@@ -2,6 +2,7 @@
 //! guard tree and cache. The Python boundary (the `ferrodyn._core` extension module) is
 //! `py_api.rs`; nothing else registers Python-visible names.
 
+pub mod artifact;
 pub mod bytecode;
 pub mod caches;
 pub mod frame_hook;
