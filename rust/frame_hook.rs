@@ -25,7 +25,6 @@ use crate::ImportCached;
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -147,9 +146,10 @@ static WINDOWS: AtomicUsize = AtomicUsize::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(true);
 /// The code-extra index holding each code's [`Rule`] (-1: not requested yet).
 static EXTRA_INDEX: AtomicIsize = AtomicIsize::new(-1);
-/// The interpreter's eval function before the hook was installed (frames not offered run
-/// through it, so another PEP 523 user keeps working).
-static PREVIOUS: Mutex<Option<EvalFrame>> = Mutex::new(None);
+/// The interpreter's eval function before the hook was installed, as an address (0: the
+/// default); frames not offered run through it, so another PEP 523 user keeps working. Read
+/// for every frame started while the hook is installed: an atomic, not a lock.
+static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
 
 /// Turn the hook on or off (`ferrodyn.config.frame_hook`).
 pub fn set_enabled(on: bool) {
@@ -157,11 +157,11 @@ pub fn set_enabled(on: bool) {
 }
 
 fn previous() -> EvalFrame {
-    PREVIOUS
-        .lock()
-        .ok()
-        .and_then(|p| *p)
-        .unwrap_or(_PyEval_EvalFrameDefault)
+    match PREVIOUS.load(Ordering::Relaxed) {
+        0 => _PyEval_EvalFrameDefault,
+        // SAFETY: only ever stored from a value of type `EvalFrame` (in `install`).
+        p => unsafe { std::mem::transmute::<usize, EvalFrame>(p) },
+    }
 }
 
 /// Run `f` (native user code of the compiled callable with this backend and limit) with
@@ -221,9 +221,7 @@ fn install() {
         let interp = ffi::PyInterpreterState_Get();
         let cur = get_eval_frame(interp);
         if cur as usize != eval_hook as EvalFrame as usize {
-            if let Ok(mut p) = PREVIOUS.lock() {
-                *p = Some(cur);
-            }
+            PREVIOUS.store(cur as usize, Ordering::Relaxed);
             set_eval_frame(interp, eval_hook);
         }
     }
@@ -544,11 +542,12 @@ unsafe fn offer(
             .update(slot(next)?.cast::<pyo3::types::PyMapping>().ok()?)
             .ok()?;
     }
-    // As torch.compile: a frame without a tensor (or module) among its arguments makes no
-    // graph; it runs as it is, and what it calls is still offered.
-    if !uses_torch_global(&func_b, &spec.names)
-        && !args.iter().any(|a| has_tensor(py, a, 0))
+    // As torch.compile: a frame without a tensor (or module) among its arguments, reading
+    // no torch global, makes no graph; it runs as it is, and what it calls is still
+    // offered. (The arguments first: the globals scan is the costlier test.)
+    if !args.iter().any(|a| has_tensor(py, a, 0))
         && !kwargs.values().iter().any(|a| has_tensor(py, &a, 0))
+        && !uses_torch_global(&func_b, &spec.names)
     {
         return None;
     }

@@ -31,6 +31,14 @@ pub fn construct(
     kwargs: &[(String, Value)],
 ) -> TResult<Option<Value>> {
     let py = tx.py;
+    // A ModelOutput is a dict (OrderedDict) subclass: most classes stop here, without
+    // asking Python.
+    let is_dict_type = cls
+        .cast::<pyo3::types::PyType>()
+        .is_ok_and(|t| t.is_subclass_of::<pyo3::types::PyDict>().unwrap_or(false));
+    if !is_dict_type {
+        return Ok(None);
+    }
     let fields = py
         .import_cached("ferrodyn.variables")
         .and_then(|m| m.call_method1("model_output_fields", (cls,)))

@@ -13,14 +13,13 @@ from .attrs import (
     super_lookup,
 )
 from .classify import classify, describe, namedtuple_info
-from .model_output import first_field_has_default, model_output_fields
+from .model_output import model_output_fields
 from .mutation import new_object_shell, setattr_plain
 
 __all__ = [
     "classify",
     "describe",
     "dict_read_method",
-    "first_field_has_default",
     "lookup_attr",
     "model_output_fields",
     "module_item_key",

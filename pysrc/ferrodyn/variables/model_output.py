@@ -63,6 +63,3 @@ def model_output_fields(cls: Any) -> list[str] | None:
         return None
     return [f.name for f in fields]
 
-
-def first_field_has_default(cls: type) -> bool:
-    return dataclasses.fields(cls)[0].default is not dataclasses.MISSING
