@@ -62,4 +62,3 @@ def model_output_fields(cls: Any) -> list[str] | None:
     if code is None or "__create_fn__" not in code.co_qualname:
         return None
     return [f.name for f in fields]
-
