@@ -11,6 +11,7 @@ import torch
 __all__ = [
     "AT_BUFFER",
     "AT_CLASS",
+    "AT_DESCRIPTOR",
     "AT_DICT_READ",
     "AT_GENERIC",
     "AT_GETATTRIBUTE",
@@ -139,6 +140,7 @@ AT_GENERIC: int
 AT_UNGUARDED: int
 AT_GETATTRIBUTE: int
 AT_DICT_READ: int
+AT_DESCRIPTOR: int
 # What calling or entering a KIND_MARKER object does; see pysrc/ferrodyn/variables/markers.py.
 MARKER_BREAK: int
 MARKER_SKIP: int

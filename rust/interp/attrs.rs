@@ -348,6 +348,7 @@ fn object_attr(
             let key = Value::constant(py, name);
             super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
         }
+        AT_DESCRIPTOR => descriptor_get(tx, whole, o, name, &value),
         AT_PROPERTY => {
             let fsrc = source.map(|s| {
                 Arc::new(Source::Attr {
@@ -360,6 +361,62 @@ fn object_attr(
         }
         _ => tx.realize(&value, source),
     }
+}
+
+/// `obj.name` resolved to a descriptor whose type defines `__get__` in Python: a traced call
+/// of `type(d).__get__(d, obj, type(obj))`, never run here. The descriptor is read from
+/// `type(obj).__mro__[i].__dict__[name]` (a source that runs no descriptor), and an
+/// instance attribute of that name, set later, recompiles.
+fn descriptor_get(
+    tx: &mut Tracer<'_>,
+    whole: &Value,
+    o: &ObjVal,
+    name: &str,
+    found: &Bound<'_, PyAny>,
+) -> TResult<Value> {
+    let py = tx.py;
+    let (descr, idx): (Py<PyAny>, isize) = found.extract().map_err(|e| tx.err(e))?;
+    let descr = descr.bind(py).clone();
+    let ty_src = o
+        .source
+        .as_ref()
+        .map(|b| Arc::new(Source::TypeOf { base: b.clone() }));
+    let descr_src = ty_src.as_ref().map(|t| {
+        Arc::new(Source::DictItem {
+            base: Arc::new(Source::InstDict {
+                base: Arc::new(Source::Index {
+                    base: Arc::new(Source::Attr {
+                        base: t.clone(),
+                        name: "__mro__".into(),
+                    }),
+                    index: idx,
+                }),
+            }),
+            key: DictKey::Str(name.to_string()),
+        })
+    });
+    if let Some(base) = &o.source {
+        // SAFETY: reads the type slot of a live object.
+        let has_dict = unsafe { (*ffi::Py_TYPE(o.obj.as_ptr())).tp_dictoffset != 0 };
+        if has_dict {
+            let inst = Arc::new(Source::InstDict { base: base.clone() });
+            tx.guard(&inst, Guard::NotInDict(name.to_string()));
+        }
+    }
+    let get_src = descr_src.as_ref().map(|d| {
+        Arc::new(Source::Attr {
+            base: Arc::new(Source::TypeOf { base: d.clone() }),
+            name: "__get__".into(),
+        })
+    });
+    let get = descr
+        .get_type()
+        .getattr("__get__")
+        .map_err(|e| tx.err(e))?;
+    let d = tx.realize(&descr, descr_src)?;
+    let f = tx.realize(&get, get_src)?;
+    let ty = tx.realize(&o.obj.bind(py).get_type().into_any(), ty_src)?;
+    super::calls::call_value(tx, &f, vec![d, whole.clone(), ty], Vec::new())
 }
 
 /// `super().name`: found on the classes after `cls` in the receiver's MRO.

@@ -42,6 +42,10 @@ define_consts! {
     // A read-only method of dict/OrderedDict itself on a dict subclass (keys, items, get,
     // ...): the value is its name, the call reads the dict's own storage with guards.
     AT_DICT_READ = 109,
+    // A descriptor whose type defines `__get__` in Python: the value is
+    // `(descriptor, index in type(obj).__mro__ of the class holding it)`; the lookup is a
+    // traced call of `type(descriptor).__get__(descriptor, obj, type(obj))`.
+    AT_DESCRIPTOR = 110,
     // What calling (or entering) a marker does (`variables/markers.py` answers).
     MARKER_BREAK = 200,
     MARKER_SKIP = 201,

@@ -59,6 +59,44 @@ def _is_data_descriptor(attr: Any) -> bool:
     return hasattr(t, "__set__") or hasattr(t, "__delete__")
 
 
+def _python_descriptor(cls: type, raw: Any, name: str) -> tuple[Any, int] | None:
+    """`raw` (found on `cls` for `name`) when its type defines `__get__` in Python:
+    `(raw, index in cls.__mro__ of the class whose dict holds it)`, so the tracer calls
+    `__get__` traced instead of running it here. None when `__get__` is C code."""
+    get = getattr(type(raw), "__get__", None)
+    if get is None or type(get) in (types.WrapperDescriptorType, types.MethodWrapperType):
+        return None
+    if type(get) is not types.FunctionType:
+        raise Unsupported(f"descriptor {cls.__qualname__}.{name} with a non-function __get__")
+    for i, klass in enumerate(cls.__mro__):
+        if name in klass.__dict__:
+            return raw, i
+    return None
+
+
+def _is_plain_property(raw: Any) -> bool:
+    """A property (or a subclass keeping property's own `__get__`)."""
+    return isinstance(raw, property) and type(raw).__get__ is property.__get__
+
+
+def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
+    """`cls.name` for a class: refuses lookups that would run user code (a descriptor with a
+    Python `__get__` on the class or its metaclass, a metaclass `__getattr__`)."""
+    meta = type(cls)
+    if meta is not type:
+        if meta.__getattribute__ is not type.__getattribute__:
+            raise Unsupported(f"attribute lookup through {meta.__qualname__}.__getattribute__")
+        meta_attr = _class_lookup(meta, name)
+        if meta_attr is not _MISSING and _python_descriptor(meta, meta_attr, name) is not None:
+            raise Unsupported(f"metaclass descriptor {meta.__qualname__}.{name}")
+    raw = _class_lookup(cls, name)
+    if raw is not _MISSING and _python_descriptor(cls, raw, name) is not None:
+        raise Unsupported(f"class-level access to descriptor {cls.__qualname__}.{name}")
+    if raw is _MISSING and meta is not type and _class_lookup(meta, "__getattr__") is not _MISSING:
+        raise Unsupported(f"attribute {name!r} resolved through {meta.__qualname__}.__getattr__")
+    return kinds.AT_GENERIC, getattr(cls, name)
+
+
 def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     """`generic`: `object.__getattribute__(obj, name)`, bypassing a class's own
     `__getattribute__` (what `super().__getattribute__(name)` inside it does)."""
@@ -67,7 +105,7 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
         at = kinds.AT_UNGUARDED if obj.__name__.split(".")[0] == "torch" else kinds.AT_GENERIC
         return at, value
     if isinstance(obj, type):
-        return kinds.AT_GENERIC, getattr(obj, name)
+        return _class_getattr(obj, name)
     cls = type(obj)
     custom = cls.__getattribute__
     if (
@@ -89,10 +127,13 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
         return kinds.AT_GETATTRIBUTE, custom
     cls_attr = _class_lookup(cls, name)
     if cls_attr is not _MISSING and _is_data_descriptor(cls_attr):
-        if type(cls_attr) is property:
+        if _is_plain_property(cls_attr):
             if cls_attr.fget is None:
                 raise Unsupported(f"property {cls.__qualname__}.{name} has no getter")
             return kinds.AT_PROPERTY, cls_attr.fget
+        found = _python_descriptor(cls, cls_attr, name)
+        if found is not None:
+            return kinds.AT_DESCRIPTOR, found
         return kinds.AT_GENERIC, getattr(obj, name)
     try:
         inst_dict = object.__getattribute__(obj, "__dict__")
@@ -106,6 +147,9 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
         if isinstance(obj, dict) and dict_read_method(cls_attr, name):
             return kinds.AT_DICT_READ, name
         if hasattr(type(cls_attr), "__get__"):
+            found = _python_descriptor(cls, cls_attr, name)
+            if found is not None:
+                return kinds.AT_DESCRIPTOR, found
             return kinds.AT_GENERIC, getattr(obj, name)
         return kinds.AT_CLASS, cls_attr
     if isinstance(obj, torch.nn.Module) and inst_dict is not None:
