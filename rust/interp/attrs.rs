@@ -409,10 +409,7 @@ fn descriptor_get(
             name: "__get__".into(),
         })
     });
-    let get = descr
-        .get_type()
-        .getattr("__get__")
-        .map_err(|e| tx.err(e))?;
+    let get = descr.get_type().getattr("__get__").map_err(|e| tx.err(e))?;
     let d = tx.realize(&descr, descr_src)?;
     let f = tx.realize(&get, get_src)?;
     let ty = tx.realize(&o.obj.bind(py).get_type().into_any(), ty_src)?;
