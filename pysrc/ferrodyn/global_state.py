@@ -326,7 +326,9 @@ def _fields() -> tuple[Field, ...]:
             (
                 _flip_bool(
                     torch.are_deterministic_algorithms_enabled,
-                    lambda v: torch.use_deterministic_algorithms(
+                    # The C setter: `torch.use_deterministic_algorithms` also imports
+                    # torch._inductor (and with it torch._dynamo) to set a config flag.
+                    lambda v: torch._C._set_deterministic_algorithms(
                         v, warn_only=torch.is_deterministic_algorithms_warn_only_enabled()
                     ),
                 ),
@@ -339,7 +341,7 @@ def _fields() -> tuple[Field, ...]:
             (
                 _flip_bool(
                     torch.is_deterministic_algorithms_warn_only_enabled,
-                    lambda v: torch.use_deterministic_algorithms(
+                    lambda v: torch._C._set_deterministic_algorithms(
                         torch.are_deterministic_algorithms_enabled(), warn_only=v
                     ),
                 ),
