@@ -474,9 +474,16 @@ fn has_tensor(py: Python<'_>, obj: &Bound<'_, PyAny>, depth: usize) -> bool {
     }) else {
         return true;
     };
-    if obj.is_instance(tensor.bind(py)).unwrap_or(true)
-        || obj.is_instance(module.bind(py)).unwrap_or(true)
-    {
+    // The real type only: `isinstance` would fall back to `obj.__class__`, running a user
+    // `__getattribute__` or property.
+    // SAFETY: both are type objects (torch.Tensor, nn.Module); Py_TYPE of a live object.
+    let real_sub = |t: &Py<PyAny>| unsafe {
+        pyo3::ffi::PyType_IsSubtype(
+            pyo3::ffi::Py_TYPE(obj.as_ptr()),
+            t.as_ptr().cast::<pyo3::ffi::PyTypeObject>(),
+        ) != 0
+    };
+    if real_sub(tensor) || real_sub(module) {
         return true;
     }
     if depth >= 4 {

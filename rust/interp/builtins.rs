@@ -238,6 +238,11 @@ pub fn call_builtin<'py>(
         }
         return Ok(Some(Value::Dict(d)));
     }
+    if is(&b.str_) && kwargs.is_empty() {
+        if let [Value::Exception(e)] = args {
+            return exception_str(tx, e).map(Some);
+        }
+    }
     if is(&b.int) || is(&b.float) || is(&b.bool_) || is(&b.str_) {
         if args.iter().any(|a| a.is_tensor()) {
             return Err(Exit::brk(format!(
@@ -319,6 +324,24 @@ pub fn call_builtin<'py>(
             [it, d] => (it, Some(d.clone())),
             _ => return Err(Exit::brk("next() arguments")),
         };
+        if let Value::Generator(g) = it {
+            // A generator's `return v` is StopIteration(v) (its `.value`).
+            return match (super::iter::generator_resume(tx, g)?, default) {
+                (super::dispatch::FrameExit::Yield(v), _) => Ok(Some(v)),
+                (super::dispatch::FrameExit::Return(_), Some(d)) => Ok(Some(d)),
+                (super::dispatch::FrameExit::Return(v), None) => {
+                    let args = if matches!(&v, Value::Const(c) if c.bind(py).is_none()) {
+                        Vec::new()
+                    } else {
+                        vec![v]
+                    };
+                    match super::exceptions::builtin(py, "StopIteration", args) {
+                        Ok(e) => Err(super::exceptions::raise(e)),
+                        Err(e) => Err(tx.err(e)),
+                    }
+                }
+            };
+        }
         return match (iter_next(tx, it)?, default) {
             (Some(v), _) => Ok(Some(v)),
             (None, Some(d)) => Ok(Some(d)),
@@ -416,6 +439,33 @@ pub fn call_builtin<'py>(
         return fold_constants(tx, obj, args, kwargs);
     }
     Ok(None)
+}
+
+/// `str(e)` for an exception made in the trace whose class keeps its builtin `__str__`:
+/// the builtin's text for the same (constant) args.
+fn exception_str(tx: &mut Tracer<'_>, e: &Rc<super::exceptions::ExcVal>) -> TResult<Value> {
+    let py = tx.py;
+    let cls = e.cls.bind(py);
+    let solid = e.solid.bind(py);
+    let own_str = cls
+        .getattr("__str__")
+        .and_then(|a| solid.getattr("__str__").map(|b| a.is(&b)))
+        .unwrap_or(false);
+    if !own_str {
+        return Err(Exit::brk(
+            "str() of an exception whose class defines __str__",
+        ));
+    }
+    let args = e.args.borrow().clone();
+    let consts = tx
+        .as_python_constant_all(&args)
+        .ok_or_else(|| Exit::brk("str() of an exception with non-constant args"))?;
+    let t = PyTuple::new(py, consts).map_err(|e| tx.err(e))?;
+    let text = solid
+        .call1(t)
+        .and_then(|inst| inst.str())
+        .map_err(|err| tx.err(err))?;
+    Ok(Value::Const(text.into_any().unbind()))
 }
 
 /// Call a builtin type or function on constant arguments at trace time.

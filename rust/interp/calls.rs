@@ -380,9 +380,34 @@ pub fn call_dunder(
         })
     });
     let fv = tx.realize(&f, src)?;
+    // A staticmethod on the class (`type(o).name` unwraps it) gets no receiver.
+    if class_raw_attr(&ty, name).is_some_and(|raw| {
+        raw.get_type()
+            .name()
+            .map(|n| n == "staticmethod")
+            .unwrap_or(false)
+    }) {
+        return call_value(tx, &fv, args, Vec::new());
+    }
     let mut all = vec![recv.clone()];
     all.extend(args);
     call_value(tx, &fv, all, Vec::new())
+}
+
+/// `name` as stored in the first class dict of `ty.__mro__` that has it (no descriptor
+/// runs).
+pub fn class_raw_attr<'py>(
+    ty: &Bound<'py, pyo3::types::PyType>,
+    name: &str,
+) -> Option<Bound<'py, PyAny>> {
+    let mro = ty.getattr("__mro__").ok()?;
+    for k in mro.try_iter().ok()? {
+        let d = k.ok()?.getattr("__dict__").ok()?;
+        if let Ok(v) = d.get_item(name) {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// Inline a user function: bind arguments like CPython, then interpret its body.
@@ -506,10 +531,12 @@ pub fn inline_call(
     frame.locals.resize(spec.localsplus.len(), None);
     if is_generator {
         // The body runs lazily, one `next` at a time (see iter.rs).
-        return Ok(Value::Generator(Rc::new(super::value::GenVal {
+        let g = Rc::new(super::value::GenVal {
             frame: std::cell::RefCell::new(Some(Box::new(frame))),
             name: spec.qualname.clone(),
-        })));
+        });
+        tx.generators.push(g.clone());
+        return Ok(Value::Generator(g));
     }
     tx.depth += 1;
     // Inlining recurses on the native stack: grow it on demand rather than overflow.

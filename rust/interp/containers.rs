@@ -89,7 +89,7 @@ pub fn call_container_method(
                 "append" | "extend" | "insert" | "pop" | "remove" | "clear" | "reverse" | "sort"
             );
             if mutating {
-                tx.side_effects.list_mutated(l);
+                tx.list_mutating(l)?;
             }
             match (name, args.as_slice()) {
                 ("append", [x]) => {
@@ -151,7 +151,7 @@ pub fn call_container_method(
         Value::Dict(d) => {
             let mutating = matches!(name, "update" | "pop" | "setdefault" | "clear" | "popitem");
             if mutating {
-                tx.side_effects.dict_mutated(d);
+                tx.dict_mutating(d)?;
             }
             let lookup = |tx: &mut Tracer<'_>, k: &Value| -> TResult<Option<Value>> {
                 let key = tx

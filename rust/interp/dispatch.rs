@@ -96,6 +96,7 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
                 }
                 if let Exit::Observed { exc, at } = e {
                     // The traced program raised: jump to this frame's handler, or leave it.
+                    exc.raised.set(true);
                     super::exceptions::attach_context(tx, &exc);
                     if super::exceptions::unwind(tx, frame, &exc)? {
                         continue;
@@ -403,7 +404,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 (LIST_APPEND, Some(Value::List(l))) => {
                     // Recorded like `list.append`: the list may exist outside the trace (a
                     // comprehension's list handed to a resume function).
-                    tx.side_effects.list_mutated(&l);
+                    tx.list_mutating(&l)?;
                     l.items.borrow_mut().push(v)
                 }
                 (SET_ADD, Some(Value::Std(s))) => {
@@ -419,7 +420,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             match frame.peek(arg).cloned() {
                 Some(Value::Dict(d)) => {
                     // As LIST_APPEND: a dict handed to a resume function is recorded.
-                    tx.side_effects.dict_mutated(&d);
+                    tx.dict_mutating(&d)?;
                     dict_set(tx, &d, key, v)
                 }
                 _ => return Err(Exit::internal("MAP_ADD target")),
@@ -430,7 +431,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let items = unpack(tx, &it)?;
             match frame.peek(arg).cloned() {
                 Some(Value::List(l)) => {
-                    tx.side_effects.list_mutated(&l);
+                    tx.list_mutating(&l)?;
                     l.items.borrow_mut().extend(items)
                 }
                 Some(Value::Std(s)) => {
@@ -633,9 +634,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             } else {
                 None
             };
-            if arg & 0x04 != 0 {
-                frame.pop(); // annotations: not needed to run the function
-            }
+            let annotations = if arg & 0x04 != 0 {
+                Some(frame.pop())
+            } else {
+                None
+            };
             let kwdefaults = if arg & 0x02 != 0 {
                 Some(frame.pop())
             } else {
@@ -687,6 +690,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 closure,
                 source: None,
                 globals_source: frame.globals_source.clone(),
+                annotations,
             })));
         }
 
@@ -777,12 +781,16 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                         )));
                     }
                     let exit_fn = ty.getattr("__exit__").map_err(|e| tx.err(e))?;
-                    let src = o.source.as_ref().map(|s| {
-                        std::sync::Arc::new(Source::Attr {
+                    let src = match &o.source {
+                        Some(s) => Some(std::sync::Arc::new(Source::Attr {
                             base: std::sync::Arc::new(Source::TypeOf { base: s.clone() }),
                             name: "__exit__".into(),
-                        })
-                    });
+                        })),
+                        // Made in the trace: through its class's source, if it has one.
+                        None => crate::side_effects::new_objects::class_attr_source(
+                            tx, o, "__exit__",
+                        ),
+                    };
                     let exit_v = tx.realize(&exit_fn, src)?;
                     let entered = super::calls::call_dunder(tx, &ctx, "__enter__", vec![])?;
                     frame.stack.push(Value::BoundMethod(Rc::new((ctx.clone(), exit_v))));

@@ -39,6 +39,9 @@ pub struct ExcVal {
     pub attrs: RefCell<Vec<(String, Value)>>,
     /// Set by `raise`: the unwinder sets `__context__` to the exception being handled.
     pub fresh: Cell<bool>,
+    /// It has propagated through a traced frame: eager gives it a traceback, which the
+    /// trace does not model.
+    pub raised: Cell<bool>,
 }
 
 impl std::fmt::Debug for ExcVal {
@@ -112,6 +115,7 @@ fn new_exc(cls: Py<PyAny>, solid: Py<PyAny>, user: bool, args: Vec<Value>) -> Rc
         suppress_context: Cell::new(false),
         attrs: RefCell::new(Vec::new()),
         fresh: Cell::new(false),
+        raised: Cell::new(false),
     })
 }
 
@@ -352,7 +356,12 @@ pub fn load_attr(tx: &mut Tracer<'_>, whole: &Value, e: &Rc<ExcVal>, name: &str)
         "__cause__" => return Ok(opt_exc(py, &e.cause.borrow())),
         "__context__" => return Ok(opt_exc(py, &e.context.borrow())),
         "__suppress_context__" => return Ok(Value::constant(py, e.suppress_context.get())),
-        "__traceback__" => return Ok(Value::none(py)),
+        "__traceback__" if !e.raised.get() => return Ok(Value::none(py)),
+        "__traceback__" => {
+            return Err(Exit::brk(
+                "the traceback of an exception raised in the compiled region",
+            ))
+        }
         "__class__" => return tx.realize(e.cls.bind(py), e.cls_source.clone()),
         "with_traceback" => return Ok(Value::BuiltinMethod(Rc::new((whole.clone(), name.into())))),
         "value" if is_solid("StopIteration") => {
@@ -404,7 +413,10 @@ pub fn store_attr(
         }
     };
     match (name, &value) {
-        ("__traceback__", Some(Value::Const(c))) if c.bind(py).is_none() => return Ok(()),
+        ("__traceback__", Some(Value::Const(c))) if c.bind(py).is_none() => {
+            e.raised.set(false);
+            return Ok(());
+        }
         ("__cause__", Some(v)) => {
             if let Some(x) = as_exc(v) {
                 *e.cause.borrow_mut() = x;

@@ -182,7 +182,19 @@ fn run_root(
     let mut outputs = Vec::new();
     let mut extra = Vec::new();
     let ret = match dispatch::run_frame(tx, &mut frame) {
-        Ok(v) => v,
+        Ok(v) => {
+            if let Some(name) = tx.generator_left_in_cleanup() {
+                // Eager runs its `finally`/`__exit__` when it is dropped, somewhere in this
+                // frame: that moment is not modelled.
+                return Err(Exit::Skip {
+                    reason: format!(
+                        "generator {name} made here is left suspended inside try/with; \
+                         eager runs its cleanup when it is dropped"
+                    ),
+                });
+            }
+            v
+        }
         Err(Exit::Break { reason, at }) => {
             let Some(snap) = tx.break_snapshot.take() else {
                 return Err(Exit::Break { reason, at });

@@ -103,7 +103,7 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
             return Ok(Value::new_list(v));
         }
         (Value::List(a), other) if op == 13 => {
-            tx.side_effects.list_mutated(a);
+            tx.list_mutating(a)?;
             let items = super::iter::unpack(tx, other)?;
             a.items.borrow_mut().extend(items);
             return Ok(lhs.clone());
@@ -580,7 +580,7 @@ pub fn store_subscr(
             Ok(())
         }
         Value::List(l) => {
-            tx.side_effects.list_mutated(l);
+            tx.list_mutating(l)?;
             let i = const_index(tx, key)
                 .ok_or_else(|| Exit::brk("list assignment with a non-constant index"))?;
             let mut items = l.items.borrow_mut();
@@ -596,7 +596,7 @@ pub fn store_subscr(
         }
         Value::Dict(d) => {
             let k = super::dispatch::dict_key_const(tx, key)?;
-            tx.side_effects.dict_mutated(d);
+            tx.dict_mutating(d)?;
             super::dispatch::dict_set(tx, d, k, value);
             Ok(())
         }

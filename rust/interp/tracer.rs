@@ -58,6 +58,12 @@ pub struct Tracer<'py> {
     pub error_on_break: bool,
     /// The trace stopped at `torch._dynamo.step_unsupported()`.
     pub step_unsupported: bool,
+    /// Pre-existing lists and dicts read without a source (through an unguarded path):
+    /// mutating one could not be replayed, so it breaks. Kept alive for the trace, so an
+    /// address is never reused by a new container.
+    orphans: Vec<Value>,
+    /// Generators created in the trace (see `generator_left_in_cleanup`).
+    pub generators: Vec<Rc<super::value::GenVal>>,
 }
 
 impl<'py> Tracer<'py> {
@@ -90,6 +96,8 @@ impl<'py> Tracer<'py> {
             stdlib: Default::default(),
             error_on_break: false,
             step_unsupported: false,
+            orphans: Vec::new(),
+            generators: Vec::new(),
         })
     }
 
@@ -241,10 +249,14 @@ impl<'py> Tracer<'py> {
                 if kind == KIND_TUPLE {
                     Ok(Value::Tuple(Rc::new(items)))
                 } else {
-                    Ok(Value::List(Rc::new(ListVal {
+                    let v = Value::List(Rc::new(ListVal {
                         items: items.into(),
                         source: source.clone(),
-                    })))
+                    }));
+                    if source.is_none() {
+                        self.orphans.push(v.clone());
+                    }
+                    Ok(v)
                 }
             }
             KIND_NAMEDTUPLE => {
@@ -283,10 +295,14 @@ impl<'py> Tracer<'py> {
                     let val = self.realize(&v, sub)?;
                     items.push((k.unbind(), val));
                 }
-                Ok(Value::Dict(Rc::new(DictVal {
+                let v = Value::Dict(Rc::new(DictVal {
                     items: items.into(),
                     source: source.clone(),
-                })))
+                }));
+                if source.is_none() {
+                    self.orphans.push(v.clone());
+                }
+                Ok(v)
             }
             KIND_FUNCTION => {
                 if let Some(s) = source {
@@ -566,6 +582,7 @@ impl<'py> Tracer<'py> {
             closure,
             source,
             globals_source,
+            annotations: None,
         })))
     }
 
@@ -630,6 +647,63 @@ impl<'py> Tracer<'py> {
                 )))
             }
         })
+    }
+
+    /// A traced dict is about to change. The namespace of a pre-existing object or module
+    /// (`obj.__dict__`, `globals()`) is not changed through the dict: attribute and global
+    /// reads later in the trace would not see it, so that is a graph break.
+    pub fn dict_mutating(&mut self, d: &Rc<super::value::DictVal>) -> TResult<()> {
+        let ptr = Rc::as_ptr(d) as usize;
+        if self.is_orphan(ptr) {
+            return Err(Exit::brk(
+                "mutating a pre-existing dict read through a path that is not guarded",
+            ));
+        }
+        if let Some(s) = &d.source {
+            let namespace = match &**s {
+                Source::Attr { name, .. } => name == "__dict__",
+                Source::InstDict { .. } | Source::Globals => true,
+                _ => false,
+            };
+            if namespace {
+                return Err(Exit::brk(format!(
+                    "writing to the namespace dict {} directly",
+                    s.render()
+                )));
+            }
+        }
+        self.side_effects.dict_mutated(d);
+        Ok(())
+    }
+
+    /// A generator made in the trace that is suspended where an exception handler covers
+    /// it (a `try`/`with` around the `yield`): its name.
+    pub fn generator_left_in_cleanup(&self) -> Option<String> {
+        self.generators.iter().find_map(|g| {
+            let frame = g.frame.borrow();
+            let f = frame.as_ref()?;
+            let ins = f.spec.decoded.instructions.get(f.current)?;
+            runs_on_close(&f.spec, ins.offset, 0).then(|| g.name.clone())
+        })
+    }
+
+    fn is_orphan(&self, ptr: usize) -> bool {
+        self.orphans.iter().any(|v| match v {
+            Value::List(l) => Rc::as_ptr(l) as usize == ptr,
+            Value::Dict(d) => Rc::as_ptr(d) as usize == ptr,
+            _ => false,
+        })
+    }
+
+    /// A traced list is about to change (see `dict_mutating`).
+    pub fn list_mutating(&mut self, l: &Rc<ListVal>) -> TResult<()> {
+        if self.is_orphan(Rc::as_ptr(l) as usize) {
+            return Err(Exit::brk(
+                "mutating a pre-existing list read through a path that is not guarded",
+            ));
+        }
+        self.side_effects.list_mutated(l);
+        Ok(())
     }
 
     /// Wrap what `GraphBuilder` returned (TensorVar, tuples of them, or constants).
@@ -799,4 +873,76 @@ impl Drop for NestGuard {
     fn drop(&mut self) {
         self.0.set(self.0.get().saturating_sub(1));
     }
+}
+
+/// Whether closing a generator suspended at `offset` runs code: a handler covering it that
+/// a `GeneratorExit` would enter (a `finally`, a `with`, a bare `except` or one naming
+/// BaseException/GeneratorExit). `except` clauses naming an `Exception` subclass let it
+/// pass to the next enclosing handler. Unknown shapes count as running code.
+fn runs_on_close(spec: &crate::spec_cache::CodeSpec, offset: u32, depth: usize) -> bool {
+    use crate::bytecode::opcodes::Opcode as Op;
+    let d = &spec.decoded;
+    let Some(entry) = d.handler_for(offset) else {
+        return false;
+    };
+    if depth > 8 {
+        return true;
+    }
+    let Some(mut i) = d.index_at(entry.target) else {
+        return true;
+    };
+    let at = |i: usize| d.instructions.get(i);
+    // An exception-table cleanup entry (`COPY 3; POP_EXCEPT; RERAISE 1`): re-raises.
+    if let Some(ins) = (0..3)
+        .filter_map(|k| at(i + k))
+        .find(|x| x.op == Op::RERAISE)
+    {
+        if at(i).is_some_and(|x| x.op == Op::COPY) {
+            return runs_on_close(spec, ins.offset, depth + 1);
+        }
+    }
+    if at(i).map(|x| x.op) != Some(Op::PUSH_EXC_INFO) {
+        return true;
+    }
+    i += 1;
+    for _ in 0..32 {
+        let Some(ins) = at(i) else { return true };
+        match ins.op {
+            Op::RERAISE => return runs_on_close(spec, ins.offset, depth + 1),
+            Op::LOAD_GLOBAL | Op::LOAD_NAME => {
+                let idx = if ins.op == Op::LOAD_GLOBAL {
+                    ins.arg >> 1
+                } else {
+                    ins.arg
+                };
+                let name = spec.names.get(idx as usize).map(String::as_str);
+                let (Some(m), Some(j)) = (at(i + 1), at(i + 2)) else {
+                    return true;
+                };
+                if m.op != Op::CHECK_EXC_MATCH || j.op != Op::POP_JUMP_FORWARD_IF_FALSE {
+                    return true;
+                }
+                let passes = name.is_some_and(|n| {
+                    Python::attach(|py| {
+                        py.import("builtins")
+                            .and_then(|b| b.getattr(n))
+                            .and_then(|c| {
+                                let exc = py.get_type::<pyo3::exceptions::PyException>();
+                                c.cast::<pyo3::types::PyType>()
+                                    .map_err(PyErr::from)
+                                    .and_then(|t| t.is_subclass(&exc))
+                            })
+                            .unwrap_or(false)
+                    })
+                });
+                if !passes {
+                    return true;
+                }
+                let Some(t) = j.target else { return true };
+                i = t as usize;
+            }
+            _ => return true,
+        }
+    }
+    true
 }

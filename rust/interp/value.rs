@@ -114,6 +114,9 @@ pub struct FuncVal {
     pub source: SourceRef,
     /// How guards reach this function's globals dict.
     pub globals_source: GlobalsAccess,
+    /// MAKE_FUNCTION's annotations tuple (`('y', int, 'return', int)`), kept for a
+    /// function made in the trace that escapes.
+    pub annotations: Option<Value>,
 }
 
 impl DictVal {

@@ -250,7 +250,7 @@ pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TRe
             if j < 0 || j >= n {
                 return Err(Exit::brk("list assignment index out of range (IndexError)"));
             }
-            tx.side_effects.list_mutated(l);
+            tx.list_mutating(l)?;
             l.items.borrow_mut().remove(j as usize);
             Ok(())
         }
@@ -266,7 +266,7 @@ pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TRe
             let Some(pos) = pos else {
                 return Err(Exit::brk(format!("KeyError: {k}")));
             };
-            tx.side_effects.dict_mutated(d);
+            tx.dict_mutating(d)?;
             d.items.borrow_mut().remove(pos);
             Ok(())
         }

@@ -46,6 +46,8 @@ pub enum Entry {
         defaults: Vec<OutTemplate>,
         kwdefaults: Vec<(String, OutTemplate)>,
         closure: Vec<OutTemplate>,
+        /// The flat `(name, value, ...)` annotations tuple, set as `__annotations__`.
+        annotations: Option<OutTemplate>,
     },
     /// A stdlib container (deque, set, OrderedDict, defaultdict): `alloc()`, then
     /// `obj.attr = ...` for each attribute and `obj.<method>(fill)` (interp/stdlib.rs).
@@ -218,12 +220,17 @@ fn function_entry(
             }
         });
     }
+    let annotations = match &f.annotations {
+        Some(a) => Some(template_for(tx, a, outputs, extra)?),
+        None => None,
+    };
     Ok(Entry::Function {
         code: f.spec.code.clone_ref(py),
         globals: f.globals.clone_ref(py),
         defaults,
         kwdefaults,
         closure,
+        annotations,
     })
 }
 
@@ -278,6 +285,7 @@ impl ObjectTable {
                 defaults,
                 kwdefaults,
                 closure,
+                annotations,
             } = &self.entries[i]
             else {
                 continue;
@@ -312,6 +320,17 @@ impl ObjectTable {
                     d.set_item(k, t.build_with(py, outputs, fetched, &objs)?)?;
                 }
                 f.setattr("__kwdefaults__", d)?;
+            }
+            if let Some(a) = annotations {
+                let flat = a.build_with(py, outputs, fetched, &objs)?;
+                let d = PyDict::new(py);
+                let items: Vec<Bound<'_, PyAny>> = flat.try_iter()?.collect::<PyResult<_>>()?;
+                for pair in items.chunks(2) {
+                    if let [k, v] = pair {
+                        d.set_item(k, v)?;
+                    }
+                }
+                f.setattr("__annotations__", d)?;
             }
             objs[i] = f.unbind();
         }

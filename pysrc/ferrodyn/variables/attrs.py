@@ -14,6 +14,7 @@ import torch
 
 from ..exc import Unsupported
 from . import kinds
+from .typecheck import is_a
 
 _MISSING = object()
 
@@ -76,7 +77,7 @@ def _python_descriptor(cls: type, raw: Any, name: str) -> tuple[Any, int] | None
 
 def _is_plain_property(raw: Any) -> bool:
     """A property (or a subclass keeping property's own `__get__`)."""
-    return isinstance(raw, property) and type(raw).__get__ is property.__get__
+    return is_a(raw, property) and type(raw).__get__ is property.__get__
 
 
 def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
@@ -100,11 +101,11 @@ def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
 def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     """`generic`: `object.__getattribute__(obj, name)`, bypassing a class's own
     `__getattribute__` (what `super().__getattribute__(name)` inside it does)."""
-    if isinstance(obj, types.ModuleType):
+    if is_a(obj, types.ModuleType):
         value = getattr(obj, name)  # AttributeError propagates to the interpreter
         at = kinds.AT_UNGUARDED if obj.__name__.split(".")[0] == "torch" else kinds.AT_GENERIC
         return at, value
-    if isinstance(obj, type):
+    if is_a(obj, type):
         return _class_getattr(obj, name)
     cls = type(obj)
     custom = cls.__getattribute__
@@ -112,7 +113,7 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
         not generic
         and custom is not object.__getattribute__
         and not _generic_slot(custom)
-        and not isinstance(obj, torch.nn.Module)
+        and not is_a(obj, torch.nn.Module)
     ):
         # A Python __getattribute__ (e.g. transformers' configs mapping attribute aliases)
         # is traced as a call; an AttributeError it raises would fall back to __getattr__,
@@ -144,7 +145,7 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     if cls_attr is not _MISSING:
         if type(cls_attr) in (types.FunctionType, staticmethod, classmethod):
             return kinds.AT_CLASS, cls_attr
-        if isinstance(obj, dict) and dict_read_method(cls_attr, name):
+        if is_a(obj, dict) and dict_read_method(cls_attr, name):
             return kinds.AT_DICT_READ, name
         if hasattr(type(cls_attr), "__get__"):
             found = _python_descriptor(cls, cls_attr, name)
@@ -152,7 +153,7 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
                 return kinds.AT_DESCRIPTOR, found
             return kinds.AT_GENERIC, getattr(obj, name)
         return kinds.AT_CLASS, cls_attr
-    if isinstance(obj, torch.nn.Module) and inst_dict is not None:
+    if is_a(obj, torch.nn.Module) and inst_dict is not None:
         for key, at in (
             ("_parameters", kinds.AT_PARAMETER),
             ("_buffers", kinds.AT_BUFFER),
@@ -161,7 +162,7 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
             d = inst_dict.get(key)
             if d is not None and name in d:
                 return at, d[name]
-    if _class_lookup(cls, "__getattr__") is not _MISSING and not isinstance(obj, torch.nn.Module):
+    if _class_lookup(cls, "__getattr__") is not _MISSING and not is_a(obj, torch.nn.Module):
         raise Unsupported(f"attribute {name!r} resolved through {cls.__qualname__}.__getattr__")
     raise AttributeError(f"'{cls.__name__}' object has no attribute '{name}'")
 
@@ -175,7 +176,7 @@ def module_slice_keys(obj: Any, idx: Any) -> list[str] | None:
     if (
         type(obj) is not torch.nn.ModuleList
         or type(obj).__getitem__ is not torch.nn.ModuleList.__getitem__
-        or not isinstance(idx, slice)
+        or not is_a(idx, slice)
     ):
         return None
     return list(obj.__dict__["_modules"].keys())[idx]
@@ -186,20 +187,20 @@ def module_item_key(obj: Any, idx: Any) -> str | None:
     `_modules` it resolves to, or None when it is something else (a slice, a subclass
     overriding __getitem__). Raises the eager IndexError/KeyError for bad indices."""
     cls = type(obj)
-    if not isinstance(obj, _CONTAINER_MODULES) or cls.__getitem__ not in (
+    if not is_a(obj, _CONTAINER_MODULES) or cls.__getitem__ not in (
         torch.nn.Sequential.__getitem__,
         torch.nn.ModuleList.__getitem__,
         torch.nn.ModuleDict.__getitem__,
     ):
         return None
     modules = obj.__dict__["_modules"]
-    if isinstance(obj, torch.nn.ModuleDict):
-        if not isinstance(idx, str):
+    if is_a(obj, torch.nn.ModuleDict):
+        if not is_a(idx, str):
             return None
         if idx not in modules:
             raise KeyError(idx)
         return idx
-    if isinstance(idx, bool) or not isinstance(idx, int):
+    if is_a(idx, bool) or not is_a(idx, int):
         return None
     keys = list(modules.keys())
     if not -len(keys) <= idx < len(keys):
@@ -213,7 +214,7 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
     generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name).
     Raises AttributeError like super."""
-    mro = type(obj).__mro__ if not isinstance(obj, type) else obj.__mro__
+    mro = type(obj).__mro__ if not is_a(obj, type) else obj.__mro__
     try:
         start = mro.index(cls) + 1
     except ValueError:
@@ -224,7 +225,7 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
             raw = d[name]
             if raw is object.__dict__["__getattribute__"]:
                 return 4, raw, i  # the generic lookup: traced, bypassing the class's own
-            if isinstance(obj, dict) and dict_read_method(raw, name):
+            if is_a(obj, dict) and dict_read_method(raw, name):
                 return 5, name, i  # dict's own read method on a dict subclass
             if type(raw) is types.FunctionType:
                 return 0, raw, i

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from . import kinds, markers
+from .typecheck import is_a
 
 _CONST_TYPES: frozenset[type] = frozenset(
     {
@@ -137,7 +138,7 @@ _type_cache: dict[type, int] = {}
 
 def _is_torch_namespace(obj: Any) -> bool:
     mod = getattr(obj, "__module__", None)
-    if not isinstance(mod, str):
+    if not is_a(mod, str):
         return False
     return mod == "torch" or mod.startswith(_TORCH_MODULE_PREFIXES)
 
@@ -157,11 +158,11 @@ def classify(obj: Any) -> int:
         return kinds.LIST
     if t is dict:
         return kinds.DICT
-    if isinstance(obj, tuple) and namedtuple_info(t) is not None:
+    if is_a(obj, tuple) and namedtuple_info(t) is not None:
         return kinds.NAMEDTUPLE
-    if isinstance(obj, torch.nn.Module):
+    if is_a(obj, torch.nn.Module):
         return kinds.NN_MODULE
-    if isinstance(obj, torch.Tensor):
+    if is_a(obj, torch.Tensor):
         return kinds.UNSUPPORTED  # tensor subclasses: not yet
     if t is types.FunctionType:
         if markers.allowed_in_graph(obj):
@@ -178,9 +179,9 @@ def classify(obj: Any) -> int:
         return (
             kinds.TORCH_MODULE if name == "torch" or name.startswith("torch.") else kinds.PY_MODULE
         )
-    if isinstance(obj, type):
+    if is_a(obj, type):
         return kinds.PURE if obj in _PURE_CLASSES else kinds.CLASS
-    if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+    if is_a(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return kinds.TORCH_OP
     if t in (types.BuiltinFunctionType, types.BuiltinMethodType):
         if markers.is_marker(obj):
@@ -195,7 +196,7 @@ def classify(obj: Any) -> int:
         self_obj = getattr(obj, "__self__", None)
         if (
             _is_torch_namespace(obj)
-            or isinstance(self_obj, types.ModuleType)
+            or is_a(self_obj, types.ModuleType)
             and (self_obj.__name__.startswith("torch"))
         ):
             return kinds.UNSUPPORTED if obj.__name__ in _TORCH_DENY else kinds.TORCH_OP
@@ -210,14 +211,14 @@ def classify(obj: Any) -> int:
 def namedtuple_info(cls: Any) -> tuple[tuple[str, ...], dict[str, Any], bool] | None:
     """(field names, field defaults, is_structseq) for namedtuple and torch.return_types
     (structseq) classes; None for anything else."""
-    if not isinstance(cls, type) or not issubclass(cls, tuple) or cls is tuple:
+    if not is_a(cls, type) or not issubclass(cls, tuple) or cls is tuple:
         return None
     fields = cls.__dict__.get("_fields")
-    if isinstance(fields, tuple) and cls.__new__ is not tuple.__new__:
+    if is_a(fields, tuple) and cls.__new__ is not tuple.__new__:
         return fields, dict(getattr(cls, "_field_defaults", {})), False
     if hasattr(cls, "n_sequence_fields"):
         names = getattr(cls, "__match_args__", None)
-        if isinstance(names, tuple):
+        if is_a(names, tuple):
             return names, {}, True
     return None
 
@@ -266,7 +267,7 @@ def _type_name(cls: type) -> str:
         return name
     mod = getattr(cls, "__module__", None)
     qual = getattr(cls, "__qualname__", None) or cls.__name__
-    if not isinstance(mod, str) or mod == "builtins":
+    if not is_a(mod, str) or mod == "builtins":
         return str(qual)
     return f"{_public_module(mod, qual)}.{qual}"
 
@@ -276,28 +277,28 @@ def _qualify(mod: str, qualname: str, obj: Any = None) -> str:
 
 
 def _describe(obj: Any) -> str:
-    if isinstance(obj, types.ModuleType):
+    if is_a(obj, types.ModuleType):
         return f"module {obj.__name__}"
-    if isinstance(obj, type):
+    if is_a(obj, type):
         return _type_name(obj)
-    if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+    if is_a(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return f"torch.ops.{obj}"
-    if isinstance(obj, functools.partial):
+    if is_a(obj, functools.partial):
         return f"functools.partial({_describe(obj.func)})"
     name = getattr(obj, "__name__", None)
-    if not isinstance(name, str):
+    if not is_a(name, str):
         return f"object of type {_type_name(type(obj))}"
     # Reachable as `module.name` (numpy.linalg.svd, zlib.crc32, torch.add, random.random).
     mod = getattr(obj, "__module__", None)
-    if isinstance(mod, str):
+    if is_a(mod, str):
         home = sys.modules.get(mod)
         found = getattr(home, name, None) if home is not None else None
         if found is obj or (found is not None and type(found) is type(obj) and found == obj):
             return _qualify(mod, name)
     # A method bound to an object or a class (x.item, [].append, dict.fromkeys).
     owner = getattr(obj, "__self__", None)
-    if owner is not None and not isinstance(owner, types.ModuleType):
-        cls = owner if isinstance(owner, type) else type(owner)
+    if owner is not None and not is_a(owner, types.ModuleType):
+        cls = owner if is_a(owner, type) else type(owner)
         # A module-level alias of a bound method (random.random is random._inst.random).
         home = sys.modules.get(getattr(cls, "__module__", ""))
         found = getattr(home, name, None) if home is not None else None
@@ -306,14 +307,14 @@ def _describe(obj: Any) -> str:
         return f"{_type_name(cls)}.{name}"
     # An unbound C method or slot (torch.Tensor.item, list.append, int.__add__).
     objclass = getattr(obj, "__objclass__", None)
-    if isinstance(objclass, type):
+    if is_a(objclass, type):
         return f"{_type_name(objclass)}.{name}"
     qual = getattr(obj, "__qualname__", None)
-    if not isinstance(qual, str):
+    if not is_a(qual, str):
         qual = name
-    if isinstance(mod, str):
+    if is_a(mod, str):
         return _qualify(mod, qual, obj)
-    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
+    if is_a(obj, (types.FunctionType, types.BuiltinFunctionType)):
         return qual
     return f"object of type {_type_name(type(obj))}"
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..exc import Unsupported
 from .mutation import _class_lookup, _is_data_descriptor
+from .typecheck import is_a
 
 _HEAPTYPE = 1 << 9
 
@@ -59,7 +60,7 @@ _UNMODELLED_DUNDERS = (
 
 
 def exception_class_info(cls: Any) -> tuple[type, bool, Any]:
-    if not isinstance(cls, type) or not issubclass(cls, BaseException):
+    if not is_a(cls, type) or not issubclass(cls, BaseException):
         raise Unsupported(f"{cls!r} is not an exception class")
     if type(cls) is not type:
         raise Unsupported(f"exception class {cls.__qualname__} has a custom metaclass")

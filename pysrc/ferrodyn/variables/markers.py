@@ -37,6 +37,7 @@ from typing import Any
 
 from .._glue import ErrorOnBreakExit
 from . import kinds
+from .typecheck import is_a
 
 _DECORATORS = "torch._dynamo.decorators"
 _EXTERNAL_UTILS = "torch._dynamo.external_utils"
@@ -143,7 +144,7 @@ def _registered(obj: Any, set_name: str) -> bool:
     if rules is None:
         return False
     ids = getattr(getattr(rules, set_name, None), "function_ids", None)
-    return isinstance(ids, set) and id(obj) in ids
+    return is_a(ids, set) and id(obj) in ids
 
 
 def allowed_in_graph(obj: Any) -> bool:
@@ -162,7 +163,7 @@ def _function_action(fn: types.FunctionType, describe: Any) -> Action | None:
             what += "(recursive=False)"
         reason = f"call to {describe(fn)}, a function marked {what}"
         msg = d.get("_torchdynamo_disable_msg")
-        if isinstance(msg, str) and msg:
+        if is_a(msg, str) and msg:
             reason += f" ({msg})"
         return _brk(reason)
     inline = d.get("_torchdynamo_inline")
@@ -172,7 +173,7 @@ def _function_action(fn: types.FunctionType, describe: Any) -> Action | None:
         return kinds.MARKER_INLINE, inline
     mod = fn.__module__
     if (
-        isinstance(mod, str)
+        is_a(mod, str)
         and mod.startswith("torch._dynamo")
         and not mod.startswith(_DYNAMO_INLINED)
         and fn.__name__ not in _DYNAMO_INLINED_NAMES
@@ -192,7 +193,7 @@ def _action(obj: Any, describe: Any) -> Action | None:
             return act
     elif t is types.BuiltinFunctionType:
         mod = getattr(obj.__self__, "__name__", None)
-        if isinstance(mod, str) and mod.startswith("torch._C._dynamo"):
+        if is_a(mod, str) and mod.startswith("torch._C._dynamo"):
             return _brk(f"call to {describe(obj)} (torch.compile does not trace torch._C._dynamo)")
     elif _is_eogb_object(obj):
         return kinds.MARKER_EOGB_CTX, bool(obj.error_on_graph_break)
