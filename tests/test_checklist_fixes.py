@@ -287,3 +287,64 @@ def test_str_of_caught_exception() -> None:
         assert_tree_equal(got, fn(torch.ones(2)))
         if graphs is not None:
             assert cnt.frame_count == graphs
+
+
+# -- items 31/106: a missing module or class attribute is an observed AttributeError ---------
+
+
+def test_missing_module_and_class_attribute_is_catchable() -> None:
+    import types
+
+    mod = types.ModuleType("probe_mod")
+    mod.present = 2.0  # type: ignore[attr-defined]
+
+    class C:
+        pass
+
+    def f(x: torch.Tensor) -> tuple[torch.Tensor, str]:
+        try:
+            return x + mod.nope, ""  # type: ignore[attr-defined]
+        except AttributeError as e:
+            return x + mod.present, str(e)  # type: ignore[attr-defined]
+
+    def g(x: torch.Tensor) -> tuple[torch.Tensor, str]:
+        try:
+            return x + C.missing, ""  # type: ignore[attr-defined]
+        except AttributeError as e:
+            return x - 1, str(e)
+
+    compiled = {}
+    for fn in (f, g):
+        cnt = ferrodyn.testing.CompileCounter()
+        compiled[fn] = ferrodyn.compile(fn, backend=cnt)
+        assert_tree_equal(compiled[fn](torch.ones(2)), fn(torch.ones(2)))
+        assert cnt.frame_count == 1
+    # The name appears later: the guard notices.
+    mod.nope = 10.0  # type: ignore[attr-defined]
+    assert_tree_equal(compiled[f](torch.ones(2)), f(torch.ones(2)))
+
+
+# -- item 79: super().__init__() reaching object.__init__ -----------------------------------
+
+
+class InitBase:
+    def __init__(self, k: float) -> None:
+        super().__init__()
+        self.k = k
+
+
+class InitChild(InitBase):
+    def __init__(self, k: float) -> None:
+        super().__init__(k)
+        self.j = 2.0
+
+
+def test_super_init_reaching_object_init_traces() -> None:
+    def f(x: torch.Tensor) -> torch.Tensor:
+        b = InitChild(3.0)
+        return x * b.k + b.j
+
+    cnt = ferrodyn.testing.CompileCounter()
+    got = ferrodyn.compile(f, backend=cnt)(torch.ones(2))
+    assert_tree_equal(got, f(torch.ones(2)))
+    assert (cnt.frame_count, cnt.op_count) == (1, 2)

@@ -286,6 +286,15 @@ fn object_attr(
                     name,
                 ));
             }
+            if matches!(o.kind, KIND_PY_MODULE | KIND_CLASS) {
+                if let Some(src) = &o.source {
+                    // A module's or class's missing attribute: the same catchable
+                    // AttributeError, valid while the name stays missing.
+                    tx.guard(src, Guard::HasAttr(name.to_string(), false));
+                    let msg = e.value(py).to_string();
+                    return Err(super::exceptions::raise_builtin(py, "AttributeError", msg));
+                }
+            }
             return Err(Exit::brk(format!("{} (AttributeError)", e.value(py))));
         }
         Err(e) => return Err(tx.err(e)),
@@ -486,6 +495,10 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
         5 => Ok(Value::BuiltinMethod(Rc::new((
             this.clone(),
             name.to_string(),
+        )))),
+        6 => Ok(Value::BuiltinMethod(Rc::new((
+            this.clone(),
+            "object.__init__".to_string(),
         )))),
         _ => tx.realize(&raw, source),
     }

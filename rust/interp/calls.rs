@@ -62,6 +62,13 @@ pub fn call_value(
                     .map_err(|e| tx.err(e))?;
                 return tx.from_graph_result(&r);
             }
+            // `super().__init__()` reaching `object.__init__`: nothing to do, no arguments.
+            if let (Value::Object(_), "object.__init__") = (recv, name) {
+                if !args.is_empty() || !kwargs.is_empty() {
+                    return Err(Exit::brk("object.__init__() with arguments"));
+                }
+                return Ok(Value::none(py));
+            }
             // dict's own read methods on a dict subclass (`registry.get(k)`,
             // `output.keys()`, `super().get(k)`).
             if let Value::Object(o) = recv {

@@ -212,7 +212,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     """`super(cls, obj).name` without running user code: (kind, raw attribute, index in
     type(obj).__mro__ of the class defining it). kind: 0 plain function (binds to obj),
     1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
-    generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name).
+    generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name),
+    6 `object.__init__` (a no-op without arguments).
     Raises AttributeError like super."""
     mro = type(obj).__mro__ if not is_a(obj, type) else obj.__mro__
     try:
@@ -225,6 +226,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
             raw = d[name]
             if raw is object.__dict__["__getattribute__"]:
                 return 4, raw, i  # the generic lookup: traced, bypassing the class's own
+            if raw is object.__dict__["__init__"] and not is_a(obj, type):
+                return 6, raw, i  # object.__init__(self): does nothing
             if is_a(obj, dict) and dict_read_method(raw, name):
                 return 5, name, i  # dict's own read method on a dict subclass
             if type(raw) is types.FunctionType:
