@@ -169,24 +169,6 @@ impl CodeSpec {
                 extra_pos.push(a);
             }
         }
-        if !extra_pos.is_empty() && !self.has_varargs() {
-            let given = nargs;
-            let expect = self.argcount;
-            let n_def = n_defaults.min(expect);
-            let takes = if n_def > 0 {
-                format!("from {} to {} positional arguments", expect - n_def, expect)
-            } else {
-                format!(
-                    "{} positional argument{}",
-                    expect,
-                    if expect == 1 { "" } else { "s" }
-                )
-            };
-            return Err(type_error(format!(
-                "{fname}() takes {takes} but {given} {} given",
-                if given == 1 { "was" } else { "were" }
-            )));
-        }
         let mut extra_kw = Vec::new();
         for (name, v) in kwargs {
             let pos = self.varnames[..n_named]
@@ -221,6 +203,43 @@ impl CodeSpec {
                     }
                 }
             }
+        }
+        // CPython binds keywords first: their errors win over too many positionals.
+        if !extra_pos.is_empty() && !self.has_varargs() {
+            let given = nargs;
+            let expect = self.argcount;
+            let n_def = n_defaults.min(expect);
+            let takes = if n_def > 0 {
+                format!("from {} to {} positional arguments", expect - n_def, expect)
+            } else {
+                format!(
+                    "{} positional argument{}",
+                    expect,
+                    if expect == 1 { "" } else { "s" }
+                )
+            };
+            let kwonly_given = slots[self.argcount..n_named]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+            let kwonly = if kwonly_given > 0 {
+                format!(
+                    " positional argument{} (and {} keyword-only argument{})",
+                    if given == 1 { "" } else { "s" },
+                    kwonly_given,
+                    if kwonly_given == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            };
+            return Err(type_error(format!(
+                "{fname}() takes {takes} but {given}{kwonly} {} given",
+                if given == 1 && kwonly_given == 0 {
+                    "was"
+                } else {
+                    "were"
+                }
+            )));
         }
         // Defaults for missing positionals.
         let first_default = self.argcount.saturating_sub(n_defaults);

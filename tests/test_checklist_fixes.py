@@ -348,3 +348,29 @@ def test_super_init_reaching_object_init_traces() -> None:
     got = ferrodyn.compile(f, backend=cnt)(torch.ones(2))
     assert_tree_equal(got, f(torch.ones(2)))
     assert (cnt.frame_count, cnt.op_count) == (1, 2)
+
+
+# -- item 55: binding errors carry CPython's exact message ----------------------------------
+
+
+def _kwonly(a: Any, b: Any, *, c: Any) -> Any:
+    return a + b + c
+
+
+def test_binding_error_messages_match_cpython() -> None:
+    calls = (
+        lambda x: _kwonly(x, 1, 2, c=3),  # too many positionals, one keyword-only given
+        lambda x: _kwonly(x, 1, 2, zz=3),  # the unexpected keyword is reported first
+        lambda x: _kwonly(x, 1, 2),  # too many positionals
+    )
+    for call in calls:
+
+        def f(x: torch.Tensor, call: Any = call) -> tuple[torch.Tensor, str]:
+            try:
+                call(x)
+            except TypeError as e:
+                return x + 1, str(e)
+            return x, ""
+
+        got, expected = _both(f, torch.ones(2))
+        assert_tree_equal(got, expected)
