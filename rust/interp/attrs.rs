@@ -310,13 +310,8 @@ fn object_attr(
         AT_CLASS => {
             // Found on the class: an instance attribute of that name, set later, would
             // shadow it (a method or class constant replaced on one object).
-            if let Some(base) = &o.source {
-                // SAFETY: reads the type slot of a live object.
-                let has_dict = unsafe { (*ffi::Py_TYPE(o.obj.as_ptr())).tp_dictoffset != 0 };
-                if has_dict && o.kind != KIND_CLASS {
-                    let inst = Arc::new(Source::InstDict { base: base.clone() });
-                    tx.guard(&inst, Guard::NotInDict(name.to_string()));
-                }
+            if o.kind != KIND_CLASS {
+                guard_not_shadowed(tx, o, name);
             }
             // A plain function found on the class binds to the instance; staticmethod and
             // classmethod resolve through the class's own getattr.
@@ -372,10 +367,22 @@ fn object_attr(
     }
 }
 
+/// `name` was found on `o`'s class: an instance attribute of that name, set later, would
+/// shadow it, so guard its absence from the instance dict (objects that have one).
+fn guard_not_shadowed(tx: &mut Tracer<'_>, o: &ObjVal, name: &str) {
+    if let Some(base) = &o.source {
+        // SAFETY: reads the type slot of a live object.
+        let has_dict = unsafe { (*ffi::Py_TYPE(o.obj.as_ptr())).tp_dictoffset != 0 };
+        if has_dict {
+            let inst = Arc::new(Source::InstDict { base: base.clone() });
+            tx.guard(&inst, Guard::NotInDict(name.to_string()));
+        }
+    }
+}
+
 /// `obj.name` resolved to a descriptor whose type defines `__get__` in Python: a traced call
 /// of `type(d).__get__(d, obj, type(obj))`, never run here. The descriptor is read from
-/// `type(obj).__mro__[i].__dict__[name]` (a source that runs no descriptor), and an
-/// instance attribute of that name, set later, recompiles.
+/// `type(obj).__mro__[i].__dict__[name]` (a source that runs no descriptor).
 fn descriptor_get(
     tx: &mut Tracer<'_>,
     whole: &Value,
@@ -404,14 +411,7 @@ fn descriptor_get(
             key: DictKey::Str(name.to_string()),
         })
     });
-    if let Some(base) = &o.source {
-        // SAFETY: reads the type slot of a live object.
-        let has_dict = unsafe { (*ffi::Py_TYPE(o.obj.as_ptr())).tp_dictoffset != 0 };
-        if has_dict {
-            let inst = Arc::new(Source::InstDict { base: base.clone() });
-            tx.guard(&inst, Guard::NotInDict(name.to_string()));
-        }
-    }
+    guard_not_shadowed(tx, o, name);
     let get_src = descr_src.as_ref().map(|d| {
         Arc::new(Source::Attr {
             base: Arc::new(Source::TypeOf { base: d.clone() }),

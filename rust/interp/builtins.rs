@@ -493,9 +493,6 @@ fn fold_constants<'py>(
     Ok(Some(tx.realize(&r, None)?))
 }
 
-/// The result of a user `__len__` as `len()` would return it: an `int` (bools included) that
-/// is `>= 0`. Anything else (a negative or huge int, a non-int, a traced value) graph-breaks,
-/// so that `len()` runs natively and raises as in eager.
 /// Whether `type(v)` finds `__class__` anywhere but `object` (a property or descriptor that
 /// `isinstance` would consult).
 fn overrides_class_attr(v: &Value, py: Python<'_>) -> bool {
@@ -503,29 +500,19 @@ fn overrides_class_attr(v: &Value, py: Python<'_>) -> bool {
         return false;
     };
     let ty = o.obj.bind(py).get_type();
-    let name = pyo3::intern!(py, "__class__");
-    let Ok(mro) = ty.getattr(pyo3::intern!(py, "__mro__")) else {
-        return true;
-    };
-    let object = py.get_type::<PyAny>();
-    let Ok(iter) = mro.try_iter() else {
-        return true;
-    };
-    for k in iter.flatten() {
-        if k.is(&object) {
-            return false;
-        }
-        let has = k
-            .getattr(pyo3::intern!(py, "__dict__"))
-            .and_then(|d| d.contains(name))
-            .unwrap_or(true);
-        if has {
-            return true;
-        }
+    let own = py
+        .get_type::<PyAny>()
+        .getattr(pyo3::intern!(py, "__dict__"))
+        .and_then(|d| d.get_item("__class__"));
+    match (super::calls::class_raw_attr(&ty, "__class__"), own) {
+        (Some(raw), Ok(own)) => !raw.is(&own),
+        _ => true,
     }
-    false
 }
 
+/// The result of a user `__len__` as `len()` would return it: an `int` (bools included) that
+/// is `>= 0`. Anything else (a negative or huge int, a non-int, a traced value) graph-breaks,
+/// so that `len()` runs natively and raises as in eager.
 pub fn valid_len(py: Python<'_>, n: &Value) -> TResult<i64> {
     match n.as_const(py) {
         Some(c) if c.is_instance_of::<pyo3::types::PyInt>() => match c.extract::<i64>() {

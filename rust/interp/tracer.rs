@@ -58,10 +58,11 @@ pub struct Tracer<'py> {
     pub error_on_break: bool,
     /// The trace stopped at `torch._dynamo.step_unsupported()`.
     pub step_unsupported: bool,
-    /// Pre-existing lists and dicts read without a source (through an unguarded path):
-    /// mutating one could not be replayed, so it breaks. Kept alive for the trace, so an
-    /// address is never reused by a new container.
-    orphans: Vec<Value>,
+    /// Pre-existing lists and dicts read without a source (through an unguarded path), by
+    /// address: mutating one could not be replayed, so it breaks. `orphan_values` keeps
+    /// them alive for the trace, so an address is never reused by a new container.
+    orphans: HashSet<usize>,
+    orphan_values: Vec<Value>,
     /// Generators created in the trace (see `generator_left_in_cleanup`).
     pub generators: Vec<Rc<super::value::GenVal>>,
 }
@@ -96,7 +97,8 @@ impl<'py> Tracer<'py> {
             stdlib: Default::default(),
             error_on_break: false,
             step_unsupported: false,
-            orphans: Vec::new(),
+            orphans: HashSet::new(),
+            orphan_values: Vec::new(),
             generators: Vec::new(),
         })
     }
@@ -254,7 +256,7 @@ impl<'py> Tracer<'py> {
                         source: source.clone(),
                     }));
                     if source.is_none() {
-                        self.orphans.push(v.clone());
+                        self.add_orphan(&v);
                     }
                     Ok(v)
                 }
@@ -300,7 +302,7 @@ impl<'py> Tracer<'py> {
                     source: source.clone(),
                 }));
                 if source.is_none() {
-                    self.orphans.push(v.clone());
+                    self.add_orphan(&v);
                 }
                 Ok(v)
             }
@@ -683,16 +685,22 @@ impl<'py> Tracer<'py> {
             let frame = g.frame.borrow();
             let f = frame.as_ref()?;
             let ins = f.spec.decoded.instructions.get(f.current)?;
-            runs_on_close(&f.spec, ins.offset, 0).then(|| g.name.clone())
+            runs_on_close(self.py, &f.spec, ins.offset, 0).then(|| g.name.clone())
         })
     }
 
+    fn add_orphan(&mut self, v: &Value) {
+        let ptr = match v {
+            Value::List(l) => Rc::as_ptr(l) as usize,
+            Value::Dict(d) => Rc::as_ptr(d) as usize,
+            _ => return,
+        };
+        self.orphans.insert(ptr);
+        self.orphan_values.push(v.clone());
+    }
+
     fn is_orphan(&self, ptr: usize) -> bool {
-        self.orphans.iter().any(|v| match v {
-            Value::List(l) => Rc::as_ptr(l) as usize == ptr,
-            Value::Dict(d) => Rc::as_ptr(d) as usize == ptr,
-            _ => false,
-        })
+        self.orphans.contains(&ptr)
     }
 
     /// A traced list is about to change (see `dict_mutating`).
@@ -879,7 +887,12 @@ impl Drop for NestGuard {
 /// a `GeneratorExit` would enter (a `finally`, a `with`, a bare `except` or one naming
 /// BaseException/GeneratorExit). `except` clauses naming an `Exception` subclass let it
 /// pass to the next enclosing handler. Unknown shapes count as running code.
-fn runs_on_close(spec: &crate::spec_cache::CodeSpec, offset: u32, depth: usize) -> bool {
+fn runs_on_close(
+    py: Python<'_>,
+    spec: &crate::spec_cache::CodeSpec,
+    offset: u32,
+    depth: usize,
+) -> bool {
     use crate::bytecode::opcodes::Opcode as Op;
     let d = &spec.decoded;
     let Some(entry) = d.handler_for(offset) else {
@@ -898,7 +911,7 @@ fn runs_on_close(spec: &crate::spec_cache::CodeSpec, offset: u32, depth: usize) 
         .find(|x| x.op == Op::RERAISE)
     {
         if at(i).is_some_and(|x| x.op == Op::COPY) {
-            return runs_on_close(spec, ins.offset, depth + 1);
+            return runs_on_close(py, spec, ins.offset, depth + 1);
         }
     }
     if at(i).map(|x| x.op) != Some(Op::PUSH_EXC_INFO) {
@@ -908,7 +921,7 @@ fn runs_on_close(spec: &crate::spec_cache::CodeSpec, offset: u32, depth: usize) 
     for _ in 0..32 {
         let Some(ins) = at(i) else { return true };
         match ins.op {
-            Op::RERAISE => return runs_on_close(spec, ins.offset, depth + 1),
+            Op::RERAISE => return runs_on_close(py, spec, ins.offset, depth + 1),
             Op::LOAD_GLOBAL | Op::LOAD_NAME => {
                 let idx = if ins.op == Op::LOAD_GLOBAL {
                     ins.arg >> 1
@@ -922,18 +935,17 @@ fn runs_on_close(spec: &crate::spec_cache::CodeSpec, offset: u32, depth: usize) 
                 if m.op != Op::CHECK_EXC_MATCH || j.op != Op::POP_JUMP_FORWARD_IF_FALSE {
                     return true;
                 }
+                // A builtin Exception subclass (not BaseException): GeneratorExit passes.
                 let passes = name.is_some_and(|n| {
-                    Python::attach(|py| {
-                        py.import("builtins")
-                            .and_then(|b| b.getattr(n))
-                            .and_then(|c| {
-                                let exc = py.get_type::<pyo3::exceptions::PyException>();
-                                c.cast::<pyo3::types::PyType>()
-                                    .map_err(PyErr::from)
-                                    .and_then(|t| t.is_subclass(&exc))
-                            })
-                            .unwrap_or(false)
-                    })
+                    py.import("builtins")
+                        .and_then(|b| b.getattr(n))
+                        .and_then(|c| {
+                            let exc = py.get_type::<pyo3::exceptions::PyException>();
+                            c.cast::<pyo3::types::PyType>()
+                                .map_err(PyErr::from)
+                                .and_then(|t| t.is_subclass(&exc))
+                        })
+                        .unwrap_or(false)
                 });
                 if !passes {
                     return true;
