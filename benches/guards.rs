@@ -230,6 +230,7 @@ fn cache_hit_last(c: &mut Criterion) {
             let guards = [(local(0), Guard::Tensor(TensorMeta::read(x).unwrap()))];
             let tree = GuardTree::build(py, &guards, &[local(0)]).unwrap();
             cache.insert(CacheEntry {
+                shape_guard: None,
                 state: GlobalState::empty(),
                 tree,
                 artifact: i,

@@ -23,9 +23,23 @@ pub struct Caches {
     pub(crate) redirects: Mutex<Vec<(Py<PyAny>, Py<CompiledCode>)>>,
     /// Ops in the graphs the function's traces and its resume functions' traces made.
     pub(crate) ops_compiled: std::sync::atomic::AtomicUsize,
+    /// Dynamic-shape state of the code (sizes its traces saw, by source): a Python dict.
+    pub(crate) dynamic: Mutex<Option<Py<PyAny>>>,
 }
 
 impl Caches {
+    /// The code's dynamic-shape state (made on first use).
+    pub(crate) fn dynamic_state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut d = self
+            .dynamic
+            .lock()
+            .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("ferrodyn: lock poisoned"))?;
+        Ok(
+            d.get_or_insert_with(|| pyo3::types::PyDict::new(py).into_any().unbind())
+                .clone_ref(py),
+        )
+    }
+
     pub(crate) fn new_registered() -> Arc<Caches> {
         let c = Arc::new(Caches::default());
         if let Ok(mut live) = LIVE.lock() {
@@ -47,7 +61,8 @@ impl Caches {
             .ok();
         self.ops_compiled
             .store(0, std::sync::atomic::Ordering::Relaxed);
-        drop((entries, glue, redirects));
+        let dynamic = self.dynamic.lock().map(|mut d| d.take()).ok();
+        drop((entries, glue, redirects, dynamic));
     }
 }
 

@@ -568,6 +568,10 @@ impl CompiledCode {
             .and_then(|c| c.getattr("max_inline_depth"))
             .and_then(|d| d.extract())
             .unwrap_or(64);
+        let dynamic = crate::interp::DynamicShapes {
+            state: self.caches.dynamic_state(py)?,
+            compiler: self.compiler.clone_ref(py),
+        };
         let trace_start = std::time::Instant::now();
         #[allow(clippy::result_large_err)]
         let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -578,6 +582,7 @@ impl CompiledCode {
                 self.globals.clone_ref(py).into_any(),
                 closure,
                 max_depth,
+                &dynamic,
             )
         }));
         let traced = match traced {
@@ -670,6 +675,7 @@ impl CompiledCode {
                 .call_method1("warn", (msg.clone(), category, 1))?;
         }
         Ok(CacheEntry {
+            shape_guard: None,
             state,
             tree: GuardTree::build(py, &[], &[])?,
             artifact: Arc::new(Artifact::Eager { reason: msg }),
@@ -748,6 +754,7 @@ impl CompiledCode {
                         );
                         let tree = GuardTree::build(py, &out.guards, &[])?;
                         return Ok(CacheEntry {
+                            shape_guard: None,
                             state,
                             tree,
                             artifact: Arc::new(Artifact::Eager { reason: sp.reason }),
@@ -758,7 +765,7 @@ impl CompiledCode {
             None => None,
         };
         let outputs = PyList::new(py, out.graph_outputs.iter().map(|o| o.bind(py)))?;
-        let (compiled, ops): (Bound<'_, PyAny>, usize) = py
+        let (compiled, ops, shape_guard): (Bound<'_, PyAny>, usize, Option<Py<PyAny>>) = py
             .import_cached("ferrodyn.output")?
             .call_method1(
                 "compile_graph",
@@ -841,6 +848,7 @@ impl CompiledCode {
             },
         };
         Ok(CacheEntry {
+            shape_guard,
             state,
             tree,
             artifact: Arc::new(artifact),
@@ -908,6 +916,7 @@ impl CompiledCode {
         }
         let tree = GuardTree::build(py, &fail.guards, &[])?;
         Ok(CacheEntry {
+            shape_guard: None,
             state,
             tree,
             artifact: Arc::new(Artifact::Eager { reason }),

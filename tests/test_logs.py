@@ -146,9 +146,11 @@ def test_recompiles_say_which_guard_failed(logs_on: LogsOn) -> None:
     assert records(caplog, "recompiles") == []
     f(torch.randn(4, 2))
     msgs = records(caplog, "recompiles")
-    assert len(msgs) == 1, msgs
+    assert len(msgs) == 2, msgs
     assert "add_mul" in msgs[0]
     assert "x.shape: [3, 2] -> [4, 2]" in msgs[0]
+    # The size change makes that dimension dynamic (automatic dynamic shapes), and says so.
+    assert "x dimension(s) [0] are now dynamic" in msgs[1]
 
 
 def test_guards(logs_on: LogsOn) -> None:
@@ -194,12 +196,14 @@ def test_selection_only(logs_on: LogsOn) -> None:
     f = ferrodyn.compile(with_crc, backend="eager")
     f(torch.randn(3))
     ferrodyn.compile(add_mul, backend="eager")(torch.randn(3))
-    assert {r.name for r in caplog.records} <= {"ferrodyn.recompiles"}
-    assert caplog.records == []
+    ours = [r for r in caplog.records if r.name.startswith("ferrodyn")]
+    assert {r.name for r in ours} <= {"ferrodyn.recompiles"}
+    assert ours == []
 
 
 def test_nothing_logged_when_off(logs_on: LogsOn) -> None:
     caplog = logs_on("")
     ferrodyn.compile(with_crc, backend="eager")(torch.randn(3))
     logs.log("graph_breaks", "x")
-    assert caplog.records == []
+    # (torch's own trace log, `torch.__trace`, reaches pytest's handlers directly.)
+    assert [r for r in caplog.records if r.name.startswith("ferrodyn")] == []

@@ -503,7 +503,7 @@ def _torch(fn: Callable[..., Any], cnt: Any) -> Any:
 
 
 def _ferro(fn: Callable[..., Any], cnt: Any) -> Any:
-    return ferrodyn.compile(fn, backend=cnt)
+    return ferrodyn.compile(fn, backend=cnt, dynamic=False)
 
 
 def test_dynamo_config_patch_recompile_limit() -> None:

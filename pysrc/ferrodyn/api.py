@@ -25,7 +25,7 @@ import torch
 from torch.nn.modules import module as _nn_module
 
 from . import _core, config
-from .backends import Backend, resolve
+from .backends import Backend, DynamicBackend, resolve
 from .exc import UnsupportedPythonWarning
 
 __all__ = ["OptimizedModule", "compile", "reset"]
@@ -279,7 +279,9 @@ def compile(
 
     fullgraph: raise `ferrodyn.exc.Unsupported` at a graph break instead of running the
         frame eagerly.
-    dynamic: accepted for compatibility; shapes are currently always specialized (static).
+    dynamic: None (default) is automatic dynamic shapes: a dimension whose size changes
+        between traces becomes symbolic; True makes every input dimension symbolic from the
+        first trace; False specialises every size (see `ferrodyn.dynamic_shapes`).
     backend: "inductor" (default), "eager", "aot_eager", any torch.compile backend name, or a
         callable `(gm, example_inputs) -> callable`.
     mode / options: passed to inductor (`mode` is one of torch.compile's modes).
@@ -315,13 +317,8 @@ def compile(
         )
     if disable:
         return fn_or_module
-    if dynamic:
-        _warn_once(
-            "dynamic",
-            "ferrodyn.compile(dynamic=True): dynamic shapes are not supported yet; "
-            "shapes are specialized and a new shape recompiles",
-            UserWarning,
-        )
+    if dynamic is not None:
+        compiler = DynamicBackend(compiler, dynamic)
 
     if isinstance(fn_or_module, OptimizedModule):
         fn_or_module = fn_or_module._orig_mod

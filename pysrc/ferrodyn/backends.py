@@ -68,3 +68,18 @@ def _inductor(mode: str | None, options: dict | None) -> Backend:
 
     compile_inductor.__name__ = "inductor"
     return compile_inductor
+
+
+class DynamicBackend:
+    """A backend carrying `ferrodyn.compile(dynamic=True/False)` to every trace."""
+
+    def __init__(self, backend: Callable[..., Any], dynamic: bool) -> None:
+        self.backend = backend
+        self.ferrodyn_dynamic = dynamic
+        self.__name__ = getattr(backend, "__name__", type(backend).__name__)
+
+    def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> Any:
+        return self.backend(gm, example_inputs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)

@@ -20,6 +20,7 @@ from torch._subclasses.fake_tensor import (
     FakeTensorMode,
 )
 
+from . import dynamic_shapes
 from .exc import Unsupported
 
 
@@ -41,8 +42,18 @@ class TensorVar:
         self.py_type = py_type
 
     def python_type(self) -> type:
-        """The Python type the eager value has (torch.Tensor, or nn.Parameter for inputs)."""
+        """The Python type the eager value has (torch.Tensor, nn.Parameter for inputs, or
+        int/float/bool for a symbolic size computed in the graph)."""
         return self.py_type
+
+    def is_symbolic(self) -> bool:
+        """Whether this stands for a symbolic Python number (a dynamic size), not a tensor."""
+        return not isinstance(self.fake, torch.Tensor)
+
+    def specialize(self) -> Any:
+        """The concrete value of a symbolic number, as a constant: the shape environment
+        records a guard that it keeps this value (the graph is specialised on it)."""
+        return dynamic_shapes.specialize(self.fake)
 
     def __repr__(self) -> str:
         return f"TensorVar({self.node.name}, {tuple(self.fake.shape)}, {self.fake.dtype})"
@@ -123,23 +134,39 @@ def describe_target(target: Any) -> str:
 class GraphBuilder:
     """Builds one FX graph. Placeholders are added in the order the runtime fetches them."""
 
-    def __init__(self) -> None:
+    def __init__(self, dyn_state: dict | None = None, compiler: Any = None) -> None:
         self.graph = torch.fx.Graph()
-        self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        self.shapes = dynamic_shapes.InputShapes(dyn_state, compiler)
+        self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=self.shapes.env)
         self.example_inputs: list[torch.Tensor] = []
         self.input_names: list[str] = []
+        self._fakes: list[torch.Tensor] = []
         self._names: set[str] = set()
 
     # -- inputs -------------------------------------------------------------------------
     def add_input(self, tensor: torch.Tensor, source_name: str) -> TensorVar:
+        """A graph input. Its sizes are static, or symbolic in the dimensions `dynamic=`,
+        `mark_dynamic` or automatic dynamic chose (`TensorVar.dynamic_dims` lists them and
+        the strides that became symbolic, for the tensor guard to leave to the shape
+        guard)."""
         name = self._unique(_sanitize(source_name))
         node = self.graph.placeholder(name)
-        fake = self.fake_mode.from_tensor(tensor)
+        fake = self.shapes.fakeify(self.fake_mode, tensor, source_name, len(self._fakes))
         node.meta["example_value"] = fake
         node.meta["source"] = source_name
         self.example_inputs.append(tensor)
         self.input_names.append(source_name)
+        self._fakes.append(fake)
         return TensorVar(node, fake, self, type(tensor))
+
+    def dynamic_dims(self, var: TensorVar) -> tuple[list[int], list[int]] | None:
+        """(symbolic size dims, symbolic stride dims) of a graph input, or None if static."""
+        return dynamic_shapes.symbolic_dims(var.fake)
+
+    def shape_guard(self) -> Any:
+        """The check the shape environment's guards make on the graph inputs (a callable
+        taking the list of input tensors), or None when every input is static."""
+        return self.shapes.guard(self._fakes, self.input_names)
 
     def _unique(self, base: str) -> str:
         name, i = base, 1
@@ -163,6 +190,8 @@ class GraphBuilder:
     def tensor_attr(self, var: TensorVar, name: str) -> Any:
         """Attribute of a traced tensor. Returns a constant, a TensorVar, or NotImplemented
         when `name` is a method (the interpreter then records a method call)."""
+        if name == "shape" and self.shapes.env is not None:
+            return self._sizes(var, var.fake.shape)
         if name in _CONST_ATTRS:
             return getattr(var.fake, name)
         if name in _TENSOR_ATTRS:
@@ -209,20 +238,43 @@ class GraphBuilder:
             node.meta["ferrodyn_mutates"] = True
         return self._wrap(node, result)
 
+    def _sizes(self, var: TensorVar, shape: Any) -> Any:
+        """`t.shape` with symbolic sizes: one `sym_size` node per symbolic dimension (a
+        plain tuple, so its items can be graph values)."""
+        if not any(dynamic_shapes.is_symbolic(d) for d in shape):
+            return shape
+        items: list[Any] = []
+        for i, d in enumerate(shape):
+            if dynamic_shapes.is_symbolic(d):
+                n = self.graph.call_function(torch.ops.aten.sym_size.int, (var.node, i))
+                n.meta["example_value"] = d
+                items.append(TensorVar(n, d, self, int))
+            else:
+                items.append(int(d))
+        return tuple(items)
+
     def _wrap(self, node: torch.fx.Node, result: Any) -> Any:
         if isinstance(result, torch.Tensor):
             node.meta["example_value"] = result
             return TensorVar(node, result, self)
-        if isinstance(result, (tuple, list)) and any(isinstance(r, torch.Tensor) for r in result):
+        if dynamic_shapes.is_symbolic(result):
+            node.meta["example_value"] = result
+            return TensorVar(node, result, self, dynamic_shapes.python_type_of(result))
+        if isinstance(result, (tuple, list)) and any(
+            isinstance(r, torch.Tensor) or dynamic_shapes.is_symbolic(r) for r in result
+        ):
             node.meta["example_value"] = result
             items = []
             for i, r in enumerate(result):
-                if isinstance(r, torch.Tensor):
+                if isinstance(r, torch.Tensor) or dynamic_shapes.is_symbolic(r):
                     sub = self.graph.create_node("call_function", operator.getitem, (node, i), {})
                     sub.meta["example_value"] = r
-                    items.append(TensorVar(sub, r, self))
+                    py_type = dynamic_shapes.python_type_of(r)
+                    items.append(TensorVar(sub, r, self, py_type))
                 else:
                     items.append(r)
+            if isinstance(result, torch.Size):
+                return tuple(items)
             if type(result) is list:
                 return items
             if type(result) is tuple:
@@ -231,8 +283,9 @@ class GraphBuilder:
                 return type(result)(items)  # torch.return_types structseq
             return type(result)(*items)  # namedtuple
         # A non-tensor result (a Python number, torch.Size, ...) is a compile-time constant
-        # under static shapes: the node is dead and removed at finish().
-        return result
+        # under static shapes (or a symbolic number known to be one value): the node is dead
+        # and removed at finish().
+        return dynamic_shapes.constant(result)
 
     def same_tensor(self, a: TensorVar, b: TensorVar) -> bool | None:
         """`a is b` for two traced tensors: by fake identity (which follows real identity:
@@ -262,6 +315,7 @@ class GraphBuilder:
         self.graph.eliminate_dead_code(is_impure_node=_is_impure)
         gm = torch.fx.GraphModule(torch.nn.Module(), self.graph)
         gm.meta["ferrodyn_input_sources"] = list(self.input_names)
+        gm.meta["ferrodyn_fake_mode"] = self.fake_mode
         return gm
 
 

@@ -4,8 +4,9 @@ Called by the Rust runtime once per successful trace."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import observe
@@ -25,8 +26,16 @@ def backend_name(compiler: Any) -> str:
 
 def compile_graph(
     gb: GraphBuilder, outputs: list[TensorVar], compiler: Callable[..., Any], name: str
+) -> tuple[Callable[..., Any], int, Any]:
+    """The graph's compiled callable, its op count and its shape guard (None when every
+    input is static; made after the backend ran, which may specialise sizes too)."""
+    compiled, ops = _compile_graph(gb, outputs, compiler, name)
+    return compiled, ops, gb.shape_guard()
+
+
+def _compile_graph(
+    gb: GraphBuilder, outputs: list[TensorVar], compiler: Callable[..., Any], name: str
 ) -> tuple[Callable[..., Any], int]:
-    """The graph's compiled callable and its op count."""
     watched = observe.active()
     start = time.perf_counter() if watched else 0.0
     gm = gb.finish(outputs)
@@ -68,7 +77,8 @@ def _call_backend(
     exc.BackendCompilerFailed (raised from the original)."""
     where = f"(while compiling graph of {name} with {ops} op{'s' if ops != 1 else ''})"
     try:
-        compiled = compiler(gm, example_inputs)
+        with tracing_context(gm):
+            compiled = compiler(gm, example_inputs)
     except Exception as e:
         raise BackendCompilerFailed(
             backend_name(compiler), e, f"raised:\n{_describe_exception(e)}\n{where}"
@@ -80,6 +90,21 @@ def _call_backend(
             backend_name(compiler), inner, f"returned {got}, expected a callable\n{where}"
         ) from inner
     return compiled
+
+
+@contextlib.contextmanager
+def tracing_context(gm: Any) -> Iterator[None]:
+    """The graph's fake mode (with its shape environment) as torch's tracing context while
+    the backend compiles, so inductor and AOTAutograd see the symbolic sizes of the inputs
+    (and their guards land in the same shape environment)."""
+    fake_mode = gm.meta.get("ferrodyn_fake_mode")
+    if fake_mode is None or fake_mode.shape_env is None:
+        yield
+        return
+    from torch._guards import TracingContext, tracing
+
+    with tracing(TracingContext(fake_mode)):
+        yield
 
 
 def _short_repr(obj: object, limit: int = 80) -> str:

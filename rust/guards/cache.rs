@@ -14,6 +14,9 @@ pub struct CacheEntry<A> {
     /// The global torch state the trace started under; compared first, as a whole.
     pub state: GlobalState,
     pub tree: GuardTree,
+    /// The shape environment's guards on the graph inputs (dynamic shapes), checked after
+    /// the tree passed: a Python callable taking the list of fetched graph inputs.
+    pub shape_guard: Option<Py<PyAny>>,
     pub artifact: A,
 }
 
@@ -32,6 +35,47 @@ impl<A> Default for CodeCache<A> {
     }
 }
 
+/// Runs an entry's shape guard on the graph inputs just fetched.
+fn shape_guard_passes(py: Python<'_>, guard: Option<&Py<PyAny>>, inputs: &[Py<PyAny>]) -> bool {
+    let Some(g) = guard else {
+        return true;
+    };
+    let Ok(list) = pyo3::types::PyList::new(py, inputs.iter().map(|i| i.bind(py))) else {
+        return false;
+    };
+    g.bind(py)
+        .call1((list,))
+        .and_then(|r| r.is_truthy())
+        .unwrap_or(false)
+}
+
+/// Why an entry's shape guard rejects this frame (its tree passing), if it does.
+fn explain_shape_guard<A>(
+    py: Python<'_>,
+    e: &CacheEntry<A>,
+    frame: &[Bound<'_, PyAny>],
+    globals: &Bound<'_, PyDict>,
+    builtins: &Bound<'_, PyDict>,
+) -> Option<String> {
+    let g = e.shape_guard.as_ref()?;
+    let mut fetched = Vec::new();
+    if !e.tree.check(py, frame, globals, builtins, &mut fetched) {
+        return None;
+    }
+    let list = pyo3::types::PyList::new(py, fetched.iter().map(|i| i.bind(py))).ok()?;
+    if g.bind(py)
+        .call1((&list,))
+        .and_then(|r| r.is_truthy())
+        .unwrap_or(false)
+    {
+        return None;
+    }
+    g.bind(py)
+        .call_method1("explain", (list,))
+        .and_then(|s| s.extract::<String>())
+        .ok()
+}
+
 impl<A> CodeCache<A> {
     pub fn new() -> Self {
         Self::default()
@@ -48,10 +92,18 @@ impl<A> CodeCache<A> {
         builtins: &Bound<'_, PyDict>,
         out: &mut Vec<Py<PyAny>>,
     ) -> Option<&A> {
-        let hit = self
-            .entries
-            .iter()
-            .position(|e| e.state == *state && e.tree.check(py, frame, globals, builtins, out))?;
+        let start = out.len();
+        let hit = self.entries.iter().position(|e| {
+            e.state == *state
+                && e.tree.check(py, frame, globals, builtins, out)
+                && (e.shape_guard.is_none() || {
+                    let ok = shape_guard_passes(py, e.shape_guard.as_ref(), &out[start..]);
+                    if !ok {
+                        out.truncate(start);
+                    }
+                    ok
+                })
+        })?;
         self.entries[..=hit].rotate_right(1);
         self.entries.first().map(|e| &e.artifact)
     }
@@ -77,6 +129,7 @@ impl<A> CodeCache<A> {
                 e.state
                     .explain_mismatch(py, state)
                     .or_else(|| e.tree.explain_failure(py, frame, globals, builtins))
+                    .or_else(|| explain_shape_guard(py, e, frame, globals, builtins))
                     .unwrap_or_else(|| "all guards pass".to_string())
             })
             .collect()

@@ -40,11 +40,18 @@ const NOT_PLAIN_KEYS: [&str; 14] = [
 
 static KEY_FNS: PyOnceLock<(Py<PyAny>, Vec<Py<PyAny>>)> = PyOnceLock::new();
 
-/// Slice equality as a plain loop: shapes are a few elements, where a `memcmp` call costs
-/// more than the comparison.
+/// An expected size or stride that is symbolic (a dynamic dimension): any value passes
+/// here, and the entry's shape guard checks it.
+pub(crate) const ANY_SIZE: i64 = i64::MIN;
+
+/// `a` (read now) against `expected` as a plain loop: shapes are a few elements, where a
+/// `memcmp` call costs more than the comparison.
 #[inline]
-fn same_ints(a: &[i64], b: &[i64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+fn same_ints(a: &[i64], expected: &[i64]) -> bool {
+    a.len() == expected.len()
+        && a.iter()
+            .zip(expected)
+            .all(|(x, y)| x == y || *y == ANY_SIZE)
 }
 
 /// `DispatchKeySet(CPU, ADInplaceOrView, ...)` for a raw key set (for messages).
@@ -261,6 +268,34 @@ impl TensorMeta {
         &self.shape[self.ndim..]
     }
 
+    /// Leaves the given size and stride dimensions to the shape guard (they are symbolic in
+    /// the graph).
+    pub fn relax(&mut self, sizes: &[usize], strides: &[usize]) {
+        let ndim = self.ndim;
+        for &d in sizes.iter().filter(|&&d| d < ndim) {
+            self.shape[d] = ANY_SIZE;
+        }
+        for &d in strides.iter().filter(|&&d| d < ndim) {
+            if let Some(s) = self.shape.get_mut(ndim + d) {
+                *s = ANY_SIZE;
+            }
+        }
+    }
+
+    fn show(v: &[i64]) -> String {
+        let items: Vec<String> = v
+            .iter()
+            .map(|&x| {
+                if x == ANY_SIZE {
+                    "*".to_string()
+                } else {
+                    x.to_string()
+                }
+            })
+            .collect();
+        format!("[{}]", items.join(", "))
+    }
+
     pub fn clone_ref(&self, py: Python<'_>) -> TensorMeta {
         TensorMeta {
             py_type: self.py_type.clone_ref(py),
@@ -278,8 +313,8 @@ impl TensorMeta {
             && view.device_index == self.device_index
             && view.requires_grad == self.requires_grad
             && view.layout == self.layout.as_ptr()
-            && *view.sizes == *self.sizes()
-            && *view.strides == *self.strides()
+            && same_ints(&view.sizes, self.sizes())
+            && same_ints(&view.strides, self.strides())
     }
 
     /// Whether `v` still matches (hot path: native read when active).
@@ -406,13 +441,17 @@ impl TensorMeta {
                 py_bool(view.requires_grad)
             );
         }
-        if *view.sizes != *self.sizes() {
-            return format!("{source}.shape: {:?} -> {:?}", self.sizes(), &*view.sizes);
-        }
-        if *view.strides != *self.strides() {
+        if !same_ints(&view.sizes, self.sizes()) {
             return format!(
-                "{source}.stride(): {:?} -> {:?}",
-                self.strides(),
+                "{source}.shape: {} -> {:?}",
+                Self::show(self.sizes()),
+                &*view.sizes
+            );
+        }
+        if !same_ints(&view.strides, self.strides()) {
+            return format!(
+                "{source}.stride(): {} -> {:?}",
+                Self::show(self.strides()),
                 &*view.strides
             );
         }
@@ -436,10 +475,10 @@ impl TensorMeta {
             .strip_prefix("torch.")
             .unwrap_or(&self.dtype_name);
         format!(
-            "tensor({dtype}, {}, size={:?}, stride={:?}, requires_grad={})",
+            "tensor({dtype}, {}, size={}, stride={}, requires_grad={})",
             device_name(self.device_type, self.device_index),
-            self.sizes(),
-            self.strides(),
+            Self::show(self.sizes()),
+            Self::show(self.strides()),
             py_bool(self.requires_grad)
         )
     }

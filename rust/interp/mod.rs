@@ -44,6 +44,13 @@ use output::{template_for, OutTemplate};
 use tracer::Tracer;
 use value::GlobalsAccess;
 
+/// What a trace's GraphBuilder needs for dynamic shapes: the code object's dynamic state
+/// (sizes seen by earlier traces, a dict) and the backend (which carries `dynamic=`).
+pub struct DynamicShapes {
+    pub state: Py<PyAny>,
+    pub compiler: Py<PyAny>,
+}
+
 pub struct TraceOutput {
     /// The Python GraphBuilder holding the recorded graph.
     pub graph_builder: Py<PyAny>,
@@ -80,8 +87,9 @@ pub fn trace_function(
     globals: Py<PyAny>,
     closure: Vec<Py<PyAny>>,
     max_depth: usize,
+    dynamic: &DynamicShapes,
 ) -> Result<TraceOutput, TraceFailure> {
-    let mut tx = match Tracer::new(py, globals.clone_ref(py), max_depth) {
+    let mut tx = match Tracer::new(py, globals.clone_ref(py), max_depth, dynamic) {
         Ok(t) => t,
         Err(e) => {
             return Err(TraceFailure {

@@ -215,11 +215,14 @@ pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
     let py = tx.py;
     Ok(match v {
         Value::Const(c) => c.bind(py).is_truthy().map_err(|e| tx.err(e))?,
-        Value::Tensor(_) => {
-            return Err(Exit::brk(
+        // A symbolic size or a comparison of sizes branches on its value in this trace (the
+        // shape guard keeps it); a tensor's truth value depends on its data.
+        Value::Tensor(var) => match tx.specialize_symbolic(var.bind(py)) {
+            Some(c) => c.is_truthy().map_err(|e| tx.err(e))?,
+            None => return Err(Exit::brk(
                 "data-dependent branch: the truth value of a tensor (`if tensor:` or a tensor comparison) depends on its data",
-            ))
-        }
+            )),
+        },
         Value::Tuple(t) => !t.is_empty(),
         Value::NamedTuple(n) => !n.items.is_empty(),
         Value::List(l) => !l.items.borrow().is_empty(),

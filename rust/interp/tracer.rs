@@ -72,9 +72,13 @@ impl<'py> Tracer<'py> {
         py: Python<'py>,
         root_globals: Py<PyAny>,
         max_depth: usize,
+        dynamic: &super::DynamicShapes,
     ) -> PyResult<Tracer<'py>> {
         let hooks = hooks(py)?;
-        let gb = hooks.graph_builder.bind(py).call0()?;
+        let gb = hooks
+            .graph_builder
+            .bind(py)
+            .call1((dynamic.state.bind(py), dynamic.compiler.bind(py)))?;
         Ok(Tracer {
             py,
             hooks,
@@ -231,12 +235,22 @@ impl<'py> Tracer<'py> {
                     self.identity.push((first_src, s.clone(), true));
                     return Ok(Value::Tensor(var));
                 }
-                let meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
-                self.guard(s, Guard::Tensor(meta));
+                let mut meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
                 let var = self
                     .gb
                     .call_method1("add_input", (obj, s.render()))
                     .map_err(|e| self.err(e))?;
+                // Symbolic sizes (dynamic shapes) are the shape guard's to check.
+                let dynamic = self
+                    .gb
+                    .call_method1("dynamic_dims", (&var,))
+                    .map_err(|e| self.err(e))?;
+                if !dynamic.is_none() {
+                    let (sizes, strides): (Vec<usize>, Vec<usize>) =
+                        dynamic.extract().map_err(|e| self.err(e))?;
+                    meta.relax(&sizes, &strides);
+                }
+                self.guard(s, Guard::Tensor(meta));
                 self.inputs.push(s.clone());
                 self.tensor_inputs
                     .insert(key, (s.clone(), var.clone().unbind()));
@@ -748,6 +762,19 @@ impl<'py> Tracer<'py> {
         self.realize(r, None)
     }
 
+    /// A symbolic number (a dynamic size computed in the graph) as the constant it is in
+    /// this trace; the shape environment guards that it keeps the value. None for a tensor.
+    pub fn specialize_symbolic(&self, var: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+        if !var
+            .call_method0("is_symbolic")
+            .and_then(|b| b.is_truthy())
+            .unwrap_or(false)
+        {
+            return None;
+        }
+        var.call_method0("specialize").ok()
+    }
+
     /// All values as Python constants, if every one is a constant.
     pub fn as_python_constant_all(&self, vs: &[Value]) -> Option<Vec<Bound<'py, PyAny>>> {
         vs.iter().map(|v| self.as_python_constant(v)).collect()
@@ -763,6 +790,7 @@ impl<'py> Tracer<'py> {
                 super::stdlib_out::as_python_constant(self, v)
             }
             Value::Const(o) => Some(o.bind(py).clone()),
+            Value::Tensor(var) => self.specialize_symbolic(var.bind(py)),
             Value::Tuple(items) => {
                 let conv: Option<Vec<_>> =
                     items.iter().map(|i| self.as_python_constant(i)).collect();

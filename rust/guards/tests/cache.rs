@@ -12,6 +12,7 @@ fn entry(py: Python<'_>, n: i64) -> CacheEntry<i64> {
     let g = Guard::Equals(PyInt::new(py, n).into_any().unbind());
     let tree = GuardTree::build(py, &[(local(0, "n"), g)], &[local(0, "n")]).unwrap();
     CacheEntry {
+        shape_guard: None,
         state: GlobalState::empty(),
         tree,
         artifact: n,

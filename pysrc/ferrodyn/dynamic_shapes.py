@@ -1,0 +1,228 @@
+"""Dynamic shapes: which input dimensions are symbolic, and the guards on them.
+
+`dynamic=None` (the default) is automatic dynamic, as in torch.compile: the first trace
+specialises every size; when a later trace of the same code sees a tensor input (by source)
+whose size differs from an earlier trace's in some dimension, that dimension becomes
+symbolic from then on. `dynamic=True` makes every dimension of every input tensor symbolic
+from the first trace (sizes 0 and 1 stay specialised, as torch does); `dynamic=False`
+never does. `torch._dynamo.mark_dynamic` / `maybe_mark_dynamic` / `mark_static` on an input
+tensor are honoured in every mode but `dynamic=False` (which still honours `mark_dynamic`).
+
+Symbolic sizes live in a `ShapeEnv` owned by the trace's FakeTensorMode. Branching on them,
+or using them where the interpreter needs a constant, specialises them: the shape
+environment records a guard. After the backend compiled the graph, those guards become one
+Python check on the graph inputs (`InputShapes.guard`), run on a cache hit after the
+guard tree passed; the tensor guard itself leaves symbolic sizes and strides alone.
+
+Parameters stay static (as torch.compile's `force_parameter_static_shapes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch._guards import GuardSource, Source
+from torch.fx.experimental.symbolic_shapes import (
+    DimDynamic,
+    ShapeEnv,
+    StatelessSymbolicContext,
+)
+
+from .backends import DynamicBackend
+
+log = logging.getLogger("ferrodyn.dynamic")
+
+_SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
+# Keys of a code object's dynamic state (a dict owned by its caches; `reset()` clears it).
+_SEEN = "seen"
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSource(Source):
+    """Graph input number `index`: the shape guards name it `a[index]`."""
+
+    index: int
+
+    @property
+    def _name_template(self) -> str:
+        return f"a[{self.index}]"
+
+    @functools.cached_property
+    def guard_source(self) -> GuardSource:
+        return GuardSource.LOCAL
+
+
+def mode_of(compiler: Any) -> bool | None:
+    """`dynamic=` of the compile that made this backend (None: automatic)."""
+    return compiler.ferrodyn_dynamic if isinstance(compiler, DynamicBackend) else None
+
+
+def is_symbolic(value: Any) -> bool:
+    """A SymInt/SymFloat/SymBool that is not known to be one constant."""
+    if not isinstance(value, _SYM_TYPES):
+        return False
+    return value.node.maybe_as_int() is None if isinstance(value, torch.SymInt) else True
+
+
+def python_type_of(value: Any) -> type:
+    if isinstance(value, torch.SymInt):
+        return int
+    if isinstance(value, torch.SymFloat):
+        return float
+    if isinstance(value, torch.SymBool):
+        return bool
+    return torch.Tensor
+
+
+def constant(value: Any) -> Any:
+    """A result that is a constant: plain ints for SymInts known to be one value."""
+    if isinstance(value, torch.SymInt):
+        return int(value)
+    if isinstance(value, torch.Size) and any(isinstance(d, torch.SymInt) for d in value):
+        return torch.Size(int(d) for d in value)
+    return value
+
+
+def specialize(value: Any) -> Any:
+    """The concrete value of a symbolic number; the shape environment guards on it."""
+    if isinstance(value, torch.SymBool):
+        return bool(value)
+    if isinstance(value, torch.SymFloat):
+        return float(value)
+    return int(value)
+
+
+def symbolic_dims(fake: torch.Tensor) -> tuple[list[int], list[int]] | None:
+    sizes = [i for i, d in enumerate(fake.shape) if is_symbolic(d)]
+    if not sizes:
+        return None
+    strides = [i for i, s in enumerate(fake.stride()) if is_symbolic(s)]
+    return sizes, strides
+
+
+def _marked(tensor: torch.Tensor, attr: str) -> set[int]:
+    dims = getattr(tensor, attr, None)
+    return set(dims) if isinstance(dims, (set, frozenset, list, tuple)) else set()
+
+
+class InputShapes:
+    """Chooses each graph input's symbolic dimensions for one trace."""
+
+    def __init__(self, dyn_state: dict | None, compiler: Any) -> None:
+        self.mode = mode_of(compiler)
+        self.state = dyn_state if dyn_state is not None else {}
+        self.seen: dict[str, list[int | None]] = self.state.setdefault(_SEEN, {})
+        self.env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
+        self.sources: list[InputSource] = []
+
+    def _dynamic_dims(self, tensor: torch.Tensor, source_name: str) -> set[int]:
+        ndim = tensor.dim()
+        marked = _marked(tensor, "_dynamo_dynamic_indices")
+        if isinstance(tensor, torch.nn.Parameter):
+            return marked
+        weak = _marked(tensor, "_dynamo_weak_dynamic_indices")
+        static = _marked(tensor, "_dynamo_static_indices")
+        sizes = list(tensor.shape)
+        before = self.seen.get(source_name)
+        if self.mode is False:
+            dims = set(marked)
+        elif self.mode is True:
+            dims = set(range(ndim)) - static
+        else:
+            dims = (marked | weak) - static
+            if before is not None and len(before) == ndim:
+                changed = {i for i, (b, n) in enumerate(zip(before, sizes)) if b != n}
+                grown = changed - static - dims
+                if grown:
+                    log.info(
+                        "automatic dynamic: %s dimension(s) %s became dynamic (size %s -> %s)",
+                        source_name,
+                        sorted(grown),
+                        [before[i] for i in sorted(grown)],
+                        [sizes[i] for i in sorted(grown)],
+                    )
+                    _log_recompile(source_name, sorted(grown))
+                dims |= changed - static
+        record: list[int | None] = [None if i in dims else s for i, s in enumerate(sizes)]
+        if before is not None and len(before) == ndim:
+            record = [None if b is None else r for b, r in zip(before, record)]
+        self.seen[source_name] = record
+        return {d for d in dims if 0 <= d < ndim}
+
+    def fakeify(
+        self, mode: Any, tensor: torch.Tensor, source_name: str, index: int
+    ) -> torch.Tensor:
+        source = InputSource(index)
+        self.sources.append(source)
+        dims = self._dynamic_dims(tensor, source_name)
+        ctx = StatelessSymbolicContext(
+            dynamic_sizes=[
+                DimDynamic.DYNAMIC if i in dims else DimDynamic.STATIC for i in range(tensor.dim())
+            ],
+            constraint_sizes=[None] * tensor.dim(),
+        )
+        return mode.from_tensor(tensor, source=source, symbolic_context=ctx)  # type: ignore[no-any-return]
+
+    def guard(self, fakes: Sequence[torch.Tensor], names: Sequence[str]) -> Any:
+        if not any(symbolic_dims(f) for f in fakes):
+            return None
+        sources = self.sources[: len(fakes)]
+        code = self.env.produce_guards(list(fakes), sources)
+        if not code:
+            return None
+        return ShapeGuard(code, names)
+
+
+class ShapeGuard:
+    """The shape environment's guards as one check on the list of graph inputs."""
+
+    def __init__(self, code: Sequence[str], names: Sequence[str]) -> None:
+        self.code = list(code)
+        self.names = list(names)
+        expr = " and ".join(f"({c})" for c in self.code)
+        self._check: Callable[[Sequence[Any]], bool] = eval(
+            f"lambda a: {expr}", {"__builtins__": {}}, {}
+        )
+
+    def __call__(self, inputs: Sequence[Any]) -> bool:
+        try:
+            return bool(self._check(inputs))
+        except Exception:  # noqa: BLE001 - a guard that cannot be evaluated fails
+            return False
+
+    def explain(self, inputs: Sequence[Any]) -> str:
+        """The first failing guard, with the inputs' names."""
+        for c in self.code:
+            try:
+                ok = bool(eval(f"lambda a: {c}", {"__builtins__": {}}, {})(inputs))
+            except Exception:  # noqa: BLE001
+                ok = False
+            if not ok:
+                text = c
+                for i, n in enumerate(self.names):
+                    text = text.replace(f"a[{i}]", n)
+                return f"shape guard failed: {text}"
+        return "shape guards pass"
+
+    def describe(self) -> list[str]:
+        out = []
+        for c in self.code:
+            for i, n in enumerate(self.names):
+                c = c.replace(f"a[{i}]", n)
+            out.append(c)
+        return out
+
+
+def _log_recompile(source_name: str, dims: list[int]) -> None:
+    from . import logs
+
+    logs.log(
+        "recompiles",
+        "%s",
+        f"automatic dynamic shapes: {source_name} dimension(s) {dims} are now dynamic",
+    )
