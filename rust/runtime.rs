@@ -77,6 +77,14 @@ fn observe(py: Python<'_>, kind: &str, fill: impl FnOnce(&Bound<'_, PyDict>) -> 
     }
 }
 
+/// The shape guard's checks, with the inputs' names (for `guards()` and the guards log).
+fn shape_guard_lines(py: Python<'_>, guard: Option<&Py<PyAny>>) -> Vec<String> {
+    guard
+        .and_then(|g| g.bind(py).call_method0("describe").ok())
+        .and_then(|d| d.extract::<Vec<String>>().ok())
+        .unwrap_or_default()
+}
+
 fn logs_call(py: Python<'_>, artifact: &str, msg: String) {
     if let Ok(m) = py.import_cached("ferrodyn.logs") {
         let _ = m.call_method1("log", (artifact, "%s", msg));
@@ -188,12 +196,16 @@ impl CompiledCode {
     }
 
     /// Human-readable guards of every cache entry (most recently used first).
-    fn guards(&self) -> PyResult<Vec<Vec<String>>> {
+    fn guards(&self, py: Python<'_>) -> PyResult<Vec<Vec<String>>> {
         Ok(self
             .lock()?
             .entries()
             .iter()
-            .map(|e| e.tree.describe())
+            .map(|e| {
+                let mut lines = e.tree.describe();
+                lines.extend(shape_guard_lines(py, e.shape_guard.as_ref()));
+                lines
+            })
             .collect())
     }
 
@@ -808,7 +820,9 @@ impl CompiledCode {
         let guards_s = guards_start.elapsed().as_secs_f64();
         observe(py, "guards", |d| {
             d.set_item("fn", &self.spec.qualname)?;
-            d.set_item("guards", tree.describe())?;
+            let mut lines = tree.describe();
+            lines.extend(shape_guard_lines(py, shape_guard.as_ref()));
+            d.set_item("guards", lines)?;
             d.set_item("seconds", guards_s)
         });
         let artifact = match split {

@@ -97,7 +97,9 @@ def specialize(value: Any) -> Any:
     return int(value)
 
 
-def symbolic_dims(fake: torch.Tensor) -> tuple[list[int], list[int]] | None:
+def symbolic_dims(fake: Any) -> tuple[list[int], list[int]] | None:
+    if not isinstance(fake, torch.Tensor):
+        return None
     sizes = [i for i, d in enumerate(fake.shape) if is_symbolic(d)]
     if not sizes:
         return None
@@ -118,7 +120,6 @@ class InputShapes:
         self.state = dyn_state if dyn_state is not None else {}
         self.seen: dict[str, list[int | None]] = self.state.setdefault(_SEEN, {})
         self.env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
-        self.sources: list[InputSource] = []
 
     def _dynamic_dims(self, tensor: torch.Tensor, source_name: str) -> set[int]:
         ndim = tensor.dim()
@@ -154,11 +155,31 @@ class InputShapes:
         self.seen[source_name] = record
         return {d for d in dims if 0 <= d < ndim}
 
+    def symint(self, value: int, source_name: str, index: int) -> Any:
+        """A symbolic int for an `int` argument, or None when it stays a constant."""
+        key = f"int:{source_name}"
+        before = self.seen.get(key)
+        if self.mode is True:
+            dynamic = True
+        elif self.mode is False:
+            dynamic = False
+        else:
+            dynamic = before is not None and before != [value]
+            if dynamic and before != [None]:
+                log.info("automatic dynamic: int %s became dynamic", source_name)
+                _log_int(source_name, before, value)
+        self.seen[key] = [None] if dynamic else [value]
+        if not dynamic:
+            return None
+        source = InputSource(index)
+        # As torch.compile's unspecialised ints: any value, 0 and 1 included.
+        sym = self.env.create_unspecified_symint_and_symbol(value, source, DimDynamic.DYNAMIC)
+        return sym if is_symbolic(sym) else None
+
     def fakeify(
         self, mode: Any, tensor: torch.Tensor, source_name: str, index: int
     ) -> torch.Tensor:
         source = InputSource(index)
-        self.sources.append(source)
         dims = self._dynamic_dims(tensor, source_name)
         ctx = StatelessSymbolicContext(
             dynamic_sizes=[
@@ -169,9 +190,9 @@ class InputShapes:
         return mode.from_tensor(tensor, source=source, symbolic_context=ctx)  # type: ignore[no-any-return]
 
     def guard(self, fakes: Sequence[torch.Tensor], names: Sequence[str]) -> Any:
-        if not any(symbolic_dims(f) for f in fakes):
+        if not any(is_symbolic(f) or symbolic_dims(f) for f in fakes):
             return None
-        sources = self.sources[: len(fakes)]
+        sources = [InputSource(i) for i in range(len(fakes))]
         code = self.env.produce_guards(list(fakes), sources)
         if not code:
             return None
@@ -216,6 +237,16 @@ class ShapeGuard:
                 c = c.replace(f"a[{i}]", n)
             out.append(c)
         return out
+
+
+def _log_int(source_name: str, before: list[int | None], value: int) -> None:
+    from . import logs
+
+    logs.log(
+        "recompiles",
+        "%s",
+        f"automatic dynamic shapes: int {source_name} is now dynamic ({before[0]} -> {value})",
+    )
 
 
 def _log_recompile(source_name: str, dims: list[int]) -> None:

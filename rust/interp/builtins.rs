@@ -51,7 +51,7 @@ fn tensor_type<'py>(tx: &Tracer<'py>, var: &Bound<'py, PyAny>) -> TResult<Bound<
 }
 
 fn int_arg(tx: &Tracer<'_>, v: &Value, what: &str) -> TResult<i64> {
-    v.as_const(tx.py)
+    tx.as_python_constant(v)
         .and_then(|c| c.extract().ok())
         .ok_or_else(|| Exit::brk(format!("{what} with a non-constant argument")))
 }

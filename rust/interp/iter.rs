@@ -65,8 +65,8 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
             // Iterating a tensor walks its first dimension (static under static shapes).
             let f = tx.hooks.b.len.bind(py).clone();
             let n = super::calls::graph_call(tx, &f, std::slice::from_ref(v), &[])?;
-            let n: i64 = n
-                .as_const(py)
+            let n: i64 = tx
+                .as_python_constant(&n)
                 .and_then(|c| c.extract().ok())
                 .ok_or_else(|| Exit::brk("iterating a tensor of unknown length"))?;
             let mut items = Vec::new();

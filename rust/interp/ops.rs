@@ -377,7 +377,14 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
 }
 
 fn const_index(tx: &Tracer<'_>, idx: &Value) -> Option<i64> {
-    idx.as_const(tx.py).and_then(|c| c.extract::<i64>().ok())
+    match idx {
+        Value::Const(c) => c.bind(tx.py).extract::<i64>().ok(),
+        // A symbolic int (dynamic shapes) indexes as its value in this trace (guarded).
+        Value::Tensor(_) => tx
+            .as_python_constant(idx)
+            .and_then(|c| c.extract::<i64>().ok()),
+        _ => None,
+    }
 }
 
 /// `obj[idx]`.

@@ -216,6 +216,9 @@ impl<'py> Tracer<'py> {
         match kind {
             KIND_CONST => {
                 if let Some(s) = source {
+                    if let Some(v) = self.dynamic_int_input(obj, s)? {
+                        return Ok(v);
+                    }
                     self.guard(s, Guard::Equals(obj.clone().unbind()));
                 }
                 Ok(Value::Const(obj.clone().unbind()))
@@ -760,6 +763,32 @@ impl<'py> Tracer<'py> {
             return Ok(Value::new_list(items));
         }
         self.realize(r, None)
+    }
+
+    /// An `int` argument of the compiled function that dynamic shapes make a symbolic
+    /// graph input (`dynamic=True`, or its value changed since an earlier trace): guarded
+    /// on its type here and on its range by the shape guard.
+    fn dynamic_int_input(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        s: &Arc<Source>,
+    ) -> TResult<Option<Value>> {
+        let py = self.py;
+        if !matches!(**s, Source::Local { .. })
+            || !obj.get_type().is(py.get_type::<pyo3::types::PyInt>())
+        {
+            return Ok(None);
+        }
+        let var = self
+            .gb
+            .call_method1("add_int_input", (obj, s.render()))
+            .map_err(|e| self.err(e))?;
+        if var.is_none() {
+            return Ok(None);
+        }
+        self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+        self.inputs.push(s.clone());
+        Ok(Some(Value::Tensor(var.unbind())))
     }
 
     /// A symbolic number (a dynamic size computed in the graph) as the constant it is in
