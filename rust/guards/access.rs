@@ -4,7 +4,7 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyString};
+use pyo3::types::PyString;
 
 use super::source::{DictKey, Source};
 
@@ -43,13 +43,7 @@ fn fail<T>() -> Option<T> {
 impl Access {
     /// The accessor for `src`'s last step (`src` itself for roots).
     pub fn for_source(py: Python<'_>, src: &Source) -> Access {
-        let key_obj = |k: &DictKey| -> Py<PyAny> {
-            match k {
-                DictKey::Str(s) => PyString::intern(py, s).into_any().unbind(),
-                DictKey::Int(i) => PyInt::new(py, *i).into_any().unbind(),
-                DictKey::Bytes(b) => pyo3::types::PyBytes::new(py, b).into_any().unbind(),
-            }
-        };
+        let key_obj = |k: &DictKey| -> Py<PyAny> { k.to_object(py) };
         match src {
             Source::Local { index, .. } => Access::Local(*index as usize),
             Source::Globals => Access::Globals,

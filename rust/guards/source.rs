@@ -11,6 +11,58 @@ pub enum DictKey {
     Str(String),
     Int(i64),
     Bytes(Vec<u8>),
+    /// A class, hashed by identity (`type.__hash__`): its address and qualified name. The
+    /// class is kept alive by [`type_key`], so the address is never reused.
+    Type(usize, String),
+}
+
+/// Classes used as dict keys in sources, kept alive for the process (a handful: the
+/// dispatch tables of `copy`, `copyreg`, `functools.singledispatch`, ...).
+static TYPE_KEYS: std::sync::Mutex<Vec<pyo3::Py<pyo3::PyAny>>> = std::sync::Mutex::new(Vec::new());
+
+/// The dict key for a class whose hash and equality are identity (its metaclass does not
+/// override them), or None.
+pub fn type_key(k: &pyo3::Bound<'_, pyo3::PyAny>) -> Option<DictKey> {
+    use pyo3::types::{PyAnyMethods, PyTypeMethods};
+    let ty = k.cast::<pyo3::types::PyType>().ok()?;
+    let meta = k.get_type();
+    let plain = |name: &str| {
+        meta.getattr(name)
+            .ok()
+            .zip(k.py().get_type::<pyo3::types::PyType>().getattr(name).ok())
+            .is_some_and(|(a, b)| a.is(&b))
+    };
+    if !plain("__hash__") || !plain("__eq__") {
+        return None;
+    }
+    let name = ty.qualname().ok()?.to_string();
+    let ptr = k.as_ptr() as usize;
+    let mut keys = TYPE_KEYS.lock().ok()?;
+    if !keys.iter().any(|p| p.as_ptr() as usize == ptr) {
+        keys.push(k.clone().unbind());
+    }
+    Some(DictKey::Type(ptr, name))
+}
+
+impl DictKey {
+    /// The key object (for a `Type` key, the class kept alive by [`type_key`]).
+    pub fn to_object(&self, py: pyo3::Python<'_>) -> pyo3::Py<pyo3::PyAny> {
+        use pyo3::types::{PyBytes, PyInt, PyString};
+        match self {
+            DictKey::Str(s) => PyString::intern(py, s).into_any().unbind(),
+            DictKey::Int(i) => PyInt::new(py, *i).into_any().unbind(),
+            DictKey::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
+            DictKey::Type(ptr, _) => TYPE_KEYS
+                .lock()
+                .ok()
+                .and_then(|keys| {
+                    keys.iter()
+                        .find(|p| p.as_ptr() as usize == *ptr)
+                        .map(|p| p.clone_ref(py))
+                })
+                .unwrap_or_else(|| py.None()),
+        }
+    }
 }
 
 impl DictKey {
@@ -20,6 +72,7 @@ impl DictKey {
             DictKey::Str(k) => py_str_repr(k),
             DictKey::Int(i) => i.to_string(),
             DictKey::Bytes(b) => format!("b{}", py_str_repr(&String::from_utf8_lossy(b))),
+            DictKey::Type(_, name) => name.clone(),
         }
     }
 }

@@ -879,7 +879,7 @@ pub fn dict_key(k: &Bound<'_, PyAny>) -> Option<DictKey> {
     if k.get_type().name().ok()? == "int" {
         return k.extract::<i64>().ok().map(DictKey::Int);
     }
-    None
+    crate::guards::source::type_key(k)
 }
 
 /// Code from torch's own modules: its globals are trusted not to be monkeypatched, so
