@@ -14,6 +14,7 @@ from . import _core, config, exc, logs, profile, testing
 from .api import OptimizedModule, compile, reset
 from .explain import BreakReason, ExplainOutput, explain
 from .logs import set_logs
+from .marks import mark_dynamic, mark_static, maybe_mark_dynamic
 
 __version__: str = _core.__version__
 
@@ -27,6 +28,9 @@ __all__ = [
     "exc",
     "explain",
     "logs",
+    "mark_dynamic",
+    "mark_static",
+    "maybe_mark_dynamic",
     "profile",
     "reset",
     "set_logs",

@@ -109,7 +109,10 @@ def symbolic_dims(fake: Any) -> tuple[list[int], list[int]] | None:
 
 def _marked(tensor: torch.Tensor, attr: str) -> set[int]:
     dims = getattr(tensor, attr, None)
-    return set(dims) if isinstance(dims, (set, frozenset, list, tuple)) else set()
+    if not isinstance(dims, (set, frozenset, list, tuple)):
+        return set()
+    n = tensor.dim()
+    return {d % n for d in dims if isinstance(d, int) and n and -n <= d < n}
 
 
 class InputShapes:
