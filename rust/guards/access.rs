@@ -16,6 +16,8 @@ pub(crate) enum Access {
     Globals,
     /// Root: the builtins dict.
     Builtins,
+    /// Root: `sys.modules`.
+    SysModules,
     Attr(Py<PyString>),
     InstDict,
     DictItem(Py<PyAny>),
@@ -47,6 +49,7 @@ impl Access {
         match src {
             Source::Local { index, .. } => Access::Local(*index as usize),
             Source::Globals => Access::Globals,
+            Source::SysModules => Access::SysModules,
             Source::Global { name } | Source::Builtin { name } => {
                 Access::DictItem(PyString::intern(py, name).into_any().unbind())
             }
@@ -151,7 +154,7 @@ impl Access {
                 }
             }
             // Roots have no parent; the tree evaluates them directly.
-            Access::Local(_) | Access::Globals | Access::Builtins => None,
+            Access::Local(_) | Access::Globals | Access::Builtins | Access::SysModules => None,
         }
     }
 

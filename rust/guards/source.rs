@@ -106,6 +106,8 @@ pub enum Source {
     TypeOf { base: Arc<Source> },
     /// `base()` where `base` is a weak reference: its referent (None once dead).
     WeakrefDeref { base: Arc<Source> },
+    /// `sys.modules` (a root: imported modules are its items).
+    SysModules,
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -124,6 +126,7 @@ impl Source {
             Source::Local { .. }
             | Source::Global { .. }
             | Source::Globals
+            | Source::SysModules
             | Source::Builtin { .. } => None,
             Source::Attr { base, .. }
             | Source::InstDict { base }
@@ -152,6 +155,7 @@ impl Source {
                 let _ = write!(out, "G[{}]", py_str_repr(name));
             }
             Source::Globals => out.push('G'),
+            Source::SysModules => out.push_str("sys.modules"),
             Source::Builtin { name } => {
                 let _ = write!(out, "__builtins__[{}]", py_str_repr(name));
             }

@@ -60,6 +60,15 @@ impl<'py> Frame<'_, 'py> {
             Access::Local(i) => self.locals.get(i).cloned(),
             Access::Globals => Some(self.globals.as_any().clone()),
             Access::Builtins => Some(self.builtins.as_any().clone()),
+            Access::SysModules => {
+                let py = self.globals.py();
+                // SAFETY: the interpreter's module dict, a borrowed reference (NULL only
+                // during finalization, when no guard runs).
+                unsafe {
+                    let m = pyo3::ffi::PyImport_GetModuleDict();
+                    (!m.is_null()).then(|| Bound::from_borrowed_ptr(py, m))
+                }
+            }
             _ => None,
         }
     }

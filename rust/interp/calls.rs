@@ -186,6 +186,56 @@ fn call_object(
             return Ok(v);
         }
     }
+    // A C function or type with a Python polyfill (itertools, functools.reduce): trace that.
+    let polyfill = obj
+        .hash()
+        .ok()
+        .and_then(|_| tx.hooks.polyfills.bind(py).get_item(&obj).ok().flatten());
+    if let Some(pf) = polyfill {
+        let f = tx.realize(&pf, None)?;
+        return call_value(tx, &f, args, kwargs);
+    }
+    // A `functools.lru_cache` wrapper: trace the wrapped function, ignoring the cache (as
+    // torch.compile does; a warning says so once).
+    let attr_src = |base: &crate::interp::value::SourceRef, name: &str| {
+        base.as_ref().map(|s| {
+            std::sync::Arc::new(crate::guards::Source::Attr {
+                base: s.clone(),
+                name: name.into(),
+            })
+        })
+    };
+    let lru = tx.hooks.lru_cache_wrapper.bind(py);
+    if obj.get_type().is(lru) {
+        let wrapped = obj.getattr("__wrapped__").map_err(|e| tx.err(e))?;
+        let _ = tx.hooks.warn_lru_cache.bind(py).call1((&obj,));
+        let f = tx.realize(&wrapped, attr_src(&o.source, "__wrapped__"))?;
+        return call_value(tx, &f, args, kwargs);
+    }
+    // The same, bound to an instance (an lru_cache-decorated method).
+    if obj.get_type().is(tx
+        .hooks
+        .types
+        .bind(py)
+        .getattr("MethodType")
+        .map_err(|e| tx.err(e))?)
+    {
+        let func = obj.getattr("__func__").map_err(|e| tx.err(e))?;
+        if func.get_type().is(lru) {
+            let wrapped = func.getattr("__wrapped__").map_err(|e| tx.err(e))?;
+            let this = obj.getattr("__self__").map_err(|e| tx.err(e))?;
+            let _ = tx.hooks.warn_lru_cache.bind(py).call1((&func,));
+            let f = tx.realize(
+                &wrapped,
+                attr_src(&attr_src(&o.source, "__func__"), "__wrapped__"),
+            )?;
+            let this = tx.realize(&this, attr_src(&o.source, "__self__"))?;
+            let mut all = Vec::with_capacity(args.len() + 1);
+            all.push(this);
+            all.extend(args);
+            return call_value(tx, &f, all, kwargs);
+        }
+    }
     if let Some(v) = super::stdlib::call_stdlib(tx, &obj, whole, &args, &kwargs)? {
         return Ok(v);
     }

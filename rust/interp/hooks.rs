@@ -32,6 +32,11 @@ pub struct Hooks {
     pub error_on_break_exit: Py<PyAny>,
     pub builtins: Py<PyDict>,
     pub operator: Py<PyModule>,
+    /// Originals traced through a Python polyfill (`ferrodyn.polyfills.POLYFILLS`).
+    pub polyfills: Py<PyDict>,
+    /// `functools._lru_cache_wrapper` (traced through `__wrapped__`) and its one-time warning.
+    pub lru_cache_wrapper: Py<PyAny>,
+    pub warn_lru_cache: Py<PyAny>,
     pub b: Builtins,
 }
 
@@ -124,6 +129,19 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
                 .unbind(),
             builtins: builtins_mod.dict().unbind(),
             operator: py.import_cached("operator")?.unbind(),
+            polyfills: py
+                .import_cached("ferrodyn.polyfills")?
+                .getattr("POLYFILLS")?
+                .cast_into::<PyDict>()?
+                .unbind(),
+            lru_cache_wrapper: py
+                .import_cached("functools")?
+                .getattr("_lru_cache_wrapper")?
+                .unbind(),
+            warn_lru_cache: py
+                .import_cached("ferrodyn.polyfills")?
+                .getattr("warn_lru_cache")?
+                .unbind(),
             b: Builtins {
                 len: g("len")?,
                 isinstance: g("isinstance")?,

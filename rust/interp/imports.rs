@@ -63,14 +63,21 @@ pub fn import_name(
     if target == "torch" || target.starts_with("torch.") {
         return tx.realize(&module, None);
     }
-    // A module the globals bind: read it from there, guarded like any global.
+    // A module the globals bind: read it from there, guarded like any global; any other
+    // loaded module through `sys.modules[name]` (the import finds it there and runs
+    // nothing; the guard recompiles if that entry is replaced or removed).
     let globals = frame.globals_dict(py).map_err(|e| tx.err(e))?;
     let key = globals
         .iter()
         .find(|(_, v)| v.is(&module))
-        .and_then(|(k, _)| k.extract::<String>().ok())
-        .ok_or_else(brk)?;
-    let source = global_source(frame, &key).ok_or_else(brk)?;
+        .and_then(|(k, _)| k.extract::<String>().ok());
+    let source = match key.and_then(|k| global_source(frame, &k)) {
+        Some(s) => s,
+        None => std::sync::Arc::new(crate::guards::Source::DictItem {
+            base: std::sync::Arc::new(crate::guards::Source::SysModules),
+            key: crate::guards::DictKey::Str(target.to_string()),
+        }),
+    };
     tx.realize(&module, Some(source))
 }
 
