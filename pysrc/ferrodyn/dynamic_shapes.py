@@ -19,8 +19,10 @@ Parameters stay static (as torch.compile's `force_parameter_static_shapes`).
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import functools
+import math
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -80,11 +82,17 @@ def python_type_of(value: Any) -> type:
 
 
 def constant(value: Any) -> Any:
-    """A result that is a constant: plain ints for SymInts known to be one value."""
-    if isinstance(value, torch.SymInt):
-        return int(value)
-    if isinstance(value, torch.Size) and any(isinstance(d, torch.SymInt) for d in value):
-        return torch.Size(int(d) for d in value)
+    """A result that is a constant: plain numbers for symbolic ones known to be one value
+    (also inside a torch.Size, tuple or list)."""
+    if isinstance(value, _SYM_TYPES):
+        return specialize(value)
+    if isinstance(value, (torch.Size, tuple, list)) and any(
+        isinstance(d, (*_SYM_TYPES, tuple, list)) for d in value
+    ):
+        items = [constant(d) for d in value]
+        if isinstance(value, torch.Size):
+            return torch.Size(items)
+        return type(value)(items) if type(value) in (tuple, list) else value
     return value
 
 
@@ -123,6 +131,9 @@ class InputShapes:
         self.state = dyn_state if dyn_state is not None else {}
         self.seen: dict[str, list[int | None]] = self.state.setdefault(_SEEN, {})
         self.env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
+        # Graph inputs (by position) made with symbolic sizes or as symbolic ints: the shape
+        # guard covers them, including the sizes the trace later specialised.
+        self.symbolic_inputs: list[int] = []
 
     def _dynamic_dims(self, tensor: torch.Tensor, source_name: str) -> set[int]:
         ndim = tensor.dim()
@@ -134,13 +145,13 @@ class InputShapes:
         sizes = list(tensor.shape)
         before = self.seen.get(source_name)
         if self.mode is False:
-            dims = set(marked)
+            dims = marked | weak
         elif self.mode is True:
             dims = set(range(ndim)) - static
         else:
             dims = (marked | weak) - static
             if before is not None and len(before) == ndim:
-                changed = {i for i, (b, n) in enumerate(zip(before, sizes)) if b != n}
+                changed = {i for i, (b, n) in enumerate(zip(before, sizes)) if b not in (None, n)}
                 grown = changed - static - dims
                 if grown:
                     log.info(
@@ -151,7 +162,8 @@ class InputShapes:
                         [sizes[i] for i in sorted(grown)],
                     )
                     _log_recompile(source_name, sorted(grown))
-                dims |= changed - static
+                already = {i for i, b in enumerate(before) if b is None}
+                dims |= (changed | already) - static
         record: list[int | None] = [None if i in dims else s for i, s in enumerate(sizes)]
         if before is not None and len(before) == ndim:
             record = [None if b is None else r for b, r in zip(before, record)]
@@ -177,7 +189,10 @@ class InputShapes:
         source = InputSource(index)
         # As torch.compile's unspecialised ints: any value, 0 and 1 included.
         sym = self.env.create_unspecified_symint_and_symbol(value, source, DimDynamic.DYNAMIC)
-        return sym if is_symbolic(sym) else None
+        if not is_symbolic(sym):
+            return None
+        self.symbolic_inputs.append(index)
+        return sym
 
     def fakeify(
         self, mode: Any, tensor: torch.Tensor, source_name: str, index: int
@@ -190,16 +205,27 @@ class InputShapes:
             ],
             constraint_sizes=[None] * tensor.dim(),
         )
-        return mode.from_tensor(tensor, source=source, symbolic_context=ctx)  # type: ignore[no-any-return]
+        fake = mode.from_tensor(tensor, source=source, symbolic_context=ctx)
+        if symbolic_dims(fake):
+            self.symbolic_inputs.append(index)
+        return fake  # type: ignore[no-any-return]
 
     def guard(self, fakes: Sequence[torch.Tensor], names: Sequence[str]) -> Any:
-        if not any(is_symbolic(f) or symbolic_dims(f) for f in fakes):
+        if not self.symbolic_inputs:
             return None
-        sources = [InputSource(i) for i in range(len(fakes))]
-        code = self.env.produce_guards(list(fakes), sources)
+        # Every guard on the inputs that had symbolic sizes, those specialised since
+        # included (`ignore_static=False`): the tensor guard leaves their sizes to this.
+        picked = [i for i in self.symbolic_inputs if i < len(fakes)]
+        code = self.env.produce_guards(
+            [fakes[i] for i in picked], [InputSource(i) for i in picked], ignore_static=False
+        )
         if not code:
             return None
         return ShapeGuard(code, names)
+
+
+# What the shape environment's guard text refers to (`torch.sym_min(...)`, `math.floor`).
+_GUARD_GLOBALS: dict[str, Any] = {"torch": torch, "math": math, "__builtins__": builtins}
 
 
 class ShapeGuard:
@@ -210,7 +236,7 @@ class ShapeGuard:
         self.names = list(names)
         expr = " and ".join(f"({c})" for c in self.code)
         self._check: Callable[[Sequence[Any]], bool] = eval(
-            f"lambda a: {expr}", {"__builtins__": {}}, {}
+            f"lambda a: {expr}", dict(_GUARD_GLOBALS), {}
         )
 
     def __call__(self, inputs: Sequence[Any]) -> bool:
@@ -223,7 +249,7 @@ class ShapeGuard:
         """The first failing guard, with the inputs' names."""
         for c in self.code:
             try:
-                ok = bool(eval(f"lambda a: {c}", {"__builtins__": {}}, {})(inputs))
+                ok = bool(eval(f"lambda a: {c}", dict(_GUARD_GLOBALS), {})(inputs))
             except Exception:  # noqa: BLE001
                 ok = False
             if not ok:

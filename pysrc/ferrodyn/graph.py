@@ -110,6 +110,22 @@ def _map(value: Any, fn: Callable[[TensorVar], Any]) -> Any:
     return value
 
 
+def _is_symbolic_var(v: Any) -> bool:
+    return isinstance(v, TensorVar) and v.is_symbolic()
+
+
+def _has_symbolic_items(items: Any) -> bool:
+    """A flat list or tuple of numbers, some of them symbolic sizes (TensorVars of ints)."""
+    if type(items) not in (list, tuple) or not items:
+        return False
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool)
+        or (isinstance(v, TensorVar) and v.is_symbolic())
+        for v in items
+    )
+    return numbers and any(isinstance(v, TensorVar) for v in items)
+
+
 def _node_of(v: TensorVar) -> torch.fx.Node:
     return v.node
 
@@ -192,7 +208,31 @@ class GraphBuilder:
 
     # -- ops ----------------------------------------------------------------------------
     def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        if target is torch.tensor and args and _has_symbolic_items(args[0]):
+            return self._tensor_of_numbers(args[0], kwargs)
+        if target is torch.tensor and args and _is_symbolic_var(args[0]):
+            return self._tensor_of_numbers([args[0]], kwargs, scalar=True)
         return self._record("call_function", target, args, kwargs)
+
+    def _tensor_of_numbers(self, items: Any, kwargs: dict, scalar: bool = False) -> Any:
+        """`torch.tensor([n, m])` with symbolic sizes among the numbers: a stack of scalar
+        tensors, so the sizes stay symbolic (building it directly would specialise them)."""
+        extra = set(kwargs) - {"dtype", "device"}
+        if extra:
+            raise Unsupported(f"torch.tensor(...) of symbolic sizes with {sorted(extra)}")
+        is_float = any(
+            isinstance(v, float) or (isinstance(v, TensorVar) and v.py_type is float)
+            for v in items
+        )
+        dtype = kwargs.get("dtype") or (torch.get_default_dtype() if is_float else torch.int64)
+        scalars = [
+            self._record("call_function", torch.scalar_tensor, (v,), {"dtype": dtype})
+            for v in items
+        ]
+        out = scalars[0] if scalar else self._record("call_function", torch.stack, (scalars,), {})
+        if kwargs.get("device") is not None:
+            out = self._record("call_method", "to", (out, kwargs["device"]), {})
+        return out
 
     def call_method(self, name: str, args: tuple, kwargs: dict) -> Any:
         if name in _DATA_METHODS:
@@ -201,13 +241,24 @@ class GraphBuilder:
             )
         return self._record("call_method", name, args, kwargs)
 
+    def tensor_len(self, var: TensorVar) -> Any:
+        """`len(t)`: its first size (a graph value when symbolic); TypeError for 0-d."""
+        if var.fake.dim() == 0:
+            raise TypeError("len() of a 0-d tensor")
+        size = var.fake.shape[0]
+        if not dynamic_shapes.is_symbolic(size):
+            return int(size)
+        n = self.graph.call_function(torch.ops.aten.sym_size.int, (var.node, 0))
+        n.meta["example_value"] = size
+        return TensorVar(n, size, self, int)
+
     def tensor_attr(self, var: TensorVar, name: str) -> Any:
         """Attribute of a traced tensor. Returns a constant, a TensorVar, or NotImplemented
         when `name` is a method (the interpreter then records a method call)."""
         if name == "shape" and self.shapes.env is not None:
             return self._sizes(var, var.fake.shape)
         if name in _CONST_ATTRS:
-            return getattr(var.fake, name)
+            return dynamic_shapes.constant(getattr(var.fake, name))
         if name in _TENSOR_ATTRS:
             return self._record("call_function", getattr, (var, name), {})
         if name == "grad":
@@ -256,7 +307,7 @@ class GraphBuilder:
         """`t.shape` with symbolic sizes: one `sym_size` node per symbolic dimension (a
         plain tuple, so its items can be graph values)."""
         if not any(dynamic_shapes.is_symbolic(d) for d in shape):
-            return shape
+            return dynamic_shapes.constant(shape)
         items: list[Any] = []
         for i, d in enumerate(shape):
             if dynamic_shapes.is_symbolic(d):

@@ -39,6 +39,31 @@ def reduce(function: Callable[[Any, Any], Any], iterable: Iterable[Any], *initia
     return value
 
 
+def update_wrapper(
+    wrapper: Any,
+    wrapped: Any,
+    assigned: tuple[str, ...] = functools.WRAPPER_ASSIGNMENTS,
+    updated: tuple[str, ...] = functools.WRAPPER_UPDATES,
+) -> Any:
+    # CPython's, but `wrapper.__dict__.update(...)` is done attribute by attribute (the
+    # traced function's namespace is its attributes).
+    for attr in assigned:
+        try:
+            value = getattr(wrapped, attr)
+        except AttributeError:
+            pass
+        else:
+            setattr(wrapper, attr, value)
+    for attr in updated:
+        if attr == "__dict__":
+            for k, v in getattr(wrapped, "__dict__", {}).items():
+                setattr(wrapper, k, v)
+        else:
+            getattr(wrapper, attr).update(getattr(wrapped, attr, {}))
+    wrapper.__wrapped__ = wrapped
+    return wrapper
+
+
 # -- itertools --------------------------------------------------------------------------------
 def chain(*iterables: Iterable[Any]) -> Iterator[Any]:
     for it in iterables:
@@ -308,6 +333,7 @@ def warn_lru_cache(wrapper: Any) -> None:
 # The originals, by object, and what is traced in their place.
 POLYFILLS: dict[Any, Callable[..., Any]] = {
     functools.reduce: reduce,
+    functools.update_wrapper: update_wrapper,
     itertools.chain: chain,
     itertools.chain.from_iterable: chain_from_iterable,
     itertools.count: count,

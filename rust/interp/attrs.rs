@@ -205,6 +205,9 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             obj.clone(),
             name.to_string(),
         )))),
+        Value::Generator(_) if matches!(name, "send" | "throw" | "close" | "__next__") => Ok(
+            Value::BuiltinMethod(Rc::new((obj.clone(), name.to_string()))),
+        ),
         Value::BoundMethod(m) => match name {
             "__self__" => Ok(m.0.clone()),
             "__func__" => Ok(m.1.clone()),
@@ -212,9 +215,7 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
         },
         Value::Function(f) => {
             let Some(o) = &f.obj else {
-                return Err(Exit::brk(format!(
-                    "attribute '{name}' of a function created in the compiled region"
-                )));
+                return new_function_attr(tx, f, name);
             };
             let r = o
                 .bind(py)
@@ -501,5 +502,69 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
             "object.__init__".to_string(),
         )))),
         _ => tx.realize(&raw, source),
+    }
+}
+
+/// An attribute of a function made in the trace: one set in the trace, or what CPython's
+/// function object would answer from its code, globals and MAKE_FUNCTION operands.
+fn new_function_attr(
+    tx: &mut Tracer<'_>,
+    f: &Rc<super::value::FuncVal>,
+    name: &str,
+) -> TResult<Value> {
+    let py = tx.py;
+    if let Some((_, v)) = f.attrs.borrow().iter().rev().find(|(k, _)| k == name) {
+        return Ok(v.clone());
+    }
+    let code = f.spec.code.bind(py);
+    let from_code = |attr: &str| -> TResult<Value> {
+        let v = code.getattr(attr).map_err(|e| tx.err(e))?;
+        Ok(Value::Const(v.unbind()))
+    };
+    match name {
+        "__name__" => from_code("co_name"),
+        "__qualname__" => from_code("co_qualname"),
+        "__code__" => Ok(Value::Const(code.clone().unbind())),
+        "__module__" => {
+            let m = f
+                .globals
+                .bind(py)
+                .get_item("__name__")
+                .unwrap_or_else(|_| py.None().into_bound(py));
+            Ok(Value::Const(m.unbind()))
+        }
+        "__doc__" => {
+            // CPython: the first constant, when it is a string.
+            let first = code
+                .getattr("co_consts")
+                .and_then(|c| c.get_item(0))
+                .ok()
+                .filter(|c| c.is_instance_of::<pyo3::types::PyString>());
+            Ok(Value::Const(
+                first.unwrap_or_else(|| py.None().into_bound(py)).unbind(),
+            ))
+        }
+        "__defaults__" => Ok(match &f.defaults {
+            Some(d) if !d.is_empty() => Value::new_tuple(d.clone()),
+            _ => Value::none(py),
+        }),
+        "__dict__" => {
+            // A snapshot of the attributes (read-only here: writing through it breaks).
+            let mut items = Vec::new();
+            for (k, v) in f.attrs.borrow().iter() {
+                if !k.starts_with("__") || !k.ends_with("__") || k == "__wrapped__" {
+                    let key = pyo3::types::PyString::new(py, k).into_any().unbind();
+                    items.push((key, v.clone()));
+                }
+            }
+            let d = Value::new_dict_from(items);
+            tx.add_orphan(&d);
+            Ok(d)
+        }
+        _ => Err(super::exceptions::raise_builtin(
+            py,
+            "AttributeError",
+            format!("'function' object has no attribute '{name}'"),
+        )),
     }
 }

@@ -96,6 +96,14 @@ pub fn call_builtin<'py>(
                     .len()
                     .map_err(|e| Exit::brk(format!("len() raised {e}")))?,
             ),
+            // A tensor's first size (`x.size(0)`: symbolic under dynamic shapes).
+            Value::Tensor(var) if !tx.is_symbolic(v) => {
+                let r = tx
+                    .gb
+                    .call_method1("tensor_len", (var.bind(py),))
+                    .map_err(|e| tx.err(e))?;
+                tx.from_graph_result(&r)?
+            }
             Value::Tensor(_) => graph_call(tx, obj, args, &[])?,
             Value::Std(s) => super::stdlib::len(tx, s)?,
             Value::Object(_) => {
@@ -244,6 +252,28 @@ pub fn call_builtin<'py>(
         }
     }
     if is(&b.int) || is(&b.float) || is(&b.bool_) || is(&b.str_) {
+        // A symbolic size: `int(n)` is `n` itself (still symbolic); other conversions use its
+        // value in this trace (guarded).
+        if let ([v], true) = (args, kwargs.is_empty()) {
+            if tx.is_symbolic(v) {
+                let same_type = python_type(tx, v).is_ok_and(|t| t.is(obj));
+                if same_type && !is(&b.str_) {
+                    return Ok(Some(v.clone()));
+                }
+                if is(&b.float) {
+                    let f = py
+                        .import_cached("torch")
+                        .and_then(|t| t.getattr("sym_float"))
+                        .map_err(|e| tx.err(e))?;
+                    return super::calls::graph_call(tx, &f, args, &[]).map(Some);
+                }
+                let c = tx
+                    .as_python_constant(v)
+                    .ok_or_else(|| Exit::internal("symbolic value without a value"))?;
+                let r = obj.call1((c,)).map_err(|e| tx.err(e))?;
+                return Ok(Some(tx.realize(&r, None)?));
+            }
+        }
         if args.iter().any(|a| a.is_tensor()) {
             return Err(Exit::brk(format!(
                 "data-dependent conversion {}(tensor) (reads tensor values into Python)",
@@ -276,6 +306,22 @@ pub fn call_builtin<'py>(
             (Err(e), Some(d)) if super::exceptions::is_attribute_error(py, &e) => Ok(Some(d)),
             (Err(e), _) => Err(e),
         };
+    }
+    if is(&b.setattr) || is(&b.delattr) {
+        // `setattr(obj, "name", v)` / `delattr(obj, "name")`: the attribute store traced
+        // like `obj.name = v` / `del obj.name`.
+        no_kwargs("setattr")?;
+        let (obj, name, value) = match args {
+            [o, n, v] if is(&b.setattr) => (o, n, Some(v.clone())),
+            [o, n] if is(&b.delattr) => (o, n, None),
+            _ => return Err(Exit::brk("setattr()/delattr() arguments")),
+        };
+        let name: String = name
+            .as_const(py)
+            .and_then(|c| c.extract().ok())
+            .ok_or_else(|| Exit::brk("setattr()/delattr() with a non-constant name"))?;
+        crate::side_effects::mutate::store_attr(tx, obj, &name, value)?;
+        return Ok(Some(Value::none(py)));
     }
     if is(&b.hasattr) {
         no_kwargs("hasattr")?;
@@ -380,6 +426,27 @@ pub fn call_builtin<'py>(
             [one] => unpack(tx, one)?,
             many => many.to_vec(),
         };
+        // Symbolic sizes among ints: `torch.sym_max`/`sym_min` nodes (the result stays
+        // symbolic, as in torch.compile).
+        let int_like = |tx: &Tracer<'_>, v: &Value| {
+            tx.is_symbolic(v)
+                || v.as_const(py)
+                    .is_some_and(|c| c.is_instance_of::<pyo3::types::PyInt>())
+        };
+        if items.len() >= 2
+            && items.iter().any(|v| tx.is_symbolic(v))
+            && items.iter().all(|v| int_like(tx, v))
+        {
+            let f = py
+                .import_cached("torch")
+                .and_then(|t| t.getattr(if is(&b.max) { "sym_max" } else { "sym_min" }))
+                .map_err(|e| tx.err(e))?;
+            let mut acc = items[0].clone();
+            for v in &items[1..] {
+                acc = super::calls::graph_call(tx, &f, &[acc, v.clone()], &[])?;
+            }
+            return Ok(Some(acc));
+        }
         if items.iter().all(|v| !v.is_tensor()) {
             let consts: Option<Vec<_>> = items.iter().map(|v| tx.as_python_constant(v)).collect();
             if let Some(c) = consts {

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::ImportCached;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -36,6 +37,20 @@ pub fn call_value(
             if kwargs.is_empty() && f.obj.as_ref().is_some_and(|o| o.is(&rf.environ_getitem)) {
                 if let Some(v) = super::environ::getitem(tx, &args)? {
                     return Ok(v);
+                }
+            }
+            // A library Python function with a polyfill (functools.update_wrapper).
+            if let Some(o) = &f.obj {
+                let pf = tx
+                    .hooks
+                    .polyfills
+                    .bind(py)
+                    .get_item(o.bind(py))
+                    .ok()
+                    .flatten();
+                if let Some(pf) = pf {
+                    let pf = tx.realize(&pf, None)?;
+                    return call_value(tx, &pf, args, kwargs);
                 }
             }
             inline_call(tx, f, args, kwargs)
@@ -85,6 +100,33 @@ pub fn call_value(
                     .and_then(|k| k.extract().ok())
                     .ok_or_else(|| Exit::brk("__getattribute__ with a non-constant name"))?;
                 return super::attrs::generic_getattr(tx, recv, &key);
+            }
+            if let Value::Generator(g) = recv {
+                if !kwargs.is_empty() {
+                    return Err(Exit::brk("keyword arguments to a generator method"));
+                }
+                return match (name, args.as_slice()) {
+                    ("send", [v]) => super::iter::generator_send(tx, g, v.clone()),
+                    ("__next__", []) => super::iter::generator_send(tx, g, Value::none(py)),
+                    ("close", []) => super::iter::generator_close(tx, g),
+                    ("throw", [e]) | ("throw", [e, _]) | ("throw", [e, _, _]) => {
+                        let exc = match args.get(1) {
+                            // throw(type, value): the class called with the value (or the
+                            // value itself when it is already an instance).
+                            Some(Value::Exception(v)) => v.clone(),
+                            Some(v) if !matches!(v, Value::Const(c) if c.bind(py).is_none()) => {
+                                match call_value(tx, e, vec![v.clone()], Vec::new())? {
+                                    Value::Exception(x) => x,
+                                    _ => return Err(Exit::brk("throw() with a non-exception")),
+                                }
+                            }
+                            _ => super::exceptions::instantiate(tx, e)?
+                                .ok_or_else(|| Exit::brk("throw() with a non-exception"))?,
+                        };
+                        super::iter::generator_throw(tx, g, exc)
+                    }
+                    _ => Err(Exit::brk(format!("generator.{name}() arguments"))),
+                };
             }
             if let (Value::GradMode(prev), "__exit__") = (recv, name) {
                 set_grad_mode(tx, *prev)?;
@@ -172,6 +214,41 @@ fn all_constants<'py>(
     Some((t, d))
 }
 
+/// Number functions applied to symbolic sizes (dynamic shapes): `abs`, `round`, `pow`,
+/// `math.floor/ceil/trunc/sqrt` and `operator.*` become graph nodes whose results stay
+/// symbolic, as in torch.compile (folding them would specialise the size).
+fn symbolic_call<'py>(
+    tx: &mut Tracer<'py>,
+    obj: &Bound<'py, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    if !kwargs.is_empty()
+        || !args.iter().any(|a| tx.is_symbolic(a))
+        || args.iter().any(|a| a.is_tensor() && !tx.is_symbolic(a))
+    {
+        return Ok(None);
+    }
+    let text = |attr: &str| {
+        obj.getattr(attr)
+            .and_then(|m| m.extract::<String>())
+            .unwrap_or_default()
+    };
+    let (module, name) = (text("__module__"), text("__name__"));
+    let target = match (module.as_str(), name.as_str()) {
+        ("math", "sqrt") => py
+            .import_cached("torch")
+            .and_then(|t| t.getattr("sym_sqrt"))
+            .map_err(|e| tx.err(e))?,
+        ("math", "floor" | "ceil" | "trunc")
+        | ("builtins", "abs" | "round" | "pow")
+        | ("_operator", _) => obj.clone(),
+        _ => return Ok(None),
+    };
+    graph_call(tx, &target, args, kwargs).map(Some)
+}
+
 fn call_object(
     tx: &mut Tracer<'_>,
     whole: &Value,
@@ -185,6 +262,9 @@ fn call_object(
         if let Some(v) = super::model_output::construct(tx, &obj, &args, &kwargs)? {
             return Ok(v);
         }
+    }
+    if let Some(v) = symbolic_call(tx, &obj, &args, &kwargs)? {
+        return Ok(v);
     }
     // A C function or type with a Python polyfill (itertools, functools.reduce): trace that.
     let polyfill = obj

@@ -691,6 +691,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 source: None,
                 globals_source: frame.globals_source.clone(),
                 annotations,
+                attrs: Default::default(),
             })));
         }
 

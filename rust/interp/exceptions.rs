@@ -569,7 +569,7 @@ pub fn raise_varargs(tx: &mut Tracer<'_>, frame: &mut Frame, argc: usize) -> Exi
     }
 }
 
-fn instantiate(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<Rc<ExcVal>>> {
+pub(crate) fn instantiate(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<Rc<ExcVal>>> {
     let py = tx.py;
     match v {
         Value::Exception(e) => Ok(Some(e.clone())),

@@ -23,13 +23,18 @@ pub fn import_name(
 ) -> TResult<Value> {
     let py = tx.py;
     let brk = || Exit::brk(format!("an import statement (import of {name})"));
-    let level_zero = level
+    let level = level
         .as_const(py)
         .and_then(|l| l.extract::<i64>().ok())
-        .is_some_and(|l| l == 0);
-    if !level_zero {
-        return Err(brk());
-    }
+        .ok_or_else(brk)?;
+    // `from .x import y`: the absolute name, from the module's `__package__` (guarded).
+    let absolute;
+    let name = if level == 0 {
+        name
+    } else {
+        absolute = relative_name(tx, frame, name, level).ok_or_else(brk)?;
+        absolute.as_str()
+    };
     // `import a.b` binds the top package; `from a.b import c` needs `a.b` itself.
     let wants_module = match fromlist.as_const(py) {
         Some(f) if f.is_none() => false,
@@ -79,6 +84,32 @@ pub fn import_name(
         }),
     };
     tx.realize(&module, Some(source))
+}
+
+/// The absolute module name of a relative import, as `importlib` resolves it; None when
+/// the module has no package or the level goes above the top package.
+fn relative_name(tx: &mut Tracer<'_>, frame: &Frame, name: &str, level: i64) -> Option<String> {
+    let py = tx.py;
+    let globals = frame.globals_dict(py).ok()?;
+    let package = globals.get_item("__package__").ok().flatten()?;
+    let pkg: String = package.extract().ok()?;
+    if pkg.is_empty() || level < 1 {
+        return None;
+    }
+    let parts: Vec<&str> = pkg.split('.').collect();
+    let keep = parts.len().checked_sub(usize::try_from(level - 1).ok()?)?;
+    if keep == 0 {
+        return None;
+    }
+    // The import depends on `__package__`: guard it like a global read.
+    let src = global_source(frame, "__package__")?;
+    tx.realize(&package, Some(src)).ok()?;
+    let base = parts[..keep].join(".");
+    Some(if name.is_empty() {
+        base
+    } else {
+        format!("{base}.{name}")
+    })
 }
 
 /// `IMPORT_FROM name` on the module value: `getattr(module, name)`, when the attribute

@@ -1,6 +1,8 @@
 //! Iteration: `GET_ITER`/`FOR_ITER`, unpacking, and the lazy iterators the interpreter
 //! models itself (range, sequences, enumerate, zip).
 
+use std::rc::Rc;
+
 use pyo3::prelude::*;
 
 use super::calls::call_dunder;
@@ -271,6 +273,17 @@ pub fn unpack(tx: &mut Tracer<'_>, v: &Value) -> TResult<Vec<Value>> {
     }
 }
 
+fn is_generator_exit(py: Python<'_>, exc: &super::exceptions::ExcVal) -> bool {
+    exc.cls
+        .bind(py)
+        .cast::<pyo3::types::PyType>()
+        .map(|t| {
+            t.is_subclass_of::<pyo3::exceptions::PyGeneratorExit>()
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
 fn is_stop_iteration(py: Python<'_>, exc: &super::exceptions::ExcVal) -> bool {
     exc.cls
         .bind(py)
@@ -280,4 +293,107 @@ fn is_stop_iteration(py: Python<'_>, exc: &super::exceptions::ExcVal) -> bool {
                 .unwrap_or(false)
         })
         .unwrap_or(false)
+}
+
+/// `StopIteration(value)` raised by a generator that returned `value` (no argument for None).
+fn stop_iteration(tx: &Tracer<'_>, v: Value) -> Exit {
+    let py = tx.py;
+    let args = if matches!(&v, Value::Const(c) if c.bind(py).is_none()) {
+        Vec::new()
+    } else {
+        vec![v]
+    };
+    match super::exceptions::builtin(py, "StopIteration", args) {
+        Ok(e) => super::exceptions::raise(e),
+        Err(e) => tx.err(e),
+    }
+}
+
+/// `gen.send(v)`: resume with `v` as the value of the paused `yield`.
+pub fn generator_send(tx: &mut Tracer<'_>, g: &GenVal, v: Value) -> TResult<Value> {
+    let py = tx.py;
+    {
+        let mut slot = g.frame.borrow_mut();
+        match slot.as_mut() {
+            None => return Err(stop_iteration(tx, Value::none(py))),
+            Some(f) if f.ip == 0 => {
+                if !matches!(&v, Value::Const(c) if c.bind(py).is_none()) {
+                    return Err(super::exceptions::raise_builtin(
+                        py,
+                        "TypeError",
+                        "can't send non-None value to a just-started generator",
+                    ));
+                }
+            }
+            Some(f) => {
+                // The paused `yield` evaluates to the value sent (None was pushed for next).
+                f.stack.pop();
+                f.stack.push(v);
+            }
+        }
+    }
+    match generator_resume(tx, g)? {
+        FrameExit::Yield(v) => Ok(v),
+        FrameExit::Return(r) => Err(stop_iteration(tx, r)),
+    }
+}
+
+/// `gen.throw(exc)`: raise `exc` at the paused `yield` (or at the start: the generator then
+/// finishes without running); the next value yielded, or the exception that leaves it.
+pub fn generator_throw(
+    tx: &mut Tracer<'_>,
+    g: &GenVal,
+    exc: Rc<super::exceptions::ExcVal>,
+) -> TResult<Value> {
+    let py = tx.py;
+    let taken = g.frame.borrow_mut().take();
+    let Some(mut frame) = taken else {
+        return Err(super::exceptions::raise(exc));
+    };
+    if frame.ip == 0 {
+        return Err(super::exceptions::raise(exc));
+    }
+    // CPython looks the handler up at the paused YIELD_VALUE.
+    frame.current = frame.ip - 1;
+    exc.raised.set(true);
+    super::exceptions::attach_context(tx, &exc);
+    if !super::exceptions::unwind(tx, &mut frame, &exc)? {
+        return Err(super::exceptions::raise(
+            super::exceptions::leaving_generator(py, exc),
+        ));
+    }
+    *g.frame.borrow_mut() = Some(frame);
+    match generator_resume(tx, g)? {
+        FrameExit::Yield(v) => Ok(v),
+        FrameExit::Return(r) => Err(stop_iteration(tx, r)),
+    }
+}
+
+/// `gen.close()`: GeneratorExit at the paused `yield`; its `finally` blocks run.
+pub fn generator_close(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Value> {
+    let py = tx.py;
+    let started = g.frame.borrow().as_ref().map(|f| f.ip > 0);
+    match started {
+        None => return Ok(Value::none(py)),
+        Some(false) => {
+            g.frame.borrow_mut().take();
+            return Ok(Value::none(py));
+        }
+        Some(true) => {}
+    }
+    let exit =
+        super::exceptions::builtin(py, "GeneratorExit", Vec::new()).map_err(|e| tx.err(e))?;
+    match generator_throw(tx, g, exit) {
+        Ok(_) => Err(super::exceptions::raise_builtin(
+            py,
+            "RuntimeError",
+            "generator ignored GeneratorExit",
+        )),
+        Err(Exit::Observed { exc, .. })
+            if is_stop_iteration(py, &exc) || is_generator_exit(py, &exc) =>
+        {
+            Ok(Value::none(py))
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -602,6 +602,7 @@ impl<'py> Tracer<'py> {
             source,
             globals_source,
             annotations: None,
+            attrs: Default::default(),
         })))
     }
 
@@ -706,7 +707,7 @@ impl<'py> Tracer<'py> {
         })
     }
 
-    fn add_orphan(&mut self, v: &Value) {
+    pub(crate) fn add_orphan(&mut self, v: &Value) {
         let ptr = match v {
             Value::List(l) => Rc::as_ptr(l) as usize,
             Value::Dict(d) => Rc::as_ptr(d) as usize,
@@ -789,6 +790,18 @@ impl<'py> Tracer<'py> {
         self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
         self.inputs.push(s.clone());
         Ok(Some(Value::Tensor(var.unbind())))
+    }
+
+    /// Whether `v` is a symbolic number (a dynamic size or an expression of sizes).
+    pub fn is_symbolic(&self, v: &Value) -> bool {
+        match v {
+            Value::Tensor(var) => var
+                .bind(self.py)
+                .call_method0("is_symbolic")
+                .and_then(|b| b.is_truthy())
+                .unwrap_or(false),
+            _ => false,
+        }
     }
 
     /// A symbolic number (a dynamic size computed in the graph) as the constant it is in

@@ -117,6 +117,9 @@ pub struct FuncVal {
     /// MAKE_FUNCTION's annotations tuple (`('y', int, 'return', int)`), kept for a
     /// function made in the trace that escapes.
     pub annotations: Option<Value>,
+    /// Attributes set in the trace on a function made in it (`__name__`, `__wrapped__`,
+    /// `functools.wraps` metadata, user attributes), applied when it is rebuilt.
+    pub attrs: RefCell<Vec<(String, Value)>>,
 }
 
 impl DictVal {

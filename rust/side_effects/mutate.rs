@@ -81,6 +81,12 @@ pub fn store_attr(
     if let Value::Exception(e) = obj {
         return crate::interp::exceptions::store_attr(tx, e, name, value);
     }
+    // A function made in the trace: its attributes live on its value until it is rebuilt.
+    if let Value::Function(f) = obj {
+        if f.obj.is_none() {
+            return store_new_function_attr(tx, f, name, value);
+        }
+    }
     let Value::Object(o) = obj else {
         return Err(Exit::brk(format!(
             "assignment to attribute '{name}' of a '{}'",
@@ -275,4 +281,36 @@ pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TRe
             other.type_name(py)
         ))),
     }
+}
+
+/// Attributes a function made in the trace can be given (CPython's writable function
+/// attributes that ferrodyn rebuilds, and any name for the function's `__dict__`).
+fn store_new_function_attr(
+    tx: &mut Tracer<'_>,
+    f: &Rc<crate::interp::value::FuncVal>,
+    name: &str,
+    value: Option<Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    let Some(value) = value else {
+        return Err(Exit::brk(format!(
+            "deleting attribute '{name}' of a function"
+        )));
+    };
+    let ok = match name {
+        "__name__" | "__qualname__" => value
+            .as_const(py)
+            .is_some_and(|c| c.is_instance_of::<pyo3::types::PyString>()),
+        "__module__" | "__doc__" | "__wrapped__" => true,
+        _ => !(name.starts_with("__") && name.ends_with("__")),
+    };
+    if !ok {
+        return Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of a function made in the trace"
+        )));
+    }
+    let mut attrs = f.attrs.borrow_mut();
+    attrs.retain(|(k, _)| k != name);
+    attrs.push((name.to_string(), value));
+    Ok(())
 }

@@ -48,6 +48,8 @@ pub enum Entry {
         closure: Vec<OutTemplate>,
         /// The flat `(name, value, ...)` annotations tuple, set as `__annotations__`.
         annotations: Option<OutTemplate>,
+        /// Attributes set in the trace (`setattr` after creation, in order).
+        attrs: Vec<(String, OutTemplate)>,
     },
     /// A stdlib container (deque, set, OrderedDict, defaultdict): `alloc()`, then
     /// `obj.attr = ...` for each attribute and `obj.<method>(fill)` (interp/stdlib.rs).
@@ -224,6 +226,10 @@ fn function_entry(
         Some(a) => Some(template_for(tx, a, outputs, extra)?),
         None => None,
     };
+    let mut attrs = Vec::new();
+    for (k, v) in f.attrs.borrow().clone() {
+        attrs.push((k, template_for(tx, &v, outputs, extra)?));
+    }
     Ok(Entry::Function {
         code: f.spec.code.clone_ref(py),
         globals: f.globals.clone_ref(py),
@@ -231,6 +237,7 @@ fn function_entry(
         kwdefaults,
         closure,
         annotations,
+        attrs,
     })
 }
 
@@ -286,6 +293,7 @@ impl ObjectTable {
                 kwdefaults,
                 closure,
                 annotations,
+                attrs,
             } = &self.entries[i]
             else {
                 continue;
@@ -331,6 +339,9 @@ impl ObjectTable {
                     }
                 }
                 f.setattr("__annotations__", d)?;
+            }
+            for (k, t) in attrs {
+                f.setattr(k.as_str(), t.build_with(py, outputs, fetched, &objs)?)?;
             }
             objs[i] = f.unbind();
         }
