@@ -548,6 +548,38 @@ fn new_function_attr(
             Some(d) if !d.is_empty() => Value::new_tuple(d.clone()),
             _ => Value::none(py),
         }),
+        "__kwdefaults__" => Ok(match &f.kwdefaults {
+            Some(k) if !k.is_empty() => Value::new_dict_from(
+                k.iter()
+                    .map(|(n, v)| {
+                        (
+                            pyo3::types::PyString::new(py, n).into_any().unbind(),
+                            v.clone(),
+                        )
+                    })
+                    .collect(),
+            ),
+            _ => Value::none(py),
+        }),
+        "__annotations__" => {
+            // MAKE_FUNCTION's flat (name, value, ...) tuple as a dict (a fresh one here).
+            let flat = match &f.annotations {
+                Some(a) => super::iter::unpack(tx, a)?,
+                None => Vec::new(),
+            };
+            let mut items = Vec::new();
+            for pair in flat.chunks(2) {
+                if let [k, v] = pair {
+                    let key = tx
+                        .as_python_constant(k)
+                        .ok_or_else(|| Exit::brk("annotations with a non-constant name"))?;
+                    items.push((key.unbind(), v.clone()));
+                }
+            }
+            let d = Value::new_dict_from(items);
+            tx.add_orphan(&d);
+            Ok(d)
+        }
         "__dict__" => {
             // A snapshot of the attributes (read-only here: writing through it breaks).
             let mut items = Vec::new();

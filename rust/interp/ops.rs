@@ -481,6 +481,20 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
             }
         }
         Value::Object(o) => {
+            // `list[int]`, `dict[str, int]`: a builtin class's C `__class_getitem__` on
+            // constants makes a types.GenericAlias (no user code).
+            if matches!(o.kind, KIND_CLASS | KIND_PURE) {
+                let cls = o.obj.bind(py);
+                let builtin_cgi = cls.getattr("__class_getitem__").is_ok_and(|m| {
+                    m.get_type()
+                        .name()
+                        .is_ok_and(|n| n == "builtin_function_or_method")
+                });
+                if let (true, Some(i)) = (builtin_cgi, tx.as_python_constant(idx)) {
+                    let r = cls.get_item(i).map_err(|e| tx.err(e))?;
+                    return tx.realize(&r, None);
+                }
+            }
             if let (KIND_NN_MODULE, Some(src), Value::Slice(_)) = (o.kind, &o.source, idx) {
                 if let Some(v) = module_list_slice(tx, obj, o, src, idx)? {
                     return Ok(v);

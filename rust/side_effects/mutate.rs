@@ -301,7 +301,7 @@ fn store_new_function_attr(
         "__name__" | "__qualname__" => value
             .as_const(py)
             .is_some_and(|c| c.is_instance_of::<pyo3::types::PyString>()),
-        "__module__" | "__doc__" | "__wrapped__" => true,
+        "__module__" | "__doc__" | "__wrapped__" | "__annotations__" => true,
         _ => !(name.starts_with("__") && name.ends_with("__")),
     };
     if !ok {

@@ -8,7 +8,9 @@ import functools
 import math
 import operator
 import sys
+import re
 import types
+import typing
 from typing import Any
 
 import torch
@@ -35,6 +37,39 @@ _CONST_TYPES: frozenset[type] = frozenset(
         types.CodeType,
         range,
     }
+)
+# Immutable stdlib values that fold like constants: compiled regular expressions and their
+# matches, and `typing` aliases (`List[int]`, `Optional`, `Union[...]`, `TypeVar`).
+_CONST_TYPES = _CONST_TYPES | frozenset(
+    t
+    for t in (
+        re.Pattern,
+        re.Match,
+        types.GenericAlias,
+        types.UnionType,
+        typing.TypeVar,
+        *(
+            getattr(typing, n, None)
+            for n in (
+                "_SpecialGenericAlias",
+                "_SpecialForm",
+                "_GenericAlias",
+                "_UnionGenericAlias",
+                "_CallableGenericAlias",
+                "_CallableType",
+                "_TupleType",
+                "_LiteralGenericAlias",
+                "_AnnotatedAlias",
+            )
+        ),
+    )
+    if isinstance(t, type)
+)
+# Stdlib functions that are pure on constant arguments: called natively, never traced (their
+# caches are dicts keyed by tuples of types and flags).
+_PURE_FUNCS: frozenset[int] = frozenset(
+    id(getattr(re, n))
+    for n in ("compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall", "escape")
 )
 _TENSOR_TYPES: frozenset[type] = frozenset({torch.Tensor, torch.nn.Parameter})
 
@@ -171,9 +206,16 @@ def classify(obj: Any) -> int:
             return kinds.MARKER
         if _is_torch_namespace(obj) and not obj.__module__.startswith("torch.nn.modules"):
             return kinds.UNSUPPORTED if obj.__name__ in _TORCH_DENY else kinds.TORCH_OP
+        if id(obj) in _PURE_FUNCS:
+            return kinds.PURE
+        if obj.__module__ == "logging":
+            return kinds.UNSUPPORTED  # logging calls break at the call, as in torch.compile
         return kinds.FUNCTION
     if t is types.MethodType:
-        return kinds.METHOD if type(obj.__func__) is types.FunctionType else kinds.OBJECT
+        func = obj.__func__
+        if type(func) is types.FunctionType and func.__module__ == "logging":
+            return kinds.UNSUPPORTED  # Logger.info(...) and friends: a break at the call
+        return kinds.METHOD if type(func) is types.FunctionType else kinds.OBJECT
     if t is types.ModuleType:
         name = obj.__name__
         return (
