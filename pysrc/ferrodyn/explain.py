@@ -105,6 +105,11 @@ class _Collector:
         elif kind == "break":
             file = str(payload.get("file", ""))
             line = int(payload.get("line", 0))
+            reason = str(payload.get("reason", ""))
+            # One break seen by every frame on an inlined call chain (each of them splits
+            # at it) is one break, as torch's explain counts it.
+            if any((b.reason, b.file, b.line) == (reason, file, line) for b in self.breaks):
+                return
             self.breaks.append(
                 BreakReason(
                     reason=str(payload.get("reason", "")),

@@ -457,9 +457,10 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
             match found {
                 Some(v) => Ok(v),
                 None if tx.stdlib.tag(d).is_some() => super::stdlib::dict_missing(tx, d, &key),
-                None => Err(match &d.source {
-                    Some(_) => Exit::brk(format!("KeyError: {key}")),
-                    None => match super::exceptions::builtin(
+                // A missing key: the KeyError user code can catch (a pre-existing dict's
+                // key set is guarded where it was read, so the key stays missing).
+                None => Err(
+                    match super::exceptions::builtin(
                         py,
                         "KeyError",
                         vec![Value::Const(key.clone().unbind())],
@@ -467,7 +468,7 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                         Ok(e) => super::exceptions::raise(e),
                         Err(_) => Exit::brk(format!("KeyError: {key}")),
                     },
-                }),
+                ),
             }
         }
         Value::Std(s) => super::stdlib_set::subscr(tx, s, idx),

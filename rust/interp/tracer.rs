@@ -411,6 +411,10 @@ impl<'py> Tracer<'py> {
                 if let Some(s) = source {
                     let g = if kind == KIND_OBJECT {
                         Guard::TypeMatch(obj.get_type().unbind())
+                    } else if is_bound_c_method(obj) {
+                        // `obj.__reduce_ex__` is a new object at each access: equal (same
+                        // receiver, same C function) is what stays true.
+                        Guard::Equals(obj.clone().unbind())
                     } else {
                         Guard::IdMatch(obj.clone().unbind())
                     };
@@ -910,6 +914,20 @@ pub fn external_cell(cell: Py<PyAny>, source: SourceRef) -> Value {
         source,
         realized: std::cell::RefCell::new(None),
     }))
+}
+
+/// A C method bound to an instance (`obj.__reduce_ex__`, `lst.append`): made anew at each
+/// attribute access, compared by receiver and function.
+fn is_bound_c_method(obj: &Bound<'_, PyAny>) -> bool {
+    let ty = obj.get_type();
+    let Ok(name) = ty.name() else {
+        return false;
+    };
+    if name != "builtin_function_or_method" && name != "method-wrapper" {
+        return false;
+    }
+    obj.getattr("__self__")
+        .is_ok_and(|s| !s.is_none() && !s.is_instance_of::<pyo3::types::PyModule>())
 }
 
 /// A C method bound to a class (`OrderedDict.fromkeys`).
