@@ -28,13 +28,13 @@ def run_one(case: str, who: str) -> tuple[float, int]:
         import torch._dynamo.testing
 
         cnt: object = torch._dynamo.testing.CompileCounter()
-        comp = lambda f: torch.compile(f, backend=cnt)  # noqa: E731
+        comp = lambda f: torch.compile(f, backend=cnt)
     elif who == "ferrodyn":
         cnt = ferrodyn.testing.CompileCounter()
-        comp = lambda f: ferrodyn.compile(f, backend=cnt)  # noqa: E731
+        comp = lambda f: ferrodyn.compile(f, backend=cnt)
     else:
         cnt = None
-        comp = lambda f: f  # noqa: E731
+        comp = lambda f: f
     with torch.no_grad():
         if case == "generate":
             cfg = transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=99)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import torch
-
 from _helpers import assert_same
 
 X = torch.arange(4.0)
@@ -40,8 +39,10 @@ def _count(x: torch.Tensor) -> Any:
 
 
 def _repeat(x: torch.Tensor) -> Any:
-    return sum(itertools.repeat(x, 3)), list(itertools.repeat(1, -2)), list(
-        zip(range(2), itertools.repeat("r"), strict=False)
+    return (
+        sum(itertools.repeat(x, 3)),
+        list(itertools.repeat(1, -2)),
+        list(zip(range(2), itertools.repeat("r"), strict=False)),
     )
 
 

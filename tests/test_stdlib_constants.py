@@ -35,11 +35,10 @@ def test_dunders_of_inner_function() -> None:
 
 def test_typing_aliases_as_values() -> None:
     def fn(x: torch.Tensor) -> Any:
-        from typing import List
 
-        alias = List[int]
-        opt = Optional[int]
-        return x * 2, alias, opt, Union[int, str], list[float]
+        alias = list[int]
+        opt = Optional[int]  # noqa: UP045 - the typing alias under test
+        return x * 2, alias, opt, Union[int, str], list[float]  # noqa: UP007
 
     assert_same(fn, X, frames=1, fullgraph=True)
 

@@ -84,7 +84,7 @@ def test_setattr_delattr_builtins() -> None:
 
     def fn(x: torch.Tensor, o: _Box) -> Any:
         setattr(o, "a", 10)  # noqa: B010 - the builtin under test
-        delattr(o, "b")  # noqa: B043
+        delattr(o, "b")
         return x + o.a, hasattr(o, "b")
 
     out = ferrodyn.compile(fn, backend="eager", fullgraph=True)(X, box)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import functools
-import math
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 

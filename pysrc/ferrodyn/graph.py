@@ -119,7 +119,8 @@ def _has_symbolic_items(items: Any) -> bool:
     if type(items) not in (list, tuple) or not items:
         return False
     numbers = all(
-        isinstance(v, (int, float)) and not isinstance(v, bool)
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
         or (isinstance(v, TensorVar) and v.is_symbolic())
         for v in items
     )
@@ -221,8 +222,7 @@ class GraphBuilder:
         if extra:
             raise Unsupported(f"torch.tensor(...) of symbolic sizes with {sorted(extra)}")
         is_float = any(
-            isinstance(v, float) or (isinstance(v, TensorVar) and v.py_type is float)
-            for v in items
+            isinstance(v, float) or (isinstance(v, TensorVar) and v.py_type is float) for v in items
         )
         dtype = kwargs.get("dtype") or (torch.get_default_dtype() if is_float else torch.int64)
         scalars = [

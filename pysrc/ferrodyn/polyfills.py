@@ -102,7 +102,7 @@ def _repeat_n(obj: Any, times: int) -> Iterator[Any]:
         yield obj
 
 
-def repeat(object: Any, times: Any = _MISSING) -> Iterator[Any]:  # noqa: A002 - CPython's name
+def repeat(object: Any, times: Any = _MISSING) -> Iterator[Any]:
     if times is _MISSING:
         return _repeat_forever(object)
     return _repeat_n(object, max(operator.index(times), 0))
@@ -113,13 +113,11 @@ def _islice(it: Iterator[Any], start: int, stop: int | None, step: int) -> Itera
         for _ in zip(range(stop), it):
             pass
         return
-    i = 0
     nxt = start
-    for element in it:
-        if i == nxt:
+    for i, element in enumerate(it, 1):
+        if i - 1 == nxt:
             yield element
             nxt += step
-        i += 1
         if stop is not None and i >= stop:
             return
 

@@ -28,6 +28,10 @@ pub(crate) enum Access {
     Index(isize),
     TypeOf,
     WeakrefDeref,
+    /// An item of a tuple/list iterator, `offset` past its position.
+    IterItem(usize),
+    /// The number of items a tuple/list iterator has left.
+    IterRemaining,
 }
 
 /// Clears a pending Python error (if any) and returns `None`.
@@ -61,6 +65,8 @@ impl Access {
             Source::Index { index, .. } => Access::Index(*index),
             Source::TypeOf { .. } => Access::TypeOf,
             Source::WeakrefDeref { .. } => Access::WeakrefDeref,
+            Source::IterItem { offset, .. } => Access::IterItem(*offset),
+            Source::IterRemaining { .. } => Access::IterRemaining,
         }
     }
 
@@ -139,6 +145,19 @@ impl Access {
                 }
             }
             Access::TypeOf => Some(parent.get_type().into_any()),
+            Access::IterItem(offset) => {
+                let (seq, index) = seq_iterator_state(parent)?;
+                let len = seq.len().ok()?;
+                let i = index + offset;
+                (i < len).then(|| seq.get_item(i).ok()).flatten()
+            }
+            Access::IterRemaining => match seq_iterator_state(parent) {
+                Some((seq, index)) => {
+                    let left = seq.len().ok()?.saturating_sub(index);
+                    Some(pyo3::types::PyInt::new(py, left).into_any())
+                }
+                None => None,
+            },
             Access::WeakrefDeref => {
                 // SAFETY: weakref type check first; PyWeakref_GetObject returns a borrowed
                 // reference (None for a dead referent) that we take ownership of at once.
@@ -217,4 +236,20 @@ fn dict_item<'py>(
         }
         Some(Bound::from_borrowed_ptr(parent.py(), r))
     }
+}
+
+/// The sequence and position of a `tuple_iterator`/`list_iterator` (exact types, whose
+/// `__reduce__` is C code); an exhausted one as an empty tuple at 0. None otherwise.
+pub fn seq_iterator_state<'py>(it: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, usize)> {
+    let name = it.get_type().name().ok()?;
+    if name != "tuple_iterator" && name != "list_iterator" {
+        return None;
+    }
+    let red = it.call_method0("__reduce__").ok()?;
+    let seq = red.get_item(1).ok()?.get_item(0).ok()?;
+    let index = match red.len().ok()? {
+        3 => red.get_item(2).ok()?.extract::<usize>().ok()?,
+        _ => 0,
+    };
+    Some((seq, index))
 }

@@ -108,6 +108,11 @@ pub enum Source {
     WeakrefDeref { base: Arc<Source> },
     /// `sys.modules` (a root: imported modules are its items).
     SysModules,
+    /// The item `offset` places past the current position of the tuple or list iterator
+    /// `base` (read through its C `__reduce__`, no user code); missing past the end.
+    IterItem { base: Arc<Source>, offset: usize },
+    /// How many items the tuple or list iterator `base` has left.
+    IterRemaining { base: Arc<Source> },
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -135,7 +140,9 @@ impl Source {
             | Source::DictGet { base, .. }
             | Source::Index { base, .. }
             | Source::TypeOf { base }
-            | Source::WeakrefDeref { base } => Some(base),
+            | Source::WeakrefDeref { base }
+            | Source::IterItem { base, .. }
+            | Source::IterRemaining { base } => Some(base),
         }
     }
 
@@ -208,6 +215,16 @@ impl Source {
             Source::WeakrefDeref { base } => {
                 base.render_into(out);
                 out.push_str("()");
+            }
+            Source::IterItem { base, offset } => {
+                let _ = write!(out, "<item +{offset} of ");
+                base.render_into(out);
+                out.push('>');
+            }
+            Source::IterRemaining { base } => {
+                out.push_str("<items left in ");
+                base.render_into(out);
+                out.push('>');
             }
         }
     }

@@ -16,9 +16,85 @@ fn items_iter(items: Vec<Value>) -> Value {
     Value::new_iter(IterVal::Items { items, pos: 0 })
 }
 
+/// A pre-existing `tuple_iterator`/`list_iterator` reached by a source (a `for` loop's
+/// iterator handed to a resume function): traced through a mirror that reads its items
+/// relative to its real position (`IterVal::Real`, sources `IterItem`/`IterRemaining`,
+/// read through the iterator's C `__reduce__`), so a trace does not depend on how far the
+/// loop got; the real iterator is advanced after the graph (a replayed side effect). None
+/// for anything else, or for a list iterator over a list this trace changed.
+pub fn seq_iterator_mirror(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
+    use crate::guards::Guard;
+    let Value::Object(o) = it else {
+        return Ok(None);
+    };
+    let Some(src) = o.source.clone() else {
+        return Ok(None);
+    };
+    let py = tx.py;
+    let obj = o.obj.bind(py).clone();
+    let key = obj.as_ptr() as usize;
+    if let Some(m) = tx.iter_mirrors.get(&key) {
+        return Ok(Some(m.clone()));
+    }
+    let Some((seq, _)) = crate::guards::seq_iterator_state(&obj) else {
+        return Ok(None);
+    };
+    if seq.is_instance_of::<pyo3::types::PyList>() {
+        // Items are read from the real list: it must not differ from the trace's view.
+        let lp = seq.as_ptr() as usize;
+        if tx.side_effects.realized_list_mutated(lp) {
+            return Ok(None);
+        }
+        tx.iterated_lists.insert(lp);
+    }
+    tx.guard(&src, Guard::TypeMatch(obj.get_type().unbind()));
+    let mirror = Value::new_iter(IterVal::Real {
+        obj: it.clone(),
+        consumed: 0,
+    });
+    tx.iter_mirrors.insert(key, mirror.clone());
+    tx.side_effects.iter_advanced(it.clone(), mirror.clone(), 0);
+    Ok(Some(mirror))
+}
+
+/// The next item of a `IterVal::Real` mirror, `consumed` places past the real position
+/// (guarded through that relative source), or None at the end (guarded: no more items).
+fn real_iter_next(tx: &mut Tracer<'_>, obj: &Value, consumed: usize) -> TResult<Option<Value>> {
+    use crate::guards::{Guard, Source};
+    use std::sync::Arc;
+    let py = tx.py;
+    let Value::Object(o) = obj else {
+        return Err(Exit::internal("iterator mirror without its iterator"));
+    };
+    let src = o
+        .source
+        .clone()
+        .ok_or_else(|| Exit::internal("iterator mirror without a source"))?;
+    let real = o.obj.bind(py).clone();
+    let (seq, index) = crate::guards::seq_iterator_state(&real)
+        .ok_or_else(|| Exit::internal("not a tuple/list iterator"))?;
+    let len = seq.len().map_err(|e| tx.err(e))?;
+    if index + consumed < len {
+        let item = seq.get_item(index + consumed).map_err(|e| tx.err(e))?;
+        let item_src = Arc::new(Source::IterItem {
+            base: src,
+            offset: consumed,
+        });
+        return Ok(Some(tx.realize(&item, Some(item_src))?));
+    }
+    let left = Arc::new(Source::IterRemaining { base: src });
+    let n = pyo3::types::PyInt::new(py, consumed).into_any().unbind();
+    tx.guard(&left, Guard::Equals(n));
+    Ok(None)
+}
+
 /// `iter(v)`.
 pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
     let py = tx.py;
+    // `iter(it)` of a pre-existing tuple/list iterator is the iterator itself.
+    if seq_iterator_mirror(tx, v)?.is_some() {
+        return Ok(v.clone());
+    }
     match v {
         Value::Iter(_) | Value::Generator(_) => Ok(v.clone()),
         Value::Std(s) => super::stdlib::get_iter_std(tx, v, s),
@@ -113,6 +189,11 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
         tx.side_effects.note_mutation();
         return super::stdlib::iter_next_std(tx, s);
     }
+    if let Some(mirror) = seq_iterator_mirror(tx, it)? {
+        // Advancing the real iterator (replayed): a mutation of pre-existing state.
+        tx.side_effects.note_mutation();
+        return iter_next(tx, &mirror);
+    }
     let Value::Iter(cell) = it else {
         return Err(Exit::brk(format!("next() on a '{}'", it.type_name(py))));
     };
@@ -145,6 +226,17 @@ pub fn iter_next(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Value>> {
                 let r = items.get(*pos).cloned();
                 if r.is_some() {
                     *pos += 1;
+                }
+                return Ok(r);
+            }
+            IterVal::Real { obj, consumed } => {
+                let (obj, n) = (obj.clone(), *consumed);
+                drop(st);
+                let r = real_iter_next(tx, &obj, n)?;
+                if r.is_some() {
+                    if let IterVal::Real { consumed, .. } = &mut *cell.borrow_mut() {
+                        *consumed += 1;
+                    }
                 }
                 return Ok(r);
             }

@@ -129,7 +129,8 @@ pub fn iter_template(
     let py = tx.py;
     let iter_fn = tx.hooks.b.iter.clone_ref(py);
     Ok(match &*it.borrow() {
-        IterVal::Dunder(obj) => template_for(tx, obj, outputs, extra)?,
+        // The real iterator (advanced after the graph by the replayed `__setstate__`).
+        IterVal::Dunder(obj) | IterVal::Real { obj, .. } => template_for(tx, obj, outputs, extra)?,
         IterVal::Range { next, stop, step } => {
             let r = tx
                 .hooks

@@ -65,6 +65,11 @@ pub struct Tracer<'py> {
     orphan_values: Vec<Value>,
     /// Generators created in the trace (see `generator_left_in_cleanup`).
     pub generators: Vec<Rc<super::value::GenVal>>,
+    /// Pre-existing tuple/list iterators traced through a mirror, by address (see
+    /// `iter::seq_iterator_mirror`), and the lists such iterators walk (mutating one
+    /// breaks: the mirror holds its items).
+    pub iter_mirrors: HashMap<usize, Value>,
+    pub iterated_lists: HashSet<usize>,
 }
 
 impl<'py> Tracer<'py> {
@@ -104,6 +109,8 @@ impl<'py> Tracer<'py> {
             orphans: HashSet::new(),
             orphan_values: Vec::new(),
             generators: Vec::new(),
+            iter_mirrors: HashMap::new(),
+            iterated_lists: HashSet::new(),
         })
     }
 
@@ -727,6 +734,16 @@ impl<'py> Tracer<'py> {
 
     /// A traced list is about to change (see `dict_mutating`).
     pub fn list_mutating(&mut self, l: &Rc<ListVal>) -> TResult<()> {
+        if !self.iterated_lists.is_empty() {
+            let walked = self.side_effects.realized.iter().any(|(p, (_, v))| {
+                matches!(v, Value::List(x) if Rc::ptr_eq(x, l)) && self.iterated_lists.contains(p)
+            });
+            if walked {
+                return Err(Exit::brk(
+                    "mutating a list that a pre-existing iterator is walking",
+                ));
+            }
+        }
         if self.is_orphan(Rc::as_ptr(l) as usize) {
             return Err(Exit::brk(
                 "mutating a pre-existing list read through a path that is not guarded",

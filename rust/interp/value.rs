@@ -161,6 +161,12 @@ pub enum IterVal {
     /// A user iterator object: `next` inlines its type's `__next__`; an observed
     /// StopIteration ends it.
     Dunder(Value),
+    /// A pre-existing tuple/list iterator (`obj`, a `Value::Object` with a source): items
+    /// are read `consumed` places past its real position (see `iter::seq_iterator_mirror`).
+    Real {
+        obj: Value,
+        consumed: usize,
+    },
 }
 
 thread_local! {
@@ -229,7 +235,9 @@ impl IterMark {
         let st = it.try_borrow().ok()?;
         Some(match &*st {
             IterVal::Range { next, .. } => IterMark::Range(*next),
-            IterVal::Items { pos, .. } => IterMark::Items(*pos),
+            IterVal::Items { pos, .. } | IterVal::Real { consumed: pos, .. } => {
+                IterMark::Items(*pos)
+            }
             IterVal::Enumerate { inner, count } => {
                 IterMark::Enumerate(*count, IterMark::of(inner).map(Box::new))
             }
@@ -245,7 +253,8 @@ impl IterMark {
         };
         match (&mut *st, self) {
             (IterVal::Range { next, .. }, IterMark::Range(n)) => *next = *n,
-            (IterVal::Items { pos, .. }, IterMark::Items(p)) => *pos = *p,
+            (IterVal::Items { pos, .. }, IterMark::Items(p))
+            | (IterVal::Real { consumed: pos, .. }, IterMark::Items(p)) => *pos = *p,
             (IterVal::Enumerate { inner, count }, IterMark::Enumerate(c, m)) => {
                 *count = *c;
                 if let (Value::Iter(i), Some(m)) = (&*inner, m) {

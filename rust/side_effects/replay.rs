@@ -30,6 +30,8 @@ pub enum Op {
     DelGlobal(Py<PyAny>, String),
     SetCell(OutTemplate, OutTemplate),
     Print(Vec<OutTemplate>, Vec<(String, OutTemplate)>),
+    /// `it.__setstate__(position + n)`: a tuple/list iterator advanced by `n` items.
+    Advance(OutTemplate, usize),
 }
 
 #[derive(Default)]
@@ -65,6 +67,21 @@ pub fn plan(
                 value,
             } => Op::SetAttr(tmpl!(tx, target)?, name.clone(), tmpl!(tx, value)?),
             Mutation::DelAttr { target, name } => Op::DelAttr(tmpl!(tx, target)?, name.clone()),
+            Mutation::IterAdvance {
+                target,
+                mirror,
+                start,
+            } => {
+                let consumed = match mirror {
+                    Value::Iter(it) => match &*it.borrow() {
+                        crate::interp::value::IterVal::Real { consumed, .. } => *consumed,
+                        _ => return Err(Exit::internal("iterator mirror of an unexpected kind")),
+                    },
+                    _ => return Err(Exit::internal("iterator mirror is not an iterator")),
+                };
+                let _ = start;
+                Op::Advance(tmpl!(tx, target)?, consumed)
+            }
             Mutation::ListContents(l) => {
                 let target = tmpl!(tx, &Value::List(l.clone()))?;
                 let items = l.items.borrow().clone();
@@ -172,6 +189,14 @@ impl ReplayPlan {
                     h.object
                         .bind(py)
                         .call_method1("__setattr__", (b(t)?, name, b(v)?))?;
+                }
+                Op::Advance(t, n) => {
+                    let it = b(t)?;
+                    if *n > 0 {
+                        if let Some((_, index)) = crate::guards::seq_iterator_state(&it) {
+                            it.call_method1("__setstate__", (index + n,))?;
+                        }
+                    }
                 }
                 Op::DelAttr(t, name) => {
                     h.object

@@ -46,6 +46,13 @@ pub enum Mutation {
         cell: Rc<ExternalCell>,
         value: Value,
     },
+    /// A pre-existing tuple/list iterator advanced in the trace (through its mirror
+    /// `Value::Iter`): replayed as `it.__setstate__(start + items consumed)`.
+    IterAdvance {
+        target: Value,
+        mirror: Value,
+        start: usize,
+    },
     /// `print(*args, **kwargs)`, replayed in order after the graph.
     Print {
         args: Vec<Value>,
@@ -128,8 +135,29 @@ impl SideEffects {
     /// Note an in-place mutation of a value created in the trace that the store does not
     /// track (deque, set): a graph break inside the mutating call must not split the
     /// frame, since the call re-runs natively.
+    /// Whether the real list at `ptr` was read into the trace and changed there.
+    pub fn realized_list_mutated(&self, ptr: Ptr) -> bool {
+        match self.realized.get(&ptr) {
+            Some((_, Value::List(l))) => {
+                self.mutated_containers.contains(&(Rc::as_ptr(l) as usize))
+            }
+            _ => false,
+        }
+    }
+
     pub fn note_mutation(&mut self) {
         self.generation += 1;
+    }
+
+    /// A pre-existing tuple/list iterator is now traced through `mirror` (see
+    /// `Mutation::IterAdvance`).
+    pub fn iter_advanced(&mut self, target: Value, mirror: Value, start: usize) {
+        self.generation += 1;
+        self.log.push(Mutation::IterAdvance {
+            target,
+            mirror,
+            start,
+        });
     }
 
     /// Where the store stands now (for a graph-break snapshot).

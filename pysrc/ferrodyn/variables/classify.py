@@ -7,8 +7,8 @@ import builtins
 import functools
 import math
 import operator
-import sys
 import re
+import sys
 import types
 import typing
 from typing import Any
@@ -69,7 +69,17 @@ _CONST_TYPES = _CONST_TYPES | frozenset(
 # caches are dicts keyed by tuples of types and flags).
 _PURE_FUNCS: frozenset[int] = frozenset(
     id(getattr(re, n))
-    for n in ("compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall", "escape")
+    for n in (
+        "compile",
+        "match",
+        "search",
+        "fullmatch",
+        "sub",
+        "subn",
+        "split",
+        "findall",
+        "escape",
+    )
 )
 _TENSOR_TYPES: frozenset[type] = frozenset({torch.Tensor, torch.nn.Parameter})
 

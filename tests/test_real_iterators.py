@@ -1,0 +1,78 @@
+"""Pre-existing tuple and list iterators (a `for` loop's iterator handed to a resume
+function, or one passed in): `next()` and `for` trace them without a graph break, reading
+items relative to the iterator's real position, and the real iterator is advanced after
+the graph exactly as far as eager advances it."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import ferrodyn
+import torch
+from _helpers import assert_tree_equal
+from ferrodyn.testing import CompileCounter
+
+
+def take_two(x: torch.Tensor, it: Any) -> Any:
+    return x + next(it), next(it)
+
+
+def test_next_on_passed_iterators_advances_them() -> None:
+    for make in (tuple, list):
+        items = make([torch.ones(2), 5, 6, 7])
+        ours, ref = iter(items), iter(items)
+        cnt = CompileCounter()
+        f = ferrodyn.compile(take_two, backend=cnt, fullgraph=True)
+        assert_tree_equal(f(torch.ones(2), ours), take_two(torch.ones(2), ref))
+        # The real iterator moved by two, as eagerly.
+        assert next(ours) == next(ref) == 6
+        assert cnt.frame_count == 1
+
+
+def test_exhaustion_raises_stop_iteration_like_eager() -> None:
+    def fn(x: torch.Tensor, it: Any) -> Any:
+        vals = [v for v in it]
+        return x * len(vals), next(it, "done")
+
+    for n in (0, 2):
+        ours, ref = iter(tuple(range(n))), iter(tuple(range(n)))
+        got = ferrodyn.compile(fn, backend="eager", fullgraph=True)(torch.ones(1), ours)
+        assert_tree_equal(got, fn(torch.ones(1), ref))
+        assert next(ours, None) is next(ref, None) is None
+
+
+def acc_loop(x: torch.Tensor, ws: Any) -> torch.Tensor:
+    acc = x
+    for w in ws:
+        acc = acc * w
+        zlib.crc32(b"ferrodyn")  # a break inside the loop body
+        acc = acc + 1
+    return acc
+
+
+def test_loop_with_a_break_resumes_over_the_real_iterator() -> None:
+    # Before, each iteration after the break split again at FOR_ITER (next() on a
+    # 'tuple_iterator'); now the resume function's trace reads the next item through the
+    # iterator and is reused by every later iteration.
+    for make in (tuple, list):
+        ws = make(torch.randn(2) for _ in range(10))
+        cnt = CompileCounter()
+        f = ferrodyn.compile(acc_loop, backend=cnt)
+        for _ in range(2):
+            torch.testing.assert_close(f(torch.ones(2), ws), acc_loop(torch.ones(2), ws))
+        assert cnt.frame_count == 3
+        exp = ferrodyn.explain(acc_loop, torch.ones(2), ws)
+        assert not any("next()" in b.reason for b in exp.break_reasons)
+
+
+def test_mutating_the_walked_list_stays_eager_correct() -> None:
+    def fn(x: torch.Tensor, it: Any, lst: list) -> Any:
+        a = next(it)
+        lst.append(3)
+        return x + a, next(it)
+
+    lst1, lst2 = [1, 2], [1, 2]
+    got = ferrodyn.compile(fn, backend="eager")(torch.ones(1), iter(lst1), lst1)
+    assert_tree_equal(got, fn(torch.ones(1), iter(lst2), lst2))
+    assert lst1 == lst2 == [1, 2, 3]
