@@ -59,6 +59,13 @@ class TensorVar:
         return f"TensorVar({self.node.name}, {tuple(self.fake.shape)}, {self.fake.dtype})"
 
 
+class SymSize(tuple):
+    """`t.shape` / `t.size()` with symbolic sizes: its items are ints and TensorVars (the
+    interpreter makes it a torch.Size value)."""
+
+    __slots__ = ()
+
+
 # Tensor attributes that are plain metadata: folded to constants under static shapes.
 _CONST_ATTRS = frozenset(
     {
@@ -316,7 +323,7 @@ class GraphBuilder:
                 items.append(TensorVar(n, d, self, int))
             else:
                 items.append(int(d))
-        return tuple(items)
+        return SymSize(items)
 
     def _wrap(self, node: torch.fx.Node, result: Any) -> Any:
         if isinstance(result, torch.Tensor):
@@ -339,7 +346,7 @@ class GraphBuilder:
                 else:
                     items.append(r)
             if isinstance(result, torch.Size):
-                return tuple(items)
+                return SymSize(items)
             if type(result) is list:
                 return items
             if type(result) is tuple:

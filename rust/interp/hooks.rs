@@ -25,6 +25,8 @@ pub struct Hooks {
     pub describe: Py<PyAny>,
     pub graph_builder: Py<PyAny>,
     pub tensor_var: Py<PyAny>,
+    /// `ferrodyn.graph.SymSize`: a torch.Size with symbolic sizes, from the graph builder.
+    pub sym_size: Py<PyAny>,
     pub unsupported: Py<PyAny>,
     /// Compiler markers (`variables/markers.py`).
     pub marker_action: Py<PyAny>,
@@ -122,6 +124,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             describe: vars.getattr("describe")?.unbind(),
             graph_builder: graph.getattr("GraphBuilder")?.unbind(),
             tensor_var: graph.getattr("TensorVar")?.unbind(),
+            sym_size: graph.getattr("SymSize")?.unbind(),
             unsupported: exc.getattr("Unsupported")?.unbind(),
             marker_action: markers.getattr("marker_action")?.unbind(),
             initial_error_on_break: markers.getattr("initial_error_on_graph_break")?.unbind(),

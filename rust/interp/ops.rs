@@ -91,6 +91,27 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
         let f = operator_fn(tx, plain)?;
         return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
     }
+    // A torch.Size with symbolic sizes (dynamic shapes) concatenates like a tuple, into a
+    // torch.Size when it is on the left (as `torch.Size.__add__` does).
+    if op.is_multiple_of(13) {
+        let size_l = tx.size_items(lhs);
+        let size_r = tx.size_items(rhs);
+        if size_l.is_some() || size_r.is_some() {
+            let items = |v: &Value, s: Option<Vec<Value>>| match (v, s) {
+                (_, Some(s)) => Some(s),
+                (Value::Tuple(t), None) => Some((**t).clone()),
+                _ => None,
+            };
+            if let (Some(mut a), Some(b)) = (items(lhs, size_l.clone()), items(rhs, size_r)) {
+                a.extend(b);
+                return Ok(if size_l.is_some() {
+                    tx.torch_size(a)?
+                } else {
+                    Value::new_tuple(a)
+                });
+            }
+        }
+    }
     match (lhs, rhs) {
         (Value::Tuple(a), Value::Tuple(b)) if op.is_multiple_of(13) => {
             let mut v = (**a).clone();
@@ -391,7 +412,14 @@ fn const_index(tx: &Tracer<'_>, idx: &Value) -> Option<i64> {
 pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
     let py = tx.py;
     match obj {
-        Value::NamedTuple(n) => subscr(tx, &n.as_tuple(), idx),
+        Value::NamedTuple(n) => {
+            let r = subscr(tx, &n.as_tuple(), idx)?;
+            // Slicing a torch.Size gives a torch.Size.
+            match (&r, tx.size_items(obj).is_some()) {
+                (Value::Tuple(t), true) => tx.torch_size((**t).clone()),
+                _ => Ok(r),
+            }
+        }
         Value::Tensor(_) => {
             let f = operator_fn(tx, "getitem")?;
             graph_call(tx, &f, &[obj.clone(), idx.clone()], &[])

@@ -759,6 +759,18 @@ impl<'py> Tracer<'py> {
         if r.get_type().is(self.hooks.tensor_var.bind(py)) {
             return Ok(Value::Tensor(r.clone().unbind()));
         }
+        // A torch.Size with symbolic sizes (graph.SymSize): a torch.Size value.
+        if r.get_type().is(self.hooks.sym_size.bind(py)) {
+            let items: Vec<Value> = r
+                .try_iter()
+                .map_err(|e| self.err(e))?
+                .map(|i| {
+                    i.map_err(|e| self.err(e))
+                        .and_then(|i| self.from_graph_result(&i))
+                })
+                .collect::<TResult<_>>()?;
+            return self.torch_size(items);
+        }
         if let Ok(t) = r.cast::<PyTuple>() {
             if !r.get_type().is(py.get_type::<PyTuple>()) {
                 let items: Vec<Value> = t
@@ -811,6 +823,35 @@ impl<'py> Tracer<'py> {
         self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
         self.inputs.push(s.clone());
         Ok(Some(Value::Tensor(var.unbind())))
+    }
+
+    /// The items of a torch.Size value with symbolic sizes (a `NamedTuple` of class
+    /// torch.Size), or None.
+    pub fn size_items(&self, v: &Value) -> Option<Vec<Value>> {
+        let Value::NamedTuple(n) = v else {
+            return None;
+        };
+        let size = self
+            .py
+            .import_cached("torch")
+            .and_then(|t| t.getattr("Size"))
+            .ok()?;
+        n.cls.bind(self.py).is(&size).then(|| (*n.items).clone())
+    }
+
+    /// A torch.Size value of these items (symbolic sizes among them).
+    pub fn torch_size(&self, items: Vec<Value>) -> TResult<Value> {
+        let size = self
+            .py
+            .import_cached("torch")
+            .and_then(|t| t.getattr("Size"))
+            .map_err(|e| self.err(e))?;
+        Ok(Value::NamedTuple(Rc::new(NamedTupleVal {
+            cls: size.unbind(),
+            fields: Vec::new(),
+            structseq: true,
+            items: Rc::new(items),
+        })))
     }
 
     /// Whether `v` is a symbolic number (a dynamic size or an expression of sizes).
