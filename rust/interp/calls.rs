@@ -263,8 +263,10 @@ fn call_object(
             return Ok(v);
         }
     }
-    if let Some(v) = symbolic_call(tx, &obj, &args, &kwargs)? {
-        return Ok(v);
+    if matches!(o.kind, KIND_PURE | KIND_OPERATOR) {
+        if let Some(v) = symbolic_call(tx, &obj, &args, &kwargs)? {
+            return Ok(v);
+        }
     }
     // A C function or type with a Python polyfill (itertools, functools.reduce): trace that.
     let polyfill = obj

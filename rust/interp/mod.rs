@@ -15,6 +15,7 @@ pub mod environ;
 pub mod exceptions;
 pub mod exit;
 pub mod frame;
+pub mod graph_io;
 pub mod hooks;
 pub mod imports;
 pub mod iter;
@@ -28,6 +29,7 @@ mod slots;
 pub mod stdlib;
 pub mod stdlib_out;
 pub mod stdlib_set;
+pub mod symbolic;
 pub mod tracer;
 pub mod value;
 
