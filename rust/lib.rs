@@ -13,6 +13,7 @@ pub mod py_api;
 pub mod runtime;
 pub mod side_effects;
 pub mod spec_cache;
+pub mod vectorcall;
 
 use pyo3::prelude::*;
 

@@ -55,12 +55,21 @@ fn init_torch(py: Python<'_>) -> PyResult<bool> {
     crate::guards::init_native_tensor_reader(py, &dir)
 }
 
+/// Measure where instances keep their vectorcall pointer on a throwaway instance, and
+/// switch the type to vectorcall.
+fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
+    let f = py.eval(c"lambda: None", None, None)?;
+    let sample = Bound::new(py, CompiledCode::create(py, f.clone(), f, false, 1)?)?;
+    crate::vectorcall::enable(py, &sample)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     for (name, value) in kinds::ALL {
         m.add(*name, *value)?;
     }
     m.add_class::<CompiledCode>()?;
+    enable_vectorcall(m.py())?;
     m.add_function(wrap_pyfunction!(reset, m)?)?;
     m.add_function(wrap_pyfunction!(native_tensor_reader_active, m)?)?;
     m.add_function(wrap_pyfunction!(native_tensor_reader_note, m)?)?;

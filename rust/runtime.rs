@@ -21,9 +21,12 @@ pub use crate::artifact::Artifact;
 use crate::artifact::{call_with, glue_code};
 use crate::caches::Caches;
 use crate::frame_hook;
+use crate::vectorcall::CallArgs;
 
-#[pyclass(dict, weakref, module = "ferrodyn._core")]
+#[pyclass(frozen, dict, weakref, module = "ferrodyn._core")]
 pub struct CompiledCode {
+    /// Read by CPython through `tp_vectorcall_offset` (`vectorcall.rs`).
+    vectorcall: pyo3::ffi::vectorcallfunc,
     #[pyo3(get, name = "fn")]
     func: Py<PyAny>,
     compiler: Py<PyAny>,
@@ -120,39 +123,13 @@ impl CompiledCode {
         // Frames this call starts are its own business (graphs, tracing, backends); its
         // native steps open their own frame-hook windows.
         let _suspended = frame_hook::suspend();
+        let call = CallArgs::Given(args, kwargs);
         let frame = match self.bind_frame(py, args, kwargs) {
             Ok(f) => f,
             // A binding error is the user's TypeError: raise it exactly as eager would.
-            Err(_) => return self.run_eager(py, args, kwargs),
+            Err(_) => return self.run_eager(py, &call),
         };
-        let Ok(state) = GlobalState::current(py) else {
-            logs_call(
-                py,
-                "graph_breaks",
-                "ferrodyn internal: cannot read the torch global state; running eagerly".into(),
-            );
-            return self.run_eager(py, args, kwargs);
-        };
-        // The fetch buffer of the previous call on this thread (a nested call, made while
-        // this one runs its graph, finds it taken and allocates its own).
-        let mut fetched: Vec<Py<PyAny>> = FETCH_BUF.with(|b| b.take());
-        let hit = {
-            let mut cache = self.lock()?;
-            let g = self.globals.bind(py);
-            let b = self.builtins.bind(py);
-            cache
-                .lookup(py, &state, &frame, g, b, &mut fetched)
-                .cloned()
-        };
-        let out = match hit {
-            Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),
-            None => self.on_miss(py, state, frame, args, kwargs),
-        };
-        fetched.clear();
-        if fetched.capacity() <= 256 {
-            FETCH_BUF.with(|b| b.set(fetched));
-        }
-        out
+        self.dispatch(py, frame, &call)
     }
 
     /// This compiled code for another function object of the same code (a closure or
@@ -227,6 +204,96 @@ impl CompiledCode {
 }
 
 impl CompiledCode {
+    /// Whether a call with `n` positional arguments and no keywords binds the frame
+    /// straight from them (the vectorcall fast path).
+    pub(crate) fn takes_positional(&self, n: usize) -> bool {
+        let spec = &self.spec;
+        if spec.kwonlyargcount != 0 || spec.has_varkw() {
+            return false;
+        }
+        if spec.has_varargs() {
+            n >= spec.argcount && spec.localsplus.len() > spec.argcount
+        } else {
+            n == spec.argcount
+        }
+    }
+
+    /// Where this instance keeps its vectorcall pointer (`vectorcall::enable`).
+    pub(crate) fn vectorcall_field(&self) -> *const pyo3::ffi::vectorcallfunc {
+        &self.vectorcall
+    }
+
+    /// A vectorcall whose arguments are exactly the function's positional parameters (and
+    /// any `*args`), without keywords.
+    pub(crate) fn call_vector(
+        &self,
+        py: Python<'_>,
+        argv: &[*mut pyo3::ffi::PyObject],
+    ) -> PyResult<Py<PyAny>> {
+        // SAFETY: as in `__call__`.
+        if unsafe { pyo3::ffi::PyFunction_GetCode(self.func.as_ptr()) } != self.spec.code.as_ptr() {
+            // SAFETY: borrowed references from the caller's argument array.
+            let args = unsafe { crate::vectorcall::tuple_of(py, argv) }?;
+            return self.redirect(py, &args, None);
+        }
+        let _suspended = frame_hook::suspend();
+        let nslots = self.spec.localsplus.len();
+        let mut frame: Vec<Bound<'_, PyAny>> = Vec::with_capacity(nslots + 1);
+        // SAFETY: borrowed references from the caller's argument array (new references
+        // are taken for the frame).
+        let named = self.spec.argcount.min(argv.len());
+        frame.extend(
+            argv[..named]
+                .iter()
+                .map(|p| unsafe { Bound::from_borrowed_ptr(py, *p) }),
+        );
+        if self.spec.has_varargs() {
+            // `def f(a, *rest)`: the extra arguments are `rest`.
+            // SAFETY: as above.
+            frame.push(unsafe { crate::vectorcall::tuple_of(py, &argv[named..]) }?.into_any());
+        }
+        frame.resize(nslots, py.None().into_bound(py));
+        frame.push(self.func.bind(py).clone());
+        self.dispatch(py, frame, &CallArgs::Vector(argv))
+    }
+
+    /// Global state, the cache walk, and the hit's artifact (or a trace on a miss).
+    fn dispatch(
+        &self,
+        py: Python<'_>,
+        frame: Vec<Bound<'_, PyAny>>,
+        call: &CallArgs<'_, '_>,
+    ) -> PyResult<Py<PyAny>> {
+        let Ok(state) = GlobalState::current(py) else {
+            logs_call(
+                py,
+                "graph_breaks",
+                "ferrodyn internal: cannot read the torch global state; running eagerly".into(),
+            );
+            return self.run_eager(py, call);
+        };
+        // The fetch buffer of the previous call on this thread (a nested call, made while
+        // this one runs its graph, finds it taken and allocates its own).
+        let mut fetched: Vec<Py<PyAny>> = FETCH_BUF.with(|b| b.take());
+        let hit = {
+            let mut cache = self.lock()?;
+            let g = self.globals.bind(py);
+            let b = self.builtins.bind(py);
+            cache
+                .lookup(py, &state, &frame, g, b, &mut fetched)
+                .cloned()
+        };
+        let out = match hit {
+            Some(a) => self.run_artifact(py, &a, &fetched, call),
+            None => self.on_miss(py, state, frame, call),
+        };
+        fetched.clear();
+        if fetched.capacity() <= 256 {
+            FETCH_BUF.with(|b| b.set(fetched));
+        }
+        out
+    }
+
     pub fn create(
         py: Python<'_>,
         func: Bound<'_, PyAny>,
@@ -269,6 +336,7 @@ impl CompiledCode {
             warned_failure: AtomicBool::new(false),
             caches: Caches::new_registered(),
             origin: None,
+            vectorcall: crate::vectorcall::VECTORCALL,
         })
     }
 
@@ -427,19 +495,14 @@ impl CompiledCode {
         Ok(frame)
     }
 
-    fn run_eager(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
+    fn run_eager(&self, py: Python<'_>, call: &CallArgs<'_, '_>) -> PyResult<Py<PyAny>> {
         // The frame runs natively; the frames it starts are offered to the tracer.
         let f = self.func.bind(py);
         frame_hook::native(
             self.compiler.bind(py),
             self.limit,
             self.spec.code.as_ptr(),
-            || Ok(f.call(args, kwargs)?.unbind()),
+            || Ok(call.call(f)?.unbind()),
         )
     }
 
@@ -448,11 +511,10 @@ impl CompiledCode {
         py: Python<'_>,
         a: &Artifact,
         fetched: &[Py<PyAny>],
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        call: &CallArgs<'_, '_>,
     ) -> PyResult<Py<PyAny>> {
         match a {
-            Artifact::Eager { .. } => self.run_eager(py, args, kwargs),
+            Artifact::Eager { .. } => self.run_eager(py, call),
             Artifact::Graph {
                 compiled,
                 n_inputs,
@@ -461,7 +523,7 @@ impl CompiledCode {
             } => {
                 let n = (*n_inputs).min(fetched.len());
                 if !replay.precheck(&fetched[n..]) {
-                    return self.run_eager(py, args, kwargs);
+                    return self.run_eager(py, call);
                 }
                 let out = call_with(py, compiled, &fetched[..n])?;
                 let objs = replay.run(py, &out, &fetched[n..])?;
@@ -483,7 +545,7 @@ impl CompiledCode {
                 let n = (*n_inputs).min(fetched.len());
                 let rest = &fetched[n..];
                 if !replay.precheck(rest) {
-                    return self.run_eager(py, args, kwargs);
+                    return self.run_eager(py, call);
                 }
                 let out = call_with(py, compiled, &fetched[..n])?;
                 let objs = replay.run(py, &out, rest)?;
@@ -510,8 +572,7 @@ impl CompiledCode {
         py: Python<'_>,
         state: GlobalState,
         frame: Vec<Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        call: &CallArgs<'_, '_>,
     ) -> PyResult<Py<PyAny>> {
         let (count, reasons) = {
             let cache = self.lock()?;
@@ -552,7 +613,7 @@ impl CompiledCode {
                 py.import_cached("warnings")?
                     .call_method1("warn", (msg, exc, 1))?;
             }
-            return self.run_eager(py, args, kwargs);
+            return self.run_eager(py, call);
         }
         let n_args = self.spec.n_named()
             + usize::from(self.spec.has_varargs())
@@ -636,10 +697,10 @@ impl CompiledCode {
                 .cloned()
         };
         match hit {
-            Some(a) => self.run_artifact(py, &a, &fetched, args, kwargs),
+            Some(a) => self.run_artifact(py, &a, &fetched, call),
             None => {
                 logs_call(py, "graph_breaks", format!("ferrodyn internal: new cache entry for {name} did not match its own inputs; running eagerly"));
-                self.run_eager(py, args, kwargs)
+                self.run_eager(py, call)
             }
         }
     }
