@@ -29,6 +29,10 @@ def sum10(*xs: torch.Tensor) -> torch.Tensor:
     return a + b + c + d + e + f + g + h + i + j
 
 
+def named10(a, b, c, d, e, f, g, h, i, j):  # noqa: PLR0913 - the case measured
+    return a + b + c + d + e + f + g + h + i + j
+
+
 ROUNDS = int(os.environ.get("PER_CALL_ROUNDS", "40"))
 CALLS = int(os.environ.get("PER_CALL_CALLS", "1000"))
 
@@ -53,6 +57,7 @@ def main() -> None:
     cases = {
         "x + 1 (4 elems)": (add_one, (torch.randn(4),)),
         "sum of 10 tensor args": (sum10, tuple(torch.randn(4) for _ in range(10))),
+        "10 named tensor params": (named10, tuple(torch.randn(4) for _ in range(10))),
     }
     print(f"torch {torch.__version__}, ferrodyn from {ferrodyn.__file__}")
     print("| case | eager | torch.compile | ferrodyn | overhead tc | overhead ferrodyn | ratio |")
