@@ -264,7 +264,7 @@ XFAIL: dict[str, str] = {
         "ferrodyn 4 graphs / 1 break, torch.compile 1 / 0: `copy.deepcopy(config)` in the "
         "decoder cache setup (DynamicCache -> get_text_config) breaks at "
         "'call to non-traceable function T5Config.__reduce_ex__' (torch.compile traces the "
-        "copy; ferrodyn does not yet model new objects of classes with a custom __setattr__)"
+        "copy; ferrodyn does not yet model copy.deepcopy of user objects through __reduce_ex__)"
     ),
     "mixtral_lm": (
         "ferrodyn 23 graphs / 21 breaks, torch.compile 12 / 11 (both break at the experts' "

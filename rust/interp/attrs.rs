@@ -60,7 +60,7 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
     Err(Exit::brk(format!("name '{name}' is not defined")))
 }
 
-fn attr_source(base: &SourceRef, at: i64, name: &str) -> SourceRef {
+pub(crate) fn attr_source(base: &SourceRef, at: i64, name: &str) -> SourceRef {
     let base = base.as_ref()?;
     let key = |k: &str| DictKey::Str(k.to_string());
     let inst = || Arc::new(Source::InstDict { base: base.clone() });
@@ -500,6 +500,10 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
         6 => Ok(Value::BuiltinMethod(Rc::new((
             this.clone(),
             "object.__init__".to_string(),
+        )))),
+        7 => Ok(Value::BuiltinMethod(Rc::new((
+            this.clone(),
+            "object.__setattr__".to_string(),
         )))),
         _ => tx.realize(&raw, source),
     }

@@ -84,6 +84,18 @@ pub fn call_value(
                 }
                 return Ok(Value::none(py));
             }
+            // `super().__setattr__(name, value)` inside a class's own `__setattr__`: the
+            // plain store.
+            if let (Value::Object(_), "object.__setattr__", [key, v], true) =
+                (recv, name, args.as_slice(), kwargs.is_empty())
+            {
+                let key: String = key
+                    .as_const(py)
+                    .and_then(|k| k.extract().ok())
+                    .ok_or_else(|| Exit::brk("object.__setattr__ with a non-constant name"))?;
+                crate::side_effects::mutate::store_attr_direct(tx, recv, &key, Some(v.clone()))?;
+                return Ok(Value::none(py));
+            }
             // dict's own read methods on a dict subclass (`registry.get(k)`,
             // `output.keys()`, `super().get(k)`).
             if let Value::Object(o) = recv {
@@ -379,6 +391,18 @@ fn call_object(
                 .clone()
                 .map(|s| Arc::new(Source::WeakrefDeref { base: s }));
             tx.realize(&referent, src)
+        }
+        KIND_OBJECT if is_object_setattr(tx, &obj) && kwargs.is_empty() => {
+            // `object.__setattr__(self, name, value)`: the plain store.
+            let [target, key, v] = args.as_slice() else {
+                return Err(Exit::brk("object.__setattr__ without three arguments"));
+            };
+            let key: String = key
+                .as_const(py)
+                .and_then(|k| k.extract().ok())
+                .ok_or_else(|| Exit::brk("object.__setattr__ with a non-constant name"))?;
+            crate::side_effects::mutate::store_attr_direct(tx, target, &key, Some(v.clone()))?;
+            Ok(Value::none(py))
         }
         KIND_OBJECT => {
             let call = obj.get_type().getattr("__call__").ok();
@@ -797,4 +821,13 @@ fn construct_namedtuple<'py>(
 fn is_weakref(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: a type check on a live object.
     unsafe { pyo3::ffi::PyWeakref_CheckRef(obj.as_ptr()) != 0 }
+}
+
+/// Whether `obj` is `object.__setattr__` (the slot wrapper).
+fn is_object_setattr(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> bool {
+    tx.hooks
+        .object
+        .bind(tx.py)
+        .getattr("__setattr__")
+        .is_ok_and(|f| f.is(obj))
 }

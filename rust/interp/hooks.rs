@@ -17,6 +17,7 @@ pub struct Hooks {
     pub namedtuple_info: Py<PyAny>,
     /// Side-effect store checks (`variables/mutation.py`).
     pub setattr_plain: Py<PyAny>,
+    pub custom_setattr: Py<PyAny>,
     pub new_object_shell: Py<PyAny>,
     /// `object` and `types` (replaying stores, rebuilding functions and cells).
     pub object: Py<PyAny>,
@@ -108,6 +109,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             super_type: builtins_mod.getattr("super")?.unbind(),
             namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
             setattr_plain: vars.getattr("setattr_plain")?.unbind(),
+            custom_setattr: vars.getattr("custom_setattr")?.unbind(),
             new_object_shell: vars.getattr("new_object_shell")?.unbind(),
             object: g("object")?,
             types: py.import_cached("types")?.unbind(),

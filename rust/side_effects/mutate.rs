@@ -93,6 +93,56 @@ pub fn store_attr(
             obj.type_name(py)
         )));
     };
+    if o.kind == KIND_NN_MODULE {
+        return store_module_attr(tx, obj, name, value);
+    }
+    // A class's own `__setattr__` written in Python is traced: `obj.name = v` is
+    // `type(obj).__setattr__(obj, name, v)`, whose `super().__setattr__` is the plain store.
+    if let Some(v) = &value {
+        let custom = tx
+            .hooks
+            .custom_setattr
+            .bind(py)
+            .call1((o.obj.bind(py),))
+            .map_err(|e| tx.err(e))?;
+        if !custom.is_none() {
+            let fsrc = match &o.source {
+                None => crate::side_effects::new_objects::class_attr_source(tx, o, "__setattr__"),
+                Some(_) => crate::interp::attrs::attr_source(
+                    &o.source,
+                    crate::interp::kinds::AT_CLASS,
+                    "__setattr__",
+                ),
+            };
+            let f = tx.realize(&custom, fsrc)?;
+            let key = Value::constant(py, name);
+            crate::interp::calls::call_value(
+                tx,
+                &f,
+                vec![obj.clone(), key, v.clone()],
+                Vec::new(),
+            )?;
+            return Ok(());
+        }
+    }
+    store_attr_direct(tx, obj, name, value)
+}
+
+/// `object.__setattr__(obj, name, value)` (value None: `object.__delattr__`): the plain
+/// instance-dict (or slot) store, past any `__setattr__` of the class.
+pub fn store_attr_direct(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    name: &str,
+    value: Option<Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    let Value::Object(o) = obj else {
+        return Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of a '{}'",
+            obj.type_name(py)
+        )));
+    };
     let ptr = ptr_of(&o.obj);
     if o.kind == KIND_NN_MODULE {
         return store_module_attr(tx, obj, name, value);
@@ -100,7 +150,7 @@ pub fn store_attr(
     tx.hooks
         .setattr_plain
         .bind(py)
-        .call1((o.obj.bind(py), name))
+        .call1((o.obj.bind(py), name, true))
         .map_err(|e| tx.err(e))?;
     if tx.side_effects.is_new(ptr) {
         if !tx.side_effects.store_new_attr(ptr, name, value) {

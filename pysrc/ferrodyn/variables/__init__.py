@@ -14,7 +14,7 @@ from .attrs import (
 )
 from .classify import classify, describe, namedtuple_info
 from .model_output import model_output_fields
-from .mutation import new_object_shell, setattr_plain
+from .mutation import custom_setattr, new_object_shell, setattr_plain
 
 __all__ = [
     "classify",
@@ -27,5 +27,6 @@ __all__ = [
     "namedtuple_info",
     "new_object_shell",
     "setattr_plain",
+    "custom_setattr",
     "super_lookup",
 ]

@@ -213,7 +213,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     type(obj).__mro__ of the class defining it). kind: 0 plain function (binds to obj),
     1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
     generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name),
-    6 `object.__init__` (a no-op without arguments).
+    6 `object.__init__` (a no-op without arguments), 7 `object.__setattr__` (the plain
+    store, past the class's own `__setattr__`).
     Raises AttributeError like super."""
     mro = type(obj).__mro__ if not is_a(obj, type) else obj.__mro__
     try:
@@ -228,6 +229,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
                 return 4, raw, i  # the generic lookup: traced, bypassing the class's own
             if raw is object.__dict__["__init__"] and not is_a(obj, type):
                 return 6, raw, i  # object.__init__(self): does nothing
+            if raw is object.__dict__["__setattr__"] and not is_a(obj, type):
+                return 7, raw, i  # object.__setattr__(self, ...): the plain store
             if is_a(obj, dict) and dict_read_method(raw, name):
                 return 5, name, i  # dict's own read method on a dict subclass
             if type(raw) is types.FunctionType:

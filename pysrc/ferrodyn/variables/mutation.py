@@ -1,5 +1,6 @@
 """Which Python objects the side-effect store may track, without running user code.
 
+`custom_setattr(obj)`: a Python `__setattr__` to trace a store through.
 `setattr_plain(obj, name)`: whether `obj.name = v` / `del obj.name` is a plain instance-dict
 store (no custom `__setattr__`, no data descriptor): then the Rust store records it and
 replays it after the graph. `new_object_shell(cls)`: for a user class whose instances can be
@@ -33,10 +34,13 @@ def _is_data_descriptor(attr: Any) -> bool:
     return hasattr(t, "__set__") or hasattr(t, "__delete__")
 
 
-def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
+def _plain_layout(cls: type, need_dict: bool = True, py_setattr: bool = False) -> str | None:
     """Why instances of `cls` are not plain dict-backed objects (None: they are).
-    `need_dict=False`: instances may keep their attributes in `__slots__` only."""
-    if cls.__setattr__ is not object.__setattr__:
+    `need_dict=False`: instances may keep their attributes in `__slots__` only.
+    `py_setattr=True`: a `__setattr__` written in Python is fine (it is traced)."""
+    if cls.__setattr__ is not object.__setattr__ and not (
+        py_setattr and type(cls.__setattr__) is types.FunctionType
+    ):
         return f"{cls.__qualname__} defines __setattr__"
     if cls.__delattr__ is not object.__delattr__:
         return f"{cls.__qualname__} defines __delattr__"
@@ -57,10 +61,24 @@ def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
     return None
 
 
-def setattr_plain(obj: Any, name: str) -> None:
-    """Raise Unsupported unless `obj.name = v` is a plain instance-dict store."""
+def custom_setattr(obj: Any) -> Any:
+    """`type(obj).__setattr__` when it is a Python function that a store on `obj` is
+    traced through (its `super().__setattr__` / `object.__setattr__` is then the plain
+    store); None otherwise."""
     cls = type(obj)
-    why = _plain_layout(cls, need_dict=False)
+    f = cls.__setattr__
+    if type(f) is not types.FunctionType:
+        return None
+    if _plain_layout(cls, need_dict=False, py_setattr=True) is not None:
+        return None
+    return f
+
+
+def setattr_plain(obj: Any, name: str, direct: bool = False) -> None:
+    """Raise Unsupported unless `obj.name = v` is a plain instance-dict store.
+    `direct=True`: `object.__setattr__(obj, name, v)`, past a Python `__setattr__`."""
+    cls = type(obj)
+    why = _plain_layout(cls, need_dict=False, py_setattr=direct)
     if why is not None:
         raise Unsupported(f"assignment to attribute '{name}': {why}")
     attr = _class_lookup(cls, name)
@@ -88,7 +106,7 @@ def new_object_shell(cls: type) -> Any:
         raise Unsupported(f"constructing the builtin type {cls.__qualname__}")
     if type(cls) not in (type, abc.ABCMeta):
         raise Unsupported(f"constructing {cls.__qualname__}: it has a custom metaclass")
-    why = _plain_layout(cls)
+    why = _plain_layout(cls, py_setattr=True)
     if why is not None:
         raise Unsupported(f"constructing {cls.__qualname__}: {why}")
     if cls.__new__ is not object.__new__:
