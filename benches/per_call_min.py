@@ -29,7 +29,7 @@ def sum10(*xs: torch.Tensor) -> torch.Tensor:
     return a + b + c + d + e + f + g + h + i + j
 
 
-def named10(a, b, c, d, e, f, g, h, i, j):  # noqa: PLR0913 - the case measured
+def named10(a, b, c, d, e, f, g, h, i, j):
     return a + b + c + d + e + f + g + h + i + j
 
 

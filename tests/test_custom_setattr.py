@@ -10,7 +10,7 @@ Each test compares results, the objects' state afterwards, and graph/break count
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import ferrodyn
 import pytest
@@ -21,7 +21,7 @@ from _helpers import assert_tree_equal
 class Aliased:
     """Like transformers' PretrainedConfig: some names are aliases of others."""
 
-    attribute_map = {"hidden": "hidden_size"}
+    attribute_map: ClassVar[dict[str, str]] = {"hidden": "hidden_size"}
 
     def __init__(self, hidden_size: int = 4) -> None:
         self.hidden_size = hidden_size

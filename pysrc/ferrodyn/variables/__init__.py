@@ -18,6 +18,7 @@ from .mutation import custom_setattr, new_object_shell, setattr_plain
 
 __all__ = [
     "classify",
+    "custom_setattr",
     "describe",
     "dict_read_method",
     "lookup_attr",
@@ -27,6 +28,5 @@ __all__ = [
     "namedtuple_info",
     "new_object_shell",
     "setattr_plain",
-    "custom_setattr",
     "super_lookup",
 ]
