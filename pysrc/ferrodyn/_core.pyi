@@ -14,6 +14,7 @@ __all__ = [
     "AT_DESCRIPTOR",
     "AT_DICT_READ",
     "AT_GENERIC",
+    "AT_GETATTR",
     "AT_GETATTRIBUTE",
     "AT_INSTANCE",
     "AT_PARAMETER",
@@ -141,6 +142,7 @@ AT_UNGUARDED: int
 AT_GETATTRIBUTE: int
 AT_DICT_READ: int
 AT_DESCRIPTOR: int
+AT_GETATTR: int
 # What calling or entering a KIND_MARKER object does; see pysrc/ferrodyn/variables/markers.py.
 MARKER_BREAK: int
 MARKER_SKIP: int

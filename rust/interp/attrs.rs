@@ -354,6 +354,20 @@ fn object_attr(
             super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
         }
         AT_DESCRIPTOR => descriptor_get(tx, whole, o, name, &value),
+        AT_GETATTR => {
+            // Valid while the name stays absent from the instance dict and the class.
+            let Some(base) = &o.source else {
+                return Err(Exit::brk(format!(
+                    "attribute '{name}' of a new object resolved through __getattr__"
+                )));
+            };
+            guard_not_shadowed(tx, o, name);
+            let cls = Arc::new(Source::TypeOf { base: base.clone() });
+            tx.guard(&cls, Guard::HasAttr(name.to_string(), false));
+            let f = tx.realize(&value, attr_source(&o.source, AT_CLASS, "__getattr__"))?;
+            let key = Value::constant(py, name);
+            super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
+        }
         AT_PROPERTY => {
             let fsrc = source.map(|s| {
                 Arc::new(Source::Attr {

@@ -46,6 +46,9 @@ define_consts! {
     // `(descriptor, index in type(obj).__mro__ of the class holding it)`; the lookup is a
     // traced call of `type(descriptor).__get__(descriptor, obj, type(obj))`.
     AT_DESCRIPTOR = 110,
+    // The generic lookup fails and the class defines `__getattr__` in Python: the value is
+    // that function; the lookup is a traced call of it, guarded on the name staying absent.
+    AT_GETATTR = 111,
     // What calling (or entering) a marker does (`variables/markers.py` answers).
     MARKER_BREAK = 200,
     MARKER_SKIP = 201,

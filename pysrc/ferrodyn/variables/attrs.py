@@ -7,6 +7,7 @@ guard source for the value (e.g. `self.__dict__['_parameters']['weight']`)."""
 from __future__ import annotations
 
 import collections
+import threading
 import types
 from typing import Any
 
@@ -98,6 +99,9 @@ def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
     return kinds.AT_GENERIC, getattr(cls, name)
 
 
+_THREAD_LOCAL = type(threading.local())
+
+
 def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     """`generic`: `object.__getattribute__(obj, name)`, bypassing a class's own
     `__getattribute__` (what `super().__getattribute__(name)` inside it does)."""
@@ -108,6 +112,10 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     if is_a(obj, type):
         return _class_getattr(obj, name)
     cls = type(obj)
+    if cls is _THREAD_LOCAL:
+        # threading.local: a C lookup in the calling thread's own dict (no user code); the
+        # guard reads it again through getattr on every call, in the caller's thread.
+        return kinds.AT_GENERIC, getattr(obj, name)
     custom = cls.__getattribute__
     if (
         not generic
@@ -162,7 +170,16 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
             d = inst_dict.get(key)
             if d is not None and name in d:
                 return at, d[name]
-    if _class_lookup(cls, "__getattr__") is not _MISSING and not is_a(obj, torch.nn.Module):
+    fallback = _class_lookup(cls, "__getattr__")
+    if (
+        not generic
+        and type(fallback) is types.FunctionType
+        and inst_dict is not None
+        and not is_a(obj, torch.nn.Module)
+    ):
+        # The generic lookup fails: CPython calls the class's Python __getattr__, traced.
+        return kinds.AT_GETATTR, fallback
+    if fallback is not _MISSING and not is_a(obj, torch.nn.Module):
         raise Unsupported(f"attribute {name!r} resolved through {cls.__qualname__}.__getattr__")
     raise AttributeError(f"'{cls.__name__}' object has no attribute '{name}'")
 
