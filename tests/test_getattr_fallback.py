@@ -161,3 +161,26 @@ def test_thread_local_attributes_are_read_per_call() -> None:
     t.join()
     assert_tree_equal(seen[0], x * 11.0)
     assert_tree_equal(compiled(x), x * 5.0)
+
+
+class Lazy:
+    def __init__(self, base: float) -> None:
+        self.base = base
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "double":
+            return self.base * 2
+        raise AttributeError(name)
+
+
+def test_getattr_on_an_object_made_in_the_trace() -> None:
+    def f(x):
+        obj = Lazy(1.5)
+        first = obj.double
+        obj.double = 10.0  # now an instance attribute: __getattr__ is no longer reached
+        return x * first + obj.double, hasattr(obj, "nothing")
+
+    x = torch.ones(2)
+    e = ferrodyn.explain(f)(x)
+    assert (e.graph_count, e.graph_break_count) == (1, 0)
+    assert_tree_equal(ferrodyn.compile(f, backend="eager", fullgraph=True)(x), f(x))

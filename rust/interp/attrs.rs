@@ -355,16 +355,32 @@ fn object_attr(
         }
         AT_DESCRIPTOR => descriptor_get(tx, whole, o, name, &value),
         AT_GETATTR => {
-            // Valid while the name stays absent from the instance dict and the class.
-            let Some(base) = &o.source else {
+            // Valid while the name stays absent from the instance dict and the class. An
+            // object made in the trace keeps its attributes in the side-effect store (read
+            // before this lookup): only its class needs the guard.
+            let (cls, fsrc) = match &o.source {
+                Some(base) => {
+                    guard_not_shadowed(tx, o, name);
+                    let cls: SourceRef = Some(Arc::new(Source::TypeOf { base: base.clone() }));
+                    (cls, attr_source(&o.source, AT_CLASS, "__getattr__"))
+                }
+                None => {
+                    let cls = tx
+                        .side_effects
+                        .new_object(crate::side_effects::store::ptr_of(&o.obj))
+                        .and_then(|n| n.cls_source.clone());
+                    let fsrc =
+                        crate::side_effects::new_objects::class_attr_source(tx, o, "__getattr__");
+                    (cls, fsrc)
+                }
+            };
+            let Some(cls) = cls else {
                 return Err(Exit::brk(format!(
-                    "attribute '{name}' of a new object resolved through __getattr__"
+                    "attribute '{name}' resolved through __getattr__ of an unguarded class"
                 )));
             };
-            guard_not_shadowed(tx, o, name);
-            let cls = Arc::new(Source::TypeOf { base: base.clone() });
             tx.guard(&cls, Guard::HasAttr(name.to_string(), false));
-            let f = tx.realize(&value, attr_source(&o.source, AT_CLASS, "__getattr__"))?;
+            let f = tx.realize(&value, fsrc)?;
             let key = Value::constant(py, name);
             super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
         }
