@@ -238,12 +238,11 @@ fn dict_item<'py>(
     }
 }
 
-/// The sequence and position of a `tuple_iterator`/`list_iterator`/`range_iterator` (exact types, whose
+/// The sequence and position of a `tuple_iterator`/`list_iterator` (exact types, whose
 /// `__reduce__` is C code); an exhausted one as an empty tuple at 0. None otherwise.
 pub fn seq_iterator_state<'py>(it: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, usize)> {
     let name = it.get_type().name().ok()?;
-    // A range iterator reduces the same way (its range, and the index into it).
-    if name != "tuple_iterator" && name != "list_iterator" && name != "range_iterator" {
+    if name != "tuple_iterator" && name != "list_iterator" {
         return None;
     }
     let red = it.call_method0("__reduce__").ok()?;
