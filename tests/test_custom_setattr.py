@@ -142,3 +142,38 @@ def test_recompiles_match_torch_compile(n: int) -> None:
         assert vars(a) == vars(b)
     torch._dynamo.reset()
     assert fd.compile_count() == cnt.frame_count
+
+
+class Guarded:
+    """A Python __delattr__ that protects some names and logs deletions."""
+
+    def __init__(self) -> None:
+        self.keep = 1
+        self.tmp = 2
+        self.gone: list[str] = []
+
+    def __delattr__(self, key: str) -> None:
+        if key == "keep":
+            raise AttributeError("keep is protected")
+        self.gone.append(key)
+        super().__delattr__(key)
+
+
+def test_custom_delattr_is_traced() -> None:
+    def f(x, obj):
+        del obj.tmp
+        try:
+            del obj.keep
+        except AttributeError as e:
+            return x + 1, str(e), hasattr(obj, "tmp")
+        return x, "", hasattr(obj, "tmp")
+
+    a, b = Guarded(), Guarded()
+    x = torch.zeros(2)
+    expected = f(x, a)
+    explanation = ferrodyn.explain(f)(x, Guarded())
+    assert explanation.graph_break_count == 0
+    got = ferrodyn.compile(f, backend="eager")(x, b)
+    assert_tree_equal(got, expected)
+    assert vars(a) == vars(b)
+    assert b.gone == ["tmp"]

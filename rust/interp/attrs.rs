@@ -535,6 +535,10 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
             this.clone(),
             "object.__setattr__".to_string(),
         )))),
+        8 => Ok(Value::BuiltinMethod(Rc::new((
+            this.clone(),
+            "object.__delattr__".to_string(),
+        )))),
         _ => tx.realize(&raw, source),
     }
 }

@@ -96,6 +96,17 @@ pub fn call_value(
                 crate::side_effects::mutate::store_attr_direct(tx, recv, &key, Some(v.clone()))?;
                 return Ok(Value::none(py));
             }
+            // `super().__delattr__(name)` inside a class's own `__delattr__`.
+            if let (Value::Object(_), "object.__delattr__", [key], true) =
+                (recv, name, args.as_slice(), kwargs.is_empty())
+            {
+                let key: String = key
+                    .as_const(py)
+                    .and_then(|k| k.extract().ok())
+                    .ok_or_else(|| Exit::brk("object.__delattr__ with a non-constant name"))?;
+                crate::side_effects::mutate::store_attr_direct(tx, recv, &key, None)?;
+                return Ok(Value::none(py));
+            }
             // dict's own read methods on a dict subclass (`registry.get(k)`,
             // `output.keys()`, `super().get(k)`).
             if let Value::Object(o) = recv {
@@ -392,7 +403,19 @@ fn call_object(
                 .map(|s| Arc::new(Source::WeakrefDeref { base: s }));
             tx.realize(&referent, src)
         }
-        KIND_OBJECT if is_object_setattr(tx, &obj) && kwargs.is_empty() => {
+        KIND_OBJECT if is_object_slot(tx, &obj, "__delattr__") && kwargs.is_empty() => {
+            // `object.__delattr__(self, name)`: the plain deletion.
+            let [target, key] = args.as_slice() else {
+                return Err(Exit::brk("object.__delattr__ without two arguments"));
+            };
+            let key: String = key
+                .as_const(py)
+                .and_then(|k| k.extract().ok())
+                .ok_or_else(|| Exit::brk("object.__delattr__ with a non-constant name"))?;
+            crate::side_effects::mutate::store_attr_direct(tx, target, &key, None)?;
+            Ok(Value::none(py))
+        }
+        KIND_OBJECT if is_object_slot(tx, &obj, "__setattr__") && kwargs.is_empty() => {
             // `object.__setattr__(self, name, value)`: the plain store.
             let [target, key, v] = args.as_slice() else {
                 return Err(Exit::brk("object.__setattr__ without three arguments"));
@@ -823,11 +846,11 @@ fn is_weakref(obj: &Bound<'_, PyAny>) -> bool {
     unsafe { pyo3::ffi::PyWeakref_CheckRef(obj.as_ptr()) != 0 }
 }
 
-/// Whether `obj` is `object.__setattr__` (the slot wrapper).
-fn is_object_setattr(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> bool {
+/// Whether `obj` is `object.<slot>` (the slot wrapper, e.g. `object.__setattr__`).
+fn is_object_slot(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>, slot: &str) -> bool {
     tx.hooks
         .object
         .bind(tx.py)
-        .getattr("__setattr__")
+        .getattr(slot)
         .is_ok_and(|f| f.is(obj))
 }

@@ -96,34 +96,32 @@ pub fn store_attr(
     if o.kind == KIND_NN_MODULE {
         return store_module_attr(tx, obj, name, value);
     }
-    // A class's own `__setattr__` written in Python is traced: `obj.name = v` is
-    // `type(obj).__setattr__(obj, name, v)`, whose `super().__setattr__` is the plain store.
-    if let Some(v) = &value {
-        let custom = tx
-            .hooks
-            .custom_setattr
-            .bind(py)
-            .call1((o.obj.bind(py),))
-            .map_err(|e| tx.err(e))?;
-        if !custom.is_none() {
-            let fsrc = match &o.source {
-                None => crate::side_effects::new_objects::class_attr_source(tx, o, "__setattr__"),
-                Some(_) => crate::interp::attrs::attr_source(
-                    &o.source,
-                    crate::interp::kinds::AT_CLASS,
-                    "__setattr__",
-                ),
-            };
-            let f = tx.realize(&custom, fsrc)?;
-            let key = Value::constant(py, name);
-            crate::interp::calls::call_value(
-                tx,
-                &f,
-                vec![obj.clone(), key, v.clone()],
-                Vec::new(),
-            )?;
-            return Ok(());
-        }
+    // A class's own `__setattr__` / `__delattr__` written in Python is traced: `obj.name = v`
+    // is `type(obj).__setattr__(obj, name, v)`, whose `super().__setattr__` is the plain
+    // store (`del obj.name` likewise).
+    let custom = tx
+        .hooks
+        .custom_setattr
+        .bind(py)
+        .call1((o.obj.bind(py), value.is_none()))
+        .map_err(|e| tx.err(e))?;
+    if !custom.is_none() {
+        let slot = if value.is_some() {
+            "__setattr__"
+        } else {
+            "__delattr__"
+        };
+        let fsrc = match &o.source {
+            None => crate::side_effects::new_objects::class_attr_source(tx, o, slot),
+            Some(_) => {
+                crate::interp::attrs::attr_source(&o.source, crate::interp::kinds::AT_CLASS, slot)
+            }
+        };
+        let f = tx.realize(&custom, fsrc)?;
+        let mut args = vec![obj.clone(), Value::constant(py, name)];
+        args.extend(value);
+        crate::interp::calls::call_value(tx, &f, args, Vec::new())?;
+        return Ok(());
     }
     store_attr_direct(tx, obj, name, value)
 }

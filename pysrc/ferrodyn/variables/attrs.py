@@ -231,7 +231,7 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
     generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name),
     6 `object.__init__` (a no-op without arguments), 7 `object.__setattr__` (the plain
-    store, past the class's own `__setattr__`).
+    store, past the class's own `__setattr__`), 8 `object.__delattr__` (the plain deletion).
     Raises AttributeError like super."""
     mro = type(obj).__mro__ if not is_a(obj, type) else obj.__mro__
     try:
@@ -248,6 +248,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
                 return 6, raw, i  # object.__init__(self): does nothing
             if raw is object.__dict__["__setattr__"] and not is_a(obj, type):
                 return 7, raw, i  # object.__setattr__(self, ...): the plain store
+            if raw is object.__dict__["__delattr__"] and not is_a(obj, type):
+                return 8, raw, i  # object.__delattr__(self, name): the plain deletion
             if is_a(obj, dict) and dict_read_method(raw, name):
                 return 5, name, i  # dict's own read method on a dict subclass
             if type(raw) is types.FunctionType:

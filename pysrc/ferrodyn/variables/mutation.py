@@ -42,7 +42,9 @@ def _plain_layout(cls: type, need_dict: bool = True, py_setattr: bool = False) -
         py_setattr and type(cls.__setattr__) is types.FunctionType
     ):
         return f"{cls.__qualname__} defines __setattr__"
-    if cls.__delattr__ is not object.__delattr__:
+    if cls.__delattr__ is not object.__delattr__ and not (
+        py_setattr and type(cls.__delattr__) is types.FunctionType
+    ):
         return f"{cls.__qualname__} defines __delattr__"
     if cls.__getattribute__ is not object.__getattribute__:
         return f"{cls.__qualname__} defines __getattribute__"
@@ -61,12 +63,12 @@ def _plain_layout(cls: type, need_dict: bool = True, py_setattr: bool = False) -
     return None
 
 
-def custom_setattr(obj: Any) -> Any:
-    """`type(obj).__setattr__` when it is a Python function that a store on `obj` is
-    traced through (its `super().__setattr__` / `object.__setattr__` is then the plain
-    store); None otherwise."""
+def custom_setattr(obj: Any, delete: bool = False) -> Any:
+    """`type(obj).__setattr__` (`__delattr__` with `delete`) when it is a Python function
+    that a store (deletion) on `obj` is traced through (its `super().__setattr__` /
+    `object.__setattr__` is then the plain store); None otherwise."""
     cls = type(obj)
-    f = cls.__setattr__
+    f = cls.__delattr__ if delete else cls.__setattr__
     if type(f) is not types.FunctionType:
         return None
     if _plain_layout(cls, need_dict=False, py_setattr=True) is not None:
