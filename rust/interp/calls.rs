@@ -89,10 +89,7 @@ pub fn call_value(
             if let (Value::Object(_), "object.__setattr__", [key, v], true) =
                 (recv, name, args.as_slice(), kwargs.is_empty())
             {
-                let key: String = key
-                    .as_const(py)
-                    .and_then(|k| k.extract().ok())
-                    .ok_or_else(|| Exit::brk("object.__setattr__ with a non-constant name"))?;
+                let key = const_name(py, key, "object.__setattr__")?;
                 crate::side_effects::mutate::store_attr_direct(tx, recv, &key, Some(v.clone()))?;
                 return Ok(Value::none(py));
             }
@@ -100,10 +97,7 @@ pub fn call_value(
             if let (Value::Object(_), "object.__delattr__", [key], true) =
                 (recv, name, args.as_slice(), kwargs.is_empty())
             {
-                let key: String = key
-                    .as_const(py)
-                    .and_then(|k| k.extract().ok())
-                    .ok_or_else(|| Exit::brk("object.__delattr__ with a non-constant name"))?;
+                let key = const_name(py, key, "object.__delattr__")?;
                 crate::side_effects::mutate::store_attr_direct(tx, recv, &key, None)?;
                 return Ok(Value::none(py));
             }
@@ -408,10 +402,7 @@ fn call_object(
             let [target, key] = args.as_slice() else {
                 return Err(Exit::brk("object.__delattr__ without two arguments"));
             };
-            let key: String = key
-                .as_const(py)
-                .and_then(|k| k.extract().ok())
-                .ok_or_else(|| Exit::brk("object.__delattr__ with a non-constant name"))?;
+            let key = const_name(py, key, "object.__delattr__")?;
             crate::side_effects::mutate::store_attr_direct(tx, target, &key, None)?;
             Ok(Value::none(py))
         }
@@ -420,10 +411,7 @@ fn call_object(
             let [target, key, v] = args.as_slice() else {
                 return Err(Exit::brk("object.__setattr__ without three arguments"));
             };
-            let key: String = key
-                .as_const(py)
-                .and_then(|k| k.extract().ok())
-                .ok_or_else(|| Exit::brk("object.__setattr__ with a non-constant name"))?;
+            let key = const_name(py, key, "object.__setattr__")?;
             crate::side_effects::mutate::store_attr_direct(tx, target, &key, Some(v.clone()))?;
             Ok(Value::none(py))
         }
@@ -853,4 +841,11 @@ fn is_object_slot(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>, slot: &str) -> bool {
         .bind(tx.py)
         .getattr(slot)
         .is_ok_and(|f| f.is(obj))
+}
+
+/// An attribute name given to `what` as a constant string.
+fn const_name(py: Python<'_>, key: &Value, what: &str) -> TResult<String> {
+    key.as_const(py)
+        .and_then(|k| k.extract().ok())
+        .ok_or_else(|| Exit::brk(format!("{what} with a non-constant name")))
 }

@@ -88,13 +88,10 @@ pub fn store_attr(
         }
     }
     let Value::Object(o) = obj else {
-        return Err(Exit::brk(format!(
-            "assignment to attribute '{name}' of a '{}'",
-            obj.type_name(py)
-        )));
+        return store_attr_direct(tx, obj, name, value);
     };
     if o.kind == KIND_NN_MODULE {
-        return store_module_attr(tx, obj, name, value);
+        return store_attr_direct(tx, obj, name, value);
     }
     // A class's own `__setattr__` / `__delattr__` written in Python is traced: `obj.name = v`
     // is `type(obj).__setattr__(obj, name, v)`, whose `super().__setattr__` is the plain
