@@ -212,7 +212,7 @@ impl CompiledCode {
             return false;
         }
         if spec.has_varargs() {
-            n >= spec.argcount && spec.localsplus.len() > spec.argcount
+            n >= spec.argcount
         } else {
             n == spec.argcount
         }
@@ -237,11 +237,25 @@ impl CompiledCode {
             return self.redirect(py, &args, None);
         }
         let _suspended = frame_hook::suspend();
+        // SAFETY: the caller's argument array, valid for this call.
+        let frame = unsafe { self.positional_frame(py, argv) }?;
+        self.dispatch(py, frame, &CallArgs::Vector(argv))
+    }
+
+    /// The frame of a call whose arguments are the positional parameters (and any
+    /// `*args`), no keywords ([`takes_positional`](Self::takes_positional)).
+    ///
+    /// # Safety
+    /// `argv` holds valid object references for the duration of the call.
+    unsafe fn positional_frame<'py>(
+        &self,
+        py: Python<'py>,
+        argv: &[*mut pyo3::ffi::PyObject],
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let nslots = self.spec.localsplus.len();
-        let mut frame: Vec<Bound<'_, PyAny>> = Vec::with_capacity(nslots + 1);
-        // SAFETY: borrowed references from the caller's argument array (new references
-        // are taken for the frame).
+        let mut frame: Vec<Bound<'py, PyAny>> = Vec::with_capacity(nslots + 1);
         let named = self.spec.argcount.min(argv.len());
+        // SAFETY: valid references (the caller's contract); new references are taken.
         frame.extend(
             argv[..named]
                 .iter()
@@ -254,7 +268,7 @@ impl CompiledCode {
         }
         frame.resize(nslots, py.None().into_bound(py));
         frame.push(self.func.bind(py).clone());
-        self.dispatch(py, frame, &CallArgs::Vector(argv))
+        Ok(frame)
     }
 
     /// Global state, the cache walk, and the hit's artifact (or a trace on a miss).
@@ -413,35 +427,15 @@ impl CompiledCode {
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let spec = &self.spec;
         let nslots = spec.localsplus.len();
-        let no_kwargs = kwargs.is_none_or(|k| k.is_empty());
         let none = py.None().into_bound(py);
-        if no_kwargs
-            && args.len() == spec.argcount
-            && spec.kwonlyargcount == 0
-            && !spec.has_varargs()
-            && !spec.has_varkw()
-        {
-            let mut frame: Vec<Bound<'py, PyAny>> = Vec::with_capacity(nslots + 1);
-            frame.extend(args.iter());
-            frame.resize(nslots, none);
-            frame.push(self.func.bind(py).clone());
-            return Ok(frame);
-        }
-        // `def f(a, *rest)` called positionally with every named argument given: the
-        // extra arguments are `rest`, a slice of `args` (no defaults or keywords to look up).
-        if no_kwargs
-            && spec.has_varargs()
-            && !spec.has_varkw()
-            && spec.kwonlyargcount == 0
-            && args.len() >= spec.argcount
-            && nslots > spec.argcount
-        {
-            let mut frame: Vec<Bound<'py, PyAny>> = Vec::with_capacity(nslots + 1);
-            frame.extend(args.iter().take(spec.argcount));
-            frame.push(args.get_slice(spec.argcount, args.len()).into_any());
-            frame.resize(nslots, none);
-            frame.push(self.func.bind(py).clone());
-            return Ok(frame);
+        if kwargs.is_none_or(|k| k.is_empty()) && self.takes_positional(args.len()) {
+            // SAFETY: a tuple's item array, `len` borrowed references kept alive by `args`.
+            let argv = unsafe {
+                let t = args.as_ptr().cast::<pyo3::ffi::PyTupleObject>();
+                std::slice::from_raw_parts((*t).ob_item.as_ptr(), args.len())
+            };
+            // SAFETY: as above.
+            return unsafe { self.positional_frame(py, argv) };
         }
         let func = self.func.bind(py);
         let defaults = func.getattr("__defaults__")?;

@@ -270,7 +270,8 @@ XFAIL: dict[str, str] = {
         "ferrodyn 23 graphs / 21 breaks, torch.compile 12 / 11 (both break at the experts' "
         "nonzero/where): next() on a tuple_iterator (the `for expert_idx in expert_hit` loop "
         "resumed after a break splits at each iteration), and the ModelOutput constructors "
-        "run as top-level frames break at field assignment ('... defines __setattr__')"
+        "run as top-level frames break at field assignment (ModelOutput defines __getattribute__; "
+        "its __setattr__ reaches super().__setitem__ of the dict subclass)"
     ),
 }
 

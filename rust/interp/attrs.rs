@@ -60,7 +60,16 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
     Err(Exit::brk(format!("name '{name}' is not defined")))
 }
 
-pub(crate) fn attr_source(base: &SourceRef, at: i64, name: &str) -> SourceRef {
+/// The source of `type(obj).name` for an object reached by a source or made in the trace
+/// (its class is then the one the trace called).
+pub(crate) fn class_member_source(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> SourceRef {
+    match &o.source {
+        None => crate::side_effects::new_objects::class_attr_source(tx, o, name),
+        Some(_) => attr_source(&o.source, AT_CLASS, name),
+    }
+}
+
+fn attr_source(base: &SourceRef, at: i64, name: &str) -> SourceRef {
     let base = base.as_ref()?;
     let key = |k: &str| DictKey::Str(k.to_string());
     let inst = || Arc::new(Source::InstDict { base: base.clone() });
@@ -343,13 +352,7 @@ fn object_attr(
         )))),
         AT_GETATTRIBUTE => {
             // type(obj).__getattribute__, guarded like a class attribute, called traced.
-            let fsrc = match &o.source {
-                None => {
-                    crate::side_effects::new_objects::class_attr_source(tx, o, "__getattribute__")
-                }
-                Some(_) => attr_source(&o.source, AT_CLASS, "__getattribute__"),
-            };
-            let f = tx.realize(&value, fsrc)?;
+            let f = tx.realize(&value, class_member_source(tx, o, "__getattribute__"))?;
             let key = Value::constant(py, name);
             super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
         }
@@ -358,22 +361,17 @@ fn object_attr(
             // Valid while the name stays absent from the instance dict and the class. An
             // object made in the trace keeps its attributes in the side-effect store (read
             // before this lookup): only its class needs the guard.
-            let (cls, fsrc) = match &o.source {
+            let cls: SourceRef = match &o.source {
                 Some(base) => {
                     guard_not_shadowed(tx, o, name);
-                    let cls: SourceRef = Some(Arc::new(Source::TypeOf { base: base.clone() }));
-                    (cls, attr_source(&o.source, AT_CLASS, "__getattr__"))
+                    Some(Arc::new(Source::TypeOf { base: base.clone() }))
                 }
-                None => {
-                    let cls = tx
-                        .side_effects
-                        .new_object(crate::side_effects::store::ptr_of(&o.obj))
-                        .and_then(|n| n.cls_source.clone());
-                    let fsrc =
-                        crate::side_effects::new_objects::class_attr_source(tx, o, "__getattr__");
-                    (cls, fsrc)
-                }
+                None => tx
+                    .side_effects
+                    .new_object(crate::side_effects::store::ptr_of(&o.obj))
+                    .and_then(|n| n.cls_source.clone()),
             };
+            let fsrc = class_member_source(tx, o, "__getattr__");
             let Some(cls) = cls else {
                 return Err(Exit::brk(format!(
                     "attribute '{name}' resolved through __getattr__ of an unguarded class"

@@ -84,22 +84,12 @@ pub fn call_value(
                 }
                 return Ok(Value::none(py));
             }
-            // `super().__setattr__(name, value)` inside a class's own `__setattr__`: the
-            // plain store.
-            if let (Value::Object(_), "object.__setattr__", [key, v], true) =
-                (recv, name, args.as_slice(), kwargs.is_empty())
+            // `super().__setattr__(name, value)` / `super().__delattr__(name)` inside a
+            // class's own method: the plain store.
+            if let (Value::Object(_), "object.__setattr__" | "object.__delattr__", true) =
+                (recv, name, kwargs.is_empty())
             {
-                let key = const_name(py, key, "object.__setattr__")?;
-                crate::side_effects::mutate::store_attr_direct(tx, recv, &key, Some(v.clone()))?;
-                return Ok(Value::none(py));
-            }
-            // `super().__delattr__(name)` inside a class's own `__delattr__`.
-            if let (Value::Object(_), "object.__delattr__", [key], true) =
-                (recv, name, args.as_slice(), kwargs.is_empty())
-            {
-                let key = const_name(py, key, "object.__delattr__")?;
-                crate::side_effects::mutate::store_attr_direct(tx, recv, &key, None)?;
-                return Ok(Value::none(py));
+                return plain_store_call(tx, name, recv, &args);
             }
             // dict's own read methods on a dict subclass (`registry.get(k)`,
             // `output.keys()`, `super().get(k)`).
@@ -397,23 +387,12 @@ fn call_object(
                 .map(|s| Arc::new(Source::WeakrefDeref { base: s }));
             tx.realize(&referent, src)
         }
-        KIND_OBJECT if is_object_slot(tx, &obj, "__delattr__") && kwargs.is_empty() => {
-            // `object.__delattr__(self, name)`: the plain deletion.
-            let [target, key] = args.as_slice() else {
-                return Err(Exit::brk("object.__delattr__ without two arguments"));
-            };
-            let key = const_name(py, key, "object.__delattr__")?;
-            crate::side_effects::mutate::store_attr_direct(tx, target, &key, None)?;
-            Ok(Value::none(py))
-        }
-        KIND_OBJECT if is_object_slot(tx, &obj, "__setattr__") && kwargs.is_empty() => {
-            // `object.__setattr__(self, name, value)`: the plain store.
-            let [target, key, v] = args.as_slice() else {
-                return Err(Exit::brk("object.__setattr__ without three arguments"));
-            };
-            let key = const_name(py, key, "object.__setattr__")?;
-            crate::side_effects::mutate::store_attr_direct(tx, target, &key, Some(v.clone()))?;
-            Ok(Value::none(py))
+        KIND_OBJECT if kwargs.is_empty() && object_store_slot(tx, &obj).is_some() => {
+            // `object.__setattr__(self, name, value)` / `object.__delattr__(self, name)`.
+            match (object_store_slot(tx, &obj), args.split_first()) {
+                (Some(slot), Some((target, rest))) => plain_store_call(tx, slot, target, rest),
+                _ => Err(Exit::brk("object.__setattr__/__delattr__ without a target")),
+            }
         }
         KIND_OBJECT => {
             let call = obj.get_type().getattr("__call__").ok();
@@ -834,18 +813,37 @@ fn is_weakref(obj: &Bound<'_, PyAny>) -> bool {
     unsafe { pyo3::ffi::PyWeakref_CheckRef(obj.as_ptr()) != 0 }
 }
 
-/// Whether `obj` is `object.<slot>` (the slot wrapper, e.g. `object.__setattr__`).
-fn is_object_slot(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>, slot: &str) -> bool {
-    tx.hooks
-        .object
-        .bind(tx.py)
-        .getattr(slot)
-        .is_ok_and(|f| f.is(obj))
+/// `"object.__setattr__"` / `"object.__delattr__"` when `obj` is that slot wrapper.
+fn object_store_slot(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> Option<&'static str> {
+    let p = obj.as_ptr();
+    if p == tx.hooks.object_setattr.as_ptr() {
+        Some("object.__setattr__")
+    } else if p == tx.hooks.object_delattr.as_ptr() {
+        Some("object.__delattr__")
+    } else {
+        None
+    }
 }
 
-/// An attribute name given to `what` as a constant string.
-fn const_name(py: Python<'_>, key: &Value, what: &str) -> TResult<String> {
-    key.as_const(py)
+/// `object.__setattr__(target, name, value)` / `object.__delattr__(target, name)` (`slot`
+/// names which; `rest` are the arguments after the target): the plain store, past the
+/// class's own `__setattr__`.
+fn plain_store_call(
+    tx: &mut Tracer<'_>,
+    slot: &str,
+    target: &Value,
+    rest: &[Value],
+) -> TResult<Value> {
+    let py = tx.py;
+    let (key, value) = match (slot, rest) {
+        ("object.__setattr__", [k, v]) => (k, Some(v.clone())),
+        ("object.__delattr__", [k]) => (k, None),
+        _ => return Err(Exit::brk(format!("{slot}() with unexpected arguments"))),
+    };
+    let key: String = key
+        .as_const(py)
         .and_then(|k| k.extract().ok())
-        .ok_or_else(|| Exit::brk(format!("{what} with a non-constant name")))
+        .ok_or_else(|| Exit::brk(format!("{slot} with a non-constant name")))?;
+    crate::side_effects::mutate::store_attr_direct(tx, target, &key, value)?;
+    Ok(Value::none(py))
 }

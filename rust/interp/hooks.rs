@@ -17,10 +17,12 @@ pub struct Hooks {
     pub namedtuple_info: Py<PyAny>,
     /// Side-effect store checks (`variables/mutation.py`).
     pub setattr_plain: Py<PyAny>,
-    pub custom_setattr: Py<PyAny>,
     pub new_object_shell: Py<PyAny>,
     /// `object` and `types` (replaying stores, rebuilding functions and cells).
     pub object: Py<PyAny>,
+    /// `object.__setattr__` / `object.__delattr__` (a traced plain store when called).
+    pub object_setattr: Py<PyAny>,
+    pub object_delattr: Py<PyAny>,
     pub types: Py<PyModule>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
@@ -109,9 +111,16 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             super_type: builtins_mod.getattr("super")?.unbind(),
             namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
             setattr_plain: vars.getattr("setattr_plain")?.unbind(),
-            custom_setattr: vars.getattr("custom_setattr")?.unbind(),
             new_object_shell: vars.getattr("new_object_shell")?.unbind(),
             object: g("object")?,
+            object_setattr: builtins_mod
+                .getattr("object")?
+                .getattr("__setattr__")?
+                .unbind(),
+            object_delattr: builtins_mod
+                .getattr("object")?
+                .getattr("__delattr__")?
+                .unbind(),
             types: py.import_cached("types")?.unbind(),
             grad_ctx: {
                 let torch = py.import_cached("torch")?;

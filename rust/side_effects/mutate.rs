@@ -77,7 +77,6 @@ pub fn store_attr(
     name: &str,
     value: Option<Value>,
 ) -> TResult<()> {
-    let py = tx.py;
     if let Value::Exception(e) = obj {
         return crate::interp::exceptions::store_attr(tx, e, name, value);
     }
@@ -87,40 +86,7 @@ pub fn store_attr(
             return store_new_function_attr(tx, f, name, value);
         }
     }
-    let Value::Object(o) = obj else {
-        return store_attr_direct(tx, obj, name, value);
-    };
-    if o.kind == KIND_NN_MODULE {
-        return store_attr_direct(tx, obj, name, value);
-    }
-    // A class's own `__setattr__` / `__delattr__` written in Python is traced: `obj.name = v`
-    // is `type(obj).__setattr__(obj, name, v)`, whose `super().__setattr__` is the plain
-    // store (`del obj.name` likewise).
-    let custom = tx
-        .hooks
-        .custom_setattr
-        .bind(py)
-        .call1((o.obj.bind(py), value.is_none()))
-        .map_err(|e| tx.err(e))?;
-    if !custom.is_none() {
-        let slot = if value.is_some() {
-            "__setattr__"
-        } else {
-            "__delattr__"
-        };
-        let fsrc = match &o.source {
-            None => crate::side_effects::new_objects::class_attr_source(tx, o, slot),
-            Some(_) => {
-                crate::interp::attrs::attr_source(&o.source, crate::interp::kinds::AT_CLASS, slot)
-            }
-        };
-        let f = tx.realize(&custom, fsrc)?;
-        let mut args = vec![obj.clone(), Value::constant(py, name)];
-        args.extend(value);
-        crate::interp::calls::call_value(tx, &f, args, Vec::new())?;
-        return Ok(());
-    }
-    store_attr_direct(tx, obj, name, value)
+    store_object_attr(tx, obj, name, value, false)
 }
 
 /// `object.__setattr__(obj, name, value)` (value None: `object.__delattr__`): the plain
@@ -130,6 +96,19 @@ pub fn store_attr_direct(
     obj: &Value,
     name: &str,
     value: Option<Value>,
+) -> TResult<()> {
+    store_object_attr(tx, obj, name, value, true)
+}
+
+/// A store on a user object: traced through the class's own Python `__setattr__` /
+/// `__delattr__` (`obj.name = v` is `type(obj).__setattr__(obj, name, v)`, whose
+/// `super().__setattr__` is the plain store) unless `direct`, else the plain store.
+fn store_object_attr(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    name: &str,
+    value: Option<Value>,
+    direct: bool,
 ) -> TResult<()> {
     let py = tx.py;
     let Value::Object(o) = obj else {
@@ -142,11 +121,27 @@ pub fn store_attr_direct(
     if o.kind == KIND_NN_MODULE {
         return store_module_attr(tx, obj, name, value);
     }
-    tx.hooks
+    let custom = tx
+        .hooks
         .setattr_plain
         .bind(py)
-        .call1((o.obj.bind(py), name, true))
+        .call1((o.obj.bind(py), name, direct, value.is_none()))
         .map_err(|e| tx.err(e))?;
+    if !custom.is_none() {
+        let slot = if value.is_some() {
+            "__setattr__"
+        } else {
+            "__delattr__"
+        };
+        let f = tx.realize(
+            &custom,
+            crate::interp::attrs::class_member_source(tx, o, slot),
+        )?;
+        let mut args = vec![obj.clone(), Value::constant(py, name)];
+        args.extend(value);
+        crate::interp::calls::call_value(tx, &f, args, Vec::new())?;
+        return Ok(());
+    }
     if tx.side_effects.is_new(ptr) {
         if !tx.side_effects.store_new_attr(ptr, name, value) {
             return Err(attribute_error(tx, o, name, None));

@@ -14,11 +14,10 @@ from .attrs import (
 )
 from .classify import classify, describe, namedtuple_info
 from .model_output import model_output_fields
-from .mutation import custom_setattr, new_object_shell, setattr_plain
+from .mutation import new_object_shell, setattr_plain
 
 __all__ = [
     "classify",
-    "custom_setattr",
     "describe",
     "dict_read_method",
     "lookup_attr",

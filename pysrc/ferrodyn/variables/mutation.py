@@ -1,9 +1,8 @@
 """Which Python objects the side-effect store may track, without running user code.
 
-`custom_setattr(obj)`: a Python `__setattr__` to trace a store through.
 `setattr_plain(obj, name)`: whether `obj.name = v` / `del obj.name` is a plain instance-dict
 store (no custom `__setattr__`, no data descriptor): then the Rust store records it and
-replays it after the graph. `new_object_shell(cls)`: for a user class whose instances can be
+replays it after the graph; or the class's Python `__setattr__` to trace it through. `new_object_shell(cls)`: for a user class whose instances can be
 created without user code (`object.__new__`), an empty instance that stands for the new
 object while tracing (its attributes live in the store, never in the shell). Anything
 else raises `Unsupported` (a graph break) with the reason.
@@ -34,18 +33,20 @@ def _is_data_descriptor(attr: Any) -> bool:
     return hasattr(t, "__set__") or hasattr(t, "__delete__")
 
 
-def _plain_layout(cls: type, need_dict: bool = True, py_setattr: bool = False) -> str | None:
-    """Why instances of `cls` are not plain dict-backed objects (None: they are).
-    `need_dict=False`: instances may keep their attributes in `__slots__` only.
-    `py_setattr=True`: a `__setattr__` written in Python is fine (it is traced)."""
-    if cls.__setattr__ is not object.__setattr__ and not (
-        py_setattr and type(cls.__setattr__) is types.FunctionType
-    ):
-        return f"{cls.__qualname__} defines __setattr__"
-    if cls.__delattr__ is not object.__delattr__ and not (
-        py_setattr and type(cls.__delattr__) is types.FunctionType
-    ):
-        return f"{cls.__qualname__} defines __delattr__"
+def _traceable_slot(cls: type, slot: str) -> bool:
+    """`cls.<slot>` is object's own or a Python function (a store is traced through it)."""
+    f = getattr(cls, slot)
+    return f is getattr(object, slot) or type(f) is types.FunctionType
+
+
+def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
+    """Why instances of `cls` are not plain dict-backed objects (None: they are; a
+    `__setattr__` / `__delattr__` written in Python is traced).
+    `need_dict=False`: instances may keep their attributes in `__slots__` only."""
+    if not _traceable_slot(cls, "__setattr__"):
+        return f"{cls.__qualname__} defines __setattr__ (not a Python function)"
+    if not _traceable_slot(cls, "__delattr__"):
+        return f"{cls.__qualname__} defines __delattr__ (not a Python function)"
     if cls.__getattribute__ is not object.__getattribute__:
         return f"{cls.__qualname__} defines __getattribute__"
     if need_dict and cls.__dictoffset__ == 0:
@@ -63,32 +64,24 @@ def _plain_layout(cls: type, need_dict: bool = True, py_setattr: bool = False) -
     return None
 
 
-def custom_setattr(obj: Any, delete: bool = False) -> Any:
-    """`type(obj).__setattr__` (`__delattr__` with `delete`) when it is a Python function
-    that a store (deletion) on `obj` is traced through (its `super().__setattr__` /
-    `object.__setattr__` is then the plain store); None otherwise."""
+def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = False) -> Any:
+    """How `obj.name = v` (`del obj.name` with `delete`) is traced: the class's Python
+    `__setattr__` (`__delattr__`) to trace it through, or None for a plain instance-dict
+    store (also what `direct`, i.e. `object.__setattr__(obj, name, v)`, always is). Raises
+    Unsupported for anything else."""
     cls = type(obj)
-    f = cls.__delattr__ if delete else cls.__setattr__
-    if type(f) is not types.FunctionType:
-        return None
-    if _plain_layout(cls, need_dict=False, py_setattr=True) is not None:
-        return None
-    return f
-
-
-def setattr_plain(obj: Any, name: str, direct: bool = False) -> None:
-    """Raise Unsupported unless `obj.name = v` is a plain instance-dict store.
-    `direct=True`: `object.__setattr__(obj, name, v)`, past a Python `__setattr__`."""
-    cls = type(obj)
-    why = _plain_layout(cls, need_dict=False, py_setattr=direct)
+    why = _plain_layout(cls, need_dict=False)
     if why is not None:
         raise Unsupported(f"assignment to attribute '{name}': {why}")
+    custom = cls.__delattr__ if delete else cls.__setattr__
+    if not direct and type(custom) is types.FunctionType:
+        return custom
     attr = _class_lookup(cls, name)
     if type(attr) is types.MemberDescriptorType:
         # A `__slots__` slot: the C descriptor stores the value (no user code); the store
         # is recorded, read back from the store while tracing, and replayed with
         # object.__setattr__ like a dict attribute.
-        return
+        return None
     if attr is None and cls.__dictoffset__ == 0:
         raise Unsupported(
             f"assignment to attribute '{name}': {cls.__qualname__} instances have no __dict__"
@@ -100,6 +93,7 @@ def setattr_plain(obj: Any, name: str, direct: bool = False) -> None:
         )
     if name == "__dict__" or name == "__class__":
         raise Unsupported(f"assignment to {cls.__qualname__}.{name}")
+    return None
 
 
 def new_object_shell(cls: type) -> Any:
@@ -108,7 +102,7 @@ def new_object_shell(cls: type) -> Any:
         raise Unsupported(f"constructing the builtin type {cls.__qualname__}")
     if type(cls) not in (type, abc.ABCMeta):
         raise Unsupported(f"constructing {cls.__qualname__}: it has a custom metaclass")
-    why = _plain_layout(cls, py_setattr=True)
+    why = _plain_layout(cls)
     if why is not None:
         raise Unsupported(f"constructing {cls.__qualname__}: {why}")
     if cls.__new__ is not object.__new__:
