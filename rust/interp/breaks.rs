@@ -70,6 +70,9 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
 
 pub struct Snapshot {
     pub index: usize,
+    /// How many split points of the root frame came before this one in the trace (its
+    /// identity for a re-trace that stops here: see `Tracer::forced_break`).
+    pub ordinal: u64,
     pub stack: Vec<Value>,
     pub locals: Vec<Option<Value>>,
     pub pending: Vec<Option<Py<PyAny>>>,
@@ -110,9 +113,11 @@ impl Snapshot {
             }
         }
         super::value::iters_snapshot_taken(&iters);
+        tx.root_split_points += 1;
         Ok(Snapshot {
             iters,
             index,
+            ordinal: tx.root_split_points,
             stack: frame.stack.clone(),
             locals: frame.locals.clone(),
             pending: frame

@@ -68,6 +68,17 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
         } else {
             None
         };
+        let forced_here = matches!(
+            (&tx.forced_break, &snapshot),
+            (Some((n, _, _)), Some(snap)) if *n == snap.ordinal
+        );
+        if forced_here {
+            // The re-trace stops here, before the instruction, with the original break.
+            if let Some((_, reason, at)) = tx.forced_break.take() {
+                tx.break_snapshot = snapshot;
+                return Err(Exit::Break { reason, at });
+            }
+        }
         if steps > 2_000_000 {
             return Err(
                 Exit::brk("trace is too long (possible infinite loop)").located(&frame.location())

@@ -91,22 +91,42 @@ pub fn trace_function(
     max_depth: usize,
     dynamic: &DynamicShapes,
 ) -> Result<TraceOutput, TraceFailure> {
-    let mut tx = match Tracer::new(py, globals.clone_ref(py), max_depth, dynamic) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(TraceFailure {
-                exit: Exit::internal(format!("cannot start a trace: {e}")),
-                guards: Vec::new(),
-            })
+    let mut forced = None;
+    let (mut tx, r) = loop {
+        let mut tx = match Tracer::new(py, globals.clone_ref(py), max_depth, dynamic) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(TraceFailure {
+                    exit: Exit::internal(format!("cannot start a trace: {e}")),
+                    guards: Vec::new(),
+                })
+            }
+        };
+        let retrying = forced.is_some();
+        tx.forced_break = forced.take();
+        // Tracing runs fake ops for real, and grad-mode context managers switch the global
+        // mode while tracing: put it back however the trace ends.
+        let grad_before = calls::grad_enabled(&tx).ok();
+        let r = run_root(
+            &mut tx,
+            spec.clone(),
+            args.iter()
+                .map(|a| a.as_ref().map(|o| o.clone_ref(py)))
+                .collect(),
+            globals.clone_ref(py),
+            closure.iter().map(|c| c.clone_ref(py)).collect(),
+        );
+        if let Some(mode) = grad_before {
+            let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
+        }
+        // A break inside a callee that left side effects which cannot be rolled back: trace
+        // again, stopping before the root frame's call (Dynamo restarts the same way), so
+        // the callee runs natively from the glue.
+        match (r.is_err(), tx.retrace.take()) {
+            (true, Some(at)) if !retrying => forced = Some(at),
+            _ => break (tx, r),
         }
     };
-    // Tracing runs fake ops for real, and grad-mode context managers switch the global
-    // mode while tracing: put it back however the trace ends.
-    let grad_before = calls::grad_enabled(&tx).ok();
-    let r = run_root(&mut tx, spec, args, globals, closure);
-    if let Some(mode) = grad_before {
-        let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
-    }
     match r {
         Ok((template, graph_outputs, extra, split, replay)) => {
             let mut fetch = tx.inputs.clone();
@@ -220,8 +240,10 @@ fn run_root(
             {
                 log_no_split(
                     py,
-                    "the breaking step recorded side effects before it broke",
+                    "the breaking step recorded side effects before it broke; tracing again \
+                     up to it",
                 );
+                tx.retrace = Some((snap.ordinal, reason.clone(), at.clone()));
                 return Err(Exit::Break { reason, at });
             }
             let split = breaks::split_point(

@@ -70,6 +70,14 @@ pub struct Tracer<'py> {
     /// breaks: the mirror holds its items).
     pub iter_mirrors: HashMap<usize, Value>,
     pub iterated_lists: HashSet<usize>,
+    /// Split points of the root frame passed so far (`Snapshot::ordinal`).
+    pub root_split_points: u64,
+    /// A re-trace that stops at this split point of the root frame, with this break, before
+    /// running its instruction (set when a break inside a callee left side effects that
+    /// cannot be rolled back: see `interp::trace_function`).
+    pub forced_break: Option<(u64, String, super::exit::Location)>,
+    /// Set by a trace that ended that way: the split point to stop at when re-tracing.
+    pub retrace: Option<(u64, String, super::exit::Location)>,
 }
 
 impl<'py> Tracer<'py> {
@@ -108,6 +116,9 @@ impl<'py> Tracer<'py> {
             step_unsupported: false,
             orphans: HashSet::new(),
             orphan_values: Vec::new(),
+            root_split_points: 0,
+            forced_break: None,
+            retrace: None,
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             iterated_lists: HashSet::new(),
