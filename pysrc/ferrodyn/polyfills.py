@@ -12,6 +12,7 @@ These functions are ferrodyn's own code: they are traced, never offered to the f
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import operator
@@ -312,6 +313,105 @@ def cycle(iterable: Iterable[Any]) -> Iterator[Any]:
 _warned_lru: set[str] = set()
 
 
+# -- copy / pickle -----------------------------------------------------------------------------
+class FakeId(int):
+    """What `id()` gives in a trace for an object created there (it has no address yet): an
+    int that works as a dict key and compares by identity of the traced object, as
+    `copy.deepcopy`'s memo needs. The tracer refuses to let one leave the trace."""
+
+    __slots__ = ()
+
+
+_PLAIN_STATE_EXCLUDED = (list, dict, set, frozenset, tuple, int, float, complex, str, bytes)
+
+
+def object_reduce_ex(self: Any, protocol: int) -> Any:
+    """`object.__reduce_ex__(self, protocol)` for a user object whose class keeps object's
+    reduction (copyreg's protocol-2 form: `(copyreg.__newobj__, (cls,), state, None, None)`,
+    the state being the instance dict itself, or None when it is empty)."""
+    import copyreg
+
+    cls = type(self)
+    plain = (
+        protocol >= 2
+        and cls.__reduce__ is object.__reduce__
+        and cls.__getstate__ is object.__getstate__
+        and not hasattr(cls, "__getnewargs_ex__")
+        and not hasattr(cls, "__getnewargs__")
+        and not hasattr(cls, "__slots__")
+        and not isinstance(self, _PLAIN_STATE_EXCLUDED)
+    )
+    if not plain:
+        return _native_reduce_ex(self, protocol)
+    state = self.__dict__
+    return (copyreg.__newobj__, (cls,), state if state else None, None, None)
+
+
+def _native_reduce_ex(self: Any, protocol: int) -> Any:
+    return object.__reduce_ex__(self, protocol)
+
+
+def copy_reconstruct(
+    x: Any,
+    memo: Any,
+    func: Any,
+    args: Any,
+    state: Any = None,
+    listiter: Any = None,
+    dictiter: Any = None,
+    *,
+    deepcopy: Any = copy.deepcopy,
+) -> Any:
+    # copy._reconstruct, except that an instance-dict state is stored key by key past the
+    # class's __setattr__ (what `y.__dict__.update(state)` does), so a new object's
+    # attributes stay in the tracer's side-effect store.
+    deep = memo is not None
+    if deep and args:
+        args = tuple(deepcopy(arg, memo) for arg in args)
+    y = func(*args)
+    if deep:
+        memo[id(x)] = y
+    if state is not None:
+        if deep:
+            state = deepcopy(state, memo)
+        if hasattr(y, "__setstate__"):
+            y.__setstate__(state)
+        else:
+            if isinstance(state, tuple) and len(state) == 2:
+                state, slotstate = state
+            else:
+                slotstate = None
+            if state is not None:
+                _update_instance_dict(y, state)
+            if slotstate is not None:
+                for key, value in slotstate.items():
+                    setattr(y, key, value)
+    if listiter is not None:
+        for item in listiter:
+            if deep:
+                item = deepcopy(item, memo)
+            y.append(item)
+    if dictiter is not None:
+        for key, value in dictiter:
+            if deep:
+                key = deepcopy(key, memo)
+                value = deepcopy(value, memo)
+            y[key] = value
+    return y
+
+
+def _update_instance_dict(y: Any, state: Any) -> None:
+    cls = type(y)
+    for key, value in state.items():
+        # A data descriptor of that name (or a non-str key) is not an attribute store.
+        if type(key) is not str or (
+            hasattr(cls, key) and hasattr(type(getattr(cls, key)), "__set__")
+        ):
+            y.__dict__.update({key: value})
+        else:
+            object.__setattr__(y, key, value)
+
+
 def warn_lru_cache(wrapper: Any) -> None:
     """Once per function: a `functools.lru_cache` function is traced through `__wrapped__`,
     so its cache is neither read nor filled by compiled calls (torch's own are silent)."""
@@ -332,6 +432,7 @@ def warn_lru_cache(wrapper: Any) -> None:
 POLYFILLS: dict[Any, Callable[..., Any]] = {
     functools.reduce: reduce,
     functools.update_wrapper: update_wrapper,
+    copy._reconstruct: copy_reconstruct,  # type: ignore[attr-defined]
     itertools.chain: chain,
     itertools.chain.from_iterable: chain_from_iterable,
     itertools.count: count,

@@ -238,10 +238,17 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             });
             tx.realize(&r, src)
         }
-        Value::Object(o) => match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
-            Some(v) => Ok(v),
-            None => object_attr(tx, obj, o, name, false),
-        },
+        Value::Object(o) => {
+            // A class's Python __getattribute__ sees every read first; pending stores are
+            // found by the generic lookup it reaches (`generic_getattr`).
+            if custom_getattribute(tx, o) {
+                return object_attr(tx, obj, o, name, false);
+            }
+            match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
+                Some(v) => Ok(v),
+                None => object_attr(tx, obj, o, name, false),
+            }
+        }
         Value::Super(s) => super_attr(tx, &s.0, &s.1, name),
         Value::Exception(e) => super::exceptions::load_attr(tx, obj, e, name),
         _ => Err(Exit::brk(format!(
@@ -249,6 +256,27 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             obj.type_name(py)
         ))),
     }
+}
+
+/// Whether `o` is a user object with pending attribute stores whose class defines its own
+/// `__getattribute__` (checked only then: without pending stores the order is moot).
+fn custom_getattribute(tx: &Tracer<'_>, o: &ObjVal) -> bool {
+    if o.kind != KIND_OBJECT
+        || !tx
+            .side_effects
+            .has_pending(crate::side_effects::store::ptr_of(&o.obj))
+    {
+        return false;
+    }
+    let py = tx.py;
+    let Ok(object_ga) = tx.hooks.object.bind(py).getattr("__getattribute__") else {
+        return false;
+    };
+    o.obj
+        .bind(py)
+        .get_type()
+        .getattr("__getattribute__")
+        .is_ok_and(|f| !f.is(&object_ga))
 }
 
 /// `object.__getattribute__(obj, name)` for a traced object: the generic lookup, even when
@@ -330,6 +358,7 @@ fn object_attr(
                 .name()
                 .map(|n| n == "function")
                 .unwrap_or(false);
+            let reduce_ex = o.kind == KIND_OBJECT && value.is(tx.hooks.object_reduce_ex.bind(py));
             let resolved = if is_function {
                 value
             } else {
@@ -340,6 +369,13 @@ fn object_attr(
                     .map_err(|e| tx.err(e))?
             };
             let v = tx.realize(&resolved, source)?;
+            if reduce_ex {
+                // `obj.__reduce_ex__` (copy.copy/deepcopy, pickle) of a user object whose
+                // class keeps object's: traced through its Python equivalent.
+                let pf = tx.hooks.reduce_ex_polyfill.clone_ref(py);
+                let f = tx.realize(pf.bind(py), None)?;
+                return Ok(Value::BoundMethod(Rc::new((whole.clone(), f))));
+            }
             if is_function && o.kind != KIND_CLASS {
                 Ok(Value::BoundMethod(Rc::new((whole.clone(), v))))
             } else {

@@ -125,12 +125,34 @@ pub fn call_builtin<'py>(
             Value::Function(f) => (f.obj.as_ref().map(|o| o.clone_ref(py)), f.source.clone()),
             _ => (None, None),
         };
-        return match (o, src) {
-            (Some(o), Some(s)) => {
-                tx.guard(&s, Guard::IdMatch(o.clone_ref(py)));
-                Ok(Some(Value::constant(py, o.as_ptr() as usize)))
+        if let (Some(o), Some(s)) = (&o, src) {
+            tx.guard(&s, Guard::IdMatch(o.clone_ref(py)));
+            return Ok(Some(Value::constant(py, o.as_ptr() as usize)));
+        }
+        // Anything else with an identity in the trace (an object made here, a list or dict):
+        // a stand-in id, the same for the same traced object, that may be compared and
+        // used as a key (copy.deepcopy's memo) but never leaves the trace (output.rs).
+        let key = match v {
+            Value::Object(o) => Some(o.obj.as_ptr() as usize),
+            Value::Const(c) => Some(c.as_ptr() as usize),
+            Value::List(l) => Some(Rc::as_ptr(l) as usize),
+            Value::Dict(d) => Some(Rc::as_ptr(d) as usize),
+            Value::Exception(e) => Some(Rc::as_ptr(e) as usize),
+            Value::Std(x) => Some(Rc::as_ptr(x) as usize),
+            Value::Function(f) => Some(Rc::as_ptr(f) as usize),
+            _ => None,
+        };
+        return match key {
+            Some(k) => {
+                let fake = tx
+                    .hooks
+                    .fake_id
+                    .bind(py)
+                    .call1((k,))
+                    .map_err(|e| tx.err(e))?;
+                Ok(Some(Value::Const(fake.unbind())))
             }
-            _ => Err(Exit::brk(format!(
+            None => Err(Exit::brk(format!(
                 "id() of a '{}' created in the compiled region",
                 v.type_name(py)
             ))),

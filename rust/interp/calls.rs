@@ -275,6 +275,14 @@ fn call_object(
             return Ok(v);
         }
     }
+    // `object.__new__(cls)` (in copyreg.__newobj__ or a user `__new__`): a new, empty object.
+    if obj.is(tx.hooks.object_new.bind(py)) && kwargs.is_empty() {
+        if let [Value::Object(c)] = args.as_slice() {
+            if c.kind == KIND_CLASS {
+                return crate::side_effects::new_objects::allocate(tx, c, true);
+            }
+        }
+    }
     // A C function or type with a Python polyfill (itertools, functools.reduce): trace that.
     let polyfill = obj
         .hash()

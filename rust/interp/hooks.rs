@@ -23,6 +23,13 @@ pub struct Hooks {
     /// `object.__setattr__` / `object.__delattr__` (a traced plain store when called).
     pub object_setattr: Py<PyAny>,
     pub object_delattr: Py<PyAny>,
+    /// `object.__new__` (allocates a new user object when called with a plain class) and
+    /// `object.__reduce_ex__` (traced through `polyfills.object_reduce_ex` on user objects).
+    pub object_new: Py<PyAny>,
+    pub object_reduce_ex: Py<PyAny>,
+    pub reduce_ex_polyfill: Py<PyAny>,
+    /// `polyfills.FakeId`: what id() gives for an object created in the trace.
+    pub fake_id: Py<PyAny>,
     pub types: Py<PyModule>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
@@ -120,6 +127,19 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             object_delattr: builtins_mod
                 .getattr("object")?
                 .getattr("__delattr__")?
+                .unbind(),
+            object_new: builtins_mod.getattr("object")?.getattr("__new__")?.unbind(),
+            object_reduce_ex: builtins_mod
+                .getattr("object")?
+                .getattr("__reduce_ex__")?
+                .unbind(),
+            reduce_ex_polyfill: py
+                .import_cached("ferrodyn.polyfills")?
+                .getattr("object_reduce_ex")?
+                .unbind(),
+            fake_id: py
+                .import_cached("ferrodyn.polyfills")?
+                .getattr("FakeId")?
                 .unbind(),
             types: py.import_cached("types")?.unbind(),
             grad_ctx: {

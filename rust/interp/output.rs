@@ -55,7 +55,10 @@ pub fn template_for(
             });
             OutTemplate::Graph(i)
         }
-        Value::Const(c) => OutTemplate::Const(c.clone_ref(py)),
+        Value::Const(c) => {
+            no_fake_id(tx, c)?;
+            OutTemplate::Const(c.clone_ref(py))
+        }
         Value::NamedTuple(n) => OutTemplate::NamedTuple(
             n.cls.clone_ref(py),
             n.structseq,
@@ -72,7 +75,10 @@ pub fn template_for(
                 d.items
                     .borrow()
                     .iter()
-                    .map(|(k, i)| Ok((k.clone_ref(py), template_for(tx, i, outputs, extra)?)))
+                    .map(|(k, i)| {
+                        no_fake_id(tx, k)?;
+                        Ok((k.clone_ref(py), template_for(tx, i, outputs, extra)?))
+                    })
                     .collect::<TResult<_>>()?,
             ),
         },
@@ -248,4 +254,15 @@ fn py_attr(tx: &Tracer<'_>, module: &str, name: &str) -> TResult<Py<PyAny>> {
         .and_then(|m| m.getattr(name))
         .map(|o| o.unbind())
         .map_err(|e| tx.err(e))
+}
+
+/// An id() the trace made up for an object it created (builtins.rs) cannot leave it: the
+/// real object's id is only known at run time.
+fn no_fake_id(tx: &Tracer<'_>, c: &Py<PyAny>) -> TResult<()> {
+    if c.bind(tx.py).get_type().is(tx.hooks.fake_id.bind(tx.py)) {
+        return Err(Exit::brk(
+            "an id() of an object created in the compiled region leaves it",
+        ));
+    }
+    Ok(())
 }

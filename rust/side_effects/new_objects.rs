@@ -26,23 +26,7 @@ pub fn construct(
 ) -> TResult<Value> {
     let py = tx.py;
     let c = cls.obj.bind(py).clone();
-    let shell = tx
-        .hooks
-        .new_object_shell
-        .bind(py)
-        .call1((&c,))
-        .map_err(|e| tx.err(e))?;
-    let v = Value::Object(Rc::new(ObjVal {
-        obj: shell.clone().unbind(),
-        kind: KIND_OBJECT,
-        source: None,
-    }));
-    tx.side_effects.track_new_object(NewObject {
-        shell: shell.unbind(),
-        cls: c.clone().unbind(),
-        cls_source: cls.source.clone(),
-        attrs: Vec::new(),
-    });
+    let v = allocate(tx, cls, false)?;
     let init = c.getattr("__init__").map_err(|e| tx.err(e))?;
     let object_init = tx
         .hooks
@@ -67,6 +51,31 @@ pub fn construct(
     if !matches!(&r, Value::Const(n) if n.bind(py).is_none()) {
         return Err(Exit::brk("TypeError: __init__() should return None"));
     }
+    Ok(v)
+}
+
+/// A new, empty user object of the plain class `cls` (no `__init__` runs), which lives in the
+/// side-effect store until it escapes; `by_new`: for a traced `object.__new__(cls)` call.
+pub fn allocate(tx: &mut Tracer<'_>, cls: &ObjVal, by_new: bool) -> TResult<Value> {
+    let py = tx.py;
+    let c = cls.obj.bind(py).clone();
+    let shell = tx
+        .hooks
+        .new_object_shell
+        .bind(py)
+        .call1((&c, by_new))
+        .map_err(|e| tx.err(e))?;
+    let v = Value::Object(Rc::new(ObjVal {
+        obj: shell.clone().unbind(),
+        kind: KIND_OBJECT,
+        source: None,
+    }));
+    tx.side_effects.track_new_object(NewObject {
+        shell: shell.unbind(),
+        cls: c.unbind(),
+        cls_source: cls.source.clone(),
+        attrs: Vec::new(),
+    });
     Ok(v)
 }
 

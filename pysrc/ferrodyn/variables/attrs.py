@@ -102,6 +102,9 @@ def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
 _THREAD_LOCAL = type(threading.local())
 
 
+_OBJECT_REDUCE_EX = object.__reduce_ex__
+
+
 def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     """`generic`: `object.__getattribute__(obj, name)`, bypassing a class's own
     `__getattribute__` (what `super().__getattribute__(name)` inside it does)."""
@@ -155,6 +158,9 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
             return kinds.AT_CLASS, cls_attr
         if is_a(obj, dict) and dict_read_method(cls_attr, name):
             return kinds.AT_DICT_READ, name
+        if cls_attr is _OBJECT_REDUCE_EX:
+            # Traced through `polyfills.object_reduce_ex` (the interpreter binds it).
+            return kinds.AT_CLASS, cls_attr
         if hasattr(type(cls_attr), "__get__"):
             found = _python_descriptor(cls, cls_attr, name)
             if found is not None:

@@ -47,8 +47,11 @@ def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
         return f"{cls.__qualname__} defines __setattr__ (not a Python function)"
     if not _traceable_slot(cls, "__delattr__"):
         return f"{cls.__qualname__} defines __delattr__ (not a Python function)"
-    if cls.__getattribute__ is not object.__getattribute__:
-        return f"{cls.__qualname__} defines __getattribute__"
+    custom = cls.__getattribute__
+    if custom is not object.__getattribute__ and type(custom) is not types.FunctionType:
+        # A Python one is traced on every read (its `super().__getattribute__` is the
+        # generic lookup, which sees pending stores).
+        return f"{cls.__qualname__} defines __getattribute__ (not a Python function)"
     if need_dict and cls.__dictoffset__ == 0:
         return f"{cls.__qualname__} instances have no __dict__"
     for klass in cls.__mro__:
@@ -96,8 +99,9 @@ def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = Fals
     return None
 
 
-def new_object_shell(cls: type) -> Any:
-    """An empty instance of `cls` standing for an object created in the trace."""
+def new_object_shell(cls: type, by_new: bool = False) -> Any:
+    """An empty instance of `cls` standing for an object created in the trace (`by_new`:
+    allocated by a traced call of `object.__new__(cls)`, so a user `__new__` is fine)."""
     if not cls.__flags__ & _HEAPTYPE:
         raise Unsupported(f"constructing the builtin type {cls.__qualname__}")
     if type(cls) not in (type, abc.ABCMeta):
@@ -105,7 +109,7 @@ def new_object_shell(cls: type) -> Any:
     why = _plain_layout(cls)
     if why is not None:
         raise Unsupported(f"constructing {cls.__qualname__}: {why}")
-    if cls.__new__ is not object.__new__:
+    if not by_new and cls.__new__ is not object.__new__:
         raise Unsupported(f"constructing {cls.__qualname__}: it defines __new__")
     init = cls.__init__
     if init is not object.__init__ and type(init) is not types.FunctionType:
