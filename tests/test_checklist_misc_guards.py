@@ -247,11 +247,6 @@ def test_item_132_guard_sources_compose() -> None:
     assert fd.frame_count == len(mutations) + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`type(obj).attr` installs no guard on the class attribute (only `type is` on "
-    "obj): changing the class attribute later returns the stale result",
-)
 def test_item_132_type_of_x_attribute_guard() -> None:
     def fn(x: torch.Tensor, o: Cfg) -> torch.Tensor:
         return x + (1 if type(o).mode == "class" else 2)

@@ -375,6 +375,14 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
             .iter()
             .any(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key)));
     }
+    if let Value::Object(o) = container {
+        if super::containers::is_sub_dict(o) {
+            // A dict subclass: its keys are read (and guarded) like its other reads, or its
+            // own Python `__contains__` is traced.
+            let r = call_dunder(tx, container, "__contains__", vec![item.clone()])?;
+            return truthy(tx, &r);
+        }
+    }
     if let (Some(c), Some(i)) = (
         tx.as_python_constant(container),
         tx.as_python_constant(item),

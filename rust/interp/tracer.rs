@@ -751,8 +751,14 @@ impl<'py> Tracer<'py> {
                 Some(PySlice::full(py).get_type().call1((a, b, c)).ok()?)
             }
             // Not objects whose real state differs from the trace's (new or mutated).
+            // Nor instances from the inputs whose state lives in C (an ndarray): only their
+            // type is guarded, so folding would bake in today's contents.
             Value::Object(o)
-                if o.kind != KIND_TENSOR && !self.side_effects.has_pending(ptr_of(&o.obj)) =>
+                if o.kind != KIND_TENSOR
+                    && !self.side_effects.has_pending(ptr_of(&o.obj))
+                    && !(o.kind == KIND_OBJECT
+                        && o.source.is_some()
+                        && opaque_c_state(o.obj.bind(py))) =>
             {
                 Some(o.obj.bind(py).clone())
             }
@@ -766,6 +772,37 @@ impl<'py> Tracer<'py> {
             }
             _ => None,
         }
+    }
+}
+
+/// Whether instances of `obj`'s class keep state in a C base other than the immutable
+/// builtins (an ndarray, an array.array, a dict or list subclass): their contents are
+/// invisible to guards on the object's type and attributes.
+fn opaque_c_state(obj: &Bound<'_, PyAny>) -> bool {
+    use pyo3::ffi;
+    // SAFETY: reads type objects of a live object (its type's MRO tuple is set once the
+    // type is ready; every entry is a type).
+    unsafe {
+        let ty = ffi::Py_TYPE(obj.as_ptr());
+        let mro = (*ty).tp_mro;
+        if mro.is_null() || ffi::PyTuple_Check(mro) == 0 {
+            return true;
+        }
+        let immutable = [
+            std::ptr::addr_of_mut!(ffi::PyBaseObject_Type),
+            std::ptr::addr_of_mut!(ffi::PyLong_Type),
+            std::ptr::addr_of_mut!(ffi::PyFloat_Type),
+            std::ptr::addr_of_mut!(ffi::PyComplex_Type),
+            std::ptr::addr_of_mut!(ffi::PyBool_Type),
+            std::ptr::addr_of_mut!(ffi::PyUnicode_Type),
+            std::ptr::addr_of_mut!(ffi::PyBytes_Type),
+            std::ptr::addr_of_mut!(ffi::PyTuple_Type),
+            std::ptr::addr_of_mut!(ffi::PyFrozenSet_Type),
+        ];
+        (0..ffi::PyTuple_GET_SIZE(mro)).any(|i| {
+            let base = ffi::PyTuple_GET_ITEM(mro, i).cast::<ffi::PyTypeObject>();
+            (*base).tp_flags & ffi::Py_TPFLAGS_HEAPTYPE == 0 && !immutable.contains(&base)
+        })
     }
 }
 
