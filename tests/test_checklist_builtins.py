@@ -294,11 +294,6 @@ def test_item_93_sys_exc_info_in_except() -> None:
     compare(fn, t(), frames=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sys.exc_info()[2] is None inside the region (eager and torch.compile: the "
-    "active traceback object)",
-)
 def test_item_93_sys_exc_info_traceback_present() -> None:
     def fn(x: torch.Tensor) -> Any:
         try:

@@ -855,12 +855,6 @@ def plain_module_init() -> Any:
     torch.nn.Module.__init__ = patched  # type: ignore[method-assign]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nn.Module.__init__ traced on a module created in the region: ferrodyn breaks "
-    "at `super().__setattr__('training', True)` and the fallback raises AttributeError "
-    "\"'Mod79' object has no attribute 'object.__setattr__'\"",
-)
 def test_item_79_super_init_on_new_module_is_traced(plain_module_init: None) -> None:
     def fn(x: torch.Tensor) -> Any:
         m = Mod79(3.0)
@@ -873,12 +867,6 @@ def test_item_79_super_init_on_new_module_is_traced(plain_module_init: None) -> 
     assert cnt.frame_count == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="super().__init__() -> nn.Module.__init__ on a pre-existing module: after the "
-    "graph break ferrodyn raises AttributeError \"'Mod79' object has no attribute "
-    "'object.__setattr__'\"",
-)
 def test_item_79_super_init_on_existing_module_breaks(plain_module_init: None) -> None:
     def fn(m: Mod79, x: torch.Tensor) -> Any:
         y = x + 1

@@ -48,11 +48,20 @@ def advanced_iter(seq: Any, n: int) -> Any:
     return it
 
 
+_QUALIFIED: dict[str, type] = {"object": object}
+
+
 def builtin_method(obj: Any, name: str) -> Any:
     """`obj.name` for a builtin (C) method the trace read on a user object: the first
     definition in the MRO that is not a Python function. Where the class overrides the
     method in Python, the trace reached the C method through `super()`, and plain
-    `getattr` would call the override again."""
+    `getattr` would call the override again. A qualified name (`object.__setattr__`, what
+    `super().__setattr__` resolves to where no base defines one) is that class's method
+    bound to `obj`."""
+    owner, dot, attr = name.rpartition(".")
+    if dot:
+        raw = _QUALIFIED[owner].__dict__[attr]
+        return raw.__get__(obj, type(obj))
     for klass in type(obj).__mro__:
         raw = klass.__dict__.get(name)
         if raw is None or isinstance(raw, (types.FunctionType, staticmethod, classmethod)):

@@ -322,6 +322,16 @@ class FakeId(int):
     __slots__ = ()
 
 
+class _PendingTraceback:
+    """Stands for the traceback of an exception raised in a trace (`sys.exc_info()[2]`):
+    it is not None, and any other use of it breaks the graph."""
+
+    __slots__ = ()
+
+
+PENDING_TRACEBACK = _PendingTraceback()
+
+
 _PLAIN_STATE_EXCLUDED = (list, dict, set, frozenset, tuple, int, float, complex, str, bytes)
 
 

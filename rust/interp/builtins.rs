@@ -12,6 +12,7 @@ use super::attrs::load_attr;
 use super::calls::graph_call;
 use super::exit::{Exit, TResult};
 use super::iter::{get_iter, iter_next, unpack};
+use super::kinds::KIND_UNSUPPORTED;
 use super::ops::binary_op;
 use super::tracer::Tracer;
 use super::value::{IterVal, Value};
@@ -30,6 +31,12 @@ fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
         Value::NamedTuple(n) => n.cls.bind(py).clone(),
         Value::List(_) => py.get_type::<pyo3::types::PyList>().into_any(),
         Value::Dict(_) => py.get_type::<pyo3::types::PyDict>().into_any(),
+        Value::Object(o) if o.kind == KIND_UNSUPPORTED => {
+            return Err(Exit::brk(format!(
+                "type() of unsupported object {}",
+                tx.describe(o.obj.bind(py))
+            )))
+        }
         Value::Object(o) => o.obj.bind(py).get_type().into_any(),
         Value::Function(_) => py
             .import_cached("types")

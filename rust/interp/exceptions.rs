@@ -325,7 +325,19 @@ fn exc_info(tx: &mut Tracer<'_>) -> TResult<Value> {
     Ok(match tx.exc_info.clone() {
         Some(Value::Exception(e)) => {
             let cls = tx.realize(e.cls.bind(py), None)?;
-            Value::new_tuple(vec![cls, Value::Exception(e), Value::none(py)])
+            // A raised exception has a traceback, which only exists at run time: a stand-in
+            // that is not None and breaks the graph wherever it is used.
+            let tb = if e.raised.get() {
+                let obj = tx.hooks.pending_traceback.clone_ref(py);
+                Value::Object(Rc::new(crate::interp::value::ObjVal {
+                    obj,
+                    kind: crate::interp::kinds::KIND_UNSUPPORTED,
+                    source: None,
+                }))
+            } else {
+                Value::none(py)
+            };
+            Value::new_tuple(vec![cls, Value::Exception(e), tb])
         }
         _ => Value::new_tuple(vec![Value::none(py), Value::none(py), Value::none(py)]),
     })

@@ -30,6 +30,8 @@ pub struct Hooks {
     pub reduce_ex_polyfill: Py<PyAny>,
     /// `polyfills.FakeId`: what id() gives for an object created in the trace.
     pub fake_id: Py<PyAny>,
+    /// `polyfills.PENDING_TRACEBACK`: what `sys.exc_info()[2]` is in the trace.
+    pub pending_traceback: Py<PyAny>,
     pub types: Py<PyModule>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
@@ -140,6 +142,10 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             fake_id: py
                 .import_cached("ferrodyn.polyfills")?
                 .getattr("FakeId")?
+                .unbind(),
+            pending_traceback: py
+                .import_cached("ferrodyn.polyfills")?
+                .getattr("PENDING_TRACEBACK")?
                 .unbind(),
             types: py.import_cached("types")?.unbind(),
             grad_ctx: {

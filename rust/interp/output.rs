@@ -84,6 +84,11 @@ pub fn template_for(
         },
         Value::Object(o) => match &o.source {
             Some(s) => fetch(s, extra),
+            None if o.obj.is(&tx.hooks.pending_traceback) => {
+                return Err(Exit::brk(
+                    "the traceback of an exception raised in the compiled region leaves it",
+                ))
+            }
             None => OutTemplate::Const(o.obj.clone_ref(py)),
         },
         Value::Function(f) => match (&f.source, &f.obj) {

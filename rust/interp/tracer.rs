@@ -755,6 +755,7 @@ impl<'py> Tracer<'py> {
             // type is guarded, so folding would bake in today's contents.
             Value::Object(o)
                 if o.kind != KIND_TENSOR
+                    && !o.obj.is(&self.hooks.pending_traceback)
                     && !self.side_effects.has_pending(ptr_of(&o.obj))
                     && !(o.kind == KIND_OBJECT
                         && o.source.is_some()
