@@ -757,9 +757,9 @@ impl<'py> Tracer<'py> {
                 if o.kind != KIND_TENSOR
                     && !o.obj.is(&self.hooks.pending_traceback)
                     && !self.side_effects.has_pending(ptr_of(&o.obj))
-                    && !(o.kind == KIND_OBJECT
-                        && o.source.is_some()
-                        && opaque_c_state(o.obj.bind(py))) =>
+                    && (o.kind != KIND_OBJECT
+                        || o.source.is_none()
+                        || !opaque_c_state(o.obj.bind(py))) =>
             {
                 Some(o.obj.bind(py).clone())
             }
