@@ -629,11 +629,6 @@ class Logged:
         object.__setattr__(self, k, v)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="obj.__dict__ read after a pending store is a graph break ('reading __dict__ "
-    "of an object with pending attribute mutations')",
-)
 def test_item_17_instance_dict_reads_see_pending_stores() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, o: Plain) -> Any:
@@ -665,12 +660,6 @@ def test_item_17_instance_dict_write_bypasses_setattr_and_descriptor() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after obj.__dict__['b'] = v, reading obj.b in the same trace breaks "
-    "('reading __dict__ of an object with pending attribute mutations', then an uncaught "
-    "AttributeError \"'Logged' object has no attribute 'b'\" in the trace)",
-)
 def test_item_17_instance_dict_write_after_setattr() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, o: Logged) -> Any:

@@ -236,11 +236,6 @@ class Config(MutableMapping):
         return len(self.__dict__)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="self.__dict__.update(kw) in __init__ of an object built in the trace is a graph "
-    "break ('reading __dict__ of an object with pending attribute mutations')",
-)
 def test_item_25_mutable_mapping_dict_update() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:

@@ -260,12 +260,6 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
 }
 
 XFAIL: dict[str, str] = {
-    "t5": (
-        "ferrodyn 4 graphs / 1 break, torch.compile 1 / 0: `copy.deepcopy(config)` in the "
-        "decoder cache setup (DynamicCache -> get_text_config) breaks at "
-        "'call to non-traceable function T5Config.__reduce_ex__' (torch.compile traces the "
-        "copy; ferrodyn does not yet model copy.deepcopy of user objects through __reduce_ex__)"
-    ),
     "mixtral_lm": (
         "ferrodyn 23 graphs / 21 breaks, torch.compile 12 / 11 (both break at the experts' "
         "nonzero/where): next() on a tuple_iterator (the `for expert_idx in expert_hit` loop "

@@ -239,6 +239,14 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             tx.realize(&r, src)
         }
         Value::Object(o) => {
+            if name == "__dict__" {
+                if super::inst_dict::wants_view(tx, obj) {
+                    return Ok(super::inst_dict::view(obj));
+                }
+                tx.side_effects
+                    .dict_exposed
+                    .insert(crate::side_effects::store::ptr_of(&o.obj));
+            }
             // A class's Python __getattribute__ sees every read first; pending stores are
             // found by the generic lookup it reaches (`generic_getattr`).
             if custom_getattribute(tx, o) {
@@ -283,6 +291,9 @@ fn custom_getattribute(tx: &Tracer<'_>, o: &ObjVal) -> bool {
 /// its class defines its own `__getattribute__` (called from inside that one, through
 /// `super().__getattribute__(name)`).
 pub fn generic_getattr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value> {
+    if name == "__dict__" && super::inst_dict::wants_view(tx, obj) {
+        return Ok(super::inst_dict::view(obj));
+    }
     match obj {
         Value::Object(o) => match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
             Some(v) => Ok(v),

@@ -18,6 +18,7 @@ pub mod frame;
 pub mod graph_io;
 pub mod hooks;
 pub mod imports;
+pub mod inst_dict;
 pub mod iter;
 pub mod kinds;
 pub mod markers;

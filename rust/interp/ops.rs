@@ -634,6 +634,11 @@ pub fn store_subscr(
     value: Value,
 ) -> TResult<()> {
     let py = tx.py;
+    if let Value::Std(s) = container {
+        if let super::stdlib::StdVal::InstDict { obj } = &**s {
+            return super::inst_dict::store(tx, obj, key, Some(value));
+        }
+    }
     match container {
         Value::Tensor(_) => {
             let f = operator_fn(tx, "setitem")?;

@@ -73,6 +73,10 @@ pub enum StdVal {
     SigParams {
         sig: Rc<StdVal>,
     },
+    /// `obj.__dict__` of a traced object with pending stores (`inst_dict.rs`).
+    InstDict {
+        obj: Value,
+    },
     SeqIter {
         owner: Rc<StdVal>,
         items: Vec<Value>,
@@ -96,6 +100,7 @@ impl StdVal {
             StdVal::ModelOutput { .. } => "ModelOutput",
             StdVal::SigParams { .. } => "mappingproxy",
             StdVal::SeqIter { .. } => "iterator",
+            StdVal::InstDict { .. } => "dict",
         }
     }
 
@@ -687,6 +692,11 @@ pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> 
         return super::signature::load_attr(rc, name);
     }
     match (s, name) {
+        (
+            StdVal::InstDict { .. },
+            "get" | "update" | "__getitem__" | "__setitem__" | "__contains__" | "keys" | "values"
+            | "items",
+        ) => Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string())))),
         (StdVal::Partial { func, .. }, "func") => Ok(func.clone()),
         (StdVal::Partial { args, .. }, "args") => Ok(Value::Tuple(args.clone())),
         (StdVal::Partial { keywords, .. }, "keywords") => Ok(Value::Dict(keywords.clone())),
@@ -775,6 +785,7 @@ pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
         StdVal::ModuleSlice { items, .. } => items.len(),
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?.len(),
         StdVal::ModelOutput { .. } => super::model_output::present(tx, s)?.len(),
+        StdVal::InstDict { obj } => super::inst_dict::len(tx, obj)?,
         other => {
             return Err(Exit::brk(format!(
                 "TypeError: object of type '{}' has no len()",
@@ -796,6 +807,7 @@ pub fn truthy_std(tx: &Tracer<'_>, s: &StdVal) -> bool {
         StdVal::ModelOutput { .. } => {
             super::model_output::present(tx, s).map_or(true, |p| !p.is_empty())
         }
+        StdVal::InstDict { obj } => super::inst_dict::len(tx, obj).map_or(true, |n| n != 0),
         _ => true,
     }
 }

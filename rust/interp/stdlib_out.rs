@@ -35,6 +35,9 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::Signature { .. } => &rf.signature_type,
                 StdVal::SigParams { .. } => &rf.mapping_proxy,
                 StdVal::SeqIter { .. } => return Err(Exit::brk("type() of a deque/set iterator")),
+                StdVal::InstDict { .. } => {
+                    return Ok(Some(py.get_type::<pyo3::types::PyDict>().into_any()))
+                }
             }
             .bind(py)
             .clone(),

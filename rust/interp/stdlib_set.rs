@@ -284,6 +284,9 @@ pub fn call_method(
     if let (StdVal::ModelOutput { .. }, true) = (&**s, kwargs.is_empty()) {
         return super::model_output::call_method(tx, s, name, &args);
     }
+    if let (StdVal::InstDict { obj }, true) = (&**s, kwargs.is_empty()) {
+        return super::inst_dict::call_method(tx, obj, name, &args);
+    }
     if !kwargs.is_empty() {
         return Err(Exit::brk(format!(
             "keyword arguments to {}.{name}",
@@ -412,6 +415,7 @@ pub fn call_method(
 /// `x in v` for deques and sets.
 pub fn contains(tx: &mut Tracer<'_>, s: &StdVal, x: &Value) -> TResult<bool> {
     match s {
+        StdVal::InstDict { obj } => super::inst_dict::contains(tx, obj, x),
         StdVal::Set(set) => set.contains(tx, x),
         StdVal::Deque(d) => {
             let items: Vec<Value> = d.items.borrow().iter().cloned().collect();
@@ -428,6 +432,9 @@ pub fn contains(tx: &mut Tracer<'_>, s: &StdVal, x: &Value) -> TResult<bool> {
 
 /// `dq[i]`.
 pub fn subscr(tx: &mut Tracer<'_>, s: &StdVal, idx: &Value) -> TResult<Value> {
+    if let StdVal::InstDict { obj } = s {
+        return super::inst_dict::subscr(tx, obj, idx);
+    }
     if let StdVal::ModelOutput { .. } = s {
         return super::model_output::subscr(tx, s, idx);
     }

@@ -142,6 +142,11 @@ fn store_object_attr(
         crate::interp::calls::call_value(tx, &f, args, Vec::new())?;
         return Ok(());
     }
+    if tx.side_effects.dict_exposed.contains(&ptr) {
+        return Err(Exit::brk(format!(
+            "assignment to attribute '{name}' after obj.__dict__ was read in the trace"
+        )));
+    }
     if tx.side_effects.is_new(ptr) {
         if !tx.side_effects.store_new_attr(ptr, name, value) {
             return Err(attribute_error(tx, o, name, None));

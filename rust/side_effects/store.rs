@@ -74,6 +74,9 @@ pub struct NewObject {
 #[derive(Default)]
 pub struct SideEffects {
     pub log: Vec<Mutation>,
+    /// Pre-existing objects whose `__dict__` the trace read as a mirror of the real dict
+    /// (attrs.rs): a later attribute store would not show in it, so it breaks.
+    pub dict_exposed: HashSet<Ptr>,
     /// Pending attribute state of pre-existing objects: Some(v) stored, None deleted.
     existing_attrs: HashMap<(Ptr, String), Option<Value>>,
     /// Pre-existing objects with any pending attribute mutation.

@@ -1,0 +1,178 @@
+//! `obj.__dict__` of a user object whose attributes the trace has changed (or that the trace
+//! created): a live view of the instance namespace, so reads see pending stores and writes
+//! become attribute stores. (An untouched object's `__dict__` is a mirror of the real dict,
+//! see `attrs.rs`.) Reads by constant string key are modelled (`d[k]`, `d.get(k)`, `k in d`),
+//! as are writes (`d[k] = v`, `d.update(...)`); listing the namespace of an object from the
+//! inputs, or letting the view escape, breaks the graph.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::exit::{Exit, TResult};
+use super::kinds::KIND_OBJECT;
+use super::stdlib::StdVal;
+use super::tracer::Tracer;
+use super::value::Value;
+use crate::guards::{Guard, Source};
+use crate::side_effects::store::ptr_of;
+
+/// The view of `obj.__dict__`.
+pub fn view(obj: &Value) -> Value {
+    Value::Std(Rc::new(StdVal::InstDict { obj: obj.clone() }))
+}
+
+/// Whether `obj.__dict__` should be the live view: a plain user object with pending
+/// attribute stores (every object made in the trace has them).
+pub fn wants_view(tx: &Tracer<'_>, obj: &Value) -> bool {
+    matches!(obj, Value::Object(o)
+        if o.kind == KIND_OBJECT && tx.side_effects.has_pending(ptr_of(&o.obj)))
+}
+
+fn key_str(tx: &Tracer<'_>, key: &Value) -> TResult<String> {
+    tx.as_python_constant(key)
+        .and_then(|k| {
+            k.is_exact_instance_of::<pyo3::types::PyString>()
+                .then(|| k.extract::<String>().ok())
+                .flatten()
+        })
+        .ok_or_else(|| Exit::brk("obj.__dict__ indexed by a key that is not a constant str"))
+}
+
+/// The namespace entry `name` of `obj` (None: absent).
+fn lookup(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Option<Value>> {
+    let Value::Object(o) = obj else {
+        return Err(Exit::internal("instance dict view of a non-object"));
+    };
+    let ptr = ptr_of(&o.obj);
+    if let Some(p) = tx.side_effects.pending_attr(ptr, name) {
+        return Ok(p);
+    }
+    if tx.side_effects.is_new(ptr) {
+        return Ok(None);
+    }
+    let Some(base) = &o.source else {
+        return Err(Exit::brk("obj.__dict__ of an object with no source"));
+    };
+    let py = tx.py;
+    let inst = Arc::new(Source::InstDict { base: base.clone() });
+    let real = o.obj.bind(py).getattr("__dict__").map_err(|e| tx.err(e))?;
+    let real = real
+        .cast::<PyDict>()
+        .map_err(|_| Exit::brk("obj.__dict__ that is not a dict"))?
+        .clone();
+    match real.get_item(name).map_err(|e| tx.err(e))? {
+        Some(v) => {
+            let src = Arc::new(Source::Attr {
+                base: base.clone(),
+                name: name.to_string(),
+            });
+            tx.guard(&inst, Guard::TypeMatch(real.get_type().unbind()));
+            Ok(Some(tx.realize(&v, Some(src))?))
+        }
+        None => {
+            tx.guard(&inst, Guard::NotInDict(name.to_string()));
+            Ok(None)
+        }
+    }
+}
+
+/// The names of the namespace, in order (objects made in the trace only).
+fn names(tx: &Tracer<'_>, obj: &Value) -> TResult<Vec<(String, Value)>> {
+    let Value::Object(o) = obj else {
+        return Err(Exit::internal("instance dict view of a non-object"));
+    };
+    match tx.side_effects.new_object(ptr_of(&o.obj)) {
+        Some(n) => Ok(n.attrs.clone()),
+        None => Err(Exit::brk(
+            "listing obj.__dict__ of an object from the inputs with pending attribute stores",
+        )),
+    }
+}
+
+/// `d[k] = v` (None: `del d[k]`): the instance-dict store, past the class's `__setattr__`;
+/// a data descriptor of that name on the class would not see it, so that breaks.
+pub fn store(tx: &mut Tracer<'_>, obj: &Value, key: &Value, value: Option<Value>) -> TResult<()> {
+    let name = key_str(tx, key)?;
+    if let Value::Object(o) = obj {
+        let cls = o.obj.bind(tx.py).get_type();
+        if let Ok(attr) = cls.getattr(name.as_str()) {
+            if attr.get_type().hasattr("__set__").unwrap_or(true) {
+                return Err(Exit::brk(format!(
+                    "obj.__dict__['{name}'] with a descriptor '{name}' on the class"
+                )));
+            }
+        }
+    }
+    crate::side_effects::mutate::store_attr_direct(tx, obj, &name, value)
+}
+
+/// `d[k]`: a KeyError (observed) when absent.
+pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, key: &Value) -> TResult<Value> {
+    let name = key_str(tx, key)?;
+    match lookup(tx, obj, &name)? {
+        Some(v) => Ok(v),
+        None => Err(super::exceptions::raise_builtin(tx.py, "KeyError", name)),
+    }
+}
+
+pub fn contains(tx: &mut Tracer<'_>, obj: &Value, key: &Value) -> TResult<bool> {
+    let name = key_str(tx, key)?;
+    Ok(lookup(tx, obj, &name)?.is_some())
+}
+
+pub fn len(tx: &Tracer<'_>, obj: &Value) -> TResult<usize> {
+    Ok(names(tx, obj)?.len())
+}
+
+/// `d.name(*args)`.
+pub fn call_method(tx: &mut Tracer<'_>, obj: &Value, name: &str, args: &[Value]) -> TResult<Value> {
+    let py = tx.py;
+    match (name, args) {
+        ("get", [k]) => Ok(match lookup(tx, obj, &key_str(tx, k)?)? {
+            Some(v) => v,
+            None => Value::none(py),
+        }),
+        ("get", [k, d]) => Ok(lookup(tx, obj, &key_str(tx, k)?)?.unwrap_or_else(|| d.clone())),
+        ("__getitem__", [k]) => subscr(tx, obj, k),
+        ("__contains__", [k]) => Ok(Value::constant(py, contains(tx, obj, k)?)),
+        ("__setitem__", [k, v]) => {
+            store(tx, obj, k, Some(v.clone()))?;
+            Ok(Value::none(py))
+        }
+        ("update", [Value::Dict(d)]) => {
+            let items: Vec<(Py<PyAny>, Value)> = d
+                .items
+                .borrow()
+                .iter()
+                .map(|(k, v)| (k.clone_ref(py), v.clone()))
+                .collect();
+            for (k, v) in items {
+                store(tx, obj, &Value::Const(k), Some(v))?;
+            }
+            Ok(Value::none(py))
+        }
+        // Objects made in the trace: their namespace is known entirely. (A list stands for
+        // the dict view: the same items, in order, for iteration and len().)
+        ("keys", []) => Ok(Value::new_list(
+            names(tx, obj)?
+                .into_iter()
+                .map(|(k, _)| Value::constant(py, k))
+                .collect(),
+        )),
+        ("values", []) => Ok(Value::new_list(
+            names(tx, obj)?.into_iter().map(|(_, v)| v).collect(),
+        )),
+        ("items", []) => Ok(Value::new_list(
+            names(tx, obj)?
+                .into_iter()
+                .map(|(k, v)| Value::new_tuple(vec![Value::constant(py, k), v]))
+                .collect(),
+        )),
+        _ => Err(Exit::brk(format!(
+            "obj.__dict__.{name}() of a traced object"
+        ))),
+    }
+}
