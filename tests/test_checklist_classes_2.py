@@ -268,11 +268,6 @@ def test_item_26_instantiate_outside_class() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a class with a Python __new__ is a graph break ('constructing Tracked: it "
-    "defines __new__'; then 'call to non-traceable function object.__new__')",
-)
 def test_item_26_instantiate_class_with_custom_new() -> None:
     def scenario(c: Any) -> Any:
         log: list[str] = []

@@ -1040,11 +1040,6 @@ class Tup85(tuple):
         return super().__new__(cls, (a, b))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="constructing a user class that defines __new__ breaks the graph "
-    "('it defines __new__'); torch.compile traces super().__new__(cls)",
-)
 def test_item_85_super_new_allocates_user_object() -> None:
     def fn(x: torch.Tensor) -> Any:
         y = x + 1

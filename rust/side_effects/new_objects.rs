@@ -26,7 +26,27 @@ pub fn construct(
 ) -> TResult<Value> {
     let py = tx.py;
     let c = cls.obj.bind(py).clone();
-    let v = allocate(tx, cls, false)?;
+    let new = c.getattr("__new__").map_err(|e| tx.err(e))?;
+    let python_new = !new.is(tx.hooks.object_new.bind(py))
+        && new.get_type().name().is_ok_and(|n| n == "function");
+    let v = if python_new {
+        // `cls.__new__(cls, *args, **kwargs)` traced (its `super().__new__(cls)` allocates);
+        // `__init__` runs only on an instance of `cls`, as `type.__call__` does.
+        let new_v = load_attr(tx, cls_v, "__new__")?;
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(cls_v.clone());
+        all.extend(args.iter().cloned());
+        let made = call_value(tx, &new_v, all, kwargs.clone())?;
+        let Value::Object(m) = &made else {
+            return Ok(made);
+        };
+        if !m.obj.bind(py).is_instance(&c).map_err(|e| tx.err(e))? {
+            return Ok(made);
+        }
+        made
+    } else {
+        allocate(tx, cls, false)?
+    };
     let init = c.getattr("__init__").map_err(|e| tx.err(e))?;
     let object_init = tx
         .hooks
@@ -35,7 +55,7 @@ pub fn construct(
         .getattr("__init__")
         .map_err(|e| tx.err(e))?;
     if init.is(&object_init) {
-        if !args.is_empty() || !kwargs.is_empty() {
+        if !python_new && (!args.is_empty() || !kwargs.is_empty()) {
             return Err(Exit::brk(format!(
                 "TypeError: {}() takes no arguments",
                 tx.describe(&c)
