@@ -474,11 +474,6 @@ def test_item_138_graph_breaks_are_reported_with_location() -> None:
         assert br.reason and br.file == __file__ and br.line > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ferrodyn's graph-break reports carry only free text (reason/file/line); no "
-    "stable type tag, explanation/hints fields or category",
-)
 def test_item_138_graph_break_has_stable_type_tag() -> None:
     torch._dynamo.reset()
     with pytest.raises(torch._dynamo.exc.Unsupported) as theirs:

@@ -17,7 +17,7 @@ from typing import Any, overload
 
 import torch
 
-from . import logs, observe
+from . import break_types, logs, observe
 
 
 @dataclass
@@ -35,6 +35,23 @@ class BreakReason:
 
     def __str__(self) -> str:
         return logs.format_break(self.reason, self.file, self.line, self.function, self.source)
+
+    @property
+    def break_type(self) -> break_types.BreakType:
+        """The break's classification: stable tag, category, explanation, hints."""
+        return break_types.classify(self.reason)
+
+    @property
+    def gb_type(self) -> str:
+        return self.break_type.gb_type
+
+    @property
+    def category(self) -> str:
+        return self.break_type.category
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return self.break_type.hints
 
 
 @dataclass
