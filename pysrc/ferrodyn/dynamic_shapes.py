@@ -194,31 +194,6 @@ class InputShapes:
         self.symbolic_inputs.append(index)
         return sym
 
-    def symfloat(self, value: float, source_name: str, index: int) -> Any:
-        """A symbolic float for a `float` argument once its value changed between traces
-        (as torch.compile's unspecialised floats), or None when it stays a constant."""
-        key = f"float:{source_name}"
-        before = self.seen.get(key)
-        if self.mode is False:
-            dynamic = False
-        else:
-            # Floats are specialised on the first trace even under dynamic=True.
-            dynamic = before is not None and before != [value]
-            if dynamic and before != [None]:
-                log.info("automatic dynamic: float %s became dynamic", source_name)
-        self.seen[key] = [None] if dynamic else [value]
-        if not dynamic:
-            return None
-        source = InputSource(index)
-        symbol = self.env.create_unspecified_symbol(
-            value, source=source, dynamic_dim=DimDynamic.DYNAMIC
-        )
-        sym = self.env.create_symfloatnode(symbol, hint=value, source=source)
-        if not is_symbolic(sym):
-            return None
-        self.symbolic_inputs.append(index)
-        return sym
-
     def fakeify(
         self, mode: Any, tensor: torch.Tensor, source_name: str, index: int
     ) -> torch.Tensor:

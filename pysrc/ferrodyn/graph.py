@@ -197,20 +197,6 @@ class GraphBuilder:
         self._fakes.append(sym)
         return TensorVar(node, sym, self, int)
 
-    def add_float_input(self, value: float, source_name: str) -> TensorVar | None:
-        """A `float` argument as a symbolic graph input once its value changed since an
-        earlier trace; None keeps it a constant."""
-        sym = self.shapes.symfloat(value, source_name, len(self._fakes))
-        if sym is None:
-            return None
-        node = self.graph.placeholder(self._unique(_sanitize(source_name)))
-        node.meta["example_value"] = sym
-        node.meta["source"] = source_name
-        self.example_inputs.append(value)  # type: ignore[arg-type]
-        self.input_names.append(source_name)
-        self._fakes.append(sym)
-        return TensorVar(node, sym, self, float)
-
     def dynamic_dims(self, var: TensorVar) -> tuple[list[int], list[int]] | None:
         """(symbolic size dims, symbolic stride dims) of a graph input, or None if static."""
         return dynamic_shapes.symbolic_dims(var.fake)

@@ -23,20 +23,14 @@ impl<'py> Tracer<'py> {
         s: &Arc<Source>,
     ) -> TResult<Option<Value>> {
         let py = self.py;
-        if !matches!(**s, Source::Local { .. }) {
+        if !matches!(**s, Source::Local { .. })
+            || !obj.get_type().is(py.get_type::<pyo3::types::PyInt>())
+        {
             return Ok(None);
         }
-        let ty = obj.get_type();
-        let method = if ty.is(py.get_type::<pyo3::types::PyInt>()) {
-            "add_int_input"
-        } else if ty.is(py.get_type::<pyo3::types::PyFloat>()) {
-            "add_float_input"
-        } else {
-            return Ok(None);
-        };
         let var = self
             .gb
-            .call_method1(method, (obj, s.render()))
+            .call_method1("add_int_input", (obj, s.render()))
             .map_err(|e| self.err(e))?;
         if var.is_none() {
             return Ok(None);
