@@ -731,11 +731,6 @@ def test_item_19_default_eq_identity_and_reflection() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an explicit a.__eq__(other) on a plain object (object.__eq__) is a graph break "
-    "('call to non-traceable object Plain.__eq__')",
-)
 def test_item_19_explicit_eq_returns_not_implemented() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, a: Plain) -> Any:

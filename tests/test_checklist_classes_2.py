@@ -649,11 +649,6 @@ def test_item_38_enum_members() -> None:
     check(scenario, graphs=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an IntEnum member used as a number in a tensor op is a break ('passing a Level "
-    "to a tensor operation'): the frame runs eagerly",
-)
 def test_item_38_int_enum_member_in_tensor_math() -> None:
     def scenario(c: Any) -> Any:
         return c(lambda x: x * Level.HIGH + Level.LOW)(torch.ones(2))

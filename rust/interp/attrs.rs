@@ -380,6 +380,17 @@ fn object_attr(
                     .map_err(|e| tx.err(e))?
             };
             let v = tx.realize(&resolved, source)?;
+            if o.kind == KIND_OBJECT {
+                // object's own `__eq__`/`__ne__` called explicitly: identity, else
+                // NotImplemented (calls.rs).
+                let eq = tx.hooks.object.bind(py).getattr("__eq__").ok();
+                let ne = tx.hooks.object.bind(py).getattr("__ne__").ok();
+                for (f, qual) in [(eq, "object.__eq__"), (ne, "object.__ne__")] {
+                    if f.is_some_and(|f| resolved.is(&f)) {
+                        return Ok(Value::BuiltinMethod(Rc::new((whole.clone(), qual.into()))));
+                    }
+                }
+            }
             if reduce_ex {
                 // `obj.__reduce_ex__` (copy.copy/deepcopy, pickle) of a user object whose
                 // class keeps object's: traced through its Python equivalent.

@@ -84,6 +84,18 @@ pub fn call_value(
                 }
                 return Ok(Value::none(py));
             }
+            // object's `__eq__`/`__ne__` called explicitly on a plain object: identity, else
+            // NotImplemented (the reflected operand decides).
+            if let (Value::Object(_), "object.__eq__" | "object.__ne__", [other], true) =
+                (recv, name, args.as_slice(), kwargs.is_empty())
+            {
+                let same = super::ops::is_same(tx, recv, other)?;
+                return Ok(match (same, name) {
+                    (true, "object.__eq__") => Value::constant(py, true),
+                    (true, _) => Value::constant(py, false),
+                    _ => Value::Const(py.NotImplemented()),
+                });
+            }
             // `super().__setattr__(name, value)` / `super().__delattr__(name)` inside a
             // class's own method: the plain store.
             if let (Value::Object(_), "object.__setattr__" | "object.__delattr__", true) =

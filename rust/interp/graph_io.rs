@@ -18,6 +18,16 @@ impl<'py> Tracer<'py> {
         let _depth = self.nesting()?;
         let py = self.py;
         Ok(match v {
+            // A number of an int or float subclass (an IntEnum member): its plain value,
+            // which is what the operation sees eagerly and what the graph can print.
+            Value::Const(o) if number_subclass(o.bind(py)) => {
+                let plain = if o.bind(py).is_instance_of::<pyo3::types::PyFloat>() {
+                    py.get_type::<pyo3::types::PyFloat>()
+                } else {
+                    py.get_type::<pyo3::types::PyInt>()
+                };
+                plain.call1((o.bind(py),)).map_err(|e| self.err(e))?
+            }
             Value::Const(o) | Value::Tensor(o) => o.bind(py).clone(),
             Value::NamedTuple(n) => return self.to_graph_arg(&n.as_tuple()),
             Value::Tuple(items) => {
@@ -121,4 +131,14 @@ impl<'py> Tracer<'py> {
         }
         self.realize(r, None)
     }
+}
+
+/// An instance of a strict subclass of `int` or `float` other than `bool`.
+fn number_subclass(o: &Bound<'_, PyAny>) -> bool {
+    let py = o.py();
+    let ty = o.get_type();
+    (o.is_instance_of::<pyo3::types::PyInt>() || o.is_instance_of::<pyo3::types::PyFloat>())
+        && !ty.is(py.get_type::<pyo3::types::PyInt>())
+        && !ty.is(py.get_type::<pyo3::types::PyFloat>())
+        && !ty.is(py.get_type::<pyo3::types::PyBool>())
 }

@@ -103,6 +103,8 @@ _THREAD_LOCAL = type(threading.local())
 
 
 _OBJECT_REDUCE_EX = object.__reduce_ex__
+_OBJECT_EQ = object.__eq__
+_OBJECT_NE = object.__ne__
 
 
 def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
@@ -158,8 +160,10 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
             return kinds.AT_CLASS, cls_attr
         if is_a(obj, dict) and dict_read_method(cls_attr, name):
             return kinds.AT_DICT_READ, name
-        if cls_attr is _OBJECT_REDUCE_EX:
-            # Traced through `polyfills.object_reduce_ex` (the interpreter binds it).
+        if cls_attr is _OBJECT_REDUCE_EX or cls_attr is _OBJECT_EQ:
+            # Traced: `polyfills.object_reduce_ex`; identity for object's `__eq__`.
+            return kinds.AT_CLASS, cls_attr
+        if cls_attr is _OBJECT_NE and cls.__eq__ is _OBJECT_EQ:
             return kinds.AT_CLASS, cls_attr
         if hasattr(type(cls_attr), "__get__"):
             found = _python_descriptor(cls, cls_attr, name)

@@ -4,6 +4,7 @@ where the answer depends only on the type) and then handles the value by kind.""
 from __future__ import annotations
 
 import builtins
+import enum
 import functools
 import math
 import operator
@@ -194,6 +195,10 @@ def classify(obj: Any) -> int:
     if cached is not None:
         return cached
     if t in _CONST_TYPES:
+        return kinds.CONST
+    if is_a(obj, enum.Enum) and is_a(obj, (int, float)):
+        # IntEnum / IntFlag members and float enums: immutable numbers, guarded by value
+        # (and type); a tensor operation gets their plain number.
         return kinds.CONST
     if t in _TENSOR_TYPES:
         return kinds.TENSOR
