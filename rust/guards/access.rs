@@ -121,13 +121,13 @@ impl Access {
                 Some(unsafe { Bound::from_owned_ptr(py, r) })
             }
             Access::Index(i) => {
-                // SAFETY: tuple (or tuple subclass: namedtuple, structseq, whose items live
-                // in the tuple part) / exact list checks, bounds-checked index, borrowed item
-                // turned into an owned reference at once.
+                // SAFETY: tuple / list (or a subclass: namedtuple, structseq, a list subclass
+                // with the stock item access, whose items live in the base's storage) checks,
+                // bounds-checked index, borrowed item turned into an owned reference at once.
                 unsafe {
                     let (len, is_tuple) = if ffi::PyTuple_Check(p) != 0 {
                         (ffi::PyTuple_GET_SIZE(p), true)
-                    } else if ffi::PyList_CheckExact(p) != 0 {
+                    } else if ffi::PyList_Check(p) != 0 {
                         (ffi::PyList_GET_SIZE(p), false)
                     } else {
                         return None;

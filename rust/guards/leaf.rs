@@ -172,11 +172,13 @@ fn strict_eq(v: &Bound<'_, PyAny>, c: &Bound<'_, PyAny>) -> bool {
 
 pub(crate) fn container_len(v: &Bound<'_, PyAny>) -> Option<usize> {
     let p = v.as_ptr();
-    // SAFETY: type checks then size reads on a live object of the checked exact type.
+    // SAFETY: type checks then size reads on a live object of the checked type (subclasses
+    // keep their items in the base's storage; their length guard reads it, as the stock
+    // `__len__` a traced read required does).
     let n = unsafe {
-        if ffi::PyTuple_CheckExact(p) != 0 {
+        if ffi::PyTuple_Check(p) != 0 {
             ffi::PyTuple_GET_SIZE(p)
-        } else if ffi::PyList_CheckExact(p) != 0 {
+        } else if ffi::PyList_Check(p) != 0 {
             ffi::PyList_GET_SIZE(p)
         } else if ffi::PyDict_Check(p) != 0 {
             // Dict subclasses (OrderedDict: module hook tables) keep their size in the

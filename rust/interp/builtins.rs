@@ -113,6 +113,9 @@ pub fn call_builtin<'py>(
             }
             Value::Tensor(_) => graph_call(tx, obj, args, &[])?,
             Value::Std(s) => super::stdlib::len(tx, s)?,
+            Value::Object(o) if super::containers::stock_seq(tx, o) => {
+                Value::constant(py, super::containers::stock_seq_items(tx, o)?.len())
+            }
             Value::Object(_) => {
                 let n = super::calls::call_dunder(tx, v, "__len__", vec![])?;
                 Value::constant(py, valid_len(py, &n)?)

@@ -336,3 +336,55 @@ pub fn sub_dict_read<'py>(
         _ => return Err(Exit::brk(format!("dict subclass method {name}"))),
     })
 }
+
+/// A list or tuple subclass object from the inputs whose class keeps the stock `__len__`,
+/// `__getitem__` and `__iter__` (and which the trace has not changed): its items can be
+/// read like a plain sequence's, each through `obj[i]`, under a length guard.
+pub fn stock_seq(tx: &Tracer<'_>, o: &ObjVal) -> bool {
+    let py = tx.py;
+    if o.source.is_none()
+        || tx
+            .side_effects
+            .has_pending(crate::side_effects::store::ptr_of(&o.obj))
+    {
+        return false;
+    }
+    let obj = o.obj.bind(py);
+    let base = if obj.is_instance_of::<pyo3::types::PyList>() {
+        py.get_type::<pyo3::types::PyList>()
+    } else if obj.is_instance_of::<pyo3::types::PyTuple>() {
+        py.get_type::<pyo3::types::PyTuple>()
+    } else {
+        return false;
+    };
+    let ty = obj.get_type();
+    ["__len__", "__getitem__", "__iter__"].iter().all(|n| {
+        match (ty.getattr(*n), base.getattr(*n)) {
+            (Ok(a), Ok(b)) => a.is(&b),
+            _ => false,
+        }
+    })
+}
+
+/// The items of a `stock_seq` object: its length is guarded, each item is read through
+/// `obj[i]` (guarded where used, like any input).
+pub fn stock_seq_items(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Vec<Value>> {
+    let py = tx.py;
+    let src = o
+        .source
+        .clone()
+        .ok_or_else(|| Exit::internal("stock sequence without a source"))?;
+    let obj = o.obj.bind(py).clone();
+    let n = obj.len().map_err(|e| tx.err(e))?;
+    tx.guard(&src, Guard::Len(n));
+    let mut items = Vec::with_capacity(n);
+    for i in 0..n {
+        let v = obj.get_item(i).map_err(|e| tx.err(e))?;
+        let s = Arc::new(Source::Index {
+            base: src.clone(),
+            index: i as isize,
+        });
+        items.push(tx.realize(&v, Some(s))?);
+    }
+    Ok(items)
+}

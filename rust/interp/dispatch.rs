@@ -474,10 +474,16 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let seq = frame.pop();
             let items = unpack(tx, &seq)?;
             if items.len() != arg {
-                return Err(Exit::brk(format!(
-                    "unpacking {} values into {arg} names",
-                    items.len()
-                )));
+                // CPython's own ValueError, catchable by the traced program.
+                let msg = if items.len() > arg {
+                    format!("too many values to unpack (expected {arg})")
+                } else {
+                    format!(
+                        "not enough values to unpack (expected {arg}, got {})",
+                        items.len()
+                    )
+                };
+                return Err(super::exceptions::raise_builtin(py, "ValueError", msg));
             }
             frame.stack.extend(items.into_iter().rev());
         }

@@ -153,6 +153,9 @@ pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
             }
             Ok(items_iter(items))
         }
+        Value::Object(o) if o.kind == KIND_OBJECT && super::containers::stock_seq(tx, o) => {
+            Ok(items_iter(super::containers::stock_seq_items(tx, o)?))
+        }
         Value::Object(o) if o.kind == KIND_NN_MODULE || o.kind == KIND_OBJECT => {
             let it = call_dunder(tx, v, "__iter__", vec![])?;
             match &it {

@@ -517,6 +517,15 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 Err(e) => Err(Exit::brk(format!("indexing raised {}", e.value(py)))),
             }
         }
+        Value::Object(o)
+            if o.kind == KIND_OBJECT
+                && const_index(tx, idx).is_some()
+                && super::containers::stock_seq(tx, o) =>
+        {
+            // A list/tuple subclass with the stock item access: as a plain sequence.
+            let items = super::containers::stock_seq_items(tx, o)?;
+            subscr(tx, &Value::new_tuple(items), idx)
+        }
         Value::Object(o) => {
             // `list[int]`, `dict[str, int]`: a builtin class's C `__class_getitem__` on
             // constants makes a types.GenericAlias (no user code).
