@@ -371,11 +371,6 @@ class Hiding:
         return -1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="object.__getattribute__(self, name) inside a custom __getattribute__ is "
-    "'call to non-traceable object': graph break (torch.compile skips the frame: 0 graphs)",
-)
 def test_item_09_getattribute_traced_for_every_lookup() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, o: Audited) -> Any:
@@ -388,11 +383,6 @@ def test_item_09_getattribute_traced_for_every_lookup() -> None:
     check(scenario, graphs=1, torch_differs=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a class with both __getattribute__ and __getattr__ is a graph break "
-    "('attribute access through a custom Hiding.__getattribute__')",
-)
 def test_item_09_getattribute_error_falls_back_to_getattr() -> None:
     def scenario(c: Any) -> Any:
         return c(lambda x, o: x.cos() * o.scale + o.hidden)(torch.ones(2), Hiding())

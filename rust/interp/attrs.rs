@@ -409,10 +409,31 @@ fn object_attr(
             name.to_string(),
         )))),
         AT_GETATTRIBUTE => {
-            // type(obj).__getattribute__, guarded like a class attribute, called traced.
+            // type(obj).__getattribute__, guarded like a class attribute, called traced; an
+            // AttributeError it raises falls back to the class's Python __getattr__.
             let f = tx.realize(&value, class_member_source(tx, o, "__getattribute__"))?;
             let key = Value::constant(py, name);
-            super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
+            match super::calls::call_value(tx, &f, vec![whole.clone(), key.clone()], Vec::new()) {
+                Err(Exit::Observed { exc, at }) => {
+                    let is_attr_error =
+                        exc.cls
+                            .bind(py)
+                            .cast::<pyo3::types::PyType>()
+                            .is_ok_and(|t| {
+                                t.is_subclass_of::<pyo3::exceptions::PyAttributeError>()
+                                    .unwrap_or(false)
+                            });
+                    let getattr = o.obj.bind(py).get_type().getattr("__getattr__").ok();
+                    match (is_attr_error, getattr) {
+                        (true, Some(g)) => {
+                            let g = tx.realize(&g, class_member_source(tx, o, "__getattr__"))?;
+                            super::calls::call_value(tx, &g, vec![whole.clone(), key], Vec::new())
+                        }
+                        _ => Err(Exit::Observed { exc, at }),
+                    }
+                }
+                r => r,
+            }
         }
         AT_DESCRIPTOR => descriptor_get(tx, whole, o, name, &value),
         AT_GETATTR => {

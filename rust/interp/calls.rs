@@ -287,6 +287,20 @@ fn call_object(
             return Ok(v);
         }
     }
+    // `object.__getattribute__(obj, name)` (inside a class's own `__getattribute__`): the
+    // generic lookup, which sees pending stores.
+    if kwargs.is_empty() {
+        if let [target @ Value::Object(_), key] = args.as_slice() {
+            let generic = tx.hooks.object.bind(py).getattr("__getattribute__").ok();
+            if generic.is_some_and(|g| obj.is(&g)) {
+                let name: String = key
+                    .as_const(py)
+                    .and_then(|k| k.extract().ok())
+                    .ok_or_else(|| Exit::brk("object.__getattribute__ with a non-constant name"))?;
+                return super::attrs::generic_getattr(tx, target, &name);
+            }
+        }
+    }
     // `object.__new__(cls)` (in copyreg.__newobj__ or a user `__new__`): a new, empty object.
     if obj.is(tx.hooks.object_new.bind(py)) && kwargs.is_empty() {
         if let [Value::Object(c)] = args.as_slice() {

@@ -129,11 +129,11 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
         and not is_a(obj, torch.nn.Module)
     ):
         # A Python __getattribute__ (e.g. transformers' configs mapping attribute aliases)
-        # is traced as a call; an AttributeError it raises would fall back to __getattr__,
-        # which is not modelled.
-        if (
-            type(custom) is not types.FunctionType
-            or _class_lookup(cls, "__getattr__") is not _MISSING
+        # is traced as a call; an AttributeError it raises falls back to a Python
+        # __getattr__ (the interpreter does that).
+        fallback = _class_lookup(cls, "__getattr__")
+        if type(custom) is not types.FunctionType or (
+            fallback is not _MISSING and type(fallback) is not types.FunctionType
         ):
             raise Unsupported(
                 f"attribute access through a custom {cls.__qualname__}.__getattribute__"
@@ -189,8 +189,9 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     ):
         # The generic lookup fails: CPython calls the class's Python __getattr__, traced.
         return kinds.AT_GETATTR, fallback
-    if fallback is not _MISSING and not is_a(obj, torch.nn.Module):
+    if fallback is not _MISSING and not is_a(obj, torch.nn.Module) and not generic:
         raise Unsupported(f"attribute {name!r} resolved through {cls.__qualname__}.__getattr__")
+    # (A generic lookup, `object.__getattribute__`, raises; the caller's slot falls back.)
     raise AttributeError(f"'{cls.__name__}' object has no attribute '{name}'")
 
 
