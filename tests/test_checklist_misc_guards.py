@@ -420,11 +420,6 @@ def test_item_137_reconstruct_objects_and_callables() -> None:
     same_graphs(fd, tc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="returning a super object from the compiled region makes ferrodyn run the "
-    "whole frame eagerly (0 graphs); torch.compile reconstructs it (1 graph)",
-)
 def test_item_137_reconstruct_super_object() -> None:
     def fn(x: torch.Tensor) -> Any:
         return Child().sup(), x * 2

@@ -125,6 +125,14 @@ pub fn template_for(
             }
         },
         Value::Iter(it) => iter_template(tx, it, outputs, extra)?,
+        // `super()` escaping: `super(cls, receiver)` again, after the graph.
+        Value::Super(s) => {
+            let recv = template_for(tx, &s.1, outputs, extra)?;
+            OutTemplate::Call(
+                tx.hooks.super_type.clone_ref(py),
+                vec![OutTemplate::Const(s.0.clone_ref(py)), recv],
+            )
+        }
         other => return Err(Exit::brk(format!("returning a '{}' from the compiled region", other.type_name(py)))),
     })
 }
