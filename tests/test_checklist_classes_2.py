@@ -450,10 +450,6 @@ def test_item_31_custom_metaclass_lookup_continues() -> None:
 # -- 32. C.__subclasses__() is evaluated at compile time under a guard ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="C.__subclasses__() is a graph break ('call to non-traceable function ...Root.__subclasses__')",
-)
 def test_item_32_subclasses_guarded() -> None:
     def scenario(c: Any) -> Any:
         class Root:

@@ -28,6 +28,8 @@ pub(crate) enum Access {
     Index(isize),
     TypeOf,
     WeakrefDeref,
+    /// `type.__subclasses__(parent)` (a C method: no user code).
+    Subclasses,
     /// An item of a tuple/list iterator, `offset` past its position.
     IterItem(usize),
     /// The number of items a tuple/list iterator has left.
@@ -65,6 +67,7 @@ impl Access {
             Source::Index { index, .. } => Access::Index(*index),
             Source::TypeOf { .. } => Access::TypeOf,
             Source::WeakrefDeref { .. } => Access::WeakrefDeref,
+            Source::Subclasses { .. } => Access::Subclasses,
             Source::IterItem { offset, .. } => Access::IterItem(*offset),
             Source::IterRemaining { .. } => Access::IterRemaining,
         }
@@ -145,6 +148,14 @@ impl Access {
                 }
             }
             Access::TypeOf => Some(parent.get_type().into_any()),
+            Access::Subclasses => {
+                let ty = parent.cast::<pyo3::types::PyType>().ok()?;
+                py.get_type::<pyo3::types::PyType>()
+                    .getattr("__subclasses__")
+                    .and_then(|f| f.call1((ty,)))
+                    .ok()
+                    .or_else(fail)
+            }
             Access::IterItem(offset) => {
                 let (seq, index) = seq_iterator_state(parent)?;
                 let len = seq.len().ok()?;

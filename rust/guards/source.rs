@@ -106,6 +106,8 @@ pub enum Source {
     TypeOf { base: Arc<Source> },
     /// `base()` where `base` is a weak reference: its referent (None once dead).
     WeakrefDeref { base: Arc<Source> },
+    /// `type.__subclasses__(base)` for a class `base`: a new list, read again every call.
+    Subclasses { base: Arc<Source> },
     /// `sys.modules` (a root: imported modules are its items).
     SysModules,
     /// The item `offset` places past the current position of the tuple or list iterator
@@ -141,6 +143,7 @@ impl Source {
             | Source::Index { base, .. }
             | Source::TypeOf { base }
             | Source::WeakrefDeref { base }
+            | Source::Subclasses { base }
             | Source::IterItem { base, .. }
             | Source::IterRemaining { base } => Some(base),
         }
@@ -215,6 +218,10 @@ impl Source {
             Source::WeakrefDeref { base } => {
                 base.render_into(out);
                 out.push_str("()");
+            }
+            Source::Subclasses { base } => {
+                base.render_into(out);
+                out.push_str(".__subclasses__()");
             }
             Source::IterItem { base, offset } => {
                 let _ = write!(out, "<item +{offset} of ");

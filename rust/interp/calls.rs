@@ -287,6 +287,13 @@ fn call_object(
             return Ok(v);
         }
     }
+    // `C.__subclasses__()`: read now, and again by the guards on every call (a subclass
+    // defined later recompiles).
+    if args.is_empty() && kwargs.is_empty() {
+        if let Some(v) = subclasses_call(tx, o)? {
+            return Ok(v);
+        }
+    }
     // `object.__getattribute__(obj, name)` (inside a class's own `__getattribute__`): the
     // generic lookup, which sees pending stores.
     if kwargs.is_empty() {
@@ -880,4 +887,32 @@ fn plain_store_call(
         .ok_or_else(|| Exit::brk(format!("{slot} with a non-constant name")))?;
     crate::side_effects::mutate::store_attr_direct(tx, target, &key, value)?;
     Ok(Value::none(py))
+}
+
+/// `C.__subclasses__()` with type's own method on a class reached through a source.
+fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Some(crate::guards::Source::Attr { base, name }) = o.source.as_deref() else {
+        return Ok(None);
+    };
+    let obj = o.obj.bind(py);
+    if name != "__subclasses__" {
+        return Ok(None);
+    }
+    let Ok(cls) = obj.getattr("__self__") else {
+        return Ok(None);
+    };
+    let Ok(cls) = cls.cast_into::<pyo3::types::PyType>() else {
+        return Ok(None);
+    };
+    let stock = py
+        .get_type::<pyo3::types::PyType>()
+        .getattr("__subclasses__");
+    let own = cls.get_type().getattr("__subclasses__");
+    if !matches!((own, stock), (Ok(a), Ok(b)) if a.is(&b)) {
+        return Ok(None);
+    }
+    let list = cls.call_method0("__subclasses__").map_err(|e| tx.err(e))?;
+    let src = Arc::new(crate::guards::Source::Subclasses { base: base.clone() });
+    Ok(Some(tx.realize(&list, Some(src))?))
 }
