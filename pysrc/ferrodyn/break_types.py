@@ -164,3 +164,31 @@ def classify(reason: str) -> BreakType:
         (_HINT_REPORT,),
         reason,
     )
+
+
+class Classified:
+    """Adds the classification properties to a break report (`Unsupported`, explain()'s
+    `BreakReason`); `_break_text` is the reason they classify."""
+
+    def _break_text(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def break_type(self) -> BreakType:
+        return classify(self._break_text())
+
+    @property
+    def gb_type(self) -> str:
+        return self.break_type.gb_type
+
+    @property
+    def category(self) -> str:
+        return self.break_type.category
+
+    @property
+    def explanation(self) -> str:
+        return self.break_type.explanation
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return self.break_type.hints

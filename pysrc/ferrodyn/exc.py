@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .break_types import BreakType
+from .break_types import Classified
 
 
 class FerrodynError(Exception):
     """Base class of ferrodyn's own errors."""
 
 
-class Unsupported(FerrodynError):
+class Unsupported(FerrodynError, Classified):
     """A step could not be traced (a graph break). Raised to the user under fullgraph=True.
 
     `gb_type`, `category`, `explanation` and `hints` classify the break
     (`ferrodyn.break_types`); the message is its context."""
 
-    @property
-    def break_type(self) -> BreakType:
-        from .break_types import classify
-
-        return classify(str(self))
-
-    @property
-    def gb_type(self) -> str:
-        return self.break_type.gb_type
-
-    @property
-    def category(self) -> str:
-        return self.break_type.category
-
-    @property
-    def explanation(self) -> str:
-        return self.break_type.explanation
-
-    @property
-    def hints(self) -> tuple[str, ...]:
-        return self.break_type.hints
+    def _break_text(self) -> str:
+        return str(self)
 
 
 class SkipFrame(FerrodynError):

@@ -21,7 +21,7 @@ from . import break_types, logs, observe
 
 
 @dataclass
-class BreakReason:
+class BreakReason(break_types.Classified):
     """One graph break: why, and where in the user's code (the innermost inlined frame)."""
 
     reason: str
@@ -36,22 +36,8 @@ class BreakReason:
     def __str__(self) -> str:
         return logs.format_break(self.reason, self.file, self.line, self.function, self.source)
 
-    @property
-    def break_type(self) -> break_types.BreakType:
-        """The break's classification: stable tag, category, explanation, hints."""
-        return break_types.classify(self.reason)
-
-    @property
-    def gb_type(self) -> str:
-        return self.break_type.gb_type
-
-    @property
-    def category(self) -> str:
-        return self.break_type.category
-
-    @property
-    def hints(self) -> tuple[str, ...]:
-        return self.break_type.hints
+    def _break_text(self) -> str:
+        return self.reason
 
 
 @dataclass
