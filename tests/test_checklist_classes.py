@@ -675,11 +675,6 @@ def test_item_18_threading_local_read() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a store on a threading.local is a graph break "
-    "('_local defines __setattr__ (not a Python function)')",
-)
 def test_item_18_threading_local_write() -> None:
     def scenario(c: Any) -> Any:
         loc = threading.local()

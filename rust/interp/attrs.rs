@@ -284,7 +284,7 @@ fn custom_getattribute(tx: &Tracer<'_>, o: &ObjVal) -> bool {
         .bind(py)
         .get_type()
         .getattr("__getattribute__")
-        .is_ok_and(|f| !f.is(&object_ga))
+        .is_ok_and(|f| !f.is(&object_ga) && f.get_type().name().is_ok_and(|n| n == "function"))
 }
 
 /// `object.__getattribute__(obj, name)` for a traced object: the generic lookup, even when

@@ -186,9 +186,15 @@ impl ReplayPlan {
         for op in &self.ops {
             match op {
                 Op::SetAttr(t, name, v) => {
-                    h.object
-                        .bind(py)
-                        .call_method1("__setattr__", (b(t)?, name, b(v)?))?;
+                    let target = b(t)?;
+                    if is_thread_local(&target) {
+                        // Its own C setattr stores into the running thread's namespace.
+                        target.setattr(name.as_str(), b(v)?)?;
+                    } else {
+                        h.object
+                            .bind(py)
+                            .call_method1("__setattr__", (target, name, b(v)?))?;
+                    }
                 }
                 Op::Advance(t, n) => {
                     let it = b(t)?;
@@ -245,4 +251,11 @@ impl ReplayPlan {
         }
         Ok(objs)
     }
+}
+
+/// An exact `threading.local` (`_thread._local`) object.
+fn is_thread_local(o: &Bound<'_, PyAny>) -> bool {
+    o.get_type()
+        .fully_qualified_name()
+        .is_ok_and(|n| n.to_cow().is_ok_and(|c| c == "_thread._local"))
 }

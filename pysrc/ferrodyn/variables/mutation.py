@@ -11,6 +11,7 @@ else raises `Unsupported` (a graph break) with the reason.
 from __future__ import annotations
 
 import abc
+import threading
 import types
 from typing import Any
 
@@ -67,12 +68,19 @@ def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
     return None
 
 
+_THREAD_LOCAL = type(threading.local())
+
+
 def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = False) -> Any:
     """How `obj.name = v` (`del obj.name` with `delete`) is traced: the class's Python
     `__setattr__` (`__delattr__`) to trace it through, or None for a plain instance-dict
     store (also what `direct`, i.e. `object.__setattr__(obj, name, v)`, always is). Raises
     Unsupported for anything else."""
     cls = type(obj)
+    if cls is _THREAD_LOCAL and name not in ("__dict__", "__class__"):
+        # The calling thread's namespace (C, no user code); replayed with setattr in the
+        # thread that runs the compiled code.
+        return None
     why = _plain_layout(cls, need_dict=False)
     if why is not None:
         raise Unsupported(f"assignment to attribute '{name}': {why}")
