@@ -490,11 +490,6 @@ def test_item_33_class_store_after_dict_materialized() -> None:
     check(scenario, graphs=2, torch_differs=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="any class attribute store is a graph break (\"assignment to attribute 'count': "
-    'type defines __setattr__ (not a Python function)")',
-)
 def test_item_33_class_store_without_dict_access() -> None:
     def scenario(c: Any) -> Any:
         class Registry:

@@ -254,7 +254,10 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             }
             match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
                 Some(v) => Ok(v),
-                None => object_attr(tx, obj, o, name, false),
+                None => {
+                    inherited_pending_store(tx, o, name)?;
+                    object_attr(tx, obj, o, name, false)
+                }
             }
         }
         Value::Super(s) => super_attr(tx, &s.0, &s.1, name),
@@ -714,4 +717,44 @@ fn new_function_attr(
             format!("'function' object has no attribute '{name}'"),
         )),
     }
+}
+
+/// A class attribute stored in this trace, read through an instance or a subclass: the real
+/// class does not have it yet, so the lookup below would find the old value: break.
+fn inherited_pending_store(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> TResult<()> {
+    if !tx.side_effects.has_class_stores() {
+        return Ok(());
+    }
+    let py = tx.py;
+    let obj = o.obj.bind(py);
+    let mro = if o.kind == KIND_CLASS {
+        obj.getattr("__mro__")
+    } else {
+        obj.get_type().getattr("__mro__")
+    };
+    let Ok(mro) = mro else {
+        return Ok(());
+    };
+    let Ok(it) = mro.try_iter() else {
+        return Ok(());
+    };
+    for base in it.flatten() {
+        if base.is(obj) {
+            continue;
+        }
+        if tx
+            .side_effects
+            .pending_attr(
+                crate::side_effects::store::ptr_of(&base.clone().unbind()),
+                name,
+            )
+            .is_some()
+        {
+            return Err(Exit::brk(format!(
+                "reading '{name}', a class attribute stored earlier in the trace, through a \
+                 subclass or an instance"
+            )));
+        }
+    }
+    Ok(())
 }

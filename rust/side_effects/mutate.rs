@@ -153,7 +153,7 @@ fn store_object_attr(
         }
         return Ok(());
     }
-    if o.kind != KIND_OBJECT {
+    if o.kind != KIND_OBJECT && !(o.kind == KIND_CLASS && value.is_some()) {
         return Err(Exit::brk(format!(
             "assignment to attribute '{name}' of {} (only plain Python objects are supported)",
             tx.describe(o.obj.bind(py))
@@ -182,6 +182,9 @@ fn store_object_attr(
                 tx.guard(src, Guard::HasAttr(name.to_string(), true));
             }
         }
+    }
+    if o.kind == KIND_CLASS {
+        tx.side_effects.class_stores += 1;
     }
     tx.side_effects.store_existing_attr(obj, ptr, name, value);
     Ok(())

@@ -187,8 +187,9 @@ impl ReplayPlan {
             match op {
                 Op::SetAttr(t, name, v) => {
                     let target = b(t)?;
-                    if is_thread_local(&target) {
-                        // Its own C setattr stores into the running thread's namespace.
+                    if is_thread_local(&target) || target.is_instance_of::<pyo3::types::PyType>() {
+                        // Its own C setattr: the running thread's namespace; a class's dict
+                        // (and its method cache).
                         target.setattr(name.as_str(), b(v)?)?;
                     } else {
                         h.object

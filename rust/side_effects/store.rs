@@ -77,6 +77,8 @@ pub struct SideEffects {
     /// Pre-existing objects whose `__dict__` the trace read as a mirror of the real dict
     /// (attrs.rs): a later attribute store would not show in it, so it breaks.
     pub dict_exposed: HashSet<Ptr>,
+    /// Class attribute stores recorded (enables `attrs::inherited_pending_store`).
+    pub class_stores: usize,
     /// Pending attribute state of pre-existing objects: Some(v) stored, None deleted.
     existing_attrs: HashMap<(Ptr, String), Option<Value>>,
     /// Pre-existing objects with any pending attribute mutation.
@@ -241,6 +243,10 @@ impl SideEffects {
                 .map(|(_, v)| Some(v.clone()));
         }
         self.existing_attrs.get(&(obj, name.to_string())).cloned()
+    }
+
+    pub fn has_class_stores(&self) -> bool {
+        self.class_stores > 0
     }
 
     pub fn is_new(&self, obj: Ptr) -> bool {

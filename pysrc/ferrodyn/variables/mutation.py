@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..exc import Unsupported
+from .typecheck import is_a
 
 _HEAPTYPE = 1 << 9
 
@@ -77,6 +78,16 @@ def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = Fals
     store (also what `direct`, i.e. `object.__setattr__(obj, name, v)`, always is). Raises
     Unsupported for anything else."""
     cls = type(obj)
+    if (
+        is_a(obj, type)
+        and cls is type
+        and obj.__flags__ & _HEAPTYPE
+        and not (name.startswith("__") and name.endswith("__"))
+        and not delete
+    ):
+        # A class attribute of a user class with the plain metaclass (type's C setattr, no
+        # user code); dunders are left out (they change the class's slots).
+        return None
     if cls is _THREAD_LOCAL and name not in ("__dict__", "__class__"):
         # The calling thread's namespace (C, no user code); replayed with setattr in the
         # thread that runs the compiled code.
