@@ -72,10 +72,6 @@ def test_item_23_dict_subclass_reads_and_missing() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="d[k] reaching __missing__ is a graph break ('KeyError from a dict subclass')",
-)
 def test_item_23_dict_subclass_missing() -> None:
     def scenario(c: Any) -> Any:
         d = Defaults(a=1)
