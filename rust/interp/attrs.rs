@@ -60,6 +60,18 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
     Err(Exit::brk(format!("name '{name}' is not defined")))
 }
 
+/// The source of `type(obj)` for an object reached by a source, or of the class an object
+/// made in the trace was created from (None: neither).
+pub(crate) fn class_source(tx: &Tracer<'_>, o: &ObjVal) -> SourceRef {
+    match &o.source {
+        Some(base) => Some(Arc::new(Source::TypeOf { base: base.clone() })),
+        None => tx
+            .side_effects
+            .new_object(crate::side_effects::store::ptr_of(&o.obj))
+            .and_then(|n| n.cls_source.clone()),
+    }
+}
+
 /// The source of `type(obj).name` for an object reached by a source or made in the trace
 /// (its class is then the one the trace called).
 pub(crate) fn class_member_source(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> SourceRef {
@@ -280,14 +292,14 @@ fn custom_getattribute(tx: &Tracer<'_>, o: &ObjVal) -> bool {
         return false;
     }
     let py = tx.py;
-    let Ok(object_ga) = tx.hooks.object.bind(py).getattr("__getattribute__") else {
-        return false;
-    };
     o.obj
         .bind(py)
         .get_type()
         .getattr("__getattribute__")
-        .is_ok_and(|f| !f.is(&object_ga) && f.get_type().name().is_ok_and(|n| n == "function"))
+        .is_ok_and(|f| {
+            !f.is(tx.hooks.object_getattribute.bind(py))
+                && f.get_type().name().is_ok_and(|n| n == "function")
+        })
 }
 
 /// `object.__getattribute__(obj, name)` for a traced object: the generic lookup, even when
@@ -373,6 +385,20 @@ fn object_attr(
                 .map(|n| n == "function")
                 .unwrap_or(false);
             let reduce_ex = o.kind == KIND_OBJECT && value.is(tx.hooks.object_reduce_ex.bind(py));
+            // object's own `__eq__`/`__ne__` called explicitly: identity, else NotImplemented
+            // (calls.rs).
+            let object_cmp = if o.kind != KIND_OBJECT || is_function {
+                None
+            } else if value.is(tx.hooks.object_eq.bind(py)) {
+                Some("object.__eq__")
+            } else if value.is(tx.hooks.object_ne.bind(py)) {
+                Some("object.__ne__")
+            } else {
+                None
+            };
+            if let Some(qual) = object_cmp {
+                return Ok(Value::BuiltinMethod(Rc::new((whole.clone(), qual.into()))));
+            }
             let resolved = if is_function {
                 value
             } else {
@@ -383,17 +409,6 @@ fn object_attr(
                     .map_err(|e| tx.err(e))?
             };
             let v = tx.realize(&resolved, source)?;
-            if o.kind == KIND_OBJECT {
-                // object's own `__eq__`/`__ne__` called explicitly: identity, else
-                // NotImplemented (calls.rs).
-                let eq = tx.hooks.object.bind(py).getattr("__eq__").ok();
-                let ne = tx.hooks.object.bind(py).getattr("__ne__").ok();
-                for (f, qual) in [(eq, "object.__eq__"), (ne, "object.__ne__")] {
-                    if f.is_some_and(|f| resolved.is(&f)) {
-                        return Ok(Value::BuiltinMethod(Rc::new((whole.clone(), qual.into()))));
-                    }
-                }
-            }
             if reduce_ex {
                 // `obj.__reduce_ex__` (copy.copy/deepcopy, pickle) of a user object whose
                 // class keeps object's: traced through its Python equivalent.
@@ -443,16 +458,10 @@ fn object_attr(
             // Valid while the name stays absent from the instance dict and the class. An
             // object made in the trace keeps its attributes in the side-effect store (read
             // before this lookup): only its class needs the guard.
-            let cls: SourceRef = match &o.source {
-                Some(base) => {
-                    guard_not_shadowed(tx, o, name);
-                    Some(Arc::new(Source::TypeOf { base: base.clone() }))
-                }
-                None => tx
-                    .side_effects
-                    .new_object(crate::side_effects::store::ptr_of(&o.obj))
-                    .and_then(|n| n.cls_source.clone()),
-            };
+            if o.source.is_some() {
+                guard_not_shadowed(tx, o, name);
+            }
+            let cls = class_source(tx, o);
             let fsrc = class_member_source(tx, o, "__getattr__");
             let Some(cls) = cls else {
                 return Err(Exit::brk(format!(

@@ -389,15 +389,7 @@ pub fn call_builtin<'py>(
         // Through a source, so what the trace reads off the class is guarded (a class
         // attribute changed later recompiles).
         let src = match v {
-            Value::Object(o) => match &o.source {
-                Some(s) => Some(std::sync::Arc::new(crate::guards::Source::TypeOf {
-                    base: s.clone(),
-                })),
-                None => tx
-                    .side_effects
-                    .new_object(crate::side_effects::store::ptr_of(&o.obj))
-                    .and_then(|n| n.cls_source.clone()),
-            },
+            Value::Object(o) => super::attrs::class_source(tx, o),
             _ => None,
         };
         return Ok(Some(tx.realize(&t, src)?));

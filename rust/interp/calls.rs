@@ -298,8 +298,7 @@ fn call_object(
     // generic lookup, which sees pending stores.
     if kwargs.is_empty() {
         if let [target @ Value::Object(_), key] = args.as_slice() {
-            let generic = tx.hooks.object.bind(py).getattr("__getattribute__").ok();
-            if generic.is_some_and(|g| obj.is(&g)) {
+            if obj.is(tx.hooks.object_getattribute.bind(py)) {
                 let name: String = key
                     .as_const(py)
                     .and_then(|k| k.extract().ok())

@@ -393,32 +393,18 @@ pub fn stock_seq_items(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Vec<Value>> {
 /// dict's `__getitem__` calls it; without one, dict's own KeyError (catchable).
 fn missing_key(tx: &mut Tracer<'_>, o: &ObjVal, k: &Value) -> TResult<Value> {
     let py = tx.py;
-    let ty = o.obj.bind(py).get_type();
-    if let Ok(m) = ty.getattr("__missing__") {
-        if m.get_type().name().is_ok_and(|n| n == "function") {
-            let src = o.source.as_ref().map(|s| {
-                Arc::new(Source::Attr {
-                    base: Arc::new(Source::TypeOf { base: s.clone() }),
-                    name: "__missing__".into(),
-                })
-            });
-            let f = tx.realize(&m, src)?;
-            let this = Value::Object(std::rc::Rc::new(ObjVal {
-                obj: o.obj.clone_ref(py),
-                kind: o.kind,
-                source: o.source.clone(),
-            }));
-            return super::calls::call_value(tx, &f, vec![this, k.clone()], Vec::new());
-        }
-        return Err(Exit::brk(
-            "a dict subclass whose __missing__ is not a Python function",
-        ));
+    if o.obj
+        .bind(py)
+        .get_type()
+        .hasattr("__missing__")
+        .unwrap_or(false)
+    {
+        let this = Value::Object(std::rc::Rc::new(ObjVal {
+            obj: o.obj.clone_ref(py),
+            kind: o.kind,
+            source: o.source.clone(),
+        }));
+        return super::calls::call_dunder(tx, &this, "__missing__", vec![k.clone()]);
     }
-    let key = k.clone();
-    Err(
-        match super::exceptions::builtin(py, "KeyError", vec![key]) {
-            Ok(e) => super::exceptions::raise(e),
-            Err(_) => Exit::brk("KeyError from a dict subclass"),
-        },
-    )
+    Err(super::exceptions::key_error(py, k.clone()))
 }

@@ -839,3 +839,11 @@ pub fn same_exc_info(a: &Option<Value>, b: &Option<Value>) -> bool {
         _ => false,
     }
 }
+
+/// `KeyError(key)` raised in the trace (catchable there), as a dict lookup raises it.
+pub fn key_error(py: Python<'_>, key: Value) -> Exit {
+    match builtin(py, "KeyError", vec![key]) {
+        Ok(e) => raise(e),
+        Err(_) => Exit::brk("KeyError"),
+    }
+}

@@ -27,6 +27,12 @@ pub struct Hooks {
     /// `object.__reduce_ex__` (traced through `polyfills.object_reduce_ex` on user objects).
     pub object_new: Py<PyAny>,
     pub object_reduce_ex: Py<PyAny>,
+    /// `object.__getattribute__`, `object.__eq__`, `object.__ne__` (recognised by identity).
+    pub object_getattribute: Py<PyAny>,
+    pub object_eq: Py<PyAny>,
+    pub object_ne: Py<PyAny>,
+    /// `threading.local` (`_thread._local`): stores replay with its own setattr.
+    pub thread_local: Py<PyAny>,
     pub reduce_ex_polyfill: Py<PyAny>,
     /// `polyfills.FakeId`: what id() gives for an object created in the trace.
     pub fake_id: Py<PyAny>,
@@ -135,6 +141,13 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
                 .getattr("object")?
                 .getattr("__reduce_ex__")?
                 .unbind(),
+            object_getattribute: builtins_mod
+                .getattr("object")?
+                .getattr("__getattribute__")?
+                .unbind(),
+            object_eq: builtins_mod.getattr("object")?.getattr("__eq__")?.unbind(),
+            object_ne: builtins_mod.getattr("object")?.getattr("__ne__")?.unbind(),
+            thread_local: py.import_cached("threading")?.getattr("local")?.unbind(),
             reduce_ex_polyfill: py
                 .import_cached("ferrodyn.polyfills")?
                 .getattr("object_reduce_ex")?

@@ -495,16 +495,10 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
                 None if tx.stdlib.tag(d).is_some() => super::stdlib::dict_missing(tx, d, &key),
                 // A missing key: the KeyError user code can catch (a pre-existing dict's
                 // key set is guarded where it was read, so the key stays missing).
-                None => Err(
-                    match super::exceptions::builtin(
-                        py,
-                        "KeyError",
-                        vec![Value::Const(key.clone().unbind())],
-                    ) {
-                        Ok(e) => super::exceptions::raise(e),
-                        Err(_) => Exit::brk(format!("KeyError: {key}")),
-                    },
-                ),
+                None => Err(super::exceptions::key_error(
+                    py,
+                    Value::Const(key.clone().unbind()),
+                )),
             }
         }
         Value::Std(s) => super::stdlib_set::subscr(tx, s, idx),

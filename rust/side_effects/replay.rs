@@ -187,7 +187,9 @@ impl ReplayPlan {
             match op {
                 Op::SetAttr(t, name, v) => {
                     let target = b(t)?;
-                    if is_thread_local(&target) || target.is_instance_of::<pyo3::types::PyType>() {
+                    if target.get_type().is(h.thread_local.bind(py))
+                        || target.is_instance_of::<pyo3::types::PyType>()
+                    {
                         // Its own C setattr: the running thread's namespace; a class's dict
                         // (and its method cache).
                         target.setattr(name.as_str(), b(v)?)?;
@@ -252,11 +254,4 @@ impl ReplayPlan {
         }
         Ok(objs)
     }
-}
-
-/// An exact `threading.local` (`_thread._local`) object.
-fn is_thread_local(o: &Bound<'_, PyAny>) -> bool {
-    o.get_type()
-        .fully_qualified_name()
-        .is_ok_and(|n| n.to_cow().is_ok_and(|c| c == "_thread._local"))
 }

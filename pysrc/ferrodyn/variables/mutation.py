@@ -2,22 +2,23 @@
 
 `setattr_plain(obj, name)`: whether `obj.name = v` / `del obj.name` is a plain instance-dict
 store (no custom `__setattr__`, no data descriptor): then the Rust store records it and
-replays it after the graph; or the class's Python `__setattr__` to trace it through. `new_object_shell(cls)`: for a user class whose instances can be
-created without user code (`object.__new__`), an empty instance that stands for the new
-object while tracing (its attributes live in the store, never in the shell). Anything
-else raises `Unsupported` (a graph break) with the reason.
+replays it after the graph; or the class's Python `__setattr__` to trace it through.
+`new_object_shell(cls)`: for a user class whose instances can be created without user code
+(`object.__new__`), an empty instance that stands for the new object while tracing (its
+attributes live in the store, never in the shell). Anything else raises `Unsupported` (a
+graph break) with the reason.
 """
 
 from __future__ import annotations
 
 import abc
-import threading
 import types
 from typing import Any
 
 import torch
 
 from ..exc import Unsupported
+from .attrs import _THREAD_LOCAL
 from .typecheck import is_a
 
 _HEAPTYPE = 1 << 9
@@ -67,9 +68,6 @@ def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
     if issubclass(cls, (BaseException, torch.nn.Module, torch.Tensor)):
         return f"{cls.__qualname__} is an exception, module or tensor class"
     return None
-
-
-_THREAD_LOCAL = type(threading.local())
 
 
 def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = False) -> Any:
