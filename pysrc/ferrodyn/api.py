@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import types
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import torch
@@ -188,8 +190,32 @@ def _eager_module_call(m: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
     return m(*args, **kwargs)
 
 
+# The compiled forward of each module class, per backend: compiling several modules of one
+# class (the layers of a model, one by one) shares one cache, as torch.compile's cache lives
+# on the code object. Modules are matched by class, so the graph traced for one layer serves
+# its siblings. Weak values: the cache goes with the last wrapper that uses it.
+_shared_forwards: weakref.WeakValueDictionary[tuple[Any, ...], Any] = weakref.WeakValueDictionary()
+# Non-zero while `compile` must make a cache of its own (`ferrodyn.explain`).
+_unshared_depth = 0
+
+
+@contextlib.contextmanager
+def unshared() -> Iterator[None]:
+    """Within: `compile` gives every module a cache of its own (no sharing by class)."""
+    global _unshared_depth
+    _unshared_depth += 1
+    try:
+        yield
+    finally:
+        _unshared_depth -= 1
+
+
 def _wrap_module(
-    m: torch.nn.Module, backend: Backend | None, fullgraph: bool, backend_name: str
+    m: torch.nn.Module,
+    backend: Backend | None,
+    fullgraph: bool,
+    backend_name: str,
+    backend_key: tuple[Any, ...] | None = None,
 ) -> OptimizedModule:
     fwd = _forward_function(m)
     if fwd is None and backend is not None:
@@ -206,7 +232,15 @@ def _wrap_module(
         )
     compiled: Callable[..., Any] = _eager_module_call
     if backend is not None and fwd is not None:
-        compiled = _compile_function(fwd, backend, fullgraph)
+        key = None
+        if backend_key is not None and not _unshared_depth:
+            key = (fwd, backend_key, fullgraph, config.recompile_limit)
+        shared = _shared_forwards.get(key) if key is not None else None
+        if shared is None:
+            shared = _compile_function(fwd, backend, fullgraph)
+            if key is not None:
+                _shared_forwards[key] = shared
+        compiled = shared
     w: OptimizedModule = object.__new__(_wrapper_class(type(m)))
     object.__setattr__(w, "__dict__", m.__dict__)
     object.__setattr__(w, "_ferrodyn_state", (m, m.__dict__, compiled, type(m).forward))
@@ -261,6 +295,19 @@ def _backend_name(backend: Any) -> str:
     if isinstance(backend, str):
         return backend
     return getattr(backend, "__name__", None) or type(backend).__name__
+
+
+def _backend_key(
+    backend: Any, mode: str | None, options: dict[str, Any] | None, dynamic: bool | None
+) -> tuple[Any, ...] | None:
+    """What identifies a backend across `compile` calls (None: nothing safe to share on)."""
+    try:
+        opts = None if options is None else tuple(sorted(options.items()))
+        key = (backend, mode, opts, dynamic)
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def compile(
@@ -336,7 +383,13 @@ def compile(
         return _eager_function(fn_or_module)
 
     if isinstance(fn_or_module, torch.nn.Module):
-        return _wrap_module(fn_or_module, compiler, fullgraph, _backend_name(backend))
+        return _wrap_module(
+            fn_or_module,
+            compiler,
+            fullgraph,
+            _backend_name(backend),
+            _backend_key(backend, mode, options, dynamic),
+        )
     return _compile_any(fn_or_module, compiler, fullgraph)
 
 

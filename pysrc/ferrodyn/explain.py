@@ -146,9 +146,11 @@ class _Collector:
 def _explain_call(
     fn: Callable[..., Any], backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> ExplainOutput:
-    from .api import compile  # api imports the extension; keep `import ferrodyn.logs` light
+    # api imports the extension; keep `import ferrodyn.logs` light
+    from .api import compile, unshared
 
-    compiled = compile(fn, backend=backend)
+    with unshared():
+        compiled = compile(fn, backend=backend)
     collector = _Collector()
     unsubscribe = observe.subscribe(collector)
     start = time.perf_counter()

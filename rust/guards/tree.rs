@@ -163,6 +163,13 @@ impl GuardTree {
             0
         };
         let unchanged = tag != 0 && tag == node.tag.load(Ordering::Relaxed);
+        if self.skipping && node.tracks_tag && !unchanged {
+            // The children's caches are about to describe this dict: until the whole node
+            // passes, no recorded tag may vouch for them (a failing evaluation of another
+            // dict of the same shape, e.g. a sibling module's, would otherwise leave its
+            // children cached under the previous dict's tag).
+            node.tag.store(0, Ordering::Relaxed);
+        }
         for leaf in &node.leaves {
             let known = match leaf.stability {
                 Stability::Identity => same || unchanged,

@@ -516,6 +516,21 @@ fn call_module(
         });
         tx.guard(&s, Guard::Len(0));
     }
+    // `m.forward = f` on the instance wins over the class's forward (`self.forward` in
+    // `nn.Module.__call__`); its absence is guarded, since modules are matched by class.
+    let own = obj
+        .getattr("__dict__")
+        .and_then(|d| d.get_item("forward").map(Some).or_else(|_| Ok(None)))
+        .map_err(|e| tx.err(e))?;
+    if let Some(f) = own {
+        let fsrc = Arc::new(Source::DictItem {
+            base: inst,
+            key: DictKey::Str("forward".into()),
+        });
+        let f = tx.realize(&f, Some(fsrc))?;
+        return call_value(tx, &f, args, kwargs);
+    }
+    tx.guard(&inst, Guard::NotInDict("forward".into()));
     let forward = obj.get_type().getattr("forward").map_err(|e| tx.err(e))?;
     let fsrc = Arc::new(Source::Attr {
         base: Arc::new(Source::TypeOf { base: src.clone() }),

@@ -199,7 +199,7 @@ impl<'py> Tracer<'py> {
         }
         let kind = self.classify(obj)?;
         let mut v = self.realize_kind(obj, kind, &source)?;
-        if let (Some(s), KIND_LIST | KIND_DICT | KIND_OBJECT) = (&source, kind) {
+        if let (Some(s), KIND_LIST | KIND_DICT | KIND_OBJECT | KIND_NN_MODULE) = (&source, kind) {
             // One mirror per real mutable object, however it is reached (a write through
             // one name is seen through the others); the guards above still cover `s`.
             let p = ptr_of(&obj.clone().unbind());
@@ -427,7 +427,11 @@ impl<'py> Tracer<'py> {
             }
             _ => {
                 if let Some(s) = source {
-                    let g = if kind == KIND_OBJECT {
+                    // User objects and modules are matched by class, as torch.compile
+                    // does (its modules are unspecialized): what the trace reads of them is
+                    // guarded where it is read, so one graph serves every instance alike
+                    // (the layers of a model, a block compiled once and called per layer).
+                    let g = if kind == KIND_OBJECT || kind == KIND_NN_MODULE {
                         Guard::TypeMatch(obj.get_type().unbind())
                     } else if is_bound_c_method(obj) {
                         // `obj.__reduce_ex__` is a new object at each access: equal (same
