@@ -234,3 +234,47 @@ def test_alternating_objects_of_one_class_fetch_their_own_tensors() -> None:
     x = torch.ones(3)
     for h in [a, b, a, b, a, a, b]:
         torch.testing.assert_close(f(h, x), use_holder(h, x))
+
+
+def enumerate_with_break(x: torch.Tensor, layers: torch.nn.ModuleList) -> torch.Tensor:
+    for i, layer in enumerate(layers):
+        x = layer(x) + i
+        torch._dynamo.graph_break()
+        x = x * 2
+    return x
+
+
+def test_break_in_enumerate_loop_makes_the_index_dynamic() -> None:
+    # The resume function receives `(i, layer)`: the index becomes a symbolic int after it
+    # changes (automatic dynamic), the layer is matched by class.
+    layers = _layers(10)
+    be = Counter()
+    f = ferrodyn.compile(enumerate_with_break, backend=be)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(f(x, layers), enumerate_with_break(x, layers))
+        graphs = be.graphs
+        torch.testing.assert_close(f(x, layers), enumerate_with_break(x, layers))
+    assert graphs <= 4
+    assert be.graphs == graphs
+
+
+def scale_by_pair(x: torch.Tensor, pair: tuple[int, int]) -> torch.Tensor:
+    return x * pair[0] + pair[1]
+
+
+def _pair_graphs(compile_fn: Callable[..., Any]) -> tuple[list[torch.Tensor], int]:
+    be = Counter()
+    f = compile_fn(scale_by_pair, backend=be)
+    x = torch.ones(3)
+    outs = [f(x, (a, 1)) for a in (2, 3, 4, 5)]
+    return outs, be.graphs
+
+
+def test_int_items_of_a_tuple_argument_become_dynamic() -> None:
+    outs, graphs = _pair_graphs(ferrodyn.compile)
+    torch._dynamo.reset()
+    _, tc_graphs = _pair_graphs(torch.compile)
+    for a, out in zip((2, 3, 4, 5), outs, strict=True):
+        torch.testing.assert_close(out, scale_by_pair(torch.ones(3), (a, 1)))
+    assert graphs == tc_graphs == 2

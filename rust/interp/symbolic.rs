@@ -23,9 +23,7 @@ impl<'py> Tracer<'py> {
         s: &Arc<Source>,
     ) -> TResult<Option<Value>> {
         let py = self.py;
-        if !matches!(**s, Source::Local { .. })
-            || !obj.get_type().is(py.get_type::<pyo3::types::PyInt>())
-        {
+        if !from_local_items(s) || !obj.get_type().is(py.get_type::<pyo3::types::PyInt>()) {
             return Ok(None);
         }
         let var = self
@@ -92,5 +90,16 @@ impl<'py> Tracer<'py> {
             return None;
         }
         var.call_method0("specialize").ok()
+    }
+}
+
+/// A frame argument, or an item (at any depth) of a tuple or list argument: the ints that
+/// become symbolic after they change, as torch.compile's automatic dynamic ints (an index
+/// carried on a resume function's stack, `(i, layer)` of an `enumerate` loop, among them).
+fn from_local_items(s: &Source) -> bool {
+    match s {
+        Source::Local { .. } => true,
+        Source::Index { base, .. } => from_local_items(base),
+        _ => false,
     }
 }
