@@ -194,9 +194,6 @@ def _tuple_sub(x: torch.Tensor, p: Pair) -> Any:
         pytest.param(
             _tuple_sub,
             lambda: (torch.ones(2), Pair((1, 2))),
-            marks=pytest.mark.xfail(
-                strict=True, reason=_SUBCLASS_BREAKS.format("tuple", "Pair.count")
-            ),
             id="tuple",
         ),
     ],

@@ -68,3 +68,47 @@ def test_overridden_item_access_is_not_read_past() -> None:
     torch.testing.assert_close(
         compiled(torch.ones(1), Overridden([1])), fn(torch.ones(1), Overridden([1]))
     )
+
+
+def methods(x: torch.Tensor, r: Any) -> Any:
+    return x * r.count(2) + r.index(3), 3 in r, 7 not in r, r.__len__(), r.__getitem__(0)
+
+
+@pytest.mark.parametrize("cls", [Row, Pair])
+def test_stock_read_methods_are_traced(cls: type) -> None:
+    cnt = CompileCounter()
+    compiled = ferrodyn.compile(methods, backend=cnt)
+    for items in ([2, 3, 2], [3, 2, 7]):
+        got, expected = compiled(torch.ones(1), cls(items)), methods(torch.ones(1), cls(items))
+        torch.testing.assert_close(got[0], expected[0])
+        assert got[1:] == expected[1:]
+    assert ferrodyn.explain(methods)(torch.ones(1), cls([2, 3])).graph_break_count == 0
+    # index() of a missing item raises eager's ValueError.
+    with pytest.raises(ValueError):
+        compiled(torch.ones(1), cls([1, 2]))
+
+
+class Counting(tuple):
+    def count(self, v: Any) -> int:  # type: ignore[override]
+        return 42
+
+
+def test_overridden_read_method_is_called() -> None:
+    def fn(x: torch.Tensor, r: Counting) -> torch.Tensor:
+        return x * r.count(1)
+
+    compiled = ferrodyn.compile(fn, backend="eager")
+    torch.testing.assert_close(
+        compiled(torch.ones(1), Counting((1, 1))), fn(torch.ones(1), Counting((1, 1)))
+    )
+
+
+def test_instance_attribute_shadowing_a_method_is_seen() -> None:
+    def fn(x: torch.Tensor, r: Row) -> torch.Tensor:
+        return x * r.count(1)
+
+    compiled = ferrodyn.compile(fn, backend="eager")
+    r = Row([1, 1])
+    torch.testing.assert_close(compiled(torch.ones(1), r), fn(torch.ones(1), r))
+    r.count = lambda v: 9  # type: ignore[method-assign]
+    torch.testing.assert_close(compiled(torch.ones(1), r), fn(torch.ones(1), r))

@@ -264,6 +264,9 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
             if custom_getattribute(tx, o) {
                 return object_attr(tx, obj, o, name, false);
             }
+            if let Some(m) = super::containers::stock_seq_method(tx, o, name)? {
+                return Ok(m);
+            }
             match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
                 Some(v) => Ok(v),
                 None => {

@@ -7,11 +7,13 @@ use pyo3::prelude::*;
 use super::dispatch::{dict_key_const, dict_set, same_dict_key};
 use super::exit::{Exit, TResult};
 use super::iter::unpack;
+use super::kinds::KIND_OBJECT;
 use super::ops::is_same;
 use super::tracer::Tracer;
 use super::value::{IterVal, ObjVal, Value};
 use crate::guards::{DictKey, Guard, Source};
 use pyo3::types::PyDict;
+use std::rc::Rc;
 use std::sync::Arc;
 
 fn items_iter(items: Vec<Value>) -> Value {
@@ -61,6 +63,22 @@ pub fn call_container_method(
             recv.type_name(py)
         )));
     }
+    if let (Value::Tuple(_) | Value::List(_), [x]) = (recv, args.as_slice()) {
+        // The read dunders called by name: the operations they implement.
+        match name {
+            "__getitem__" => return super::ops::subscr(tx, recv, x),
+            "__contains__" => {
+                return Ok(Value::constant(py, super::ops::contains(tx, recv, x)?));
+            }
+            _ => {}
+        }
+    }
+    if let (Value::Tuple(t), "__len__", []) = (recv, name, args.as_slice()) {
+        return Ok(Value::constant(py, t.len()));
+    }
+    if let (Value::List(l), "__len__", []) = (recv, name, args.as_slice()) {
+        return Ok(Value::constant(py, l.items.borrow().len()));
+    }
     let none = Value::none(py);
     match recv {
         Value::Tuple(t) => match (name, args.as_slice()) {
@@ -70,7 +88,11 @@ pub fn call_container_method(
                         return Ok(Value::constant(py, i));
                     }
                 }
-                Err(Exit::brk("tuple.index(x): x not in tuple"))
+                Err(super::exceptions::raise_builtin(
+                    py,
+                    "ValueError",
+                    "tuple.index(x): x not in tuple",
+                ))
             }
             ("count", [x]) => {
                 let mut n = 0usize;
@@ -138,6 +160,23 @@ pub fn call_container_method(
                     Ok(none)
                 }
                 ("copy", []) => Ok(Value::new_list(l.items.borrow().clone())),
+                ("index", [x]) => {
+                    let items = l.items.borrow().clone();
+                    for (i, v) in items.iter().enumerate() {
+                        if const_eq(tx, v, x)? {
+                            return Ok(Value::constant(py, i));
+                        }
+                    }
+                    let shown = tx
+                        .as_python_constant(x)
+                        .and_then(|c| c.repr().ok().map(|r| r.to_string()))
+                        .ok_or_else(|| Exit::brk("list.index(x): x not in list"))?;
+                    Err(super::exceptions::raise_builtin(
+                        py,
+                        "ValueError",
+                        format!("{shown} is not in list"),
+                    ))
+                }
                 ("index" | "count", _) => call_container_method(
                     tx,
                     &Value::new_tuple(l.items.borrow().clone()),
@@ -407,4 +446,57 @@ fn missing_key(tx: &mut Tracer<'_>, o: &ObjVal, k: &Value) -> TResult<Value> {
         return super::calls::call_dunder(tx, &this, "__missing__", vec![k.clone()]);
     }
     Err(super::exceptions::key_error(py, k.clone()))
+}
+
+/// `obj.name` of a `stock_seq` object when `name` is one of its base's own read-only
+/// methods (`count`, `index`, `__contains__`, `__len__`, `__getitem__`), not overridden by
+/// the class or the instance: that method of a plain sequence of its items. None: another
+/// attribute (looked up as usual).
+pub fn stock_seq_method(tx: &mut Tracer<'_>, o: &ObjVal, name: &str) -> TResult<Option<Value>> {
+    const READS: [&str; 5] = ["count", "index", "__contains__", "__len__", "__getitem__"];
+    if o.kind != KIND_OBJECT || !READS.contains(&name) || !stock_seq(tx, o) {
+        return Ok(None);
+    }
+    let py = tx.py;
+    let obj = o.obj.bind(py);
+    let is_tuple = obj.is_instance_of::<pyo3::types::PyTuple>();
+    let base = if is_tuple {
+        py.get_type::<pyo3::types::PyTuple>()
+    } else {
+        py.get_type::<pyo3::types::PyList>()
+    };
+    let same = match (obj.get_type().getattr(name), base.getattr(name)) {
+        (Ok(a), Ok(b)) => a.is(&b),
+        _ => false,
+    };
+    // An instance attribute of that name would shadow the method.
+    let shadowed = obj
+        .getattr("__dict__")
+        .ok()
+        .is_some_and(|d| d.contains(name).unwrap_or(true));
+    if !same || shadowed {
+        return Ok(None);
+    }
+    if let Some(src) = &o.source {
+        let ty = Arc::new(Source::TypeOf { base: src.clone() });
+        tx.guard(
+            &Arc::new(Source::Attr {
+                base: ty,
+                name: name.to_string(),
+            }),
+            Guard::IdMatch(base.getattr(name).map_err(|e| tx.err(e))?.unbind()),
+        );
+        if obj.hasattr("__dict__").unwrap_or(false) {
+            let inst = Arc::new(Source::InstDict { base: src.clone() });
+            tx.guard(&inst, Guard::NotInDict(name.to_string()));
+        }
+    }
+    let items = stock_seq_items(tx, o)?;
+    let seq = if is_tuple {
+        Value::new_tuple(items)
+    } else {
+        // A copy of the items: these methods only read it.
+        Value::new_list(items)
+    };
+    Ok(Some(Value::BuiltinMethod(Rc::new((seq, name.to_string())))))
 }

@@ -376,6 +376,13 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
             .any(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key)));
     }
     if let Value::Object(o) = container {
+        if o.kind == KIND_OBJECT && super::containers::stock_seq(tx, o) {
+            // A list/tuple subclass with the stock item access and `__contains__`.
+            if let Some(m) = super::containers::stock_seq_method(tx, o, "__contains__")? {
+                let r = super::calls::call_value(tx, &m, vec![item.clone()], Vec::new())?;
+                return truthy(tx, &r);
+            }
+        }
         if super::containers::is_sub_dict(o) {
             // A dict subclass: its keys are read (and guarded) like its other reads, or its
             // own Python `__contains__` is traced.
