@@ -11,6 +11,7 @@ import io
 import warnings
 from typing import Any, Self
 
+import ferrodyn
 import pytest
 import torch
 from test_checklist_classes import check, outcome
@@ -73,10 +74,6 @@ def test_item_44_cuda_stream_in_graph() -> None:
 # -- 45. CrossEntropyLoss(**cfg)(inp, tgt) is one F.cross_entropy node ----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="constructing torch.nn.CrossEntropyLoss(**cfg) in the trace is a break ('CrossEntropyLoss is an exception, module or tensor class')",
-)
 def test_item_45_cross_entropy_loss_module() -> None:
     cfg = {"label_smoothing": 0.1, "reduction": "sum"}
 
@@ -91,6 +88,18 @@ def test_item_45_cross_entropy_loss_module() -> None:
     fd, _ = check(scenario, graphs=1, ops=True)
     targets = [n.target for n in fd.graphs[0].graph.nodes if n.op == "call_function"]
     assert targets == [torch.nn.functional.cross_entropy]
+
+
+def test_item_45_cross_entropy_loss_escaping_is_a_module() -> None:
+    def f(inp: torch.Tensor, tgt: torch.Tensor) -> Any:
+        loss = torch.nn.CrossEntropyLoss(reduction="sum")
+        return loss(inp, tgt), loss
+
+    inp, tgt = torch.randn(4, 3), torch.arange(4) % 3
+    got, mod = ferrodyn.compile(f, backend="eager")(inp, tgt)
+    torch.testing.assert_close(got, f(inp, tgt)[0])
+    assert isinstance(mod, torch.nn.CrossEntropyLoss)
+    assert mod.reduction == "sum"
 
 
 # -- 46. user context-manager classes in the trace; forbidden ones break --------------------

@@ -20,6 +20,8 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import torch
+
 _MISSING: Any = object()
 
 
@@ -439,6 +441,35 @@ def warn_lru_cache(wrapper: Any) -> None:
 
 
 # The originals, by object, and what is traced in their place.
+# -- torch.nn loss modules built in the trace ----------------------------------------------
+def cross_entropy_loss(
+    weight: Any = None,
+    size_average: Any = None,
+    ignore_index: int = -100,
+    reduce: Any = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Callable[[Any, Any], Any]:
+    """`nn.CrossEntropyLoss(...)` made inside the compiled region: no module is created; the
+    result, called on `(input, target)`, is one `F.cross_entropy` with these options (the
+    module's own forward with its defaults, as torch.compile does)."""
+    F = torch.nn.functional
+
+    def loss(input: Any, target: Any) -> Any:
+        return F.cross_entropy(
+            input,
+            target,
+            weight=weight,
+            size_average=size_average,
+            ignore_index=ignore_index,
+            reduce=reduce,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+
+    return loss
+
+
 POLYFILLS: dict[Any, Callable[..., Any]] = {
     functools.reduce: reduce,
     functools.update_wrapper: update_wrapper,
@@ -460,4 +491,12 @@ POLYFILLS: dict[Any, Callable[..., Any]] = {
     itertools.combinations: combinations,
     itertools.permutations: permutations,
     itertools.cycle: cycle,
+    torch.nn.CrossEntropyLoss: cross_entropy_loss,
 }
+
+# Code of the functions polyfills return in place of objects (the loss closure of
+# `cross_entropy_loss`): such a function must not leave the trace, where it would be seen
+# as a function instead of the module eager makes.
+TRACE_ONLY_CODES: frozenset[Any] = frozenset(
+    c for c in cross_entropy_loss.__code__.co_consts if isinstance(c, type(reduce.__code__))
+)

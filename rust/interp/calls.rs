@@ -473,7 +473,16 @@ fn call_object(
                 .map(Some)?
                 .ok_or_else(|| Exit::internal("namedtuple"))
         }
-        KIND_CLASS => crate::side_effects::new_objects::construct(tx, whole, o, args, kwargs),
+        KIND_CLASS => {
+            // A class with a Python polyfill (`nn.CrossEntropyLoss(...)`, called at once,
+            // is a closure over its options): trace that instead of constructing it.
+            let polyfill = tx.hooks.polyfills.bind(py).get_item(&obj).ok().flatten();
+            if let Some(pf) = polyfill {
+                let f = tx.realize(&pf, None)?;
+                return call_value(tx, &f, args, kwargs);
+            }
+            crate::side_effects::new_objects::construct(tx, whole, o, args, kwargs)
+        }
         _ => Err(Exit::brk(format!(
             "call to non-traceable function {}",
             tx.describe(&obj)

@@ -170,7 +170,22 @@ fn regular_entry(
                 None => None,
             })
         }
-        Value::Function(f) => function_entry(tx, f, outputs, extra)?,
+        Value::Function(f) => {
+            let py = tx.py;
+            let trace_only = tx
+                .hooks
+                .trace_only_codes
+                .bind(py)
+                .contains(f.spec.code.bind(py))
+                .unwrap_or(true);
+            if trace_only {
+                return Err(Exit::brk(
+                    "an object the trace models as a function (an nn.CrossEntropyLoss made in \
+                     the compiled region) leaves it",
+                ));
+            }
+            function_entry(tx, f, outputs, extra)?
+        }
         Value::Exception(e) => crate::interp::exceptions::table_parts(tx, e, outputs, extra)?,
         Value::Iter(it) => match crate::interp::output::iter_template(tx, it, outputs, extra)? {
             OutTemplate::Call(f, args) => Entry::Call {
