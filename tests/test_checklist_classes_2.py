@@ -99,11 +99,6 @@ def test_item_23_dict_subclass_mutation() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="constructing collections.Counter() in the trace is a graph break "
-    "('Counter defines __getattribute__'), then 4 more breaks on its item ops",
-)
 def test_item_23_counter_defaults_in_graph() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:
@@ -699,16 +694,18 @@ def test_item_40_stdlib_constructors() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OrderedDict.move_to_end is a break ('method move_to_end of a collections.OrderedDict')",
-)
 def test_item_40_ordered_dict_move_to_end() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:
-            od = collections.OrderedDict([("a", 1), ("b", 2)])
+            od = collections.OrderedDict([("a", 1), ("b", 2), ("c", 3)])
             od.move_to_end("a")
-            return x + od["a"], od
+            od.move_to_end("c", False)
+            missing = False
+            try:
+                od.move_to_end("zz")
+            except KeyError:
+                missing = True
+            return x + od["a"], od, list(od), missing
 
         return c(f)(torch.ones(2))
 

@@ -5,6 +5,7 @@ graph counts."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import operator
 import zlib
@@ -400,3 +401,32 @@ def test_set_literal_is_a_new_set_each_call() -> None:
     assert second[1] == {1, 2, 3}
     assert second[2] == {0, 1, 4}
     assert first[1] is not second[1]
+
+
+def _counter_program(x: torch.Tensor, words: list[str]) -> Any:
+    c = collections.Counter(words)
+    c["zz"] += 2
+    d = collections.Counter(a=3)
+    e = collections.Counter({"k": 5})
+    return (
+        x * c["a"] + c["missing"] + d["a"] + e["k"],
+        c,
+        d,
+        dict(c),
+        isinstance(c, collections.Counter),
+        "missing" in c,
+    )
+
+
+def test_counter_made_in_the_trace() -> None:
+    # A missing key reads 0 without being stored; the Counter leaving the trace is a
+    # Counter with the same counts in the same order.
+    x = torch.ones(2)
+    words = ["a", "b", "a"]
+    got = ferrodyn.compile(_counter_program, backend="eager")(x, words)
+    expected = _counter_program(x, words)
+    torch.testing.assert_close(got[0], expected[0])
+    assert got[1:] == expected[1:]
+    assert list(got[1].items()) == list(expected[1].items())
+    assert type(got[1]) is collections.Counter
+    assert ferrodyn.explain(_counter_program)(x, words).graph_break_count == 0

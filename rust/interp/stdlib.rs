@@ -125,6 +125,7 @@ pub struct Refs {
     pub partial: Py<PyAny>,
     pub ordered_dict: Py<PyAny>,
     pub defaultdict: Py<PyAny>,
+    pub counter: Py<PyAny>,
     pub deque: Py<PyAny>,
     pub itemgetter: Py<PyAny>,
     pub attrgetter: Py<PyAny>,
@@ -161,6 +162,7 @@ pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
             partial: g(&py.import_cached("functools")?, "partial")?,
             ordered_dict: g(&c, "OrderedDict")?,
             defaultdict: g(&c, "defaultdict")?,
+            counter: g(&c, "Counter")?,
             deque: g(&c, "deque")?,
             itemgetter: g(&op, "itemgetter")?,
             attrgetter: g(&op, "attrgetter")?,
@@ -308,6 +310,9 @@ pub fn call_stdlib<'py>(
             },
         );
         return Ok(Some(Value::Dict(d)));
+    }
+    if is(&rf.counter) {
+        return make_counter(tx, obj, args, kwargs).map(Some);
     }
     if let Some(cls) = fromkeys_owner(py, obj, rf) {
         return fromkeys(tx, cls, args, kwargs).map(Some);
@@ -734,12 +739,76 @@ pub fn default_factory(tx: &mut Tracer<'_>, d: &Rc<DictVal>, whole: &Value) -> T
         .unwrap_or_else(|| Value::none(py)))
 }
 
-/// `d[key]` missed: a defaultdict calls its factory and stores the result.
+/// `collections.Counter()`, `Counter(iterable)`, `Counter(mapping)`, `Counter(**counts)`
+/// made in the trace: a dict of counts tagged with its class (a missing key reads 0).
+fn make_counter(
+    tx: &mut Tracer<'_>,
+    cls: &Bound<'_, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let py = tx.py;
+    let d = Value::new_dict_val();
+    let add = |tx: &mut Tracer<'_>, k: Py<PyAny>, n: Value| -> TResult<()> {
+        let old = d
+            .items
+            .borrow()
+            .iter()
+            .find(|(x, _)| super::dispatch::same_dict_key(x.bind(py), k.bind(py)))
+            .map(|(_, v)| v.clone());
+        let v = match old {
+            Some(o) => super::ops::binary_op(tx, 0, &o, &n)?,
+            None => n,
+        };
+        dict_set(tx, &d, k, v);
+        Ok(())
+    };
+    match args {
+        [] => {}
+        [Value::Dict(m)] => {
+            for (k, v) in m.snapshot(py) {
+                add(tx, k, v)?;
+            }
+        }
+        [it] => {
+            for item in unpack(tx, it)? {
+                let k = dict_key_const(tx, &item)?;
+                add(tx, k, Value::constant(py, 1))?;
+            }
+        }
+        _ => return Err(Exit::brk("Counter() takes at most one positional argument")),
+    }
+    for (k, v) in kwargs {
+        let key = pyo3::types::PyString::new(py, k).into_any().unbind();
+        add(tx, key, v.clone())?;
+    }
+    tx.stdlib.set_tag(
+        &d,
+        DictTag {
+            cls: cls.clone().unbind(),
+            factory: None,
+        },
+    );
+    Ok(Value::Dict(d))
+}
+
+/// Whether `d` is a Counter made in the trace.
+pub fn is_counter(tx: &Tracer<'_>, d: &Rc<DictVal>) -> bool {
+    let py = tx.py;
+    tx.stdlib
+        .tag(d)
+        .is_some_and(|t| r(tx).is_ok_and(|rf| t.cls.bind(py).is(rf.counter.bind(py))))
+}
+
+/// `d[key]` missed: a defaultdict calls its factory and stores the result; a Counter reads 0.
 pub fn dict_missing(
     tx: &mut Tracer<'_>,
     d: &Rc<DictVal>,
     key: &Bound<'_, PyAny>,
 ) -> TResult<Value> {
+    if is_counter(tx, d) {
+        return Ok(Value::constant(tx.py, 0));
+    }
     let factory = tx.stdlib.tag(d).and_then(|t| t.factory.clone());
     let Some(f) = factory else {
         return Err(Exit::brk(format!("KeyError: {key}")));
@@ -768,8 +837,35 @@ pub fn tagged_dict_method(
             tx.stdlib.set_tag(&c, DictTag { cls, factory });
             Ok(Some(Value::Dict(c)))
         }
+        // Counter's own update/fromkeys/most_common/... differ from dict's: break below.
+        ("update", _) if is_counter(tx, d) => Err(Exit::brk("Counter.update")),
         ("get" | "items" | "keys" | "values" | "update" | "setdefault" | "pop" | "clear", _) => {
             Ok(None)
+        }
+        ("move_to_end", [k] | [k, _]) if d.source.is_none() && is_ordered_dict(py, &cls) => {
+            let last = match args.get(1) {
+                None => true,
+                Some(v) => truthy(tx, v)?,
+            };
+            let key = tx
+                .as_python_constant(k)
+                .ok_or_else(|| Exit::brk("OrderedDict.move_to_end of a non-constant key"))?;
+            tx.dict_mutating(d)?;
+            let mut items = d.items.borrow_mut();
+            let Some(i) = items
+                .iter()
+                .position(|(x, _)| super::dispatch::same_dict_key(x.bind(py), &key))
+            else {
+                drop(items);
+                return Err(super::exceptions::key_error(py, k.clone()));
+            };
+            let item = items.remove(i);
+            if last {
+                items.push(item);
+            } else {
+                items.insert(0, item);
+            }
+            Ok(Some(Value::none(py)))
         }
         _ => Err(Exit::brk(format!(
             "method {name} of a {}",
@@ -897,4 +993,17 @@ pub fn new_set(tx: &mut Tracer<'_>, items: Vec<Value>) -> TResult<Value> {
         super::stdlib_set::set_update(tx, sv, &Value::new_tuple(items))?;
     }
     Ok(s)
+}
+
+/// Whether `cls` is `collections.OrderedDict` or a subclass of it.
+fn is_ordered_dict(py: Python<'_>, cls: &Py<PyAny>) -> bool {
+    let Ok(od) = py
+        .import_cached("collections")
+        .and_then(|c| c.getattr("OrderedDict"))
+    else {
+        return false;
+    };
+    cls.bind(py)
+        .cast::<pyo3::types::PyType>()
+        .is_ok_and(|t| t.is_subclass(&od).unwrap_or(false))
 }

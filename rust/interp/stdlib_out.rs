@@ -64,6 +64,11 @@ pub fn as_python_constant<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py,
                 .collect();
             let pairs = PyList::new(py, pairs?).ok()?;
             match &tag.factory {
+                // Counter(list of pairs) would count the pairs: give it a mapping.
+                None if super::stdlib::is_counter(tx, d) => {
+                    let m = pyo3::types::PyDict::from_sequence(&pairs).ok()?;
+                    tag.cls.bind(py).call1((m,)).ok()
+                }
                 None => tag.cls.bind(py).call1((pairs,)).ok(),
                 Some(f) => {
                     let f = tx.as_python_constant(f)?;
@@ -117,10 +122,30 @@ pub fn table_entry(
                     tmpl(tx, &x)?,
                 ]));
             }
+            // A Counter's `update` adds counts of an iterable's elements; of a mapping, into
+            // an empty Counter, it stores them as they are.
+            let fill = if super::stdlib::is_counter(tx, d) {
+                let items: Vec<_> = pairs
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        OutTemplate::Tuple(mut kv) if kv.len() == 2 => {
+                            let v = kv.pop()?;
+                            match kv.pop()? {
+                                OutTemplate::Const(k) => Some((k, v)),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                OutTemplate::Dict(items)
+            } else {
+                OutTemplate::List(pairs)
+            };
             Entry::Filled {
                 alloc: cls,
                 attrs,
-                fill: Some(("update".into(), OutTemplate::List(pairs))),
+                fill: Some(("update".into(), fill)),
             }
         }
         Value::Std(s) => match &**s {
