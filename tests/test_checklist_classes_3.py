@@ -250,11 +250,6 @@ def test_item_48_nullcontext_and_cuda_device() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='warnings.catch_warnings() in the trace is a break ("assignment to attribute '
-    "'filters': module defines __setattr__\"): the frame runs eagerly",
-)
 def test_item_48_catch_warnings() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:

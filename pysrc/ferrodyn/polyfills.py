@@ -470,6 +470,39 @@ def cross_entropy_loss(
     return loss
 
 
+def unsupported(msg: str) -> None:
+    """Called by a polyfill where the trace must break: ferrodyn treats the call as a graph
+    break with `msg` as its reason (`variables/markers.py`); eagerly it does nothing."""
+
+
+# -- warnings -----------------------------------------------------------------------------
+class CatchWarnings:
+    """`warnings.catch_warnings()` made inside the compiled region (as torch.compile does):
+    the graph does not touch the warnings filters, so entering and leaving are no-ops there.
+    It never outlives the trace (`TRACE_ONLY`): a graph break inside its block, or one that
+    is returned or stored, makes eager run the real one. Options that change the filters
+    on entry (`record`, `module`, `action`) break at once."""
+
+    def __init__(
+        self,
+        *,
+        record: bool = False,
+        module: Any = None,
+        action: Any = None,
+        category: Any = Warning,
+        lineno: int = 0,
+        append: bool = False,
+    ) -> None:
+        if record or module is not None or action is not None:
+            unsupported("warnings.catch_warnings() that records or sets a filter")
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+
 POLYFILLS: dict[Any, Callable[..., Any]] = {
     functools.reduce: reduce,
     functools.update_wrapper: update_wrapper,
@@ -492,11 +525,16 @@ POLYFILLS: dict[Any, Callable[..., Any]] = {
     itertools.permutations: permutations,
     itertools.cycle: cycle,
     torch.nn.CrossEntropyLoss: cross_entropy_loss,
+    warnings.catch_warnings: CatchWarnings,
 }
 
-# Code of the functions polyfills return in place of objects (the loss closure of
-# `cross_entropy_loss`): such a function must not leave the trace, where it would be seen
-# as a function instead of the module eager makes.
-TRACE_ONLY_CODES: frozenset[Any] = frozenset(
-    c for c in cross_entropy_loss.__code__.co_consts if isinstance(c, type(reduce.__code__))
+# What polyfills make in place of real objects: the code of the loss closure of
+# `cross_entropy_loss`, and the stand-in classes. Such a value must not leave the trace (be
+# returned, stored, or live across a graph break), where it would be seen instead of the
+# object eager makes: that is a graph break.
+TRACE_ONLY: frozenset[Any] = frozenset(
+    [
+        *(c for c in cross_entropy_loss.__code__.co_consts if isinstance(c, type(reduce.__code__))),
+        CatchWarnings,
+    ]
 )

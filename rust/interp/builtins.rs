@@ -21,6 +21,18 @@ use crate::guards::Guard;
 /// The Python type a value would have eagerly (for isinstance/type).
 fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
     let py = tx.py;
+    // A polyfill's stand-in (`polyfills.TRACE_ONLY`) has another type than the object eager
+    // makes: asking for it breaks.
+    let stand_in = match v {
+        Value::Object(o) => Some(o.obj.bind(py).get_type().into_any()),
+        Value::Function(f) => Some(f.spec.code.bind(py).clone()),
+        _ => None,
+    };
+    if let Some(k) = stand_in {
+        if tx.hooks.trace_only.bind(py).contains(&k).unwrap_or(true) {
+            return Err(Exit::brk("the type of an object the trace stands in for"));
+        }
+    }
     if let Some(t) = super::stdlib_out::python_type(tx, v)? {
         return Ok(t);
     }

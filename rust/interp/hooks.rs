@@ -38,9 +38,10 @@ pub struct Hooks {
     pub fake_id: Py<PyAny>,
     /// `polyfills.PENDING_TRACEBACK`: what `sys.exc_info()[2]` is in the trace.
     pub pending_traceback: Py<PyAny>,
-    /// `polyfills.TRACE_ONLY_CODES`: code of functions that stand for objects inside the
-    /// trace only (an `nn.CrossEntropyLoss` made there); one leaving the trace breaks.
-    pub trace_only_codes: Py<PyAny>,
+    /// `polyfills.TRACE_ONLY`: code of functions and classes whose instances stand for
+    /// objects inside the trace only (an `nn.CrossEntropyLoss` or a
+    /// `warnings.catch_warnings()` made there); one leaving the trace breaks.
+    pub trace_only: Py<PyAny>,
     pub types: Py<PyModule>,
     pub grad_ctx: GradCtx,
     pub describe: Py<PyAny>,
@@ -163,9 +164,9 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
                 .import_cached("ferrodyn.polyfills")?
                 .getattr("PENDING_TRACEBACK")?
                 .unbind(),
-            trace_only_codes: py
+            trace_only: py
                 .import_cached("ferrodyn.polyfills")?
-                .getattr("TRACE_ONLY_CODES")?
+                .getattr("TRACE_ONLY")?
                 .unbind(),
             types: py.import_cached("types")?.unbind(),
             grad_ctx: {

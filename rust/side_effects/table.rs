@@ -139,6 +139,18 @@ fn regular_entry(
                     .ok_or_else(|| Exit::internal("new object vanished"))?;
                 (n.cls.clone_ref(py), n.attrs.clone())
             };
+            if tx
+                .hooks
+                .trace_only
+                .bind(py)
+                .contains(cls.bind(py))
+                .unwrap_or(true)
+            {
+                return Err(Exit::brk(format!(
+                    "a {} stand-in made in the compiled region leaves it",
+                    tx.describe(cls.bind(py))
+                )));
+            }
             let mut ts = Vec::with_capacity(attrs.len());
             for (k, a) in attrs {
                 ts.push((k, template_for(tx, &a, outputs, extra)?));
@@ -174,7 +186,7 @@ fn regular_entry(
             let py = tx.py;
             let trace_only = tx
                 .hooks
-                .trace_only_codes
+                .trace_only
                 .bind(py)
                 .contains(f.spec.code.bind(py))
                 .unwrap_or(true);

@@ -77,6 +77,9 @@ _ALL_LOADED = (True, True, True)
 def _build_table() -> dict[int, tuple[Any, Action]]:
     """Markers known by identity: id -> (the object, its action)."""
     entries: list[tuple[Any, Action]] = []
+    from .. import polyfills
+
+    entries.append((polyfills.unsupported, _brk("unsupported in the trace", msg=True)))
     compiler = sys.modules.get("torch.compiler")
     if compiler is not None:
         for name in ("is_compiling", "is_dynamo_compiling"):
