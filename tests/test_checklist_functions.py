@@ -505,11 +505,6 @@ def _const67() -> int:
     return 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ferrodyn traces the assume_constant_result function instead of running it at "
-    "compile time: it guards on the globals it reads and recompiles on every call",
-)
 def test_item_67_assume_constant_result_baked_in() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         return x * _const67()
@@ -623,11 +618,6 @@ def _ns72(v: torch.Tensor) -> torch.Tensor:
     return v.cos() * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ferrodyn breaks the graph inside torch._dynamo.nonstrict_trace's own Python "
-    "(_check_mutually_exclusive_decorators, FunctionIdSet.add, finalize)",
-)
 def test_item_72_nonstrict_trace_outside_function() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         f = torch._dynamo.nonstrict_trace(_ns72)
@@ -673,11 +663,6 @@ def test_item_73_error_on_graph_break_true_raises() -> None:
     torch._dynamo.reset()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="patch_dynamo_config inside the region: ferrodyn fails on its internals "
-    "(LOAD_BUILD_CLASS, DynamoConfigPatchProxy) and runs the whole frame eagerly (0 graphs)",
-)
 def test_item_73_patch_dynamo_config_inside_region() -> None:
     def fn(x: torch.Tensor) -> Any:
         with torch._dynamo.patch_dynamo_config(capture_scalar_outputs=True):

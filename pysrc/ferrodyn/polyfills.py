@@ -499,7 +499,32 @@ class CatchWarnings:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+# -- torch._dynamo decorators called inside the region ------------------------------------
+def nonstrict_trace(traceable_fn: Any) -> Any:
+    """`torch._dynamo.nonstrict_trace(fn)` called inside the compiled region on a function
+    defined outside it: its calls are traced as they are (values equal; torch.compile makes
+    one graph too). A function defined inside the region breaks, as torch.compile does."""
+    if "<locals>" in traceable_fn.__qualname__:
+        unsupported("torch._dynamo.nonstrict_trace of a function defined in the region")
+    return traceable_fn
+
+
+class PatchDynamoConfig:
+    """`torch._dynamo.patch_dynamo_config(...)` used as a `with` block inside the region: the
+    graph does not read torch._dynamo's config, so entering and leaving are no-ops there. A
+    stand-in (`TRACE_ONLY`): used any other way, eager runs the real one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
         return None
 
 
@@ -536,5 +561,6 @@ TRACE_ONLY: frozenset[Any] = frozenset(
     [
         *(c for c in cross_entropy_loss.__code__.co_consts if isinstance(c, type(reduce.__code__))),
         CatchWarnings,
+        PatchDynamoConfig,
     ]
 )

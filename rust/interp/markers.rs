@@ -99,7 +99,17 @@ pub fn call_marker(
             Ok(Value::none(py))
         }
         MARKER_INLINE => {
-            super::calls::call_wrapped(tx, o, &payload, "_torchdynamo_inline", args, kwargs)
+            let own = obj
+                .getattr("_torchdynamo_inline")
+                .is_ok_and(|i| i.is(&payload));
+            if own {
+                // A torch.compile wrapper: what it wraps, read through the wrapper.
+                super::calls::call_wrapped(tx, o, &payload, "_torchdynamo_inline", args, kwargs)
+            } else {
+                // A torch._dynamo decorator's ferrodyn polyfill (nonstrict_trace, ...).
+                let f = tx.realize(&payload, None)?;
+                super::calls::call_value(tx, &f, args, kwargs)
+            }
         }
         _ => Err(Exit::internal(format!("unknown marker action {action}"))),
     }

@@ -108,6 +108,8 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
                 (kinds.MARKER_SKIP, ("call to torch._dynamo.skip_frame()", True)),
             ),
             ("disable", _brk(_direct_disable("torch._dynamo.disable"))),
+            ("nonstrict_trace", (kinds.MARKER_INLINE, polyfills.nonstrict_trace)),
+            ("patch_dynamo_config", (kinds.MARKER_INLINE, polyfills.PatchDynamoConfig)),
             ("error_on_graph_break", (kinds.MARKER_EOGB_CTOR, None)),
         ):
             fn = getattr(dec, name, None)
