@@ -4,11 +4,13 @@ shares one cache per code object and does not specialise on the module object, s
 graph serves all twelve blocks; ferrodyn matches modules by class and shares the compiled
 forward of a class between its compiles, so it should too.
 
-    ~/.cache/ferrodyn-venv/bin/python benches/regional_compile.py [backend]
+    ~/.cache/ferrodyn-venv/bin/python benches/regional_compile.py [backend [ferrodyn|torch.compile]]
 
 Prints, for torch.compile and ferrodyn.compile, the graphs the backend received and the wall
 time of the first pass through the twelve compiled blocks (tracing + backend compiles +
-run), then the steady-state time of one pass. The backend defaults to "inductor".
+run), then the steady-state time of one pass. The backend defaults to "inductor". Inductor
+caches compiled kernels on disk, so the first-pass times are only comparable across fresh
+processes with a fresh cache (`TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)`), one compiler each.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, backend {backend}")
     print("| compiler | graphs | first pass (12 blocks) | steady pass |")
     print("|---|---|---|---|")
-    for impl in ("torch.compile", "ferrodyn"):
+    impls = sys.argv[2:] or ["torch.compile", "ferrodyn"]
+    for impl in impls:
         graphs, first, steady = run(impl, backend)
         print(f"| {impl} | {graphs} | {first:.2f} s | {steady * 1e6:.0f} us |")
 
