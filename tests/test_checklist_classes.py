@@ -484,11 +484,6 @@ def test_item_12_descriptor_get_traced() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a store through a data descriptor with a Python __set__ is a graph break "
-    "('assignment to attribute ...: a NonNegative on the class handles it')",
-)
 def test_item_12_data_descriptor_set_traced() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, o: Described) -> torch.Tensor:

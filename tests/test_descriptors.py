@@ -204,3 +204,74 @@ def test_enum_value_and_cached_property() -> None:
     got = ferrodyn.compile(f, backend="eager")(torch.ones(2), b)
     assert_tree_equal(got, expected)
     assert (a.n, a.__dict__) == (b.n, b.__dict__)
+
+
+class Clamped:
+    """A data descriptor written in Python: stores a clamped copy under `_<name>`."""
+
+    def __set_name__(self, owner: Any, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            raise AttributeError("class access runs user code: never at trace time")
+        return getattr(obj, self.slot)
+
+    def __set__(self, obj: Any, value: torch.Tensor) -> None:
+        setattr(obj, self.slot, value.clamp(min=0))
+
+    def __delete__(self, obj: Any) -> None:
+        delattr(obj, self.slot)
+
+
+class HasClamped:
+    level = Clamped()
+
+
+class ChildOfClamped(HasClamped):
+    pass
+
+
+def _store_and_read(x: torch.Tensor, o: Any) -> torch.Tensor:
+    o.level = x - 1
+    return o.level * 2
+
+
+def test_data_descriptor_set_is_traced_once() -> None:
+    for cls in (HasClamped, ChildOfClamped):
+        o, ref = cls(), cls()
+        x = torch.arange(3.0)
+        explained = ferrodyn.explain(_store_and_read)(x, cls())
+        assert explained.graph_break_count == 0
+        got = ferrodyn.compile(_store_and_read, backend="eager")(x, o)
+        torch.testing.assert_close(got, _store_and_read(x, ref))
+        torch.testing.assert_close(o._level, ref._level)
+
+
+def test_data_descriptor_delete_is_traced() -> None:
+    def fn(x: torch.Tensor, o: HasClamped) -> torch.Tensor:
+        del o.level
+        return x + 1
+
+    o, ref = HasClamped(), HasClamped()
+    o.level = torch.ones(1)
+    ref.level = torch.ones(1)
+    torch.testing.assert_close(
+        ferrodyn.compile(fn, backend="eager")(torch.ones(1), o), fn(torch.ones(1), ref)
+    )
+    assert not hasattr(o, "_level") and not hasattr(ref, "_level")
+
+
+def test_replaced_descriptor_setter_recompiles() -> None:
+    class Local:
+        level = Clamped()
+
+    compiled = ferrodyn.compile(_store_and_read, backend="eager")
+    x = torch.arange(3.0)
+    compiled(x, Local())
+    original = Clamped.__set__
+    try:
+        Clamped.__set__ = lambda self, obj, v: setattr(obj, self.slot, v * 100)  # type: ignore[method-assign]
+        torch.testing.assert_close(compiled(x, Local()), _store_and_read(x, Local()))
+    finally:
+        Clamped.__set__ = original  # type: ignore[method-assign]

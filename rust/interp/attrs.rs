@@ -770,3 +770,55 @@ fn inherited_pending_store(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> TResult<(
     }
     Ok(())
 }
+
+/// `(type(d).<hook>, d)` for the descriptor `d` that `type(o)` defines as `name`, found in
+/// the class dicts along the MRO (never through `getattr`, which would run `d.__get__`),
+/// each read through a guarded source: `type(o).__mro__[i].__dict__[name]`.
+pub(crate) fn class_descriptor_hook(
+    tx: &mut Tracer<'_>,
+    o: &ObjVal,
+    name: &str,
+    hook: &str,
+) -> TResult<(Value, Value)> {
+    let py = tx.py;
+    let Some(base) = &o.source else {
+        return Err(Exit::brk(format!(
+            "a descriptor '{name}' of an object made in the compiled region"
+        )));
+    };
+    let ty = o.obj.bind(py).get_type();
+    let mro = ty.mro();
+    let found = mro.iter().enumerate().find_map(|(i, k)| {
+        k.getattr("__dict__")
+            .ok()
+            .and_then(|d| d.get_item(name).ok())
+            .map(|d| (i, d))
+    });
+    let Some((idx, descr)) = found else {
+        return Err(Exit::brk(format!(
+            "descriptor '{name}' not found on the class"
+        )));
+    };
+    let descr_src = Arc::new(Source::DictItem {
+        base: Arc::new(Source::InstDict {
+            base: Arc::new(Source::Index {
+                base: Arc::new(Source::Attr {
+                    base: Arc::new(Source::TypeOf { base: base.clone() }),
+                    name: "__mro__".into(),
+                }),
+                index: idx as isize,
+            }),
+        }),
+        key: DictKey::Str(name.to_string()),
+    });
+    let hook_src = Arc::new(Source::Attr {
+        base: Arc::new(Source::TypeOf {
+            base: descr_src.clone(),
+        }),
+        name: hook.to_string(),
+    });
+    let f = descr.get_type().getattr(hook).map_err(|e| tx.err(e))?;
+    let d = tx.realize(&descr, Some(descr_src))?;
+    let f = tx.realize(&f, Some(hook_src))?;
+    Ok((f, d))
+}

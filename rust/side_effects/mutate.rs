@@ -127,6 +127,20 @@ fn store_object_attr(
         .bind(py)
         .call1((o.obj.bind(py), name, direct, value.is_none()))
         .map_err(|e| tx.err(e))?;
+    if custom.is_instance_of::<pyo3::types::PyString>() {
+        // A data descriptor with a Python `__set__`/`__delete__` on the class: trace
+        // `type(d).__set__(d, obj, v)`.
+        let hook = if value.is_some() {
+            "__set__"
+        } else {
+            "__delete__"
+        };
+        let (f, d) = crate::interp::attrs::class_descriptor_hook(tx, o, name, hook)?;
+        let mut args = vec![d, obj.clone()];
+        args.extend(value);
+        crate::interp::calls::call_value(tx, &f, args, Vec::new())?;
+        return Ok(());
+    }
     if !custom.is_none() {
         let slot = if value.is_some() {
             "__setattr__"

@@ -73,8 +73,9 @@ def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
 def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = False) -> Any:
     """How `obj.name = v` (`del obj.name` with `delete`) is traced: the class's Python
     `__setattr__` (`__delattr__`) to trace it through, or None for a plain instance-dict
-    store (also what `direct`, i.e. `object.__setattr__(obj, name, v)`, always is). Raises
-    Unsupported for anything else."""
+    store (also what `direct`, i.e. `object.__setattr__(obj, name, v)`, always is), or
+    "descriptor" when a data descriptor with a Python `__set__` (`__delete__`) on the class
+    handles it. Raises Unsupported for anything else."""
     cls = type(obj)
     if (
         is_a(obj, type)
@@ -107,6 +108,11 @@ def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = Fals
             f"assignment to attribute '{name}': {cls.__qualname__} instances have no __dict__"
         )
     if attr is not None and _is_data_descriptor(attr):
+        hook = getattr(type(attr), "__delete__" if delete else "__set__", None)
+        if type(hook) is types.FunctionType:
+            # A data descriptor written in Python: `type(attr).__set__(attr, obj, v)` is
+            # traced (the caller reads it off the class with guards).
+            return "descriptor"
         raise Unsupported(
             f"assignment to attribute '{name}' of {cls.__qualname__}: a {type(attr).__name__} "
             "on the class handles it"
