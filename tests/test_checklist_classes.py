@@ -434,11 +434,6 @@ def test_item_11_slots_members_read_without_break() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reading a pybind def_readwrite property is a graph break ('call to "
-    "non-traceable object pybind11_builtins.pybind11_detail_function_record...')",
-)
 def test_item_11_pybind_readwrite_property() -> None:
     def scenario(c: Any) -> Any:
         cfg = torch.BenchmarkConfig()

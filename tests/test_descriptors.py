@@ -275,3 +275,17 @@ def test_replaced_descriptor_setter_recompiles() -> None:
         torch.testing.assert_close(compiled(x, Local()), _store_and_read(x, Local()))
     finally:
         Clamped.__set__ = original  # type: ignore[method-assign]
+
+
+def test_pybind_property_is_read_and_guarded() -> None:
+    # A C (pybind11 def_readwrite) property: read directly, no break; its value is guarded.
+    def fn(x: torch.Tensor, cfg: Any) -> torch.Tensor:
+        return x * cfg.num_iters
+
+    cfg = torch.BenchmarkConfig()
+    cfg.num_iters = 4
+    compiled = ferrodyn.compile(fn, backend="eager")
+    torch.testing.assert_close(compiled(torch.ones(2), cfg), torch.ones(2) * 4)
+    assert ferrodyn.explain(fn)(torch.ones(2), cfg).graph_break_count == 0
+    cfg.num_iters = 7
+    torch.testing.assert_close(compiled(torch.ones(2), cfg), torch.ones(2) * 7)

@@ -144,6 +144,10 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
         if _is_plain_property(cls_attr):
             if cls_attr.fget is None:
                 raise Unsupported(f"property {cls.__qualname__}.{name} has no getter")
+            if _c_getter(cls_attr.fget):
+                # A C getter (pybind11's def_readwrite/def_property): read directly, no user
+                # code; the value is guarded through `obj.name`.
+                return kinds.AT_GENERIC, getattr(obj, name)
             return kinds.AT_PROPERTY, cls_attr.fget
         found = _python_descriptor(cls, cls_attr, name)
         if found is not None:
@@ -273,3 +277,16 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
                 raise Unsupported(f"super().{name}: a descriptor of type {type(raw).__name__}")
             return 3, raw, i
     raise AttributeError(f"'super' object has no attribute '{name}'")
+
+
+def _c_getter(fget: Any) -> bool:
+    """A property getter implemented in C: a builtin function, or CPython's
+    `instancemethod` wrapper of one (what pybind11 puts in its properties)."""
+    if type(fget) is types.BuiltinFunctionType:
+        return True
+    t = type(fget)
+    return (
+        t.__name__ == "instancemethod"
+        and t.__module__ == "builtins"
+        and type(getattr(fget, "__func__", None)) is types.BuiltinFunctionType
+    )
