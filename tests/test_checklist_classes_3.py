@@ -39,10 +39,6 @@ def test_item_42_constant_folded_torch_classes() -> None:
 # -- 43. torch.Tensor(...) and legacy typed constructors are graph ops ------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="torch.Tensor([...]) and torch.LongTensor([t0, t1]) are breaks ('constructing Tensor: it has a custom metaclass', 'constructing the builtin type LongTensor')",
-)
 def test_item_43_legacy_tensor_constructors() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:

@@ -109,3 +109,35 @@ def test_type_of_a_stand_in_is_eagers() -> None:
     got, expected = ferrodyn.compile(f, backend="eager")(inp, tgt), f(inp, tgt)
     torch.testing.assert_close(got[0], expected[0])
     assert got[1:] == expected[1:] == (True, "catch_warnings")
+
+
+def test_legacy_tensor_constructors() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        a = torch.Tensor([1, 2])
+        b = torch.FloatTensor([1, 2])
+        c = torch.BoolTensor([True, False])
+        d = torch.IntTensor([x[0], x[1]])
+        return a + x, b, c, d, (a.dtype, b.dtype, c.dtype, d.dtype)
+
+    x = torch.tensor([3, 4])
+    compiled = ferrodyn.compile(fn, backend="eager")
+    for default in (torch.float32, torch.float64):
+        prev = torch.get_default_dtype()
+        torch.set_default_dtype(default)
+        try:
+            got, expected = compiled(x), fn(x)
+        finally:
+            torch.set_default_dtype(prev)
+        for g, e in zip(got[:4], expected[:4], strict=True):
+            torch.testing.assert_close(g, e)
+        assert got[4] == expected[4]
+    assert ferrodyn.explain(fn)(x).graph_break_count == 0
+
+
+def test_legacy_sizes_form_breaks_and_matches_eager_shape() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        return torch.Tensor(2, 3).shape, x + 1
+
+    got, expected = ferrodyn.compile(fn, backend="eager")(torch.ones(1)), fn(torch.ones(1))
+    assert got[0] == expected[0]
+    torch.testing.assert_close(got[1], expected[1])

@@ -475,6 +475,46 @@ def unsupported(msg: str) -> None:
     break with `msg` as its reason (`variables/markers.py`); eagerly it does nothing."""
 
 
+# -- torch's legacy tensor constructors --------------------------------------------------
+def _legacy_tensor(data: Any, dtype: Any) -> Any:
+    if not isinstance(data, (list, tuple)):
+        unsupported("a legacy tensor constructor called with other than one list or tuple")
+    if any(isinstance(v, torch.Tensor) for v in data):
+        return torch.stack([torch.as_tensor(v) for v in data]).to(dtype)
+    return torch.tensor(data, dtype=dtype)
+
+
+def tensor_constructor(*args: Any, **kwargs: Any) -> Any:
+    """`torch.Tensor([...])` inside the region: a tensor of the default dtype holding the
+    items (the sizes form `torch.Tensor(2, 3)` and keyword forms break)."""
+    if kwargs or len(args) != 1:
+        unsupported("torch.Tensor() with other than one list or tuple")
+    return _legacy_tensor(args[0], torch.get_default_dtype())
+
+
+def _typed_constructor(dtype: Any) -> Callable[..., Any]:
+    def construct(*args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != 1:
+            unsupported("a legacy typed tensor constructor with other than one list or tuple")
+        return _legacy_tensor(args[0], dtype)
+
+    return construct
+
+
+_LEGACY_TYPED: dict[Any, Callable[..., Any]] = {
+    torch.FloatTensor: _typed_constructor(torch.float32),
+    torch.DoubleTensor: _typed_constructor(torch.float64),
+    torch.HalfTensor: _typed_constructor(torch.float16),
+    torch.BFloat16Tensor: _typed_constructor(torch.bfloat16),
+    torch.LongTensor: _typed_constructor(torch.int64),
+    torch.IntTensor: _typed_constructor(torch.int32),
+    torch.ShortTensor: _typed_constructor(torch.int16),
+    torch.CharTensor: _typed_constructor(torch.int8),
+    torch.ByteTensor: _typed_constructor(torch.uint8),
+    torch.BoolTensor: _typed_constructor(torch.bool),
+}
+
+
 # -- warnings -----------------------------------------------------------------------------
 class CatchWarnings:
     """`warnings.catch_warnings()` made inside the compiled region (as torch.compile does):
@@ -551,6 +591,8 @@ POLYFILLS: dict[Any, Callable[..., Any]] = {
     itertools.cycle: cycle,
     torch.nn.CrossEntropyLoss: cross_entropy_loss,
     warnings.catch_warnings: CatchWarnings,
+    torch.Tensor: tensor_constructor,
+    **_LEGACY_TYPED,
 }
 
 # What polyfills make in place of real objects: the code of the loss closure of

@@ -520,20 +520,7 @@ fn descriptor_get(
         .source
         .as_ref()
         .map(|b| Arc::new(Source::TypeOf { base: b.clone() }));
-    let descr_src = ty_src.as_ref().map(|t| {
-        Arc::new(Source::DictItem {
-            base: Arc::new(Source::InstDict {
-                base: Arc::new(Source::Index {
-                    base: Arc::new(Source::Attr {
-                        base: t.clone(),
-                        name: "__mro__".into(),
-                    }),
-                    index: idx,
-                }),
-            }),
-            key: DictKey::Str(name.to_string()),
-        })
-    });
+    let descr_src = ty_src.as_ref().map(|t| mro_dict_item(t, idx, name));
     guard_not_shadowed(tx, o, name);
     let get_src = descr_src.as_ref().map(|d| {
         Arc::new(Source::Attr {
@@ -799,18 +786,11 @@ pub(crate) fn class_descriptor_hook(
             "descriptor '{name}' not found on the class"
         )));
     };
-    let descr_src = Arc::new(Source::DictItem {
-        base: Arc::new(Source::InstDict {
-            base: Arc::new(Source::Index {
-                base: Arc::new(Source::Attr {
-                    base: Arc::new(Source::TypeOf { base: base.clone() }),
-                    name: "__mro__".into(),
-                }),
-                index: idx as isize,
-            }),
-        }),
-        key: DictKey::Str(name.to_string()),
-    });
+    let descr_src = mro_dict_item(
+        &Arc::new(Source::TypeOf { base: base.clone() }),
+        idx as isize,
+        name,
+    );
     let hook_src = Arc::new(Source::Attr {
         base: Arc::new(Source::TypeOf {
             base: descr_src.clone(),
@@ -821,4 +801,21 @@ pub(crate) fn class_descriptor_hook(
     let d = tx.realize(&descr, Some(descr_src))?;
     let f = tx.realize(&f, Some(hook_src))?;
     Ok((f, d))
+}
+
+/// `ty.__mro__[idx].__dict__[name]`: a class attribute read from the dict of the class that
+/// defines it (no descriptor protocol, no user code).
+fn mro_dict_item(ty: &Arc<Source>, idx: isize, name: &str) -> Arc<Source> {
+    Arc::new(Source::DictItem {
+        base: Arc::new(Source::InstDict {
+            base: Arc::new(Source::Index {
+                base: Arc::new(Source::Attr {
+                    base: ty.clone(),
+                    name: "__mro__".into(),
+                }),
+                index: idx,
+            }),
+        }),
+        key: DictKey::Str(name.to_string()),
+    })
 }
