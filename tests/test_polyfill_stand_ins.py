@@ -141,3 +141,15 @@ def test_legacy_sizes_form_breaks_and_matches_eager_shape() -> None:
     got, expected = ferrodyn.compile(fn, backend="eager")(torch.ones(1)), fn(torch.ones(1))
     assert got[0] == expected[0]
     torch.testing.assert_close(got[1], expected[1])
+
+
+def test_legacy_constructor_of_tensors_has_no_grad() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        y = x * 2
+        f = torch.FloatTensor([y[0], y[1]])
+        return f, f.requires_grad
+
+    x = torch.ones(2, requires_grad=True)
+    got, expected = ferrodyn.compile(fn, backend="eager")(x), fn(x)
+    torch.testing.assert_close(got[0], expected[0])
+    assert got[1] is expected[1] is False

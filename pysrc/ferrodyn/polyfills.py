@@ -480,7 +480,8 @@ def _legacy_tensor(data: Any, dtype: Any) -> Any:
     if not isinstance(data, (list, tuple)):
         unsupported("a legacy tensor constructor called with other than one list or tuple")
     if any(isinstance(v, torch.Tensor) for v in data):
-        return torch.stack([torch.as_tensor(v) for v in data]).to(dtype)
+        # The constructor copies the values: no autograd history.
+        return torch.stack([torch.as_tensor(v) for v in data]).detach().to(dtype)
     return torch.tensor(data, dtype=dtype)
 
 
