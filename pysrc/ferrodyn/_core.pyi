@@ -47,6 +47,7 @@ __all__ = [
     "MARKER_INLINE",
     "MARKER_SKIP",
     "MARKER_STEP_UNSUPPORTED",
+    "MARKER_ASSUME_CONSTANT",
     "CompiledCode",
     "__version__",
     "frame_hook_installed",
@@ -152,6 +153,7 @@ MARKER_EOGB_CTX: int
 MARKER_EOGB_EXIT: int
 MARKER_INLINE: int
 MARKER_STEP_UNSUPPORTED: int
+MARKER_ASSUME_CONSTANT: int
 
 def set_frame_hook(enabled: bool) -> None:
     """Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`)."""

@@ -29,9 +29,6 @@ pub fn call_value(
         return Ok(v);
     }
     match callee {
-        Value::Function(f) if f.obj.as_ref().is_some_and(|o| marked_constant(py, o)) => {
-            assumed_constant(tx, f.obj.as_ref(), &args, &kwargs)
-        }
         Value::Function(f) => {
             let rf = super::stdlib::r(tx)?;
             if f.obj.as_ref().is_some_and(|o| o.is(&rf.signature)) {
@@ -476,16 +473,7 @@ fn call_object(
                 .map(Some)?
                 .ok_or_else(|| Exit::internal("namedtuple"))
         }
-        KIND_CLASS => {
-            // A class with a Python polyfill (`nn.CrossEntropyLoss(...)`, called at once,
-            // is a closure over its options): trace that instead of constructing it.
-            let polyfill = tx.hooks.polyfills.bind(py).get_item(&obj).ok().flatten();
-            if let Some(pf) = polyfill {
-                let f = tx.realize(&pf, None)?;
-                return call_value(tx, &f, args, kwargs);
-            }
-            crate::side_effects::new_objects::construct(tx, whole, o, args, kwargs)
-        }
+        KIND_CLASS => crate::side_effects::new_objects::construct(tx, whole, o, args, kwargs),
         _ => Err(Exit::brk(format!(
             "call to non-traceable function {}",
             tx.describe(&obj)
@@ -941,54 +929,4 @@ fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
     let list = cls.call_method0("__subclasses__").map_err(|e| tx.err(e))?;
     let src = Arc::new(crate::guards::Source::Subclasses { base: base.clone() });
     Ok(Some(tx.realize(&list, Some(src))?))
-}
-
-/// Whether `f` is marked `torch._dynamo.assume_constant_result` (its own `__dict__` says
-/// so; read without running code).
-fn marked_constant(py: Python<'_>, f: &Py<PyAny>) -> bool {
-    let f = f.bind(py);
-    f.getattr("__dict__")
-        .ok()
-        .and_then(|d| {
-            d.cast::<pyo3::types::PyDict>()
-                .ok()
-                .and_then(|d| d.get_item("_dynamo_marked_constant").ok().flatten())
-        })
-        .is_some_and(|v| v.is_truthy().unwrap_or(false))
-}
-
-/// A call of an `assume_constant_result` function: run once, now, on constant arguments;
-/// its result is a constant of the graph (as torch.compile does: no guard on what it read).
-fn assumed_constant(
-    tx: &mut Tracer<'_>,
-    f: Option<&Py<PyAny>>,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> TResult<Value> {
-    let py = tx.py;
-    let f = f.ok_or_else(|| Exit::internal("assume_constant_result without a function"))?;
-    let mut a = Vec::with_capacity(args.len());
-    for v in args {
-        a.push(tx.as_python_constant(v).ok_or_else(|| {
-            Exit::brk("assume_constant_result function called with a non-constant argument")
-        })?);
-    }
-    let kw = pyo3::types::PyDict::new(py);
-    for (k, v) in kwargs {
-        let c = tx.as_python_constant(v).ok_or_else(|| {
-            Exit::brk("assume_constant_result function called with a non-constant argument")
-        })?;
-        kw.set_item(k, c).map_err(|e| tx.err(e))?;
-    }
-    let t = pyo3::types::PyTuple::new(py, a).map_err(|e| tx.err(e))?;
-    let r = f.bind(py).call(t, Some(&kw)).map_err(|e| {
-        super::exceptions::from_real_error(tx, e, "an assume_constant_result function")
-    })?;
-    let v = tx.realize(&r, None)?;
-    if tx.as_python_constant(&v).is_none() {
-        return Err(Exit::brk(
-            "assume_constant_result function returned a value that is not a constant",
-        ));
-    }
-    Ok(v)
 }

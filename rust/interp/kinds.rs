@@ -58,4 +58,6 @@ define_consts! {
     MARKER_EOGB_EXIT = 205,
     MARKER_INLINE = 206,
     MARKER_STEP_UNSUPPORTED = 207,
+    // `torch._dynamo.assume_constant_result` functions: run at trace time on constants.
+    MARKER_ASSUME_CONSTANT = 208,
 }

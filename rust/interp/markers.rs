@@ -8,6 +8,8 @@
 //! * `torch._dynamo.step_unsupported()`: a break after which the rest of the frame runs
 //!   eagerly (the graph so far is compiled; no resume function is traced);
 //! * a constant (`torch.compiler.is_compiling()` is True while tracing);
+//! * an `assume_constant_result` function: called once, at trace time, on constant
+//!   arguments; its result is a constant of the graph;
 //! * `torch._dynamo.error_on_graph_break(flag)`: a `with` block (or a decorated function,
 //!   which torch implements as a `with` block) sets `Tracer::error_on_break` for its
 //!   region; a break while it is on raises `exc.Unsupported` like fullgraph=True.
@@ -111,6 +113,7 @@ pub fn call_marker(
                 super::calls::call_value(tx, &f, args, kwargs)
             }
         }
+        MARKER_ASSUME_CONSTANT => assumed_constant(tx, &obj, &args, &kwargs),
         _ => Err(Exit::internal(format!("unknown marker action {action}"))),
     }
 }
@@ -175,4 +178,39 @@ pub fn strict_break(tx: &Tracer<'_>, reason: &str, at: &Location) -> Exit {
         Ok(e) => Exit::Hard(PyErr::from_value(e)),
         Err(e) => Exit::Hard(e),
     }
+}
+
+/// A call of an `assume_constant_result` function: run once, now, on constant arguments;
+/// its result is a constant of the graph (as torch.compile does: no guard on what it read).
+fn assumed_constant<'py>(
+    tx: &mut Tracer<'py>,
+    f: &Bound<'py, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let py = tx.py;
+    let mut a = Vec::with_capacity(args.len());
+    for v in args {
+        a.push(tx.as_python_constant(v).ok_or_else(|| {
+            Exit::brk("assume_constant_result function called with a non-constant argument")
+        })?);
+    }
+    let kw = pyo3::types::PyDict::new(py);
+    for (k, v) in kwargs {
+        let c = tx.as_python_constant(v).ok_or_else(|| {
+            Exit::brk("assume_constant_result function called with a non-constant argument")
+        })?;
+        kw.set_item(k, c).map_err(|e| tx.err(e))?;
+    }
+    let t = pyo3::types::PyTuple::new(py, a).map_err(|e| tx.err(e))?;
+    let r = f.call(t, Some(&kw)).map_err(|e| {
+        super::exceptions::from_real_error(tx, e, "an assume_constant_result function")
+    })?;
+    let v = tx.realize(&r, None)?;
+    if tx.as_python_constant(&v).is_none() {
+        return Err(Exit::brk(
+            "assume_constant_result function returned a value that is not a constant",
+        ));
+    }
+    Ok(v)
 }

@@ -171,6 +171,8 @@ def _function_action(fn: types.FunctionType, describe: Any) -> Action | None:
         if is_a(msg, str) and msg:
             reason += f" ({msg})"
         return _brk(reason)
+    if d.get("_dynamo_marked_constant"):
+        return kinds.MARKER_ASSUME_CONSTANT, None
     inline = d.get("_torchdynamo_inline")
     if inline is not None and d.get("_torchdynamo_wrapper_id") == id(fn):
         # A torch.compile / torch._dynamo.optimize wrapper (not a copy of its __dict__ made
@@ -231,7 +233,8 @@ def marker_action(obj: Any) -> Action:
      (reason, whether graph_break's `msg` joins it)),
     (MARKER_CONST, value),
     (MARKER_EOGB_CTOR, None), (MARKER_EOGB_CTX, flag), (MARKER_EOGB_EXIT, previous flag),
-    (MARKER_INLINE, the function to trace instead)."""
+    (MARKER_INLINE, the function to trace instead),
+    (MARKER_ASSUME_CONSTANT, None): an assume_constant_result function."""
     act = _action(obj, _describe)
     if act is None:  # classified as a marker, then changed: be safe
         return _brk(f"call to {_describe(obj)}")
