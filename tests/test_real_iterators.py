@@ -76,3 +76,62 @@ def test_mutating_the_walked_list_stays_eager_correct() -> None:
     got = ferrodyn.compile(fn, backend="eager")(torch.ones(1), iter(lst1), lst1)
     assert_tree_equal(got, fn(torch.ones(1), iter(lst2), lst2))
     assert lst1 == lst2 == [1, 2, 3]
+
+
+def test_dict_iterators_are_traced_and_advanced() -> None:
+    # A dict's key/value/item iterators (ModuleList iterates its `_modules.values()`): their
+    # C __reduce__ copies what is left without advancing them; after the graph the real
+    # iterator is stepped as far as eager steps it.
+    d = {"a": torch.ones(2), "b": torch.full((2,), 2.0), "c": torch.full((2,), 3.0)}
+    for view in (dict.keys, dict.values, dict.items, lambda d: reversed(d.values())):
+        ours, ref = iter(view(d)), iter(view(d))
+        cnt = CompileCounter()
+        f = ferrodyn.compile(take_two, backend=cnt, fullgraph=view is not dict.keys)
+        if view is dict.keys:
+            got = f("x", ours)  # str + str: no graph needed
+            assert got == take_two("x", ref)
+        else:
+            first = next(iter(view(d)))
+            x = torch.ones(2) if not isinstance(first, tuple) else ("k",)
+            assert_tree_equal(f(x, ours), take_two(x, ref))
+        assert_tree_equal(list(ours), list(ref))
+
+
+class Stack(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers[:3]:
+            x = layer(x)
+            zlib.crc32(b"ferrodyn")  # a break inside the loop over a ModuleList slice
+            x = x + 1
+        return x
+
+
+def test_module_list_loop_with_a_break_resumes_over_its_dict_iterator() -> None:
+    # Before, the resume function broke again at FOR_ITER ("next() on a
+    # 'dict_valueiterator'") and each iteration made graphs of its own.
+    m = Stack()
+    x = torch.randn(2, 4)
+    cnt = CompileCounter()
+    f = ferrodyn.compile(m, backend=cnt)
+    for _ in range(2):
+        assert_tree_equal(f(x), m(x))
+    # The prefix, the body after the break (reused by every iteration), the loop's end.
+    assert cnt.frame_count == 3
+    exp = ferrodyn.explain(m)(x)
+    assert all("dict_valueiterator" not in str(b) for b in exp.break_reasons)
+
+
+def test_dict_changed_in_the_trace_is_not_iterated_from_a_copy() -> None:
+    def fn(x: torch.Tensor, it: Any, d: dict[str, int]) -> Any:
+        d["a"] = 100
+        return x + next(it), d
+
+    ours_d, ref_d = {"a": 1, "b": 2}, {"a": 1, "b": 2}
+    ours, ref = iter(ours_d.values()), iter(ref_d.values())
+    got = ferrodyn.compile(fn, backend="eager")(torch.ones(1), ours, ours_d)
+    assert_tree_equal(got, fn(torch.ones(1), ref, ref_d))
+    assert list(ours) == list(ref)

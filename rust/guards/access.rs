@@ -249,11 +249,27 @@ fn dict_item<'py>(
     }
 }
 
-/// The sequence and position of a `tuple_iterator`/`list_iterator` (exact types, whose
-/// `__reduce__` is C code); an exhausted one as an empty tuple at 0. None otherwise.
+/// Exact builtin iterator types whose C `__reduce__` reports what is left without advancing
+/// them: tuple/list iterators (the sequence and a position), and dict key/value/item
+/// iterators, forward or reversed (a fresh list of the items left, at position 0; None
+/// once the dict changed size, as the iterator itself would raise).
+const SEQ_ITERATORS: [&str; 8] = [
+    "tuple_iterator",
+    "list_iterator",
+    "dict_keyiterator",
+    "dict_valueiterator",
+    "dict_itemiterator",
+    "dict_reversekeyiterator",
+    "dict_reversevalueiterator",
+    "dict_reverseitemiterator",
+];
+
+/// The sequence and position of one of [`SEQ_ITERATORS`]; an exhausted one as an empty
+/// tuple at 0. None otherwise.
 pub fn seq_iterator_state<'py>(it: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, usize)> {
-    let name = it.get_type().name().ok()?;
-    if name != "tuple_iterator" && name != "list_iterator" {
+    let ty = it.get_type();
+    let name = ty.name().ok()?;
+    if !SEQ_ITERATORS.iter().any(|n| name == *n) || ty.module().ok()?.to_str().ok()? != "builtins" {
         return None;
     }
     let red = it.call_method0("__reduce__").ok()?;

@@ -16,7 +16,7 @@ fn items_iter(items: Vec<Value>) -> Value {
     Value::new_iter(IterVal::Items { items, pos: 0 })
 }
 
-/// A pre-existing `tuple_iterator`/`list_iterator` reached by a source (a `for` loop's
+/// A pre-existing tuple, list or dict iterator reached by a source (a `for` loop's
 /// iterator handed to a resume function): traced through a mirror that reads its items
 /// relative to its real position (`IterVal::Real`, sources `IterItem`/`IterRemaining`,
 /// read through the iterator's C `__reduce__`), so a trace does not depend on how far the
@@ -39,7 +39,15 @@ pub fn seq_iterator_mirror(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Va
     let Some((seq, _)) = crate::guards::seq_iterator_state(&obj) else {
         return Ok(None);
     };
-    if seq.is_instance_of::<pyo3::types::PyList>() {
+    let over_dict = obj
+        .get_type()
+        .name()
+        .is_ok_and(|n| n.to_str().is_ok_and(|n| n.starts_with("dict_")));
+    if over_dict && tx.side_effects.realized_dict_mutated() {
+        // The items are a copy of the dict's: a dict this trace changed may be that dict.
+        return Ok(None);
+    }
+    if seq.is_instance_of::<pyo3::types::PyList>() && !over_dict {
         // Items are read from the real list: it must not differ from the trace's view.
         let lp = seq.as_ptr() as usize;
         if tx.side_effects.realized_list_mutated(lp) {
@@ -73,6 +81,17 @@ fn real_iter_next(tx: &mut Tracer<'_>, obj: &Value, consumed: usize) -> TResult<
     let real = o.obj.bind(py).clone();
     let (seq, index) = crate::guards::seq_iterator_state(&real)
         .ok_or_else(|| Exit::internal("not a tuple/list iterator"))?;
+    if !real.is_instance_of::<pyo3::types::PyTuple>()
+        && real
+            .get_type()
+            .name()
+            .is_ok_and(|n| n.to_str().is_ok_and(|n| n.starts_with("dict_")))
+        && tx.side_effects.realized_dict_mutated()
+    {
+        return Err(Exit::brk(
+            "iterating a pre-existing dict iterator after this trace changed a dict",
+        ));
+    }
     let len = seq.len().map_err(|e| tx.err(e))?;
     if index + consumed < len {
         let item = seq.get_item(index + consumed).map_err(|e| tx.err(e))?;

@@ -30,7 +30,8 @@ pub enum Op {
     DelGlobal(Py<PyAny>, String),
     SetCell(OutTemplate, OutTemplate),
     Print(Vec<OutTemplate>, Vec<(String, OutTemplate)>),
-    /// `it.__setstate__(position + n)`: a tuple/list iterator advanced by `n` items.
+    /// A tuple/list iterator advanced by `n` items (`it.__setstate__(position + n)`), or
+    /// a dict iterator stepped `n` times.
     Advance(OutTemplate, usize),
 }
 
@@ -202,8 +203,18 @@ impl ReplayPlan {
                 Op::Advance(t, n) => {
                     let it = b(t)?;
                     if *n > 0 {
-                        if let Some((_, index)) = crate::guards::seq_iterator_state(&it) {
-                            it.call_method1("__setstate__", (index + n,))?;
+                        if it.hasattr("__setstate__")? {
+                            if let Some((_, index)) = crate::guards::seq_iterator_state(&it) {
+                                it.call_method1("__setstate__", (index + n,))?;
+                            }
+                        } else {
+                            // A dict iterator has no position to set: step it.
+                            for _ in 0..*n {
+                                let step = it.call_method0("__next__");
+                                if step.is_err() {
+                                    break;
+                                }
+                            }
                         }
                     }
                 }

@@ -150,6 +150,14 @@ impl SideEffects {
         }
     }
 
+    /// Whether any real dict read into the trace was changed there.
+    pub fn realized_dict_mutated(&self) -> bool {
+        self.realized.values().any(|(_, v)| match v {
+            Value::Dict(d) => self.mutated_containers.contains(&(Rc::as_ptr(d) as usize)),
+            _ => false,
+        })
+    }
+
     pub fn note_mutation(&mut self) {
         self.generation += 1;
     }
