@@ -517,12 +517,6 @@ def _compare_grads(fn: Callable[..., Any], x: torch.Tensor, frames: int | None =
         assert counts["ferrodyn"] == frames
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="autograd.Function.apply is not traced: ferrodyn breaks ('call to non-traceable "
-    "function ScaleFn.apply', then on ctx attribute stores: 'derives from the builtin "
-    "_FunctionBase'), 3 graphs vs torch.compile's 1",
-)
 def test_item_102_autograd_function_with_grad() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         return ScaleFn.apply(x * 2, 3.0) + 1
@@ -530,12 +524,6 @@ def test_item_102_autograd_function_with_grad() -> None:
     _compare_grads(fn, torch.randn(4, requires_grad=True))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="autograd.Function.apply is not traced: ferrodyn breaks ('call to non-traceable "
-    "function ScaleFn.apply', then on ctx attribute stores: 'derives from the builtin "
-    "_FunctionBase'), 3 graphs vs torch.compile's 1",
-)
 def test_item_102_autograd_function_without_grad_inlined() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         return ScaleFn.apply(x * 2, 3.0) + 1
@@ -581,11 +569,6 @@ class CtxFn(torch.autograd.Function):
         return g * y, (g * x if ctx.needs_input_grad[1] else None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="autograd.Function.apply is not traced (breaks at apply and at every ctx "
-    "attribute store: save_for_backward/mark_non_differentiable/set_materialize_grads)",
-)
 def test_item_103_ctx_methods_in_traced_forward() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         out, idx = CtxFn.apply(x, x.detach() + 2)
@@ -605,11 +588,6 @@ class MaterializeFn(torch.autograd.Function):
         return g * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="autograd.Function.apply is not traced (breaks at apply and at every ctx "
-    "attribute store: save_for_backward/mark_non_differentiable/set_materialize_grads)",
-)
 def test_item_103_other_ctx_method_graph_count() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         return MaterializeFn.apply(x + 1) * 3

@@ -40,6 +40,7 @@ __all__ = [
     "KIND_TUPLE",
     "KIND_UNSUPPORTED",
     "MARKER_ASSUME_CONSTANT",
+    "MARKER_AUTOGRAD_APPLY",
     "MARKER_BREAK",
     "MARKER_CONST",
     "MARKER_EOGB_CTOR",
@@ -154,6 +155,7 @@ MARKER_EOGB_EXIT: int
 MARKER_INLINE: int
 MARKER_STEP_UNSUPPORTED: int
 MARKER_ASSUME_CONSTANT: int
+MARKER_AUTOGRAD_APPLY: int
 
 def set_frame_hook(enabled: bool) -> None:
     """Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`)."""

@@ -17,6 +17,7 @@ import functools
 import itertools
 import operator
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -569,6 +570,88 @@ class PatchDynamoConfig:
         return None
 
 
+# -- torch.autograd.Function ----------------------------------------------------------------
+class AutogradFunctionCtx:
+    """The `ctx` a traced `forward` (or `setup_context`) of a user `torch.autograd.Function`
+    receives: what `forward` records on it is only read by `backward`, which the graph's
+    `Fn.apply` node (or nothing, when no gradient is needed) takes care of. A stand-in
+    (`TRACE_ONLY`): it never leaves the trace."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors: tuple[Any, ...] = ()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        self.saved_tensors = tensors
+
+    def save_for_forward(self, *tensors: Any) -> None:
+        self.saved_for_forward = tensors
+
+    def mark_dirty(self, *args: Any) -> None:
+        return None
+
+    def mark_non_differentiable(self, *args: Any) -> None:
+        return None
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
+
+
+_BASE_SETUP_CONTEXT = torch.autograd.function._SingleLevelFunction.setup_context
+
+
+def autograd_function_forward(
+    cls: Any, needs_input_grad: tuple[bool, ...], *args: Any, **kwargs: Any
+) -> Any:
+    """What `Fn.apply(*args)` computes: `forward` with a stand-in ctx (or `forward` then
+    `setup_context`, for functions that define it)."""
+    ctx = AutogradFunctionCtx(needs_input_grad)
+    if cls.setup_context is _BASE_SETUP_CONTEXT:
+        return cls.forward(ctx, *args, **kwargs)
+    out = cls.forward(*args, **kwargs)
+    cls.setup_context(ctx, args, out)
+    return out
+
+
+def autograd_function_apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """`torch.autograd.Function.apply` on a user subclass, as torch.compile traces it: when
+    no input needs a gradient, `forward` is traced in place (its ops join the graph);
+    otherwise the graph gets one node calling `Fn.apply` (`apply_in_graph`), after
+    `forward` was traced once to prove it traceable and free of side effects."""
+    grad = torch.is_grad_enabled()
+    needs = tuple(grad and isinstance(a, torch.Tensor) and a.requires_grad for a in args)
+    if not any(needs):
+        return autograd_function_forward(cls, needs, *args, **kwargs)
+    base = torch.autograd.Function
+    if cls.jvp is not base.jvp or cls.vjp is not base.vjp:
+        unsupported("a torch.autograd.Function with a custom jvp or vjp (torch.compile breaks too)")
+    return apply_in_graph(cls, needs, *args, **kwargs)
+
+
+def apply_in_graph(cls: Any, needs_input_grad: tuple[bool, ...], *args: Any, **kwargs: Any) -> Any:
+    """A marker (`variables/markers.py`): the tracer speculates `autograd_function_forward`
+    and records one graph node calling `autograd_apply_target(cls)`. Never run."""
+    return cls.apply(*args, **kwargs)
+
+
+_APPLY_TARGETS: weakref.WeakKeyDictionary[Any, Callable[..., Any]] = weakref.WeakKeyDictionary()
+
+
+def autograd_apply_target(cls: Any) -> Callable[..., Any]:
+    """The graph node's target for `cls.apply` (one plain function per class: FX cannot
+    name a classmethod of a local class)."""
+    fn = _APPLY_TARGETS.get(cls)
+    if fn is None:
+
+        def fn(*args: Any, **kwargs: Any) -> Any:
+            return cls.apply(*args, **kwargs)
+
+        fn.__name__ = fn.__qualname__ = f"{cls.__name__}_apply"
+        _APPLY_TARGETS[cls] = fn
+    return fn
+
+
 POLYFILLS: dict[Any, Callable[..., Any]] = {
     functools.reduce: reduce,
     functools.update_wrapper: update_wrapper,
@@ -605,5 +688,6 @@ TRACE_ONLY: frozenset[Any] = frozenset(
         *(c for c in cross_entropy_loss.__code__.co_consts if isinstance(c, type(reduce.__code__))),
         CatchWarnings,
         PatchDynamoConfig,
+        AutogradFunctionCtx,
     ]
 )

@@ -60,4 +60,6 @@ define_consts! {
     MARKER_STEP_UNSUPPORTED = 207,
     // `torch._dynamo.assume_constant_result` functions: run at trace time on constants.
     MARKER_ASSUME_CONSTANT = 208,
+    // `polyfills.apply_in_graph`: a user autograd.Function's apply as one graph node.
+    MARKER_AUTOGRAD_APPLY = 209,
 }

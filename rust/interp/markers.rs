@@ -114,6 +114,7 @@ pub fn call_marker(
             }
         }
         MARKER_ASSUME_CONSTANT => assumed_constant(tx, &obj, &args, &kwargs),
+        MARKER_AUTOGRAD_APPLY => super::autograd_function::apply_in_graph(tx, args, kwargs),
         _ => Err(Exit::internal(format!("unknown marker action {action}"))),
     }
 }

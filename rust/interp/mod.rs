@@ -6,6 +6,7 @@
 //! graph's outputs.
 
 pub mod attrs;
+pub mod autograd_function;
 pub mod breaks;
 pub mod builtins;
 pub mod calls;

@@ -182,6 +182,12 @@ impl SideEffects {
         }
     }
 
+    /// Whether any mutation of a pre-existing object, iterator advance or print was
+    /// recorded since `m` (stores on objects created since are not logged).
+    pub fn logged_since(&self, m: &StoreMark) -> bool {
+        self.log.len() > m.log
+    }
+
     /// Undo what was recorded since `m`, when that was only attribute, global and cell
     /// stores and prints (the breaking call re-runs natively and redoes them): true, and
     /// the store is as it was at `m`. Anything else (container contents, new objects,

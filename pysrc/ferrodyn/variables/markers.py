@@ -19,7 +19,11 @@ Rust core asks `marker_action` what a call, or a `with`, does):
 * `torch._dynamo.error_on_graph_break(flag)` objects (as `with` blocks and as decorators):
   while tracing their region, a graph break raises `exc.Unsupported` as under fullgraph;
 * a function compiled with `torch.compile` called inside the traced code: its original
-  function is traced in place (torch.compile inlines nested compiled functions too).
+  function is traced in place (torch.compile inlines nested compiled functions too);
+* `Fn.apply` of a user `torch.autograd.Function`: traced through
+  `polyfills.autograd_function_apply` (`forward` in place, or one `Fn.apply` node when an
+  input needs a gradient: `polyfills.apply_in_graph`, carried out by
+  `rust/interp/autograd_function.rs`).
 
 Functions registered with `torch.compiler.allow_in_graph` are not markers: `classify`
 answers KIND_TORCH_OP for them (one graph node; the function runs on fake tensors when the
@@ -31,6 +35,8 @@ is loaded, so the tables are built from `sys.modules` as modules appear.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import types
 from typing import Any
@@ -80,6 +86,7 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
     from .. import polyfills
 
     entries.append((polyfills.unsupported, _brk("unsupported in the trace", msg=True)))
+    entries.append((polyfills.apply_in_graph, (kinds.MARKER_AUTOGRAD_APPLY, None)))
     compiler = sys.modules.get("torch.compiler")
     if compiler is not None:
         for name in ("is_compiling", "is_dynamo_compiling"):
@@ -199,7 +206,13 @@ def _action(obj: Any, describe: Any) -> Action | None:
         if act is not None:
             return act
     elif t is types.BuiltinFunctionType:
-        mod = getattr(obj.__self__, "__name__", None)
+        owner = obj.__self__
+        if obj.__name__ == "apply" and _is_autograd_function(owner):
+            # `Fn.apply` of a user torch.autograd.Function: traced through its polyfill.
+            from .. import polyfills
+
+            return kinds.MARKER_INLINE, functools.partial(polyfills.autograd_function_apply, owner)
+        mod = getattr(owner, "__name__", None)
         if is_a(mod, str) and mod.startswith("torch._C._dynamo"):
             return _brk(f"call to {describe(obj)} (torch.compile does not trace torch._C._dynamo)")
     elif _is_eogb_object(obj):
@@ -209,6 +222,19 @@ def _action(obj: Any, describe: Any) -> Action | None:
     if _registered(obj, "_disallowed_callable_ids"):
         return _brk(f"call to {describe(obj)}, a function marked torch._dynamo.disallow_in_graph")
     return None
+
+
+def _is_autograd_function(cls: Any) -> bool:
+    """A subclass of torch.autograd.Function that keeps torch's own `apply`."""
+    import torch
+
+    base = torch.autograd.Function
+    return (
+        is_a(cls, type)
+        and cls is not base
+        and issubclass(cls, base)
+        and inspect.getattr_static(cls, "apply", None) is base.__dict__.get("apply")
+    )
 
 
 def _is_eogb_object(obj: Any) -> bool:
@@ -234,7 +260,8 @@ def marker_action(obj: Any) -> Action:
     (MARKER_CONST, value),
     (MARKER_EOGB_CTOR, None), (MARKER_EOGB_CTX, flag), (MARKER_EOGB_EXIT, previous flag),
     (MARKER_INLINE, the function to trace instead),
-    (MARKER_ASSUME_CONSTANT, None): an assume_constant_result function."""
+    (MARKER_ASSUME_CONSTANT, None): an assume_constant_result function,
+    (MARKER_AUTOGRAD_APPLY, None): `polyfills.apply_in_graph`."""
     act = _action(obj, _describe)
     if act is None:  # classified as a marker, then changed: be safe
         return _brk(f"call to {_describe(obj)}")
