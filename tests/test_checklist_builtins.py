@@ -461,11 +461,6 @@ def test_item_100_preexisting_weakref_guarded_through_referent() -> None:
 _seen101: list[str] = []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ferrodyn never calls the comptime callback (no break, but the compile-time "
-    "function does not run); torch.compile runs it once",
-)
 def test_item_101_comptime_runs_at_compile_time() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         y = x + 1

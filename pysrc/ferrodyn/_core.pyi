@@ -42,6 +42,7 @@ __all__ = [
     "MARKER_ASSUME_CONSTANT",
     "MARKER_AUTOGRAD_APPLY",
     "MARKER_BREAK",
+    "MARKER_COMPTIME",
     "MARKER_CONST",
     "MARKER_EOGB_CTOR",
     "MARKER_EOGB_CTX",
@@ -156,6 +157,7 @@ MARKER_INLINE: int
 MARKER_STEP_UNSUPPORTED: int
 MARKER_ASSUME_CONSTANT: int
 MARKER_AUTOGRAD_APPLY: int
+MARKER_COMPTIME: int
 
 def set_frame_hook(enabled: bool) -> None:
     """Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`)."""

@@ -613,6 +613,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                     ));
                 }
             }
+            if super::comptime::is_comptime(tx, &callee) {
+                let v = super::comptime::call(tx, frame, &args, &kwargs)?;
+                frame.stack.push(v);
+                return Ok(Flow::Next);
+            }
             let v = call_value(tx, &callee, args, kwargs)?;
             frame.stack.push(v);
         }

@@ -62,4 +62,6 @@ define_consts! {
     MARKER_ASSUME_CONSTANT = 208,
     // `polyfills.apply_in_graph`: a user autograd.Function's apply as one graph node.
     MARKER_AUTOGRAD_APPLY = 209,
+    // `torch._dynamo.comptime.comptime`: runs its function at trace time (comptime.rs).
+    MARKER_COMPTIME = 210,
 }

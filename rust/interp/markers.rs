@@ -41,6 +41,11 @@ fn marker_value(obj: Bound<'_, PyAny>) -> Value {
     }))
 }
 
+/// The action of a marker object (None if it is not one any more).
+pub fn action(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> Option<i64> {
+    action_of(tx, obj).ok().map(|(a, _)| a)
+}
+
 /// Calling a marker.
 pub fn call_marker(
     tx: &mut Tracer<'_>,
@@ -115,6 +120,10 @@ pub fn call_marker(
         }
         MARKER_ASSUME_CONSTANT => assumed_constant(tx, &obj, &args, &kwargs),
         MARKER_AUTOGRAD_APPLY => super::autograd_function::apply_in_graph(tx, args, kwargs),
+        // Called other than by CALL (which runs it: comptime.rs), e.g. through `*args`.
+        MARKER_COMPTIME => Err(Exit::brk(
+            "torch._dynamo.comptime called indirectly (ferrodyn runs it at a plain call)",
+        )),
         _ => Err(Exit::internal(format!("unknown marker action {action}"))),
     }
 }

@@ -20,6 +20,8 @@ Rust core asks `marker_action` what a call, or a `with`, does):
   while tracing their region, a graph break raises `exc.Unsupported` as under fullgraph;
 * a function compiled with `torch.compile` called inside the traced code: its original
   function is traced in place (torch.compile inlines nested compiled functions too);
+* `torch._dynamo.comptime(fn)`: `fn` runs once at trace time with a `ferrodyn.comptime`
+  context (`rust/interp/comptime.rs`);
 * `Fn.apply` of a user `torch.autograd.Function`: traced through
   `polyfills.autograd_function_apply` (`forward` in place, or one `Fn.apply` node when an
   input needs a gradient: `polyfills.apply_in_graph`, carried out by
@@ -49,6 +51,7 @@ _DECORATORS = "torch._dynamo.decorators"
 _EXTERNAL_UTILS = "torch._dynamo.external_utils"
 _TRACE_RULES = "torch._dynamo.trace_rules"
 _DYNAMO_UTILS = "torch._dynamo.utils"
+_COMPTIME = "torch._dynamo.comptime"
 
 # torch._dynamo modules whose functions torch.compile traces (its MOD_INLINELIST);
 # functions of any other torch._dynamo module are skipped, i.e. break the graph.
@@ -77,7 +80,7 @@ Action = tuple[int, Any]
 
 _table: dict[int, tuple[Any, Action]] = {}
 _table_key: tuple[bool, ...] = ()
-_ALL_LOADED = (True, True, True)
+_ALL_LOADED = (True, True, True, True)
 
 
 def _build_table() -> dict[int, tuple[Any, Action]]:
@@ -99,6 +102,9 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
     utils = sys.modules.get(_EXTERNAL_UTILS)
     if utils is not None and getattr(utils, "is_compiling", None) is not None:
         entries.append((utils.is_compiling, (kinds.MARKER_CONST, True)))
+    ct = sys.modules.get(_COMPTIME)
+    if ct is not None and getattr(ct, "comptime", None) is not None:
+        entries.append((ct.comptime, (kinds.MARKER_COMPTIME, None)))
     dec = sys.modules.get(_DECORATORS)
     if dec is not None:
         for name, action in (
@@ -139,7 +145,12 @@ def _lookup_table(obj: Any) -> Action | None:
     global _table, _table_key
     if _table_key != _ALL_LOADED:
         mods = sys.modules
-        key = ("torch.compiler" in mods, _EXTERNAL_UTILS in mods, _DECORATORS in mods)
+        key = (
+            "torch.compiler" in mods,
+            _EXTERNAL_UTILS in mods,
+            _DECORATORS in mods,
+            _COMPTIME in mods,
+        )
         if key != _table_key:
             _table = _build_table()
             _table_key = key
@@ -261,7 +272,8 @@ def marker_action(obj: Any) -> Action:
     (MARKER_EOGB_CTOR, None), (MARKER_EOGB_CTX, flag), (MARKER_EOGB_EXIT, previous flag),
     (MARKER_INLINE, the function to trace instead),
     (MARKER_ASSUME_CONSTANT, None): an assume_constant_result function,
-    (MARKER_AUTOGRAD_APPLY, None): `polyfills.apply_in_graph`."""
+    (MARKER_AUTOGRAD_APPLY, None): `polyfills.apply_in_graph`,
+    (MARKER_COMPTIME, None): `torch._dynamo.comptime.comptime`."""
     act = _action(obj, _describe)
     if act is None:  # classified as a marker, then changed: be safe
         return _brk(f"call to {_describe(obj)}")
