@@ -586,10 +586,6 @@ def test_item_36_namedtuple_subclass_attribute_mutation() -> None:
 # -- 37. collections.namedtuple(...) called in the trace --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collections.namedtuple('P', 'x y') in the trace makes 6 breaks ('call to non-traceable function sys.intern', 'frozenset.__contains__')",
-)
 def test_item_37_namedtuple_factory_constant_args() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:

@@ -48,6 +48,7 @@ __all__ = [
     "MARKER_EOGB_CTX",
     "MARKER_EOGB_EXIT",
     "MARKER_INLINE",
+    "MARKER_NAMEDTUPLE",
     "MARKER_SKIP",
     "MARKER_STEP_UNSUPPORTED",
     "CompiledCode",
@@ -158,6 +159,7 @@ MARKER_STEP_UNSUPPORTED: int
 MARKER_ASSUME_CONSTANT: int
 MARKER_AUTOGRAD_APPLY: int
 MARKER_COMPTIME: int
+MARKER_NAMEDTUPLE: int
 
 def set_frame_hook(enabled: bool) -> None:
     """Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`)."""

@@ -64,4 +64,6 @@ define_consts! {
     MARKER_AUTOGRAD_APPLY = 209,
     // `torch._dynamo.comptime.comptime`: runs its function at trace time (comptime.rs).
     MARKER_COMPTIME = 210,
+    // `collections.namedtuple`: called at trace time on constant arguments.
+    MARKER_NAMEDTUPLE = 211,
 }

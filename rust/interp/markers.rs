@@ -120,6 +120,7 @@ pub fn call_marker(
         }
         MARKER_ASSUME_CONSTANT => assumed_constant(tx, &obj, &args, &kwargs),
         MARKER_AUTOGRAD_APPLY => super::autograd_function::apply_in_graph(tx, args, kwargs),
+        MARKER_NAMEDTUPLE => namedtuple_factory(tx, &obj, &args, &kwargs),
         // Called other than by CALL (which runs it: comptime.rs), e.g. through `*args`.
         MARKER_COMPTIME => Err(Exit::brk(
             "torch._dynamo.comptime called indirectly (ferrodyn runs it at a plain call)",
@@ -192,6 +193,41 @@ pub fn strict_break(tx: &Tracer<'_>, reason: &str, at: &Location) -> Exit {
 
 /// A call of an `assume_constant_result` function: run once, now, on constant arguments;
 /// its result is a constant of the graph (as torch.compile does: no guard on what it read).
+/// `collections.namedtuple(typename, fields, ...)` on constants: the class, made now (a
+/// new class per call eagerly; one per trace here). Its `__module__` is the compiled
+/// frame's module unless `module=` is given (namedtuple would read ferrodyn's frame).
+fn namedtuple_factory<'py>(
+    tx: &mut Tracer<'py>,
+    f: &Bound<'py, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let py = tx.py;
+    let non_constant = || Exit::brk("collections.namedtuple() with non-constant arguments");
+    let a: Vec<_> = args
+        .iter()
+        .map(|v| tx.as_python_constant(v).ok_or_else(non_constant))
+        .collect::<TResult<_>>()?;
+    let kw = pyo3::types::PyDict::new(py);
+    for (k, v) in kwargs {
+        let c = tx.as_python_constant(v).ok_or_else(non_constant)?;
+        kw.set_item(k, c).map_err(|e| tx.err(e))?;
+    }
+    if !kwargs.iter().any(|(k, _)| k == "module") {
+        let module = tx
+            .root_globals
+            .bind(py)
+            .get_item("__name__")
+            .unwrap_or_else(|_| pyo3::types::PyString::new(py, "__main__").into_any());
+        kw.set_item("module", module).map_err(|e| tx.err(e))?;
+    }
+    let t = pyo3::types::PyTuple::new(py, a).map_err(|e| tx.err(e))?;
+    let cls = f
+        .call(t, Some(&kw))
+        .map_err(|e| super::exceptions::from_real_error(tx, e, "collections.namedtuple"))?;
+    tx.realize(&cls, None)
+}
+
 fn assumed_constant<'py>(
     tx: &mut Tracer<'py>,
     f: &Bound<'py, PyAny>,

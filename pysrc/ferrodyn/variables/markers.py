@@ -20,6 +20,8 @@ Rust core asks `marker_action` what a call, or a `with`, does):
   while tracing their region, a graph break raises `exc.Unsupported` as under fullgraph;
 * a function compiled with `torch.compile` called inside the traced code: its original
   function is traced in place (torch.compile inlines nested compiled functions too);
+* `collections.namedtuple(...)` on constant arguments: the class is made at trace time
+  (its `__module__` is the compiled frame's module), as torch.compile folds it;
 * `torch._dynamo.comptime(fn)`: `fn` runs once at trace time with a `ferrodyn.comptime`
   context (`rust/interp/comptime.rs`);
 * `Fn.apply` of a user `torch.autograd.Function`: traced through
@@ -37,6 +39,7 @@ is loaded, so the tables are built from `sys.modules` as modules appear.
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import sys
@@ -90,6 +93,7 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
 
     entries.append((polyfills.unsupported, _brk("unsupported in the trace", msg=True)))
     entries.append((polyfills.apply_in_graph, (kinds.MARKER_AUTOGRAD_APPLY, None)))
+    entries.append((collections.namedtuple, (kinds.MARKER_NAMEDTUPLE, None)))
     compiler = sys.modules.get("torch.compiler")
     if compiler is not None:
         for name in ("is_compiling", "is_dynamo_compiling"):
@@ -273,7 +277,8 @@ def marker_action(obj: Any) -> Action:
     (MARKER_INLINE, the function to trace instead),
     (MARKER_ASSUME_CONSTANT, None): an assume_constant_result function,
     (MARKER_AUTOGRAD_APPLY, None): `polyfills.apply_in_graph`,
-    (MARKER_COMPTIME, None): `torch._dynamo.comptime.comptime`."""
+    (MARKER_COMPTIME, None): `torch._dynamo.comptime.comptime`,
+    (MARKER_NAMEDTUPLE, None): `collections.namedtuple`."""
     act = _action(obj, _describe)
     if act is None:  # classified as a marker, then changed: be safe
         return _brk(f"call to {_describe(obj)}")
