@@ -643,10 +643,6 @@ class Partial(TypedDict, total=False):
     lr: float
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="calling a TypedDict class is a break ('constructing Opts: it has a custom metaclass')",
-)
 def test_item_39_typeddict_builds_dict() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:
@@ -708,11 +704,6 @@ def test_item_40_ordered_dict_move_to_end() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="types.MappingProxyType(d) breaks ('constructing the builtin type mappingproxy', "
-    "'mappingproxy.__len__/__getitem__ is implemented in C')",
-)
 def test_item_40_mapping_proxy_is_live() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:

@@ -16,6 +16,7 @@ import copy
 import functools
 import itertools
 import operator
+import types
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -545,6 +546,45 @@ class CatchWarnings:
         return None
 
 
+# -- types.MappingProxyType ------------------------------------------------------------------
+class MappingProxy:
+    """`types.MappingProxyType(mapping)` made inside the compiled region: a live, read-only
+    view of the mapping (writes to the mapping are seen through it). A stand-in
+    (`TRACE_ONLY`): returned or stored, eager makes the real one."""
+
+    def __init__(self, mapping: Any) -> None:
+        if not isinstance(mapping, dict):
+            unsupported("types.MappingProxyType of something other than a dict")
+        self._mapping = mapping
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._mapping[key]
+
+    def __len__(self) -> int:
+        return len(self._mapping)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._mapping
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._mapping)
+
+    def keys(self) -> Any:
+        return self._mapping.keys()
+
+    def values(self) -> Any:
+        return self._mapping.values()
+
+    def items(self) -> Any:
+        return self._mapping.items()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._mapping.get(key, default)
+
+    def copy(self) -> Any:
+        return self._mapping.copy()
+
+
 # -- torch._dynamo decorators called inside the region ------------------------------------
 def nonstrict_trace(traceable_fn: Any) -> Any:
     """`torch._dynamo.nonstrict_trace(fn)` called inside the compiled region on a function
@@ -675,6 +715,7 @@ POLYFILLS: dict[Any, Callable[..., Any]] = {
     itertools.cycle: cycle,
     torch.nn.CrossEntropyLoss: cross_entropy_loss,
     warnings.catch_warnings: CatchWarnings,
+    types.MappingProxyType: MappingProxy,
     torch.Tensor: tensor_constructor,
     **_LEGACY_TYPED,
 }
@@ -688,6 +729,7 @@ TRACE_ONLY: frozenset[Any] = frozenset(
         *(c for c in cross_entropy_loss.__code__.co_consts if isinstance(c, type(reduce.__code__))),
         CatchWarnings,
         PatchDynamoConfig,
+        MappingProxy,
         AutogradFunctionCtx,
     ]
 )

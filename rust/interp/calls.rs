@@ -281,6 +281,21 @@ fn call_object(
         if let Some(v) = super::model_output::construct(tx, &obj, &args, &kwargs)? {
             return Ok(v);
         }
+        if is_typed_dict(&obj) {
+            // Calling a TypedDict class makes a plain dict (one with optional keys breaks,
+            // as in torch.compile).
+            if obj
+                .getattr("__optional_keys__")
+                .and_then(|k| k.len())
+                .is_ok_and(|n| n > 0)
+            {
+                return Err(Exit::brk(
+                    "constructing a TypedDict with optional keys (torch.compile breaks too)",
+                ));
+            }
+            let dict = tx.realize(super::stdlib::r(tx)?.dict.bind(py), None)?;
+            return call_value(tx, &dict, args, kwargs);
+        }
     }
     if matches!(o.kind, KIND_PURE | KIND_OPERATOR) {
         if let Some(v) = symbolic_call(tx, &obj, &args, &kwargs)? {
@@ -479,6 +494,15 @@ fn call_object(
             tx.describe(&obj)
         ))),
     }
+}
+
+/// A `typing.TypedDict` (or typing_extensions') class: its metaclass is `_TypedDictMeta`.
+fn is_typed_dict(cls: &Bound<'_, PyAny>) -> bool {
+    let meta = cls.get_type();
+    meta.name().is_ok_and(|n| n == "_TypedDictMeta")
+        && meta
+            .module()
+            .is_ok_and(|m| m == "typing" || m == "typing_extensions")
 }
 
 /// Calling an nn.Module: guard that it has no hooks, then inline `type(m).forward`.

@@ -383,9 +383,15 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
                 return truthy(tx, &r);
             }
         }
-        if super::containers::is_sub_dict(o) {
+        let py_contains = o.kind == KIND_OBJECT
+            && o.obj
+                .bind(py)
+                .get_type()
+                .getattr("__contains__")
+                .is_ok_and(|f| f.is_instance_of::<pyo3::types::PyFunction>());
+        if super::containers::is_sub_dict(o) || py_contains {
             // A dict subclass: its keys are read (and guarded) like its other reads, or its
-            // own Python `__contains__` is traced.
+            // own Python `__contains__` is traced (as for any user object defining one).
             let r = call_dunder(tx, container, "__contains__", vec![item.clone()])?;
             return truthy(tx, &r);
         }
