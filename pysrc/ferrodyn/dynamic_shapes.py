@@ -7,6 +7,8 @@ symbolic from then on. `dynamic=True` makes every dimension of every input tenso
 from the first trace (sizes 0 and 1 stay specialised, as torch does); `dynamic=False`
 never does. `torch._dynamo.mark_dynamic` / `maybe_mark_dynamic` / `mark_static` on an input
 tensor are honoured in every mode but `dynamic=False` (which still honours `mark_dynamic`).
+A `mark_dynamic(t, dim, min=, max=)` range is a constraint, as in torch.compile: a size
+outside it raises `ConstraintViolationError`, and the shape guard checks the range.
 
 Symbolic sizes live in a `ShapeEnv` owned by the trace's FakeTensorMode. Branching on them,
 or using them where the interpreter needs a constant, specialises them: the shape
@@ -30,10 +32,13 @@ from typing import Any
 import torch
 from torch._guards import GuardSource, Source
 from torch.fx.experimental.symbolic_shapes import (
+    ConstraintViolationError,
     DimDynamic,
     ShapeEnv,
     StatelessSymbolicContext,
+    StrictMinMaxConstraint,
 )
+from torch.utils._sympy.value_ranges import ValueRanges
 
 from .backends import DynamicBackend
 
@@ -123,6 +128,21 @@ def _marked(tensor: torch.Tensor, attr: str) -> set[int]:
     return {d % n for d in dims if isinstance(d, int) and n and -n <= d < n}
 
 
+def _ranges(tensor: torch.Tensor) -> list[tuple[int, int, int | None]]:
+    """The (dim, min, max) ranges `mark_dynamic(t, dim, min=, max=)` recorded on `tensor`."""
+    ranges = getattr(tensor, "_dynamo_dynamic_range", None)
+    if not isinstance(ranges, (set, frozenset, list, tuple)):
+        return []
+    n = tensor.dim()
+    out = []
+    for r in ranges:
+        dim, lo, hi = getattr(r, "dim", None), getattr(r, "min", None), getattr(r, "max", None)
+        if not isinstance(dim, int) or not n or not -n <= dim < n:
+            continue
+        out.append((dim % n, lo if isinstance(lo, int) else 0, hi if isinstance(hi, int) else None))
+    return out
+
+
 class InputShapes:
     """Chooses each graph input's symbolic dimensions for one trace."""
 
@@ -199,11 +219,24 @@ class InputShapes:
     ) -> torch.Tensor:
         source = InputSource(index)
         dims = self._dynamic_dims(tensor, source_name)
+        constraints: list[Any] = [None] * tensor.dim()
+        for dim, lo, hi in _ranges(tensor):
+            if dim not in dims:
+                continue
+            size = tensor.shape[dim]
+            if size < lo or (hi is not None and size > hi):
+                raise ConstraintViolationError(
+                    f"{source_name}.size()[{dim}] is {size}, not in the range "
+                    f"[{lo}, {'inf' if hi is None else hi}] given to mark_dynamic"
+                )
+            constraints[dim] = StrictMinMaxConstraint(
+                vr=ValueRanges(lower=lo, upper=math.inf if hi is None else hi), warn_only=False
+            )
         ctx = StatelessSymbolicContext(
             dynamic_sizes=[
                 DimDynamic.DYNAMIC if i in dims else DimDynamic.STATIC for i in range(tensor.dim())
             ],
-            constraint_sizes=[None] * tensor.dim(),
+            constraint_sizes=constraints,
         )
         fake = mode.from_tensor(tensor, source=source, symbolic_context=ctx)
         if symbolic_dims(fake):

@@ -87,6 +87,14 @@ pub fn from_pyerr(py: Python<'_>, err: PyErr, unsupported: &Bound<'_, PyAny>) ->
     if err.get_type(py).is_subclass(unsupported).unwrap_or(false) {
         return Exit::brk(err.value(py).to_string());
     }
+    // A shape constraint the user gave (mark_dynamic ranges) that this call violates.
+    if err
+        .get_type(py)
+        .name()
+        .is_ok_and(|n| n == "ConstraintViolationError")
+    {
+        return Exit::Hard(err);
+    }
     Exit::internal(format!(
         "{}: {}",
         err.get_type(py)
