@@ -251,6 +251,21 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
         lambda: ((), {"input_ids": _ids(), "decoder_input_ids": _ids(4)}),
     ),
     "vit": (vit, lambda: ((torch.randn(1, 3, 16, 16),), {})),
+    # transformers captures hidden states with forward hooks on the layers.
+    "vit_hidden_states": (
+        vit,
+        lambda: ((torch.randn(1, 3, 16, 16),), {"output_hidden_states": True}),
+    ),
+    "bert_masked": (
+        bert,
+        lambda: (
+            (_ids(),),
+            {
+                "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 0, 0]]),
+                "token_type_ids": torch.zeros(1, 7, dtype=torch.long),
+            },
+        ),
+    ),
     "resnet": (resnet, lambda: ((torch.randn(1, 3, 32, 32),), {})),
     "mixtral_lm": (mixtral_lm, lambda: ((_ids(),), {})),
     "mixtral_lm_grouped_mm": (mixtral_lm_grouped_mm, lambda: ((_ids(),), {})),

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import torch
 from torch.nn.modules import module as _nn_module
 
-from . import _core, config
+from . import _core, config, polyfills
 from .backends import Backend, DynamicBackend, resolve
 from .exc import UnsupportedPythonWarning
 
@@ -113,11 +113,14 @@ class OptimizedModule(torch.nn.Module):
     """
 
     # Kept outside the shared __dict__ so that nothing leaks onto the original module.
-    # _ferrodyn_state = (m, m.__dict__, compiled forward, the Python function it compiles);
-    # one tuple because each attribute read on an nn.Module costs ~25 ns.
+    # _ferrodyn_state = (m, m.__dict__, compiled forward, the Python function it compiles,
+    # compiled `_call_impl` for modules with forward hooks); one tuple because each attribute
+    # read on an nn.Module costs ~25 ns.
     __slots__ = ("_ferrodyn_backend", "_ferrodyn_state")
 
-    _ferrodyn_state: tuple[torch.nn.Module, dict[str, Any], Callable[..., Any], Any]
+    _ferrodyn_state: tuple[
+        torch.nn.Module, dict[str, Any], Callable[..., Any], Any, Callable[..., Any] | None
+    ]
     _ferrodyn_backend: str
 
     @property
@@ -125,9 +128,7 @@ class OptimizedModule(torch.nn.Module):
         return self._ferrodyn_state[0]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        m, d, compiled, fn = self._ferrodyn_state
-        # Hooks are not traced yet: with any, run the original (hooks and all) eagerly. Same for
-        # a forward replaced (on the instance or the class) since compile.
+        m, d, compiled, fn, hooked = self._ferrodyn_state
         if (
             d["_forward_hooks"]
             or d["_forward_pre_hooks"]
@@ -140,6 +141,17 @@ class OptimizedModule(torch.nn.Module):
             or "forward" in d
             or type(m).forward is not fn
         ):
+            # Forward hooks and pre-hooks: `_call_impl` is compiled (hooks traced with the
+            # forward, as torch.compile does). Backward or global hooks, or a forward replaced
+            # since compile: the original, eagerly.
+            if (
+                hooked is not None
+                and not (d["_backward_hooks"] or d["_backward_pre_hooks"])
+                and not (_gfh or _gfph or _gbh or _gbph)
+                and "forward" not in d
+                and type(m).forward is fn
+            ):
+                return hooked(m, *args, **kwargs)
             return m(*args, **kwargs)
         return compiled(m, *args, **kwargs)
 
@@ -210,6 +222,21 @@ def unshared() -> Iterator[None]:
         _unshared_depth -= 1
 
 
+def _shared_compile(
+    fn: types.FunctionType, backend: Backend, fullgraph: bool, backend_key: tuple[Any, ...] | None
+) -> Callable[..., Any]:
+    """`fn` compiled, shared with other compiles of it with the same backend spec."""
+    key = None
+    if backend_key is not None and not _unshared_depth:
+        key = (fn, backend_key, fullgraph, config.recompile_limit)
+    shared = _shared_forwards.get(key) if key is not None else None
+    if shared is None:
+        shared = _compile_function(fn, backend, fullgraph)
+        if key is not None:
+            _shared_forwards[key] = shared
+    return shared
+
+
 def _wrap_module(
     m: torch.nn.Module,
     backend: Backend | None,
@@ -231,19 +258,13 @@ def _wrap_module(
             "expected an nn.Module whose forward is a Python function"
         )
     compiled: Callable[..., Any] = _eager_module_call
+    hooked: Callable[..., Any] | None = None
     if backend is not None and fwd is not None:
-        key = None
-        if backend_key is not None and not _unshared_depth:
-            key = (fwd, backend_key, fullgraph, config.recompile_limit)
-        shared = _shared_forwards.get(key) if key is not None else None
-        if shared is None:
-            shared = _compile_function(fwd, backend, fullgraph)
-            if key is not None:
-                _shared_forwards[key] = shared
-        compiled = shared
+        compiled = _shared_compile(fwd, backend, fullgraph, backend_key)
+        hooked = _shared_compile(polyfills.module_call_with_hooks, backend, fullgraph, backend_key)
     w: OptimizedModule = object.__new__(_wrapper_class(type(m)))
     object.__setattr__(w, "__dict__", m.__dict__)
-    object.__setattr__(w, "_ferrodyn_state", (m, m.__dict__, compiled, type(m).forward))
+    object.__setattr__(w, "_ferrodyn_state", (m, m.__dict__, compiled, type(m).forward, hooked))
     object.__setattr__(w, "_ferrodyn_backend", backend_name)
     return w
 

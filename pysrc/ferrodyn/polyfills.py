@@ -610,6 +610,39 @@ class PatchDynamoConfig:
         return None
 
 
+# -- nn.Module.__call__ with forward hooks --------------------------------------------------
+def module_call_with_hooks(module: Any, *args: Any, **kwargs: Any) -> Any:
+    """`module(*args, **kwargs)` for a module with forward pre-hooks or forward hooks (and no
+    backward hooks): what `nn.Module._call_impl` does, traced as torch.compile traces it
+    (hooks and forward inlined, in order). Global module hooks break before this."""
+    for hook_id, hook in module._forward_pre_hooks.items():
+        if hook_id in module._forward_pre_hooks_with_kwargs:
+            args_kwargs = hook(module, args, kwargs)
+            if args_kwargs is not None:
+                if isinstance(args_kwargs, tuple) and len(args_kwargs) == 2:
+                    args, kwargs = args_kwargs
+                else:
+                    raise RuntimeError(
+                        "forward pre-hook must return None or a tuple of (new_args, new_kwargs),"
+                        f" but got {args_kwargs}."
+                    )
+        else:
+            new_args = hook(module, args)
+            if new_args is not None:
+                if not isinstance(new_args, tuple):
+                    new_args = (new_args,)
+                args = new_args
+    result = module.forward(*args, **kwargs)
+    for hook_id, hook in module._forward_hooks.items():
+        if hook_id in module._forward_hooks_with_kwargs:
+            hook_result = hook(module, args, kwargs, result)
+        else:
+            hook_result = hook(module, args, result)
+        if hook_result is not None:
+            result = hook_result
+    return result
+
+
 # -- torch.autograd.Function ----------------------------------------------------------------
 class AutogradFunctionCtx:
     """The `ctx` a traced `forward` (or `setup_context`) of a user `torch.autograd.Function`

@@ -107,6 +107,11 @@ def classify(code: types.CodeType) -> int:
         return QUIET
     if filename == _EXTERNAL_UTILS and code.co_name == "nonrecursive_disable_wrapper":
         return SKIP_WRAPPED
+    if filename == "<string>" and code.co_qualname.startswith("__create_fn__.<locals>."):
+        # A dataclass's generated method (`__init__` storing fields, then `__post_init__`):
+        # bookkeeping without graph ops, and for transformers' ModelOutput a break at every
+        # field store when traced on its own. Runs natively, with what it calls.
+        return QUIET
     if filename.startswith("<"):
         # FX-generated code, frozen modules: never user code worth tracing on its own.
         return SKIP if filename.startswith(("<eval_with_key", "<frozen")) else TRACE

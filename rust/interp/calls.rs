@@ -496,6 +496,10 @@ fn call_object(
     }
 }
 
+fn is_ordered_dict(d: &Bound<'_, PyAny>) -> bool {
+    d.get_type().name().is_ok_and(|n| n == "OrderedDict")
+}
+
 /// A `typing.TypedDict` (or typing_extensions') class: its metaclass is `_TypedDictMeta`.
 fn is_typed_dict(cls: &Bound<'_, PyAny>) -> bool {
     let meta = cls.get_type();
@@ -521,24 +525,54 @@ fn call_module(
         ));
     };
     let inst = Arc::new(Source::InstDict { base: src.clone() });
+    let mut forward_hooks = false;
     for hooks in [
-        "_forward_hooks",
-        "_forward_pre_hooks",
         "_backward_hooks",
         "_backward_pre_hooks",
+        "_forward_hooks",
+        "_forward_pre_hooks",
     ] {
         let d = obj.getattr(hooks).map_err(|e| tx.err(e))?;
         let n = d.len().unwrap_or(1);
         if n != 0 {
-            return Err(Exit::brk(format!(
-                "calling a module that has {hooks} registered"
-            )));
+            if hooks.starts_with("_backward")
+                || !d.is_exact_instance_of::<PyDict>() && !is_ordered_dict(&d)
+            {
+                return Err(Exit::brk(format!(
+                    "calling a module that has {hooks} registered"
+                )));
+            }
+            // Forward hooks: `_call_impl` traced through its polyfill, which reads the
+            // hook dicts (guarded as it reads them).
+            forward_hooks = true;
+            continue;
         }
         let s = Arc::new(Source::DictItem {
             base: inst.clone(),
             key: DictKey::Str(hooks.into()),
         });
         tx.guard(&s, Guard::Len(0));
+    }
+    if forward_hooks {
+        let global = py
+            .import_cached("torch.nn.modules.module")
+            .map_err(|e| tx.err(e))?;
+        for name in ["_global_forward_hooks", "_global_forward_pre_hooks"] {
+            if global.getattr(name).and_then(|d| d.len()).unwrap_or(1) != 0 {
+                return Err(Exit::brk(format!(
+                    "calling a module with forward hooks while {name} are registered"
+                )));
+            }
+        }
+        let pf = py
+            .import_cached("ferrodyn.polyfills")
+            .and_then(|m| m.getattr("module_call_with_hooks"))
+            .map_err(|e| tx.err(e))?;
+        let pf = tx.realize(&pf, None)?;
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(whole.clone());
+        all.extend(args);
+        return call_value(tx, &pf, all, kwargs);
     }
     // `m.forward = f` on the instance wins over the class's forward (`self.forward` in
     // `nn.Module.__call__`); its absence is guarded, since modules are matched by class.

@@ -10,15 +10,11 @@ use super::iter::unpack;
 use super::kinds::KIND_OBJECT;
 use super::ops::is_same;
 use super::tracer::Tracer;
-use super::value::{IterVal, ObjVal, Value};
+use super::value::{ObjVal, Value};
 use crate::guards::{DictKey, Guard, Source};
 use pyo3::types::PyDict;
 use std::rc::Rc;
 use std::sync::Arc;
-
-fn items_iter(items: Vec<Value>) -> Value {
-    Value::new_iter(IterVal::Items { items, pos: 0 })
-}
 
 fn const_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
     match (tx.as_python_constant(a), tx.as_python_constant(b)) {
@@ -203,26 +199,17 @@ pub fn call_container_method(
                     .map(|(_, v)| v.clone()))
             };
             match (name, args.as_slice()) {
-                ("items", []) => {
-                    let items = d
-                        .items
-                        .borrow()
-                        .iter()
-                        .map(|(k, v)| {
-                            Value::new_tuple(vec![Value::Const(k.clone_ref(py)), v.clone()])
-                        })
-                        .collect();
-                    Ok(items_iter(items))
-                }
-                ("keys", []) => Ok(items_iter(
-                    d.items
-                        .borrow()
-                        .iter()
-                        .map(|(k, _)| Value::Const(k.clone_ref(py)))
-                        .collect(),
+                ("keys", []) => Ok(super::dict_views::view(
+                    d,
+                    super::dict_views::ViewKind::Keys,
                 )),
-                ("values", []) => Ok(items_iter(
-                    d.items.borrow().iter().map(|(_, v)| v.clone()).collect(),
+                ("values", []) => Ok(super::dict_views::view(
+                    d,
+                    super::dict_views::ViewKind::Values,
+                )),
+                ("items", []) => Ok(super::dict_views::view(
+                    d,
+                    super::dict_views::ViewKind::Items,
                 )),
                 ("get", [k]) => Ok(lookup(tx, k)?.unwrap_or(none)),
                 ("get", [k, default]) => Ok(lookup(tx, k)?.unwrap_or_else(|| default.clone())),

@@ -12,6 +12,7 @@ pub mod builtins;
 pub mod calls;
 pub mod comptime;
 pub mod containers;
+pub mod dict_views;
 pub mod dispatch;
 pub mod environ;
 pub mod exceptions;

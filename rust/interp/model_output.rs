@@ -6,8 +6,8 @@
 //! Its state is fully given by the field values: every field is an attribute; the mapping
 //! holds the fields that are not None, in field order; integer and slice indexing go
 //! through that tuple. Escaping the graph, it is `cls(**fields)` called again (the real
-//! construction, once per call, as in eager). Mutating it, or anything not modelled here,
-//! breaks the graph.
+//! construction, once per call, as in eager). Setting a field (`out[k] = v`, `out.k = v`)
+//! is modelled; other mutations, or anything not modelled here, break the graph.
 
 use std::rc::Rc;
 
@@ -54,17 +54,37 @@ pub fn construct(
     for (slot, a) in values.iter_mut().zip(args) {
         *slot = Some(a.clone());
     }
+    let mut renamed: Vec<(usize, Value)> = Vec::new();
     for (k, v) in kwargs {
-        // Unknown names include the deprecated `past_key_values`/`cache_params`, which
-        // transformers renames with a logged warning: constructed natively.
-        let i = names
-            .iter()
-            .position(|n| n == k)
-            .ok_or_else(|| Exit::brk(format!("ModelOutput constructed with keyword '{k}'")))?;
-        if values[i].is_some() {
-            return Err(Exit::brk(format!("ModelOutput got '{k}' twice")));
+        match names.iter().position(|n| n == k) {
+            Some(i) => {
+                if values[i].is_some() {
+                    return Err(Exit::brk(format!("ModelOutput got '{k}' twice")));
+                }
+                values[i] = Some(v.clone());
+            }
+            None => {
+                // A deprecated name (`past_key_values`) that transformers' wrapper renames.
+                let renames = py
+                    .import_cached("ferrodyn.variables")
+                    .and_then(|m| m.call_method1("model_output_renames", (cls,)))
+                    .and_then(|r| r.get_item(k.as_str()))
+                    .and_then(|n| n.extract::<String>())
+                    .ok();
+                let i = renames
+                    .and_then(|n| names.iter().position(|x| *x == n))
+                    .ok_or_else(|| {
+                        Exit::brk(format!("ModelOutput constructed with keyword '{k}'"))
+                    })?;
+                renamed.push((i, v.clone()));
+            }
         }
-        values[i] = Some(v.clone());
+    }
+    // The new name wins when both are given (the wrapper drops the old one).
+    for (i, v) in renamed {
+        if values[i].is_none() {
+            values[i] = Some(v);
+        }
     }
     let values: Vec<Value> = values
         .into_iter()
@@ -79,13 +99,13 @@ pub fn construct(
     Ok(Some(Value::Std(Rc::new(StdVal::ModelOutput {
         cls: cls.clone().unbind(),
         names,
-        values,
+        values: std::cell::RefCell::new(values),
     }))))
 }
 
-fn parts(s: &StdVal) -> TResult<(&[String], &[Value])> {
+fn parts(s: &StdVal) -> TResult<(&[String], Vec<Value>)> {
     match s {
-        StdVal::ModelOutput { names, values, .. } => Ok((names, values)),
+        StdVal::ModelOutput { names, values, .. } => Ok((names, values.borrow().clone())),
         _ => Err(Exit::internal("not a ModelOutput")),
     }
 }
@@ -97,7 +117,7 @@ pub fn present(tx: &Tracer<'_>, s: &StdVal) -> TResult<Vec<(String, Value)>> {
         .iter()
         .zip(values)
         .filter(|(_, v)| !is_none(tx.py, v))
-        .map(|(n, v)| (n.clone(), v.clone()))
+        .map(|(n, v)| (n.clone(), v))
         .collect())
 }
 
@@ -114,6 +134,34 @@ pub fn load_attr(s: &StdVal, name: &str) -> TResult<Value> {
         Some(i) => Ok(values[i].clone()),
         None => Err(Exit::brk(format!("attribute '{name}' of a ModelOutput"))),
     }
+}
+
+/// `out[k] = v` (`ModelOutput.__setitem__`: the mapping entry and the attribute) and
+/// `out.k = v` (`ModelOutput.__setattr__`: also the mapping entry when `k` is in it and `v`
+/// is not None), for a field `k`: the field's new value. What would make the mapping
+/// differ from "the fields that are not None" (a None value; an attribute store to a
+/// field not in the mapping) breaks, as does any other name.
+pub fn store(tx: &mut Tracer<'_>, s: &StdVal, key: &str, value: Value, item: bool) -> TResult<()> {
+    let StdVal::ModelOutput { names, values, .. } = s else {
+        return Err(Exit::internal("not a ModelOutput"));
+    };
+    let Some(i) = names.iter().position(|n| n == key) else {
+        return Err(Exit::brk(format!(
+            "storing '{key}' on a ModelOutput (not a field)"
+        )));
+    };
+    if is_none(tx.py, &value) {
+        return Err(Exit::brk(format!(
+            "storing None to ModelOutput field '{key}'"
+        )));
+    }
+    if !item && is_none(tx.py, &values.borrow()[i]) {
+        return Err(Exit::brk(format!(
+            "setting ModelOutput attribute '{key}' that is not in its mapping"
+        )));
+    }
+    values.borrow_mut()[i] = value;
+    Ok(())
 }
 
 /// `out[k]`: by field name in the mapping, or by position in `to_tuple()`.

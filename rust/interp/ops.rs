@@ -654,6 +654,13 @@ pub fn store_subscr(
         if let super::stdlib::StdVal::InstDict { obj } = &**s {
             return super::inst_dict::store(tx, obj, key, Some(value));
         }
+        if let super::stdlib::StdVal::ModelOutput { .. } = &**s {
+            let k = key
+                .as_const(py)
+                .and_then(|k| k.extract::<String>().ok())
+                .ok_or_else(|| Exit::brk("ModelOutput item assignment with a non-str key"))?;
+            return super::model_output::store(tx, s, &k, value, true);
+        }
     }
     match container {
         Value::Tensor(_) => {

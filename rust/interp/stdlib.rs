@@ -48,6 +48,12 @@ pub enum StdVal {
     },
     Deque(DequeVal),
     Set(SetVal),
+    /// `d.keys()` / `d.values()` / `d.items()` of a dict value: a live view (it sees later
+    /// changes of the dict, can be iterated again, measured and tested with `in`).
+    DictView {
+        dict: Rc<DictVal>,
+        kind: super::dict_views::ViewKind,
+    },
     /// An iterator over a deque or set: a snapshot that breaks if the owner is mutated
     /// while it is being iterated (CPython raises RuntimeError there).
     /// `m[a:b]` of a stock `nn.ModuleList` `m`: its modules, in order. It escapes as
@@ -67,7 +73,7 @@ pub enum StdVal {
     ModelOutput {
         cls: Py<PyAny>,
         names: Vec<String>,
-        values: Vec<Value>,
+        values: std::cell::RefCell<Vec<Value>>,
     },
     /// `sig.parameters` of a traced signature.
     SigParams {
@@ -101,6 +107,7 @@ impl StdVal {
             StdVal::SigParams { .. } => "mappingproxy",
             StdVal::SeqIter { .. } => "iterator",
             StdVal::InstDict { .. } => "dict",
+            StdVal::DictView { kind, .. } => kind.type_name(),
         }
     }
 
@@ -882,6 +889,7 @@ pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?.len(),
         StdVal::ModelOutput { .. } => super::model_output::present(tx, s)?.len(),
         StdVal::InstDict { obj } => super::inst_dict::len(tx, obj)?,
+        StdVal::DictView { dict, .. } => dict.items.borrow().len(),
         other => {
             return Err(Exit::brk(format!(
                 "TypeError: object of type '{}' has no len()",
@@ -904,6 +912,7 @@ pub fn truthy_std(tx: &Tracer<'_>, s: &StdVal) -> bool {
             super::model_output::present(tx, s).map_or(true, |p| !p.is_empty())
         }
         StdVal::InstDict { obj } => super::inst_dict::len(tx, obj).map_or(true, |n| n != 0),
+        StdVal::DictView { dict, .. } => !dict.items.borrow().is_empty(),
         _ => true,
     }
 }
@@ -917,6 +926,7 @@ pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<V
         StdVal::ModuleSlice { items, .. } => items.clone(),
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?,
         StdVal::ModelOutput { .. } => super::model_output::keys(tx, s)?,
+        StdVal::DictView { dict, kind } => kind.items(tx.py, dict),
         other => {
             return Err(Exit::brk(format!(
                 "'{}' object is not iterable",

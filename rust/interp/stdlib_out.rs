@@ -38,6 +38,9 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::InstDict { .. } => {
                     return Ok(Some(py.get_type::<pyo3::types::PyDict>().into_any()))
                 }
+                StdVal::DictView { kind, .. } => {
+                    return Ok(Some(kind.python_type(py).map_err(|e| tx.err(e))?))
+                }
             }
             .bind(py)
             .clone(),
@@ -218,7 +221,7 @@ pub fn table_entry(
                 args: Vec::new(),
                 kwargs: names
                     .iter()
-                    .zip(values)
+                    .zip(values.borrow().iter())
                     .map(|(n, v)| Ok((n.clone(), tmpl(tx, v)?)))
                     .collect::<TResult<_>>()?,
             },
@@ -230,6 +233,12 @@ pub fn table_entry(
             StdVal::SigParams { sig } => Entry::Call {
                 f: rf.get_parameters.clone_ref(py),
                 args: vec![tmpl(tx, &Value::Std(sig.clone()))?],
+                kwargs: Vec::new(),
+            },
+            // The view of the dict as it leaves the region (its own dict, rebuilt or fetched).
+            StdVal::DictView { dict, kind } => Entry::Call {
+                f: kind.method(py).map_err(|e| tx.err(e))?,
+                args: vec![tmpl(tx, &Value::Dict(dict.clone()))?],
                 kwargs: Vec::new(),
             },
             StdVal::ModuleSlice { module, slice, .. } => Entry::Call {
@@ -258,6 +267,27 @@ pub fn table_entry(
                                 .as_const(py)
                                 .map(|c| c.clone().unbind())
                                 .unwrap_or_else(|| py.None()),
+                        ),
+                    ],
+                    kwargs: Vec::new(),
+                }
+            }
+            // A loop over `d.items()` (or keys, values) split inside its body: the view
+            // of the same dict, advanced past the items already taken.
+            StdVal::SeqIter { owner, pos, .. } if matches!(&**owner, StdVal::DictView { .. }) => {
+                let StdVal::DictView { dict, kind } = &**owner else {
+                    unreachable!("matched above")
+                };
+                let seq = OutTemplate::Call(
+                    kind.method(py).map_err(|e| tx.err(e))?,
+                    vec![tmpl(tx, &Value::Dict(dict.clone()))?],
+                );
+                Entry::Call {
+                    f: rf.advanced_iter.clone_ref(py),
+                    args: vec![
+                        seq,
+                        OutTemplate::Const(
+                            pyo3::types::PyInt::new(py, pos.get()).into_any().unbind(),
                         ),
                     ],
                     kwargs: Vec::new(),

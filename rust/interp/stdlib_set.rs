@@ -416,6 +416,7 @@ pub fn call_method(
 pub fn contains(tx: &mut Tracer<'_>, s: &StdVal, x: &Value) -> TResult<bool> {
     match s {
         StdVal::InstDict { obj } => super::inst_dict::contains(tx, obj, x),
+        StdVal::DictView { dict, kind } => super::dict_views::contains(tx, dict, *kind, x),
         StdVal::Set(set) => set.contains(tx, x),
         StdVal::Deque(d) => {
             let items: Vec<Value> = d.items.borrow().iter().cloned().collect();

@@ -80,6 +80,11 @@ pub fn store_attr(
     if let Value::Exception(e) = obj {
         return crate::interp::exceptions::store_attr(tx, e, name, value);
     }
+    if let (Value::Std(s), Some(v)) = (obj, &value) {
+        if let crate::interp::stdlib::StdVal::ModelOutput { .. } = &**s {
+            return crate::interp::model_output::store(tx, s, name, v.clone(), false);
+        }
+    }
     // A function made in the trace: its attributes live on its value until it is rebuilt.
     if let Value::Function(f) = obj {
         if f.obj.is_none() {

@@ -62,3 +62,25 @@ def model_output_fields(cls: Any) -> list[str] | None:
     if code is None or "__create_fn__" not in code.co_qualname:
         return None
     return [f.name for f in fields]
+
+
+def model_output_renames(cls: Any) -> dict[str, str]:
+    """Deprecated keyword names of the class's `__init__` and their new names: transformers'
+    `deprecate_kwarg(old, version, new_name=new)` wrappers around the generated `__init__`
+    (`past_key_values` -> `cache`), read off the wrappers' closures. A renamed keyword goes
+    to its new field (no FutureWarning while compiling, as the wrapper itself decides)."""
+    renames: dict[str, str] = {}
+    fn = cls.__dict__.get("__init__")
+    while fn is not None and getattr(fn, "__wrapped__", None) is not None:
+        code = getattr(fn, "__code__", None)
+        cells = getattr(fn, "__closure__", None) or ()
+        if code is not None and len(code.co_freevars) == len(cells):
+            try:
+                env = {n: c.cell_contents for n, c in zip(code.co_freevars, cells)}
+            except ValueError:  # an empty cell
+                env = {}
+            old, new = env.get("old_name"), env.get("new_name")
+            if isinstance(old, str) and isinstance(new, str) and not env.get("raise_if_both_names"):
+                renames[old] = new
+        fn = fn.__wrapped__
+    return renames
