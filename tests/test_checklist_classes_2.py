@@ -181,9 +181,6 @@ def _tuple_sub(x: torch.Tensor, p: Pair) -> Any:
         pytest.param(
             _list_sub,
             lambda: (torch.ones(2), Stack()),
-            marks=pytest.mark.xfail(
-                strict=True, reason=_SUBCLASS_BREAKS.format("list", "Stack.append")
-            ),
             id="list",
         ),
         pytest.param(

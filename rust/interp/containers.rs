@@ -10,7 +10,7 @@ use super::iter::unpack;
 use super::kinds::KIND_OBJECT;
 use super::ops::is_same;
 use super::tracer::Tracer;
-use super::value::{ObjVal, Value};
+use super::value::{ListVal, ObjVal, Value};
 use crate::guards::{DictKey, Guard, Source};
 use pyo3::types::PyDict;
 use std::rc::Rc;
@@ -150,6 +150,20 @@ pub fn call_container_method(
                 ("clear", []) => {
                     l.items.borrow_mut().clear();
                     Ok(none)
+                }
+                ("remove", [x]) => {
+                    let items = l.items.borrow().clone();
+                    for (i, v) in items.iter().enumerate() {
+                        if is_same(tx, v, x)? || const_eq(tx, v, x)? {
+                            l.items.borrow_mut().remove(i);
+                            return Ok(none);
+                        }
+                    }
+                    Err(super::exceptions::raise_builtin(
+                        py,
+                        "ValueError",
+                        "list.remove(x): x not in list",
+                    ))
                 }
                 ("reverse", []) => {
                     l.items.borrow_mut().reverse();
@@ -392,10 +406,35 @@ pub fn stock_seq(tx: &Tracer<'_>, o: &ObjVal) -> bool {
     })
 }
 
+/// The contents of a list-subclass object from the inputs, as a list value the trace can
+/// change with list's own methods (`append`, `extend`, `pop`, `obj[i] = v`, ...): made from
+/// its items on first use (length guarded), then every read of the object goes through it,
+/// and a change is replayed after the graph on the real object's storage (`list`'s C
+/// slice assignment: no method of the subclass runs). None for anything else.
+pub fn list_shadow(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Rc<ListVal>>> {
+    let key = o.obj.as_ptr() as usize;
+    if let Some(l) = tx.seq_shadows.get(&key) {
+        return Ok(Some(l.clone()));
+    }
+    if !o.obj.bind(tx.py).is_instance_of::<pyo3::types::PyList>() || !stock_seq(tx, o) {
+        return Ok(None);
+    }
+    let items = stock_seq_items(tx, o)?;
+    let l = Rc::new(ListVal {
+        items: items.into(),
+        source: o.source.clone(),
+    });
+    tx.seq_shadows.insert(key, l.clone());
+    Ok(Some(l))
+}
+
 /// The items of a `stock_seq` object: its length is guarded, each item is read through
 /// `obj[i]` (guarded where used, like any input).
 pub fn stock_seq_items(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Vec<Value>> {
     let py = tx.py;
+    if let Some(l) = tx.seq_shadows.get(&(o.obj.as_ptr() as usize)) {
+        return Ok(l.items.borrow().clone());
+    }
     let src = o
         .source
         .clone()
@@ -441,7 +480,24 @@ fn missing_key(tx: &mut Tracer<'_>, o: &ObjVal, k: &Value) -> TResult<Value> {
 /// attribute (looked up as usual).
 pub fn stock_seq_method(tx: &mut Tracer<'_>, o: &ObjVal, name: &str) -> TResult<Option<Value>> {
     const READS: [&str; 5] = ["count", "index", "__contains__", "__len__", "__getitem__"];
-    if o.kind != KIND_OBJECT || !READS.contains(&name) || !stock_seq(tx, o) {
+    const MUTATORS: [&str; 11] = [
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "clear",
+        "sort",
+        "reverse",
+        "copy",
+        "__setitem__",
+        "__delitem__",
+    ];
+    let mutator = MUTATORS.contains(&name);
+    if o.kind != KIND_OBJECT || !(READS.contains(&name) || mutator) || !stock_seq(tx, o) {
+        return Ok(None);
+    }
+    if mutator && !o.obj.bind(tx.py).is_instance_of::<pyo3::types::PyList>() {
         return Ok(None);
     }
     let py = tx.py;
@@ -478,12 +534,13 @@ pub fn stock_seq_method(tx: &mut Tracer<'_>, o: &ObjVal, name: &str) -> TResult<
             tx.guard(&inst, Guard::NotInDict(name.to_string()));
         }
     }
-    let items = stock_seq_items(tx, o)?;
     let seq = if is_tuple {
-        Value::new_tuple(items)
+        Value::new_tuple(stock_seq_items(tx, o)?)
     } else {
-        // A copy of the items: these methods only read it.
-        Value::new_list(items)
+        match list_shadow(tx, o)? {
+            Some(l) => Value::List(l),
+            None => return Ok(None),
+        }
     };
     Ok(Some(Value::BuiltinMethod(Rc::new((seq, name.to_string())))))
 }

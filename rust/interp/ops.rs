@@ -662,6 +662,14 @@ pub fn store_subscr(
             return super::model_output::store(tx, s, &k, value, true);
         }
     }
+    if let Value::Object(o) = container {
+        // A list-subclass object from the inputs with list's own `__setitem__`.
+        if let Some(Value::BuiltinMethod(m)) =
+            super::containers::stock_seq_method(tx, o, "__setitem__")?
+        {
+            return store_subscr(tx, &m.0, key, value);
+        }
+    }
     match container {
         Value::Tensor(_) => {
             let f = operator_fn(tx, "setitem")?;

@@ -69,6 +69,10 @@ pub struct Tracer<'py> {
     /// `iter::seq_iterator_mirror`), and the lists such iterators walk (mutating one
     /// breaks: the mirror holds its items).
     pub iter_mirrors: HashMap<usize, Value>,
+    /// List-subclass objects from the inputs whose contents the trace reads or changes
+    /// through list's own methods, by address: their contents as a list value
+    /// (`containers::list_shadow`).
+    pub seq_shadows: HashMap<usize, Rc<ListVal>>,
     pub iterated_lists: HashSet<usize>,
     /// Split points of the root frame passed so far (`Snapshot::ordinal`).
     pub root_split_points: u64,
@@ -121,6 +125,7 @@ impl<'py> Tracer<'py> {
             retrace: None,
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
+            seq_shadows: HashMap::new(),
             iterated_lists: HashSet::new(),
         })
     }
