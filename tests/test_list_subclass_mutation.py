@@ -3,7 +3,7 @@ traced on a mirror of its contents, replayed on the real object after the graph.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import ferrodyn
 import torch
@@ -17,7 +17,7 @@ class Bag(list):
 
 
 class Logged(list):
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
     def append(self, v: Any) -> None:  # a Python override: traced, not list's own
         Logged.calls.append("append")
