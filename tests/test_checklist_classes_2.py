@@ -80,11 +80,6 @@ def test_item_23_dict_subclass_missing() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='mutating a dict subclass is a graph break per call ("item assignment on a '
-    "'Defaults'\", 'call to non-traceable function Defaults.update/setdefault/pop')",
-)
 def test_item_23_dict_subclass_mutation() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, d: Defaults) -> Any:

@@ -109,6 +109,14 @@ pub fn call_value(
                 if super::containers::is_sub_dict(o) && kwargs.is_empty() {
                     return super::containers::sub_dict_read(tx, o, name, &args);
                 }
+                if super::containers::is_sub_dict(o) && name == "update" && args.len() <= 1 {
+                    // `d.update(other, k=v)`: `other` first, then the keywords.
+                    if !args.is_empty() {
+                        super::containers::sub_dict_read(tx, o, name, &args)?;
+                    }
+                    let kw = keywords_dict(py, kwargs);
+                    return super::containers::sub_dict_read(tx, o, name, &[kw]);
+                }
             }
             // `super().__getattribute__(name)`: the generic lookup.
             if let (Value::Object(_), "__getattribute__", [key], true) =
@@ -494,6 +502,16 @@ fn call_object(
             tx.describe(&obj)
         ))),
     }
+}
+
+/// Keyword arguments as a dict value (str keys, in order).
+fn keywords_dict(py: Python<'_>, kwargs: Vec<(String, Value)>) -> Value {
+    Value::new_dict_from(
+        kwargs
+            .into_iter()
+            .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
+            .collect(),
+    )
 }
 
 fn is_ordered_dict(d: &Bound<'_, PyAny>) -> bool {

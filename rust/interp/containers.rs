@@ -10,7 +10,7 @@ use super::iter::unpack;
 use super::kinds::KIND_OBJECT;
 use super::ops::is_same;
 use super::tracer::Tracer;
-use super::value::{ListVal, ObjVal, Value};
+use super::value::{DictVal, ListVal, ObjVal, Value};
 use crate::guards::{DictKey, Guard, Source};
 use pyo3::types::PyDict;
 use std::rc::Rc;
@@ -52,6 +52,19 @@ pub fn call_container_method(
         if let Some(v) = super::stdlib::tagged_dict_method(tx, d, name, &args)? {
             return Ok(v);
         }
+    }
+    if let (Value::Dict(_), "update", true, 0 | 1) = (recv, name, !kwargs.is_empty(), args.len()) {
+        // `d.update(other, k=v)`: `other` first, then the keywords.
+        if !args.is_empty() {
+            call_container_method(tx, recv, name, args, Vec::new())?;
+        }
+        let kw = Value::new_dict_from(
+            kwargs
+                .into_iter()
+                .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
+                .collect(),
+        );
+        return call_container_method(tx, recv, name, vec![kw], Vec::new());
     }
     if !kwargs.is_empty() && name != "sort" {
         return Err(Exit::brk(format!(
@@ -299,8 +312,19 @@ pub fn sub_dict_read<'py>(
             "{name}() of a dict subclass created in the compiled region"
         )));
     };
-    // (Stores into a dict subclass's storage are not modelled: they break the graph, so
-    // no pending item can be read around here.)
+    const WRITES: [&str; 7] = [
+        "__setitem__",
+        "__delitem__",
+        "update",
+        "setdefault",
+        "pop",
+        "popitem",
+        "clear",
+    ];
+    let key = o.obj.as_ptr() as usize;
+    if WRITES.contains(&name) || tx.dict_shadows.contains_key(&key) {
+        return shadow_dict_call(tx, o, name, args);
+    }
     let obj = o.obj.bind(py).clone();
     let keys = crate::guards::leaf::sub_dict_keys(&obj)
         .ok_or_else(|| Exit::brk("the keys of a dict subclass cannot be read"))?;
@@ -375,6 +399,69 @@ pub fn sub_dict_read<'py>(
         ("__len__", []) => Value::constant(py, keys.len()),
         _ => return Err(Exit::brk(format!("dict subclass method {name}"))),
     })
+}
+
+/// dict's own method `name` on a dict-subclass object the trace changes: on a mirror of
+/// its contents (made from its guarded reads on first use, then used by every read and
+/// write of it), replayed after the graph on the real object's storage (dict's C
+/// functions: no method of the subclass runs). A missing key reaches the class's Python
+/// `__missing__`, as dict's `__getitem__` does.
+fn shadow_dict_call(tx: &mut Tracer<'_>, o: &ObjVal, name: &str, args: &[Value]) -> TResult<Value> {
+    let py = tx.py;
+    let key = o.obj.as_ptr() as usize;
+    let d = match tx.dict_shadows.get(&key) {
+        Some(d) => d.clone(),
+        None => {
+            let Value::Tuple(pairs) = sub_dict_read(tx, o, "items", &[])? else {
+                return Err(Exit::internal("dict subclass items"));
+            };
+            let mut items = Vec::with_capacity(pairs.len());
+            for p in pairs.iter() {
+                let Value::Tuple(kv) = p else {
+                    return Err(Exit::internal("dict subclass item"));
+                };
+                let k = kv[0]
+                    .as_const(py)
+                    .ok_or_else(|| Exit::internal("dict subclass key"))?;
+                items.push((k.clone().unbind(), kv[1].clone()));
+            }
+            let d = Rc::new(DictVal {
+                items: items.into(),
+                source: o.source.clone(),
+            });
+            tx.dict_shadows.insert(key, d.clone());
+            d
+        }
+    };
+    let dict = Value::Dict(d.clone());
+    let none = Value::none(py);
+    match (name, args) {
+        ("__getitem__", [k]) => {
+            let kc = dict_key_const(tx, k)?;
+            let found = d
+                .items
+                .borrow()
+                .iter()
+                .find(|(x, _)| same_dict_key(x.bind(py), kc.bind(py)))
+                .map(|(_, v)| v.clone());
+            match found {
+                Some(v) => Ok(v),
+                None => missing_key(tx, o, k),
+            }
+        }
+        ("__contains__", [k]) => Ok(Value::constant(py, super::ops::contains(tx, &dict, k)?)),
+        ("__len__", []) => Ok(Value::constant(py, d.items.borrow().len())),
+        ("__iter__", []) => super::iter::get_iter(tx, &dict),
+        ("__setitem__", [k, v]) => {
+            super::ops::store_subscr(tx, &dict, k, v.clone())?;
+            Ok(none)
+        }
+        ("__delitem__", [k]) => {
+            crate::side_effects::mutate::delete_subscr(tx, &dict, k)?;
+            Ok(none)
+        }
+        _ => call_container_method(tx, &dict, name, args.to_vec(), Vec::new()),
+    }
 }
 
 /// A list or tuple subclass object from the inputs whose class keeps the stock `__len__`,

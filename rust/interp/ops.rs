@@ -12,7 +12,7 @@ use super::calls::{call_dunder, graph_call};
 use super::exit::{Exit, TResult};
 use super::kinds::*;
 use super::tracer::Tracer;
-use super::value::Value;
+use super::value::{ObjVal, Value};
 use crate::bytecode::Opcode;
 
 /// `BINARY_OP` argument -> `operator` module function name (3.11 NB_* order).
@@ -642,6 +642,39 @@ fn module_list_slice(
     ))))
 }
 
+/// `obj[k] = v` / `del obj[k]` (`name`: `__setitem__` / `__delitem__`) on a dict-subclass
+/// object whose class keeps dict's own method (`sub_dict_read`). None: anything else (the
+/// caller goes on; a Python override breaks there, as torch.compile's graph counts expect
+/// for objects it cannot construct).
+pub fn object_item_dunder(
+    tx: &mut Tracer<'_>,
+    whole: &Value,
+    o: &ObjVal,
+    name: &str,
+    args: &[Value],
+) -> TResult<Option<TResult<Value>>> {
+    let py = tx.py;
+    if o.kind != KIND_OBJECT {
+        return Ok(None);
+    }
+    let Ok(f) = o.obj.bind(py).get_type().getattr(name) else {
+        return Ok(None);
+    };
+    let _ = whole;
+    if super::containers::is_sub_dict(o)
+        && tx
+            .hooks
+            .dict_read_method
+            .bind(py)
+            .call1((f, name))
+            .and_then(|b| b.is_truthy())
+            .unwrap_or(false)
+    {
+        return Ok(Some(super::containers::sub_dict_read(tx, o, name, args)));
+    }
+    Ok(None)
+}
+
 /// `container[key] = value`.
 pub fn store_subscr(
     tx: &mut Tracer<'_>,
@@ -663,6 +696,10 @@ pub fn store_subscr(
         }
     }
     if let Value::Object(o) = container {
+        let args = [key.clone(), value.clone()];
+        if let Some(done) = object_item_dunder(tx, container, o, "__setitem__", &args)? {
+            return done.map(|_| ());
+        }
         // A list-subclass object from the inputs with list's own `__setitem__`.
         if let Some(Value::BuiltinMethod(m)) =
             super::containers::stock_seq_method(tx, o, "__setitem__")?

@@ -73,6 +73,9 @@ pub struct Tracer<'py> {
     /// through list's own methods, by address: their contents as a list value
     /// (`containers::list_shadow`).
     pub seq_shadows: HashMap<usize, Rc<ListVal>>,
+    /// The same for dict-subclass objects changed with dict's own methods
+    /// (`containers::sub_dict_read`).
+    pub dict_shadows: HashMap<usize, Rc<super::value::DictVal>>,
     pub iterated_lists: HashSet<usize>,
     /// Split points of the root frame passed so far (`Snapshot::ordinal`).
     pub root_split_points: u64,
@@ -126,6 +129,7 @@ impl<'py> Tracer<'py> {
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             seq_shadows: HashMap::new(),
+            dict_shadows: HashMap::new(),
             iterated_lists: HashSet::new(),
         })
     }

@@ -311,6 +311,13 @@ pub fn print(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) ->
 /// `del container[key]` on a list or dict value.
 pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TResult<()> {
     let py = tx.py;
+    if let Value::Object(o) = container {
+        if let Some(done) =
+            crate::interp::ops::object_item_dunder(tx, container, o, "__delitem__", &[key.clone()])?
+        {
+            return done.map(|_| ());
+        }
+    }
     match container {
         Value::List(l) => {
             let i: i64 = key

@@ -35,14 +35,23 @@ DICT_READS = frozenset(
 )
 
 
+# dict's own mutators, modelled on a dict subclass (not an OrderedDict one, whose order
+# lives outside dict's storage) through a mirror of its contents.
+DICT_WRITES = frozenset(
+    ("__setitem__", "__delitem__", "update", "setdefault", "pop", "popitem", "clear")
+)
+
+
 def dict_read_method(raw: Any, name: str) -> bool:
     """Whether `raw`, found on a class for `name`, is dict's or OrderedDict's own C
-    implementation of a read-only method."""
-    return (
-        name in DICT_READS
-        and type(raw) in (types.MethodDescriptorType, types.WrapperDescriptorType)
-        and getattr(raw, "__objclass__", None) in (dict, collections.OrderedDict)
-    )
+    implementation of a read-only method, or dict's own of a mutator (the tracer models
+    both on dict subclasses: `rust/interp/containers.rs`, `sub_dict_read`)."""
+    if type(raw) not in (types.MethodDescriptorType, types.WrapperDescriptorType):
+        return False
+    owner = getattr(raw, "__objclass__", None)
+    if name in DICT_READS:
+        return owner in (dict, collections.OrderedDict)
+    return name in DICT_WRITES and owner is dict
 
 
 # Builtin types whose own `__getattribute__` slot is CPython's generic lookup.
@@ -265,8 +274,10 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
                 return 7, raw, i  # object.__setattr__(self, ...): the plain store
             if raw is object.__dict__["__delattr__"] and not is_a(obj, type):
                 return 8, raw, i  # object.__delattr__(self, name): the plain deletion
-            if is_a(obj, dict) and dict_read_method(raw, name):
-                return 5, name, i  # dict's own read method on a dict subclass
+            if is_a(obj, dict) and name in DICT_READS and dict_read_method(raw, name):
+                # dict's own read method on a dict subclass (a write through super() breaks:
+                # only reached from a Python override, which the tracer does not inline).
+                return 5, name, i
             if type(raw) is types.FunctionType:
                 return 0, raw, i
             if type(raw) is staticmethod:
