@@ -256,6 +256,12 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
         vit,
         lambda: ((torch.randn(1, 3, 16, 16),), {"output_hidden_states": True}),
     ),
+    # Attentions and hidden states: a logged warning breaks inside each layer, and the
+    # `for i, layer in enumerate(self.layer)` loop resumes over the real enumerate.
+    "bert_all_outputs": (
+        bert,
+        lambda: ((_ids(),), {"output_hidden_states": True, "output_attentions": True}),
+    ),
     "bert_masked": (
         bert,
         lambda: (

@@ -135,3 +135,39 @@ def test_dict_changed_in_the_trace_is_not_iterated_from_a_copy() -> None:
     got = ferrodyn.compile(fn, backend="eager")(torch.ones(1), ours, ours_d)
     assert_tree_equal(got, fn(torch.ones(1), ref, ref_d))
     assert list(ours) == list(ref)
+
+
+def enum_loop(x: torch.Tensor, ws: Any) -> torch.Tensor:
+    for i, w in enumerate(ws):
+        x = x * w + i
+        zlib.crc32(b"ferrodyn")  # a break inside the loop body
+        x = x - 1
+    return x
+
+
+def test_enumerate_loop_with_a_break_resumes_over_the_real_enumerate() -> None:
+    # Before, the resume function broke again at FOR_ITER ("next() on a 'enumerate'"); now
+    # the (count, item) pairs are read through the enumerate object's C __reduce__, the
+    # count becomes a symbolic int after it changes, and the real enumerate is stepped after
+    # each graph.
+    ws = tuple(torch.randn(2) for _ in range(6))
+    cnt = CompileCounter()
+    f = ferrodyn.compile(enum_loop, backend=cnt)
+    for _ in range(2):
+        assert_tree_equal(f(torch.ones(2), ws), enum_loop(torch.ones(2), ws))
+    assert cnt.frame_count <= 5
+    exp = ferrodyn.explain(enum_loop)(torch.ones(2), ws)
+    assert all("enumerate" not in str(b) for b in exp.break_reasons)
+
+
+def test_passed_enumerate_is_advanced_like_eager() -> None:
+    def take(x: torch.Tensor, it: Any) -> Any:
+        i, a = next(it)
+        j, b = next(it)
+        return x * a + b + i, j
+
+    items = [torch.ones(2), torch.zeros(2), torch.full((2,), 3.0)]
+    ours, ref = enumerate(items, start=5), enumerate(items, start=5)
+    f = ferrodyn.compile(take, backend="eager", fullgraph=True)
+    assert_tree_equal(f(torch.ones(2), ours), take(torch.ones(2), ref))
+    assert_tree_equal(list(ours), list(ref))

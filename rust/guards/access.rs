@@ -269,6 +269,25 @@ const SEQ_ITERATORS: [&str; 8] = [
 pub fn seq_iterator_state<'py>(it: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, usize)> {
     let ty = it.get_type();
     let name = ty.name().ok()?;
+    if name == "enumerate" && ty.module().ok()?.to_str().ok()? == "builtins" {
+        // `enumerate(inner, count)` over one of these: the `(count + j, item)` pairs left,
+        // as a fresh tuple (its C `__reduce__` gives the inner iterator and the count).
+        let red = it.call_method0("__reduce__").ok()?;
+        let args = red.get_item(1).ok()?;
+        let count: i64 = args.get_item(1).ok()?.extract().ok()?;
+        let (seq, index) = seq_iterator_state(&args.get_item(0).ok()?)?;
+        let n = seq.len().ok()?;
+        let py = it.py();
+        let mut pairs = Vec::with_capacity(n.saturating_sub(index));
+        for (k, j) in (index..n).enumerate() {
+            let pair = (count + k as i64, seq.get_item(j).ok()?);
+            pairs.push(
+                pyo3::types::PyTuple::new(py, [pair.0.into_pyobject(py).ok()?.into_any(), pair.1])
+                    .ok()?,
+            );
+        }
+        return Some((pyo3::types::PyTuple::new(py, pairs).ok()?.into_any(), 0));
+    }
     if !SEQ_ITERATORS.iter().any(|n| name == *n) || ty.module().ok()?.to_str().ok()? != "builtins" {
         return None;
     }

@@ -39,10 +39,10 @@ pub fn seq_iterator_mirror(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Va
     let Some((seq, _)) = crate::guards::seq_iterator_state(&obj) else {
         return Ok(None);
     };
-    let over_dict = obj
-        .get_type()
-        .name()
-        .is_ok_and(|n| n.to_str().is_ok_and(|n| n.starts_with("dict_")));
+    let over_dict = obj.get_type().name().is_ok_and(|n| {
+        n.to_str()
+            .is_ok_and(|n| n.starts_with("dict_") || n == "enumerate")
+    });
     if over_dict && tx.side_effects.realized_dict_mutated() {
         // The items are a copy of the dict's: a dict this trace changed may be that dict.
         return Ok(None);
@@ -82,10 +82,10 @@ fn real_iter_next(tx: &mut Tracer<'_>, obj: &Value, consumed: usize) -> TResult<
     let (seq, index) = crate::guards::seq_iterator_state(&real)
         .ok_or_else(|| Exit::internal("not a tuple/list iterator"))?;
     if !real.is_instance_of::<pyo3::types::PyTuple>()
-        && real
-            .get_type()
-            .name()
-            .is_ok_and(|n| n.to_str().is_ok_and(|n| n.starts_with("dict_")))
+        && real.get_type().name().is_ok_and(|n| {
+            n.to_str()
+                .is_ok_and(|n| n.starts_with("dict_") || n == "enumerate")
+        })
         && tx.side_effects.realized_dict_mutated()
     {
         return Err(Exit::brk(

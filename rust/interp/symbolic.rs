@@ -93,13 +93,14 @@ impl<'py> Tracer<'py> {
     }
 }
 
-/// A frame argument, or an item (at any depth) of a tuple or list argument: the ints that
+/// A frame argument, or an item (at any depth) of a tuple or list argument or of an iterator
+/// argument's items left (`IterItem`): the ints that
 /// become symbolic after they change, as torch.compile's automatic dynamic ints (an index
 /// carried on a resume function's stack, `(i, layer)` of an `enumerate` loop, among them).
 fn from_local_items(s: &Source) -> bool {
     match s {
         Source::Local { .. } => true,
-        Source::Index { base, .. } => from_local_items(base),
+        Source::Index { base, .. } | Source::IterItem { base, .. } => from_local_items(base),
         _ => false,
     }
 }
