@@ -415,11 +415,6 @@ def test_item_31_missing_class_attribute_message() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a class attribute resolved by a metaclass __getattr__ is a break "
-    "(\"attribute 'abcd' resolved through Meta.__getattr__\"): the frame runs eagerly",
-)
 def test_item_31_custom_metaclass_lookup_continues() -> None:
     def scenario(c: Any) -> Any:
         return c(lambda x, M: x.cos() + M.abcd)(torch.ones(2), WithMeta)

@@ -461,7 +461,11 @@ fn object_attr(
             // Valid while the name stays absent from the instance dict and the class. An
             // object made in the trace keeps its attributes in the side-effect store (read
             // before this lookup): only its class needs the guard.
-            if o.source.is_some() {
+            if o.kind == KIND_CLASS {
+                // A metaclass `__getattr__` (`C.name` for a class `C`): valid while the name
+                // stays absent from the dicts of `C`'s MRO (the metaclass's is below).
+                guard_absent_from_mro(tx, o, name)?;
+            } else if o.source.is_some() {
                 guard_not_shadowed(tx, o, name);
             }
             let cls = class_source(tx, o);
@@ -492,6 +496,49 @@ fn object_attr(
 
 /// `name` was found on `o`'s class: an instance attribute of that name, set later, would
 /// shadow it, so guard its absence from the instance dict (objects that have one).
+/// Guards that `name` is in no `__dict__` of the class `o`'s MRO (builtin classes, whose
+/// dicts cannot change, are skipped): `C.__dict__`, `C.__mro__[i].__dict__`.
+fn guard_absent_from_mro(tx: &mut Tracer<'_>, o: &ObjVal, name: &str) -> TResult<()> {
+    let py = tx.py;
+    let Some(src) = o.source.clone() else {
+        return Err(Exit::brk(format!(
+            "attribute '{name}' resolved through a metaclass __getattr__ of an unguarded class"
+        )));
+    };
+    let mro = o
+        .obj
+        .bind(py)
+        .getattr("__mro__")
+        .and_then(|m| m.cast_into::<pyo3::types::PyTuple>().map_err(Into::into))
+        .map_err(|e| tx.err(e))?;
+    let mro_src = Arc::new(Source::Attr {
+        base: src.clone(),
+        name: "__mro__".into(),
+    });
+    for (i, klass) in mro.iter().enumerate() {
+        // SAFETY: reads the flags of a live type object.
+        let heap = unsafe {
+            (*klass.as_ptr().cast::<ffi::PyTypeObject>()).tp_flags & ffi::Py_TPFLAGS_HEAPTYPE != 0
+        };
+        if !heap {
+            continue;
+        }
+        let base = if i == 0 {
+            src.clone()
+        } else {
+            Arc::new(Source::Index {
+                base: mro_src.clone(),
+                index: i as isize,
+            })
+        };
+        tx.guard(
+            &Arc::new(Source::InstDict { base }),
+            Guard::NotInDict(name.to_string()),
+        );
+    }
+    Ok(())
+}
+
 fn guard_not_shadowed(tx: &mut Tracer<'_>, o: &ObjVal, name: &str) {
     if let Some(base) = &o.source {
         // SAFETY: reads the type slot of a live object.

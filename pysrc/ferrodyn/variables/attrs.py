@@ -92,7 +92,8 @@ def _is_plain_property(raw: Any) -> bool:
 
 def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
     """`cls.name` for a class: refuses lookups that would run user code (a descriptor with a
-    Python `__get__` on the class or its metaclass, a metaclass `__getattr__`)."""
+    Python `__get__` on the class or its metaclass); a metaclass's Python `__getattr__`
+    reached by a failed lookup is AT_GETATTR (traced)."""
     meta = type(cls)
     if meta is not type:
         if meta.__getattribute__ is not type.__getattribute__:
@@ -103,8 +104,15 @@ def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
     raw = _class_lookup(cls, name)
     if raw is not _MISSING and _python_descriptor(cls, raw, name) is not None:
         raise Unsupported(f"class-level access to descriptor {cls.__qualname__}.{name}")
-    if raw is _MISSING and meta is not type and _class_lookup(meta, "__getattr__") is not _MISSING:
-        raise Unsupported(f"attribute {name!r} resolved through {meta.__qualname__}.__getattr__")
+    if raw is _MISSING and meta is not type and _class_lookup(meta, name) is _MISSING:
+        fallback = _class_lookup(meta, "__getattr__")
+        if type(fallback) is types.FunctionType:
+            # The lookup fails: the metaclass's Python __getattr__ is called (traced).
+            return kinds.AT_GETATTR, fallback
+        if fallback is not _MISSING:
+            raise Unsupported(
+                f"attribute {name!r} resolved through {meta.__qualname__}.__getattr__"
+            )
     return kinds.AT_GENERIC, getattr(cls, name)
 
 
