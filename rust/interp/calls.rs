@@ -16,7 +16,9 @@ use super::frame::Frame;
 use super::kinds::*;
 use super::tracer::Tracer;
 use super::value::{FuncVal, ObjVal, Value};
-use crate::guards::{DictKey, Guard, Source};
+use crate::guards::{DictKey, Source};
+
+pub use super::grad_mode::{grad_enabled, set_grad_mode};
 
 pub fn call_value(
     tx: &mut Tracer<'_>,
@@ -394,7 +396,7 @@ fn call_object(
     if let Some(v) = call_builtin(tx, &obj, &args, &kwargs)? {
         return Ok(v);
     }
-    if let Some(v) = grad_mode_ctor(tx, &obj, &args, &kwargs)? {
+    if let Some(v) = super::grad_mode::grad_mode_ctor(tx, &obj, &args, &kwargs)? {
         return Ok(v);
     }
     match o.kind {
@@ -434,7 +436,7 @@ fn call_object(
                 )))
             }
         },
-        KIND_NN_MODULE => call_module(tx, whole, o, args, kwargs),
+        KIND_NN_MODULE => super::module_call::call_module(tx, whole, o, args, kwargs),
         KIND_MARKER => super::markers::call_marker(tx, o, args, kwargs),
         KIND_OBJECT if obj.is_instance_of::<crate::runtime::CompiledCode>() => {
             // A function compiled with ferrodyn called inside a trace: inline the original.
@@ -514,10 +516,6 @@ fn keywords_dict(py: Python<'_>, kwargs: Vec<(String, Value)>) -> Value {
     )
 }
 
-fn is_ordered_dict(d: &Bound<'_, PyAny>) -> bool {
-    d.get_type().name().is_ok_and(|n| n == "OrderedDict")
-}
-
 /// A `typing.TypedDict` (or typing_extensions') class: its metaclass is `_TypedDictMeta`.
 fn is_typed_dict(cls: &Bound<'_, PyAny>) -> bool {
     let meta = cls.get_type();
@@ -525,98 +523,6 @@ fn is_typed_dict(cls: &Bound<'_, PyAny>) -> bool {
         && meta
             .module()
             .is_ok_and(|m| m == "typing" || m == "typing_extensions")
-}
-
-/// Calling an nn.Module: guard that it has no hooks, then inline `type(m).forward`.
-fn call_module(
-    tx: &mut Tracer<'_>,
-    whole: &Value,
-    o: &ObjVal,
-    args: Vec<Value>,
-    kwargs: Vec<(String, Value)>,
-) -> TResult<Value> {
-    let py = tx.py;
-    let obj = o.obj.bind(py);
-    let Some(src) = &o.source else {
-        return Err(Exit::brk(
-            "calling an nn.Module created inside the compiled region",
-        ));
-    };
-    let inst = Arc::new(Source::InstDict { base: src.clone() });
-    let mut forward_hooks = false;
-    for hooks in [
-        "_backward_hooks",
-        "_backward_pre_hooks",
-        "_forward_hooks",
-        "_forward_pre_hooks",
-    ] {
-        let d = obj.getattr(hooks).map_err(|e| tx.err(e))?;
-        let n = d.len().unwrap_or(1);
-        if n != 0 {
-            if hooks.starts_with("_backward")
-                || !d.is_exact_instance_of::<PyDict>() && !is_ordered_dict(&d)
-            {
-                return Err(Exit::brk(format!(
-                    "calling a module that has {hooks} registered"
-                )));
-            }
-            // Forward hooks: `_call_impl` traced through its polyfill, which reads the
-            // hook dicts (guarded as it reads them).
-            forward_hooks = true;
-            continue;
-        }
-        let s = Arc::new(Source::DictItem {
-            base: inst.clone(),
-            key: DictKey::Str(hooks.into()),
-        });
-        tx.guard(&s, Guard::Len(0));
-    }
-    if forward_hooks {
-        let global = py
-            .import_cached("torch.nn.modules.module")
-            .map_err(|e| tx.err(e))?;
-        for name in ["_global_forward_hooks", "_global_forward_pre_hooks"] {
-            if global.getattr(name).and_then(|d| d.len()).unwrap_or(1) != 0 {
-                return Err(Exit::brk(format!(
-                    "calling a module with forward hooks while {name} are registered"
-                )));
-            }
-        }
-        let pf = py
-            .import_cached("ferrodyn.polyfills")
-            .and_then(|m| m.getattr("module_call_with_hooks"))
-            .map_err(|e| tx.err(e))?;
-        let pf = tx.realize(&pf, None)?;
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(whole.clone());
-        all.extend(args);
-        return call_value(tx, &pf, all, kwargs);
-    }
-    // `m.forward = f` on the instance wins over the class's forward (`self.forward` in
-    // `nn.Module.__call__`); its absence is guarded, since modules are matched by class.
-    let own = obj
-        .getattr("__dict__")
-        .and_then(|d| d.get_item("forward").map(Some).or_else(|_| Ok(None)))
-        .map_err(|e| tx.err(e))?;
-    if let Some(f) = own {
-        let fsrc = Arc::new(Source::DictItem {
-            base: inst,
-            key: DictKey::Str("forward".into()),
-        });
-        let f = tx.realize(&f, Some(fsrc))?;
-        return call_value(tx, &f, args, kwargs);
-    }
-    tx.guard(&inst, Guard::NotInDict("forward".into()));
-    let forward = obj.get_type().getattr("forward").map_err(|e| tx.err(e))?;
-    let fsrc = Arc::new(Source::Attr {
-        base: Arc::new(Source::TypeOf { base: src.clone() }),
-        name: "forward".into(),
-    });
-    let f = tx.realize(&forward, Some(fsrc))?;
-    let mut all = Vec::with_capacity(args.len() + 1);
-    all.push(whole.clone());
-    all.extend(args);
-    call_value(tx, &f, all, kwargs)
 }
 
 /// Call a dunder method of an object's type (`__len__`, `__getitem__`, `__iter__`, ...)
@@ -827,55 +733,6 @@ pub fn inline_call(
     let r = stacker::maybe_grow(256 * 1024, 8 * 1024 * 1024, || run_frame(tx, &mut frame));
     tx.depth -= 1;
     r
-}
-
-/// `torch.no_grad()`, `torch.enable_grad()`, `torch.set_grad_enabled(b)` as context managers.
-fn grad_mode_ctor(
-    tx: &mut Tracer<'_>,
-    obj: &Bound<'_, PyAny>,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> TResult<Option<Value>> {
-    let py = tx.py;
-    let g = &tx.hooks.grad_ctx;
-    if obj.is(g.no_grad.bind(py)) && args.is_empty() && kwargs.is_empty() {
-        return Ok(Some(Value::GradMode(false)));
-    }
-    if obj.is(g.enable_grad.bind(py)) && args.is_empty() && kwargs.is_empty() {
-        return Ok(Some(Value::GradMode(true)));
-    }
-    if obj.is(g.set_grad_enabled.bind(py)) {
-        let mode = match (args, kwargs) {
-            ([v], []) => v.clone(),
-            ([], [(k, v)]) if k == "mode" => v.clone(),
-            _ => return Err(Exit::brk("torch.set_grad_enabled arguments")),
-        };
-        let mode = mode
-            .as_const(py)
-            .and_then(|c| c.extract::<bool>().ok())
-            .ok_or_else(|| Exit::brk("torch.set_grad_enabled with a non-constant mode"))?;
-        // Used as a plain call it switches the mode immediately; as a context manager the
-        // switch happens at __enter__. We only support the context-manager form.
-        return Ok(Some(Value::GradMode(mode)));
-    }
-    Ok(None)
-}
-
-/// Record a grad-mode switch in the graph (and apply it to the tracer's fake execution).
-pub fn set_grad_mode(tx: &mut Tracer<'_>, mode: bool) -> TResult<()> {
-    let f = tx.hooks.grad_ctx.set_fn.bind(tx.py).clone();
-    graph_call(tx, &f, &[Value::constant(tx.py, mode)], &[])?;
-    Ok(())
-}
-
-pub fn grad_enabled(tx: &Tracer<'_>) -> TResult<bool> {
-    tx.hooks
-        .grad_ctx
-        .is_enabled
-        .bind(tx.py)
-        .call0()
-        .and_then(|b| b.extract())
-        .map_err(|e| tx.err(e))
 }
 
 /// `P(a, b=..)` for a namedtuple class (fields bound like its generated __new__, with

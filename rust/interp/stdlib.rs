@@ -1,12 +1,11 @@
 //! Stdlib objects the interpreter models itself because their contents may be symbolic:
 //! `functools.partial`, `operator.itemgetter`/`attrgetter`, lazy `map`/`filter`, `sorted`,
-//! `collections.OrderedDict`/`defaultdict` (dict values with a class tag), and `deque`/`set`
-//! (stdlib_set.rs). Each is a `Value::Std`; objects that escape the trace are rebuilt
+//! `collections.OrderedDict`/`defaultdict`/`Counter` (dict values with a class tag:
+//! stdlib_dict.rs), and `deque`/`set` (stdlib_set.rs). Each is a `Value::Std`; objects that escape the trace are rebuilt
 //! through the object table (side_effects/table.rs) so identity holds.
 
 use crate::ImportCached;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use super::attrs::load_attr;
 use super::calls::call_value;
-use super::dispatch::{dict_key_const, dict_set};
+use super::dispatch::dict_set;
 use super::exit::{Exit, TResult};
 use super::iter::{get_iter, iter_next, unpack};
 use super::ops::{subscr, truthy};
@@ -24,6 +23,11 @@ use super::stdlib_set::{DequeVal, SetVal};
 use super::tracer::Tracer;
 use super::value::{DictVal, Value};
 use crate::guards::Source;
+
+pub use super::stdlib_dict::{
+    default_factory, dict_missing, is_counter, tagged_dict_method, DictTag, StdState,
+};
+use super::stdlib_dict::{fromkeys, fromkeys_owner, make_counter};
 
 pub enum StdVal {
     /// `functools.partial(func, *args, **keywords)`; `keywords` is the dict `p.keywords`
@@ -198,32 +202,6 @@ pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
 
 pub fn r(tx: &Tracer<'_>) -> TResult<&'static Refs> {
     refs(tx.py).map_err(|e| tx.err(e))
-}
-
-/// The class of a dict built by a stdlib constructor, and a defaultdict's factory.
-pub struct DictTag {
-    pub cls: Py<PyAny>,
-    pub factory: Option<Value>,
-}
-
-/// Per-trace stdlib state: dict class tags, keyed by the dict value's address (the map
-/// keeps the value alive, so the address is never reused during the trace).
-#[derive(Default)]
-pub struct StdState {
-    dict_tags: HashMap<usize, (Rc<DictVal>, DictTag)>,
-}
-
-impl StdState {
-    pub fn tag(&self, d: &Rc<DictVal>) -> Option<&DictTag> {
-        self.dict_tags
-            .get(&(Rc::as_ptr(d) as usize))
-            .map(|(_, t)| t)
-    }
-
-    fn set_tag(&mut self, d: &Rc<DictVal>, tag: DictTag) {
-        self.dict_tags
-            .insert(Rc::as_ptr(d) as usize, (d.clone(), tag));
-    }
 }
 
 fn std(v: StdVal) -> Value {
@@ -524,45 +502,6 @@ fn call_existing_partial<'py>(
     call_partial(tx, &f, &a, &k, args.to_vec(), kwargs.to_vec())
 }
 
-/// `OrderedDict.fromkeys` / `defaultdict.fromkeys` / `dict.fromkeys`: the class they build.
-fn fromkeys_owner<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, rf: &Refs) -> Option<Py<PyAny>> {
-    let owner = obj.getattr("__self__").ok()?;
-    let name = obj.getattr("__name__").ok()?;
-    if name.extract::<String>().ok()? != "fromkeys" {
-        return None;
-    }
-    [&rf.ordered_dict, &rf.defaultdict, &rf.dict]
-        .into_iter()
-        .find(|c| owner.is(c.bind(py)))
-        .map(|c| c.clone_ref(py))
-}
-
-fn fromkeys(
-    tx: &mut Tracer<'_>,
-    cls: Py<PyAny>,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> TResult<Value> {
-    let py = tx.py;
-    if !kwargs.is_empty() {
-        return Err(Exit::brk("fromkeys() takes no keyword arguments"));
-    }
-    let (it, value) = match args {
-        [it] => (it, Value::none(py)),
-        [it, v] => (it, v.clone()),
-        _ => return Err(Exit::brk("fromkeys() arguments")),
-    };
-    let d = Value::new_dict_val();
-    for k in unpack(tx, it)? {
-        let key = dict_key_const(tx, &k)?;
-        dict_set(tx, &d, key, value.clone());
-    }
-    if !cls.bind(py).is(r(tx)?.dict.bind(py)) {
-        tx.stdlib.set_tag(&d, DictTag { cls, factory: None });
-    }
-    Ok(Value::Dict(d))
-}
-
 /// `sorted(iterable, key=..., reverse=...)`: items may be anything; the sort keys (the
 /// items, or what `key` returns for each, called in order) must be plain constants.
 fn sorted(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) -> TResult<Value> {
@@ -726,161 +665,6 @@ pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> 
     }
 }
 
-/// `d.default_factory` of a dict value (a tagged defaultdict).
-pub fn default_factory(tx: &mut Tracer<'_>, d: &Rc<DictVal>, whole: &Value) -> TResult<Value> {
-    let py = tx.py;
-    let is_dd = match tx.stdlib.tag(d) {
-        Some(t) => t.cls.bind(py).is(r(tx)?.defaultdict.bind(py)),
-        None => false,
-    };
-    if !is_dd {
-        return Ok(Value::BuiltinMethod(Rc::new((
-            whole.clone(),
-            "default_factory".into(),
-        ))));
-    }
-    Ok(tx
-        .stdlib
-        .tag(d)
-        .and_then(|t| t.factory.clone())
-        .unwrap_or_else(|| Value::none(py)))
-}
-
-/// `collections.Counter()`, `Counter(iterable)`, `Counter(mapping)`, `Counter(**counts)`
-/// made in the trace: a dict of counts tagged with its class (a missing key reads 0).
-fn make_counter(
-    tx: &mut Tracer<'_>,
-    cls: &Bound<'_, PyAny>,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> TResult<Value> {
-    let py = tx.py;
-    let d = Value::new_dict_val();
-    let add = |tx: &mut Tracer<'_>, k: Py<PyAny>, n: Value| -> TResult<()> {
-        let old = d
-            .items
-            .borrow()
-            .iter()
-            .find(|(x, _)| super::dispatch::same_dict_key(x.bind(py), k.bind(py)))
-            .map(|(_, v)| v.clone());
-        let v = match old {
-            Some(o) => super::ops::binary_op(tx, 0, &o, &n)?,
-            None => n,
-        };
-        dict_set(tx, &d, k, v);
-        Ok(())
-    };
-    match args {
-        [] => {}
-        [Value::Dict(m)] => {
-            for (k, v) in m.snapshot(py) {
-                add(tx, k, v)?;
-            }
-        }
-        [it] => {
-            for item in unpack(tx, it)? {
-                let k = dict_key_const(tx, &item)?;
-                add(tx, k, Value::constant(py, 1))?;
-            }
-        }
-        _ => return Err(Exit::brk("Counter() takes at most one positional argument")),
-    }
-    for (k, v) in kwargs {
-        let key = pyo3::types::PyString::new(py, k).into_any().unbind();
-        add(tx, key, v.clone())?;
-    }
-    tx.stdlib.set_tag(
-        &d,
-        DictTag {
-            cls: cls.clone().unbind(),
-            factory: None,
-        },
-    );
-    Ok(Value::Dict(d))
-}
-
-/// Whether `d` is a Counter made in the trace.
-pub fn is_counter(tx: &Tracer<'_>, d: &Rc<DictVal>) -> bool {
-    let py = tx.py;
-    tx.stdlib
-        .tag(d)
-        .is_some_and(|t| r(tx).is_ok_and(|rf| t.cls.bind(py).is(rf.counter.bind(py))))
-}
-
-/// `d[key]` missed: a defaultdict calls its factory and stores the result; a Counter reads 0.
-pub fn dict_missing(
-    tx: &mut Tracer<'_>,
-    d: &Rc<DictVal>,
-    key: &Bound<'_, PyAny>,
-) -> TResult<Value> {
-    if is_counter(tx, d) {
-        return Ok(Value::constant(tx.py, 0));
-    }
-    let factory = tx.stdlib.tag(d).and_then(|t| t.factory.clone());
-    let Some(f) = factory else {
-        return Err(Exit::brk(format!("KeyError: {key}")));
-    };
-    let v = call_value(tx, &f, Vec::new(), Vec::new())?;
-    dict_set(tx, d, key.clone().unbind(), v.clone());
-    Ok(v)
-}
-
-/// Methods of tagged dicts that differ from dict's; Ok(None): use the dict method.
-pub fn tagged_dict_method(
-    tx: &mut Tracer<'_>,
-    d: &Rc<DictVal>,
-    name: &str,
-    args: &[Value],
-) -> TResult<Option<Value>> {
-    let py = tx.py;
-    let Some(tag) = tx.stdlib.tag(d) else {
-        return Ok(None);
-    };
-    let (cls, factory) = (tag.cls.clone_ref(py), tag.factory.clone());
-    match (name, args) {
-        ("copy", []) => {
-            let c = Value::new_dict_val();
-            *c.items.borrow_mut() = d.snapshot(py);
-            tx.stdlib.set_tag(&c, DictTag { cls, factory });
-            Ok(Some(Value::Dict(c)))
-        }
-        // Counter's own update/fromkeys/most_common/... differ from dict's: break below.
-        ("update", _) if is_counter(tx, d) => Err(Exit::brk("Counter.update")),
-        ("get" | "items" | "keys" | "values" | "update" | "setdefault" | "pop" | "clear", _) => {
-            Ok(None)
-        }
-        ("move_to_end", [k] | [k, _]) if d.source.is_none() && is_ordered_dict(py, &cls) => {
-            let last = match args.get(1) {
-                None => true,
-                Some(v) => truthy(tx, v)?,
-            };
-            let key = tx
-                .as_python_constant(k)
-                .ok_or_else(|| Exit::brk("OrderedDict.move_to_end of a non-constant key"))?;
-            tx.dict_mutating(d)?;
-            let mut items = d.items.borrow_mut();
-            let Some(i) = items
-                .iter()
-                .position(|(x, _)| super::dispatch::same_dict_key(x.bind(py), &key))
-            else {
-                drop(items);
-                return Err(super::exceptions::key_error(py, k.clone()));
-            };
-            let item = items.remove(i);
-            if last {
-                items.push(item);
-            } else {
-                items.insert(0, item);
-            }
-            Ok(Some(Value::none(py)))
-        }
-        _ => Err(Exit::brk(format!(
-            "method {name} of a {}",
-            tx.describe(&cls.bind(py).clone())
-        ))),
-    }
-}
-
 pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
     let n = match s {
         StdVal::Deque(d) => d.items.borrow().len(),
@@ -1003,17 +787,4 @@ pub fn new_set(tx: &mut Tracer<'_>, items: Vec<Value>) -> TResult<Value> {
         super::stdlib_set::set_update(tx, sv, &Value::new_tuple(items))?;
     }
     Ok(s)
-}
-
-/// Whether `cls` is `collections.OrderedDict` or a subclass of it.
-fn is_ordered_dict(py: Python<'_>, cls: &Py<PyAny>) -> bool {
-    let Ok(od) = py
-        .import_cached("collections")
-        .and_then(|c| c.getattr("OrderedDict"))
-    else {
-        return false;
-    };
-    cls.bind(py)
-        .cast::<pyo3::types::PyType>()
-        .is_ok_and(|t| t.is_subclass(&od).unwrap_or(false))
 }

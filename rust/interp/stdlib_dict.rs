@@ -1,0 +1,253 @@
+//! Dicts built by stdlib constructors (`collections.OrderedDict`, `defaultdict`, `Counter`,
+//! `fromkeys`): plain dict values carrying a class tag (`StdState`), so the trace keeps
+//! dict semantics (and symbolic values) while `type()`, escaping and the class's own
+//! behaviour (a defaultdict's factory, Counter's zero for missing keys,
+//! `OrderedDict.move_to_end`) follow the class.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+
+use super::calls::call_value;
+use super::dispatch::{dict_key_const, dict_set};
+use super::exit::{Exit, TResult};
+use super::iter::unpack;
+use super::ops::truthy;
+use super::stdlib::{r, refs, Refs};
+use super::tracer::Tracer;
+use super::value::{DictVal, Value};
+
+/// The class of a dict built by a stdlib constructor, and a defaultdict's factory.
+pub struct DictTag {
+    pub cls: Py<PyAny>,
+    pub factory: Option<Value>,
+}
+
+/// Per-trace stdlib state: dict class tags, keyed by the dict value's address (the map
+/// keeps the value alive, so the address is never reused during the trace).
+#[derive(Default)]
+pub struct StdState {
+    dict_tags: HashMap<usize, (Rc<DictVal>, DictTag)>,
+}
+
+impl StdState {
+    pub fn tag(&self, d: &Rc<DictVal>) -> Option<&DictTag> {
+        self.dict_tags
+            .get(&(Rc::as_ptr(d) as usize))
+            .map(|(_, t)| t)
+    }
+
+    pub(crate) fn set_tag(&mut self, d: &Rc<DictVal>, tag: DictTag) {
+        self.dict_tags
+            .insert(Rc::as_ptr(d) as usize, (d.clone(), tag));
+    }
+}
+
+/// `OrderedDict.fromkeys` / `defaultdict.fromkeys` / `dict.fromkeys`: the class they build.
+pub(crate) fn fromkeys_owner<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    rf: &Refs,
+) -> Option<Py<PyAny>> {
+    let owner = obj.getattr("__self__").ok()?;
+    let name = obj.getattr("__name__").ok()?;
+    if name.extract::<String>().ok()? != "fromkeys" {
+        return None;
+    }
+    [&rf.ordered_dict, &rf.defaultdict, &rf.dict]
+        .into_iter()
+        .find(|c| owner.is(c.bind(py)))
+        .map(|c| c.clone_ref(py))
+}
+
+pub(crate) fn fromkeys(
+    tx: &mut Tracer<'_>,
+    cls: Py<PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let py = tx.py;
+    if !kwargs.is_empty() {
+        return Err(Exit::brk("fromkeys() takes no keyword arguments"));
+    }
+    let (it, value) = match args {
+        [it] => (it, Value::none(py)),
+        [it, v] => (it, v.clone()),
+        _ => return Err(Exit::brk("fromkeys() arguments")),
+    };
+    let d = Value::new_dict_val();
+    for k in unpack(tx, it)? {
+        let key = dict_key_const(tx, &k)?;
+        dict_set(tx, &d, key, value.clone());
+    }
+    if !cls.bind(py).is(r(tx)?.dict.bind(py)) {
+        tx.stdlib.set_tag(&d, DictTag { cls, factory: None });
+    }
+    Ok(Value::Dict(d))
+}
+
+/// `d.default_factory` of a dict value (a tagged defaultdict).
+pub fn default_factory(tx: &mut Tracer<'_>, d: &Rc<DictVal>, whole: &Value) -> TResult<Value> {
+    let py = tx.py;
+    let is_dd = match tx.stdlib.tag(d) {
+        Some(t) => t.cls.bind(py).is(r(tx)?.defaultdict.bind(py)),
+        None => false,
+    };
+    if !is_dd {
+        return Ok(Value::BuiltinMethod(Rc::new((
+            whole.clone(),
+            "default_factory".into(),
+        ))));
+    }
+    Ok(tx
+        .stdlib
+        .tag(d)
+        .and_then(|t| t.factory.clone())
+        .unwrap_or_else(|| Value::none(py)))
+}
+
+/// `collections.Counter()`, `Counter(iterable)`, `Counter(mapping)`, `Counter(**counts)`
+/// made in the trace: a dict of counts tagged with its class (a missing key reads 0).
+pub(crate) fn make_counter(
+    tx: &mut Tracer<'_>,
+    cls: &Bound<'_, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Value> {
+    let py = tx.py;
+    let d = Value::new_dict_val();
+    let add = |tx: &mut Tracer<'_>, k: Py<PyAny>, n: Value| -> TResult<()> {
+        let old = d
+            .items
+            .borrow()
+            .iter()
+            .find(|(x, _)| super::dispatch::same_dict_key(x.bind(py), k.bind(py)))
+            .map(|(_, v)| v.clone());
+        let v = match old {
+            Some(o) => super::ops::binary_op(tx, 0, &o, &n)?,
+            None => n,
+        };
+        dict_set(tx, &d, k, v);
+        Ok(())
+    };
+    match args {
+        [] => {}
+        [Value::Dict(m)] => {
+            for (k, v) in m.snapshot(py) {
+                add(tx, k, v)?;
+            }
+        }
+        [it] => {
+            for item in unpack(tx, it)? {
+                let k = dict_key_const(tx, &item)?;
+                add(tx, k, Value::constant(py, 1))?;
+            }
+        }
+        _ => return Err(Exit::brk("Counter() takes at most one positional argument")),
+    }
+    for (k, v) in kwargs {
+        let key = pyo3::types::PyString::new(py, k).into_any().unbind();
+        add(tx, key, v.clone())?;
+    }
+    tx.stdlib.set_tag(
+        &d,
+        DictTag {
+            cls: cls.clone().unbind(),
+            factory: None,
+        },
+    );
+    Ok(Value::Dict(d))
+}
+
+/// Whether `d` is a Counter made in the trace.
+pub fn is_counter(tx: &Tracer<'_>, d: &Rc<DictVal>) -> bool {
+    let py = tx.py;
+    tx.stdlib
+        .tag(d)
+        .is_some_and(|t| r(tx).is_ok_and(|rf| t.cls.bind(py).is(rf.counter.bind(py))))
+}
+
+/// `d[key]` missed: a defaultdict calls its factory and stores the result; a Counter reads 0.
+pub fn dict_missing(
+    tx: &mut Tracer<'_>,
+    d: &Rc<DictVal>,
+    key: &Bound<'_, PyAny>,
+) -> TResult<Value> {
+    if is_counter(tx, d) {
+        return Ok(Value::constant(tx.py, 0));
+    }
+    let factory = tx.stdlib.tag(d).and_then(|t| t.factory.clone());
+    let Some(f) = factory else {
+        return Err(Exit::brk(format!("KeyError: {key}")));
+    };
+    let v = call_value(tx, &f, Vec::new(), Vec::new())?;
+    dict_set(tx, d, key.clone().unbind(), v.clone());
+    Ok(v)
+}
+
+/// Methods of tagged dicts that differ from dict's; Ok(None): use the dict method.
+pub fn tagged_dict_method(
+    tx: &mut Tracer<'_>,
+    d: &Rc<DictVal>,
+    name: &str,
+    args: &[Value],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Some(tag) = tx.stdlib.tag(d) else {
+        return Ok(None);
+    };
+    let (cls, factory) = (tag.cls.clone_ref(py), tag.factory.clone());
+    match (name, args) {
+        ("copy", []) => {
+            let c = Value::new_dict_val();
+            *c.items.borrow_mut() = d.snapshot(py);
+            tx.stdlib.set_tag(&c, DictTag { cls, factory });
+            Ok(Some(Value::Dict(c)))
+        }
+        // Counter's own update/fromkeys/most_common/... differ from dict's: break below.
+        ("update", _) if is_counter(tx, d) => Err(Exit::brk("Counter.update")),
+        ("get" | "items" | "keys" | "values" | "update" | "setdefault" | "pop" | "clear", _) => {
+            Ok(None)
+        }
+        ("move_to_end", [k] | [k, _]) if d.source.is_none() && is_ordered_dict(py, &cls) => {
+            let last = match args.get(1) {
+                None => true,
+                Some(v) => truthy(tx, v)?,
+            };
+            let key = tx
+                .as_python_constant(k)
+                .ok_or_else(|| Exit::brk("OrderedDict.move_to_end of a non-constant key"))?;
+            tx.dict_mutating(d)?;
+            let mut items = d.items.borrow_mut();
+            let Some(i) = items
+                .iter()
+                .position(|(x, _)| super::dispatch::same_dict_key(x.bind(py), &key))
+            else {
+                drop(items);
+                return Err(super::exceptions::key_error(py, k.clone()));
+            };
+            let item = items.remove(i);
+            if last {
+                items.push(item);
+            } else {
+                items.insert(0, item);
+            }
+            Ok(Some(Value::none(py)))
+        }
+        _ => Err(Exit::brk(format!(
+            "method {name} of a {}",
+            tx.describe(&cls.bind(py).clone())
+        ))),
+    }
+}
+
+/// Whether `cls` is `collections.OrderedDict` or a subclass of it.
+fn is_ordered_dict(py: Python<'_>, cls: &Py<PyAny>) -> bool {
+    let Ok(rf) = refs(py) else {
+        return false;
+    };
+    cls.bind(py)
+        .cast::<pyo3::types::PyType>()
+        .is_ok_and(|t| t.is_subclass(rf.ordered_dict.bind(py)).unwrap_or(false))
+}
