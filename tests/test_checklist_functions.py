@@ -1034,11 +1034,6 @@ def test_item_85_super_new_allocates_user_object() -> None:
     compare(fn, t(), frames=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tuple subclass with __new__ calling super().__new__: ferrodyn breaks "
-    "('call to non-traceable function tuple.__new__'); torch.compile traces it",
-)
 def test_item_85_super_new_allocates_tuple_subclass() -> None:
     def fn(x: torch.Tensor) -> Any:
         y = x + 1

@@ -214,6 +214,25 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
                 let t = pyo3::types::PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
                 Ok(Value::Const(t.into_any().unbind()))
             }
+            // A field-less tuple subclass's own attributes (methods, class attributes) are
+            // not modelled: only tuple's own methods are.
+            None if n.fields.is_empty()
+                && !n.structseq
+                && !n
+                    .cls
+                    .bind(py)
+                    .getattr(name)
+                    .and_then(|a| {
+                        py.get_type::<pyo3::types::PyTuple>()
+                            .getattr(name)
+                            .map(|b| a.is(&b))
+                    })
+                    .unwrap_or(false) =>
+            {
+                Err(Exit::brk(format!(
+                    "attribute '{name}' of a tuple subclass made in the trace"
+                )))
+            }
             // Methods keep the namedtuple as receiver (a split rebuilds it with its class).
             None => Ok(Value::BuiltinMethod(Rc::new((
                 obj.clone(),

@@ -332,6 +332,11 @@ fn call_object(
             }
         }
     }
+    // `tuple.__new__(cls, items)` for a tuple subclass (a user `__new__`'s
+    // `super().__new__(cls, (a, b))`): a tuple value of that class.
+    if let Some(v) = tuple_new(tx, &obj, &args, &kwargs)? {
+        return Ok(v);
+    }
     // `object.__new__(cls)` (in copyreg.__newobj__ or a user `__new__`): a new, empty object.
     if obj.is(tx.hooks.object_new.bind(py)) && kwargs.is_empty() {
         if let [Value::Object(c)] = args.as_slice() {
@@ -514,6 +519,56 @@ fn keywords_dict(py: Python<'_>, kwargs: Vec<(String, Value)>) -> Value {
             .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
             .collect(),
     )
+}
+
+/// `tuple.__new__(cls[, iterable])` with `cls` a Python subclass of tuple whose instances
+/// keep no other state than their items: a namedtuple value (fields and all, for a
+/// namedtuple class) or a field-less one, rebuilt by the same call if it escapes. None for
+/// any other call.
+fn tuple_new(
+    tx: &mut Tracer<'_>,
+    obj: &Bound<'_, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let tuple_type = py.get_type::<PyTuple>();
+    if !kwargs.is_empty() || !tuple_type.getattr("__new__").is_ok_and(|n| n.is(obj)) {
+        return Ok(None);
+    }
+    let (cls, items) = match args {
+        [Value::Object(c)] => (c, Vec::new()),
+        [Value::Object(c), it] => (c, super::iter::unpack(tx, it)?),
+        _ => return Ok(None),
+    };
+    let c = cls.obj.bind(py);
+    let Ok(t) = c.cast::<pyo3::types::PyType>() else {
+        return Ok(None);
+    };
+    if t.is(&tuple_type) {
+        return Ok(Some(Value::new_tuple(items)));
+    }
+    if !t.is_subclass(&tuple_type).unwrap_or(false) {
+        return Ok(None);
+    }
+    let is_namedtuple = !tx
+        .hooks
+        .namedtuple_info
+        .bind(py)
+        .call1((c,))
+        .map(|i| i.is_none())
+        .unwrap_or(true);
+    if is_namedtuple {
+        return tx.named_tuple(c, items).map(Some);
+    }
+    Ok(Some(Value::NamedTuple(Rc::new(
+        super::value::NamedTupleVal {
+            cls: c.clone().unbind(),
+            fields: Vec::new(),
+            structseq: false,
+            items: Rc::new(items),
+        },
+    ))))
 }
 
 /// A `typing.TypedDict` (or typing_extensions') class: its metaclass is `_TypedDictMeta`.

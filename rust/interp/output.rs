@@ -59,6 +59,18 @@ pub fn template_for(
             no_fake_id(tx, c)?;
             OutTemplate::Const(c.clone_ref(py))
         }
+        // A tuple subclass without fields (made by `tuple.__new__(cls, items)`): the same call
+        // again, which runs no method of the class.
+        Value::NamedTuple(n) if n.fields.is_empty() && !n.structseq => OutTemplate::Call(
+            py.get_type::<pyo3::types::PyTuple>()
+                .getattr("__new__")
+                .map_err(|e| tx.err(e))?
+                .unbind(),
+            vec![
+                OutTemplate::Const(n.cls.clone_ref(py)),
+                OutTemplate::Tuple(n.items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
+            ],
+        ),
         Value::NamedTuple(n) => OutTemplate::NamedTuple(
             n.cls.clone_ref(py),
             n.structseq,
