@@ -438,12 +438,7 @@ fn shadow_dict_call(tx: &mut Tracer<'_>, o: &ObjVal, name: &str, args: &[Value])
     match (name, args) {
         ("__getitem__", [k]) => {
             let kc = dict_key_const(tx, k)?;
-            let found = d
-                .items
-                .borrow()
-                .iter()
-                .find(|(x, _)| same_dict_key(x.bind(py), kc.bind(py)))
-                .map(|(_, v)| v.clone());
+            let found = d.get(py, kc.bind(py));
             match found {
                 Some(v) => Ok(v),
                 None => missing_key(tx, o, k),

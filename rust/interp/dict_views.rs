@@ -94,12 +94,7 @@ pub fn contains(tx: &mut Tracer<'_>, d: &Rc<DictVal>, kind: ViewKind, x: &Value)
             let key = tx
                 .as_python_constant(k)
                 .ok_or_else(|| Exit::brk("`in` on dict items with a non-constant key"))?;
-            let found = d
-                .items
-                .borrow()
-                .iter()
-                .find(|(kk, _)| super::dispatch::same_dict_key(kk.bind(tx.py), &key))
-                .map(|(_, vv)| vv.clone());
+            let found = d.get(tx.py, &key);
             match found {
                 Some(found) => {
                     if super::ops::is_same(tx, &found, v).unwrap_or(false) {

@@ -191,8 +191,31 @@ pub fn strict_break(tx: &Tracer<'_>, reason: &str, at: &Location) -> Exit {
     }
 }
 
-/// A call of an `assume_constant_result` function: run once, now, on constant arguments;
-/// its result is a constant of the graph (as torch.compile does: no guard on what it read).
+/// Constant positional and keyword arguments as Python objects (`what` names the callee
+/// in the break when one is not a constant).
+fn constant_args<'py>(
+    tx: &Tracer<'py>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+    what: &str,
+) -> TResult<(
+    Bound<'py, pyo3::types::PyTuple>,
+    Bound<'py, pyo3::types::PyDict>,
+)> {
+    let py = tx.py;
+    let non_constant = || Exit::brk(format!("{what} called with a non-constant argument"));
+    let a: Vec<_> = args
+        .iter()
+        .map(|v| tx.as_python_constant(v).ok_or_else(non_constant))
+        .collect::<TResult<_>>()?;
+    let kw = pyo3::types::PyDict::new(py);
+    for (k, v) in kwargs {
+        let c = tx.as_python_constant(v).ok_or_else(non_constant)?;
+        kw.set_item(k, c).map_err(|e| tx.err(e))?;
+    }
+    Ok((pyo3::types::PyTuple::new(py, a).map_err(|e| tx.err(e))?, kw))
+}
+
 /// `collections.namedtuple(typename, fields, ...)` on constants: the class, made now (a
 /// new class per call eagerly; one per trace here). Its `__module__` is the compiled
 /// frame's module unless `module=` is given (namedtuple would read ferrodyn's frame).
@@ -203,16 +226,7 @@ fn namedtuple_factory<'py>(
     kwargs: &[(String, Value)],
 ) -> TResult<Value> {
     let py = tx.py;
-    let non_constant = || Exit::brk("collections.namedtuple() with non-constant arguments");
-    let a: Vec<_> = args
-        .iter()
-        .map(|v| tx.as_python_constant(v).ok_or_else(non_constant))
-        .collect::<TResult<_>>()?;
-    let kw = pyo3::types::PyDict::new(py);
-    for (k, v) in kwargs {
-        let c = tx.as_python_constant(v).ok_or_else(non_constant)?;
-        kw.set_item(k, c).map_err(|e| tx.err(e))?;
-    }
+    let (t, kw) = constant_args(tx, args, kwargs, "collections.namedtuple()")?;
     if !kwargs.iter().any(|(k, _)| k == "module") {
         let module = tx
             .root_globals
@@ -221,34 +235,21 @@ fn namedtuple_factory<'py>(
             .unwrap_or_else(|_| pyo3::types::PyString::new(py, "__main__").into_any());
         kw.set_item("module", module).map_err(|e| tx.err(e))?;
     }
-    let t = pyo3::types::PyTuple::new(py, a).map_err(|e| tx.err(e))?;
     let cls = f
         .call(t, Some(&kw))
         .map_err(|e| super::exceptions::from_real_error(tx, e, "collections.namedtuple"))?;
     tx.realize(&cls, None)
 }
 
+/// A call of an `assume_constant_result` function: run once, now, on constant arguments;
+/// its result is a constant of the graph (as torch.compile does: no guard on what it read).
 fn assumed_constant<'py>(
     tx: &mut Tracer<'py>,
     f: &Bound<'py, PyAny>,
     args: &[Value],
     kwargs: &[(String, Value)],
 ) -> TResult<Value> {
-    let py = tx.py;
-    let mut a = Vec::with_capacity(args.len());
-    for v in args {
-        a.push(tx.as_python_constant(v).ok_or_else(|| {
-            Exit::brk("assume_constant_result function called with a non-constant argument")
-        })?);
-    }
-    let kw = pyo3::types::PyDict::new(py);
-    for (k, v) in kwargs {
-        let c = tx.as_python_constant(v).ok_or_else(|| {
-            Exit::brk("assume_constant_result function called with a non-constant argument")
-        })?;
-        kw.set_item(k, c).map_err(|e| tx.err(e))?;
-    }
-    let t = pyo3::types::PyTuple::new(py, a).map_err(|e| tx.err(e))?;
+    let (t, kw) = constant_args(tx, args, kwargs, "assume_constant_result function")?;
     let r = f.call(t, Some(&kw)).map_err(|e| {
         super::exceptions::from_real_error(tx, e, "an assume_constant_result function")
     })?;

@@ -123,6 +123,15 @@ pub struct FuncVal {
 }
 
 impl DictVal {
+    /// The value at the constant key `key` (compared as dict keys compare), if present.
+    pub fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> Option<Value> {
+        self.items
+            .borrow()
+            .iter()
+            .find(|(k, _)| crate::interp::dispatch::same_dict_key(k.bind(py), key))
+            .map(|(_, v)| v.clone())
+    }
+
     /// A copy of the (key, value) pairs, so the dict is not borrowed while they are used
     /// (templating or tracing a value may reach the same dict again).
     pub fn snapshot(&self, py: Python<'_>) -> Vec<(Py<PyAny>, Value)> {
