@@ -63,6 +63,9 @@ pub struct SetVal {
     real: Py<PySet>,
     objs: RefCell<Vec<(usize, Value)>>,
     pub version: Cell<u64>,
+    /// A mirror of a pre-existing set (`realize_input_set`): read-only in the trace, and
+    /// the real set wherever it leaves the trace.
+    pinned: Option<std::sync::Arc<crate::guards::Source>>,
 }
 
 enum Member<'py> {
@@ -116,7 +119,22 @@ impl SetVal {
             real: PySet::empty(py)?.unbind(),
             objs: RefCell::new(Vec::new()),
             version: Cell::new(0),
+            pinned: None,
         })
+    }
+
+    /// The source of the pre-existing set this mirrors, if any.
+    pub fn source(&self) -> Option<&std::sync::Arc<crate::guards::Source>> {
+        self.pinned.as_ref()
+    }
+
+    /// Mutating a mirror of a pre-existing set is not modelled (the real set would not
+    /// change): a graph break, the call then runs natively.
+    fn mutable(&self) -> TResult<()> {
+        if self.pinned.is_some() {
+            return Err(Exit::brk("mutating a set from the inputs"));
+        }
+        Ok(())
     }
 
     pub fn len(&self, py: Python<'_>) -> usize {
@@ -131,6 +149,7 @@ impl SetVal {
     }
 
     fn add(&self, tx: &Tracer<'_>, v: &Value) -> TResult<()> {
+        self.mutable()?;
         match member(tx, v)? {
             Member::Const(c) => {
                 let s = self.real.bind(tx.py);
@@ -152,6 +171,7 @@ impl SetVal {
 
     /// Remove `v`; whether it was there.
     fn discard(&self, tx: &Tracer<'_>, v: &Value) -> TResult<bool> {
+        self.mutable()?;
         let found = match member(tx, v)? {
             Member::Const(c) => self.real.bind(tx.py).discard(c).map_err(|e| tx.err(e))?,
             Member::Ident(id) => {
@@ -169,6 +189,12 @@ impl SetVal {
 
     /// Members in CPython's iteration order (constants only).
     pub fn iter_items(&self, tx: &mut Tracer<'_>) -> TResult<Vec<Value>> {
+        if self.pinned.is_some() {
+            // Equal sets can iterate in different orders: the guard does not pin one.
+            return Err(Exit::brk(
+                "iterating a set from the inputs (its iteration order is not guarded)",
+            ));
+        }
         if !self.objs.borrow().is_empty() {
             return Err(Exit::brk(
                 "iterating a set of tensors or objects (its order depends on addresses)",
@@ -184,6 +210,10 @@ impl SetVal {
 
     /// Every member, in no particular order (for rebuilding the set).
     pub fn all_items(&self, tx: &mut Tracer<'_>) -> TResult<Vec<Value>> {
+        if self.pinned.is_some() {
+            // What is built from them could iterate in another order than eager's.
+            return Err(Exit::brk("the items of a set from the inputs"));
+        }
         let mut items = self.const_items(tx)?;
         items.extend(self.objs.borrow().iter().map(|(_, v)| v.clone()));
         Ok(items)
@@ -191,6 +221,9 @@ impl SetVal {
 
     pub fn as_python_constant<'py>(&self, tx: &Tracer<'py>) -> Option<Bound<'py, PyAny>> {
         let py = tx.py;
+        if self.pinned.is_some() {
+            return None;
+        }
         let out = PySet::new(py, self.real.bind(py).iter()).ok()?;
         for (_, v) in self.objs.borrow().iter() {
             match v {
@@ -219,6 +252,47 @@ pub fn extend(tx: &mut Tracer<'_>, s: &Rc<StdVal>, it: &Value, left: bool) -> TR
         d.push(v, left);
     }
     Ok(())
+}
+
+/// A pre-existing exact `set` of plain constants (ints, strs, floats, bools, None, bytes)
+/// reached by a source: a read-only mirror, its contents guarded by equality. None for any
+/// other object.
+pub fn realize_input_set(
+    tx: &mut Tracer<'_>,
+    obj: &Bound<'_, PyAny>,
+    source: &Option<std::sync::Arc<crate::guards::Source>>,
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let (Some(src), Ok(set)) = (source, obj.cast_exact::<PySet>()) else {
+        return Ok(None);
+    };
+    let copy = PySet::empty(py).map_err(|e| tx.err(e))?;
+    for item in set.iter() {
+        let plain = item.is_exact_instance_of::<pyo3::types::PyInt>()
+            || item.is_exact_instance_of::<pyo3::types::PyString>()
+            || item.is_exact_instance_of::<pyo3::types::PyFloat>()
+            || item.is_exact_instance_of::<pyo3::types::PyBool>()
+            || item.is_exact_instance_of::<pyo3::types::PyBytes>()
+            || item.is_none();
+        if !plain {
+            return Ok(None);
+        }
+        copy.add(item).map_err(|e| tx.err(e))?;
+    }
+    tx.guard(
+        src,
+        crate::guards::Guard::Equals(copy.clone().into_any().unbind()),
+    );
+    let real = PySet::empty(py).map_err(|e| tx.err(e))?;
+    for item in copy.iter() {
+        real.add(item).map_err(|e| tx.err(e))?;
+    }
+    Ok(Some(Value::Std(Rc::new(StdVal::Set(SetVal {
+        real: real.unbind(),
+        objs: RefCell::new(Vec::new()),
+        version: Cell::new(0),
+        pinned: Some(src.clone()),
+    })))))
 }
 
 /// `s.update(it)`, item by item.
@@ -393,6 +467,7 @@ pub fn call_method(
                 Ok(none)
             }
             ("clear", []) => {
+                set.mutable()?;
                 set.real.bind(py).clear();
                 set.objs.borrow_mut().clear();
                 set.version.set(set.version.get() + 1);

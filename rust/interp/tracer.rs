@@ -240,6 +240,11 @@ impl<'py> Tracer<'py> {
         source: &SourceRef,
     ) -> TResult<Value> {
         let py = self.py;
+        if kind == KIND_OBJECT {
+            if let Some(v) = super::stdlib_set::realize_input_set(self, obj, source)? {
+                return Ok(v);
+            }
+        }
         match kind {
             KIND_CONST => {
                 if let Some(s) = source {

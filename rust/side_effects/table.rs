@@ -90,6 +90,14 @@ pub fn escape(
     outputs: &mut Vec<Py<PyAny>>,
     extra: &mut Vec<Arc<Source>>,
 ) -> TResult<Option<OutTemplate>> {
+    // A mirror of a pre-existing set: the set itself.
+    if let Value::Std(s) = v {
+        if let crate::interp::stdlib::StdVal::Set(set) = &**s {
+            if let Some(src) = set.source() {
+                return Ok(Some(OutTemplate::Fetched(fetch_slot(src, extra))));
+            }
+        }
+    }
     let key = match v {
         Value::Object(o) if tx.side_effects.is_new(ptr_of(&o.obj)) => ptr_of(&o.obj),
         Value::List(l) if l.source.is_none() => Rc::as_ptr(l) as usize,

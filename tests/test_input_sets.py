@@ -1,0 +1,68 @@
+"""Sets of plain constants passed in (or read from objects and modules): `len` and `in`
+traced under an equality guard on their contents; iterating one (equal sets may iterate in
+different orders) or changing one is a graph break (the step runs natively)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ferrodyn
+import torch
+from _helpers import assert_tree_equal
+from ferrodyn.testing import CompileCounter
+
+
+def reads(x: torch.Tensor, s: set[Any]) -> Any:
+    y = x * len(s) if 2 in s else x
+    return y + len(s), "a" in s, 3 not in s
+
+
+def test_reads_under_a_contents_guard() -> None:
+    cnt = CompileCounter()
+    f = ferrodyn.compile(reads, backend=cnt, fullgraph=True)
+    x = torch.ones(2)
+    for s in ({1, 2}, {1, 2}, {1, 5}, {2, 7}):
+        assert_tree_equal(f(x, set(s)), reads(x, set(s)))
+    assert cnt.frame_count == 3  # {1, 2} reused; other contents recompile
+
+
+def test_mutation_breaks_and_changes_the_real_set() -> None:
+    def f(x: torch.Tensor, s: set[int]) -> Any:
+        s.add(3)
+        s.discard(1)
+        return x + len(s), sorted(s)
+
+    ours, ref = {1, 2}, {1, 2}
+    got = ferrodyn.compile(f, backend="eager")(torch.ones(2), ours)
+    assert_tree_equal(got, f(torch.ones(2), ref))
+    assert ours == ref == {2, 3}
+
+
+class Cfg:
+    skip = {1, 3}
+
+
+def test_set_attribute_of_an_object() -> None:
+    def f(x: torch.Tensor, cfg: Cfg) -> torch.Tensor:
+        for i in range(4):
+            if i not in cfg.skip:
+                x = x * 2
+        return x
+
+    cnt = CompileCounter()
+    g = ferrodyn.compile(f, backend=cnt, fullgraph=True)
+    assert_tree_equal(g(torch.ones(2), Cfg()), f(torch.ones(2), Cfg()))
+    Cfg.skip = {0}
+    try:
+        assert_tree_equal(g(torch.ones(2), Cfg()), f(torch.ones(2), Cfg()))
+    finally:
+        Cfg.skip = {1, 3}
+    assert cnt.frame_count == 2
+
+
+def test_iteration_breaks_and_matches_eager() -> None:
+    def f(x: torch.Tensor, s: set[int]) -> Any:
+        return x + 1, sorted(s), [v for v in s if v > 1]
+
+    s = {5, 1, 9}
+    assert_tree_equal(ferrodyn.compile(f, backend="eager")(torch.ones(2), s), f(torch.ones(2), s))
