@@ -4,7 +4,7 @@ different orders) or changing one is a graph break (the step runs natively)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import ferrodyn
 import torch
@@ -39,7 +39,7 @@ def test_mutation_breaks_and_changes_the_real_set() -> None:
 
 
 class Cfg:
-    skip = {1, 3}
+    skip: ClassVar[set[int]] = {1, 3}
 
 
 def test_set_attribute_of_an_object() -> None:
