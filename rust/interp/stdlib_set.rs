@@ -66,6 +66,8 @@ pub struct SetVal {
     /// A mirror of a pre-existing set (`realize_input_set`): read-only in the trace, and
     /// the real set wherever it leaves the trace.
     pinned: Option<std::sync::Arc<crate::guards::Source>>,
+    /// A pinned set's change is logged for replay (`call_method`): it may change.
+    logged: Cell<bool>,
 }
 
 enum Member<'py> {
@@ -120,7 +122,18 @@ impl SetVal {
             objs: RefCell::new(Vec::new()),
             version: Cell::new(0),
             pinned: None,
+            logged: Cell::new(false),
         })
+    }
+
+    /// What a changed mirror replays on the real set: its members (constants only).
+    pub fn replay_items(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        if !self.objs.borrow().is_empty() {
+            return None;
+        }
+        PySet::new(py, self.real.bind(py).iter())
+            .ok()
+            .map(|s| s.into_any().unbind())
     }
 
     /// The source of the pre-existing set this mirrors, if any.
@@ -128,10 +141,10 @@ impl SetVal {
         self.pinned.as_ref()
     }
 
-    /// Mutating a mirror of a pre-existing set is not modelled (the real set would not
-    /// change): a graph break, the call then runs natively.
+    /// A mirror of a pre-existing set changes only through `call_method`, which logs the
+    /// change for replay first; any other path would leave the real set behind: a break.
     fn mutable(&self) -> TResult<()> {
-        if self.pinned.is_some() {
+        if self.pinned.is_some() && !self.logged.get() {
             return Err(Exit::brk("mutating a set from the inputs"));
         }
         Ok(())
@@ -292,6 +305,7 @@ pub fn realize_input_set(
         objs: RefCell::new(Vec::new()),
         version: Cell::new(0),
         pinned: Some(src.clone()),
+        logged: Cell::new(false),
     })))))
 }
 
@@ -343,6 +357,9 @@ fn item_eq(tx: &mut Tracer<'_>, a: &Value, b: &Value) -> TResult<bool> {
         },
     }
 }
+
+/// The set methods that change it (modelled in `call_method`).
+const SET_MUTATORS: [&str; 5] = ["add", "discard", "remove", "update", "clear"];
 
 /// Methods of deques and sets.
 pub fn call_method(
@@ -444,6 +461,14 @@ pub fn call_method(
             }
             _ => Err(Exit::brk(format!("deque.{name}"))),
         },
+        StdVal::Set(set)
+            if set.pinned.is_some() && !set.logged.get() && SET_MUTATORS.contains(&name) =>
+        {
+            // A pre-existing set: its change is replayed on the real set after the graph.
+            tx.side_effects.set_mutated(s);
+            set.logged.set(true);
+            call_method(tx, recv, s, name, args, kwargs)
+        }
         StdVal::Set(set) => match (name, args.as_slice()) {
             ("add", [x]) => {
                 set.add(tx, x)?;

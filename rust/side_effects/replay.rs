@@ -25,6 +25,8 @@ pub enum Op {
     SetAttr(OutTemplate, String, OutTemplate),
     DelAttr(OutTemplate, String),
     ListContents(OutTemplate, Vec<OutTemplate>),
+    /// A set's new contents (constants).
+    SetContents(OutTemplate, Py<PyAny>),
     DictContents(OutTemplate, Vec<(Py<PyAny>, OutTemplate)>),
     SetGlobal(Py<PyAny>, String, OutTemplate),
     DelGlobal(Py<PyAny>, String),
@@ -82,6 +84,16 @@ pub fn plan(
                 };
                 let _ = start;
                 Op::Advance(tmpl!(tx, target)?, consumed)
+            }
+            Mutation::SetContents(set) => {
+                let target = tmpl!(tx, &Value::Std(set.clone()))?;
+                let crate::interp::stdlib::StdVal::Set(sv) = &**set else {
+                    return Err(Exit::internal("set contents of a non-set"));
+                };
+                let items = sv
+                    .replay_items(py)
+                    .ok_or_else(|| Exit::brk("a set from the inputs given non-constant members"))?;
+                Op::SetContents(target, items)
             }
             Mutation::ListContents(l) => {
                 let target = tmpl!(tx, &Value::List(l.clone()))?;
@@ -222,6 +234,14 @@ impl ReplayPlan {
                     h.object
                         .bind(py)
                         .call_method1("__delattr__", (b(t)?, name))?;
+                }
+                Op::SetContents(t, items) => {
+                    let target = b(t)?;
+                    let target = target.cast::<pyo3::types::PySet>()?;
+                    target.clear();
+                    for item in items.bind(py).try_iter()? {
+                        target.add(item?)?;
+                    }
                 }
                 Op::ListContents(t, items) => {
                     let l = b(t)?;

@@ -21,6 +21,9 @@ pub fn ptr_of(o: &Py<PyAny>) -> Ptr {
 
 /// One recorded mutation of state that exists outside the trace.
 pub enum Mutation {
+    /// The contents of a pre-existing set, changed through its mirror (a pinned
+    /// `StdVal::Set`): replayed as `clear()` and re-adding what the mirror holds.
+    SetContents(Rc<crate::interp::stdlib::StdVal>),
     /// `target.name = value` on a pre-existing object (`Value::Object` with a source).
     SetAttr {
         target: Value,
@@ -339,6 +342,14 @@ impl SideEffects {
         }
         if l.source.is_some() && self.mutated_containers.insert(Rc::as_ptr(l) as usize) {
             self.log.push(Mutation::ListContents(l.clone()));
+        }
+    }
+
+    /// A mirror of a pre-existing set is about to change (first time: logged).
+    pub fn set_mutated(&mut self, s: &Rc<crate::interp::stdlib::StdVal>) {
+        self.generation += 1;
+        if self.mutated_containers.insert(Rc::as_ptr(s) as usize) {
+            self.log.push(Mutation::SetContents(s.clone()));
         }
     }
 
