@@ -156,19 +156,11 @@ impl Access {
                     .ok()
                     .or_else(fail)
             }
-            Access::IterItem(offset) => {
-                let (seq, index) = seq_iterator_state(parent)?;
-                let len = seq.len().ok()?;
-                let i = index + offset;
-                (i < len).then(|| seq.get_item(i).ok()).flatten()
+            Access::IterItem(offset) => IterView::of(parent)?.item(*offset),
+            Access::IterRemaining => {
+                let left = IterView::of(parent)?.left()?;
+                Some(pyo3::types::PyInt::new(py, left).into_any())
             }
-            Access::IterRemaining => match seq_iterator_state(parent) {
-                Some((seq, index)) => {
-                    let left = seq.len().ok()?.saturating_sub(index);
-                    Some(pyo3::types::PyInt::new(py, left).into_any())
-                }
-                None => None,
-            },
             Access::WeakrefDeref => {
                 // SAFETY: weakref type check first; PyWeakref_GetObject returns a borrowed
                 // reference (None for a dead referent) that we take ownership of at once.
@@ -267,35 +259,83 @@ const SEQ_ITERATORS: [&str; 8] = [
 /// The sequence and position of one of [`SEQ_ITERATORS`]; an exhausted one as an empty
 /// tuple at 0. None otherwise.
 pub fn seq_iterator_state<'py>(it: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, usize)> {
+    seq_iterator_parts(it).map(|(seq, index, _)| (seq, index))
+}
+
+/// `seq_iterator_state`, and whether the sequence is a copy of a dict's items.
+fn seq_iterator_parts<'py>(it: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, usize, bool)> {
     let ty = it.get_type();
     let name = ty.name().ok()?;
-    if name == "enumerate" && ty.module().ok()?.to_str().ok()? == "builtins" {
-        // `enumerate(inner, count)` over one of these: the `(count + j, item)` pairs left,
-        // as a fresh tuple (its C `__reduce__` gives the inner iterator and the count).
-        let red = it.call_method0("__reduce__").ok()?;
-        let args = red.get_item(1).ok()?;
-        let count: i64 = args.get_item(1).ok()?.extract().ok()?;
-        let (seq, index) = seq_iterator_state(&args.get_item(0).ok()?)?;
-        let n = seq.len().ok()?;
-        let py = it.py();
-        let mut pairs = Vec::with_capacity(n.saturating_sub(index));
-        for (k, j) in (index..n).enumerate() {
-            let pair = (count + k as i64, seq.get_item(j).ok()?);
-            pairs.push(
-                pyo3::types::PyTuple::new(py, [pair.0.into_pyobject(py).ok()?.into_any(), pair.1])
-                    .ok()?,
-            );
-        }
-        return Some((pyo3::types::PyTuple::new(py, pairs).ok()?.into_any(), 0));
-    }
     if !SEQ_ITERATORS.iter().any(|n| name == *n) || ty.module().ok()?.to_str().ok()? != "builtins" {
         return None;
     }
+    let copied = name.to_str().ok()?.starts_with("dict_");
     let red = it.call_method0("__reduce__").ok()?;
     let seq = red.get_item(1).ok()?.get_item(0).ok()?;
     let index = match red.len().ok()? {
         3 => red.get_item(2).ok()?.extract::<usize>().ok()?,
         _ => 0,
     };
-    Some((seq, index))
+    Some((seq, index, copied))
+}
+
+/// What a pre-existing iterator the tracer reads without advancing it has left: one of
+/// [`SEQ_ITERATORS`], or an `enumerate` over one (its C `__reduce__` gives the inner
+/// iterator and the count).
+pub struct IterView<'py> {
+    /// The sequence walked: the real tuple or list, or a fresh list of a dict's items left.
+    pub seq: Bound<'py, PyAny>,
+    pub index: usize,
+    /// An `enumerate`'s next count: items are `(count + k, item)`.
+    pub count: Option<i64>,
+    /// `seq` is a copy of a dict's items (a dict iterator, possibly under `enumerate`).
+    pub copied: bool,
+}
+
+impl<'py> IterView<'py> {
+    pub fn of(it: &Bound<'py, PyAny>) -> Option<IterView<'py>> {
+        // SAFETY: compares the type pointer of a live object with a static type object.
+        let is_enumerate =
+            unsafe { ffi::Py_TYPE(it.as_ptr()) == std::ptr::addr_of_mut!(ffi::PyEnum_Type) };
+        if is_enumerate {
+            let red = it.call_method0("__reduce__").ok()?;
+            let args = red.get_item(1).ok()?;
+            let (seq, index, copied) = seq_iterator_parts(&args.get_item(0).ok()?)?;
+            let count = args.get_item(1).ok()?.extract().ok()?;
+            return Some(IterView {
+                seq,
+                index,
+                count: Some(count),
+                copied,
+            });
+        }
+        let (seq, index, copied) = seq_iterator_parts(it)?;
+        Some(IterView {
+            seq,
+            index,
+            count: None,
+            copied,
+        })
+    }
+
+    /// How many items are left.
+    pub fn left(&self) -> Option<usize> {
+        Some(self.seq.len().ok()?.saturating_sub(self.index))
+    }
+
+    /// The item `offset` places past the position (None past the end).
+    pub fn item(&self, offset: usize) -> Option<Bound<'py, PyAny>> {
+        if offset >= self.left()? {
+            return None;
+        }
+        let item = self.seq.get_item(self.index + offset).ok()?;
+        match self.count {
+            None => Some(item),
+            Some(c) => {
+                let py = item.py();
+                let n = (c + offset as i64).into_pyobject(py).ok()?.into_any();
+                Some(pyo3::types::PyTuple::new(py, [n, item]).ok()?.into_any())
+            }
+        }
+    }
 }

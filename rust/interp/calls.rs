@@ -116,7 +116,7 @@ pub fn call_value(
                     if !args.is_empty() {
                         super::containers::sub_dict_read(tx, o, name, &args)?;
                     }
-                    let kw = keywords_dict(py, kwargs);
+                    let kw = Value::kwargs_dict(py, kwargs);
                     return super::containers::sub_dict_read(tx, o, name, &[kw]);
                 }
             }
@@ -511,16 +511,6 @@ fn call_object(
     }
 }
 
-/// Keyword arguments as a dict value (str keys, in order).
-fn keywords_dict(py: Python<'_>, kwargs: Vec<(String, Value)>) -> Value {
-    Value::new_dict_from(
-        kwargs
-            .into_iter()
-            .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
-            .collect(),
-    )
-}
-
 /// `tuple.__new__(cls[, iterable])` with `cls` a Python subclass of tuple whose instances
 /// keep no other state than their items: a namedtuple value (fields and all, for a
 /// namedtuple class) or a field-less one, rebuilt by the same call if it escapes. None for
@@ -532,14 +522,18 @@ fn tuple_new(
     kwargs: &[(String, Value)],
 ) -> TResult<Option<Value>> {
     let py = tx.py;
+    // Cheap shape checks first: this runs for every call of a Python object.
+    let cls = match args {
+        [Value::Object(c)] | [Value::Object(c), _] if c.kind == KIND_CLASS => c,
+        _ => return Ok(None),
+    };
     let tuple_type = py.get_type::<PyTuple>();
     if !kwargs.is_empty() || !tuple_type.getattr("__new__").is_ok_and(|n| n.is(obj)) {
         return Ok(None);
     }
-    let (cls, items) = match args {
-        [Value::Object(c)] => (c, Vec::new()),
-        [Value::Object(c), it] => (c, super::iter::unpack(tx, it)?),
-        _ => return Ok(None),
+    let items = match args {
+        [_, it] => super::iter::unpack(tx, it)?,
+        _ => Vec::new(),
     };
     let c = cls.obj.bind(py);
     let Ok(t) = c.cast::<pyo3::types::PyType>() else {
@@ -574,7 +568,8 @@ fn tuple_new(
 /// A `typing.TypedDict` (or typing_extensions') class: its metaclass is `_TypedDictMeta`.
 fn is_typed_dict(cls: &Bound<'_, PyAny>) -> bool {
     let meta = cls.get_type();
-    meta.name().is_ok_and(|n| n == "_TypedDictMeta")
+    !meta.is(cls.py().get_type::<pyo3::types::PyType>())
+        && meta.name().is_ok_and(|n| n == "_TypedDictMeta")
         && meta
             .module()
             .is_ok_and(|m| m == "typing" || m == "typing_extensions")

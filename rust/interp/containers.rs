@@ -58,12 +58,7 @@ pub fn call_container_method(
         if !args.is_empty() {
             call_container_method(tx, recv, name, args, Vec::new())?;
         }
-        let kw = Value::new_dict_from(
-            kwargs
-                .into_iter()
-                .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
-                .collect(),
-        );
+        let kw = Value::kwargs_dict(py, kwargs);
         return call_container_method(tx, recv, name, vec![kw], Vec::new());
     }
     if !kwargs.is_empty() && name != "sort" {

@@ -36,18 +36,15 @@ pub fn seq_iterator_mirror(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Va
     if let Some(m) = tx.iter_mirrors.get(&key) {
         return Ok(Some(m.clone()));
     }
-    let Some((seq, _)) = crate::guards::seq_iterator_state(&obj) else {
+    let Some(view) = crate::guards::IterView::of(&obj) else {
         return Ok(None);
     };
-    let over_dict = obj.get_type().name().is_ok_and(|n| {
-        n.to_str()
-            .is_ok_and(|n| n.starts_with("dict_") || n == "enumerate")
-    });
-    if over_dict && tx.side_effects.realized_dict_mutated() {
+    if view.copied && tx.side_effects.realized_dict_mutated() {
         // The items are a copy of the dict's: a dict this trace changed may be that dict.
         return Ok(None);
     }
-    if seq.is_instance_of::<pyo3::types::PyList>() && !over_dict {
+    let seq = &view.seq;
+    if seq.is_instance_of::<pyo3::types::PyList>() && !view.copied {
         // Items are read from the real list: it must not differ from the trace's view.
         let lp = seq.as_ptr() as usize;
         if tx.side_effects.realized_list_mutated(lp) {
@@ -79,22 +76,14 @@ fn real_iter_next(tx: &mut Tracer<'_>, obj: &Value, consumed: usize) -> TResult<
         .clone()
         .ok_or_else(|| Exit::internal("iterator mirror without a source"))?;
     let real = o.obj.bind(py).clone();
-    let (seq, index) = crate::guards::seq_iterator_state(&real)
-        .ok_or_else(|| Exit::internal("not a tuple/list iterator"))?;
-    if !real.is_instance_of::<pyo3::types::PyTuple>()
-        && real.get_type().name().is_ok_and(|n| {
-            n.to_str()
-                .is_ok_and(|n| n.starts_with("dict_") || n == "enumerate")
-        })
-        && tx.side_effects.realized_dict_mutated()
-    {
+    let view = crate::guards::IterView::of(&real)
+        .ok_or_else(|| Exit::internal("not a tuple/list/dict iterator"))?;
+    if view.copied && tx.side_effects.realized_dict_mutated() {
         return Err(Exit::brk(
             "iterating a pre-existing dict iterator after this trace changed a dict",
         ));
     }
-    let len = seq.len().map_err(|e| tx.err(e))?;
-    if index + consumed < len {
-        let item = seq.get_item(index + consumed).map_err(|e| tx.err(e))?;
+    if let Some(item) = view.item(consumed) {
         let item_src = Arc::new(Source::IterItem {
             base: src,
             offset: consumed,

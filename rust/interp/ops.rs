@@ -643,36 +643,33 @@ fn module_list_slice(
 }
 
 /// `obj[k] = v` / `del obj[k]` (`name`: `__setitem__` / `__delitem__`) on a dict-subclass
-/// object whose class keeps dict's own method (`sub_dict_read`). None: anything else (the
-/// caller goes on; a Python override breaks there, as torch.compile's graph counts expect
-/// for objects it cannot construct).
-pub fn object_item_dunder(
+/// object whose class keeps dict's own method: done on its mirror (`sub_dict_read`), true.
+/// False for anything else (the caller goes on; a Python override breaks there, as
+/// torch.compile's graph counts expect for objects it cannot construct).
+pub fn sub_dict_item_op(
     tx: &mut Tracer<'_>,
-    whole: &Value,
     o: &ObjVal,
     name: &str,
     args: &[Value],
-) -> TResult<Option<TResult<Value>>> {
+) -> TResult<bool> {
     let py = tx.py;
-    if o.kind != KIND_OBJECT {
-        return Ok(None);
+    if o.kind != KIND_OBJECT || !super::containers::is_sub_dict(o) {
+        return Ok(false);
     }
     let Ok(f) = o.obj.bind(py).get_type().getattr(name) else {
-        return Ok(None);
+        return Ok(false);
     };
-    let _ = whole;
-    if super::containers::is_sub_dict(o)
-        && tx
-            .hooks
-            .dict_read_method
-            .bind(py)
-            .call1((f, name))
-            .and_then(|b| b.is_truthy())
-            .unwrap_or(false)
-    {
-        return Ok(Some(super::containers::sub_dict_read(tx, o, name, args)));
+    let own = tx
+        .hooks
+        .dict_read_method
+        .bind(py)
+        .call1((f, name))
+        .and_then(|b| b.is_truthy())
+        .unwrap_or(false);
+    if own {
+        super::containers::sub_dict_read(tx, o, name, args)?;
     }
-    Ok(None)
+    Ok(own)
 }
 
 /// `container[key] = value`.
@@ -696,9 +693,8 @@ pub fn store_subscr(
         }
     }
     if let Value::Object(o) = container {
-        let args = [key.clone(), value.clone()];
-        if let Some(done) = object_item_dunder(tx, container, o, "__setitem__", &args)? {
-            return done.map(|_| ());
+        if sub_dict_item_op(tx, o, "__setitem__", &[key.clone(), value.clone()])? {
+            return Ok(());
         }
         // A list-subclass object from the inputs with list's own `__setitem__`.
         if let Some(Value::BuiltinMethod(m)) =

@@ -346,6 +346,16 @@ impl Value {
         }
     }
 
+    /// Keyword arguments as a dict value (str keys, in order).
+    pub fn kwargs_dict(py: Python<'_>, kwargs: Vec<(String, Value)>) -> Value {
+        Value::new_dict_from(
+            kwargs
+                .into_iter()
+                .map(|(k, v)| (pyo3::types::PyString::new(py, &k).into_any().unbind(), v))
+                .collect(),
+        )
+    }
+
     pub fn new_list(items: Vec<Value>) -> Value {
         let l = Rc::new(ListVal {
             items: RefCell::new(items),

@@ -312,14 +312,8 @@ pub fn print(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) ->
 pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TResult<()> {
     let py = tx.py;
     if let Value::Object(o) = container {
-        if let Some(done) = crate::interp::ops::object_item_dunder(
-            tx,
-            container,
-            o,
-            "__delitem__",
-            std::slice::from_ref(key),
-        )? {
-            return done.map(|_| ());
+        if crate::interp::ops::sub_dict_item_op(tx, o, "__delitem__", std::slice::from_ref(key))? {
+            return Ok(());
         }
     }
     match container {
