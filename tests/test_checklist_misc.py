@@ -443,11 +443,6 @@ class OpaqueCounter(torch._custom_class_base.CustomClassBase):
 torch._library.opaque_object.register_custom_class(OpaqueCounter, typ="symbolic")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ferrodyn traces a registered opaque object as a plain Python object; "
-    "torch.compile raises UnsafeScriptObjectError (hard error pointing to custom ops)",
-)
 def test_item_121_opaque_object_access_is_hard_error() -> None:
     def fn(x: torch.Tensor, c: OpaqueCounter) -> torch.Tensor:
         return x + c.n
@@ -457,8 +452,23 @@ def test_item_121_opaque_object_access_is_hard_error() -> None:
         torch.compile(fn, backend="eager")(torch.ones(2), OpaqueCounter(3))
     torch._dynamo.reset()
     assert "UnsafeScriptObjectError" in str(theirs.value)
-    with pytest.raises(Exception, match="opaque|Opaque|custom op"):
+    with pytest.raises(ferrodyn.exc.UnsafeScriptObjectError, match="opaque.*custom op"):
         ferrodyn.compile(fn, backend="eager")(torch.ones(2), OpaqueCounter(3))
+
+
+def test_item_121_opaque_object_method_is_hard_error_but_passing_it_is_fine() -> None:
+    def bump(x: torch.Tensor, c: OpaqueCounter) -> torch.Tensor:
+        return x + c.bump()
+
+    def passes(x: torch.Tensor, c: OpaqueCounter) -> Any:
+        return x + 1, c
+
+    c = OpaqueCounter(3)
+    with pytest.raises(ferrodyn.exc.UnsafeScriptObjectError, match="'bump' of OpaqueCounter"):
+        ferrodyn.compile(bump, backend="eager")(torch.ones(2), c)
+    assert c.n == 3  # nothing ran
+    got = ferrodyn.compile(passes, backend="eager")(torch.ones(2), c)
+    assert got[1] is c and torch.equal(got[0], torch.full((2,), 2.0))
 
 
 # --------------------------------------------------------------------------- J. generators

@@ -23,6 +23,12 @@ class SkipFrame(FerrodynError):
     """Give up on a whole frame; it runs eagerly."""
 
 
+class UnsafeScriptObjectError(FerrodynError, TypeError):
+    """The traced code read an attribute of, or called a method on, an opaque object (a
+    class registered with `torch._library.opaque_object`). Its members are not traceable:
+    reach them from a custom operator. Raised to the user, as torch.compile does."""
+
+
 class InternalError(FerrodynError):
     """A bug inside ferrodyn. The frame runs eagerly unless config.strict is set."""
 

@@ -87,11 +87,12 @@ pub fn from_pyerr(py: Python<'_>, err: PyErr, unsupported: &Bound<'_, PyAny>) ->
     if err.get_type(py).is_subclass(unsupported).unwrap_or(false) {
         return Exit::brk(err.value(py).to_string());
     }
-    // A shape constraint the user gave (mark_dynamic ranges) that this call violates.
+    // A shape constraint the user gave (mark_dynamic ranges) that this call violates, or
+    // a member access on an opaque object: errors the user sees, as with torch.compile.
     if err
         .get_type(py)
         .name()
-        .is_ok_and(|n| n == "ConstraintViolationError")
+        .is_ok_and(|n| n == "ConstraintViolationError" || n == "UnsafeScriptObjectError")
     {
         return Exit::Hard(err);
     }

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..exc import Unsupported
+from ..exc import Unsupported, UnsafeScriptObjectError
 from . import kinds
 from .typecheck import is_a
 
@@ -118,6 +118,22 @@ def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
 
 _THREAD_LOCAL = type(threading.local())
 
+try:
+    from torch._library.opaque_object import is_custom_class as _opaque_type
+except ImportError:  # a torch without opaque objects
+
+    def _opaque_type(cls: Any) -> bool:
+        return False
+
+
+def _is_opaque(cls: type) -> bool:
+    """A class registered with `torch._library.opaque_object` (its members live behind
+    custom operators)."""
+    try:
+        return bool(_opaque_type(cls))
+    except Exception:  # noqa: BLE001 - a registry query must not fail a trace
+        return False
+
 
 _OBJECT_REDUCE_EX = object.__reduce_ex__
 _OBJECT_EQ = object.__eq__
@@ -134,6 +150,12 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     if is_a(obj, type):
         return _class_getattr(obj, name)
     cls = type(obj)
+    if _is_opaque(cls):
+        raise UnsafeScriptObjectError(
+            f"reading {name!r} of {cls.__qualname__}, an opaque object type: its members "
+            "cannot be traced; wrap the code that uses it in a custom operator "
+            "(torch.library.custom_op) and pass the object to that"
+        )
     if cls is _THREAD_LOCAL:
         # threading.local: a C lookup in the calling thread's own dict (no user code); the
         # guard reads it again through getattr on every call, in the caller's thread.
