@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..exc import Unsupported, UnsafeScriptObjectError
+from ..exc import UnsafeScriptObjectError, Unsupported
 from . import kinds
 from .typecheck import is_a
 
