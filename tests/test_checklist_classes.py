@@ -621,11 +621,6 @@ def test_item_17_instance_dict_reads_see_pending_stores() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="obj.__dict__[k] = v on an object whose class defines __setattr__ is a graph "
-    "break ('writing to the namespace dict o.__dict__ directly')",
-)
 def test_item_17_instance_dict_write_bypasses_setattr_and_descriptor() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, o: Logged) -> Any:
@@ -636,6 +631,20 @@ def test_item_17_instance_dict_write_bypasses_setattr_and_descriptor() -> None:
         o = Logged()
         o._level = torch.zeros(1)
         return c(f)(torch.ones(2), o), sorted(vars(o).items(), key=lambda kv: kv[0])
+
+    check(scenario, graphs=1)
+
+
+def test_item_17_instance_dict_mirror_write_is_seen_through_every_path() -> None:
+    def scenario(c: Any) -> Any:
+        def f(x: torch.Tensor, o: Logged) -> Any:
+            d = o.__dict__
+            d["b"] = 2
+            d["b"] = d["b"] + 1
+            return x * o.b + len(d), "b" in d, d.get("b"), o.__dict__["b"]
+
+        o = Logged()
+        return c(f)(torch.ones(2), o), o.log, sorted(vars(o).items(), key=lambda kv: kv[0])
 
     check(scenario, graphs=1)
 

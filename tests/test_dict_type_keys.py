@@ -59,3 +59,60 @@ def test_class_with_custom_hash_is_not_a_key() -> None:
     x = torch.zeros(1)
     # Not modelled (its hash runs Python code): still the eager answer.
     assert torch.equal(ferrodyn.compile(f, backend="eager")(x), f(x))
+
+
+SENTINEL = object()
+
+
+class Token:
+    """Hashed and compared by identity (object's own __hash__/__eq__)."""
+
+
+def test_identity_hashed_objects_are_keys_too() -> None:
+    import typing
+
+    tok = Token()
+    table: dict[object, int] = {typing.Union: 1, SENTINEL: 2, tok: 3, list: 4}
+
+    def f(x: torch.Tensor, origin: object) -> torch.Tensor:
+        return x + table.get(origin, 0) + table[SENTINEL] + table[tok]
+
+    cnt = CompileCounter()
+    g = ferrodyn.compile(f, backend=cnt)
+    x = torch.zeros(1)
+    for origin in (typing.Union, list, typing.Literal):
+        assert torch.equal(g(x, origin), f(x, origin))
+    assert cnt.op_count > 0
+    table[tok] = 30  # an item changed: recompile, new value
+    assert torch.equal(g(x, list), f(x, list)) and g(x, list).item() == 36
+    del table[SENTINEL]  # a key removed: the eager KeyError
+    try:
+        f(x, list)
+    except KeyError as e:
+        expected = e
+    try:
+        g(x, list)
+    except KeyError as e:
+        assert e.args == expected.args
+    else:
+        raise AssertionError("no KeyError")
+
+
+def test_object_with_its_own_eq_is_not_a_key() -> None:
+    class Named:
+        def __init__(self, n: str) -> None:
+            self.n = n
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Named) and other.n == self.n
+
+        def __hash__(self) -> int:
+            return hash(self.n)
+
+    table = {Named("a"): 1}
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return x + len(table)
+
+    x = torch.zeros(1)
+    assert torch.equal(ferrodyn.compile(f, backend="eager")(x), f(x))

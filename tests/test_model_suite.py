@@ -222,6 +222,44 @@ def distilbert() -> nn.Module:
     )
 
 
+def _tiny(model_type: str, **kw: Any) -> Any:
+    """A tiny random config of any transformers model type (no downloads)."""
+    small = {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 37,
+        "vocab_size": VOCAB,
+        "max_position_embeddings": 64,
+    }
+    return transformers.AutoConfig.for_model(model_type, **{**small, **kw})
+
+
+def bart() -> nn.Module:
+    # Its config validates field types with huggingface_hub's validators, whose dispatch
+    # table is keyed by typing.Union/Literal (identity-hashed dict keys).
+    return transformers.BartModel(
+        _tiny(
+            "bart",
+            encoder_layers=2,
+            decoder_layers=2,
+            d_model=32,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=37,
+            decoder_ffn_dim=37,
+        )
+    )
+
+
+def mistral_lm() -> nn.Module:
+    return transformers.MistralForCausalLM(_tiny("mistral", num_key_value_heads=2))
+
+
+def roberta() -> nn.Module:
+    return transformers.RobertaModel(_tiny("roberta"))
+
+
 def transformer_encoder() -> nn.Module:
     layer = nn.TransformerEncoderLayer(
         d_model=16, nhead=2, dim_feedforward=32, dropout=0.0, batch_first=True
@@ -276,6 +314,9 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
     "mixtral_lm": (mixtral_lm, lambda: ((_ids(),), {})),
     "mixtral_lm_grouped_mm": (mixtral_lm_grouped_mm, lambda: ((_ids(),), {})),
     "distilbert": (distilbert, lambda: ((_ids(),), {})),
+    "bart": (bart, lambda: ((), {"input_ids": _ids(), "decoder_input_ids": _ids(4)})),
+    "mistral_lm": (mistral_lm, lambda: ((_ids(),), {})),
+    "roberta": (roberta, lambda: ((_ids(),), {})),
     "transformer_encoder": (transformer_encoder, lambda: ((torch.randn(2, 5, 16),), {})),
     "lstm": (LSTMHead, lambda: ((torch.randn(2, 5, 8),), {})),
 }

@@ -171,3 +171,16 @@ def test_passed_enumerate_is_advanced_like_eager() -> None:
     f = ferrodyn.compile(take, backend="eager", fullgraph=True)
     assert_tree_equal(f(torch.ones(2), ours), take(torch.ones(2), ref))
     assert_tree_equal(list(ours), list(ref))
+
+
+def test_constant_tuple_concatenated_with_a_traced_tuple() -> None:
+    def fn(x: torch.Tensor, mems: list[torch.Tensor]) -> Any:
+        new = ()
+        for m in mems:
+            new = new + (x * m,)
+        return (1, 2) + new + (), new + ("end",)
+
+    cnt = CompileCounter()
+    got = ferrodyn.compile(fn, backend=cnt, fullgraph=True)(torch.ones(2), [torch.ones(2)] * 2)
+    assert_tree_equal(got, fn(torch.ones(2), [torch.ones(2)] * 2))
+    assert cnt.frame_count == 1

@@ -11,8 +11,9 @@ pub enum DictKey {
     Str(String),
     Int(i64),
     Bytes(Vec<u8>),
-    /// A class, hashed by identity (`type.__hash__`): its address and qualified name. The
-    /// class is kept alive by [`type_key`], so the address is never reused.
+    /// A class or other object hashed and compared by identity: its address and name (a
+    /// class's qualified name, else its repr). Kept alive by [`type_key`], so the address is
+    /// never reused.
     Type(usize, String),
 }
 
@@ -20,22 +21,42 @@ pub enum DictKey {
 /// dispatch tables of `copy`, `copyreg`, `functools.singledispatch`, ...).
 static TYPE_KEYS: std::sync::Mutex<Vec<pyo3::Py<pyo3::PyAny>>> = std::sync::Mutex::new(Vec::new());
 
-/// The dict key for a class whose hash and equality are identity (its metaclass does not
-/// override them), or None.
+/// The dict key for an object hashed and compared by identity: a class whose metaclass does
+/// not override `__hash__`/`__eq__`, or an instance of a class keeping `object`'s (e.g.
+/// `typing.Union`, a sentinel object); or None. The object is kept alive for the process,
+/// so its address is never reused by another key.
 pub fn type_key(k: &pyo3::Bound<'_, pyo3::PyAny>) -> Option<DictKey> {
     use pyo3::types::{PyAnyMethods, PyTypeMethods};
-    let ty = k.cast::<pyo3::types::PyType>().ok()?;
+    let py = k.py();
     let meta = k.get_type();
-    let plain = |name: &str| {
-        meta.getattr(name)
+    let (base, name) = match k.cast::<pyo3::types::PyType>() {
+        Ok(ty) => (
+            py.get_type::<pyo3::types::PyType>(),
+            ty.qualname().ok()?.to_string(),
+        ),
+        Err(_) => {
+            let repr = k.repr().ok()?.to_string();
+            let name = if repr.len() <= 60 && !repr.contains('\n') {
+                repr
+            } else {
+                format!(
+                    "<{} object at {:#x}>",
+                    meta.qualname().ok()?,
+                    k.as_ptr() as usize
+                )
+            };
+            (py.get_type::<pyo3::types::PyAny>(), name)
+        }
+    };
+    let plain = |slot: &str| {
+        meta.getattr(slot)
             .ok()
-            .zip(k.py().get_type::<pyo3::types::PyType>().getattr(name).ok())
+            .zip(base.getattr(slot).ok())
             .is_some_and(|(a, b)| a.is(&b))
     };
     if !plain("__hash__") || !plain("__eq__") {
         return None;
     }
-    let name = ty.qualname().ok()?.to_string();
     let ptr = k.as_ptr() as usize;
     let mut keys = TYPE_KEYS.lock().ok()?;
     if !keys.iter().any(|p| p.as_ptr() as usize == ptr) {

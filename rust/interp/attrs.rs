@@ -277,6 +277,23 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
                 tx.side_effects
                     .dict_exposed
                     .insert(crate::side_effects::store::ptr_of(&o.obj));
+                let d = object_attr(tx, obj, o, name, false)?;
+                if let (Value::Dict(m), KIND_OBJECT) = (&d, o.kind) {
+                    // The real namespace's mirror: stores through it are instance-dict
+                    // stores on `o` (`inst_dict::store_through_mirror`).
+                    tx.side_effects
+                        .namespace_mirrors
+                        .insert(Rc::as_ptr(m) as usize, (m.clone(), obj.clone()));
+                }
+                return Ok(d);
+            }
+            if tx
+                .side_effects
+                .pending_is_raw(crate::side_effects::store::ptr_of(&o.obj), name)
+            {
+                // A pending instance-dict entry under a class data descriptor's name
+                // (`obj.__dict__[name] = v`): the descriptor still wins.
+                return object_attr(tx, obj, o, name, false);
             }
             // A class's Python __getattribute__ sees every read first; pending stores are
             // found by the generic lookup it reaches (`generic_getattr`).
@@ -884,4 +901,28 @@ fn mro_dict_item(ty: &Arc<Source>, idx: isize, name: &str) -> Arc<Source> {
         }),
         key: DictKey::Str(name.to_string()),
     })
+}
+
+/// Whether `type(o)` has a data descriptor (a `__set__` or `__delete__`) named `name`: it
+/// takes precedence over the instance dict on reads.
+pub fn class_data_descriptor(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> bool {
+    let py = tx.py;
+    let cls = o.obj.bind(py).get_type();
+    let Ok(mro) = cls.getattr("__mro__") else {
+        return false;
+    };
+    let Ok(mro) = mro.try_iter() else {
+        return false;
+    };
+    for klass in mro.flatten() {
+        let found = klass
+            .getattr("__dict__")
+            .and_then(|d| d.get_item(name))
+            .ok();
+        if let Some(attr) = found {
+            let t = attr.get_type();
+            return t.hasattr("__set__").unwrap_or(true) || t.hasattr("__delete__").unwrap_or(true);
+        }
+    }
+    false
 }

@@ -92,21 +92,54 @@ fn names(tx: &Tracer<'_>, obj: &Value) -> TResult<Vec<(String, Value)>> {
     }
 }
 
-/// `d[k] = v` (None: `del d[k]`): the instance-dict store, past the class's `__setattr__`;
-/// a data descriptor of that name on the class would not see it, so that breaks.
+/// `d[k] = v` (None: `del d[k]`): the instance-dict store, past the class's `__setattr__`.
+/// With a data descriptor of that name on the class, the entry is written into the dict of
+/// a pre-existing object (`obj.name` still reads through the descriptor); other cases
+/// (deletion, an object made in the trace) break.
 pub fn store(tx: &mut Tracer<'_>, obj: &Value, key: &Value, value: Option<Value>) -> TResult<()> {
     let name = key_str(tx, key)?;
     if let Value::Object(o) = obj {
-        let cls = o.obj.bind(tx.py).get_type();
-        if let Ok(attr) = cls.getattr(name.as_str()) {
-            if attr.get_type().hasattr("__set__").unwrap_or(true) {
-                return Err(Exit::brk(format!(
+        if super::attrs::class_data_descriptor(tx, o, &name) {
+            let ptr = ptr_of(&o.obj);
+            return match (value, &o.source) {
+                (Some(v), Some(_)) if o.kind == KIND_OBJECT && !tx.side_effects.is_new(ptr) => {
+                    tx.side_effects
+                        .store_existing_dict_entry(obj, ptr, &name, v);
+                    Ok(())
+                }
+                _ => Err(Exit::brk(format!(
                     "obj.__dict__['{name}'] with a descriptor '{name}' on the class"
-                )));
-            }
+                ))),
+            };
         }
     }
     crate::side_effects::mutate::store_attr_direct(tx, obj, &name, value)
+}
+
+/// `mirror[k] = v` where `mirror` is the real `obj.__dict__` of an untouched object read
+/// earlier in the trace: the instance-dict store on `obj`, shown in the mirror as well (the
+/// mirror itself is not replayed: the store is).
+pub fn store_through_mirror(
+    tx: &mut Tracer<'_>,
+    obj: &Value,
+    mirror: &super::value::DictVal,
+    key: &Value,
+    value: Value,
+) -> TResult<()> {
+    let Value::Object(o) = obj else {
+        return Err(Exit::internal("namespace mirror of a non-object"));
+    };
+    let ptr = ptr_of(&o.obj);
+    // The store is made through the mirror, so the mirror will show it.
+    let exposed = tx.side_effects.dict_exposed.remove(&ptr);
+    let r = store(tx, obj, key, Some(value.clone()));
+    if exposed {
+        tx.side_effects.dict_exposed.insert(ptr);
+    }
+    r?;
+    let k = super::dispatch::dict_key_const(tx, key)?;
+    super::dispatch::dict_set(tx, mirror, k, value);
+    Ok(())
 }
 
 /// `d[k]`: a KeyError (observed) when absent.

@@ -112,6 +112,22 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
             }
         }
     }
+    // A constant tuple (`()`, `(1, 2)`) concatenated with a traced one.
+    if op.is_multiple_of(13) && (matches!(lhs, Value::Tuple(_)) || matches!(rhs, Value::Tuple(_))) {
+        let items = |v: &Value| match v {
+            Value::Tuple(t) => Some((**t).clone()),
+            Value::Const(c) => c
+                .bind(py)
+                .cast_exact::<pyo3::types::PyTuple>()
+                .ok()
+                .map(|t| t.iter().map(|i| Value::Const(i.unbind())).collect()),
+            _ => None,
+        };
+        if let (Some(mut a), Some(b)) = (items(lhs), items(rhs)) {
+            a.extend(b);
+            return Ok(Value::new_tuple(a));
+        }
+    }
     match (lhs, rhs) {
         (Value::Tuple(a), Value::Tuple(b)) if op.is_multiple_of(13) => {
             let mut v = (**a).clone();
@@ -725,6 +741,10 @@ pub fn store_subscr(
             }
         }
         Value::Dict(d) => {
+            if let Some((_, owner)) = tx.side_effects.namespace_mirrors.get(&ptr_of_dict(d)) {
+                let owner = owner.clone();
+                return super::inst_dict::store_through_mirror(tx, &owner, d, key, value);
+            }
             let k = super::dispatch::dict_key_const(tx, key)?;
             tx.dict_mutating(d)?;
             super::dispatch::dict_set(tx, d, k, value);
@@ -804,4 +824,8 @@ pub fn operator_on_values(
         }
         _ => return Ok(None),
     }))
+}
+
+fn ptr_of_dict(d: &std::rc::Rc<super::value::DictVal>) -> usize {
+    std::rc::Rc::as_ptr(d) as usize
 }

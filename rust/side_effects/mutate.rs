@@ -3,12 +3,13 @@
 //! Whatever cannot be recorded faithfully is a graph break.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::store::ptr_of;
-use crate::guards::Guard;
+use crate::guards::{Guard, Source};
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::frame::Frame;
 use crate::interp::kinds::*;
@@ -230,9 +231,75 @@ fn store_module_attr(
             }
         }
     }
+    if let Some(v) = &value {
+        if plain_module_store(tx, obj, name, v)? {
+            let Value::Object(o) = obj else {
+                return Err(Exit::internal("module store on a non-object"));
+            };
+            tx.side_effects
+                .store_existing_attr(obj, ptr_of(&o.obj), name, value);
+            return Ok(());
+        }
+    }
     Err(Exit::brk(format!(
-        "assignment to attribute '{name}' of an nn.Module (only storing back the same tensor is supported)"
+        "assignment to attribute '{name}' of an nn.Module (only plain Python values not \
+         registered as a parameter, buffer or submodule, or storing back the same tensor)"
     )))
+}
+
+/// Whether `module.name = v` is a plain instance-dict store: a pre-existing module whose
+/// class keeps `nn.Module.__setattr__`, `name` not one of its parameters, buffers or
+/// submodules (guarded), and `v` a Python value that is neither a tensor nor a module (what
+/// `nn.Module.__setattr__` hands to `object.__setattr__`), e.g. `self.shift_size = 0`.
+fn plain_module_store(tx: &mut Tracer<'_>, obj: &Value, name: &str, v: &Value) -> TResult<bool> {
+    let py = tx.py;
+    let Value::Object(o) = obj else {
+        return Ok(false);
+    };
+    let Some(src) = &o.source else {
+        return Ok(false);
+    };
+    if tx.side_effects.is_new(ptr_of(&o.obj)) || !matches!(v, Value::Const(_)) {
+        return Ok(false);
+    }
+    let c = match v {
+        Value::Const(c) => c.bind(py),
+        _ => return Ok(false),
+    };
+    let torch_like = c.get_type().module().is_ok_and(|m| {
+        m.to_str()
+            .is_ok_and(|m| m == "torch" || m.starts_with("torch."))
+    });
+    if torch_like {
+        return Ok(false);
+    }
+    let m = o.obj.bind(py);
+    let setattr_is_modules = m
+        .get_type()
+        .getattr("__setattr__")
+        .and_then(|f| {
+            let module_cls = py.import("torch.nn")?.getattr("Module")?;
+            Ok(f.is(&module_cls.getattr("__setattr__")?))
+        })
+        .unwrap_or(false);
+    if !setattr_is_modules {
+        return Ok(false);
+    }
+    let inst = Arc::new(Source::InstDict { base: src.clone() });
+    for table in ["_parameters", "_buffers", "_modules"] {
+        let Ok(d) = m.getattr(table) else {
+            return Ok(false);
+        };
+        if d.contains(name).unwrap_or(true) {
+            return Ok(false);
+        }
+        let tsrc = Arc::new(Source::DictItem {
+            base: inst.clone(),
+            key: crate::guards::DictKey::Str(table.to_string()),
+        });
+        tx.guard(&tsrc, Guard::NotInDict(name.to_string()));
+    }
+    Ok(true)
 }
 
 /// `global name = value` (`value` None: `del name`) in `frame`'s globals.

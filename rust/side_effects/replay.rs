@@ -22,7 +22,8 @@ use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
 
 pub enum Op {
-    SetAttr(OutTemplate, String, OutTemplate),
+    /// The last field: written into the instance dict (past a class data descriptor).
+    SetAttr(OutTemplate, String, OutTemplate, bool),
     DelAttr(OutTemplate, String),
     ListContents(OutTemplate, Vec<OutTemplate>),
     /// A set's new contents (constants).
@@ -68,7 +69,8 @@ pub fn plan(
                 target,
                 name,
                 value,
-            } => Op::SetAttr(tmpl!(tx, target)?, name.clone(), tmpl!(tx, value)?),
+                raw,
+            } => Op::SetAttr(tmpl!(tx, target)?, name.clone(), tmpl!(tx, value)?, *raw),
             Mutation::DelAttr { target, name } => Op::DelAttr(tmpl!(tx, target)?, name.clone()),
             Mutation::IterAdvance {
                 target,
@@ -198,9 +200,14 @@ impl ReplayPlan {
         let h = crate::interp::hooks::hooks(py)?;
         for op in &self.ops {
             match op {
-                Op::SetAttr(t, name, v) => {
+                Op::SetAttr(t, name, v, raw) => {
                     let target = b(t)?;
-                    if target.get_type().is(h.thread_local.bind(py))
+                    if *raw {
+                        h.object
+                            .bind(py)
+                            .call_method1("__getattribute__", (&target, "__dict__"))?
+                            .set_item(name.as_str(), b(v)?)?;
+                    } else if target.get_type().is(h.thread_local.bind(py))
                         || target.is_instance_of::<pyo3::types::PyType>()
                     {
                         // Its own C setattr: the running thread's namespace; a class's dict

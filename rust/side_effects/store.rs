@@ -29,6 +29,9 @@ pub enum Mutation {
         target: Value,
         name: String,
         value: Value,
+        /// Written into the instance dict (`obj.__dict__[name] = v`), past a data
+        /// descriptor of that name on the class; else `object.__setattr__`.
+        raw: bool,
     },
     DelAttr {
         target: Value,
@@ -80,10 +83,15 @@ pub struct SideEffects {
     /// Pre-existing objects whose `__dict__` the trace read as a mirror of the real dict
     /// (attrs.rs): a later attribute store would not show in it, so it breaks.
     pub dict_exposed: HashSet<Ptr>,
+    /// Those mirrors (by Rc address) with their object: `mirror[k] = v` is the instance-dict
+    /// store on the object, shown in the mirror too (`inst_dict::store_through_mirror`).
+    pub namespace_mirrors: HashMap<usize, (Rc<DictVal>, Value)>,
     /// Class attribute stores recorded (enables `attrs::inherited_pending_store`).
     pub class_stores: usize,
     /// Pending attribute state of pre-existing objects: Some(v) stored, None deleted.
     existing_attrs: HashMap<(Ptr, String), Option<Value>>,
+    /// Pending entries written as `obj.__dict__[name] = v` under a class data descriptor.
+    raw_attrs: HashSet<(Ptr, String)>,
     /// Pre-existing objects with any pending attribute mutation.
     touched: HashSet<Ptr>,
     pub new_objects: HashMap<Ptr, NewObject>,
@@ -112,6 +120,7 @@ enum Undo {
         key: (Ptr, String),
         prev: Option<Option<Value>>,
         was_touched: bool,
+        prev_raw: bool,
     },
     Global {
         key: (Ptr, String),
@@ -218,7 +227,13 @@ impl SideEffects {
                     key,
                     prev,
                     was_touched,
+                    prev_raw,
                 }) => {
+                    if prev_raw {
+                        self.raw_attrs.insert(key.clone());
+                    } else {
+                        self.raw_attrs.remove(&key);
+                    }
                     if !was_touched {
                         self.touched.remove(&key.0);
                     }
@@ -306,27 +321,64 @@ impl SideEffects {
         name: &str,
         value: Option<Value>,
     ) {
+        self.store_existing(target, obj, name, value, false);
+    }
+
+    /// `obj.__dict__[name] = value` on a pre-existing object whose class has a data
+    /// descriptor `name`: reads of `obj.name` still go through the descriptor.
+    pub fn store_existing_dict_entry(
+        &mut self,
+        target: &Value,
+        obj: Ptr,
+        name: &str,
+        value: Value,
+    ) {
+        self.store_existing(target, obj, name, Some(value), true);
+    }
+
+    fn store_existing(
+        &mut self,
+        target: &Value,
+        obj: Ptr,
+        name: &str,
+        value: Option<Value>,
+        raw: bool,
+    ) {
         self.generation += 1;
         let was_touched = !self.touched.insert(obj);
         let prev = self
             .existing_attrs
             .insert((obj, name.to_string()), value.clone());
+        let key = (obj, name.to_string());
+        let prev_raw = if raw {
+            !self.raw_attrs.insert(key.clone())
+        } else {
+            self.raw_attrs.remove(&key)
+        };
         self.undo.push(Undo::Attr {
-            key: (obj, name.to_string()),
+            key,
             prev,
             was_touched,
+            prev_raw,
         });
         self.log.push(match value {
             Some(value) => Mutation::SetAttr {
                 target: target.clone(),
                 name: name.to_string(),
                 value,
+                raw,
             },
             None => Mutation::DelAttr {
                 target: target.clone(),
                 name: name.to_string(),
             },
         });
+    }
+
+    /// Whether the pending entry `name` of `obj` was written into its instance dict past a
+    /// class data descriptor (reads of `obj.name` still go through the descriptor).
+    pub fn pending_is_raw(&self, obj: Ptr, name: &str) -> bool {
+        !self.raw_attrs.is_empty() && self.raw_attrs.contains(&(obj, name.to_string()))
     }
 
     pub fn track_new_object(&mut self, n: NewObject) {

@@ -119,20 +119,27 @@ def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
 _THREAD_LOCAL = type(threading.local())
 
 try:
-    from torch._library.opaque_object import is_custom_class as _opaque_type
+    from torch._library.opaque_object import _resolve_opaque_type_info
 except ImportError:  # a torch without opaque objects
 
-    def _opaque_type(cls: Any) -> bool:
-        return False
+    def _resolve_opaque_type_info(cls: Any) -> Any:
+        return None
 
 
-def _is_opaque(cls: type) -> bool:
-    """A class registered with `torch._library.opaque_object` (its members live behind
-    custom operators)."""
+def _is_opaque(cls: type, name: str) -> bool:
+    """`name` is a member of a user class registered as an opaque type with
+    `torch._library.opaque_object` (symbolic or reference, not constant-like enums) that its
+    registration does not expose: such members live behind custom operators. torch's own
+    registered classes (generators, process groups) keep their own handling."""
     try:
-        return bool(_opaque_type(cls))
+        info = _resolve_opaque_type_info(cls)
     except Exception:  # noqa: BLE001 - a registry query must not fail a trace
         return False
+    if info is None or getattr(info, "opaque_typ", None) == "constant":
+        return False
+    if str(getattr(cls, "__module__", "")).split(".")[0] == "torch":
+        return False
+    return name not in (getattr(info, "members", None) or {})
 
 
 _OBJECT_REDUCE_EX = object.__reduce_ex__
@@ -150,7 +157,7 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     if is_a(obj, type):
         return _class_getattr(obj, name)
     cls = type(obj)
-    if _is_opaque(cls):
+    if _is_opaque(cls, name):
         raise UnsafeScriptObjectError(
             f"reading {name!r} of {cls.__qualname__}, an opaque object type: its members "
             "cannot be traced; wrap the code that uses it in a custom operator "
