@@ -1,7 +1,8 @@
 """`inspect.signature(f)` of a plain function or bound method read from the frame is traced
 (transformers' `apply_chunking_to_forward`): its parameters are counted and iterated in the
 graph's frame, guarded on the function's code, defaults and annotations; escaping, it is
-computed again; a function with `__wrapped__`/`__signature__` breaks with eager's answer."""
+computed again; a `functools.wraps` chain is followed to the wrapped function (each `__wrapped__` link
+guarded); a function with `__signature__` breaks with eager's answer."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_changing_the_functions_code_recompiles() -> None:
     assert_tree_equal(cf(x), x * 2)
 
 
-def test_a_wrapped_function_breaks_with_eagers_answer() -> None:
+def test_a_wrapped_function_gives_eagers_answer() -> None:
     @functools.wraps(two)
     def wrapper(*args: Any) -> Any:
         return two(*args)
@@ -91,3 +92,55 @@ def test_a_wrapped_function_breaks_with_eagers_answer() -> None:
 
     x = torch.ones(2)
     assert_tree_equal(ferrodyn.compile(f, backend="eager")(x), x * 2)
+
+
+def _decorate(f: Any) -> Any:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+class Generating(torch.nn.Module):
+    @_decorate
+    def prepare(self, input_ids: Any, mask: Any = None, **kwargs: Any) -> Any:
+        return input_ids
+
+    def forward(self, x: torch.Tensor) -> Any:
+        names = set(inspect.signature(self.prepare).parameters)
+        return x * len(names), sorted(names)
+
+
+def test_signature_through_functools_wraps_is_traced_and_guarded() -> None:
+    # transformers' generate() reads the signature of a decorated method this way.
+    m = Generating()
+    cnt = ferrodyn.testing.CompileCounter()
+    f = ferrodyn.compile(m, backend=cnt, fullgraph=True)
+    got, exp = f(torch.ones(2)), m(torch.ones(2))
+    assert torch.equal(got[0], exp[0]) and got[1] == exp[1] == ["input_ids", "kwargs", "mask"]
+    assert cnt.frame_count == 1
+
+    # Re-pointing __wrapped__ changes the signature: a guard fails, the new one is read.
+    def other(self: Any, a: Any) -> None:
+        pass
+
+    original = Generating.prepare.__wrapped__
+    Generating.prepare.__wrapped__ = other
+    try:
+        got, exp = f(torch.ones(2)), m(torch.ones(2))
+        assert got[1] == exp[1] == ["a"]
+        assert cnt.frame_count == 2
+    finally:
+        Generating.prepare.__wrapped__ = original
+
+
+def test_parameters_keys() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        keys = inspect.signature(two).parameters.keys()
+        return x * ("a" in set(keys)), list(keys)
+
+    cnt = ferrodyn.testing.CompileCounter()
+    got = ferrodyn.compile(fn, backend=cnt, fullgraph=True)(torch.ones(1))
+    assert_tree_equal(got, fn(torch.ones(1)))
+    assert cnt.frame_count == 1

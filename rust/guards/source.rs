@@ -22,9 +22,9 @@ pub enum DictKey {
 static TYPE_KEYS: std::sync::Mutex<Vec<pyo3::Py<pyo3::PyAny>>> = std::sync::Mutex::new(Vec::new());
 
 /// The dict key for an object hashed and compared by identity: a class whose metaclass does
-/// not override `__hash__`/`__eq__`, or an instance of a class keeping `object`'s (e.g.
-/// `typing.Union`, a sentinel object); or None. The object is kept alive for the process,
-/// so its address is never reused by another key.
+/// not override `__hash__`/`__eq__`, or a `typing` special form (`typing.Union`) or bare
+/// `object()` sentinel keeping `object`'s; or None. The object is kept alive for the
+/// process, so its address is never reused by another key.
 pub fn type_key(k: &pyo3::Bound<'_, pyo3::PyAny>) -> Option<DictKey> {
     use pyo3::types::{PyAnyMethods, PyTypeMethods};
     let py = k.py();
@@ -35,6 +35,13 @@ pub fn type_key(k: &pyo3::Bound<'_, pyo3::PyAny>) -> Option<DictKey> {
             ty.qualname().ok()?.to_string(),
         ),
         Err(_) => {
+            // Only objects that live as long as their module (typing's special forms, bare
+            // `object()` sentinels): any other object would be kept alive here for good.
+            let module = meta.module().ok()?.to_string();
+            let bare = meta.is(py.get_type::<pyo3::types::PyAny>());
+            if !bare && module != "typing" && module != "typing_extensions" {
+                return None;
+            }
             let repr = k.repr().ok()?.to_string();
             let name = if repr.len() <= 60 && !repr.contains('\n') {
                 repr

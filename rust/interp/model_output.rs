@@ -122,6 +122,19 @@ pub fn present(tx: &Tracer<'_>, s: &StdVal) -> TResult<Vec<(String, Value)>> {
 }
 
 fn to_tuple(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
+    if let StdVal::ModelOutput { cls, .. } = s {
+        let own = tx
+            .py
+            .import_cached("ferrodyn.variables")
+            .and_then(|m| m.call_method1("model_output_own_to_tuple", (cls.bind(tx.py),)))
+            .and_then(|r| r.is_truthy())
+            .map_err(|e| tx.err(e))?;
+        if own {
+            return Err(Exit::brk(
+                "to_tuple() or positional indexing of a ModelOutput class with its own to_tuple",
+            ));
+        }
+    }
     Ok(Value::new_tuple(
         present(tx, s)?.into_iter().map(|(_, v)| v).collect(),
     ))

@@ -168,6 +168,18 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
         }
         _ => {}
     }
+    let set_op = match op % 13 {
+        1 => "and",
+        7 => "or",
+        10 => "sub",
+        12 => "xor",
+        _ => "",
+    };
+    if !set_op.is_empty() {
+        if let Some(v) = super::stdlib_set::set_algebra(tx, set_op, lhs, rhs, inplace)? {
+            return Ok(v);
+        }
+    }
     if let (Some(a), Some(b)) = (tx.as_python_constant(lhs), tx.as_python_constant(rhs)) {
         if !inplace || matches!(lhs, Value::Const(_)) {
             let f = operator_fn(tx, name)?;

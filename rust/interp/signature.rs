@@ -76,7 +76,9 @@ pub fn signature_call(
     })))
 }
 
-/// The function object, if `inspect.signature` would read only its code and attributes.
+/// The function object, if `inspect.signature` would read only its code and attributes:
+/// a plain function, or a chain of plain functions linked by `__wrapped__`
+/// (`functools.wraps` decorators), whose innermost one gives the signature.
 fn plain_function<'py>(tx: &Tracer<'py>, f: &FuncVal) -> TResult<Bound<'py, PyAny>> {
     let py = tx.py;
     let obj = f
@@ -85,39 +87,80 @@ fn plain_function<'py>(tx: &Tracer<'py>, f: &FuncVal) -> TResult<Bound<'py, PyAn
         .ok_or_else(|| Exit::brk("inspect.signature() of a function made in the trace"))?
         .bind(py)
         .clone();
-    if !obj.is_exact_instance_of::<pyo3::types::PyFunction>() {
-        return Err(Exit::brk("inspect.signature() of a function subclass"));
-    }
-    let d = obj.getattr("__dict__").map_err(|e| tx.err(e))?;
-    for name in CUSTOM {
-        if d.contains(name).unwrap_or(true) {
-            return Err(Exit::brk(format!(
-                "inspect.signature() of a function with {name}"
-            )));
-        }
-    }
+    wrapped_chain(tx, &obj)?;
     Ok(obj)
 }
 
-/// The signature changes with the function's code, defaults and annotations: guard them
-/// (a function without a source cannot be guarded: break).
+/// The functions `inspect.signature(obj)` reads, outermost first (more than one when
+/// `__wrapped__` links them); a break when any of them would make it consult anything but
+/// code, defaults and annotations.
+fn wrapped_chain<'py>(
+    tx: &Tracer<'py>,
+    obj: &Bound<'py, PyAny>,
+) -> TResult<Vec<Bound<'py, PyAny>>> {
+    let mut chain = Vec::new();
+    let mut cur = obj.clone();
+    loop {
+        if !cur.is_exact_instance_of::<pyo3::types::PyFunction>() {
+            return Err(Exit::brk(if chain.is_empty() {
+                "inspect.signature() of a function subclass".to_string()
+            } else {
+                "inspect.signature() of a function wrapping something that is not a function"
+                    .to_string()
+            }));
+        }
+        let d = cur.getattr("__dict__").map_err(|e| tx.err(e))?;
+        for name in CUSTOM {
+            if name != "__wrapped__" && d.contains(name).unwrap_or(true) {
+                return Err(Exit::brk(format!(
+                    "inspect.signature() of a function with {name}"
+                )));
+            }
+        }
+        let next = d.get_item("__wrapped__").ok();
+        chain.push(cur);
+        match next {
+            Some(n) if chain.len() < 16 => cur = n,
+            Some(_) => return Err(Exit::brk("inspect.signature() of a long __wrapped__ chain")),
+            None => return Ok(chain),
+        }
+    }
+}
+
+/// The signature changes with the function's code, defaults and annotations: guard them,
+/// and each `__wrapped__` link with the function it leads to (a function without a source
+/// cannot be guarded: break).
 fn guard_function(tx: &mut Tracer<'_>, f: &FuncVal, obj: &Bound<'_, PyAny>) -> TResult<()> {
-    let src = f
+    let mut src = f
         .source
         .clone()
         .ok_or_else(|| Exit::brk("inspect.signature() of a function with no source"))?;
-    for name in [
-        "__code__",
-        "__defaults__",
-        "__kwdefaults__",
-        "__annotations__",
-    ] {
-        let v = obj.getattr(name).map_err(|e| tx.err(e))?;
-        let s = Arc::new(Source::Attr {
-            base: src.clone(),
-            name: name.into(),
-        });
-        tx.guard(&s, Guard::IdMatch(v.unbind()));
+    let chain = wrapped_chain(tx, obj)?;
+    for (i, func) in chain.iter().enumerate() {
+        if i > 0 {
+            src = Arc::new(Source::Attr {
+                base: src,
+                name: "__wrapped__".into(),
+            });
+            tx.guard(&src, Guard::IdMatch(func.clone().unbind()));
+        }
+        let last = i + 1 == chain.len();
+        for name in [
+            "__code__",
+            "__defaults__",
+            "__kwdefaults__",
+            "__annotations__",
+        ] {
+            if !last && name != "__code__" {
+                continue;
+            }
+            let v = func.getattr(name).map_err(|e| tx.err(e))?;
+            let s = Arc::new(Source::Attr {
+                base: src.clone(),
+                name: name.into(),
+            });
+            tx.guard(&s, Guard::IdMatch(v.unbind()));
+        }
     }
     Ok(())
 }
@@ -128,6 +171,10 @@ pub fn load_attr(s: &Rc<StdVal>, name: &str) -> TResult<Value> {
         (StdVal::Signature { .. }, "parameters") => {
             Ok(Value::Std(Rc::new(StdVal::SigParams { sig: s.clone() })))
         }
+        (StdVal::SigParams { .. }, "keys") => Ok(Value::BuiltinMethod(Rc::new((
+            Value::Std(s.clone()),
+            name.to_string(),
+        )))),
         _ => Err(Exit::brk(format!(
             "attribute '{name}' of a {}",
             s.type_name()

@@ -378,6 +378,10 @@ pub fn call_method(
     if let (StdVal::InstDict { obj }, true) = (&**s, kwargs.is_empty()) {
         return super::inst_dict::call_method(tx, obj, name, &args);
     }
+    if let (StdVal::SigParams { sig }, "keys", true) = (&**s, name, args.is_empty()) {
+        // The parameter names, in order (a list stands for the keys view).
+        return Ok(Value::new_list(super::signature::param_names(tx, sig)?));
+    }
     if !kwargs.is_empty() {
         return Err(Exit::brk(format!(
             "keyword arguments to {}.{name}",
@@ -394,6 +398,7 @@ pub fn call_method(
             | "union"
             | "intersection"
             | "difference"
+            | "symmetric_difference"
             | "issubset"
             | "issuperset"
             | "isdisjoint"
@@ -469,6 +474,8 @@ pub fn call_method(
             set.logged.set(true);
             call_method(tx, recv, s, name, args, kwargs)
         }
+        StdVal::Set(_) if set_algebra_name(name) => set_algebra_method(tx, recv, name, &args)?
+            .ok_or_else(|| Exit::internal("set algebra method")),
         StdVal::Set(set) => match (name, args.as_slice()) {
             ("add", [x]) => {
                 set.add(tx, x)?;
@@ -510,6 +517,19 @@ pub fn call_method(
             other.type_name()
         ))),
     }
+}
+
+fn set_algebra_name(name: &str) -> bool {
+    matches!(
+        name,
+        "union"
+            | "intersection"
+            | "difference"
+            | "symmetric_difference"
+            | "intersection_update"
+            | "difference_update"
+            | "symmetric_difference_update"
+    )
 }
 
 /// `x in v` for deques and sets.
@@ -562,4 +582,130 @@ pub fn subscr(tx: &mut Tracer<'_>, s: &StdVal, idx: &Value) -> TResult<Value> {
         .get(usize::try_from(j).unwrap_or(usize::MAX))
         .cloned()
         .ok_or_else(|| Exit::brk("IndexError: deque index out of range"))
+}
+
+/// The set algebra: `a | b`, `a & b`, `a - b`, `a ^ b` (`op` one of "or", "and", "sub",
+/// "xor"), in place on `a` when `inplace` (`|=`, ...: `a` must be a set made or changed in
+/// the trace). The constant members go through CPython's own set operators on the real
+/// sets (so the result and its order are CPython's); tensors and other identity-compared
+/// members by identity. None when an operand is not a traced set (the caller decides).
+pub fn set_algebra(
+    tx: &mut Tracer<'_>,
+    op: &str,
+    a: &Value,
+    b: &Value,
+    inplace: bool,
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let (Value::Std(sa), Value::Std(sb)) = (a, b) else {
+        return Ok(None);
+    };
+    let (StdVal::Set(x), StdVal::Set(y)) = (&**sa, &**sb) else {
+        return Ok(None);
+    };
+    if x.pinned.is_some() || y.pinned.is_some() {
+        return Err(Exit::brk(
+            "set algebra on a set from the inputs (its iteration order is not guarded)",
+        ));
+    }
+    let pyop = match (op, inplace) {
+        ("or", false) => "or_",
+        ("or", true) => "ior",
+        ("and", false) => "and_",
+        ("and", true) => "iand",
+        ("sub", false) => "sub",
+        ("sub", true) => "isub",
+        ("xor", false) => "xor",
+        ("xor", true) => "ixor",
+        _ => return Ok(None),
+    };
+    let ys: Vec<(usize, Value)> = y.objs.borrow().clone();
+    let xs: Vec<(usize, Value)> = x.objs.borrow().clone();
+    let in_y = |id: &usize| ys.iter().any(|(i, _)| i == id);
+    let in_x = |id: &usize| xs.iter().any(|(i, _)| i == id);
+    let objs: Vec<(usize, Value)> = match op {
+        "or" => xs
+            .iter()
+            .cloned()
+            .chain(ys.iter().filter(|(i, _)| !in_x(i)).cloned())
+            .collect(),
+        "and" => xs.iter().filter(|(i, _)| in_y(i)).cloned().collect(),
+        "sub" => xs.iter().filter(|(i, _)| !in_y(i)).cloned().collect(),
+        _ => xs
+            .iter()
+            .filter(|(i, _)| !in_y(i))
+            .cloned()
+            .chain(ys.iter().filter(|(i, _)| !in_x(i)).cloned())
+            .collect(),
+    };
+    let f = tx
+        .hooks
+        .operator
+        .bind(py)
+        .getattr(pyop)
+        .map_err(|e| tx.err(e))?;
+    if inplace {
+        x.mutable()?;
+        f.call1((x.real.bind(py), y.real.bind(py)))
+            .map_err(|e| tx.err(e))?;
+        *x.objs.borrow_mut() = objs;
+        x.version.set(x.version.get() + 1);
+        return Ok(Some(a.clone()));
+    }
+    let real = f
+        .call1((x.real.bind(py), y.real.bind(py)))
+        .and_then(|r| r.cast_into::<PySet>().map_err(PyErr::from))
+        .map_err(|e| tx.err(e))?;
+    Ok(Some(Value::Std(Rc::new(StdVal::Set(SetVal {
+        real: real.unbind(),
+        objs: RefCell::new(objs),
+        version: Cell::new(0),
+        pinned: None,
+        logged: Cell::new(false),
+    })))))
+}
+
+/// `s.union(*others)` and the other algebra methods (`*_update`: in place), each argument
+/// any iterable (made a set first, as CPython does).
+fn set_algebra_method(
+    tx: &mut Tracer<'_>,
+    recv: &Value,
+    name: &str,
+    args: &[Value],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let (op, inplace) = match name {
+        "union" => ("or", false),
+        "intersection" => ("and", false),
+        "difference" => ("sub", false),
+        "symmetric_difference" => ("xor", false),
+        "intersection_update" => ("and", true),
+        "difference_update" => ("sub", true),
+        "symmetric_difference_update" => ("xor", true),
+        _ => return Ok(None),
+    };
+    if name.starts_with("symmetric_difference") && args.len() != 1 {
+        return Err(Exit::brk(format!("set.{name} takes one argument")));
+    }
+    let mut acc = if inplace {
+        recv.clone()
+    } else {
+        // A copy: the receiver itself is not changed.
+        let c = Rc::new(StdVal::Set(SetVal::new(py).map_err(|e| tx.err(e))?));
+        set_update(tx, &c, recv)?;
+        Value::Std(c)
+    };
+    for other in args {
+        let as_set = match other {
+            Value::Std(s) if matches!(&**s, StdVal::Set(_)) => other.clone(),
+            _ => {
+                let c = Rc::new(StdVal::Set(SetVal::new(py).map_err(|e| tx.err(e))?));
+                set_update(tx, &c, other)?;
+                Value::Std(c)
+            }
+        };
+        acc = set_algebra(tx, op, &acc, &as_set, true)?
+            .ok_or_else(|| Exit::internal("set algebra on a non-set"))?;
+    }
+    Ok(Some(if inplace { Value::none(py) } else { acc }))
 }

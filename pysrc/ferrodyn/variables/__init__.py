@@ -13,7 +13,7 @@ from .attrs import (
     super_lookup,
 )
 from .classify import classify, describe, namedtuple_info
-from .model_output import model_output_fields, model_output_renames
+from .model_output import model_output_fields, model_output_own_to_tuple, model_output_renames
 from .mutation import new_object_shell, setattr_plain
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "dict_read_method",
     "lookup_attr",
     "model_output_fields",
+    "model_output_own_to_tuple",
     "model_output_renames",
     "module_item_key",
     "module_slice_keys",

@@ -21,7 +21,6 @@ _OWN = (
     "__iter__",
     "__len__",
     "__contains__",
-    "to_tuple",
     "keys",
     "values",
     "items",
@@ -62,6 +61,14 @@ def model_output_fields(cls: Any) -> list[str] | None:
     if code is None or "__create_fn__" not in code.co_qualname:
         return None
     return [f.name for f in fields]
+
+
+def model_output_own_to_tuple(cls: Any) -> bool:
+    """Whether a modelled ModelOutput class overrides `to_tuple` (CLIP's flattens nested
+    outputs): `out.to_tuple()` and `out[i]` then run that code, which is not modelled."""
+    generic = sys.modules.get("transformers.utils.generic")
+    base = getattr(generic, "ModelOutput", None) if generic is not None else None
+    return base is None or _lookup(cls, "to_tuple") is not _lookup(base, "to_tuple")
 
 
 def model_output_renames(cls: Any) -> dict[str, str]:
