@@ -701,6 +701,25 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
             this.clone(),
             "object.__delattr__".to_string(),
         )))),
+        9 => Ok(Value::BuiltinMethod(Rc::new((
+            this.clone(),
+            "container.__init__".to_string(),
+        )))),
+        10 => {
+            let shadow = match this {
+                Value::Object(o) => super::containers::list_shadow(tx, o)?,
+                _ => None,
+            };
+            match shadow {
+                Some(l) => Ok(Value::BuiltinMethod(Rc::new((
+                    Value::List(l),
+                    name.to_string(),
+                )))),
+                None => Err(Exit::brk(format!(
+                    "super().{name} on a list subclass whose contents are not modelled"
+                ))),
+            }
+        }
         _ => tx.realize(&raw, source),
     }
 }

@@ -302,6 +302,9 @@ pub fn sub_dict_read<'py>(
     args: &[Value],
 ) -> TResult<Value> {
     let py = tx.py;
+    if tx.dict_shadows.contains_key(&(o.obj.as_ptr() as usize)) {
+        return shadow_dict_call(tx, o, name, args);
+    }
     let Some(src) = o.source.clone() else {
         return Err(Exit::brk(format!(
             "{name}() of a dict subclass created in the compiled region"
@@ -459,6 +462,10 @@ fn shadow_dict_call(tx: &mut Tracer<'_>, o: &ObjVal, name: &str, args: &[Value])
 /// read like a plain sequence's, each through `obj[i]`, under a length guard.
 pub fn stock_seq(tx: &Tracer<'_>, o: &ObjVal) -> bool {
     let py = tx.py;
+    if tx.seq_shadows.contains_key(&(o.obj.as_ptr() as usize)) {
+        // Mirrored (changed in the trace, or made there): read through the mirror.
+        return true;
+    }
     if o.source.is_none()
         || tx
             .side_effects

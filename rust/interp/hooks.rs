@@ -18,6 +18,8 @@ pub struct Hooks {
     /// Side-effect store checks (`variables/mutation.py`).
     pub setattr_plain: Py<PyAny>,
     pub new_object_shell: Py<PyAny>,
+    /// Rebuilds a list/dict-subclass object made in the trace (its contents, attributes).
+    pub fill_container: Py<PyAny>,
     /// `object` and `types` (replaying stores, rebuilding functions and cells).
     pub object: Py<PyAny>,
     /// `object.__setattr__` / `object.__delattr__` (a traced plain store when called).
@@ -131,6 +133,7 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             namedtuple_info: vars.getattr("namedtuple_info")?.unbind(),
             setattr_plain: vars.getattr("setattr_plain")?.unbind(),
             new_object_shell: vars.getattr("new_object_shell")?.unbind(),
+            fill_container: vars.getattr("fill_container_object")?.unbind(),
             object: g("object")?,
             object_setattr: builtins_mod
                 .getattr("object")?

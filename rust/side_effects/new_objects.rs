@@ -48,6 +48,9 @@ pub fn construct(
         allocate(tx, cls, false)?
     };
     let init = c.getattr("__init__").map_err(|e| tx.err(e))?;
+    if let Some(filled) = container_init(tx, &v, &init, &args, &kwargs)? {
+        return Ok(filled);
+    }
     let object_init = tx
         .hooks
         .object
@@ -74,6 +77,50 @@ pub fn construct(
     Ok(v)
 }
 
+/// `list.__init__`/`dict.__init__` (the builtin's own) on a list/dict-subclass object made
+/// in the trace: its mirror gets what `list(*args)` / `dict(*args, **kwargs)` would hold.
+/// None when `v` is not such an object or `init` is the class's own.
+fn container_init(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    init: &Bound<'_, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Value::Object(o) = v else {
+        return Ok(None);
+    };
+    let key = o.obj.as_ptr() as usize;
+    let list_init = py.get_type::<pyo3::types::PyList>().getattr("__init__");
+    let dict_init = py.get_type::<pyo3::types::PyDict>().getattr("__init__");
+    if let Some(l) = tx.seq_shadows.get(&key).cloned() {
+        if !list_init.is_ok_and(|f| f.is(init)) {
+            return Ok(None);
+        }
+        let f = tx.hooks.b.list.clone_ref(py);
+        let made = crate::interp::builtins::call_builtin(tx, f.bind(py), args, kwargs)?;
+        let Some(Value::List(m)) = made else {
+            return Err(Exit::brk("list-subclass construction arguments"));
+        };
+        *l.items.borrow_mut() = m.items.borrow().clone();
+        return Ok(Some(v.clone()));
+    }
+    if let Some(d) = tx.dict_shadows.get(&key).cloned() {
+        if !dict_init.is_ok_and(|f| f.is(init)) {
+            return Ok(None);
+        }
+        let f = tx.hooks.b.dict.clone_ref(py);
+        let made = crate::interp::builtins::call_builtin(tx, f.bind(py), args, kwargs)?;
+        let Some(Value::Dict(m)) = made else {
+            return Err(Exit::brk("dict-subclass construction arguments"));
+        };
+        *d.items.borrow_mut() = m.items.borrow().clone();
+        return Ok(Some(v.clone()));
+    }
+    Ok(None)
+}
+
 /// A new, empty user object of the plain class `cls` (no `__init__` runs), which lives in the
 /// side-effect store until it escapes; `by_new`: for a traced `object.__new__(cls)` call.
 pub fn allocate(tx: &mut Tracer<'_>, cls: &ObjVal, by_new: bool) -> TResult<Value> {
@@ -90,6 +137,15 @@ pub fn allocate(tx: &mut Tracer<'_>, cls: &ObjVal, by_new: bool) -> TResult<Valu
         kind: KIND_OBJECT,
         source: None,
     }));
+    // A list or dict subclass: its contents live in a mirror (containers.rs), empty now.
+    let key = shell.as_ptr() as usize;
+    if shell.is_instance_of::<pyo3::types::PyList>() {
+        if let Value::List(l) = Value::new_list(Vec::new()) {
+            tx.seq_shadows.insert(key, l);
+        }
+    } else if shell.is_instance_of::<pyo3::types::PyDict>() {
+        tx.dict_shadows.insert(key, Value::new_dict_val());
+    }
     tx.side_effects.track_new_object(NewObject {
         shell: shell.unbind(),
         cls: c.unbind(),

@@ -159,6 +159,56 @@ fn regular_entry(
                     tx.describe(cls.bind(py))
                 )));
             }
+            let key = o.obj.as_ptr() as usize;
+            // The contents as a tuple of items or of (key, value) pairs, built when the
+            // object is filled (a list or dict entry of the table could be filled after it).
+            let contents = match (tx.seq_shadows.get(&key), tx.dict_shadows.get(&key)) {
+                (Some(l), _) => Some((Value::new_tuple(l.items.borrow().clone()), "list")),
+                (None, Some(d)) => Some((
+                    Value::new_tuple(
+                        d.snapshot(py)
+                            .into_iter()
+                            .map(|(k, v)| Value::new_tuple(vec![Value::Const(k), v]))
+                            .collect(),
+                    ),
+                    "dict",
+                )),
+                _ => None,
+            };
+            if let Some((contents, base)) = contents {
+                // A list/dict subclass: `base.__new__(cls)`, then its contents and attributes
+                // (`variables.fill_container_object`).
+                let names: Vec<String> = attrs.iter().map(|(k, _)| k.clone()).collect();
+                let names = Value::Const(
+                    pyo3::types::PyTuple::new(py, names)
+                        .map_err(|e| tx.err(e))?
+                        .into_any()
+                        .unbind(),
+                );
+                let mut parts = vec![
+                    template_for(tx, &names, outputs, extra)?,
+                    template_for(tx, &contents, outputs, extra)?,
+                ];
+                for (_, a) in attrs {
+                    parts.push(template_for(tx, &a, outputs, extra)?);
+                }
+                let base = if base == "list" {
+                    &tx.hooks.b.list
+                } else {
+                    &tx.hooks.b.dict
+                };
+                let alloc = base
+                    .bind(py)
+                    .getattr("__new__")
+                    .map_err(|e| tx.err(e))?
+                    .unbind();
+                return Ok(Entry::Custom {
+                    alloc,
+                    arg: cls,
+                    fill: tx.hooks.fill_container.clone_ref(py),
+                    parts,
+                });
+            }
             let mut ts = Vec::with_capacity(attrs.len());
             for (k, a) in attrs {
                 ts.push((k, template_for(tx, &a, outputs, extra)?));

@@ -14,12 +14,13 @@ from .attrs import (
 )
 from .classify import classify, describe, namedtuple_info
 from .model_output import model_output_fields, model_output_own_to_tuple, model_output_renames
-from .mutation import new_object_shell, setattr_plain
+from .mutation import fill_container_object, new_object_shell, setattr_plain
 
 __all__ = [
     "classify",
     "describe",
     "dict_read_method",
+    "fill_container_object",
     "lookup_attr",
     "model_output_fields",
     "model_output_own_to_tuple",

@@ -142,6 +142,13 @@ def _is_opaque(cls: type, name: str) -> bool:
     return name not in (getattr(info, "members", None) or {})
 
 
+# list's own methods that `super().name(...)` reaches on a list subclass object: traced on
+# the tracer's mirror of its contents.
+_LIST_OWN = frozenset(
+    ("append", "extend", "insert", "pop", "remove", "clear", "index", "count", "copy")
+    + ("__len__", "__getitem__", "__setitem__", "__contains__", "__iter__")
+)
+
 _OBJECT_REDUCE_EX = object.__reduce_ex__
 _OBJECT_EQ = object.__eq__
 _OBJECT_NE = object.__ne__
@@ -292,7 +299,9 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
     generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name),
     6 `object.__init__` (a no-op without arguments), 7 `object.__setattr__` (the plain
-    store, past the class's own `__setattr__`), 8 `object.__delattr__` (the plain deletion).
+    store, past the class's own `__setattr__`), 8 `object.__delattr__` (the plain deletion),
+    9 `list.__init__`/`dict.__init__` on a list/dict subclass object, 10 a method of `list`
+    itself (raw is its name) on a list subclass object.
     Raises AttributeError like super."""
     mro = type(obj).__mro__ if not is_a(obj, type) else obj.__mro__
     try:
@@ -315,6 +324,13 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
                 # dict's own read method on a dict subclass (a write through super() breaks:
                 # only reached from a Python override, which the tracer does not inline).
                 return 5, name, i
+            if name == "__init__" and (
+                (raw is list.__dict__["__init__"] and is_a(obj, list))
+                or (raw is dict.__dict__["__init__"] and is_a(obj, dict))
+            ):
+                return 9, raw, i  # list.__init__ / dict.__init__ on the object's contents
+            if mro[i] is list and is_a(obj, list) and name in _LIST_OWN:
+                return 10, name, i  # list's own method on the object's contents
             if type(raw) is types.FunctionType:
                 return 0, raw, i
             if type(raw) is staticmethod:

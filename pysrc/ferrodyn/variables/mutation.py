@@ -91,7 +91,8 @@ def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = Fals
         # The calling thread's namespace (C, no user code); replayed with setattr in the
         # thread that runs the compiled code.
         return None
-    why = _plain_layout(cls, need_dict=False)
+    # A plain list/dict subclass keeps object's setattr and the builtin's generic lookup.
+    why = None if container_base(cls) is not None else _plain_layout(cls, need_dict=False)
     if why is not None:
         raise Unsupported(f"assignment to attribute '{name}': {why}")
     custom = cls.__delattr__ if delete else cls.__setattr__
@@ -122,11 +123,68 @@ def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = Fals
     return None
 
 
+# The slots a list or dict subclass must keep for its contents to be modelled as a plain
+# list's or dict's (`rust/interp/containers.rs` mirrors them).
+_CONTAINER_SLOTS = (
+    "__new__",
+    "__init__",
+    "__getattribute__",
+    "__setattr__",
+    "__delattr__",
+    "__len__",
+    "__getitem__",
+    "__setitem__",
+    "__delitem__",
+    "__iter__",
+    "__contains__",
+)
+
+
+def container_base(cls: Any) -> type | None:
+    """`list` or `dict` when `cls` is a plain Python subclass of exactly that builtin (no
+    other builtin base) whose instances take attributes and whose item access, iteration,
+    construction and attribute access are the builtin's own (a Python `__init__` is fine);
+    None otherwise."""
+    if not isinstance(cls, type) or type(cls) not in (type, abc.ABCMeta):
+        return None
+    builtin = [k for k in cls.__mro__ if k is not object and not k.__flags__ & _HEAPTYPE]
+    if builtin not in ([list], [dict]) or cls.__dictoffset__ == 0:
+        return None
+    base = builtin[0]
+    for name in _CONTAINER_SLOTS:
+        mine = getattr(cls, name, None)
+        if mine is getattr(base, name, None):
+            continue
+        if name == "__init__" and type(mine) is types.FunctionType:
+            continue
+        return None
+    return base
+
+
+def fill_container_object(obj: Any, names: tuple[str, ...], contents: Any, *values: Any) -> None:
+    """Rebuilds a list/dict-subclass object made in the trace (allocated with the builtin's
+    `__new__`): its contents through the builtin's own C methods (no method of the subclass
+    runs), then its attributes."""
+    if isinstance(obj, list):
+        list.extend(obj, contents)
+    else:
+        dict.update(obj, contents)
+    for name, value in zip(names, values, strict=True):
+        object.__setattr__(obj, name, value)
+
+
 def new_object_shell(cls: type, by_new: bool = False) -> Any:
     """An empty instance of `cls` standing for an object created in the trace (`by_new`:
-    allocated by a traced call of `object.__new__(cls)`, so a user `__new__` is fine)."""
+    allocated by a traced call of `object.__new__(cls)`, so a user `__new__` is fine). A
+    list or dict subclass (`container_base`) is allocated by the builtin's `__new__`; its
+    contents are modelled by the tracer."""
     if not cls.__flags__ & _HEAPTYPE:
         raise Unsupported(f"constructing the builtin type {cls.__qualname__}")
+    base = container_base(cls)
+    if base is not None and not by_new:
+        if _class_lookup(cls, "__del__") is not None:
+            raise Unsupported(f"constructing {cls.__qualname__}: it defines __del__")
+        return base.__new__(cls)
     if type(cls) not in (type, abc.ABCMeta):
         raise Unsupported(f"constructing {cls.__qualname__}: it has a custom metaclass")
     why = _plain_layout(cls)
