@@ -133,3 +133,49 @@ def test_subclass_with_its_own_item_access_still_matches_eager() -> None:
     got = ferrodyn.compile(fn, backend="eager")(torch.ones(1))
     exp = fn(torch.ones(1))
     assert torch.equal(got[0], exp[0]) and got[1] == exp[1] == "custom"
+
+
+class Batch(list):
+    def __init__(self, items: Any, name: str) -> None:
+        super().__init__(items)
+        self.name = name
+
+    def push(self, v: Any) -> Batch:
+        super().append(v)
+        return self
+
+
+class Config(dict):
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.frozen = True
+
+
+def with_python_init(x: torch.Tensor) -> Any:
+    b = Batch([x, x + 1], "b").push(x * 5)
+    c = Config(a=1)
+    return b[0] + b[2] + c["a"], b, b.name, c, c.frozen
+
+
+def test_python_init_calling_the_builtin_init_through_super() -> None:
+    cnt = CompileCounter()
+    compiled = ferrodyn.compile(with_python_init, backend=cnt, fullgraph=True)
+    for _ in range(2):
+        x = torch.randn(2)
+        _same(compiled(x), with_python_init(x))
+    assert cnt.frame_count == 1
+
+
+def test_super_append_on_an_input_list_subclass_is_replayed() -> None:
+    def fn(x: torch.Tensor, b: Batch) -> Any:
+        b.push(x * 2).push(3)
+        return x + len(b)
+
+    ours, ref = Batch([1], "in"), Batch([1], "in")
+    cnt = CompileCounter()
+    got = ferrodyn.compile(fn, backend=cnt, fullgraph=True)(torch.ones(2), ours)
+    exp = fn(torch.ones(2), ref)
+    assert torch.equal(got, exp) and cnt.frame_count == 1
+    assert len(ours) == len(ref) == 3 and ours[0] == 1 and ours[2] == 3
+    assert torch.equal(ours[1], ref[1])
+    assert ours.name == ref.name
