@@ -318,11 +318,6 @@ class BadValue(ValueError):
     pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="X.__new__(X, ...) with a builtin dict/tuple/exception __new__ breaks ('call to "
-    "non-traceable function dict.__new__' / tuple.__new__ / ValueError.__new__)",
-)
 def test_item_28_builtin_new_allocates() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:
@@ -337,6 +332,40 @@ def test_item_28_builtin_new_allocates() -> None:
         return c(f)(torch.ones(2))
 
     check(scenario, graphs=1)
+
+
+class InitValue(ValueError):
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg.upper())
+        self.seen = True
+
+
+def test_item_28_exception_new_raised_and_caught() -> None:
+    def scenario(c: Any) -> Any:
+        def f(x: torch.Tensor) -> Any:
+            try:
+                raise BadValue.__new__(BadValue, "bad", 2)
+            except ValueError as e:
+                caught = e.args
+            plain = ValueError.__new__(ValueError, "v")
+            return x + len(caught), caught, plain.args, type(plain).__name__
+
+        return c(f)(torch.ones(2))
+
+    # torch.compile: 1 graph and 1 break here
+    check(scenario, graphs=1, breaks=0, torch_differs=True)
+
+
+def test_item_28_exception_new_skipping_a_python_init_matches_eager() -> None:
+    def scenario(c: Any) -> Any:
+        def f(x: torch.Tensor) -> Any:
+            e = InitValue.__new__(InitValue, "low")
+            return x + 1, e.args, hasattr(e, "seen")
+
+        return c(f)(torch.ones(2))
+
+    # ferrodyn breaks there (the Python __init__ is skipped): values as eager's.
+    check(scenario, torch_differs=True)
 
 
 # -- 29. a class defined inside the compiled function: a break, never a miscompile -----------

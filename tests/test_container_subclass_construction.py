@@ -179,3 +179,17 @@ def test_super_append_on_an_input_list_subclass_is_replayed() -> None:
     assert len(ours) == len(ref) == 3 and ours[0] == 1 and ours[2] == 3
     assert torch.equal(ours[1], ref[1])
     assert ours.name == ref.name
+
+
+def test_dict_copy_and_unpacking_of_dict_subclasses() -> None:
+    def fn(x: torch.Tensor, inp: Registry) -> Any:
+        made = Registry(a=1, b=2)
+        made["c"] = x + 1
+        return dict(made), {**made, "z": 0}, dict(inp), {**inp}
+
+    cnt = CompileCounter()
+    inp = Registry(k=3)
+    compiled = ferrodyn.compile(fn, backend=cnt, fullgraph=True)
+    x = torch.ones(1)
+    _same(compiled(x, inp), fn(x, inp))
+    assert cnt.frame_count == 1

@@ -270,7 +270,16 @@ pub fn call_builtin<'py>(
             [] => {}
             [Value::Dict(d)] => items = d.snapshot(py),
             [pairs] => {
-                for p in unpack(tx, pairs)? {
+                // A dict subclass: its storage, as CPython copies it.
+                let sub = super::containers::sub_dict_items(tx, pairs)?;
+                let pairs_list = match sub {
+                    Some(kv) => {
+                        items = kv;
+                        Vec::new()
+                    }
+                    None => unpack(tx, pairs)?,
+                };
+                for p in pairs_list {
                     let kv = unpack(tx, &p)?;
                     let [k, v] = kv.as_slice() else {
                         return Err(Exit::brk("dict() sequence element is not a pair"));

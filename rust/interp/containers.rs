@@ -628,3 +628,37 @@ pub fn stock_seq_method(tx: &mut Tracer<'_>, o: &ObjVal, name: &str) -> TResult<
     };
     Ok(Some(Value::BuiltinMethod(Rc::new((seq, name.to_string())))))
 }
+
+/// (key, value) pairs in order.
+pub type DictItems = Vec<(Py<PyAny>, Value)>;
+
+/// The items of a dict-subclass object in storage order, as `dict(obj)` and `{**obj}` copy
+/// them (CPython copies a dict subclass's storage directly unless its class overrides
+/// `__iter__`): None for anything else.
+pub fn sub_dict_items(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<DictItems>> {
+    let py = tx.py;
+    let Value::Object(o) = v else {
+        return Ok(None);
+    };
+    if o.kind != KIND_OBJECT || !is_sub_dict(o) {
+        return Ok(None);
+    }
+    let ty = o.obj.bind(py).get_type();
+    let dict_iter = py
+        .get_type::<PyDict>()
+        .getattr("__iter__")
+        .map_err(|e| tx.err(e))?;
+    if !ty.getattr("__iter__").is_ok_and(|f| f.is(&dict_iter)) {
+        return Ok(None);
+    }
+    let items = sub_dict_read(tx, o, "items", &[])?;
+    let mut out = Vec::new();
+    for p in super::iter::unpack(tx, &items)? {
+        let kv = super::iter::unpack(tx, &p)?;
+        let [k, v] = kv.as_slice() else {
+            return Err(Exit::internal("dict subclass item"));
+        };
+        out.push((dict_key_const(tx, k)?, v.clone()));
+    }
+    Ok(Some(out))
+}

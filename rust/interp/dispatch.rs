@@ -462,7 +462,14 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                         dict_set(tx, &d, k.clone_ref(py), v.clone());
                     }
                 }
-                _ => return Err(Exit::brk("** unpacking of a non-dict mapping")),
+                other => match super::containers::sub_dict_items(tx, &other)? {
+                    Some(items) => {
+                        for (k, v) in items {
+                            dict_set(tx, &d, k, v);
+                        }
+                    }
+                    None => return Err(Exit::brk("** unpacking of a non-dict mapping")),
+                },
             }
         }
         LIST_TO_TUPLE => {

@@ -209,6 +209,9 @@ pub fn intercept_call(
             if obj.is(h.exc_info.bind(py)) && args.is_empty() && kwargs.is_empty() {
                 return exc_info(tx).map(Some);
             }
+            if let Some(made) = exception_new(tx, obj, args, kwargs)? {
+                return Ok(Some(made));
+            }
             let Some(Value::Exception(e)) = args.first() else {
                 return Ok(None);
             };
@@ -254,6 +257,54 @@ pub fn intercept_call(
         }
         _ => Ok(None),
     }
+}
+
+/// `E.__new__(cls, *args)` of a builtin exception type (a subclass's `super().__new__` or
+/// `cls.__new__(cls, ...)`): a new exception of `cls` whose `args` are `args`. When `cls`
+/// keeps a modelled builtin `__init__` (which sets the same `args`) that is what `cls(*args)`
+/// makes; with its own `__init__`, which this skips, it breaks. None: not such a call.
+fn exception_new(
+    tx: &mut Tracer<'_>,
+    f: &Bound<'_, PyAny>,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Some(Value::Object(c)) = args.first() else {
+        return Ok(None);
+    };
+    let is_new = f
+        .get_type()
+        .name()
+        .is_ok_and(|n| n == "builtin_function_or_method")
+        && f.getattr("__name__")
+            .is_ok_and(|n| n.eq("__new__").unwrap_or(false));
+    if !is_new || c.kind != KIND_CLASS || !is_exception_class(py, c.obj.bind(py)) {
+        return Ok(None);
+    }
+    let owner = f.getattr("__self__").map_err(|e| tx.err(e))?;
+    if !is_exception_class(py, &owner) {
+        return Ok(None);
+    }
+    let cls = c.obj.bind(py);
+    let subclass = cls.cast::<pyo3::types::PyType>().is_ok_and(|t| {
+        owner
+            .cast::<pyo3::types::PyType>()
+            .is_ok_and(|o| t.is_subclass(o).unwrap_or(false))
+    });
+    let h = helpers(py).map_err(|e| tx.err(e))?;
+    let builtin_init = cls
+        .getattr("__init__")
+        .and_then(|i| h.is_builtin_init.bind(py).call1((i,)))
+        .and_then(|b| b.extract::<bool>())
+        .unwrap_or(false);
+    if !subclass || !builtin_init || !kwargs.is_empty() {
+        return Err(Exit::brk(format!(
+            "{}.__new__ of an exception class with its own __init__ (or keyword arguments)",
+            tx.describe(&owner)
+        )));
+    }
+    construct(tx, c, args[1..].to_vec(), kwargs).map(Some)
 }
 
 /// `BaseException.__init__(e, *args)`: replaces `args`.
