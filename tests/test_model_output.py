@@ -61,6 +61,27 @@ def test_modelled_reads_equal_eager_without_a_break() -> None:
     assert ferrodyn.explain(uses)(x).graph_break_count == 0
 
 
+def test_missing_attribute_is_an_attribute_error() -> None:
+    # transformers' output capturing asks hasattr(outputs, "vision_hidden_states").
+    def f(x: torch.Tensor) -> Any:
+        out = BaseModelOutputWithPooling(last_hidden_state=x * 2)
+        try:
+            getattr(out, "no_such_field")  # noqa: B009 - the lookup itself is the test
+        except AttributeError as e:
+            msg = str(e)
+        return (
+            out.last_hidden_state + hasattr(out, "vision_hidden_states"),
+            hasattr(out, "last_hidden_state"),
+            hasattr(out, "pooler_output"),
+            msg,
+        )
+
+    x = torch.randn(2)
+    cnt = ferrodyn.testing.CompileCounter()
+    assert_tree_equal(ferrodyn.compile(f, backend=cnt, fullgraph=True)(x), f(x))
+    assert cnt.frame_count == 1
+
+
 def test_returned_model_output_is_the_real_class() -> None:
     x = torch.randn(3, 4)
     out = ferrodyn.compile(build, backend="eager")(x)

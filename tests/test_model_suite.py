@@ -260,6 +260,35 @@ def roberta() -> nn.Module:
     return transformers.RobertaModel(_tiny("roberta"))
 
 
+def swin() -> nn.Module:
+    # Stores plain ints on its layers (`self.shift_size = 0`) inside forward.
+    return transformers.SwinModel(
+        transformers.AutoConfig.for_model(
+            "swin",
+            image_size=32,
+            patch_size=4,
+            embed_dim=16,
+            depths=[1, 1],
+            num_heads=[2, 2],
+            window_size=4,
+        )
+    )
+
+
+def xlnet() -> nn.Module:
+    # Concatenates `()` with traced tuples (`new_mems + (mem,)`).
+    return transformers.XLNetModel(
+        transformers.AutoConfig.for_model(
+            "xlnet", d_model=32, n_layer=2, n_head=4, d_inner=37, vocab_size=VOCAB
+        )
+    )
+
+
+def opt() -> nn.Module:
+    # Its output capturing asks hasattr(outputs, "vision_hidden_states").
+    return transformers.OPTModel(_tiny("opt", ffn_dim=37, word_embed_proj_dim=32))
+
+
 def transformer_encoder() -> nn.Module:
     layer = nn.TransformerEncoderLayer(
         d_model=16, nhead=2, dim_feedforward=32, dropout=0.0, batch_first=True
@@ -317,6 +346,19 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
     "bart": (bart, lambda: ((), {"input_ids": _ids(), "decoder_input_ids": _ids(4)})),
     "mistral_lm": (mistral_lm, lambda: ((_ids(),), {})),
     "roberta": (roberta, lambda: ((_ids(),), {})),
+    "swin": (swin, lambda: ((torch.randn(1, 3, 32, 32),), {})),
+    "xlnet": (xlnet, lambda: ((_ids(),), {})),
+    "opt_all_outputs": (
+        opt,
+        lambda: (
+            (_ids(),),
+            {
+                "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 0, 0]]),
+                "output_hidden_states": True,
+                "output_attentions": True,
+            },
+        ),
+    ),
     "transformer_encoder": (transformer_encoder, lambda: ((torch.randn(2, 5, 16),), {})),
     "lstm": (LSTMHead, lambda: ((torch.randn(2, 5, 8),), {})),
 }

@@ -140,13 +140,36 @@ fn to_tuple(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
     ))
 }
 
-/// `out.name`: a field (None ones too).
-pub fn load_attr(s: &StdVal, name: &str) -> TResult<Value> {
+/// `out.name`: a field (None ones too). A name that is not a field and that no class in the
+/// MRO defines raises AttributeError (`hasattr(out, "vision_hidden_states")` is False; a
+/// ModelOutput sets no other instance attributes); other names break.
+pub fn load_attr(tx: &Tracer<'_>, s: &StdVal, name: &str) -> TResult<Value> {
     let (names, values) = parts(s)?;
-    match names.iter().position(|n| n == name) {
-        Some(i) => Ok(values[i].clone()),
-        None => Err(Exit::brk(format!("attribute '{name}' of a ModelOutput"))),
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return Ok(values[i].clone());
     }
+    if let StdVal::ModelOutput { cls, .. } = s {
+        let cls = cls.bind(tx.py);
+        let on_class = cls
+            .getattr("__mro__")
+            .and_then(|m| {
+                for k in m.try_iter()? {
+                    if k?.getattr("__dict__")?.contains(name)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .unwrap_or(true);
+        if !on_class && !name.starts_with("__") {
+            let ty = cls
+                .getattr("__name__")
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            return Err(super::exceptions::attribute_error(tx.py, None, &ty, name));
+        }
+    }
+    Err(Exit::brk(format!("attribute '{name}' of a ModelOutput")))
 }
 
 /// `out[k] = v` (`ModelOutput.__setitem__`: the mapping entry and the attribute) and

@@ -637,7 +637,7 @@ pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> 
         if matches!(name, "to_tuple" | "get") {
             return Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))));
         }
-        return super::model_output::load_attr(s, name);
+        return super::model_output::load_attr(tx, s, name);
     }
     if let (StdVal::Signature { .. } | StdVal::SigParams { .. }, Value::Std(rc)) = (s, v) {
         return super::signature::load_attr(rc, name);
