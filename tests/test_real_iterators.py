@@ -184,3 +184,37 @@ def test_constant_tuple_concatenated_with_a_traced_tuple() -> None:
     got = ferrodyn.compile(fn, backend=cnt, fullgraph=True)(torch.ones(2), [torch.ones(2)] * 2)
     assert_tree_equal(got, fn(torch.ones(2), [torch.ones(2)] * 2))
     assert cnt.frame_count == 1
+
+
+def test_loop_over_zip_with_a_break_resumes_over_the_real_zip() -> None:
+    # A break inside `for a, b in zip(...)`: the resume function reads the next pair through
+    # the real zip's inner iterators instead of splitting again at FOR_ITER.
+    def fn(x: torch.Tensor, ws: list[torch.Tensor], bs: tuple[int, ...]) -> Any:
+        acc = x
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            acc = acc * w + b
+            zlib.crc32(b"ferrodyn")
+        return acc, i
+
+    ws = [torch.randn(2) for _ in range(5)]
+    cnt = CompileCounter()
+    f = ferrodyn.compile(fn, backend=cnt)
+    for _ in range(2):
+        assert_tree_equal(f(torch.ones(2), ws, (1, 2, 3)), fn(torch.ones(2), ws, (1, 2, 3)))
+    explained = ferrodyn.explain(fn)(torch.ones(2), ws, (1, 2, 3))
+    assert all("crc32" in r.reason for r in explained.break_reasons)
+    assert explained.graph_break_count == 1
+
+
+def test_passed_zip_is_advanced_like_eager() -> None:
+    def fn(x: torch.Tensor, it: Any) -> Any:
+        a = next(it)
+        zlib.crc32(b"ferrodyn")
+        b = next(it)
+        return x + a[0] + b[1], next(it, "end")
+
+    ws = [torch.ones(2) * k for k in range(3)]
+    ours, ref = zip(ws, ws[1:]), zip(ws, ws[1:])  # noqa: RUF007 - a zip object is the point
+    got = ferrodyn.compile(fn, backend="eager")(torch.ones(2), ours)
+    assert_tree_equal(got, fn(torch.ones(2), ref))
+    assert next(ours, None) is next(ref, None) is None

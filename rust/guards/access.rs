@@ -279,17 +279,46 @@ fn seq_iterator_parts<'py>(it: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>,
     Some((seq, index, copied))
 }
 
-/// What a pre-existing iterator the tracer reads without advancing it has left: one of
-/// [`SEQ_ITERATORS`], or an `enumerate` over one (its C `__reduce__` gives the inner
-/// iterator and the count).
-pub struct IterView<'py> {
-    /// The sequence walked: the real tuple or list, or a fresh list of a dict's items left.
+/// One sequence a pre-existing iterator walks: the real tuple, list or range, or a fresh
+/// list of a dict's items left, and the position in it.
+pub struct IterPart<'py> {
     pub seq: Bound<'py, PyAny>,
     pub index: usize,
+    /// `seq` is a copy of a dict's items.
+    pub copied: bool,
+}
+
+/// What a pre-existing iterator the tracer reads without advancing it has left: one of
+/// [`SEQ_ITERATORS`], a `zip` over several of them (non-strict), or an `enumerate` over
+/// either (their C `__reduce__` gives the inner iterators and the count).
+pub struct IterView<'py> {
+    /// One part, or a `zip`'s parts in order (items are tuples of theirs).
+    pub parts: Vec<IterPart<'py>>,
+    pub zipped: bool,
     /// An `enumerate`'s next count: items are `(count + k, item)`.
     pub count: Option<i64>,
-    /// `seq` is a copy of a dict's items (a dict iterator, possibly under `enumerate`).
-    pub copied: bool,
+}
+
+/// The parts of a tuple/list/dict iterator (one) or of a non-strict `zip` of them.
+fn iter_parts<'py>(it: &Bound<'py, PyAny>) -> Option<(Vec<IterPart<'py>>, bool)> {
+    if let Some((seq, index, copied)) = seq_iterator_parts(it) {
+        return Some((vec![IterPart { seq, index, copied }], false));
+    }
+    let ty = it.get_type();
+    if ty.name().ok()? != "zip" || ty.module().ok()?.to_str().ok()? != "builtins" {
+        return None;
+    }
+    // `(zip, (it1, it2, ...))`, with a third element for `strict=True` (not modelled).
+    let red = it.call_method0("__reduce__").ok()?;
+    if red.len().ok()? != 2 {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for inner in red.get_item(1).ok()?.try_iter().ok()? {
+        let (seq, index, copied) = seq_iterator_parts(&inner.ok()?)?;
+        parts.push(IterPart { seq, index, copied });
+    }
+    (!parts.is_empty()).then_some((parts, true))
 }
 
 impl<'py> IterView<'py> {
@@ -300,27 +329,34 @@ impl<'py> IterView<'py> {
         if is_enumerate {
             let red = it.call_method0("__reduce__").ok()?;
             let args = red.get_item(1).ok()?;
-            let (seq, index, copied) = seq_iterator_parts(&args.get_item(0).ok()?)?;
+            let (parts, zipped) = iter_parts(&args.get_item(0).ok()?)?;
             let count = args.get_item(1).ok()?.extract().ok()?;
             return Some(IterView {
-                seq,
-                index,
+                parts,
+                zipped,
                 count: Some(count),
-                copied,
             });
         }
-        let (seq, index, copied) = seq_iterator_parts(it)?;
+        let (parts, zipped) = iter_parts(it)?;
         Some(IterView {
-            seq,
-            index,
+            parts,
+            zipped,
             count: None,
-            copied,
         })
     }
 
-    /// How many items are left.
+    /// Whether a part is a copy of a dict's items.
+    pub fn copied(&self) -> bool {
+        self.parts.iter().any(|p| p.copied)
+    }
+
+    /// How many items are left (a `zip` stops at its shortest part).
     pub fn left(&self) -> Option<usize> {
-        Some(self.seq.len().ok()?.saturating_sub(self.index))
+        let mut left = usize::MAX;
+        for p in &self.parts {
+            left = left.min(p.seq.len().ok()?.saturating_sub(p.index));
+        }
+        Some(left)
     }
 
     /// The item `offset` places past the position (None past the end).
@@ -328,7 +364,17 @@ impl<'py> IterView<'py> {
         if offset >= self.left()? {
             return None;
         }
-        let item = self.seq.get_item(self.index + offset).ok()?;
+        let mut items = Vec::with_capacity(self.parts.len());
+        for p in &self.parts {
+            items.push(p.seq.get_item(p.index + offset).ok()?);
+        }
+        let item = if self.zipped {
+            pyo3::types::PyTuple::new(items[0].py(), items)
+                .ok()?
+                .into_any()
+        } else {
+            items.pop()?
+        };
         match self.count {
             None => Some(item),
             Some(c) => {

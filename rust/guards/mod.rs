@@ -18,7 +18,7 @@ mod tree_build;
 #[cfg(test)]
 mod tests;
 
-pub use access::{seq_iterator_state, IterView};
+pub use access::{seq_iterator_state, IterPart, IterView};
 pub use cache::{CacheEntry, CodeCache, DEFAULT_RECOMPILE_LIMIT};
 pub use dict_tag::dict_tags_supported;
 pub use global_state::{global_state_readers, GlobalState};

@@ -39,18 +39,20 @@ pub fn seq_iterator_mirror(tx: &mut Tracer<'_>, it: &Value) -> TResult<Option<Va
     let Some(view) = crate::guards::IterView::of(&obj) else {
         return Ok(None);
     };
-    if view.copied && tx.side_effects.realized_dict_mutated() {
+    if view.copied() && tx.side_effects.realized_dict_mutated() {
         // The items are a copy of the dict's: a dict this trace changed may be that dict.
         return Ok(None);
     }
-    let seq = &view.seq;
-    if seq.is_instance_of::<pyo3::types::PyList>() && !view.copied {
-        // Items are read from the real list: it must not differ from the trace's view.
-        let lp = seq.as_ptr() as usize;
-        if tx.side_effects.realized_list_mutated(lp) {
-            return Ok(None);
+    for part in &view.parts {
+        let seq = &part.seq;
+        if seq.is_instance_of::<pyo3::types::PyList>() && !part.copied {
+            // Items are read from the real list: it must not differ from the trace's view.
+            let lp = seq.as_ptr() as usize;
+            if tx.side_effects.realized_list_mutated(lp) {
+                return Ok(None);
+            }
+            tx.iterated_lists.insert(lp);
         }
-        tx.iterated_lists.insert(lp);
     }
     tx.guard(&src, Guard::TypeMatch(obj.get_type().unbind()));
     let mirror = Value::new_iter(IterVal::Real {
@@ -78,7 +80,7 @@ fn real_iter_next(tx: &mut Tracer<'_>, obj: &Value, consumed: usize) -> TResult<
     let real = o.obj.bind(py).clone();
     let view = crate::guards::IterView::of(&real)
         .ok_or_else(|| Exit::internal("not a tuple/list/dict iterator"))?;
-    if view.copied && tx.side_effects.realized_dict_mutated() {
+    if view.copied() && tx.side_effects.realized_dict_mutated() {
         return Err(Exit::brk(
             "iterating a pre-existing dict iterator after this trace changed a dict",
         ));

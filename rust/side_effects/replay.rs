@@ -222,12 +222,16 @@ impl ReplayPlan {
                 Op::Advance(t, n) => {
                     let it = b(t)?;
                     if *n > 0 {
-                        if it.hasattr("__setstate__")? {
-                            if let Some((_, index)) = crate::guards::seq_iterator_state(&it) {
-                                it.call_method1("__setstate__", (index + n,))?;
-                            }
+                        let state = if it.hasattr("__setstate__")? {
+                            crate::guards::seq_iterator_state(&it)
                         } else {
-                            // A dict iterator has no position to set: step it.
+                            None
+                        };
+                        if let Some((_, index)) = state {
+                            it.call_method1("__setstate__", (index + n,))?;
+                        } else {
+                            // A dict iterator, enumerate or zip has no position to set: step
+                            // it.
                             for _ in 0..*n {
                                 let step = it.call_method0("__next__");
                                 if step.is_err() {
