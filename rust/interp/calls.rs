@@ -88,7 +88,7 @@ pub fn call_value(
             }
             // `super().__init__(...)` reaching list's/dict's own: the object's contents.
             if let (Value::Object(o), "container.__init__") = (recv, name) {
-                return container_init_call(tx, o, &args, &kwargs);
+                return super::container_objects::init_call(tx, o, &args, &kwargs);
             }
             // object's `__eq__`/`__ne__` called explicitly on a plain object: identity, else
             // NotImplemented (the reflected operand decides).
@@ -349,36 +349,9 @@ fn call_object(
             }
         }
     }
-    // `list.__new__(cls)` / `dict.__new__(cls)` for a plain list/dict subclass: a new,
-    // empty object of it whose contents the trace models (`new_object_shell`).
-    if kwargs.is_empty() {
-        if let [Value::Object(c), ..] = args.as_slice() {
-            let base = if py
-                .get_type::<pyo3::types::PyList>()
-                .getattr("__new__")
-                .is_ok_and(|f| f.is(&obj))
-            {
-                Some(py.get_type::<pyo3::types::PyList>())
-            } else if py
-                .get_type::<pyo3::types::PyDict>()
-                .getattr("__new__")
-                .is_ok_and(|f| f.is(&obj))
-            {
-                Some(py.get_type::<pyo3::types::PyDict>())
-            } else {
-                None
-            };
-            if let Some(base) = base {
-                let sub = c.kind == KIND_CLASS
-                    && c.obj
-                        .bind(py)
-                        .cast::<pyo3::types::PyType>()
-                        .is_ok_and(|t| t.is_subclass(&base).unwrap_or(false) && !t.is(&base));
-                if sub {
-                    return crate::side_effects::new_objects::allocate(tx, c, false);
-                }
-            }
-        }
+    // `list.__new__(cls)` / `dict.__new__(cls)` for a plain list/dict subclass.
+    if let Some(v) = super::container_objects::builtin_new(tx, &obj, &args, &kwargs)? {
+        return Ok(v);
     }
     // A C function or type with a Python polyfill (itertools, functools.reduce): trace that.
     let polyfill = obj
@@ -947,50 +920,4 @@ fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
     let list = cls.call_method0("__subclasses__").map_err(|e| tx.err(e))?;
     let src = Arc::new(crate::guards::Source::Subclasses { base: base.clone() });
     Ok(Some(tx.realize(&list, Some(src))?))
-}
-
-/// `list.__init__(obj, *args)` / `dict.__init__(obj, *args, **kwargs)` on a list/dict
-/// subclass object whose contents the trace models: a list's contents become what
-/// `list(*args)` holds (it clears first), a dict's are updated with `dict(*args, **kwargs)`.
-fn container_init_call(
-    tx: &mut Tracer<'_>,
-    o: &super::value::ObjVal,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> TResult<Value> {
-    let py = tx.py;
-    let key = o.obj.as_ptr() as usize;
-    if let Some(l) = super::containers::list_shadow(tx, o)? {
-        let f = tx.hooks.b.list.clone_ref(py);
-        let Some(Value::List(m)) = super::builtins::call_builtin(tx, f.bind(py), args, kwargs)?
-        else {
-            return Err(Exit::brk("list.__init__ arguments"));
-        };
-        tx.list_mutating(&l)?;
-        *l.items.borrow_mut() = m.items.borrow().clone();
-        return Ok(Value::none(py));
-    }
-    if let Some(d) = tx.dict_shadows.get(&key).cloned() {
-        let f = tx.hooks.b.dict.clone_ref(py);
-        let Some(Value::Dict(m)) = super::builtins::call_builtin(tx, f.bind(py), args, kwargs)?
-        else {
-            return Err(Exit::brk("dict.__init__ arguments"));
-        };
-        let items: Vec<(Py<PyAny>, Value)> = m
-            .items
-            .borrow()
-            .iter()
-            .map(|(k, v)| (k.clone_ref(py), v.clone()))
-            .collect();
-        if !items.is_empty() {
-            tx.dict_mutating(&d)?;
-        }
-        for (k, v) in items {
-            super::dispatch::dict_set(tx, &d, k, v);
-        }
-        return Ok(Value::none(py));
-    }
-    Err(Exit::brk(
-        "list.__init__/dict.__init__ on an object whose contents are not modelled",
-    ))
 }

@@ -11,6 +11,7 @@ pub mod breaks;
 pub mod builtins;
 pub mod calls;
 pub mod comptime;
+pub mod container_objects;
 pub mod containers;
 pub mod dict_views;
 pub mod dispatch;

@@ -212,7 +212,10 @@ pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> T
     }
     // A list/tuple/dict-subclass object compares by its contents (its builtin's C rich
     // comparison): compare those; another object with a C comparison breaks.
-    let (l2, r2) = (builtin_compared(tx, lhs)?, builtin_compared(tx, rhs)?);
+    let (l2, r2) = (
+        super::container_objects::compared_contents(tx, lhs)?,
+        super::container_objects::compared_contents(tx, rhs)?,
+    );
     if l2.is_some() || r2.is_some() {
         let l2 = l2.unwrap_or_else(|| lhs.clone());
         let r2 = r2.unwrap_or_else(|| rhs.clone());
@@ -848,69 +851,4 @@ pub fn operator_on_values(
 
 fn ptr_of_dict(d: &std::rc::Rc<super::value::DictVal>) -> usize {
     std::rc::Rc::as_ptr(d) as usize
-}
-
-/// For an object whose class compares with a builtin's C rich comparison (not object's,
-/// not Python code): its contents as a plain list, tuple or dict value when it is a
-/// list/tuple/dict subclass that keeps that comparison and whose contents the trace reads
-/// (`containers.rs`); a break for any other such object; None for everything else.
-fn builtin_compared(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<Value>> {
-    let py = tx.py;
-    let Value::Object(o) = v else {
-        return Ok(None);
-    };
-    if o.kind != KIND_OBJECT {
-        return Ok(None);
-    }
-    let obj = o.obj.bind(py).clone();
-    let ty = obj.get_type();
-    let eq = ty.getattr("__eq__").map_err(|e| tx.err(e))?;
-    if eq.is(tx.hooks.object_eq.bind(py)) || eq.get_type().name().is_ok_and(|n| n == "function") {
-        return Ok(None);
-    }
-    let keeps = |base: Bound<'_, pyo3::types::PyType>| {
-        ["__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"]
-            .iter()
-            .all(|n| match (ty.getattr(*n), base.getattr(*n)) {
-                (Ok(a), Ok(b)) => a.is(&b),
-                _ => false,
-            })
-    };
-    let described = tx.describe(&ty.clone().into_any());
-    let what = || {
-        Exit::brk(format!(
-            "comparison of a {described} (its comparison is implemented in C)"
-        ))
-    };
-    if obj.is_instance_of::<pyo3::types::PyList>() || obj.is_instance_of::<pyo3::types::PyTuple>() {
-        let is_list = obj.is_instance_of::<pyo3::types::PyList>();
-        let base = if is_list {
-            py.get_type::<pyo3::types::PyList>()
-        } else {
-            py.get_type::<pyo3::types::PyTuple>()
-        };
-        if !keeps(base) || !super::containers::stock_seq(tx, o) {
-            return Err(what());
-        }
-        let items = super::containers::stock_seq_items(tx, o)?;
-        return Ok(Some(if is_list {
-            Value::new_list(items)
-        } else {
-            Value::new_tuple(items)
-        }));
-    }
-    if obj.is_instance_of::<pyo3::types::PyDict>() && keeps(py.get_type::<pyo3::types::PyDict>()) {
-        let items = super::containers::sub_dict_read(tx, o, "items", &[])?;
-        let d = Value::new_dict_val();
-        for p in super::iter::unpack(tx, &items)? {
-            let kv = super::iter::unpack(tx, &p)?;
-            let [k, v] = kv.as_slice() else {
-                return Err(what());
-            };
-            let k = super::dispatch::dict_key_const(tx, k)?;
-            super::dispatch::dict_set(tx, &d, k, v.clone());
-        }
-        return Ok(Some(Value::Dict(d)));
-    }
-    Err(what())
 }

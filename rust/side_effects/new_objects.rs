@@ -48,7 +48,9 @@ pub fn construct(
         allocate(tx, cls, false)?
     };
     let init = c.getattr("__init__").map_err(|e| tx.err(e))?;
-    if let Some(filled) = container_init(tx, &v, &init, &args, &kwargs)? {
+    if let Some(filled) =
+        crate::interp::container_objects::construct_init(tx, &v, &init, &args, &kwargs)?
+    {
         return Ok(filled);
     }
     let object_init = tx
@@ -75,50 +77,6 @@ pub fn construct(
         return Err(Exit::brk("TypeError: __init__() should return None"));
     }
     Ok(v)
-}
-
-/// `list.__init__`/`dict.__init__` (the builtin's own) on a list/dict-subclass object made
-/// in the trace: its mirror gets what `list(*args)` / `dict(*args, **kwargs)` would hold.
-/// None when `v` is not such an object or `init` is the class's own.
-fn container_init(
-    tx: &mut Tracer<'_>,
-    v: &Value,
-    init: &Bound<'_, PyAny>,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> TResult<Option<Value>> {
-    let py = tx.py;
-    let Value::Object(o) = v else {
-        return Ok(None);
-    };
-    let key = o.obj.as_ptr() as usize;
-    let list_init = py.get_type::<pyo3::types::PyList>().getattr("__init__");
-    let dict_init = py.get_type::<pyo3::types::PyDict>().getattr("__init__");
-    if let Some(l) = tx.seq_shadows.get(&key).cloned() {
-        if !list_init.is_ok_and(|f| f.is(init)) {
-            return Ok(None);
-        }
-        let f = tx.hooks.b.list.clone_ref(py);
-        let made = crate::interp::builtins::call_builtin(tx, f.bind(py), args, kwargs)?;
-        let Some(Value::List(m)) = made else {
-            return Err(Exit::brk("list-subclass construction arguments"));
-        };
-        *l.items.borrow_mut() = m.items.borrow().clone();
-        return Ok(Some(v.clone()));
-    }
-    if let Some(d) = tx.dict_shadows.get(&key).cloned() {
-        if !dict_init.is_ok_and(|f| f.is(init)) {
-            return Ok(None);
-        }
-        let f = tx.hooks.b.dict.clone_ref(py);
-        let made = crate::interp::builtins::call_builtin(tx, f.bind(py), args, kwargs)?;
-        let Some(Value::Dict(m)) = made else {
-            return Err(Exit::brk("dict-subclass construction arguments"));
-        };
-        *d.items.borrow_mut() = m.items.borrow().clone();
-        return Ok(Some(v.clone()));
-    }
-    Ok(None)
 }
 
 /// A new, empty user object of the plain class `cls` (no `__init__` runs), which lives in the
