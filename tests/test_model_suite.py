@@ -284,6 +284,30 @@ def xlnet() -> nn.Module:
     )
 
 
+def whisper() -> nn.Module:
+    # Deep-copies its config after changing it (listing a namespace with pending stores,
+    # id() of tuples made in the trace as copy.deepcopy's memo keys).
+    return transformers.WhisperModel(
+        transformers.AutoConfig.for_model(
+            "whisper",
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=37,
+            decoder_ffn_dim=37,
+            num_mel_bins=8,
+            max_source_positions=16,
+            vocab_size=VOCAB,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=1,
+        )
+    )
+
+
 def opt() -> nn.Module:
     # Its output capturing asks hasattr(outputs, "vision_hidden_states").
     return transformers.OPTModel(_tiny("opt", ffn_dim=37, word_embed_proj_dim=32))
@@ -348,6 +372,10 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
     "roberta": (roberta, lambda: ((_ids(),), {})),
     "swin": (swin, lambda: ((torch.randn(1, 3, 32, 32),), {})),
     "xlnet": (xlnet, lambda: ((_ids(),), {})),
+    "whisper": (
+        whisper,
+        lambda: ((), {"input_features": torch.randn(1, 8, 32), "decoder_input_ids": _ids(4)}),
+    ),
     "opt_all_outputs": (
         opt,
         lambda: (

@@ -99,6 +99,21 @@ pub fn call_builtin<'py>(
         }
     };
 
+    // `vars(obj)` is `obj.__dict__` (a plain object that has one).
+    if is(&b.vars) && kwargs.is_empty() {
+        if let [v @ Value::Object(o)] = args {
+            let has_dict = o.kind == super::kinds::KIND_OBJECT
+                && o.obj
+                    .bind(py)
+                    .get_type()
+                    .getattr("__dictoffset__")
+                    .and_then(|n| n.extract::<isize>())
+                    .is_ok_and(|n| n != 0);
+            if has_dict {
+                return super::attrs::load_attr(tx, v, "__dict__").map(Some);
+            }
+        }
+    }
     if is(&b.len) {
         no_kwargs("len")?;
         let [v] = args else {
@@ -158,6 +173,7 @@ pub fn call_builtin<'py>(
             Value::Object(o) => Some(o.obj.as_ptr() as usize),
             Value::Const(c) => Some(c.as_ptr() as usize),
             Value::List(l) => Some(Rc::as_ptr(l) as usize),
+            Value::Tuple(t) => Some(Rc::as_ptr(t) as usize),
             Value::Dict(d) => Some(Rc::as_ptr(d) as usize),
             Value::Exception(e) => Some(Rc::as_ptr(e) as usize),
             Value::Std(x) => Some(Rc::as_ptr(x) as usize),

@@ -79,17 +79,67 @@ fn lookup(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Option<Value>
     }
 }
 
-/// The names of the namespace, in order (objects made in the trace only).
-fn names(tx: &Tracer<'_>, obj: &Value) -> TResult<Vec<(String, Value)>> {
+/// The names of the namespace, in order, with their values. An object from the inputs
+/// lists its real keys (guarded, in order) changed by the trace's pending stores and
+/// deletions, in the order they were made (a new name goes last, as in a dict).
+fn names(tx: &mut Tracer<'_>, obj: &Value) -> TResult<Vec<(String, Value)>> {
     let Value::Object(o) = obj else {
         return Err(Exit::internal("instance dict view of a non-object"));
     };
-    match tx.side_effects.new_object(ptr_of(&o.obj)) {
-        Some(n) => Ok(n.attrs.clone()),
-        None => Err(Exit::brk(
-            "listing obj.__dict__ of an object from the inputs with pending attribute stores",
-        )),
+    let ptr = ptr_of(&o.obj);
+    if let Some(n) = tx.side_effects.new_object(ptr) {
+        return Ok(n.attrs.clone());
     }
+    let Some(base) = &o.source else {
+        return Err(Exit::brk(
+            "listing obj.__dict__ of an object with no source",
+        ));
+    };
+    let py = tx.py;
+    let real = o.obj.bind(py).getattr("__dict__").map_err(|e| tx.err(e))?;
+    let real = real
+        .cast::<PyDict>()
+        .map_err(|_| Exit::brk("obj.__dict__ that is not a dict"))?
+        .clone();
+    let mut keys: Vec<String> = Vec::new();
+    for k in real.keys() {
+        keys.push(
+            k.cast_exact::<pyo3::types::PyString>()
+                .map_err(|_| Exit::brk("listing obj.__dict__ with a key that is not a str"))?
+                .to_string(),
+        );
+    }
+    let inst = Arc::new(Source::InstDict { base: base.clone() });
+    tx.guard(
+        &inst,
+        Guard::DictKeys(real.keys().iter().map(|k| k.unbind()).collect()),
+    );
+    for m in &tx.side_effects.log {
+        let (target, name, set) = match m {
+            crate::side_effects::store::Mutation::SetAttr { target, name, .. } => {
+                (target, name, true)
+            }
+            crate::side_effects::store::Mutation::DelAttr { target, name } => (target, name, false),
+            _ => continue,
+        };
+        if !matches!(target, Value::Object(t) if ptr_of(&t.obj) == ptr) {
+            continue;
+        }
+        let at = keys.iter().position(|k| k == name);
+        match (set, at) {
+            (true, None) => keys.push(name.clone()),
+            (false, Some(i)) => {
+                keys.remove(i);
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        let v = lookup(tx, obj, &k)?.ok_or_else(|| Exit::internal("namespace entry vanished"))?;
+        out.push((k, v));
+    }
+    Ok(out)
 }
 
 /// `d[k] = v` (None: `del d[k]`): the instance-dict store, past the class's `__setattr__`.
@@ -156,8 +206,17 @@ pub fn contains(tx: &mut Tracer<'_>, obj: &Value, key: &Value) -> TResult<bool> 
     Ok(lookup(tx, obj, &name)?.is_some())
 }
 
-pub fn len(tx: &Tracer<'_>, obj: &Value) -> TResult<usize> {
+pub fn len(tx: &mut Tracer<'_>, obj: &Value) -> TResult<usize> {
     Ok(names(tx, obj)?.len())
+}
+
+/// The names of the namespace, in order (iterating the view).
+pub fn keys(tx: &mut Tracer<'_>, obj: &Value) -> TResult<Vec<Value>> {
+    let py = tx.py;
+    Ok(names(tx, obj)?
+        .into_iter()
+        .map(|(k, _)| Value::constant(py, k))
+        .collect())
 }
 
 /// `d.name(*args)`.

@@ -665,7 +665,7 @@ pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> 
     }
 }
 
-pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
+pub fn len(tx: &mut Tracer<'_>, s: &StdVal) -> TResult<Value> {
     let n = match s {
         StdVal::Deque(d) => d.items.borrow().len(),
         StdVal::Set(set) => set.len(tx.py),
@@ -684,7 +684,7 @@ pub fn len(tx: &Tracer<'_>, s: &StdVal) -> TResult<Value> {
     Ok(Value::constant(tx.py, n))
 }
 
-pub fn truthy_std(tx: &Tracer<'_>, s: &StdVal) -> bool {
+pub fn truthy_std(tx: &mut Tracer<'_>, s: &StdVal) -> bool {
     match s {
         StdVal::Deque(d) => !d.items.borrow().is_empty(),
         StdVal::Set(set) => set.len(tx.py) != 0,
@@ -711,6 +711,7 @@ pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<V
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?,
         StdVal::ModelOutput { .. } => super::model_output::keys(tx, s)?,
         StdVal::DictView { dict, kind } => kind.items(tx.py, dict),
+        StdVal::InstDict { obj } => super::inst_dict::keys(tx, obj)?,
         other => {
             return Err(Exit::brk(format!(
                 "'{}' object is not iterable",
