@@ -61,33 +61,19 @@ pub fn construct_init(
         return Ok(None);
     };
     let key = o.obj.as_ptr() as usize;
-    let list_init = py.get_type::<pyo3::types::PyList>().getattr("__init__");
-    let dict_init = py.get_type::<pyo3::types::PyDict>().getattr("__init__");
-    if let Some(l) = tx.seq_shadows.get(&key).cloned() {
-        if !list_init.is_ok_and(|f| f.is(init)) {
-            return Ok(None);
-        }
-        let f = tx.hooks.b.list.clone_ref(py);
-        let made = super::builtins::call_builtin(tx, f.bind(py), args, kwargs)?;
-        let Some(Value::List(m)) = made else {
-            return Err(Exit::brk("list-subclass construction arguments"));
-        };
-        *l.items.borrow_mut() = m.items.borrow().clone();
-        return Ok(Some(v.clone()));
+    let builtin_init =
+        |t: Bound<'_, pyo3::types::PyType>| t.getattr("__init__").is_ok_and(|f| f.is(init));
+    let ours = if tx.seq_shadows.contains_key(&key) {
+        builtin_init(py.get_type::<pyo3::types::PyList>())
+    } else {
+        tx.dict_shadows.contains_key(&key) && builtin_init(py.get_type::<pyo3::types::PyDict>())
+    };
+    if !ours {
+        return Ok(None);
     }
-    if let Some(d) = tx.dict_shadows.get(&key).cloned() {
-        if !dict_init.is_ok_and(|f| f.is(init)) {
-            return Ok(None);
-        }
-        let f = tx.hooks.b.dict.clone_ref(py);
-        let made = super::builtins::call_builtin(tx, f.bind(py), args, kwargs)?;
-        let Some(Value::Dict(m)) = made else {
-            return Err(Exit::brk("dict-subclass construction arguments"));
-        };
-        *d.items.borrow_mut() = m.items.borrow().clone();
-        return Ok(Some(v.clone()));
-    }
-    Ok(None)
+    // A new object's contents are empty: `__init__` fills them.
+    init_call(tx, o, args, kwargs)?;
+    Ok(Some(v.clone()))
 }
 
 /// `list.__init__(obj, *args)` / `dict.__init__(obj, *args, **kwargs)` on a list/dict
