@@ -364,16 +364,14 @@ impl<'py> IterView<'py> {
         if offset >= self.left()? {
             return None;
         }
-        let mut items = Vec::with_capacity(self.parts.len());
-        for p in &self.parts {
-            items.push(p.seq.get_item(p.index + offset).ok()?);
-        }
+        let at = |p: &IterPart<'py>| p.seq.get_item(p.index + offset).ok();
         let item = if self.zipped {
+            let items = self.parts.iter().map(at).collect::<Option<Vec<_>>>()?;
             pyo3::types::PyTuple::new(items[0].py(), items)
                 .ok()?
                 .into_any()
         } else {
-            items.pop()?
+            at(self.parts.first()?)?
         };
         match self.count {
             None => Some(item),

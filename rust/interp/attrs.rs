@@ -925,23 +925,9 @@ fn mro_dict_item(ty: &Arc<Source>, idx: isize, name: &str) -> Arc<Source> {
 /// Whether `type(o)` has a data descriptor (a `__set__` or `__delete__`) named `name`: it
 /// takes precedence over the instance dict on reads.
 pub fn class_data_descriptor(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> bool {
-    let py = tx.py;
-    let cls = o.obj.bind(py).get_type();
-    let Ok(mro) = cls.getattr("__mro__") else {
-        return false;
-    };
-    let Ok(mro) = mro.try_iter() else {
-        return false;
-    };
-    for klass in mro.flatten() {
-        let found = klass
-            .getattr("__dict__")
-            .and_then(|d| d.get_item(name))
-            .ok();
-        if let Some(attr) = found {
-            let t = attr.get_type();
-            return t.hasattr("__set__").unwrap_or(true) || t.hasattr("__delete__").unwrap_or(true);
-        }
-    }
-    false
+    let cls = o.obj.bind(tx.py).get_type();
+    super::calls::class_raw_attr(&cls, name).is_some_and(|attr| {
+        let t = attr.get_type();
+        t.hasattr("__set__").unwrap_or(true) || t.hasattr("__delete__").unwrap_or(true)
+    })
 }

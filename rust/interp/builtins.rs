@@ -285,24 +285,19 @@ pub fn call_builtin<'py>(
         match args {
             [] => {}
             [Value::Dict(d)] => items = d.snapshot(py),
-            [pairs] => {
-                // A dict subclass: its storage, as CPython copies it.
-                let sub = super::containers::sub_dict_items(tx, pairs)?;
-                let pairs_list = match sub {
-                    Some(kv) => {
-                        items = kv;
-                        Vec::new()
+            // A dict subclass: its storage, as CPython copies it.
+            [pairs] => match super::containers::sub_dict_items(tx, pairs)? {
+                Some(kv) => items = kv,
+                None => {
+                    for p in unpack(tx, pairs)? {
+                        let kv = unpack(tx, &p)?;
+                        let [k, v] = kv.as_slice() else {
+                            return Err(Exit::brk("dict() sequence element is not a pair"));
+                        };
+                        items.push((super::dispatch::dict_key_const(tx, k)?, v.clone()));
                     }
-                    None => unpack(tx, pairs)?,
-                };
-                for p in pairs_list {
-                    let kv = unpack(tx, &p)?;
-                    let [k, v] = kv.as_slice() else {
-                        return Err(Exit::brk("dict() sequence element is not a pair"));
-                    };
-                    items.push((super::dispatch::dict_key_const(tx, k)?, v.clone()));
                 }
-            }
+            },
             _ => return Err(Exit::brk("dict() arguments")),
         }
         let d = Value::new_dict_val();

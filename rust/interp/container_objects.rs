@@ -24,6 +24,9 @@ pub fn builtin_new(
     let ([Value::Object(c), ..], true) = (args, kwargs.is_empty()) else {
         return Ok(None);
     };
+    if c.kind != KIND_CLASS {
+        return Ok(None);
+    }
     let list = py.get_type::<pyo3::types::PyList>();
     let dict = py.get_type::<pyo3::types::PyDict>();
     let is_new_of =
@@ -35,11 +38,11 @@ pub fn builtin_new(
     } else {
         return Ok(None);
     };
-    let sub = c.kind == KIND_CLASS
-        && c.obj
-            .bind(py)
-            .cast::<pyo3::types::PyType>()
-            .is_ok_and(|t| t.is_subclass(&base).unwrap_or(false) && !t.is(&base));
+    let sub = c
+        .obj
+        .bind(py)
+        .cast::<pyo3::types::PyType>()
+        .is_ok_and(|t| t.is_subclass(&base).unwrap_or(false) && !t.is(&base));
     if !sub {
         return Ok(None);
     }
@@ -148,10 +151,11 @@ pub fn compared_contents(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<Value
                 _ => false,
             })
     };
-    let described = tx.describe(&ty.clone().into_any());
-    let what = || {
+    // Described only when it breaks.
+    let what = |tx: &Tracer<'_>| {
         Exit::brk(format!(
-            "comparison of a {described} (its comparison is implemented in C)"
+            "comparison of a {} (its comparison is implemented in C)",
+            tx.describe(&ty.clone().into_any())
         ))
     };
     if obj.is_instance_of::<pyo3::types::PyList>() || obj.is_instance_of::<pyo3::types::PyTuple>() {
@@ -162,7 +166,7 @@ pub fn compared_contents(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<Value
             py.get_type::<pyo3::types::PyTuple>()
         };
         if !keeps(base) || !super::containers::stock_seq(tx, o) {
-            return Err(what());
+            return Err(what(tx));
         }
         let items = super::containers::stock_seq_items(tx, o)?;
         return Ok(Some(if is_list {
@@ -177,12 +181,12 @@ pub fn compared_contents(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<Value
         for p in super::iter::unpack(tx, &items)? {
             let kv = super::iter::unpack(tx, &p)?;
             let [k, v] = kv.as_slice() else {
-                return Err(what());
+                return Err(what(tx));
             };
             let k = super::dispatch::dict_key_const(tx, k)?;
             super::dispatch::dict_set(tx, &d, k, v.clone());
         }
         return Ok(Some(Value::Dict(d)));
     }
-    Err(what())
+    Err(what(tx))
 }

@@ -273,13 +273,16 @@ fn exception_new(
     let Some(Value::Object(c)) = args.first() else {
         return Ok(None);
     };
+    if c.kind != KIND_CLASS {
+        return Ok(None);
+    }
     let is_new = f
         .get_type()
         .name()
         .is_ok_and(|n| n == "builtin_function_or_method")
         && f.getattr("__name__")
             .is_ok_and(|n| n.eq("__new__").unwrap_or(false));
-    if !is_new || c.kind != KIND_CLASS || !is_exception_class(py, c.obj.bind(py)) {
+    if !is_new || !is_exception_class(py, c.obj.bind(py)) {
         return Ok(None);
     }
     let owner = f.getattr("__self__").map_err(|e| tx.err(e))?;

@@ -151,16 +151,8 @@ pub fn load_attr(tx: &Tracer<'_>, s: &StdVal, name: &str) -> TResult<Value> {
     if let StdVal::ModelOutput { cls, .. } = s {
         let cls = cls.bind(tx.py);
         let on_class = cls
-            .getattr("__mro__")
-            .and_then(|m| {
-                for k in m.try_iter()? {
-                    if k?.getattr("__dict__")?.contains(name)? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            })
-            .unwrap_or(true);
+            .cast::<pyo3::types::PyType>()
+            .map_or(true, |t| super::calls::class_raw_attr(t, name).is_some());
         if !on_class && !name.starts_with("__") {
             let ty = cls
                 .getattr("__name__")

@@ -15,6 +15,7 @@ use crate::interp::frame::Frame;
 use crate::interp::kinds::*;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{ExternalCell, ObjVal, Value};
+use crate::ImportCached;
 
 /// `o.name` is missing (`read`: the object, for a read; None for a failed `del`). A plain
 /// object's miss is CPython's observed AttributeError; anything else breaks the graph.
@@ -259,13 +260,13 @@ fn plain_module_store(tx: &mut Tracer<'_>, obj: &Value, name: &str, v: &Value) -
     let Some(src) = &o.source else {
         return Ok(false);
     };
-    if tx.side_effects.is_new(ptr_of(&o.obj)) || !matches!(v, Value::Const(_)) {
+    let Value::Const(c) = v else {
+        return Ok(false);
+    };
+    if tx.side_effects.is_new(ptr_of(&o.obj)) {
         return Ok(false);
     }
-    let c = match v {
-        Value::Const(c) => c.bind(py),
-        _ => return Ok(false),
-    };
+    let c = c.bind(py);
     let torch_like = c.get_type().module().is_ok_and(|m| {
         m.to_str()
             .is_ok_and(|m| m == "torch" || m.starts_with("torch."))
@@ -278,7 +279,7 @@ fn plain_module_store(tx: &mut Tracer<'_>, obj: &Value, name: &str, v: &Value) -
         .get_type()
         .getattr("__setattr__")
         .and_then(|f| {
-            let module_cls = py.import("torch.nn")?.getattr("Module")?;
+            let module_cls = py.import_cached("torch.nn")?.getattr("Module")?;
             Ok(f.is(&module_cls.getattr("__setattr__")?))
         })
         .unwrap_or(false);

@@ -35,12 +35,17 @@ def _lookup(cls: type, name: str) -> Any:
     return None
 
 
+def _model_output_base() -> Any:
+    """transformers' `ModelOutput` if transformers is imported (never imports it)."""
+    generic = sys.modules.get("transformers.utils.generic")
+    return getattr(generic, "ModelOutput", None) if generic is not None else None
+
+
 def model_output_fields(cls: Any) -> list[str] | None:
     """The field names of a transformers `ModelOutput` dataclass that behaves exactly like
     `ModelOutput` (every field but the first defaults to None, no factories, no overrides
     of its mapping behaviour); None for anything else."""
-    generic = sys.modules.get("transformers.utils.generic")
-    base = getattr(generic, "ModelOutput", None) if generic is not None else None
+    base = _model_output_base()
     if base is None or not isinstance(cls, type) or cls is base or not issubclass(cls, base):
         return None
     if not dataclasses.is_dataclass(cls) or "__dataclass_fields__" not in cls.__dict__:
@@ -66,8 +71,7 @@ def model_output_fields(cls: Any) -> list[str] | None:
 def model_output_own_to_tuple(cls: Any) -> bool:
     """Whether a modelled ModelOutput class overrides `to_tuple` (CLIP's flattens nested
     outputs): `out.to_tuple()` and `out[i]` then run that code, which is not modelled."""
-    generic = sys.modules.get("transformers.utils.generic")
-    base = getattr(generic, "ModelOutput", None) if generic is not None else None
+    base = _model_output_base()
     return base is None or _lookup(cls, "to_tuple") is not _lookup(base, "to_tuple")
 
 
