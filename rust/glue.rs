@@ -83,12 +83,12 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
         extra_consts.push(fall);
         let jump = match (sp.jump_target, &sp.after_jump) {
             (Some(t), Some(layout)) => {
-                let r = resume_function(ctx, t, layout, &bound, sp.eager_rest)?;
+                let r = resume_function(ctx, t, layout, &sp.jump_bound, sp.eager_rest)?;
                 extra_consts.push(r);
                 Some(Successor {
                     stack: layout.clone(),
                     callee_const: n_consts + 1,
-                    bound: bound.clone(),
+                    bound: sp.jump_bound.clone(),
                 })
             }
             _ => None,

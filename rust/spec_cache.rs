@@ -7,7 +7,7 @@
 //! same `TypeError` the user would see eagerly.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -44,6 +44,8 @@ pub struct CodeSpec {
     pub nfree: usize,
     pub consts: Vec<Py<PyAny>>,
     pub names: Vec<String>,
+    /// Live locals per instruction, computed at the first graph break in this code.
+    liveness: OnceLock<Option<crate::bytecode::liveness::Liveness>>,
 }
 
 impl CodeSpec {
@@ -90,7 +92,42 @@ impl CodeSpec {
             cell_slots,
             consts,
             names: strs("co_names")?,
+            liveness: OnceLock::new(),
         })
+    }
+
+    /// Whether fast slot `slot` may still be read at instruction `index` (so a continuation
+    /// starting there needs it). Cells always are; so is every slot of code that can read
+    /// its locals by name (`locals()`, `vars()`, `eval`, `exec`, `dir()`, frame access),
+    /// and `co_varnames[0]` where zero-argument `super()` reads it.
+    pub fn is_live(&self, index: usize, slot: usize) -> bool {
+        if self.cell_slots.contains(&slot) || slot >= self.free_start {
+            return true;
+        }
+        let liveness = self.liveness.get_or_init(|| {
+            const BY_NAME: [&str; 8] = [
+                "locals",
+                "vars",
+                "eval",
+                "exec",
+                "dir",
+                "breakpoint",
+                "_getframe",
+                "currentframe",
+            ];
+            if self.names.iter().any(|n| BY_NAME.contains(&n.as_str())) {
+                return None;
+            }
+            Some(crate::bytecode::liveness::live_locals(
+                &self.decoded,
+                self.free_start,
+            ))
+        });
+        match liveness {
+            None => true,
+            Some(_) if slot == 0 && self.names.iter().any(|n| n == "super") => true,
+            Some(l) => l.is_live(index, slot),
+        }
     }
 
     /// Whether a continuation of this code receives its free variables' cells as

@@ -7,6 +7,7 @@
 //! * `encode`: the assembler (`AsmInstr` with symbolic targets and handlers -> bytes), and
 //!   `reencode`, which reproduces compiler output byte for byte.
 //! * `stack_effect`, `stack_depth`: `dis.stack_effect` and `co_stacksize`.
+//! * `liveness`: the locals each instruction may still read (what a resume function gets).
 //! * `code_object`: reading and building Python code objects.
 //! * `resume`: continuation code objects (graph-break glue and resume functions).
 
@@ -15,6 +16,7 @@ pub mod decode;
 pub mod encode;
 pub mod exception_table;
 pub mod line_table;
+pub mod liveness;
 pub mod opcodes;
 pub mod resume;
 pub mod stack_depth;

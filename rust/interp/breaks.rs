@@ -148,6 +148,8 @@ pub struct SplitPoint {
     pub fall_at: usize,
     /// Original `co_varnames` slots bound after `fall_at` (passed to its resume function).
     pub fall_bound: Vec<usize>,
+    /// Slots passed to the jump target's resume function (those of `locals` live there).
+    pub jump_bound: Vec<usize>,
     /// Stack layouts after the instruction (fall-through: after `fall_at`), and at the jump
     /// target if any.
     pub after_fall: Vec<Slot>,
@@ -174,7 +176,8 @@ impl SplitPoint {
             && self.start >= body_start
             && self.jump_target.is_none_or(|t| t >= body_start)
             && self.locals.iter().all(|(s, _)| *s < slot_origin.len())
-            && self.fall_bound.iter().all(|s| *s < slot_origin.len());
+            && self.fall_bound.iter().all(|s| *s < slot_origin.len())
+            && self.jump_bound.iter().all(|s| *s < slot_origin.len());
         if !ok {
             return false;
         }
@@ -189,6 +192,11 @@ impl SplitPoint {
             .collect();
         self.fall_bound = self
             .fall_bound
+            .iter()
+            .filter_map(|s| slot_origin[*s])
+            .collect();
+        self.jump_bound = self
+            .jump_bound
             .iter()
             .filter_map(|s| slot_origin[*s])
             .collect();
@@ -259,6 +267,11 @@ pub fn split_point(
     }
     let mut locals = Vec::new();
     for i in 0..n_varnames {
+        // A local no path from here reads again stays behind (its value may be a tensor
+        // that would otherwise become a graph output).
+        if !spec.is_live(snap.index, i) {
+            continue;
+        }
         let t = match (
             snap.locals.get(i).cloned().flatten(),
             snap.pending.get(i).and_then(|p| p.as_ref()),
@@ -336,7 +349,16 @@ pub fn split_point(
             _ => break,
         }
     }
+    fall_bound.retain(|s| spec.is_live(fall_at + 1, *s));
     let jump_target = ins.target.map(|t| t as usize);
+    let jump_bound: Vec<usize> = match jump_target {
+        Some(t) => locals
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|s| spec.is_live(t, *s))
+            .collect(),
+        None => Vec::new(),
+    };
     let after_jump = match (jump_target, effect.jump) {
         (Some(_), Some(pushed)) => {
             let mut j = kept.to_vec();
@@ -362,6 +384,7 @@ pub fn split_point(
         index: snap.index,
         fall_at,
         fall_bound,
+        jump_bound,
         start,
         stack,
         locals,
