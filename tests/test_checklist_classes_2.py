@@ -582,10 +582,6 @@ def test_item_36_namedtuple_construction() -> None:
     check(scenario, graphs=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a namedtuple subclass without __slots__ breaks on construction and attribute store ('constructing Rec: Rec defines __getattribute__', 'call to non-traceable function tuple.__new__')",
-)
 def test_item_36_namedtuple_subclass_attribute_mutation() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:

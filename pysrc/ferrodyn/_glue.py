@@ -51,6 +51,14 @@ def advanced_iter(seq: Any, n: int) -> Any:
 _QUALIFIED: dict[str, type] = {"object": object}
 
 
+def with_attrs(obj: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+    """`obj` after `object.__setattr__` of each name (a namedtuple made in the trace whose
+    instance dict the trace filled)."""
+    for name, value in zip(names, values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
 def builtin_method(obj: Any, name: str) -> Any:
     """`obj.name` for a builtin (C) method the trace read on a user object: the first
     definition in the MRO that is not a Python function. Where the class overrides the

@@ -210,9 +210,26 @@ pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value>
         }
         Value::NamedTuple(n) => match n.fields.iter().position(|f| f == name) {
             Some(i) => Ok(n.items[i].clone()),
+            None if n.attrs.borrow().iter().any(|(k, _)| k == name) => Ok(n
+                .attrs
+                .borrow()
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null)),
             None if name == "_fields" => {
                 let t = pyo3::types::PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
                 Ok(Value::Const(t.into_any().unbind()))
+            }
+            // A field of a namedtuple that a subclass inherits: its `_tuplegetter` reads
+            // the item at its index.
+            None if n.fields.is_empty()
+                && !n.structseq
+                && tuple_getter_index(tx, &n.cls, name).is_some_and(|i| i < n.items.len()) =>
+            {
+                let i = tuple_getter_index(tx, &n.cls, name).unwrap_or(0);
+                Ok(n.items[i].clone())
             }
             // A field-less tuple subclass's own attributes (methods, class attributes) are
             // not modelled: only tuple's own methods are.
@@ -930,4 +947,18 @@ pub fn class_data_descriptor(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> bool {
         let t = attr.get_type();
         t.hasattr("__set__").unwrap_or(true) || t.hasattr("__delete__").unwrap_or(true)
     })
+}
+
+/// The item index behind `cls.name` when it is a namedtuple field accessor
+/// (`collections._tuplegetter`, whose `__reduce__` gives `(type, (index, doc))`).
+fn tuple_getter_index(tx: &Tracer<'_>, cls: &Py<PyAny>, name: &str) -> Option<usize> {
+    let py = tx.py;
+    let cls = cls.bind(py).cast::<pyo3::types::PyType>().ok()?;
+    let attr = super::calls::class_raw_attr(cls, name)?;
+    let ty = attr.get_type();
+    if ty.name().ok()? != "_tuplegetter" || ty.module().ok()? != "_collections" {
+        return None;
+    }
+    let reduced = attr.call_method0("__reduce__").ok()?;
+    reduced.get_item(1).ok()?.get_item(0).ok()?.extract().ok()
 }

@@ -569,6 +569,7 @@ fn tuple_new(
             fields: Vec::new(),
             structseq: false,
             items: Rc::new(items),
+            attrs: Default::default(),
         },
     ))))
 }

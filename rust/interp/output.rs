@@ -29,6 +29,38 @@ pub enum OutTemplate {
     Obj(usize),
 }
 
+/// How a namedtuple (or a tuple subclass) made in the trace is rebuilt. One whose class
+/// gives instances a `__dict__` has identity: `side_effects::table::escape` builds it once.
+pub fn named_tuple_template(
+    tx: &mut Tracer<'_>,
+    n: &super::value::NamedTupleVal,
+    outputs: &mut Vec<Py<PyAny>>,
+    extra: &mut Vec<Arc<Source>>,
+) -> TResult<OutTemplate> {
+    let py = tx.py;
+    let items = n
+        .items
+        .iter()
+        .map(|i| template_for(tx, i, outputs, extra))
+        .collect::<TResult<Vec<_>>>()?;
+    Ok(if n.fields.is_empty() && !n.structseq {
+        // A tuple subclass without fields (made by `tuple.__new__(cls, items)`): the same
+        // call again, which runs no method of the class.
+        OutTemplate::Call(
+            py.get_type::<pyo3::types::PyTuple>()
+                .getattr("__new__")
+                .map_err(|e| tx.err(e))?
+                .unbind(),
+            vec![
+                OutTemplate::Const(n.cls.clone_ref(py)),
+                OutTemplate::Tuple(items),
+            ],
+        )
+    } else {
+        OutTemplate::NamedTuple(n.cls.clone_ref(py), n.structseq, items)
+    })
+}
+
 pub fn template_for(
     tx: &mut Tracer<'_>,
     v: &Value,
@@ -59,23 +91,7 @@ pub fn template_for(
             no_fake_id(tx, c)?;
             OutTemplate::Const(c.clone_ref(py))
         }
-        // A tuple subclass without fields (made by `tuple.__new__(cls, items)`): the same call
-        // again, which runs no method of the class.
-        Value::NamedTuple(n) if n.fields.is_empty() && !n.structseq => OutTemplate::Call(
-            py.get_type::<pyo3::types::PyTuple>()
-                .getattr("__new__")
-                .map_err(|e| tx.err(e))?
-                .unbind(),
-            vec![
-                OutTemplate::Const(n.cls.clone_ref(py)),
-                OutTemplate::Tuple(n.items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
-            ],
-        ),
-        Value::NamedTuple(n) => OutTemplate::NamedTuple(
-            n.cls.clone_ref(py),
-            n.structseq,
-            n.items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?,
-        ),
+        Value::NamedTuple(n) => named_tuple_template(tx, n, outputs, extra)?,
         Value::Tuple(items) => OutTemplate::Tuple(items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
         Value::List(l) => match &l.source {
             Some(s) => fetch(s, extra),

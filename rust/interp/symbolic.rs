@@ -64,6 +64,7 @@ impl<'py> Tracer<'py> {
             fields: Vec::new(),
             structseq: true,
             items: Rc::new(items),
+            attrs: Default::default(),
         })))
     }
 

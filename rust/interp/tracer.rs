@@ -526,6 +526,7 @@ impl<'py> Tracer<'py> {
             fields,
             structseq,
             items: Rc::new(items),
+            attrs: Default::default(),
         })))
     }
 
@@ -749,6 +750,7 @@ impl<'py> Tracer<'py> {
                     .collect();
                 PyList::new(py, conv?).ok().map(|t| t.into_any())
             }
+            Value::NamedTuple(n) if !n.attrs.borrow().is_empty() => None,
             Value::NamedTuple(n) => {
                 let conv: Option<Vec<_>> =
                     n.items.iter().map(|i| self.as_python_constant(i)).collect();

@@ -81,6 +81,9 @@ pub struct NamedTupleVal {
     pub fields: Vec<String>,
     pub structseq: bool,
     pub items: Rc<Vec<Value>>,
+    /// Attributes stored in the trace on an instance of a subclass without `__slots__`
+    /// (its instance dict, in store order).
+    pub attrs: RefCell<Vec<(String, Value)>>,
 }
 
 impl NamedTupleVal {

@@ -93,7 +93,38 @@ pub fn store_attr(
             return store_new_function_attr(tx, f, name, value);
         }
     }
+    if let (Value::NamedTuple(n), Some(v)) = (obj, &value) {
+        if crate::side_effects::table::instances_have_dict(tx.py, &n.cls)
+            && plain_instance_store(tx, &n.cls, name)
+        {
+            let mut attrs = n.attrs.borrow_mut();
+            attrs.retain(|(k, _)| k != name);
+            attrs.push((name.to_string(), v.clone()));
+            drop(attrs);
+            // An in-place change of a value made in the trace (a break in a callee after
+            // it must not split the caller at that call).
+            tx.side_effects.note_mutation();
+            return Ok(());
+        }
+    }
     store_object_attr(tx, obj, name, value, false)
+}
+
+/// Whether `obj.name = v` on an instance of `cls` is the plain instance-dict store: the
+/// class keeps `object.__setattr__` and has no attribute `name` (so no descriptor or field
+/// intercepts it).
+fn plain_instance_store(tx: &Tracer<'_>, cls: &Py<PyAny>, name: &str) -> bool {
+    let py = tx.py;
+    let cls = cls.bind(py);
+    let object_setattr = py
+        .get_type::<pyo3::types::PyAny>()
+        .getattr("__setattr__")
+        .ok();
+    let same = match (cls.getattr("__setattr__"), object_setattr) {
+        (Ok(a), Some(b)) => a.is(&b),
+        _ => false,
+    };
+    same && !cls.hasattr(name).unwrap_or(true)
 }
 
 /// `object.__setattr__(obj, name, value)` (value None: `object.__delattr__`): the plain

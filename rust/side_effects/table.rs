@@ -106,6 +106,9 @@ pub fn escape(
         Value::Cell(c) => Rc::as_ptr(c) as usize,
         Value::Exception(e) => Rc::as_ptr(e) as usize,
         Value::Std(s) => Rc::as_ptr(s) as usize,
+        // A namedtuple whose instances take attributes (a subclass without `__slots__`):
+        // an attribute stored on it after a break must land on the one object.
+        Value::NamedTuple(n) if instances_have_dict(tx.py, &n.cls) => Rc::as_ptr(n) as usize,
         // A traced iterator has identity too (a `for` loop's iterator also bound to a
         // local: both must be the same rebuilt object).
         Value::Iter(it) if !matches!(*it.borrow(), IterVal::Dunder(_)) => Rc::as_ptr(it) as usize,
@@ -265,8 +268,61 @@ fn regular_entry(
             },
             _ => return Err(Exit::internal("escape: iterator not rebuilt by a call")),
         },
+        Value::NamedTuple(n) if !n.attrs.borrow().is_empty() => {
+            // `with_attrs(cls(*items), names, values)`: the instance dict after the build.
+            let py = tx.py;
+            let built = crate::interp::output::named_tuple_template(tx, n, outputs, extra)?;
+            let attrs: Vec<(String, Value)> = n.attrs.borrow().clone();
+            let mut values = Vec::with_capacity(attrs.len());
+            for (_, v) in &attrs {
+                values.push(template_for(tx, v, outputs, extra)?);
+            }
+            let names =
+                PyTuple::new(py, attrs.iter().map(|(k, _)| k.as_str())).map_err(|e| tx.err(e))?;
+            let helper = py
+                .import("ferrodyn._glue")
+                .and_then(|m| m.getattr("with_attrs"))
+                .map_err(|e| tx.err(e))?;
+            Entry::Call {
+                f: helper.unbind(),
+                args: vec![
+                    built,
+                    OutTemplate::Const(names.into_any().unbind()),
+                    OutTemplate::Tuple(values),
+                ],
+                kwargs: Vec::new(),
+            }
+        }
+        Value::NamedTuple(n) => {
+            match crate::interp::output::named_tuple_template(tx, n, outputs, extra)? {
+                OutTemplate::Call(f, args) => Entry::Call {
+                    f,
+                    args,
+                    kwargs: Vec::new(),
+                },
+                OutTemplate::NamedTuple(cls, structseq, items) => Entry::Call {
+                    f: cls,
+                    args: if structseq {
+                        vec![OutTemplate::Tuple(items)]
+                    } else {
+                        items
+                    },
+                    kwargs: Vec::new(),
+                },
+                _ => return Err(Exit::internal("escape: namedtuple not rebuilt by a call")),
+            }
+        }
         _ => return Err(Exit::internal("escape: unexpected value")),
     })
+}
+
+/// Whether instances of `cls` have a `__dict__` (a class without `__slots__` all the way up).
+pub fn instances_have_dict(py: Python<'_>, cls: &Py<PyAny>) -> bool {
+    cls.bind(py)
+        .getattr("__dictoffset__")
+        .and_then(|o| o.extract::<isize>())
+        .map(|o| o != 0)
+        .unwrap_or(false)
 }
 
 fn function_entry(

@@ -92,7 +92,8 @@ def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = Fals
         # thread that runs the compiled code.
         return None
     # A plain list/dict subclass keeps object's setattr and the builtin's generic lookup.
-    why = None if container_base(cls) is not None else _plain_layout(cls, need_dict=False)
+    plain = container_base(cls) is not None or _tuple_with_dict(cls)
+    why = None if plain else _plain_layout(cls, need_dict=False)
     if why is not None:
         raise Unsupported(f"assignment to attribute '{name}': {why}")
     custom = cls.__delattr__ if delete else cls.__setattr__
@@ -138,6 +139,22 @@ _CONTAINER_SLOTS = (
     "__iter__",
     "__contains__",
 )
+
+
+def _tuple_with_dict(cls: Any) -> bool:
+    """A Python subclass of `tuple` only (a namedtuple's subclass without `__slots__`) whose
+    instances have a `__dict__` and whose attribute access is the generic one: its items
+    live in C, its attributes in the instance dict like any object's."""
+    if not isinstance(cls, type) or type(cls) not in (type, abc.ABCMeta):
+        return False
+    builtin = [k for k in cls.__mro__ if k is not object and not k.__flags__ & _HEAPTYPE]
+    return (
+        builtin == [tuple]
+        and cls.__dictoffset__ != 0
+        and cls.__getattribute__ is tuple.__getattribute__
+        and cls.__setattr__ is object.__setattr__
+        and cls.__delattr__ is object.__delattr__
+    )
 
 
 def container_base(cls: Any) -> type | None:
