@@ -83,3 +83,32 @@ def test_iteration_breaks_and_matches_eager() -> None:
 
     s = {5, 1, 9}
     assert_tree_equal(ferrodyn.compile(f, backend="eager")(torch.ones(2), s), f(torch.ones(2), s))
+
+
+def test_iteration_follows_the_real_sets_order_under_a_guard() -> None:
+    def f(x: torch.Tensor, s: set[int]) -> Any:
+        out = x
+        for v in s:
+            out = out * 10 + v
+        return out, list(s), sorted(s), [v for v in s if v > 1]
+
+    cnt = CompileCounter()
+    g = ferrodyn.compile(f, backend=cnt)
+    # equal contents, different iteration orders (1 and 9 collide in an 8-slot table)
+    first, second = {1, 9}, {9, 1}
+    assert list(first) != list(second)
+    for s in (first, second, first):
+        assert_tree_equal(g(torch.zeros(2), s), f(torch.zeros(2), s))
+    assert cnt.frame_count == 2, "one graph per iteration order, each reused"
+    e = ferrodyn.explain(f)(torch.zeros(2), first)
+    assert e.graph_break_count == 0, e.break_reasons
+
+
+def test_iterating_after_a_change_in_the_trace_still_breaks() -> None:
+    def f(x: torch.Tensor, s: set[int]) -> Any:
+        s.add(4)
+        return x + 1, list(s)
+
+    a, b = {1, 2}, {1, 2}
+    assert_tree_equal(ferrodyn.compile(f, backend="eager")(torch.ones(2), a), f(torch.ones(2), b))
+    assert a == b

@@ -34,6 +34,8 @@ pub(crate) enum Access {
     IterItem(usize),
     /// The number of items a tuple/list iterator has left.
     IterRemaining,
+    /// `tuple(s)` of an exact set or frozenset.
+    SetOrder,
 }
 
 /// Clears a pending Python error (if any) and returns `None`.
@@ -70,6 +72,7 @@ impl Access {
             Source::Subclasses { .. } => Access::Subclasses,
             Source::IterItem { offset, .. } => Access::IterItem(*offset),
             Source::IterRemaining { .. } => Access::IterRemaining,
+            Source::SetOrder { .. } => Access::SetOrder,
         }
     }
 
@@ -160,6 +163,18 @@ impl Access {
             Access::IterRemaining => {
                 let left = IterView::of(parent)?.left()?;
                 Some(pyo3::types::PyInt::new(py, left).into_any())
+            }
+            Access::SetOrder => {
+                let exact = parent.is_exact_instance_of::<pyo3::types::PySet>()
+                    || parent.is_exact_instance_of::<pyo3::types::PyFrozenSet>();
+                if !exact {
+                    return None;
+                }
+                let items: Vec<Bound<'_, PyAny>> = parent.try_iter().ok()?.flatten().collect();
+                pyo3::types::PyTuple::new(py, items)
+                    .ok()
+                    .map(|t| t.into_any())
+                    .or_else(fail)
             }
             Access::WeakrefDeref => {
                 // SAFETY: weakref type check first; PyWeakref_GetObject returns a borrowed

@@ -143,6 +143,9 @@ pub enum Source {
     IterItem { base: Arc<Source>, offset: usize },
     /// How many items the tuple or list iterator `base` has left.
     IterRemaining { base: Arc<Source> },
+    /// The members of the exact set or frozenset `base`, as a tuple in its iteration order
+    /// (C iteration, no user code: the members are plain constants, guarded first).
+    SetOrder { base: Arc<Source> },
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -173,7 +176,8 @@ impl Source {
             | Source::WeakrefDeref { base }
             | Source::Subclasses { base }
             | Source::IterItem { base, .. }
-            | Source::IterRemaining { base } => Some(base),
+            | Source::IterRemaining { base }
+            | Source::SetOrder { base } => Some(base),
         }
     }
 
@@ -260,6 +264,11 @@ impl Source {
                 out.push_str("<items left in ");
                 base.render_into(out);
                 out.push('>');
+            }
+            Source::SetOrder { base } => {
+                out.push_str("tuple(");
+                base.render_into(out);
+                out.push(')');
             }
         }
     }

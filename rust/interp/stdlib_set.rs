@@ -68,6 +68,9 @@ pub struct SetVal {
     pinned: Option<std::sync::Arc<crate::guards::Source>>,
     /// A pinned set's change is logged for replay (`call_method`): it may change.
     logged: Cell<bool>,
+    /// A pinned set's members in the real set's iteration order (what iterating it
+    /// yields while the trace has not changed it, under a guard on that order).
+    order: Option<Py<pyo3::types::PyTuple>>,
 }
 
 enum Member<'py> {
@@ -123,6 +126,7 @@ impl SetVal {
             version: Cell::new(0),
             pinned: None,
             logged: Cell::new(false),
+            order: None,
         })
     }
 
@@ -202,6 +206,22 @@ impl SetVal {
 
     /// Members in CPython's iteration order (constants only).
     pub fn iter_items(&self, tx: &mut Tracer<'_>) -> TResult<Vec<Value>> {
+        if let (Some(src), Some(order), false, 0) = (
+            &self.pinned,
+            &self.order,
+            self.logged.get(),
+            self.version.get(),
+        ) {
+            // Not changed in the trace: the real set's own order, guarded (equal sets can
+            // iterate in different orders, so the contents guard alone does not pin it).
+            let order = order.bind(tx.py).clone();
+            tx.guard(
+                &std::sync::Arc::new(crate::guards::Source::SetOrder { base: src.clone() }),
+                crate::guards::Guard::Equals(order.clone().into_any().unbind()),
+            );
+            let items: Vec<Bound<'_, PyAny>> = order.iter().collect();
+            return items.iter().map(|c| tx.realize(c, None)).collect();
+        }
         if self.pinned.is_some() {
             // Equal sets can iterate in different orders: the guard does not pin one.
             return Err(Exit::brk(
@@ -306,6 +326,11 @@ pub fn realize_input_set(
         version: Cell::new(0),
         pinned: Some(src.clone()),
         logged: Cell::new(false),
+        order: Some(
+            pyo3::types::PyTuple::new(py, set.iter())
+                .map_err(|e| tx.err(e))?
+                .unbind(),
+        ),
     })))))
 }
 
@@ -662,6 +687,7 @@ pub fn set_algebra(
         version: Cell::new(0),
         pinned: None,
         logged: Cell::new(false),
+        order: None,
     })))))
 }
 
