@@ -595,11 +595,6 @@ def test_item_125_close_cases() -> None:
     same_graphs(fd, tc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'yield while an exception is being handled' in the generator: ferrodyn runs "
-    "the whole frame eagerly (0 graphs), torch.compile traces it in 1 graph",
-)
 def test_item_126_throw_caught_finally_uncaught() -> None:
     def fn(x: torch.Tensor) -> Any:
         log = []
@@ -629,11 +624,6 @@ def test_item_126_throw_caught_finally_uncaught() -> None:
     same_graphs(fd, tc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="returning a generator from the compiled region makes ferrodyn run the whole "
-    "frame eagerly (0 graphs); torch.compile returns it as an iterator (1 graph)",
-)
 def test_item_127_escaping_generator_yields_remaining_items() -> None:
     def fn(x: torch.Tensor) -> Any:
         def gen() -> Any:

@@ -776,6 +776,7 @@ pub fn inline_call(
         closure: f.closure.clone(),
         current: 0,
         is_root: false,
+        gen_exc: None,
     };
     frame.locals.resize(spec.localsplus.len(), None);
     if is_generator {
@@ -783,6 +784,7 @@ pub fn inline_call(
         let g = Rc::new(super::value::GenVal {
             frame: std::cell::RefCell::new(Some(Box::new(frame))),
             name: spec.qualname.clone(),
+            drained: Default::default(),
         });
         tx.generators.push(g.clone());
         return Ok(Value::Generator(g));

@@ -46,8 +46,6 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
     let spec = frame.spec.clone();
     let instrs = &spec.decoded.instructions;
     let mut steps: u64 = 0;
-    // A generator that yields must leave the caller's handled exception as it found it.
-    let exc_on_entry = tx.exc_info.clone();
     loop {
         let idx = frame.ip;
         let Some(ins) = instrs.get(idx) else {
@@ -88,13 +86,8 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
             Ok(Flow::Next) => {}
             Ok(Flow::Jump(t)) => frame.ip = t,
             Ok(Flow::Return(v)) => return Ok(FrameExit::Return(v)),
-            Ok(Flow::Yield(v)) => {
-                if !super::exceptions::same_exc_info(&tx.exc_info, &exc_on_entry) {
-                    return Err(Exit::brk("yield while an exception is being handled")
-                        .located(&frame.location()));
-                }
-                return Ok(FrameExit::Yield(v));
-            }
+            // The caller's handled exception is put back by `iter::generator_resume`.
+            Ok(Flow::Yield(v)) => return Ok(FrameExit::Yield(v)),
             Err(e) => {
                 // A break raised by this instruction (not yet located by an inner frame)
                 // inside an error_on_graph_break(True) region is the user's error.

@@ -28,6 +28,10 @@ pub struct Frame {
     pub current: usize,
     /// The compiled function's own frame (graph breaks split it; inlined frames do not).
     pub is_root: bool,
+    /// A generator paused inside an `except` block: its own handled exception, and the
+    /// caller's at that `yield` (CPython keeps a generator's exception state apart from its
+    /// caller's; see `iter::generator_resume`).
+    pub gen_exc: Option<(Option<Value>, Option<Value>)>,
 }
 
 impl Frame {

@@ -338,23 +338,142 @@ pub fn send(tx: &mut Tracer<'_>, recv: &Value, sent: &Value) -> TResult<FrameExi
 /// Resume a generator until its next `yield` or its return (a finished generator returns
 /// None again).
 pub fn generator_resume(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<FrameExit> {
+    let caller = tx.exc_info.clone();
     let Some(mut frame) = g.frame.borrow_mut().take() else {
         return Ok(FrameExit::Return(Value::none(tx.py)));
     };
+    if let Err(e) = enter_generator_exc(tx, &mut frame, &caller) {
+        *g.frame.borrow_mut() = Some(frame);
+        return Err(e);
+    }
+    generator_run(tx, g, frame, caller)
+}
+
+/// A generator paused inside an `except` block gets its own handled exception back while
+/// it runs (the caller's is put back when it yields or ends). Resumed from another
+/// exception context than the one it paused in, the saved state would not match what
+/// CPython's exception-state chain shows: a break.
+fn enter_generator_exc(
+    tx: &mut Tracer<'_>,
+    frame: &mut crate::interp::frame::Frame,
+    caller: &Option<Value>,
+) -> TResult<()> {
+    if let Some((mine, at_yield)) = frame.gen_exc.take() {
+        if !super::exceptions::same_exc_info(&at_yield, caller) {
+            frame.gen_exc = Some((mine, at_yield));
+            return Err(Exit::brk(
+                "resuming a generator paused in an except block from another exception context",
+            ));
+        }
+        tx.exc_info = mine;
+    }
+    Ok(())
+}
+
+fn generator_run(
+    tx: &mut Tracer<'_>,
+    g: &GenVal,
+    mut frame: Box<crate::interp::frame::Frame>,
+    caller: Option<Value>,
+) -> TResult<FrameExit> {
     if tx.depth >= tx.max_depth {
+        tx.exc_info = caller;
         return Err(Exit::brk("inlining depth limit reached inside a generator"));
     }
     tx.depth += 1;
     let r = stacker::maybe_grow(256 * 1024, 8 * 1024 * 1024, || resume_frame(tx, &mut frame));
     tx.depth -= 1;
-    match r? {
-        FrameExit::Yield(v) => {
+    let r = match r {
+        Ok(FrameExit::Yield(v)) => {
+            // Paused inside an `except` block: keep its handled exception for later.
+            if !super::exceptions::same_exc_info(&tx.exc_info, &caller) {
+                frame.gen_exc = Some((tx.exc_info.clone(), caller.clone()));
+            }
             // Resuming pushes the value sent into the generator: None for `next`.
             frame.stack.push(Value::none(tx.py));
             *g.frame.borrow_mut() = Some(frame);
             Ok(FrameExit::Yield(v))
         }
-        FrameExit::Return(v) => Ok(FrameExit::Return(v)),
+        other => other,
+    };
+    // The generator's exception state is its own: the caller's is what it was.
+    tx.exc_info = caller;
+    r
+}
+
+/// Generators made in the trace and returned from it (inside tuples, lists, dicts) are run
+/// to their end now, as torch.compile does, and leave as iterators over what they had left
+/// to yield. Only when that records no side effect (the values are pure graph work that
+/// eager would compute lazily): otherwise, or when the body raises or breaks, a break.
+pub fn drain_returned(tx: &mut Tracer<'_>, ret: &Value) -> TResult<()> {
+    let mut gens = Vec::new();
+    find_generators(ret, &mut gens, 0);
+    for g in gens {
+        if g.drained.borrow().is_some() {
+            continue;
+        }
+        let generation = tx.side_effects.generation();
+        let mut items = Vec::new();
+        loop {
+            match generator_resume(tx, &g) {
+                Ok(FrameExit::Yield(v)) => items.push(v),
+                Ok(FrameExit::Return(_)) => break,
+                Err(Exit::Break { reason, .. }) => {
+                    return Err(Exit::brk(format!(
+                        "returning generator {} from the compiled region: {reason}",
+                        g.name
+                    )))
+                }
+                Err(_) => {
+                    return Err(Exit::brk(format!(
+                        "returning generator {} from the compiled region (running it to its \
+                         end raises)",
+                        g.name
+                    )))
+                }
+            }
+            if items.len() > 10_000 {
+                return Err(Exit::brk(format!(
+                    "returning generator {} from the compiled region (it yields without end)",
+                    g.name
+                )));
+            }
+        }
+        if tx.side_effects.generation() != generation {
+            return Err(Exit::brk(format!(
+                "returning generator {} from the compiled region (running it has side effects)",
+                g.name
+            )));
+        }
+        *g.drained.borrow_mut() = Some(items);
+    }
+    Ok(())
+}
+
+fn find_generators(v: &Value, out: &mut Vec<Rc<GenVal>>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    match v {
+        Value::Generator(g) if !out.iter().any(|o| Rc::ptr_eq(o, g)) => out.push(g.clone()),
+        Value::Tuple(items) => items
+            .iter()
+            .for_each(|i| find_generators(i, out, depth + 1)),
+        Value::NamedTuple(n) => n
+            .items
+            .iter()
+            .for_each(|i| find_generators(i, out, depth + 1)),
+        Value::List(l) => l
+            .items
+            .borrow()
+            .iter()
+            .for_each(|i| find_generators(i, out, depth + 1)),
+        Value::Dict(d) => d
+            .items
+            .borrow()
+            .iter()
+            .for_each(|(_, i)| find_generators(i, out, depth + 1)),
+        _ => {}
     }
 }
 
@@ -460,15 +579,22 @@ pub fn generator_throw(
     }
     // CPython looks the handler up at the paused YIELD_VALUE.
     frame.current = frame.ip - 1;
+    let caller = tx.exc_info.clone();
+    if let Err(e) = enter_generator_exc(tx, &mut frame, &caller) {
+        *g.frame.borrow_mut() = Some(frame);
+        return Err(e);
+    }
     exc.raised.set(true);
     super::exceptions::attach_context(tx, &exc);
-    if !super::exceptions::unwind(tx, &mut frame, &exc)? {
+    let handled = super::exceptions::unwind(tx, &mut frame, &exc);
+    if !matches!(handled, Ok(true)) {
+        tx.exc_info = caller;
+        handled?;
         return Err(super::exceptions::raise(
             super::exceptions::leaving_generator(py, exc),
         ));
     }
-    *g.frame.borrow_mut() = Some(frame);
-    match generator_resume(tx, g)? {
+    match generator_run(tx, g, frame, caller)? {
         FrameExit::Yield(v) => Ok(v),
         FrameExit::Return(r) => Err(stop_iteration(tx, r)),
     }

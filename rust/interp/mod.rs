@@ -216,11 +216,13 @@ fn run_root(
         closure: cells,
         current: 0,
         is_root: true,
+        gen_exc: None,
     };
     let mut outputs = Vec::new();
     let mut extra = Vec::new();
     let ret = match dispatch::run_frame(tx, &mut frame) {
         Ok(v) => {
+            iter::drain_returned(tx, &v).map_err(|e| e.located(&frame.location()))?;
             if let Some(name) = tx.generator_left_in_cleanup() {
                 // Eager runs its `finally`/`__exit__` when it is dropped, somewhere in this
                 // frame: that moment is not modelled.

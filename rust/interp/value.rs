@@ -68,6 +68,9 @@ pub struct GenVal {
     /// None once the generator has finished.
     pub frame: RefCell<Option<Box<crate::interp::frame::Frame>>>,
     pub name: String,
+    /// What it had left to yield, run to its end in the trace because it is returned from
+    /// the compiled region (it leaves as an iterator over these: see `drain_returned`).
+    pub drained: RefCell<Option<Vec<Value>>>,
 }
 
 pub struct ExternalCell {

@@ -106,6 +106,8 @@ pub fn escape(
         Value::Cell(c) => Rc::as_ptr(c) as usize,
         Value::Exception(e) => Rc::as_ptr(e) as usize,
         Value::Std(s) => Rc::as_ptr(s) as usize,
+        // A returned generator, run to its end in the trace: an iterator over its rest.
+        Value::Generator(g) if g.drained.borrow().is_some() => Rc::as_ptr(g) as usize,
         // A namedtuple whose instances take attributes (a subclass without `__slots__`):
         // an attribute stored on it after a break must land on the one object.
         Value::NamedTuple(n) if instances_have_dict(tx.py, &n.cls) => Rc::as_ptr(n) as usize,
@@ -268,6 +270,18 @@ fn regular_entry(
             },
             _ => return Err(Exit::internal("escape: iterator not rebuilt by a call")),
         },
+        Value::Generator(g) => {
+            let items: Vec<Value> = g.drained.borrow().clone().unwrap_or_default();
+            let rest = items
+                .iter()
+                .map(|i| template_for(tx, i, outputs, extra))
+                .collect::<TResult<Vec<_>>>()?;
+            Entry::Call {
+                f: tx.hooks.b.iter.clone_ref(tx.py),
+                args: vec![OutTemplate::Tuple(rest)],
+                kwargs: Vec::new(),
+            }
+        }
         Value::NamedTuple(n) if !n.attrs.borrow().is_empty() => {
             // `with_attrs(cls(*items), names, values)`: the instance dict after the build.
             let py = tx.py;
