@@ -95,6 +95,8 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
         };
         Some(Redirect {
             at: sp.index,
+            method_as_attr: decoded.instructions[sp.index].op
+                == crate::bytecode::Opcode::LOAD_METHOD,
             jump,
             fall_at: sp.fall_at,
             fall: Successor {

@@ -384,11 +384,6 @@ def test_item_118_numpy_random_breaks_and_matches() -> None:
     same_graphs(fd, tc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="np.add.reduce (attribute of a ufunc) makes ferrodyn skip the whole frame "
-    "(0 graphs) where torch.compile splits it into 2 graphs",
-)
 def test_item_118_method_on_numpy_function_object() -> None:
     def fn(x: torch.Tensor) -> Any:
         y = x * 3

@@ -37,6 +37,9 @@ pub struct Exit {
 #[derive(Clone, Debug)]
 pub struct Redirect {
     pub at: usize,
+    /// Instruction `at` is a LOAD_METHOD run as `PUSH_NULL; SWAP 2; LOAD_ATTR` (the same
+    /// call, but its stack layout, NULL then the attribute, no longer depends on the value).
+    pub method_as_attr: bool,
     pub jump: Option<Exit>,
     pub fall_at: usize,
     pub fall: Exit,
@@ -191,9 +194,14 @@ pub fn build_continuation(
     let body_start = out.len();
     let mut index_map = vec![0usize; orig.len()];
     let mut pos = body_start;
+    let as_attr = |i: usize| {
+        spec.redirect
+            .as_ref()
+            .is_some_and(|r| r.method_as_attr && r.at == i && orig[i].op == Opcode::LOAD_METHOD)
+    };
     for (i, _) in orig.iter().enumerate() {
         index_map[i] = pos;
-        pos += 1;
+        pos += if as_attr(i) { 3 } else { 1 };
         if let Some(r) = &spec.redirect {
             if r.fall_at == i {
                 pos += postlude_len(&r.fall);
@@ -217,6 +225,17 @@ pub fn build_continuation(
             }
             (_, Some(t)) => fixups.push((here, t)),
             _ => {}
+        }
+        if as_attr(i) {
+            let mut null = a;
+            null.op = Opcode::PUSH_NULL;
+            null.arg = 0;
+            let mut swap = a;
+            swap.op = Opcode::SWAP;
+            swap.arg = 2;
+            a.op = Opcode::LOAD_ATTR;
+            out.push(null);
+            out.push(swap);
         }
         out.push(a);
         if let Some(r) = &spec.redirect {

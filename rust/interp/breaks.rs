@@ -27,10 +27,10 @@ pub struct SplitEffect {
 }
 
 /// The instructions at which the root frame can be split (the glue runs them natively):
-/// every instruction whose effect on the stack is known statically. Not splittable: stack
-/// and local shuffles that cannot fail, instructions whose result layout depends on the
-/// value (LOAD_METHOD pushes a NULL or not), and those inside comprehension/exception
-/// machinery that reach below the top of the stack.
+/// every instruction whose effect on the stack is known statically (LOAD_METHOD, whose
+/// layout depends on the value, runs as an attribute load there). Not splittable: stack
+/// and local shuffles that cannot fail, and those inside comprehension/exception machinery
+/// that reach below the top of the stack.
 pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
     use Opcode::*;
     let n = arg as usize;
@@ -50,6 +50,9 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         // Exhausted: the iterator is popped and control leaves the loop.
         FOR_ITER => (1, 2, Some(0)),
         BINARY_SUBSCR | BINARY_OP | COMPARE_OP | IS_OP | CONTAINS_OP => (2, 1, None),
+        // Split as `PUSH_NULL; SWAP 2; LOAD_ATTR` (see `bytecode::resume::Redirect`), so
+        // NULL and the attribute replace the object.
+        LOAD_METHOD => (1, 2, None),
         LOAD_ATTR | GET_ITER | UNARY_POSITIVE | UNARY_NEGATIVE | UNARY_NOT | UNARY_INVERT => {
             (1, 1, None)
         }
@@ -325,6 +328,9 @@ pub fn split_point(
     }
     let kept = &layout[..layout.len() - consumed];
     let mut after_fall: Vec<Slot> = kept.to_vec();
+    if ins.op == Opcode::LOAD_METHOD {
+        after_fall.push(Slot::Null);
+    }
     after_fall.resize(kept.len() + effect.fall, Slot::Value);
     // Let the glue also run the STORE_FASTs that store the pushed values.
     let mut fall_at = snap.index;

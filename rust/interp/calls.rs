@@ -472,6 +472,22 @@ fn call_object(
                 _ => Err(Exit::brk("object.__setattr__/__delattr__ without a target")),
             }
         }
+        // `dict.__getitem__(d, k)`, `dict.get(d, k)`, `dict.__setitem__(d, k, v)`, ... on a
+        // dict subclass object: dict's own method on its contents (the subclass's
+        // overrides do not run).
+        KIND_OBJECT
+            if kwargs.is_empty()
+                && matches!(args.first(), Some(Value::Object(r)) if super::containers::is_sub_dict(r))
+                && dict_own_method_name(tx, &obj).is_some() =>
+        {
+            let name = dict_own_method_name(tx, &obj).unwrap_or_default();
+            match args.split_first() {
+                Some((Value::Object(r), rest)) => {
+                    super::containers::sub_dict_read(tx, r, &name, rest)
+                }
+                _ => Err(Exit::internal("dict method without a receiver")),
+            }
+        }
         KIND_OBJECT => {
             let call = obj.get_type().getattr("__call__").ok();
             let is_py = call
@@ -677,6 +693,13 @@ pub fn inline_call(
     }
     if tx.depth >= tx.max_depth {
         return Err(Exit::brk("inlining depth limit reached (deep recursion?)"));
+    }
+    if spec.filename.contains("/_pytest/") || spec.filename.contains("\\_pytest\\") {
+        // pytest's raises/warns checkers read real exceptions and tracebacks.
+        return Err(Exit::brk(format!(
+            "call to pytest's {} (pytest's code runs natively)",
+            spec.qualname
+        )));
     }
     let obj = f.obj.as_ref().map(|o| o.bind(py).clone());
     let defaults_obj = match (&f.defaults, &obj) {
@@ -923,4 +946,34 @@ fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
     let list = cls.call_method0("__subclasses__").map_err(|e| tx.err(e))?;
     let src = Arc::new(crate::guards::Source::Subclasses { base: base.clone() });
     Ok(Some(tx.realize(&list, Some(src))?))
+}
+
+/// The name of `f` when it is one of dict's own methods that `containers::sub_dict_read`
+/// models (`dict.__getitem__`, `dict.get`, `dict.__setitem__`, ...), taken off `dict`
+/// itself (not a subclass's override).
+fn dict_own_method_name(tx: &Tracer<'_>, f: &Bound<'_, PyAny>) -> Option<String> {
+    const MODELLED: [&str; 15] = [
+        "keys",
+        "items",
+        "values",
+        "get",
+        "__getitem__",
+        "__contains__",
+        "__len__",
+        "__iter__",
+        "__setitem__",
+        "__delitem__",
+        "update",
+        "setdefault",
+        "pop",
+        "popitem",
+        "clear",
+    ];
+    let py = tx.py;
+    let name: String = f.getattr("__name__").ok()?.extract().ok()?;
+    if !MODELLED.contains(&name.as_str()) {
+        return None;
+    }
+    let own = py.get_type::<PyDict>().getattr(name.as_str()).ok()?;
+    own.is(f).then_some(name)
 }

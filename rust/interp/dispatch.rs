@@ -797,6 +797,14 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                             .map(|f| f.get_type().name().map(|n| n == "function").unwrap_or(false))
                             .unwrap_or(false)
                     };
+                    if ty.module().is_ok_and(|m| m.to_string().starts_with("_pytest")) {
+                        // pytest.raises/warns checkers read the real exception and its
+                        // traceback in __exit__, which a traced exception does not have.
+                        return Err(Exit::brk(format!(
+                            "a `with` block over {} (pytest's checkers are not traced, as in torch.compile)",
+                            tx.describe(&ty.into_any())
+                        )));
+                    }
                     if !is_py("__enter__") || !is_py("__exit__") {
                         return Err(Exit::brk(format!(
                             "a `with` block over {} (its __enter__/__exit__ are not Python functions)",
@@ -935,6 +943,16 @@ fn zero_arg_super(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
     if frame.spec.argcount == 0 {
         return Err(Exit::brk("super(): no arguments"));
     }
-    let this = load_fast(tx, frame, 0)?;
+    // CPython reads the first local, through its cell when an inner function captures it.
+    let this = if frame.spec.cell_slots.contains(&0) {
+        match cell_at(tx, frame, 0)? {
+            Some(Value::Cell(c)) => c.borrow().clone(),
+            Some(Value::ExternalCell(c)) => tx.load_external_cell(&c)?,
+            _ => None,
+        }
+        .ok_or_else(|| Exit::brk("super(): the first argument's cell is empty"))?
+    } else {
+        load_fast(tx, frame, 0)?
+    };
     Ok(Value::Super(Rc::new((cls, this))))
 }

@@ -741,6 +741,12 @@ pub fn store_subscr(
         {
             return store_subscr(tx, &m.0, key, value);
         }
+        // A `__setitem__` written in Python (a dict or list subclass's override, a
+        // user mapping): traced.
+        if o.kind == KIND_OBJECT && python_slot(tx, o, "__setitem__") {
+            super::calls::call_dunder(tx, container, "__setitem__", vec![key.clone(), value])?;
+            return Ok(());
+        }
     }
     match container {
         Value::Tensor(_) => {
@@ -851,4 +857,12 @@ pub fn operator_on_values(
 
 fn ptr_of_dict(d: &std::rc::Rc<super::value::DictVal>) -> usize {
     std::rc::Rc::as_ptr(d) as usize
+}
+
+/// Whether `type(o).name` is a plain Python function (a dunder the tracer inlines).
+pub fn python_slot(tx: &Tracer<'_>, o: &super::value::ObjVal, name: &str) -> bool {
+    let py = tx.py;
+    let ty = o.obj.bind(py).get_type();
+    super::calls::class_raw_attr(&ty, name)
+        .is_some_and(|f| f.get_type().name().is_ok_and(|n| n == "function"))
 }

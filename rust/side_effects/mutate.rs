@@ -414,6 +414,11 @@ pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TRe
         if crate::interp::ops::sub_dict_item_op(tx, o, "__delitem__", std::slice::from_ref(key))? {
             return Ok(());
         }
+        // A `__delitem__` written in Python: traced.
+        if o.kind == KIND_OBJECT && crate::interp::ops::python_slot(tx, o, "__delitem__") {
+            crate::interp::calls::call_dunder(tx, container, "__delitem__", vec![key.clone()])?;
+            return Ok(());
+        }
     }
     match container {
         Value::List(l) => {

@@ -297,7 +297,8 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
     """`super(cls, obj).name` without running user code: (kind, raw attribute, index in
     type(obj).__mro__ of the class defining it). kind: 0 plain function (binds to obj),
     1 staticmethod, 2 classmethod, 3 other attribute, 4 `object.__getattribute__` (the
-    generic attribute lookup), 5 a read-only method of dict/OrderedDict (raw is its name),
+    generic attribute lookup), 5 a read-only method of dict/OrderedDict or a mutator of
+    dict (raw is its name),
     6 `object.__init__` (a no-op without arguments), 7 `object.__setattr__` (the plain
     store, past the class's own `__setattr__`), 8 `object.__delattr__` (the plain deletion),
     9 `list.__init__`/`dict.__init__` on a list/dict subclass object, 10 a method of `list`
@@ -321,8 +322,16 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
             if raw is object.__dict__["__delattr__"] and not is_a(obj, type):
                 return 8, raw, i  # object.__delattr__(self, name): the plain deletion
             if is_a(obj, dict) and name in DICT_READS and dict_read_method(raw, name):
-                # dict's own read method on a dict subclass (a write through super() breaks:
-                # only reached from a Python override, which the tracer does not inline).
+                # dict's own read method on a dict subclass.
+                return 5, name, i
+            if (
+                is_a(obj, dict)
+                and name in DICT_WRITES
+                and raw is dict.__dict__.get(name)
+                and not is_a(obj, collections.OrderedDict)
+            ):
+                # dict's own mutator (`super().__setitem__(k, v)` in an override): traced on
+                # a mirror of the object's contents, replayed with dict's own method.
                 return 5, name, i
             if name == "__init__" and (
                 (raw is list.__dict__["__init__"] and is_a(obj, list))
