@@ -131,3 +131,14 @@ def test_a_generator_paused_in_except_keeps_its_own_exception_state() -> None:
         assert_tree_equal(out, fn(x))
     _, graphs = _run(yields_inside_except, torch.ones(2))
     assert graphs == 1
+
+
+def returns_one_tuple_twice(x: torch.Tensor) -> Any:
+    t = (x + 1, "k")
+    return t, {"again": t}, [t]
+
+
+def test_a_tuple_returned_through_several_references_is_one_object() -> None:
+    (a, d, lst), _ = _run(returns_one_tuple_twice, torch.ones(2))
+    assert a is d["again"] is lst[0], "eager returns one tuple object three times"
+    assert_tree_equal(a, returns_one_tuple_twice(torch.ones(2))[0])

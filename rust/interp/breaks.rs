@@ -257,6 +257,12 @@ pub fn split_point(
     }
     let effect = split_effect(ins.op, ins.arg)
         .ok_or_else(|| Exit::internal("graph break at an instruction that cannot be split"))?;
+    let roots: Vec<&Value> = snap
+        .stack
+        .iter()
+        .chain(snap.locals.iter().flatten())
+        .collect();
+    super::output::note_shared_tuples(tx, &roots);
     let mut stack = Vec::with_capacity(snap.stack.len());
     let mut layout = Vec::with_capacity(snap.stack.len());
     for v in &snap.stack {

@@ -291,6 +291,7 @@ fn run_root(
         }
         Err(e) => return Err(e),
     };
+    output::note_shared_tuples(tx, &[&ret]);
     let template = template_for(tx, &ret, &mut outputs, &mut extra)
         .map_err(|e| e.located(&frame.location()))?;
     let replay = crate::side_effects::replay::plan(tx, &mut outputs, &mut extra)

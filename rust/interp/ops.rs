@@ -360,7 +360,19 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
             }
             same
         }
-        (Value::Tuple(a), Value::Tuple(b)) => Rc::ptr_eq(a, b),
+        (Value::Tuple(a), Value::Tuple(b)) => {
+            let same = Rc::ptr_eq(a, b);
+            // Two tuples from the inputs that are different objects now must stay so.
+            let src = |t: &Rc<Vec<Value>>| {
+                tx.tuple_sources
+                    .get(&(Rc::as_ptr(t) as *const u8 as usize))
+                    .cloned()
+            };
+            if let (false, Some(sa), Some(sb)) = (same, src(a), src(b)) {
+                tx.identity.push((sa, sb, false));
+            }
+            same
+        }
         (Value::List(a), Value::List(b)) => {
             let same = Rc::ptr_eq(a, b);
             if let (false, Some(sa), Some(sb)) = (same, &a.source, &b.source) {

@@ -29,6 +29,45 @@ pub enum OutTemplate {
     Obj(usize),
 }
 
+/// Marks the tuples reached more than once from `roots` (by identity) as shared: they are
+/// rebuilt once and every reference gets that object (`Tracer::shared_tuples`).
+pub fn note_shared_tuples(tx: &mut Tracer<'_>, roots: &[&Value]) {
+    fn walk(v: &Value, seen: &mut std::collections::HashMap<usize, u32>, depth: usize) {
+        if depth > 32 {
+            return;
+        }
+        match v {
+            Value::Tuple(t) => {
+                let n = seen
+                    .entry(std::rc::Rc::as_ptr(t) as *const u8 as usize)
+                    .or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    t.iter().for_each(|i| walk(i, seen, depth + 1));
+                }
+            }
+            Value::NamedTuple(n) => n.items.iter().for_each(|i| walk(i, seen, depth + 1)),
+            Value::List(l) if l.source.is_none() => l
+                .items
+                .borrow()
+                .iter()
+                .for_each(|i| walk(i, seen, depth + 1)),
+            Value::Dict(d) if d.source.is_none() => d
+                .items
+                .borrow()
+                .iter()
+                .for_each(|(_, i)| walk(i, seen, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut seen = std::collections::HashMap::new();
+    for r in roots {
+        walk(r, &mut seen, 0);
+    }
+    tx.shared_tuples
+        .extend(seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k));
+}
+
 /// How a namedtuple (or a tuple subclass) made in the trace is rebuilt. One whose class
 /// gives instances a `__dict__` has identity: `side_effects::table::escape` builds it once.
 pub fn named_tuple_template(

@@ -77,6 +77,15 @@ pub struct Tracer<'py> {
     /// (`containers::sub_dict_read`).
     pub dict_shadows: HashMap<usize, Rc<super::value::DictVal>>,
     pub iterated_lists: HashSet<usize>,
+    /// Tuples made in the trace that leave it through more than one reference (a return
+    /// value, a split's stack and locals): rebuilt once, so `t is u` holds as in eager
+    /// (`output::note_shared_tuples`).
+    pub shared_tuples: HashSet<usize>,
+    /// Tuples realized from sources: the real tuple's address -> its first source and
+    /// value (one value however the object is reached), and each value's source by Rc
+    /// address (for `is` between two of them).
+    pub tuple_origin: HashMap<usize, (Arc<Source>, Value)>,
+    pub tuple_sources: HashMap<usize, Arc<Source>>,
     /// Split points of the root frame passed so far (`Snapshot::ordinal`).
     pub root_split_points: u64,
     /// A re-trace that stops at this split point of the root frame, with this break, before
@@ -131,6 +140,9 @@ impl<'py> Tracer<'py> {
             seq_shadows: HashMap::new(),
             dict_shadows: HashMap::new(),
             iterated_lists: HashSet::new(),
+            shared_tuples: HashSet::new(),
+            tuple_origin: HashMap::new(),
+            tuple_sources: HashMap::new(),
         })
     }
 
@@ -207,7 +219,25 @@ impl<'py> Tracer<'py> {
             }
         }
         let kind = self.classify(obj)?;
+        if let (Some(s), KIND_TUPLE) = (&source, kind) {
+            // The same tuple reached through two sources is one value (`t is u` holds),
+            // on the condition, checked every call, that both still give one object.
+            if let Some((first_src, first)) = self.tuple_origin.get(&(obj.as_ptr() as usize)) {
+                let (first_src, first) = (first_src.clone(), first.clone());
+                if first_src != *s {
+                    self.identity.push((first_src, s.clone(), true));
+                }
+                self.memo.insert(s.clone(), first.clone());
+                return Ok(first);
+            }
+        }
         let mut v = self.realize_kind(obj, kind, &source)?;
+        if let (Some(s), KIND_TUPLE, Value::Tuple(t)) = (&source, kind, &v) {
+            self.tuple_origin
+                .insert(obj.as_ptr() as usize, (s.clone(), v.clone()));
+            self.tuple_sources
+                .insert(Rc::as_ptr(t) as *const u8 as usize, s.clone());
+        }
         if let (Some(s), KIND_LIST | KIND_DICT | KIND_OBJECT | KIND_NN_MODULE) = (&source, kind) {
             // One mirror per real mutable object, however it is reached (a write through
             // one name is seen through the others); the guards above still cover `s`.

@@ -106,6 +106,14 @@ pub fn escape(
         Value::Cell(c) => Rc::as_ptr(c) as usize,
         Value::Exception(e) => Rc::as_ptr(e) as usize,
         Value::Std(s) => Rc::as_ptr(s) as usize,
+        // A tuple that leaves through several references: one object for all of them.
+        Value::Tuple(t)
+            if tx
+                .shared_tuples
+                .contains(&(Rc::as_ptr(t) as *const u8 as usize)) =>
+        {
+            Rc::as_ptr(t) as *const u8 as usize
+        }
         // A returned generator, run to its end in the trace: an iterator over its rest.
         Value::Generator(g) if g.drained.borrow().is_some() => Rc::as_ptr(g) as usize,
         // A namedtuple whose instances take attributes (a subclass without `__slots__`):
@@ -270,6 +278,17 @@ fn regular_entry(
             },
             _ => return Err(Exit::internal("escape: iterator not rebuilt by a call")),
         },
+        Value::Tuple(items) => {
+            let parts = items
+                .iter()
+                .map(|i| template_for(tx, i, outputs, extra))
+                .collect::<TResult<Vec<_>>>()?;
+            Entry::Call {
+                f: tx.py.get_type::<PyTuple>().into_any().unbind(),
+                args: vec![OutTemplate::List(parts)],
+                kwargs: Vec::new(),
+            }
+        }
         Value::Generator(g) => {
             let items: Vec<Value> = g.drained.borrow().clone().unwrap_or_default();
             let rest = items
