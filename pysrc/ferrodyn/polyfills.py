@@ -27,6 +27,44 @@ import torch
 _MISSING: Any = object()
 
 
+# -- builtins ---------------------------------------------------------------------------------
+
+
+def _min_max(name: str, args: tuple[Any, ...], key: Any, default: Any, better: Any) -> Any:
+    if not args:
+        raise TypeError(f"{name} expected at least 1 argument, got 0")
+    if len(args) == 1:
+        items = args[0]
+    else:
+        if default is not _MISSING:
+            raise TypeError(
+                f"Cannot specify a default for {name}() with multiple positional arguments"
+            )
+        items = args
+    best: Any = _MISSING
+    best_key: Any = None
+    for item in items:
+        k = item if key is None else key(item)
+        # The first of equal candidates wins, as in CPython (strict comparison).
+        if best is _MISSING or better(k, best_key):
+            best, best_key = item, k
+    if best is _MISSING:
+        if default is not _MISSING:
+            return default
+        raise ValueError(f"{name}() arg is an empty sequence")
+    return best
+
+
+def max_(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
+    """`max(...)` with `key=`/`default=`."""
+    return _min_max("max", args, key, default, operator.gt)
+
+
+def min_(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
+    """`min(...)` with `key=`/`default=`."""
+    return _min_max("min", args, key, default, operator.lt)
+
+
 # -- functools --------------------------------------------------------------------------------
 def reduce(function: Callable[[Any, Any], Any], iterable: Iterable[Any], *initial: Any) -> Any:
     if len(initial) > 1:

@@ -99,6 +99,32 @@ pub fn call_builtin<'py>(
         }
     };
 
+    // `hash(obj)` of an object whose class defines `__hash__` in Python (a frozen
+    // dataclass's): traced, then reduced as `hash()` reduces an int (a constant).
+    if let ([v @ Value::Object(o)], true) = (args, kwargs.is_empty()) {
+        let is_hash = py
+            .import_cached("builtins")
+            .and_then(|m| m.getattr("hash"))
+            .is_ok_and(|h| h.is(obj));
+        if is_hash
+            && o.kind == super::kinds::KIND_OBJECT
+            && super::ops::python_slot(tx, o, "__hash__")
+        {
+            let r = super::calls::call_dunder(tx, v, "__hash__", vec![])?;
+            let c = r
+                .as_const(py)
+                .filter(|c| c.is_instance_of::<pyo3::types::PyInt>())
+                .ok_or_else(|| Exit::brk("__hash__ returned a non-constant or a non-int"))?;
+            // CPython's slot: the int itself when it fits a Py_ssize_t (-1 becomes -2),
+            // else the int's own hash.
+            let h = match c.extract::<isize>() {
+                Ok(-1) => -2,
+                Ok(h) => h,
+                Err(_) => c.hash().map_err(|e| tx.err(e))?,
+            };
+            return Ok(Some(Value::constant(py, h)));
+        }
+    }
     // `vars(obj)` is `obj.__dict__` (a plain object that has one).
     if is(&b.vars) && kwargs.is_empty() {
         if let [v @ Value::Object(o)] = args {
@@ -490,6 +516,16 @@ pub fn call_builtin<'py>(
             acc = binary_op(tx, 0, &acc, &v)?;
         }
         return Ok(Some(acc));
+    }
+    if (is(&b.min) || is(&b.max)) && !kwargs.is_empty() {
+        // `key=` / `default=`: traced through the Python equivalent.
+        let name = if is(&b.max) { "max_" } else { "min_" };
+        let f = py
+            .import_cached("ferrodyn.polyfills")
+            .and_then(|m| m.getattr(name))
+            .map_err(|e| tx.err(e))?;
+        let f = tx.realize(&f, None)?;
+        return super::calls::call_value(tx, &f, args.to_vec(), kwargs.to_vec()).map(Some);
     }
     if (is(&b.min) || is(&b.max)) && kwargs.is_empty() {
         let items = match args {

@@ -393,6 +393,12 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
             Rc::ptr_eq(a, b) || matches!((&a.obj, &b.obj), (Some(x), Some(y)) if x.is(y))
         }
         (Value::Const(_), Value::Object(_)) | (Value::Object(_), Value::Const(_)) => false,
+        // A tensor is never a non-tensor object (`default is not _MISSING`).
+        (Value::Tensor(_), Value::Object(o)) | (Value::Object(o), Value::Tensor(_))
+            if !is_tensor_object(tx, o) =>
+        {
+            false
+        }
         (Value::Object(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_), _)
         | (_, Value::Object(_)) => {
             return Err(Exit::brk(format!(
@@ -877,4 +883,12 @@ pub fn python_slot(tx: &Tracer<'_>, o: &super::value::ObjVal, name: &str) -> boo
     let ty = o.obj.bind(py).get_type();
     super::calls::class_raw_attr(&ty, name)
         .is_some_and(|f| f.get_type().name().is_ok_and(|n| n == "function"))
+}
+
+fn is_tensor_object(tx: &Tracer<'_>, o: &super::value::ObjVal) -> bool {
+    let py = tx.py;
+    py.import_cached("torch")
+        .and_then(|t| t.getattr("Tensor"))
+        .and_then(|t| o.obj.bind(py).is_instance(&t))
+        .unwrap_or(true)
 }
