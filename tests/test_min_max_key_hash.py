@@ -70,3 +70,21 @@ def test_errors_match_eager() -> None:
     x = torch.ones(2)
     got = ferrodyn.compile(bad, backend="eager")(x)
     assert_tree_equal(got, bad(x))
+
+
+def dict_union(x: torch.Tensor, cfg: dict[str, Any]) -> Any:
+    merged = cfg | {"b": x * 2, "a": 0}
+    local = {"k": 1}
+    local |= {"k": 2, "z": x}
+    cfg |= {"added": 1}
+    return merged, local, list(merged)
+
+
+def test_dict_union_operators() -> None:
+    x = torch.ones(2)
+    c1, c2 = {"a": 1, "b": 2}, {"a": 1, "b": 2}
+    cnt = ferrodyn.testing.CompileCounter()
+    got = ferrodyn.compile(dict_union, backend=cnt)(x, c1)
+    assert_tree_equal(got, dict_union(x, c2))
+    assert c1 == c2
+    assert ferrodyn.explain(dict_union)(x, {"a": 1, "b": 2}).graph_break_count == 0

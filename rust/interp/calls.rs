@@ -952,26 +952,10 @@ fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
 /// models (`dict.__getitem__`, `dict.get`, `dict.__setitem__`, ...), taken off `dict`
 /// itself (not a subclass's override).
 fn dict_own_method_name(tx: &Tracer<'_>, f: &Bound<'_, PyAny>) -> Option<String> {
-    const MODELLED: [&str; 15] = [
-        "keys",
-        "items",
-        "values",
-        "get",
-        "__getitem__",
-        "__contains__",
-        "__len__",
-        "__iter__",
-        "__setitem__",
-        "__delitem__",
-        "update",
-        "setdefault",
-        "pop",
-        "popitem",
-        "clear",
-    ];
+    use super::containers::{DICT_READS, DICT_WRITES};
     let py = tx.py;
     let name: String = f.getattr("__name__").ok()?.extract().ok()?;
-    if !MODELLED.contains(&name.as_str()) {
+    if !DICT_READS.contains(&name.as_str()) && !DICT_WRITES.contains(&name.as_str()) {
         return None;
     }
     let own = py.get_type::<PyDict>().getattr(name.as_str()).ok()?;

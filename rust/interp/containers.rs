@@ -292,6 +292,29 @@ pub fn is_sub_dict(o: &ObjVal) -> bool {
     unsafe { pyo3::ffi::PyDict_Check(o.obj.as_ptr()) != 0 }
 }
 
+/// dict's own read-only methods that `sub_dict_read` models.
+pub const DICT_READS: [&str; 8] = [
+    "keys",
+    "items",
+    "values",
+    "get",
+    "__getitem__",
+    "__contains__",
+    "__len__",
+    "__iter__",
+];
+
+/// dict's own mutators that `sub_dict_read` models on a mirror of the contents.
+pub const DICT_WRITES: [&str; 7] = [
+    "__setitem__",
+    "__delitem__",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "clear",
+];
+
 /// dict's (or OrderedDict's) own read-only methods on an existing dict subclass object:
 /// the keys are guarded (in order), each value read comes from the dict's storage through
 /// a `dict.__getitem__(obj, key)` source. The subclass's code never runs.
@@ -310,17 +333,8 @@ pub fn sub_dict_read<'py>(
             "{name}() of a dict subclass created in the compiled region"
         )));
     };
-    const WRITES: [&str; 7] = [
-        "__setitem__",
-        "__delitem__",
-        "update",
-        "setdefault",
-        "pop",
-        "popitem",
-        "clear",
-    ];
     let key = o.obj.as_ptr() as usize;
-    if WRITES.contains(&name) || tx.dict_shadows.contains_key(&key) {
+    if DICT_WRITES.contains(&name) || tx.dict_shadows.contains_key(&key) {
         return shadow_dict_call(tx, o, name, args);
     }
     let obj = o.obj.bind(py).clone();

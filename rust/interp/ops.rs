@@ -139,6 +139,30 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
             v.extend(b.items.borrow().iter().cloned());
             return Ok(Value::new_list(v));
         }
+        // `d1 | d2` (a new dict) and `d1 |= d2` (d1 updated in place), right side winning.
+        (Value::Dict(a), Value::Dict(b)) if op % 13 == 7 => {
+            let entries = |d: &super::value::DictVal| -> Vec<(Py<PyAny>, Value)> {
+                d.items
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone_ref(py), v.clone()))
+                    .collect()
+            };
+            let right = entries(b);
+            let target = if inplace {
+                tx.dict_mutating(a)?;
+                a.clone()
+            } else {
+                match Value::new_dict_from(entries(a)) {
+                    Value::Dict(d) => d,
+                    _ => return Err(Exit::internal("dict union")),
+                }
+            };
+            for (k, v) in right {
+                super::dispatch::dict_set(tx, &target, k, v);
+            }
+            return Ok(Value::Dict(target));
+        }
         (Value::List(a), other) if op == 13 => {
             tx.list_mutating(a)?;
             let items = super::iter::unpack(tx, other)?;
