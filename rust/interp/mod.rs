@@ -31,6 +31,7 @@ pub mod model_output;
 pub mod module_call;
 pub mod ops;
 pub mod output;
+pub mod realize;
 pub mod signature;
 pub mod slots;
 pub mod stdlib;

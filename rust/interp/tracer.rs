@@ -1,9 +1,7 @@
 //! Per-trace state: the graph being built, the guards installed so far, values already
-//! read from each source, and the graph's inputs. `realize` turns a real Python object read
-//! from a source into a symbolic value, installing exactly the guards that make the trace
-//! valid for later calls.
+//! read from each source, and the graph's inputs. Turning a real Python object read from a
+//! source into a symbolic value (`realize`) lives in `realize.rs`.
 
-use crate::ImportCached;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -14,13 +12,10 @@ use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 use super::exit::{from_pyerr, Exit, TResult};
 use super::hooks::{hooks, Hooks};
 use super::kinds::*;
-use super::value::{
-    DictVal, ExternalCell, FuncVal, GlobalsAccess, ListVal, NamedTupleVal, ObjVal, SourceRef, Value,
-};
-use crate::guards::{DictKey, Guard, Source, TensorMeta};
+use super::value::{ExternalCell, ListVal, NamedTupleVal, SourceRef, Value};
+use crate::guards::{DictKey, Guard, Source};
 use crate::side_effects::store::ptr_of;
 use crate::side_effects::SideEffects;
-use crate::spec_cache::SPEC_CACHE;
 
 pub struct Tracer<'py> {
     pub py: Python<'py>,
@@ -28,7 +23,7 @@ pub struct Tracer<'py> {
     pub gb: Bound<'py, PyAny>,
     pub guards: Vec<(Arc<Source>, Guard)>,
     guard_keys: HashSet<(Arc<Source>, u8, String)>,
-    memo: HashMap<Arc<Source>, Value>,
+    pub(super) memo: HashMap<Arc<Source>, Value>,
     /// Sources of the graph's placeholders, in order.
     pub inputs: Vec<Arc<Source>>,
     /// The compiled frame's globals dict (identity decides whether globals are guardable).
@@ -38,7 +33,7 @@ pub struct Tracer<'py> {
     /// Current depth of recursive value walks (see `nesting`).
     nest: Rc<std::cell::Cell<usize>>,
     /// Graph inputs by identity of the real tensor: (first source, its TensorVar).
-    tensor_inputs: HashMap<usize, (Arc<Source>, Py<PyAny>)>,
+    pub(super) tensor_inputs: HashMap<usize, (Arc<Source>, Py<PyAny>)>,
     /// Identity constraints between input sources: (a, b, same object?).
     pub identity: Vec<(Arc<Source>, Arc<Source>, bool)>,
     /// The root frame's state before the instruction that broke the graph, if any.
@@ -190,15 +185,6 @@ impl<'py> Tracer<'py> {
             .unwrap_or_else(|_| "<object>".into())
     }
 
-    /// A symbolic value for a real object read from `source` (None: not guardable, e.g.
-    /// a torch-internal global). Memoized per source.
-    pub fn realize(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
-        let _depth = self.nesting()?;
-        stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, || {
-            self.realize_inner(obj, source)
-        })
-    }
-
     /// Bound the recursion of value walks (nested or cyclic structures): past the limit
     /// the trace breaks, and the frame runs natively, where CPython decides.
     pub fn nesting(&self) -> TResult<NestGuard> {
@@ -210,289 +196,6 @@ impl<'py> Tracer<'py> {
         }
         self.nest.set(depth + 1);
         Ok(NestGuard(self.nest.clone()))
-    }
-
-    fn realize_inner(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
-        if let Some(s) = &source {
-            if let Some(v) = self.memo.get(s) {
-                return Ok(v.clone());
-            }
-        }
-        let kind = self.classify(obj)?;
-        if let (Some(s), KIND_TUPLE) = (&source, kind) {
-            // The same tuple reached through two sources is one value (`t is u` holds),
-            // on the condition, checked every call, that both still give one object.
-            if let Some((first_src, first)) = self.tuple_origin.get(&(obj.as_ptr() as usize)) {
-                let (first_src, first) = (first_src.clone(), first.clone());
-                if first_src != *s {
-                    self.identity.push((first_src, s.clone(), true));
-                }
-                self.memo.insert(s.clone(), first.clone());
-                return Ok(first);
-            }
-        }
-        let mut v = self.realize_kind(obj, kind, &source)?;
-        if let (Some(s), KIND_TUPLE, Value::Tuple(t)) = (&source, kind, &v) {
-            self.tuple_origin
-                .insert(obj.as_ptr() as usize, (s.clone(), v.clone()));
-            self.tuple_sources
-                .insert(Rc::as_ptr(t) as *const u8 as usize, s.clone());
-        }
-        if let (Some(s), KIND_LIST | KIND_DICT | KIND_OBJECT | KIND_NN_MODULE) = (&source, kind) {
-            // One mirror per real mutable object, however it is reached (a write through
-            // one name is seen through the others); the guards above still cover `s`.
-            let p = ptr_of(&obj.clone().unbind());
-            match self.side_effects.realized.get(&p) {
-                Some((first_src, first)) => {
-                    // The same object through two sources: later calls must give one
-                    // object through both too (identity, `is` and id() were folded).
-                    if first_src != s {
-                        self.identity.push((first_src.clone(), s.clone(), true));
-                    }
-                    v = first.clone()
-                }
-                None => {
-                    self.side_effects.realized.insert(p, (s.clone(), v.clone()));
-                }
-            }
-            self.side_effects.realized_sources.push((s.clone(), p));
-        }
-        if let Some(s) = source {
-            self.memo.insert(s, v.clone());
-        }
-        Ok(v)
-    }
-
-    fn realize_kind(
-        &mut self,
-        obj: &Bound<'py, PyAny>,
-        kind: i64,
-        source: &SourceRef,
-    ) -> TResult<Value> {
-        let py = self.py;
-        if kind == KIND_OBJECT {
-            if let Some(v) = super::stdlib_set::realize_input_set(self, obj, source)? {
-                return Ok(v);
-            }
-        }
-        match kind {
-            KIND_CONST => {
-                if let Some(s) = source {
-                    if let Some(v) = self.dynamic_int_input(obj, s)? {
-                        return Ok(v);
-                    }
-                    self.guard(s, Guard::Equals(obj.clone().unbind()));
-                }
-                Ok(Value::Const(obj.clone().unbind()))
-            }
-            KIND_TENSOR => {
-                let Some(s) = source else {
-                    return Err(Exit::brk(
-                        "a tensor that is not reachable from the function's arguments or globals \
-                         (tensor constants are not supported yet)",
-                    ));
-                };
-                // The same tensor reached through two sources (`attn(x, x, x)`, a module
-                // attribute and a weak reference to it) is one graph input, on the condition,
-                // checked every call, that both sources still give one object.
-                let key = obj.as_ptr() as usize;
-                if let Some((first_src, var)) = self.tensor_inputs.get(&key).cloned() {
-                    self.identity.push((first_src, s.clone(), true));
-                    return Ok(Value::Tensor(var));
-                }
-                let mut meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
-                let var = self
-                    .gb
-                    .call_method1("add_input", (obj, s.render()))
-                    .map_err(|e| self.err(e))?;
-                // Symbolic sizes (dynamic shapes) are the shape guard's to check.
-                let dynamic = self
-                    .gb
-                    .call_method1("dynamic_dims", (&var,))
-                    .map_err(|e| self.err(e))?;
-                if !dynamic.is_none() {
-                    let (sizes, strides): (Vec<usize>, Vec<usize>) =
-                        dynamic.extract().map_err(|e| self.err(e))?;
-                    meta.relax(&sizes, &strides);
-                }
-                self.guard(s, Guard::Tensor(meta));
-                self.inputs.push(s.clone());
-                self.tensor_inputs
-                    .insert(key, (s.clone(), var.clone().unbind()));
-                Ok(Value::Tensor(var.unbind()))
-            }
-            KIND_TUPLE | KIND_LIST => {
-                let items = self.realize_items(obj, source)?;
-                if let Some(s) = source {
-                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-                    self.guard(s, Guard::Len(items.len()));
-                }
-                if kind == KIND_TUPLE {
-                    Ok(Value::Tuple(Rc::new(items)))
-                } else {
-                    let v = Value::List(Rc::new(ListVal {
-                        items: items.into(),
-                        source: source.clone(),
-                    }));
-                    if source.is_none() {
-                        self.add_orphan(&v);
-                    }
-                    Ok(v)
-                }
-            }
-            KIND_NAMEDTUPLE => {
-                let items = self.realize_items(obj, source)?;
-                if let Some(s) = source {
-                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-                }
-                self.named_tuple(&obj.get_type().into_any(), items)
-            }
-            KIND_DICT => {
-                let d = obj.cast::<PyDict>().map_err(|e| self.err(e.into()))?;
-                let keys: Vec<Py<PyAny>> = d.keys().iter().map(|k| k.unbind()).collect();
-                if let Some(s) = source {
-                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-                    self.guard(
-                        s,
-                        Guard::DictKeys(keys.iter().map(|k| k.clone_ref(py)).collect()),
-                    );
-                }
-                let mut items = Vec::with_capacity(keys.len());
-                for (k, v) in d.iter() {
-                    let sub = match source {
-                        Some(s) => dict_key(&k).map(|key| {
-                            Arc::new(Source::DictItem {
-                                base: s.clone(),
-                                key,
-                            })
-                        }),
-                        None => None,
-                    };
-                    if source.is_some() && sub.is_none() {
-                        return Err(Exit::brk(
-                            "a dict argument with keys that are not str or int",
-                        ));
-                    }
-                    let val = self.realize(&v, sub)?;
-                    items.push((k.unbind(), val));
-                }
-                let v = Value::Dict(Rc::new(DictVal {
-                    items: items.into(),
-                    source: source.clone(),
-                }));
-                if source.is_none() {
-                    self.add_orphan(&v);
-                }
-                Ok(v)
-            }
-            KIND_FUNCTION => {
-                if let Some(s) = source {
-                    self.function_identity_guards(obj, s)?;
-                    // A function object keeps its identity when `f.__code__` is replaced.
-                    let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
-                    let code_src = Arc::new(Source::Attr {
-                        base: s.clone(),
-                        name: "__code__".into(),
-                    });
-                    self.guard(&code_src, Guard::IdMatch(code.unbind()));
-                }
-                self.function_value(obj, source.clone())
-            }
-            KIND_METHOD => {
-                let this = obj.getattr("__self__").map_err(|e| self.err(e))?;
-                let func = obj.getattr("__func__").map_err(|e| self.err(e))?;
-                let self_src = source.as_ref().map(|s| {
-                    Arc::new(Source::Attr {
-                        base: s.clone(),
-                        name: "__self__".into(),
-                    })
-                });
-                let func_src = source.as_ref().map(|s| {
-                    Arc::new(Source::Attr {
-                        base: s.clone(),
-                        name: "__func__".into(),
-                    })
-                });
-                let this_v = self.realize(&this, self_src)?;
-                let func_v = self.realize(&func, func_src)?;
-                Ok(Value::BoundMethod(Rc::new((this_v, func_v))))
-            }
-            KIND_UNSUPPORTED if is_builtin_method_of_value(obj) => {
-                // `lst.append`, `d.get`, `t.add_` held as a value: a method of the modelled
-                // receiver, read through `__self__` (so it needs no identity guard).
-                let this = obj.getattr("__self__").map_err(|e| self.err(e))?;
-                let name: String = obj
-                    .getattr("__name__")
-                    .and_then(|n| n.extract())
-                    .map_err(|e| self.err(e))?;
-                let self_src = source.as_ref().map(|s| {
-                    Arc::new(Source::Attr {
-                        base: s.clone(),
-                        name: "__self__".into(),
-                    })
-                });
-                if let Some(s) = source {
-                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-                }
-                let recv = self.realize(&this, self_src)?;
-                Ok(Value::BuiltinMethod(Rc::new((recv, name))))
-            }
-            KIND_UNSUPPORTED if is_c_classmethod(obj) => {
-                // `OrderedDict.fromkeys`, `dict.fromkeys`: a fresh bound method on each
-                // access, so guard what it is (the class and the name), not its identity.
-                if let Some(s) = source {
-                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-                    for (attr, g) in [
-                        (
-                            "__self__",
-                            Guard::IdMatch(
-                                obj.getattr("__self__").map_err(|e| self.err(e))?.unbind(),
-                            ),
-                        ),
-                        (
-                            "__name__",
-                            Guard::Equals(
-                                obj.getattr("__name__").map_err(|e| self.err(e))?.unbind(),
-                            ),
-                        ),
-                    ] {
-                        let sub = Arc::new(Source::Attr {
-                            base: s.clone(),
-                            name: attr.into(),
-                        });
-                        self.guard(&sub, g);
-                    }
-                }
-                Ok(Value::Object(Rc::new(ObjVal {
-                    obj: obj.clone().unbind(),
-                    kind,
-                    source: source.clone(),
-                })))
-            }
-            _ => {
-                if let Some(s) = source {
-                    // User objects and modules are matched by class, as torch.compile
-                    // does (its modules are unspecialized): what the trace reads of them is
-                    // guarded where it is read, so one graph serves every instance alike
-                    // (the layers of a model, a block compiled once and called per layer).
-                    let g = if kind == KIND_OBJECT || kind == KIND_NN_MODULE {
-                        Guard::TypeMatch(obj.get_type().unbind())
-                    } else if is_bound_c_method(obj) {
-                        // `obj.__reduce_ex__` is a new object at each access: equal (same
-                        // receiver, same C function) is what stays true.
-                        Guard::Equals(obj.clone().unbind())
-                    } else {
-                        Guard::IdMatch(obj.clone().unbind())
-                    };
-                    self.guard(s, g);
-                }
-                Ok(Value::Object(Rc::new(ObjVal {
-                    obj: obj.clone().unbind(),
-                    kind,
-                    source: source.clone(),
-                })))
-            }
-        }
     }
 
     /// The real tensor behind a graph-input value and its source (None for intermediates).
@@ -556,123 +259,6 @@ impl<'py> Tracer<'py> {
             fields,
             structseq,
             items: Rc::new(items),
-            attrs: Default::default(),
-        })))
-    }
-
-    /// Realize the items of a sequence read from `source`, each through `source[i]`.
-    fn realize_items(
-        &mut self,
-        obj: &Bound<'py, PyAny>,
-        source: &SourceRef,
-    ) -> TResult<Vec<Value>> {
-        let seq: Vec<Bound<'py, PyAny>> = obj
-            .try_iter()
-            .and_then(|it| it.collect::<PyResult<_>>())
-            .map_err(|e| self.err(e))?;
-        let mut items = Vec::with_capacity(seq.len());
-        for (i, item) in seq.iter().enumerate() {
-            let sub = source.as_ref().map(|s| {
-                Arc::new(Source::Index {
-                    base: s.clone(),
-                    index: i as isize,
-                })
-            });
-            items.push(self.realize(item, sub)?);
-        }
-        Ok(items)
-    }
-
-    /// Guards for a function object reached from `s` (besides its `__code__`, guarded by
-    /// the caller). A closure (a function with `__closure__`) is usually created anew on
-    /// every call of its outer function, so, as torch.compile does, it is matched by code,
-    /// not identity: its cells, defaults and globals are guarded where the trace reads
-    /// them, and the shape of its defaults here. Other functions are matched by identity.
-    fn function_identity_guards(
-        &mut self,
-        obj: &Bound<'py, PyAny>,
-        s: &Arc<Source>,
-    ) -> TResult<()> {
-        let closure = obj.getattr("__closure__").map_err(|e| self.err(e))?;
-        if closure.is_none() {
-            self.guard(s, Guard::IdMatch(obj.clone().unbind()));
-            return Ok(());
-        }
-        self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
-        for attr in ["__defaults__", "__kwdefaults__"] {
-            let v = obj.getattr(attr).map_err(|e| self.err(e))?;
-            let src = Arc::new(Source::Attr {
-                base: s.clone(),
-                name: attr.into(),
-            });
-            if v.is_none() {
-                self.guard(&src, Guard::IdMatch(v.unbind()));
-                continue;
-            }
-            self.guard(&src, Guard::TypeMatch(v.get_type().unbind()));
-            if let Ok(d) = v.cast::<PyDict>() {
-                self.guard(
-                    &src,
-                    Guard::DictKeys(d.keys().iter().map(Bound::unbind).collect()),
-                );
-            } else {
-                let n = v.len().map_err(|e| self.err(e))?;
-                self.guard(&src, Guard::Len(n));
-            }
-        }
-        Ok(())
-    }
-
-    /// A user function value. Defaults are read lazily at call time (see calls.rs).
-    pub fn function_value(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
-        let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
-        let spec = SPEC_CACHE.get(&code).map_err(|e| Exit::Skip {
-            reason: format!("cannot decode code object: {e}"),
-        })?;
-        let globals = obj.getattr("__globals__").map_err(|e| self.err(e))?;
-        let mut closure = Vec::new();
-        let cells = obj.getattr("__closure__").map_err(|e| self.err(e))?;
-        if !cells.is_none() {
-            for (i, cell) in cells.try_iter().map_err(|e| self.err(e))?.enumerate() {
-                let cell = cell.map_err(|e| self.err(e))?;
-                let src = source.as_ref().map(|s| {
-                    Arc::new(Source::Attr {
-                        base: Arc::new(Source::Index {
-                            base: Arc::new(Source::Attr {
-                                base: s.clone(),
-                                name: "__closure__".into(),
-                            }),
-                            index: i as isize,
-                        }),
-                        name: "cell_contents".into(),
-                    })
-                });
-                closure.push(external_cell(cell.unbind(), src));
-            }
-        }
-        let globals_source = if globals.is(self.root_globals.bind(self.py)) {
-            GlobalsAccess::Root
-        } else if is_torch_internal(obj) {
-            GlobalsAccess::Unguarded
-        } else {
-            match &source {
-                Some(s) => GlobalsAccess::Via(Arc::new(Source::Attr {
-                    base: s.clone(),
-                    name: "__globals__".into(),
-                })),
-                None => GlobalsAccess::Unguarded,
-            }
-        };
-        Ok(Value::Function(Rc::new(FuncVal {
-            obj: Some(obj.clone().unbind()),
-            spec,
-            globals: globals.unbind(),
-            defaults: None,
-            kwdefaults: None,
-            closure,
-            source,
-            globals_source,
-            annotations: None,
             attrs: Default::default(),
         })))
     }
@@ -867,65 +453,12 @@ pub fn dict_key(k: &Bound<'_, PyAny>) -> Option<DictKey> {
     crate::guards::source::type_key(k)
 }
 
-/// Code from torch's own modules: its globals are trusted not to be monkeypatched, so
-/// reads of them install no guards (this keeps module-heavy guard trees small).
-fn is_torch_internal(func: &Bound<'_, PyAny>) -> bool {
-    func.getattr("__module__")
-        .ok()
-        .and_then(|m| m.extract::<String>().ok())
-        .is_some_and(|m| m == "torch" || m.starts_with("torch."))
-}
-
 pub fn external_cell(cell: Py<PyAny>, source: SourceRef) -> Value {
     Value::ExternalCell(Rc::new(ExternalCell {
         cell,
         source,
         realized: std::cell::RefCell::new(None),
     }))
-}
-
-/// A C method bound to an instance (`obj.__reduce_ex__`, `lst.append`): made anew at each
-/// attribute access, compared by receiver and function.
-fn is_bound_c_method(obj: &Bound<'_, PyAny>) -> bool {
-    let ty = obj.get_type();
-    let Ok(name) = ty.name() else {
-        return false;
-    };
-    if name != "builtin_function_or_method" && name != "method-wrapper" {
-        return false;
-    }
-    obj.getattr("__self__")
-        .is_ok_and(|s| !s.is_none() && !s.is_instance_of::<pyo3::types::PyModule>())
-}
-
-/// A C method bound to a class (`OrderedDict.fromkeys`).
-fn is_c_classmethod(obj: &Bound<'_, PyAny>) -> bool {
-    let py = obj.py();
-    obj.get_type().is(py.get_type::<pyo3::types::PyCFunction>())
-        && obj
-            .getattr("__self__")
-            .is_ok_and(|s| s.is_instance_of::<pyo3::types::PyType>())
-}
-
-/// A builtin method bound to a list, dict or tensor (whose methods the interpreter models).
-fn is_builtin_method_of_value(obj: &Bound<'_, PyAny>) -> bool {
-    let py = obj.py();
-    if !obj.get_type().is(py.get_type::<pyo3::types::PyCFunction>()) {
-        return false;
-    }
-    let Ok(this) = obj.getattr("__self__") else {
-        return false;
-    };
-    let t = this.get_type();
-    t.is(py.get_type::<PyList>())
-        || t.is(py.get_type::<PyDict>())
-        || this.is_instance_of::<pyo3::types::PyAny>() && {
-            let torch_tensor = py
-                .import_cached("torch")
-                .and_then(|m| m.getattr("Tensor"))
-                .ok();
-            torch_tensor.is_some_and(|tt| this.is_instance(&tt).unwrap_or(false))
-        }
 }
 
 const MAX_NESTING: usize = 200;
