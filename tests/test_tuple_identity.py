@@ -35,3 +35,19 @@ def test_a_tuple_held_twice_across_a_break_stays_one_object() -> None:
     got = ferrodyn.compile(across_a_break, backend="eager")(x)
     assert got[0] is True
     torch.testing.assert_close(got[1], across_a_break(x)[1])
+
+
+def concat_empty(x: torch.Tensor, t: tuple[Any, ...]) -> Any:
+    a = t + ()
+    b = () + t
+    made = (x, 2)
+    return a is t, b is t, (made + ()) is made, a[0] + 1
+
+
+def test_concatenating_an_empty_tuple_gives_the_same_object() -> None:
+    x = torch.ones(2)
+    t = (x, 1)
+    got = ferrodyn.compile(concat_empty, backend="eager")(x, t)
+    expected = concat_empty(x, t)
+    assert got[:3] == expected[:3] == (True, True, True)
+    torch.testing.assert_close(got[3], expected[3])

@@ -124,6 +124,12 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
             _ => None,
         };
         if let (Some(mut a), Some(b)) = (items(lhs), items(rhs)) {
+            // CPython hands back the other operand itself when one side is empty.
+            match (lhs, rhs) {
+                (Value::Tuple(_), _) if b.is_empty() => return Ok(lhs.clone()),
+                (_, Value::Tuple(_)) if a.is_empty() => return Ok(rhs.clone()),
+                _ => {}
+            }
             a.extend(b);
             return Ok(Value::new_tuple(a));
         }
