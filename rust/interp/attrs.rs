@@ -119,7 +119,7 @@ fn attr_source(base: &SourceRef, at: i64, name: &str) -> SourceRef {
 /// `t.name` missing on an input tensor: its class has no such attribute and its instance
 /// dict has no such key (guarded: the type, and the key's absence) — eager's catchable
 /// AttributeError (`hasattr(t, "jax")` is False). None: it may exist; the caller breaks.
-fn missing_input_tensor_attr(
+pub(crate) fn missing_input_tensor_attr(
     tx: &mut Tracer<'_>,
     obj: &Value,
     var: &Py<PyAny>,
@@ -153,193 +153,9 @@ fn missing_input_tensor_attr(
     ))
 }
 
-/// `obj.name`.
-pub fn load_attr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<Value> {
-    let py = tx.py;
-    match obj {
-        Value::Tensor(var) => {
-            tx.graph_calls += 1;
-            let r = match tx.gb.call_method1("tensor_attr", (var.bind(py), name)) {
-                Ok(r) => r,
-                // No such attribute on a tensor the graph computed: eager's AttributeError,
-                // catchable (hasattr).
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
-                    return Err(super::exceptions::attribute_error(
-                        py,
-                        Some(obj),
-                        "Tensor",
-                        name,
-                    ));
-                }
-                Err(e) => {
-                    if let Some(exit) = missing_input_tensor_attr(tx, obj, var, name) {
-                        return Err(exit);
-                    }
-                    return Err(tx.err(e));
-                }
-            };
-            if r.is(py.NotImplemented()) {
-                return Ok(Value::BuiltinMethod(Rc::new((
-                    obj.clone(),
-                    name.to_string(),
-                ))));
-            }
-            tx.from_graph_result(&r)
-        }
-        Value::Const(c) => {
-            let r = c.bind(py).getattr(name).map_err(|_| {
-                Exit::brk(format!(
-                    "'{}' object has no attribute '{name}'",
-                    obj.type_name(py)
-                ))
-            })?;
-            let v = tx.realize(&r, None)?;
-            // Methods of immutable constants are pure: calls on constant args fold.
-            Ok(match v {
-                Value::Object(o)
-                    if r.is_callable() && matches!(o.kind, KIND_UNSUPPORTED | KIND_OBJECT) =>
-                {
-                    Value::Object(Rc::new(ObjVal {
-                        obj: o.obj.clone_ref(py),
-                        kind: KIND_PURE,
-                        source: None,
-                    }))
-                }
-                other => other,
-            })
-        }
-        Value::NamedTuple(n) => match n.fields.iter().position(|f| f == name) {
-            Some(i) => Ok(n.items[i].clone()),
-            None if n.attrs.borrow().iter().any(|(k, _)| k == name) => Ok(n
-                .attrs
-                .borrow()
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or(Value::Null)),
-            None if name == "_fields" => {
-                let t = pyo3::types::PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
-                Ok(Value::Const(t.into_any().unbind()))
-            }
-            // A field of a namedtuple that a subclass inherits: its `_tuplegetter` reads
-            // the item at its index.
-            None if n.fields.is_empty()
-                && !n.structseq
-                && tuple_getter_index(tx, &n.cls, name).is_some_and(|i| i < n.items.len()) =>
-            {
-                let i = tuple_getter_index(tx, &n.cls, name).unwrap_or(0);
-                Ok(n.items[i].clone())
-            }
-            // A field-less tuple subclass's own attributes (methods, class attributes) are
-            // not modelled: only tuple's own methods are.
-            None if n.fields.is_empty()
-                && !n.structseq
-                && !n
-                    .cls
-                    .bind(py)
-                    .getattr(name)
-                    .and_then(|a| {
-                        py.get_type::<pyo3::types::PyTuple>()
-                            .getattr(name)
-                            .map(|b| a.is(&b))
-                    })
-                    .unwrap_or(false) =>
-            {
-                Err(Exit::brk(format!(
-                    "attribute '{name}' of a tuple subclass made in the trace"
-                )))
-            }
-            // Methods keep the namedtuple as receiver (a split rebuilds it with its class).
-            None => Ok(Value::BuiltinMethod(Rc::new((
-                obj.clone(),
-                name.to_string(),
-            )))),
-        },
-        Value::Dict(d) if name == "default_factory" => super::stdlib::default_factory(tx, d, obj),
-        Value::Std(s) => super::stdlib::load_attr_std(tx, obj, s, name),
-        Value::Tuple(_) | Value::List(_) | Value::Dict(_) => Ok(Value::BuiltinMethod(Rc::new((
-            obj.clone(),
-            name.to_string(),
-        )))),
-        Value::Generator(_) if matches!(name, "send" | "throw" | "close" | "__next__") => Ok(
-            Value::BuiltinMethod(Rc::new((obj.clone(), name.to_string()))),
-        ),
-        Value::BoundMethod(m) => match name {
-            "__self__" => Ok(m.0.clone()),
-            "__func__" => Ok(m.1.clone()),
-            _ => load_attr(tx, &m.1, name),
-        },
-        Value::Function(f) => {
-            let Some(o) = &f.obj else {
-                return new_function_attr(tx, f, name);
-            };
-            let r = o
-                .bind(py)
-                .getattr(name)
-                .map_err(|_| Exit::brk(format!("function has no attribute '{name}'")))?;
-            let src = f.source.as_ref().map(|s| {
-                Arc::new(Source::Attr {
-                    base: s.clone(),
-                    name: name.to_string(),
-                })
-            });
-            tx.realize(&r, src)
-        }
-        Value::Object(o) => {
-            if name == "__dict__" {
-                if super::inst_dict::wants_view(tx, obj) {
-                    return Ok(super::inst_dict::view(obj));
-                }
-                tx.side_effects
-                    .dict_exposed
-                    .insert(crate::side_effects::store::ptr_of(&o.obj));
-                let d = object_attr(tx, obj, o, name, false)?;
-                if let (Value::Dict(m), KIND_OBJECT) = (&d, o.kind) {
-                    // The real namespace's mirror: stores through it are instance-dict
-                    // stores on `o` (`inst_dict::store_through_mirror`).
-                    tx.side_effects
-                        .namespace_mirrors
-                        .insert(Rc::as_ptr(m) as usize, (m.clone(), obj.clone()));
-                }
-                return Ok(d);
-            }
-            if tx
-                .side_effects
-                .pending_is_raw(crate::side_effects::store::ptr_of(&o.obj), name)
-            {
-                // A pending instance-dict entry under a class data descriptor's name
-                // (`obj.__dict__[name] = v`): the descriptor still wins.
-                return object_attr(tx, obj, o, name, false);
-            }
-            // A class's Python __getattribute__ sees every read first; pending stores are
-            // found by the generic lookup it reaches (`generic_getattr`).
-            if custom_getattribute(tx, o) {
-                return object_attr(tx, obj, o, name, false);
-            }
-            if let Some(m) = super::containers::stock_seq_method(tx, o, name)? {
-                return Ok(m);
-            }
-            match crate::side_effects::mutate::load_pending_attr(tx, o, name)? {
-                Some(v) => Ok(v),
-                None => {
-                    inherited_pending_store(tx, o, name)?;
-                    object_attr(tx, obj, o, name, false)
-                }
-            }
-        }
-        Value::Super(s) => super_attr(tx, &s.0, &s.1, name),
-        Value::Exception(e) => super::exceptions::load_attr(tx, obj, e, name),
-        _ => Err(Exit::brk(format!(
-            "attribute '{name}' of a {}",
-            obj.type_name(py)
-        ))),
-    }
-}
-
 /// Whether `o` is a user object with pending attribute stores whose class defines its own
 /// `__getattribute__` (checked only then: without pending stores the order is moot).
-fn custom_getattribute(tx: &Tracer<'_>, o: &ObjVal) -> bool {
+pub(crate) fn custom_getattribute(tx: &Tracer<'_>, o: &ObjVal) -> bool {
     if o.kind != KIND_OBJECT
         || !tx
             .side_effects
@@ -370,11 +186,11 @@ pub fn generic_getattr(tx: &mut Tracer<'_>, obj: &Value, name: &str) -> TResult<
             Some(v) => Ok(v),
             None => object_attr(tx, obj, o, name, true),
         },
-        _ => load_attr(tx, obj, name),
+        _ => crate::interp::families::getattr(tx, obj, name),
     }
 }
 
-fn object_attr(
+pub(crate) fn object_attr(
     tx: &mut Tracer<'_>,
     whole: &Value,
     o: &ObjVal,
@@ -487,7 +303,12 @@ fn object_attr(
             // AttributeError it raises falls back to the class's Python __getattr__.
             let f = tx.realize(&value, class_member_source(tx, o, "__getattribute__"))?;
             let key = Value::constant(py, name);
-            match super::calls::call_value(tx, &f, vec![whole.clone(), key.clone()], Vec::new()) {
+            match crate::interp::families::call(
+                tx,
+                &f,
+                vec![whole.clone(), key.clone()],
+                Vec::new(),
+            ) {
                 Err(Exit::Observed { exc, at }) => {
                     let is_attr_error =
                         exc.cls
@@ -501,7 +322,12 @@ fn object_attr(
                     match (is_attr_error, getattr) {
                         (true, Some(g)) => {
                             let g = tx.realize(&g, class_member_source(tx, o, "__getattr__"))?;
-                            super::calls::call_value(tx, &g, vec![whole.clone(), key], Vec::new())
+                            crate::interp::families::call(
+                                tx,
+                                &g,
+                                vec![whole.clone(), key],
+                                Vec::new(),
+                            )
                         }
                         _ => Err(Exit::Observed { exc, at }),
                     }
@@ -531,7 +357,7 @@ fn object_attr(
             tx.guard(&cls, Guard::HasAttr(name.to_string(), false));
             let f = tx.realize(&value, fsrc)?;
             let key = Value::constant(py, name);
-            super::calls::call_value(tx, &f, vec![whole.clone(), key], Vec::new())
+            crate::interp::families::call(tx, &f, vec![whole.clone(), key], Vec::new())
         }
         AT_PROPERTY => {
             let fsrc = source.map(|s| {
@@ -541,7 +367,7 @@ fn object_attr(
                 })
             });
             let fget = tx.realize(&value, fsrc)?;
-            super::calls::call_value(tx, &fget, vec![whole.clone()], Vec::new())
+            crate::interp::families::call(tx, &fget, vec![whole.clone()], Vec::new())
         }
         _ => tx.realize(&value, source),
     }
@@ -632,11 +458,16 @@ fn descriptor_get(
     let d = tx.realize(&descr, descr_src)?;
     let f = tx.realize(&get, get_src)?;
     let ty = tx.realize(&o.obj.bind(py).get_type().into_any(), ty_src)?;
-    super::calls::call_value(tx, &f, vec![d, whole.clone(), ty], Vec::new())
+    crate::interp::families::call(tx, &f, vec![d, whole.clone(), ty], Vec::new())
 }
 
 /// `super().name`: found on the classes after `cls` in the receiver's MRO.
-fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) -> TResult<Value> {
+pub(crate) fn super_attr(
+    tx: &mut Tracer<'_>,
+    cls: &Py<PyAny>,
+    this: &Value,
+    name: &str,
+) -> TResult<Value> {
     let py = tx.py;
     let (obj, src) = match this {
         Value::Object(o) => (o.obj.bind(py).clone(), o.source.clone()),
@@ -743,7 +574,7 @@ fn super_attr(tx: &mut Tracer<'_>, cls: &Py<PyAny>, this: &Value, name: &str) ->
 
 /// An attribute of a function made in the trace: one set in the trace, or what CPython's
 /// function object would answer from its code, globals and MAKE_FUNCTION operands.
-fn new_function_attr(
+pub(crate) fn new_function_attr(
     tx: &mut Tracer<'_>,
     f: &Rc<super::value::FuncVal>,
     name: &str,
@@ -839,7 +670,7 @@ fn new_function_attr(
 
 /// A class attribute stored in this trace, read through an instance or a subclass: the real
 /// class does not have it yet, so the lookup below would find the old value: break.
-fn inherited_pending_store(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> TResult<()> {
+pub(crate) fn inherited_pending_store(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> TResult<()> {
     if !tx.side_effects.has_class_stores() {
         return Ok(());
     }
@@ -951,7 +782,7 @@ pub fn class_data_descriptor(tx: &Tracer<'_>, o: &ObjVal, name: &str) -> bool {
 
 /// The item index behind `cls.name` when it is a namedtuple field accessor
 /// (`collections._tuplegetter`, whose `__reduce__` gives `(type, (index, doc))`).
-fn tuple_getter_index(tx: &Tracer<'_>, cls: &Py<PyAny>, name: &str) -> Option<usize> {
+pub(crate) fn tuple_getter_index(tx: &Tracer<'_>, cls: &Py<PyAny>, name: &str) -> Option<usize> {
     let py = tx.py;
     let cls = cls.bind(py).cast::<pyo3::types::PyType>().ok()?;
     let attr = super::calls::class_raw_attr(cls, name)?;

@@ -17,7 +17,7 @@
 
 use pyo3::prelude::*;
 
-use super::calls::{call_value, graph_call};
+use super::calls::graph_call;
 use super::exit::{Exit, TResult};
 use super::tracer::Tracer;
 use super::value::Value;
@@ -50,7 +50,7 @@ pub fn apply_in_graph(
     // 1. Speculate.
     let graph_mark = tx.gb.call_method0("mark").map_err(|e| tx.err(e))?;
     let store_mark = tx.side_effects.mark();
-    let out = call_value(tx, &forward, args, kwargs.clone())?;
+    let out = crate::interp::families::call(tx, &forward, args, kwargs.clone())?;
     if tx.side_effects.logged_since(&store_mark) {
         return Err(Exit::brk(format!(
             "{name}.forward changes objects from outside the call or prints (it would \

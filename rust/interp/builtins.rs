@@ -8,66 +8,13 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::attrs::load_attr;
 use super::calls::graph_call;
 use super::exit::{Exit, TResult};
-use super::iter::{get_iter, iter_next, unpack};
-use super::kinds::KIND_UNSUPPORTED;
+use super::iter::{iter_next, unpack};
 use super::ops::binary_op;
 use super::tracer::Tracer;
 use super::value::{IterVal, Value};
 use crate::guards::Guard;
-
-/// The Python type a value would have eagerly (for isinstance/type).
-fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
-    let py = tx.py;
-    // A polyfill's stand-in (`polyfills.TRACE_ONLY`) has another type than the object eager
-    // makes: asking for it breaks.
-    let stand_in = match v {
-        Value::Object(o) => Some(o.obj.bind(py).get_type().into_any()),
-        Value::Function(f) => Some(f.spec.code.bind(py).clone()),
-        _ => None,
-    };
-    if let Some(k) = stand_in {
-        if tx.hooks.trace_only.bind(py).contains(&k).unwrap_or(true) {
-            return Err(Exit::brk("the type of an object the trace stands in for"));
-        }
-    }
-    if let Some(t) = super::stdlib_out::python_type(tx, v)? {
-        return Ok(t);
-    }
-    Ok(match v {
-        Value::Const(c) => c.bind(py).get_type().into_any(),
-        Value::Tensor(var) => tensor_type(tx, var.bind(py))?,
-        Value::Tuple(_) => py.get_type::<PyTuple>().into_any(),
-        Value::NamedTuple(n) => n.cls.bind(py).clone(),
-        Value::List(_) => py.get_type::<pyo3::types::PyList>().into_any(),
-        Value::Dict(_) => py.get_type::<pyo3::types::PyDict>().into_any(),
-        Value::Object(o) if o.kind == KIND_UNSUPPORTED => {
-            return Err(Exit::brk(format!(
-                "type() of unsupported object {}",
-                tx.describe(o.obj.bind(py))
-            )))
-        }
-        Value::Object(o) => o.obj.bind(py).get_type().into_any(),
-        Value::Function(_) => py
-            .import_cached("types")
-            .and_then(|t| t.getattr("FunctionType"))
-            .map_err(|e| tx.err(e))?,
-        Value::BoundMethod(_) => py
-            .import_cached("types")
-            .and_then(|t| t.getattr("MethodType"))
-            .map_err(|e| tx.err(e))?,
-        Value::Slice(_) => py.get_type::<pyo3::types::PySlice>().into_any(),
-        Value::Exception(e) => super::exceptions::class_of(py, e),
-        other => return Err(Exit::brk(format!("type() of a '{}'", other.type_name(py)))),
-    })
-}
-
-fn tensor_type<'py>(tx: &Tracer<'py>, var: &Bound<'py, PyAny>) -> TResult<Bound<'py, PyAny>> {
-    // TensorVar records the eager Python type of the tensor it stands for.
-    var.call_method0("python_type").map_err(|e| tx.err(e))
-}
 
 fn int_arg(tx: &Tracer<'_>, v: &Value, what: &str) -> TResult<i64> {
     tx.as_python_constant(v)
@@ -136,7 +83,7 @@ pub fn call_builtin<'py>(
                     .and_then(|n| n.extract::<isize>())
                     .is_ok_and(|n| n != 0);
             if has_dict {
-                return super::attrs::load_attr(tx, v, "__dict__").map(Some);
+                return crate::interp::families::getattr(tx, v, "__dict__").map(Some);
             }
         }
     }
@@ -231,7 +178,7 @@ pub fn call_builtin<'py>(
             .as_python_constant(cls)
             .ok_or_else(|| Exit::brk("isinstance() with a non-constant class"))?;
         let r = if is(&b.isinstance) {
-            let ty = python_type(tx, v)?;
+            let ty = crate::interp::families::python_type(tx, v)?;
             ty.cast::<pyo3::types::PyType>()
                 .map_err(|e| tx.err(e.into()))?
                 .is_subclass(&cls)
@@ -273,7 +220,7 @@ pub fn call_builtin<'py>(
             ([it, s], None) => (it.clone(), int_arg(tx, s, "enumerate()")?),
             _ => return Err(Exit::brk("enumerate() arguments")),
         };
-        let inner = get_iter(tx, &it)?;
+        let inner = crate::interp::families::iter(tx, &it)?;
         return Ok(Some(Value::new_iter(IterVal::Enumerate {
             inner,
             count: start,
@@ -289,7 +236,7 @@ pub fn call_builtin<'py>(
         };
         let inners = args
             .iter()
-            .map(|a| get_iter(tx, a))
+            .map(|a| crate::interp::families::iter(tx, a))
             .collect::<TResult<Vec<_>>>()?;
         return Ok(Some(Value::new_iter(IterVal::Zip { inners, strict })));
     }
@@ -346,7 +293,8 @@ pub fn call_builtin<'py>(
         // value in this trace (guarded).
         if let ([v], true) = (args, kwargs.is_empty()) {
             if tx.is_symbolic(v) {
-                let same_type = python_type(tx, v).is_ok_and(|t| t.is(obj));
+                let same_type =
+                    crate::interp::families::python_type(tx, v).is_ok_and(|t| t.is(obj));
                 if same_type && !is(&b.str_) {
                     return Ok(Some(v.clone()));
                 }
@@ -374,7 +322,7 @@ pub fn call_builtin<'py>(
         }
         if is(&b.bool_) {
             if let [v] = args {
-                let t = super::ops::truthy(tx, v)?;
+                let t = crate::interp::families::truthy(tx, v)?;
                 return Ok(Some(Value::constant(py, t)));
             }
         }
@@ -391,7 +339,7 @@ pub fn call_builtin<'py>(
             .as_const(py)
             .and_then(|c| c.extract().ok())
             .ok_or_else(|| Exit::brk("getattr() with a non-constant name"))?;
-        return match (load_attr(tx, v, &name), default) {
+        return match (crate::interp::families::getattr(tx, v, &name), default) {
             (Ok(r), _) => Ok(Some(r)),
             (Err(e), Some(d)) if super::exceptions::is_attribute_error(py, &e) => Ok(Some(d)),
             (Err(e), _) => Err(e),
@@ -410,7 +358,7 @@ pub fn call_builtin<'py>(
             .as_const(py)
             .and_then(|c| c.extract().ok())
             .ok_or_else(|| Exit::brk("setattr()/delattr() with a non-constant name"))?;
-        crate::side_effects::mutate::store_attr(tx, obj, &name, value)?;
+        crate::interp::families::setattr(tx, obj, &name, value)?;
         return Ok(Some(Value::none(py)));
     }
     if is(&b.hasattr) {
@@ -422,7 +370,7 @@ pub fn call_builtin<'py>(
             .as_const(py)
             .and_then(|c| c.extract().ok())
             .ok_or_else(|| Exit::brk("hasattr() with a non-constant name"))?;
-        return match load_attr(tx, v, &name) {
+        return match crate::interp::families::getattr(tx, v, &name) {
             Ok(_) => Ok(Some(Value::constant(py, true))),
             Err(e) if super::exceptions::is_attribute_error(py, &e) => {
                 if let Value::Object(o) = v {
@@ -443,7 +391,7 @@ pub fn call_builtin<'py>(
         let [v] = args else {
             return Err(Exit::brk("type() with more than one argument"));
         };
-        let t = python_type(tx, v)?;
+        let t = crate::interp::families::python_type(tx, v)?;
         // Through a source, so what the trace reads off the class is guarded (a class
         // attribute changed later recompiles).
         let src = match v {
@@ -457,7 +405,7 @@ pub fn call_builtin<'py>(
         let [v] = args else {
             return Err(Exit::brk("iter() with a sentinel"));
         };
-        return Ok(Some(get_iter(tx, v)?));
+        return Ok(Some(crate::interp::families::iter(tx, v)?));
     }
     if is(&b.next) {
         no_kwargs("next")?;
@@ -525,7 +473,7 @@ pub fn call_builtin<'py>(
             .and_then(|m| m.getattr(name))
             .map_err(|e| tx.err(e))?;
         let f = tx.realize(&f, None)?;
-        return super::calls::call_value(tx, &f, args.to_vec(), kwargs.to_vec()).map(Some);
+        return crate::interp::families::call(tx, &f, args.to_vec(), kwargs.to_vec()).map(Some);
     }
     if (is(&b.min) || is(&b.max)) && kwargs.is_empty() {
         let items = match args {
@@ -573,9 +521,9 @@ pub fn call_builtin<'py>(
             return Err(Exit::brk("all()/any() take one argument"));
         };
         let want = is(&b.any);
-        let iter = get_iter(tx, it)?;
+        let iter = crate::interp::families::iter(tx, it)?;
         while let Some(v) = iter_next(tx, &iter)? {
-            if super::ops::truthy(tx, &v)? == want {
+            if crate::interp::families::truthy(tx, &v)? == want {
                 return Ok(Some(Value::constant(py, want)));
             }
         }

@@ -8,8 +8,6 @@ use crate::ImportCached;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::builtins::call_builtin;
-use super::containers::call_container_method;
 use super::dispatch::run_frame;
 use super::exit::{Exit, TResult};
 use super::frame::Frame;
@@ -20,171 +18,10 @@ use crate::guards::{DictKey, Source};
 
 pub use super::grad_mode::{grad_enabled, set_grad_mode};
 
-pub fn call_value(
-    tx: &mut Tracer<'_>,
-    callee: &Value,
-    args: Vec<Value>,
-    kwargs: Vec<(String, Value)>,
-) -> TResult<Value> {
-    let py = tx.py;
-    if let Some(v) = super::exceptions::intercept_call(tx, callee, &args, &kwargs)? {
-        return Ok(v);
-    }
-    match callee {
-        Value::Function(f) => {
-            let rf = super::stdlib::r(tx)?;
-            if f.obj.as_ref().is_some_and(|o| o.is(&rf.signature)) {
-                return super::signature::signature_call(tx, &args, &kwargs);
-            }
-            if kwargs.is_empty() && f.obj.as_ref().is_some_and(|o| o.is(&rf.environ_getitem)) {
-                if let Some(v) = super::environ::getitem(tx, &args)? {
-                    return Ok(v);
-                }
-            }
-            // A library Python function with a polyfill (functools.update_wrapper).
-            if let Some(o) = &f.obj {
-                let pf = tx
-                    .hooks
-                    .polyfills
-                    .bind(py)
-                    .get_item(o.bind(py))
-                    .ok()
-                    .flatten();
-                if let Some(pf) = pf {
-                    let pf = tx.realize(&pf, None)?;
-                    return call_value(tx, &pf, args, kwargs);
-                }
-            }
-            inline_call(tx, f, args, kwargs)
-        }
-        Value::BoundMethod(m) => {
-            let mut all = Vec::with_capacity(args.len() + 1);
-            all.push(m.0.clone());
-            all.extend(args);
-            call_value(tx, &m.1, all, kwargs)
-        }
-        Value::BuiltinMethod(m) => {
-            let (recv, name) = (&m.0, m.1.as_str());
-            if let Value::Tensor(var) = recv {
-                let mut conv = vec![var.bind(py).clone()];
-                for a in &args {
-                    conv.push(tx.to_graph_arg(a)?);
-                }
-                let kw = kwargs_dict(tx, &kwargs)?;
-                let t = PyTuple::new(py, conv).map_err(|e| tx.err(e))?;
-                tx.graph_calls += 1;
-                let r = tx
-                    .gb
-                    .call_method1("call_method", (name, t, kw))
-                    .map_err(|e| tx.err(e))?;
-                return tx.from_graph_result(&r);
-            }
-            // `super().__init__()` reaching `object.__init__`: nothing to do, no arguments.
-            if let (Value::Object(_), "object.__init__") = (recv, name) {
-                if !args.is_empty() || !kwargs.is_empty() {
-                    return Err(Exit::brk("object.__init__() with arguments"));
-                }
-                return Ok(Value::none(py));
-            }
-            // `super().__init__(...)` reaching list's/dict's own: the object's contents.
-            if let (Value::Object(o), "container.__init__") = (recv, name) {
-                return super::container_objects::init_call(tx, o, &args, &kwargs);
-            }
-            // object's `__eq__`/`__ne__` called explicitly on a plain object: identity, else
-            // NotImplemented (the reflected operand decides).
-            if let (Value::Object(_), "object.__eq__" | "object.__ne__", [other], true) =
-                (recv, name, args.as_slice(), kwargs.is_empty())
-            {
-                let same = super::ops::is_same(tx, recv, other)?;
-                return Ok(match (same, name) {
-                    (true, "object.__eq__") => Value::constant(py, true),
-                    (true, _) => Value::constant(py, false),
-                    _ => Value::Const(py.NotImplemented()),
-                });
-            }
-            // `super().__setattr__(name, value)` / `super().__delattr__(name)` inside a
-            // class's own method: the plain store.
-            if let (Value::Object(_), "object.__setattr__" | "object.__delattr__", true) =
-                (recv, name, kwargs.is_empty())
-            {
-                return plain_store_call(tx, name, recv, &args);
-            }
-            // dict's own read methods on a dict subclass (`registry.get(k)`,
-            // `output.keys()`, `super().get(k)`).
-            if let Value::Object(o) = recv {
-                if super::containers::is_sub_dict(o) && kwargs.is_empty() {
-                    return super::containers::sub_dict_read(tx, o, name, &args);
-                }
-                if super::containers::is_sub_dict(o) && name == "update" && args.len() <= 1 {
-                    // `d.update(other, k=v)`: `other` first, then the keywords.
-                    if !args.is_empty() {
-                        super::containers::sub_dict_read(tx, o, name, &args)?;
-                    }
-                    let kw = Value::kwargs_dict(py, kwargs);
-                    return super::containers::sub_dict_read(tx, o, name, &[kw]);
-                }
-            }
-            // `super().__getattribute__(name)`: the generic lookup.
-            if let (Value::Object(_), "__getattribute__", [key], true) =
-                (recv, name, args.as_slice(), kwargs.is_empty())
-            {
-                let key: String = key
-                    .as_const(py)
-                    .and_then(|k| k.extract().ok())
-                    .ok_or_else(|| Exit::brk("__getattribute__ with a non-constant name"))?;
-                return super::attrs::generic_getattr(tx, recv, &key);
-            }
-            if let Value::Generator(g) = recv {
-                if !kwargs.is_empty() {
-                    return Err(Exit::brk("keyword arguments to a generator method"));
-                }
-                return match (name, args.as_slice()) {
-                    ("send", [v]) => super::iter::generator_send(tx, g, v.clone()),
-                    ("__next__", []) => super::iter::generator_send(tx, g, Value::none(py)),
-                    ("close", []) => super::iter::generator_close(tx, g),
-                    ("throw", [e]) | ("throw", [e, _]) | ("throw", [e, _, _]) => {
-                        let exc = match args.get(1) {
-                            // throw(type, value): the class called with the value (or the
-                            // value itself when it is already an instance).
-                            Some(Value::Exception(v)) => v.clone(),
-                            Some(v) if !matches!(v, Value::Const(c) if c.bind(py).is_none()) => {
-                                match call_value(tx, e, vec![v.clone()], Vec::new())? {
-                                    Value::Exception(x) => x,
-                                    _ => return Err(Exit::brk("throw() with a non-exception")),
-                                }
-                            }
-                            _ => super::exceptions::instantiate(tx, e)?
-                                .ok_or_else(|| Exit::brk("throw() with a non-exception"))?,
-                        };
-                        super::iter::generator_throw(tx, g, exc)
-                    }
-                    _ => Err(Exit::brk(format!("generator.{name}() arguments"))),
-                };
-            }
-            if let (Value::GradMode(prev), "__exit__") = (recv, name) {
-                set_grad_mode(tx, *prev)?;
-                return Ok(Value::none(py));
-            }
-            call_container_method(tx, recv, name, args, kwargs)
-        }
-        Value::Object(o) => call_object(tx, callee, o, args, kwargs),
-        Value::Std(s) => super::stdlib::call_std(tx, s, args, kwargs),
-        Value::Const(c) => {
-            // Callable constants do not exist among the constant types; report clearly.
-            Err(Exit::brk(format!(
-                "'{}' object is not callable",
-                c.bind(py)
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            )))
-        }
-        other => Err(Exit::brk(format!("call to a '{}'", other.type_name(py)))),
-    }
-}
-
-fn kwargs_dict<'py>(tx: &Tracer<'py>, kwargs: &[(String, Value)]) -> TResult<Bound<'py, PyDict>> {
+pub(crate) fn kwargs_dict<'py>(
+    tx: &Tracer<'py>,
+    kwargs: &[(String, Value)],
+) -> TResult<Bound<'py, PyDict>> {
     let d = PyDict::new(tx.py);
     for (k, v) in kwargs {
         d.set_item(k, tx.to_graph_arg(v)?).map_err(|e| tx.err(e))?;
@@ -210,7 +47,7 @@ pub fn call_wrapped<'py>(
         })
     });
     let f = tx.realize(inner, src)?;
-    call_value(tx, &f, args, kwargs)
+    crate::interp::families::call(tx, &f, args, kwargs)
 }
 
 pub fn graph_call<'py>(
@@ -233,7 +70,7 @@ pub fn graph_call<'py>(
     tx.from_graph_result(&r)
 }
 
-fn all_constants<'py>(
+pub(crate) fn all_constants<'py>(
     tx: &Tracer<'py>,
     args: &[Value],
     kwargs: &[(String, Value)],
@@ -250,7 +87,7 @@ fn all_constants<'py>(
 /// Number functions applied to symbolic sizes (dynamic shapes): `abs`, `round`, `pow`,
 /// `math.floor/ceil/trunc/sqrt` and `operator.*` become graph nodes whose results stay
 /// symbolic, as in torch.compile (folding them would specialise the size).
-fn symbolic_call<'py>(
+pub(crate) fn symbolic_call<'py>(
     tx: &mut Tracer<'py>,
     obj: &Bound<'py, PyAny>,
     args: &[Value],
@@ -282,264 +119,11 @@ fn symbolic_call<'py>(
     graph_call(tx, &target, args, kwargs).map(Some)
 }
 
-fn call_object(
-    tx: &mut Tracer<'_>,
-    whole: &Value,
-    o: &ObjVal,
-    args: Vec<Value>,
-    kwargs: Vec<(String, Value)>,
-) -> TResult<Value> {
-    let py = tx.py;
-    let obj = o.obj.bind(py).clone();
-    if o.kind == KIND_CLASS {
-        if let Some(v) = super::model_output::construct(tx, &obj, &args, &kwargs)? {
-            return Ok(v);
-        }
-        if is_typed_dict(&obj) {
-            // Calling a TypedDict class makes a plain dict (one with optional keys breaks,
-            // as in torch.compile).
-            if obj
-                .getattr("__optional_keys__")
-                .and_then(|k| k.len())
-                .is_ok_and(|n| n > 0)
-            {
-                return Err(Exit::brk(
-                    "constructing a TypedDict with optional keys (torch.compile breaks too)",
-                ));
-            }
-            let dict = tx.realize(super::stdlib::r(tx)?.dict.bind(py), None)?;
-            return call_value(tx, &dict, args, kwargs);
-        }
-    }
-    if matches!(o.kind, KIND_PURE | KIND_OPERATOR) {
-        if let Some(v) = symbolic_call(tx, &obj, &args, &kwargs)? {
-            return Ok(v);
-        }
-    }
-    // `C.__subclasses__()`: read now, and again by the guards on every call (a subclass
-    // defined later recompiles).
-    if args.is_empty() && kwargs.is_empty() {
-        if let Some(v) = subclasses_call(tx, o)? {
-            return Ok(v);
-        }
-    }
-    // `object.__getattribute__(obj, name)` (inside a class's own `__getattribute__`): the
-    // generic lookup, which sees pending stores.
-    if kwargs.is_empty() {
-        if let [target @ Value::Object(_), key] = args.as_slice() {
-            if obj.is(tx.hooks.object_getattribute.bind(py)) {
-                let name: String = key
-                    .as_const(py)
-                    .and_then(|k| k.extract().ok())
-                    .ok_or_else(|| Exit::brk("object.__getattribute__ with a non-constant name"))?;
-                return super::attrs::generic_getattr(tx, target, &name);
-            }
-        }
-    }
-    // `tuple.__new__(cls, items)` for a tuple subclass (a user `__new__`'s
-    // `super().__new__(cls, (a, b))`): a tuple value of that class.
-    if let Some(v) = tuple_new(tx, &obj, &args, &kwargs)? {
-        return Ok(v);
-    }
-    // `object.__new__(cls)` (in copyreg.__newobj__ or a user `__new__`): a new, empty object.
-    if obj.is(tx.hooks.object_new.bind(py)) && kwargs.is_empty() {
-        if let [Value::Object(c)] = args.as_slice() {
-            if c.kind == KIND_CLASS {
-                return crate::side_effects::new_objects::allocate(tx, c, true);
-            }
-        }
-    }
-    // `list.__new__(cls)` / `dict.__new__(cls)` for a plain list/dict subclass.
-    if let Some(v) = super::container_objects::builtin_new(tx, &obj, &args, &kwargs)? {
-        return Ok(v);
-    }
-    // A C function or type with a Python polyfill (itertools, functools.reduce): trace that.
-    let polyfill = obj
-        .hash()
-        .ok()
-        .and_then(|_| tx.hooks.polyfills.bind(py).get_item(&obj).ok().flatten());
-    if let Some(pf) = polyfill {
-        let f = tx.realize(&pf, None)?;
-        return call_value(tx, &f, args, kwargs);
-    }
-    // A `functools.lru_cache` wrapper: trace the wrapped function, ignoring the cache (as
-    // torch.compile does; a warning says so once).
-    let attr_src = |base: &crate::interp::value::SourceRef, name: &str| {
-        base.as_ref().map(|s| {
-            std::sync::Arc::new(crate::guards::Source::Attr {
-                base: s.clone(),
-                name: name.into(),
-            })
-        })
-    };
-    let lru = tx.hooks.lru_cache_wrapper.bind(py);
-    if obj.get_type().is(lru) {
-        let wrapped = obj.getattr("__wrapped__").map_err(|e| tx.err(e))?;
-        let _ = tx.hooks.warn_lru_cache.bind(py).call1((&obj,));
-        let f = tx.realize(&wrapped, attr_src(&o.source, "__wrapped__"))?;
-        return call_value(tx, &f, args, kwargs);
-    }
-    // The same, bound to an instance (an lru_cache-decorated method).
-    if obj.get_type().is(tx
-        .hooks
-        .types
-        .bind(py)
-        .getattr("MethodType")
-        .map_err(|e| tx.err(e))?)
-    {
-        let func = obj.getattr("__func__").map_err(|e| tx.err(e))?;
-        if func.get_type().is(lru) {
-            let wrapped = func.getattr("__wrapped__").map_err(|e| tx.err(e))?;
-            let this = obj.getattr("__self__").map_err(|e| tx.err(e))?;
-            let _ = tx.hooks.warn_lru_cache.bind(py).call1((&func,));
-            let f = tx.realize(
-                &wrapped,
-                attr_src(&attr_src(&o.source, "__func__"), "__wrapped__"),
-            )?;
-            let this = tx.realize(&this, attr_src(&o.source, "__self__"))?;
-            let mut all = Vec::with_capacity(args.len() + 1);
-            all.push(this);
-            all.extend(args);
-            return call_value(tx, &f, all, kwargs);
-        }
-    }
-    if let Some(v) = super::stdlib::call_stdlib(tx, &obj, whole, &args, &kwargs)? {
-        return Ok(v);
-    }
-    if let Some(v) = call_builtin(tx, &obj, &args, &kwargs)? {
-        return Ok(v);
-    }
-    if let Some(v) = super::grad_mode::grad_mode_ctor(tx, &obj, &args, &kwargs)? {
-        return Ok(v);
-    }
-    match o.kind {
-        KIND_TORCH_OP => graph_call(tx, &obj, &args, &kwargs),
-        KIND_OPERATOR if tx.as_python_constant_all(&args).is_none() => {
-            if let Some(v) = super::ops::operator_on_values(tx, &obj, &args)? {
-                return Ok(v);
-            }
-            if args.iter().any(|a| a.is_tensor()) {
-                return graph_call(tx, &obj, &args, &kwargs);
-            }
-            Err(Exit::brk(format!(
-                "call to {} with non-constant arguments",
-                tx.describe(&obj)
-            )))
-        }
-        KIND_OPERATOR | KIND_PURE => match all_constants(tx, &args, &kwargs) {
-            Some((a, k)) => match obj.call(a, Some(&k)) {
-                Ok(r) => tx.realize(&r, None),
-                Err(e) => {
-                    let what = tx.describe(&obj);
-                    Err(super::exceptions::from_real_error(tx, e, &what))
-                }
-            },
-            None => {
-                if args.iter().any(|a| a.is_tensor()) && o.kind == KIND_PURE {
-                    // e.g. abs(tensor), min on tensors: the graph can compute these.
-                    if let Ok(name) = obj.getattr("__name__").and_then(|n| n.extract::<String>()) {
-                        if matches!(name.as_str(), "abs" | "pow" | "round") {
-                            return graph_call(tx, &obj, &args, &kwargs);
-                        }
-                    }
-                }
-                Err(Exit::brk(format!(
-                    "call to {} with non-constant arguments",
-                    tx.describe(&obj)
-                )))
-            }
-        },
-        KIND_NN_MODULE => super::module_call::call_module(tx, whole, o, args, kwargs),
-        KIND_MARKER => super::markers::call_marker(tx, o, args, kwargs),
-        KIND_OBJECT if obj.is_instance_of::<crate::runtime::CompiledCode>() => {
-            // A function compiled with ferrodyn called inside a trace: inline the original.
-            let inner = obj.getattr("fn").map_err(|e| tx.err(e))?;
-            call_wrapped(tx, o, &inner, "fn", args, kwargs)
-        }
-        KIND_OBJECT if args.is_empty() && kwargs.is_empty() && is_weakref(&obj) => {
-            // Dereferencing a weak reference: the referent, guarded through `ref()`.
-            let referent = obj.call0().map_err(|e| tx.err(e))?;
-            let src = o
-                .source
-                .clone()
-                .map(|s| Arc::new(Source::WeakrefDeref { base: s }));
-            tx.realize(&referent, src)
-        }
-        KIND_OBJECT if kwargs.is_empty() && object_store_slot(tx, &obj).is_some() => {
-            // `object.__setattr__(self, name, value)` / `object.__delattr__(self, name)`.
-            match (object_store_slot(tx, &obj), args.split_first()) {
-                (Some(slot), Some((target, rest))) => plain_store_call(tx, slot, target, rest),
-                _ => Err(Exit::brk("object.__setattr__/__delattr__ without a target")),
-            }
-        }
-        // `dict.__getitem__(d, k)`, `dict.get(d, k)`, `dict.__setitem__(d, k, v)`, ... on a
-        // dict subclass object: dict's own method on its contents (the subclass's
-        // overrides do not run).
-        KIND_OBJECT
-            if kwargs.is_empty()
-                && matches!(args.first(), Some(Value::Object(r)) if super::containers::is_sub_dict(r))
-                && dict_own_method_name(tx, &obj).is_some() =>
-        {
-            let name = dict_own_method_name(tx, &obj).unwrap_or_default();
-            match args.split_first() {
-                Some((Value::Object(r), rest)) => {
-                    super::containers::sub_dict_read(tx, r, &name, rest)
-                }
-                _ => Err(Exit::internal("dict method without a receiver")),
-            }
-        }
-        KIND_OBJECT => {
-            let call = obj.get_type().getattr("__call__").ok();
-            let is_py = call
-                .as_ref()
-                .map(|c| {
-                    c.get_type()
-                        .name()
-                        .map(|n| n == "function")
-                        .unwrap_or(false)
-                })
-                .unwrap_or(false);
-            if is_py {
-                call_dunder(tx, whole, "__call__", [args, vec![]].concat()).and_then(|v| {
-                    if kwargs.is_empty() {
-                        Ok(v)
-                    } else {
-                        Err(Exit::brk("keyword arguments to __call__"))
-                    }
-                })
-            } else {
-                Err(Exit::brk(format!(
-                    "call to non-traceable object {}",
-                    tx.describe(&obj)
-                )))
-            }
-        }
-        KIND_CLASS
-            if !tx
-                .hooks
-                .namedtuple_info
-                .bind(py)
-                .call1((&obj,))
-                .map(|i| i.is_none())
-                .unwrap_or(true) =>
-        {
-            construct_namedtuple(tx, &obj, args, kwargs)
-                .map(Some)?
-                .ok_or_else(|| Exit::internal("namedtuple"))
-        }
-        KIND_CLASS => crate::side_effects::new_objects::construct(tx, whole, o, args, kwargs),
-        _ => Err(Exit::brk(format!(
-            "call to non-traceable function {}",
-            tx.describe(&obj)
-        ))),
-    }
-}
-
 /// `tuple.__new__(cls[, iterable])` with `cls` a Python subclass of tuple whose instances
 /// keep no other state than their items: a namedtuple value (fields and all, for a
 /// namedtuple class) or a field-less one, rebuilt by the same call if it escapes. None for
 /// any other call.
-fn tuple_new(
+pub(crate) fn tuple_new(
     tx: &mut Tracer<'_>,
     obj: &Bound<'_, PyAny>,
     args: &[Value],
@@ -588,16 +172,6 @@ fn tuple_new(
             attrs: Default::default(),
         },
     ))))
-}
-
-/// A `typing.TypedDict` (or typing_extensions') class: its metaclass is `_TypedDictMeta`.
-fn is_typed_dict(cls: &Bound<'_, PyAny>) -> bool {
-    let meta = cls.get_type();
-    !meta.is(cls.py().get_type::<pyo3::types::PyType>())
-        && meta.name().is_ok_and(|n| n == "_TypedDictMeta")
-        && meta
-            .module()
-            .is_ok_and(|m| m == "typing" || m == "typing_extensions")
 }
 
 /// Call a dunder method of an object's type (`__len__`, `__getitem__`, `__iter__`, ...)
@@ -652,11 +226,11 @@ pub fn call_dunder(
             .map(|n| n == "staticmethod")
             .unwrap_or(false)
     }) {
-        return call_value(tx, &fv, args, Vec::new());
+        return crate::interp::families::call(tx, &fv, args, Vec::new());
     }
     let mut all = vec![recv.clone()];
     all.extend(args);
-    call_value(tx, &fv, all, Vec::new())
+    crate::interp::families::call(tx, &fv, all, Vec::new())
 }
 
 /// `name` as stored in the first class dict of `ty.__mro__` that has it (no descriptor
@@ -821,7 +395,7 @@ pub fn inline_call(
 
 /// `P(a, b=..)` for a namedtuple class (fields bound like its generated __new__, with
 /// defaults), or `S(iterable)` for a structseq.
-fn construct_namedtuple<'py>(
+pub(crate) fn construct_namedtuple<'py>(
     tx: &mut Tracer<'py>,
     cls: &Bound<'py, PyAny>,
     args: Vec<Value>,
@@ -880,13 +454,13 @@ fn construct_namedtuple<'py>(
     tx.named_tuple(cls, items)
 }
 
-fn is_weakref(obj: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn is_weakref(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: a type check on a live object.
     unsafe { pyo3::ffi::PyWeakref_CheckRef(obj.as_ptr()) != 0 }
 }
 
 /// `"object.__setattr__"` / `"object.__delattr__"` when `obj` is that slot wrapper.
-fn object_store_slot(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> Option<&'static str> {
+pub(crate) fn object_store_slot(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> Option<&'static str> {
     let p = obj.as_ptr();
     if p == tx.hooks.object_setattr.as_ptr() {
         Some("object.__setattr__")
@@ -900,7 +474,7 @@ fn object_store_slot(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> Option<&'static
 /// `object.__setattr__(target, name, value)` / `object.__delattr__(target, name)` (`slot`
 /// names which; `rest` are the arguments after the target): the plain store, past the
 /// class's own `__setattr__`.
-fn plain_store_call(
+pub(crate) fn plain_store_call(
     tx: &mut Tracer<'_>,
     slot: &str,
     target: &Value,
@@ -916,12 +490,12 @@ fn plain_store_call(
         .as_const(py)
         .and_then(|k| k.extract().ok())
         .ok_or_else(|| Exit::brk(format!("{slot} with a non-constant name")))?;
-    crate::side_effects::mutate::store_attr_direct(tx, target, &key, value)?;
+    crate::interp::families::python_object::store_attr_direct(tx, target, &key, value)?;
     Ok(Value::none(py))
 }
 
 /// `C.__subclasses__()` with type's own method on a class reached through a source.
-fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
+pub(crate) fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
     let py = tx.py;
     let Some(crate::guards::Source::Attr { base, name }) = o.source.as_deref() else {
         return Ok(None);
@@ -951,7 +525,7 @@ fn subclasses_call(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Option<Value>> {
 /// The name of `f` when it is one of dict's own methods that `containers::sub_dict_read`
 /// models (`dict.__getitem__`, `dict.get`, `dict.__setitem__`, ...), taken off `dict`
 /// itself (not a subclass's override).
-fn dict_own_method_name(tx: &Tracer<'_>, f: &Bound<'_, PyAny>) -> Option<String> {
+pub(crate) fn dict_own_method_name(tx: &Tracer<'_>, f: &Bound<'_, PyAny>) -> Option<String> {
     use super::containers::{DICT_READS, DICT_WRITES};
     let py = tx.py;
     let name: String = f.getattr("__name__").ok()?.extract().ok()?;

@@ -381,7 +381,7 @@ pub fn sub_dict_read<'py>(
         ("keys" | "__iter__", []) => {
             let t = Value::new_tuple(keys.iter().map(konst).collect());
             if name == "__iter__" {
-                super::iter::get_iter(tx, &t)?
+                crate::interp::families::iter(tx, &t)?
             } else {
                 t
             }
@@ -458,13 +458,13 @@ fn shadow_dict_call(tx: &mut Tracer<'_>, o: &ObjVal, name: &str, args: &[Value])
         }
         ("__contains__", [k]) => Ok(Value::constant(py, super::ops::contains(tx, &dict, k)?)),
         ("__len__", []) => Ok(Value::constant(py, d.items.borrow().len())),
-        ("__iter__", []) => super::iter::get_iter(tx, &dict),
+        ("__iter__", []) => crate::interp::families::iter(tx, &dict),
         ("__setitem__", [k, v]) => {
             super::ops::store_subscr(tx, &dict, k, v.clone())?;
             Ok(none)
         }
         ("__delitem__", [k]) => {
-            crate::side_effects::mutate::delete_subscr(tx, &dict, k)?;
+            crate::interp::ops::delete_subscr(tx, &dict, k)?;
             Ok(none)
         }
         _ => call_container_method(tx, &dict, name, args.to_vec(), Vec::new()),

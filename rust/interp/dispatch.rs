@@ -6,13 +6,12 @@ use std::rc::Rc;
 
 use pyo3::prelude::*;
 
-use super::attrs::{load_attr, load_global};
-use super::calls::call_value;
+use super::attrs::load_global;
 use super::exit::{Exit, TResult};
 use super::frame::Frame;
-use super::iter::{get_iter, iter_next, unpack};
+use super::iter::{iter_next, unpack};
 use super::ops::{
-    binary_op, compare_op, contains, format_value, is_same, store_subscr, subscr, truthy, unary_op,
+    binary_op, compare_op, contains, format_value, is_same, store_subscr, subscr, unary_op,
 };
 use super::slots::{cell_at, frame_locals, load_fast};
 use super::tracer::Tracer;
@@ -246,13 +245,13 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         LOAD_ATTR => {
             let obj = frame.pop();
             let n = name(frame, arg)?;
-            let v = load_attr(tx, &obj, &n)?;
+            let v = crate::interp::families::getattr(tx, &obj, &n)?;
             frame.stack.push(v);
         }
         LOAD_METHOD => {
             let obj = frame.pop();
             let n = name(frame, arg)?;
-            let v = load_attr(tx, &obj, &n)?;
+            let v = crate::interp::families::getattr(tx, &obj, &n)?;
             frame.stack.push(Value::Null);
             frame.stack.push(v);
         }
@@ -260,7 +259,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let n = name(frame, arg)?;
             let obj = frame.pop();
             let v = (ins.op == STORE_ATTR).then(|| frame.pop());
-            crate::side_effects::mutate::store_attr(tx, &obj, &n, v)?;
+            crate::interp::families::setattr(tx, &obj, &n, v)?;
         }
 
         // ---- stack manipulation ------------------------------------------------------------
@@ -328,7 +327,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         DELETE_SUBSCR => {
             let key = frame.pop();
             let container = frame.pop();
-            crate::side_effects::mutate::delete_subscr(tx, &container, &key)?;
+            crate::interp::ops::delete_subscr(tx, &container, &key)?;
         }
 
         // ---- building containers ---------------------------------------------------------
@@ -512,7 +511,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         | POP_JUMP_BACKWARD_IF_FALSE => {
             let v = frame.pop();
             let want = matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
-            if truthy(tx, &v)? == want {
+            if crate::interp::families::truthy(tx, &v)? == want {
                 return Ok(Flow::Jump(target(ins)?));
             }
         }
@@ -533,14 +532,14 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 .cloned()
                 .ok_or_else(|| Exit::internal("empty stack"))?;
             let want = ins.op == JUMP_IF_TRUE_OR_POP;
-            if truthy(tx, &v)? == want {
+            if crate::interp::families::truthy(tx, &v)? == want {
                 return Ok(Flow::Jump(target(ins)?));
             }
             frame.pop();
         }
         GET_ITER => {
             let v = frame.pop();
-            let it = get_iter(tx, &v)?;
+            let it = crate::interp::families::iter(tx, &v)?;
             frame.stack.push(it);
         }
         FOR_ITER => {
@@ -618,7 +617,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 frame.stack.push(v);
                 return Ok(Flow::Next);
             }
-            let v = call_value(tx, &callee, args, kwargs)?;
+            let v = crate::interp::families::call(tx, &callee, args, kwargs)?;
             frame.stack.push(v);
         }
         CALL_FUNCTION_EX => {
@@ -646,7 +645,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 }
                 Some(_) => return Err(Exit::brk("** argument that is not a dict")),
             };
-            let v = call_value(tx, &func, args, kwargs)?;
+            let v = crate::interp::families::call(tx, &func, args, kwargs)?;
             frame.stack.push(v);
         }
         MAKE_FUNCTION => {
@@ -769,7 +768,12 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 return Err(Exit::internal("WITH_EXCEPT_START without an exception"));
             };
             let ty = tx.realize(&super::exceptions::class_of(py, e), e.cls_source.clone())?;
-            let r = call_value(tx, &exit_fn, vec![ty, exc.clone(), Value::none(py)], vec![])?;
+            let r = crate::interp::families::call(
+                tx,
+                &exit_fn,
+                vec![ty, exc.clone(), Value::none(py)],
+                vec![],
+            )?;
             frame.stack.push(r);
         }
         BEFORE_WITH => {

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use super::calls::call_value;
 use super::exit::{Exit, TResult};
 use super::frame::Frame;
 use super::kinds::*;
@@ -366,7 +365,7 @@ fn construct(
     let mut all = Vec::with_capacity(args.len() + 1);
     all.push(v.clone());
     all.extend(args);
-    let r = call_value(tx, &init_v, all, Vec::new())?;
+    let r = crate::interp::families::call(tx, &init_v, all, Vec::new())?;
     if !matches!(&r, Value::Const(n) if n.bind(py).is_none()) {
         return Err(Exit::brk("TypeError: __init__() should return None"));
     }
@@ -640,7 +639,7 @@ pub(crate) fn instantiate(tx: &mut Tracer<'_>, v: &Value) -> TResult<Option<Rc<E
     match v {
         Value::Exception(e) => Ok(Some(e.clone())),
         Value::Object(o) if is_exception_class(py, o.obj.bind(py)) => {
-            match call_value(tx, v, Vec::new(), Vec::new())? {
+            match crate::interp::families::call(tx, v, Vec::new(), Vec::new())? {
                 Value::Exception(e) => Ok(Some(e)),
                 _ => Err(Exit::brk(
                     "exception class call did not return an exception",

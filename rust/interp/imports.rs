@@ -7,7 +7,7 @@
 use crate::ImportCached;
 use pyo3::prelude::*;
 
-use super::attrs::{global_source, load_attr};
+use super::attrs::global_source;
 use super::exit::{Exit, TResult};
 use super::frame::Frame;
 use super::tracer::Tracer;
@@ -124,5 +124,5 @@ pub fn import_from(tx: &mut Tracer<'_>, module: &Value, name: &str) -> TResult<V
             "an import statement (from ... import {name})"
         )));
     }
-    load_attr(tx, module, name)
+    crate::interp::families::getattr(tx, module, name)
 }

@@ -163,7 +163,7 @@ pub fn store(tx: &mut Tracer<'_>, obj: &Value, key: &Value, value: Option<Value>
             };
         }
     }
-    crate::side_effects::mutate::store_attr_direct(tx, obj, &name, value)
+    crate::interp::families::python_object::store_attr_direct(tx, obj, &name, value)
 }
 
 /// `mirror[k] = v` where `mirror` is the real `obj.__dict__` of an untouched object read

@@ -8,11 +8,10 @@ use pyo3::prelude::*;
 use super::calls::call_dunder;
 use super::dispatch::{resume_frame, FrameExit};
 use super::exit::{Exit, TResult};
-use super::kinds::*;
 use super::tracer::Tracer;
 use super::value::{GenVal, IterVal, Value};
 
-fn items_iter(items: Vec<Value>) -> Value {
+pub(crate) fn items_iter(items: Vec<Value>) -> Value {
     Value::new_iter(IterVal::Items { items, pos: 0 })
 }
 
@@ -96,99 +95,6 @@ fn real_iter_next(tx: &mut Tracer<'_>, obj: &Value, consumed: usize) -> TResult<
     let n = pyo3::types::PyInt::new(py, consumed).into_any().unbind();
     tx.guard(&left, Guard::Equals(n));
     Ok(None)
-}
-
-/// `iter(v)`.
-pub fn get_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
-    let py = tx.py;
-    // `iter(it)` of a pre-existing tuple/list iterator is the iterator itself.
-    if seq_iterator_mirror(tx, v)?.is_some() {
-        return Ok(v.clone());
-    }
-    match v {
-        Value::Iter(_) | Value::Generator(_) => Ok(v.clone()),
-        Value::Std(s) => super::stdlib::get_iter_std(tx, v, s),
-        Value::Tuple(_) | Value::List(_) | Value::NamedTuple(_) => Ok(items_iter(unpack(tx, v)?)),
-        Value::Dict(d) => {
-            let keys = d
-                .items
-                .borrow()
-                .iter()
-                .map(|(k, _)| Value::Const(k.clone_ref(py)))
-                .collect();
-            Ok(items_iter(keys))
-        }
-        Value::Const(c) => {
-            let c = c.bind(py);
-            if let Ok(r) = c.cast::<pyo3::types::PyRange>() {
-                let start: i64 = r
-                    .getattr("start")
-                    .and_then(|x| x.extract())
-                    .map_err(|e| tx.err(e))?;
-                let stop: i64 = r
-                    .getattr("stop")
-                    .and_then(|x| x.extract())
-                    .map_err(|e| tx.err(e))?;
-                let step: i64 = r
-                    .getattr("step")
-                    .and_then(|x| x.extract())
-                    .map_err(|e| tx.err(e))?;
-                return Ok(Value::new_iter(IterVal::Range {
-                    next: start,
-                    stop,
-                    step,
-                }));
-            }
-            let it = c
-                .try_iter()
-                .map_err(|_| Exit::brk(format!("'{}' object is not iterable", v.type_name(py))))?;
-            let mut items = Vec::new();
-            for x in it {
-                let x = x.map_err(|e| tx.err(e))?;
-                items.push(tx.realize(&x, None)?);
-            }
-            Ok(items_iter(items))
-        }
-        Value::Tensor(_) => {
-            // Iterating a tensor walks its first dimension (static under static shapes).
-            let f = tx.hooks.b.len.bind(py).clone();
-            let n = super::calls::graph_call(tx, &f, std::slice::from_ref(v), &[])?;
-            let n: i64 = tx
-                .as_python_constant(&n)
-                .and_then(|c| c.extract().ok())
-                .ok_or_else(|| Exit::brk("iterating a tensor of unknown length"))?;
-            let mut items = Vec::new();
-            for i in 0..n {
-                items.push(super::ops::subscr(tx, v, &Value::constant(py, i))?);
-            }
-            Ok(items_iter(items))
-        }
-        Value::Object(o) if o.kind == KIND_OBJECT && super::containers::stock_seq(tx, o) => {
-            Ok(items_iter(super::containers::stock_seq_items(tx, o)?))
-        }
-        Value::Object(o) if o.kind == KIND_NN_MODULE || o.kind == KIND_OBJECT => {
-            let it = call_dunder(tx, v, "__iter__", vec![])?;
-            match &it {
-                // `__iter__` returned a user iterator (often `self`): drive its `__next__`.
-                Value::Object(i) if i.kind == KIND_OBJECT || i.kind == KIND_NN_MODULE => {
-                    let has_next = i
-                        .obj
-                        .bind(py)
-                        .get_type()
-                        .hasattr("__next__")
-                        .unwrap_or(false);
-                    if !has_next {
-                        return Err(Exit::brk(
-                            "iter() returned an object without __next__ (TypeError)",
-                        ));
-                    }
-                    Ok(Value::new_iter(IterVal::Dunder(it.clone())))
-                }
-                _ => get_iter(tx, &it),
-            }
-        }
-        _ => Err(Exit::brk(format!("iteration over a '{}'", v.type_name(py)))),
-    }
 }
 
 /// `next(it)`: Some(value), or None when exhausted.
@@ -315,7 +221,7 @@ fn generator_next(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Option<Value>> {
 
 /// `iter(v)` for `yield from v` (GET_YIELD_FROM_ITER): generators delegate as they are.
 pub fn yield_from_iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
-    get_iter(tx, v)
+    crate::interp::families::iter(tx, v)
 }
 
 /// One step of `yield from` (SEND): resume the delegate with `sent`. Yield(v): it yielded
@@ -484,7 +390,7 @@ pub fn unpack(tx: &mut Tracer<'_>, v: &Value) -> TResult<Vec<Value>> {
         Value::NamedTuple(n) => Ok((*n.items).clone()),
         Value::List(l) => Ok(l.items.borrow().clone()),
         _ => {
-            let it = get_iter(tx, v)?;
+            let it = crate::interp::families::iter(tx, v)?;
             let mut out = Vec::new();
             while let Some(x) = iter_next(tx, &it)? {
                 out.push(x);

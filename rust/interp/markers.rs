@@ -115,7 +115,7 @@ pub fn call_marker(
             } else {
                 // A torch._dynamo decorator's ferrodyn polyfill (nonstrict_trace, ...).
                 let f = tx.realize(&payload, None)?;
-                super::calls::call_value(tx, &f, args, kwargs)
+                crate::interp::families::call(tx, &f, args, kwargs)
             }
         }
         MARKER_ASSUME_CONSTANT => assumed_constant(tx, &obj, &args, &kwargs),

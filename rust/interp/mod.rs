@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod environ;
 pub mod exceptions;
 pub mod exit;
+pub mod families;
 pub mod frame;
 pub mod grad_mode;
 pub mod graph_io;

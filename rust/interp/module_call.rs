@@ -7,7 +7,6 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::calls::call_value;
 use super::exit::{Exit, TResult};
 use super::tracer::Tracer;
 use super::value::{ObjVal, Value};
@@ -77,7 +76,7 @@ pub fn call_module(
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(whole.clone());
         all.extend(args);
-        return call_value(tx, &pf, all, kwargs);
+        return crate::interp::families::call(tx, &pf, all, kwargs);
     }
     // `m.forward = f` on the instance wins over the class's forward (`self.forward` in
     // `nn.Module.__call__`); its absence is guarded, since modules are matched by class.
@@ -91,7 +90,7 @@ pub fn call_module(
             key: DictKey::Str("forward".into()),
         });
         let f = tx.realize(&f, Some(fsrc))?;
-        return call_value(tx, &f, args, kwargs);
+        return crate::interp::families::call(tx, &f, args, kwargs);
     }
     tx.guard(&inst, Guard::NotInDict("forward".into()));
     let forward = obj.get_type().getattr("forward").map_err(|e| tx.err(e))?;
@@ -103,7 +102,7 @@ pub fn call_module(
     let mut all = Vec::with_capacity(args.len() + 1);
     all.push(whole.clone());
     all.extend(args);
-    call_value(tx, &f, all, kwargs)
+    crate::interp::families::call(tx, &f, all, kwargs)
 }
 
 fn is_ordered_dict(d: &Bound<'_, PyAny>) -> bool {

@@ -278,7 +278,7 @@ pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> T
 
 pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
     if op == Opcode::UNARY_NOT {
-        let t = truthy(tx, v)?;
+        let t = crate::interp::families::truthy(tx, v)?;
         return Ok(Value::constant(tx.py, !t));
     }
     let name = match op {
@@ -297,62 +297,6 @@ pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
             v.type_name(tx.py)
         ))),
     }
-}
-
-/// `bool(v)`, for branches. A tensor's truth value depends on its data: a graph break.
-pub fn truthy(tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
-    let _depth = tx.nesting()?;
-    let py = tx.py;
-    Ok(match v {
-        Value::Const(c) => c.bind(py).is_truthy().map_err(|e| tx.err(e))?,
-        // A symbolic size or a comparison of sizes branches on its value in this trace (the
-        // shape guard keeps it); a tensor's truth value depends on its data.
-        Value::Tensor(var) => match tx.specialize_symbolic(var.bind(py)) {
-            Some(c) => c.is_truthy().map_err(|e| tx.err(e))?,
-            None => return Err(Exit::brk(
-                "data-dependent branch: the truth value of a tensor (`if tensor:` or a tensor comparison) depends on its data",
-            )),
-        },
-        Value::Tuple(t) => !t.is_empty(),
-        Value::NamedTuple(n) => !n.items.is_empty(),
-        Value::List(l) => !l.items.borrow().is_empty(),
-        Value::Dict(d) => !d.items.borrow().is_empty(),
-        Value::Std(s) => super::stdlib::truthy_std(tx, s),
-        Value::Null => return Err(Exit::internal("truth value of NULL")),
-        Value::Object(o) => {
-            let obj = o.obj.bind(py);
-            let ty = obj.get_type();
-            let has_bool = ty.hasattr("__bool__").unwrap_or(false);
-            let has_len = ty.hasattr("__len__").unwrap_or(false);
-            if !has_bool && !has_len {
-                true
-            } else if has_len && !has_bool {
-                let n = call_dunder(tx, v, "__len__", vec![])?;
-                super::builtins::valid_len(py, &n)? != 0
-            } else {
-                let b = call_dunder(tx, v, "__bool__", vec![])?;
-                // CPython requires exactly a bool from __bool__.
-                return match b.as_const(py) {
-                    Some(c) if c.is_instance_of::<pyo3::types::PyBool>() => {
-                        c.is_truthy().map_err(|e| tx.err(e))
-                    }
-                    Some(c) => Err(super::exceptions::raise_builtin(
-                        py,
-                        "TypeError",
-                        format!(
-                            "__bool__ should return bool, returned {}",
-                            c.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-                        ),
-                    )),
-                    None => Err(Exit::brk(format!(
-                        "__bool__ returned a '{}'",
-                        b.type_name(py)
-                    ))),
-                };
-            }
-        }
-        _ => true,
-    })
 }
 
 /// `lhs is rhs`.
@@ -466,8 +410,8 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
         if o.kind == KIND_OBJECT && super::containers::stock_seq(tx, o) {
             // A list/tuple subclass with the stock item access and `__contains__`.
             if let Some(m) = super::containers::stock_seq_method(tx, o, "__contains__")? {
-                let r = super::calls::call_value(tx, &m, vec![item.clone()], Vec::new())?;
-                return truthy(tx, &r);
+                let r = crate::interp::families::call(tx, &m, vec![item.clone()], Vec::new())?;
+                return crate::interp::families::truthy(tx, &r);
             }
         }
         let py_contains = o.kind == KIND_OBJECT
@@ -480,7 +424,7 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
             // A dict subclass: its keys are read (and guarded) like its other reads, or its
             // own Python `__contains__` is traced (as for any user object defining one).
             let r = call_dunder(tx, container, "__contains__", vec![item.clone()])?;
-            return truthy(tx, &r);
+            return crate::interp::families::truthy(tx, &r);
         }
     }
     if let (Some(c), Some(i)) = (
@@ -885,8 +829,8 @@ pub fn operator_on_values(
         ("contains", [a, b]) => Value::constant(py, contains(tx, a, b)?),
         ("is_", [a, b]) => Value::constant(py, is_same(tx, a, b)?),
         ("is_not", [a, b]) => Value::constant(py, !is_same(tx, a, b)?),
-        ("not_", [a]) => Value::constant(py, !truthy(tx, a)?),
-        ("truth", [a]) => Value::constant(py, truthy(tx, a)?),
+        ("not_", [a]) => Value::constant(py, !crate::interp::families::truthy(tx, a)?),
+        ("truth", [a]) => Value::constant(py, crate::interp::families::truthy(tx, a)?),
         ("neg", [a]) => unary_op(tx, Opcode::UNARY_NEGATIVE, a)?,
         ("pos", [a]) => unary_op(tx, Opcode::UNARY_POSITIVE, a)?,
         ("invert" | "inv", [a]) => unary_op(tx, Opcode::UNARY_INVERT, a)?,
@@ -921,4 +865,56 @@ fn is_tensor_object(tx: &Tracer<'_>, o: &super::value::ObjVal) -> bool {
         .and_then(|t| t.getattr("Tensor"))
         .and_then(|t| o.obj.bind(py).is_instance(&t))
         .unwrap_or(true)
+}
+
+/// `del container[key]` on a list or dict value.
+pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TResult<()> {
+    let py = tx.py;
+    if let Value::Object(o) = container {
+        if crate::interp::ops::sub_dict_item_op(tx, o, "__delitem__", std::slice::from_ref(key))? {
+            return Ok(());
+        }
+        // A `__delitem__` written in Python: traced.
+        if o.kind == KIND_OBJECT && crate::interp::ops::python_slot(tx, o, "__delitem__") {
+            crate::interp::calls::call_dunder(tx, container, "__delitem__", vec![key.clone()])?;
+            return Ok(());
+        }
+    }
+    match container {
+        Value::List(l) => {
+            let i: i64 = key
+                .as_const(py)
+                .filter(|c| c.get_type().name().map(|n| n == "int").unwrap_or(false))
+                .and_then(|c| c.extract().ok())
+                .ok_or_else(|| Exit::brk("del of a list item with a non-constant index"))?;
+            let n = l.items.borrow().len() as i64;
+            let j = if i < 0 { i + n } else { i };
+            if j < 0 || j >= n {
+                return Err(Exit::brk("list assignment index out of range (IndexError)"));
+            }
+            tx.list_mutating(l)?;
+            l.items.borrow_mut().remove(j as usize);
+            Ok(())
+        }
+        Value::Dict(d) => {
+            let k = tx
+                .as_python_constant(key)
+                .ok_or_else(|| Exit::brk("del of a dict item with a non-constant key"))?;
+            let pos = d
+                .items
+                .borrow()
+                .iter()
+                .position(|(kk, _)| crate::interp::dispatch::same_dict_key(kk.bind(py), &k));
+            let Some(pos) = pos else {
+                return Err(Exit::brk(format!("KeyError: {k}")));
+            };
+            tx.dict_mutating(d)?;
+            d.items.borrow_mut().remove(pos);
+            Ok(())
+        }
+        other => Err(Exit::brk(format!(
+            "item deletion on a '{}'",
+            other.type_name(py)
+        ))),
+    }
 }

@@ -13,12 +13,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyTuple};
 
-use super::attrs::load_attr;
-use super::calls::call_value;
 use super::dispatch::dict_set;
 use super::exit::{Exit, TResult};
-use super::iter::{get_iter, iter_next, unpack};
-use super::ops::{subscr, truthy};
+use super::iter::{iter_next, unpack};
+use super::ops::subscr;
 use super::stdlib_set::{DequeVal, SetVal};
 use super::tracer::Tracer;
 use super::value::{DictVal, Value};
@@ -372,7 +370,7 @@ pub fn call_stdlib<'py>(
         }
         let inners = its
             .iter()
-            .map(|i| get_iter(tx, i))
+            .map(|i| crate::interp::families::iter(tx, i))
             .collect::<TResult<Vec<_>>>()?;
         return Ok(Some(std(StdVal::Map {
             func: func.clone(),
@@ -386,7 +384,7 @@ pub fn call_stdlib<'py>(
         if !kwargs.is_empty() {
             return Err(Exit::brk("TypeError: filter() takes no keyword arguments"));
         }
-        let inner = get_iter(tx, it)?;
+        let inner = crate::interp::families::iter(tx, it)?;
         let func = (!is_none(tx, func)).then(|| func.clone());
         return Ok(Some(std(StdVal::Filter { func, inner })));
     }
@@ -466,7 +464,7 @@ fn call_partial(
             None => kw.push((k, v)),
         }
     }
-    call_value(tx, func, all, kw)
+    crate::interp::families::call(tx, func, all, kw)
 }
 
 /// Calling a partial that exists outside the trace: `.func` is inlined with `.args` and
@@ -522,7 +520,7 @@ fn sorted(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) -> TR
     let mut keys = Vec::with_capacity(items.len());
     for item in &items {
         let k = match &key {
-            Some(f) => call_value(tx, f, vec![item.clone()], Vec::new())?,
+            Some(f) => crate::interp::families::call(tx, f, vec![item.clone()], Vec::new())?,
             None => item.clone(),
         };
         keys.push(plain_const(tx, &k).ok_or_else(|| {
@@ -613,7 +611,7 @@ pub fn call_std(
             for n in names {
                 let mut v = obj.clone();
                 for part in n.split('.') {
-                    v = load_attr(tx, &v, part)?;
+                    v = crate::interp::families::getattr(tx, &v, part)?;
                 }
                 got.push(v);
             }
@@ -757,7 +755,7 @@ pub fn iter_next_std(tx: &mut Tracer<'_>, s: &StdVal) -> TResult<Option<Value>> 
                     None => return Ok(None),
                 }
             }
-            call_value(tx, func, vals, Vec::new()).map(Some)
+            crate::interp::families::call(tx, func, vals, Vec::new()).map(Some)
         }
         StdVal::Filter { func, inner } => loop {
             let Some(v) = iter_next(tx, inner)? else {
@@ -765,10 +763,10 @@ pub fn iter_next_std(tx: &mut Tracer<'_>, s: &StdVal) -> TResult<Option<Value>> 
             };
             let keep = match func {
                 Some(f) => {
-                    let r = call_value(tx, f, vec![v.clone()], Vec::new())?;
-                    truthy(tx, &r)?
+                    let r = crate::interp::families::call(tx, f, vec![v.clone()], Vec::new())?;
+                    crate::interp::families::truthy(tx, &r)?
                 }
-                None => truthy(tx, &v)?,
+                None => crate::interp::families::truthy(tx, &v)?,
             };
             if keep {
                 return Ok(Some(v));

@@ -9,11 +9,9 @@ use std::rc::Rc;
 
 use pyo3::prelude::*;
 
-use super::calls::call_value;
 use super::dispatch::{dict_key_const, dict_set};
 use super::exit::{Exit, TResult};
 use super::iter::unpack;
-use super::ops::truthy;
 use super::stdlib::{r, refs, Refs};
 use super::tracer::Tracer;
 use super::value::{DictVal, Value};
@@ -181,7 +179,7 @@ pub fn dict_missing(
     let Some(f) = factory else {
         return Err(Exit::brk(format!("KeyError: {key}")));
     };
-    let v = call_value(tx, &f, Vec::new(), Vec::new())?;
+    let v = crate::interp::families::call(tx, &f, Vec::new(), Vec::new())?;
     dict_set(tx, d, key.clone().unbind(), v.clone());
     Ok(v)
 }
@@ -213,7 +211,7 @@ pub fn tagged_dict_method(
         ("move_to_end", [k] | [k, _]) if d.source.is_none() && is_ordered_dict(py, &cls) => {
             let last = match args.get(1) {
                 None => true,
-                Some(v) => truthy(tx, v)?,
+                Some(v) => crate::interp::families::truthy(tx, v)?,
             };
             let key = tx
                 .as_python_constant(k)

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PySet;
 
 use super::exit::{Exit, TResult};
-use super::iter::{get_iter, iter_next, unpack};
+use super::iter::{iter_next, unpack};
 use super::stdlib::{plain_const, StdVal};
 use super::tracer::Tracer;
 use super::value::Value;
@@ -280,7 +280,7 @@ pub fn extend(tx: &mut Tracer<'_>, s: &Rc<StdVal>, it: &Value, left: bool) -> TR
         }
         return Ok(());
     }
-    let iter = get_iter(tx, it)?;
+    let iter = crate::interp::families::iter(tx, it)?;
     while let Some(v) = iter_next(tx, &iter)? {
         d.push(v, left);
     }
@@ -348,7 +348,7 @@ pub fn set_update(tx: &mut Tracer<'_>, s: &Rc<StdVal>, it: &Value) -> TResult<()
             _ => unpack(tx, it)?,
         }
     } else {
-        let iter = get_iter(tx, it)?;
+        let iter = crate::interp::families::iter(tx, it)?;
         while let Some(v) = iter_next(tx, &iter)? {
             set.add(tx, &v)?;
         }

@@ -7,14 +7,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 
 use super::exit::{from_pyerr, Exit, TResult};
 use super::hooks::{hooks, Hooks};
-use super::kinds::*;
 use super::value::{ExternalCell, ListVal, NamedTupleVal, SourceRef, Value};
 use crate::guards::{DictKey, Guard, Source};
-use crate::side_effects::store::ptr_of;
 use crate::side_effects::SideEffects;
 
 pub struct Tracer<'py> {
@@ -343,79 +340,14 @@ impl<'py> Tracer<'py> {
 
     /// A constant Python object for a value made only of constants, if it is one.
     pub fn as_python_constant(&self, v: &Value) -> Option<Bound<'py, PyAny>> {
-        let _depth = self.nesting().ok()?;
-        let py = self.py;
-        match v {
-            Value::Std(_) => super::stdlib_out::as_python_constant(self, v),
-            Value::Dict(d) if self.stdlib.tag(d).is_some() => {
-                super::stdlib_out::as_python_constant(self, v)
-            }
-            Value::Const(o) => Some(o.bind(py).clone()),
-            Value::Tensor(var) => self.specialize_symbolic(var.bind(py)),
-            Value::Tuple(items) => {
-                let conv: Option<Vec<_>> =
-                    items.iter().map(|i| self.as_python_constant(i)).collect();
-                PyTuple::new(py, conv?).ok().map(|t| t.into_any())
-            }
-            Value::List(l) => {
-                let conv: Option<Vec<_>> = l
-                    .items
-                    .borrow()
-                    .iter()
-                    .map(|i| self.as_python_constant(i))
-                    .collect();
-                PyList::new(py, conv?).ok().map(|t| t.into_any())
-            }
-            Value::NamedTuple(n) if !n.attrs.borrow().is_empty() => None,
-            Value::NamedTuple(n) => {
-                let conv: Option<Vec<_>> =
-                    n.items.iter().map(|i| self.as_python_constant(i)).collect();
-                let t = PyTuple::new(py, conv?).ok()?;
-                if n.structseq {
-                    n.cls.bind(py).call1((t,)).ok()
-                } else {
-                    n.cls.bind(py).call1(t).ok()
-                }
-            }
-            Value::Slice(s) => {
-                let [a, b, c] = &**s;
-                let (a, b, c) = (
-                    self.as_python_constant(a)?,
-                    self.as_python_constant(b)?,
-                    self.as_python_constant(c)?,
-                );
-                Some(PySlice::full(py).get_type().call1((a, b, c)).ok()?)
-            }
-            // Not objects whose real state differs from the trace's (new or mutated).
-            // Nor instances from the inputs whose state lives in C (an ndarray): only their
-            // type is guarded, so folding would bake in today's contents.
-            Value::Object(o)
-                if o.kind != KIND_TENSOR
-                    && !o.obj.is(&self.hooks.pending_traceback)
-                    && !self.side_effects.has_pending(ptr_of(&o.obj))
-                    && (o.kind != KIND_OBJECT
-                        || o.source.is_none()
-                        || !opaque_c_state(o.obj.bind(py))) =>
-            {
-                Some(o.obj.bind(py).clone())
-            }
-            Value::Dict(d) => {
-                let out = PyDict::new(py);
-                for (k, val) in d.items.borrow().iter() {
-                    out.set_item(k.bind(py), self.as_python_constant(val)?)
-                        .ok()?;
-                }
-                Some(out.into_any())
-            }
-            _ => None,
-        }
+        super::families::as_constant(self, v)
     }
 }
 
 /// Whether instances of `obj`'s class keep state in a C base other than the immutable
 /// builtins (an ndarray, an array.array, a dict or list subclass): their contents are
 /// invisible to guards on the object's type and attributes.
-fn opaque_c_state(obj: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn opaque_c_state(obj: &Bound<'_, PyAny>) -> bool {
     use pyo3::ffi;
     // SAFETY: reads type objects of a live object (its type's MRO tuple is set once the
     // type is ready; every entry is a type).

@@ -9,75 +9,10 @@ use pyo3::prelude::*;
 
 use super::store::{ptr_of, NewObject};
 use crate::guards::Source;
-use crate::interp::attrs::load_attr;
-use crate::interp::calls::call_value;
-use crate::interp::exit::{Exit, TResult};
+use crate::interp::exit::TResult;
 use crate::interp::kinds::*;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{ObjVal, SourceRef, Value};
-
-/// `cls(*args, **kwargs)` for the class value `cls_v`.
-pub fn construct(
-    tx: &mut Tracer<'_>,
-    cls_v: &Value,
-    cls: &ObjVal,
-    args: Vec<Value>,
-    kwargs: Vec<(String, Value)>,
-) -> TResult<Value> {
-    let py = tx.py;
-    let c = cls.obj.bind(py).clone();
-    let new = c.getattr("__new__").map_err(|e| tx.err(e))?;
-    let python_new = !new.is(tx.hooks.object_new.bind(py))
-        && new.get_type().name().is_ok_and(|n| n == "function");
-    let v = if python_new {
-        // `cls.__new__(cls, *args, **kwargs)` traced (its `super().__new__(cls)` allocates);
-        // `__init__` runs only on an instance of `cls`, as `type.__call__` does.
-        let new_v = load_attr(tx, cls_v, "__new__")?;
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(cls_v.clone());
-        all.extend(args.iter().cloned());
-        let made = call_value(tx, &new_v, all, kwargs.clone())?;
-        let Value::Object(m) = &made else {
-            return Ok(made);
-        };
-        if !m.obj.bind(py).is_instance(&c).map_err(|e| tx.err(e))? {
-            return Ok(made);
-        }
-        made
-    } else {
-        allocate(tx, cls, false)?
-    };
-    let init = c.getattr("__init__").map_err(|e| tx.err(e))?;
-    if let Some(filled) =
-        crate::interp::container_objects::construct_init(tx, &v, &init, &args, &kwargs)?
-    {
-        return Ok(filled);
-    }
-    let object_init = tx
-        .hooks
-        .object
-        .bind(py)
-        .getattr("__init__")
-        .map_err(|e| tx.err(e))?;
-    if init.is(&object_init) {
-        if !python_new && (!args.is_empty() || !kwargs.is_empty()) {
-            return Err(Exit::brk(format!(
-                "TypeError: {}() takes no arguments",
-                tx.describe(&c)
-            )));
-        }
-        return Ok(v);
-    }
-    let init_v = load_attr(tx, cls_v, "__init__")?;
-    let mut all = Vec::with_capacity(args.len() + 1);
-    all.push(v.clone());
-    all.extend(args);
-    let r = call_value(tx, &init_v, all, kwargs)?;
-    if !matches!(&r, Value::Const(n) if n.bind(py).is_none()) {
-        return Err(Exit::brk("TypeError: __init__() should return None"));
-    }
-    Ok(v)
-}
 
 /// A new, empty user object of the plain class `cls` (no `__init__` runs), which lives in the
 /// side-effect store until it escapes; `by_new`: for a traced `object.__new__(cls)` call.

@@ -1,0 +1,69 @@
+//! Pure builtins and `operator` functions: folded on constants (errors are the
+//! program's), computed on symbolic sizes, put in the graph on tensors where the op has a
+//! tensor meaning (`abs`, `pow`, `round`, `operator.add`, ...).
+
+use pyo3::prelude::*;
+
+use super::python_object::{self, obj, python_object_verbs};
+use super::{Args, Family, Kwargs};
+use crate::interp::calls::graph_call;
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::kinds::*;
+use crate::interp::tracer::Tracer;
+use crate::interp::value::Value;
+
+pub struct BuiltinFunction;
+
+impl Family for BuiltinFunction {
+    fn name(&self) -> &'static str {
+        "builtin function"
+    }
+
+    python_object_verbs!(
+        getattr,
+        setattr,
+        call_method,
+        truthy,
+        python_type,
+        as_constant
+    );
+
+    fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
+        if let Some(r) = python_object::symbolic(tx, v, &args, &kwargs)? {
+            return Ok(r);
+        }
+        if let Some(r) = python_object::call_prelude(tx, v, &args, &kwargs)? {
+            return Ok(r);
+        }
+        let o = obj(v)?;
+        let f = o.obj.bind(tx.py).clone();
+        if o.kind == KIND_OPERATOR && tx.as_python_constant_all(&args).is_none() {
+            if let Some(r) = crate::interp::ops::operator_on_values(tx, &f, &args)? {
+                return Ok(r);
+            }
+            if args.iter().any(|a| a.is_tensor()) {
+                return graph_call(tx, &f, &args, &kwargs);
+            }
+            return Err(non_constant(tx, &f));
+        }
+        if let Some(r) = python_object::fold_call(tx, v, &args, &kwargs)? {
+            return Ok(r);
+        }
+        if o.kind == KIND_PURE && args.iter().any(|a| a.is_tensor()) {
+            // e.g. abs(tensor), min on tensors: the graph can compute these.
+            if let Ok(name) = f.getattr("__name__").and_then(|n| n.extract::<String>()) {
+                if matches!(name.as_str(), "abs" | "pow" | "round") {
+                    return graph_call(tx, &f, &args, &kwargs);
+                }
+            }
+        }
+        Err(non_constant(tx, &f))
+    }
+}
+
+fn non_constant(tx: &Tracer<'_>, f: &Bound<'_, PyAny>) -> Exit {
+    Exit::brk(format!(
+        "call to {} with non-constant arguments",
+        tx.describe(f)
+    ))
+}

@@ -1,0 +1,81 @@
+//! Dicts made or read in the trace, including the stdlib dict types modelled as tagged
+//! dicts (OrderedDict, defaultdict, Counter: see stdlib.rs).
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::{Args, Family, Kwargs};
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::tracer::Tracer;
+use crate::interp::value::{DictVal, Value};
+
+pub struct Dict;
+
+fn dict(v: &Value) -> TResult<&Rc<DictVal>> {
+    match v {
+        Value::Dict(d) => Ok(d),
+        _ => Err(Exit::internal("dict family on another value")),
+    }
+}
+
+impl Family for Dict {
+    fn name(&self) -> &'static str {
+        "dict"
+    }
+
+    fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
+        if name == "default_factory" {
+            return crate::interp::stdlib::default_factory(tx, dict(v)?, v);
+        }
+        Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))
+    }
+
+    fn call_method(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        name: &str,
+        args: Args,
+        kwargs: Kwargs,
+    ) -> TResult<Value> {
+        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
+    }
+
+    /// Iterating a dict walks its keys, in insertion order.
+    fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
+        let py = tx.py;
+        let keys = dict(v)?
+            .items
+            .borrow()
+            .iter()
+            .map(|(k, _)| Value::Const(k.clone_ref(py)))
+            .collect();
+        Ok(crate::interp::iter::items_iter(keys))
+    }
+
+    fn truthy(&self, _: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
+        Ok(!dict(v)?.items.borrow().is_empty())
+    }
+
+    fn python_type<'py>(&self, tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
+        if let Some(t) = crate::interp::stdlib_out::python_type(tx, v)? {
+            return Ok(t);
+        }
+        Ok(tx.py.get_type::<PyDict>().into_any())
+    }
+
+    fn as_constant<'py>(&self, tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> {
+        let d = dict(v).ok()?;
+        if tx.stdlib.tag(d).is_some() {
+            return crate::interp::stdlib_out::as_python_constant(tx, v);
+        }
+        let out = PyDict::new(tx.py);
+        for (k, val) in d.items.borrow().iter() {
+            out.set_item(k.bind(tx.py), tx.as_python_constant(val)?)
+                .ok()?;
+        }
+        Some(out.into_any())
+    }
+}

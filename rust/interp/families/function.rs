@@ -1,0 +1,135 @@
+//! User Python functions: inlined when called (bound by the function-spec cache).
+//! Functions made in the trace keep their attributes on the value until they are rebuilt.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use super::{Args, Family, Kwargs};
+use crate::guards::Source;
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::tracer::Tracer;
+use crate::interp::value::{FuncVal, Value};
+use crate::ImportCached;
+
+pub struct UserFunction;
+
+fn func(v: &Value) -> TResult<&Rc<FuncVal>> {
+    match v {
+        Value::Function(f) => Ok(f),
+        _ => Err(Exit::internal("function family on another value")),
+    }
+}
+
+impl Family for UserFunction {
+    fn name(&self) -> &'static str {
+        "function"
+    }
+
+    fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
+        let f = func(v)?;
+        let Some(o) = &f.obj else {
+            return crate::interp::attrs::new_function_attr(tx, f, name);
+        };
+        let r = o
+            .bind(tx.py)
+            .getattr(name)
+            .map_err(|_| Exit::brk(format!("function has no attribute '{name}'")))?;
+        let src = f.source.as_ref().map(|s| {
+            Arc::new(Source::Attr {
+                base: s.clone(),
+                name: name.to_string(),
+            })
+        });
+        tx.realize(&r, src)
+    }
+
+    fn setattr(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        name: &str,
+        value: Option<Value>,
+    ) -> TResult<()> {
+        let f = func(v)?;
+        if f.obj.is_none() {
+            return store_new_function_attr(tx, f, name, value);
+        }
+        Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of a pre-existing function"
+        )))
+    }
+
+    fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
+        let py = tx.py;
+        let f = func(v)?;
+        let rf = crate::interp::stdlib::r(tx)?;
+        if f.obj.as_ref().is_some_and(|o| o.is(&rf.signature)) {
+            return crate::interp::signature::signature_call(tx, &args, &kwargs);
+        }
+        if kwargs.is_empty() && f.obj.as_ref().is_some_and(|o| o.is(&rf.environ_getitem)) {
+            if let Some(r) = crate::interp::environ::getitem(tx, &args)? {
+                return Ok(r);
+            }
+        }
+        // A library Python function with a polyfill (functools.update_wrapper).
+        if let Some(o) = &f.obj {
+            let pf = tx
+                .hooks
+                .polyfills
+                .bind(py)
+                .get_item(o.bind(py))
+                .ok()
+                .flatten();
+            if let Some(pf) = pf {
+                let pf = tx.realize(&pf, None)?;
+                return super::call(tx, &pf, args, kwargs);
+            }
+        }
+        crate::interp::calls::inline_call(tx, f, args, kwargs)
+    }
+
+    fn truthy(&self, _: &mut Tracer<'_>, _: &Value) -> TResult<bool> {
+        Ok(true)
+    }
+
+    fn python_type<'py>(&self, tx: &Tracer<'py>, _: &Value) -> TResult<Bound<'py, PyAny>> {
+        tx.py
+            .import_cached("types")
+            .and_then(|t| t.getattr("FunctionType"))
+            .map_err(|e| tx.err(e))
+    }
+}
+
+/// Attributes a function made in the trace can be given (CPython's writable function
+/// attributes that ferrodyn rebuilds, and any name for the function's `__dict__`).
+fn store_new_function_attr(
+    tx: &mut Tracer<'_>,
+    f: &Rc<crate::interp::value::FuncVal>,
+    name: &str,
+    value: Option<Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    let Some(value) = value else {
+        return Err(Exit::brk(format!(
+            "deleting attribute '{name}' of a function"
+        )));
+    };
+    let ok = match name {
+        "__name__" | "__qualname__" => value
+            .as_const(py)
+            .is_some_and(|c| c.is_instance_of::<pyo3::types::PyString>()),
+        "__module__" | "__doc__" | "__wrapped__" | "__annotations__" => true,
+        _ => !(name.starts_with("__") && name.ends_with("__")),
+    };
+    if !ok {
+        return Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of a function made in the trace"
+        )));
+    }
+    let mut attrs = f.attrs.borrow_mut();
+    attrs.retain(|(k, _)| k != name);
+    attrs.push((name.to_string(), value));
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Lists made or read in the trace; mutations of pre-existing lists go through the
+//! side-effect store.
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::{Args, Family, Kwargs};
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::tracer::Tracer;
+use crate::interp::value::Value;
+
+pub struct List;
+
+impl Family for List {
+    fn name(&self) -> &'static str {
+        "list"
+    }
+
+    /// Methods keep the list as receiver; lists have no other attributes.
+    fn getattr(&self, _: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
+        Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))
+    }
+
+    fn call_method(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        name: &str,
+        args: Args,
+        kwargs: Kwargs,
+    ) -> TResult<Value> {
+        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
+    }
+
+    fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
+        let items = crate::interp::iter::unpack(tx, v)?;
+        Ok(crate::interp::iter::items_iter(items))
+    }
+
+    fn truthy(&self, _: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
+        match v {
+            Value::List(l) => Ok(!l.items.borrow().is_empty()),
+            _ => Err(Exit::internal("list family on another value")),
+        }
+    }
+
+    fn python_type<'py>(&self, tx: &Tracer<'py>, _: &Value) -> TResult<Bound<'py, PyAny>> {
+        Ok(tx.py.get_type::<PyList>().into_any())
+    }
+
+    fn as_constant<'py>(&self, tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> {
+        let Value::List(l) = v else {
+            return None;
+        };
+        let conv: Option<Vec<_>> = l
+            .items
+            .borrow()
+            .iter()
+            .map(|i| tx.as_python_constant(i))
+            .collect();
+        PyList::new(tx.py, conv?).ok().map(|t| t.into_any())
+    }
+}

@@ -1,0 +1,135 @@
+//! Namedtuples, torch.return_types structseqs and other tuple subclasses whose instances
+//! are their items (plus, for a subclass without `__slots__`, an instance dict of
+//! attributes stored in the trace).
+
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use super::{Args, Family, Kwargs};
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::tracer::Tracer;
+use crate::interp::value::{NamedTupleVal, Value};
+
+pub struct NamedTuple;
+
+fn nt(v: &Value) -> TResult<&Rc<NamedTupleVal>> {
+    match v {
+        Value::NamedTuple(n) => Ok(n),
+        _ => Err(Exit::internal("namedtuple family on another value")),
+    }
+}
+
+impl Family for NamedTuple {
+    fn name(&self) -> &'static str {
+        "namedtuple"
+    }
+
+    fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
+        let py = tx.py;
+        let n = nt(v)?;
+        if let Some(i) = n.fields.iter().position(|f| f == name) {
+            return Ok(n.items[i].clone());
+        }
+        if let Some((_, a)) = n.attrs.borrow().iter().rev().find(|(k, _)| k == name) {
+            return Ok(a.clone());
+        }
+        if name == "_fields" {
+            let t = PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
+            return Ok(Value::Const(t.into_any().unbind()));
+        }
+        if n.fields.is_empty() && !n.structseq {
+            // A field of a namedtuple that a subclass inherits: its `_tuplegetter` reads
+            // the item at its index.
+            let getter = crate::interp::attrs::tuple_getter_index(tx, &n.cls, name);
+            if let Some(i) = getter.filter(|i| *i < n.items.len()) {
+                return Ok(n.items[i].clone());
+            }
+            // A field-less tuple subclass's own attributes (methods, class attributes) are
+            // not modelled: only tuple's own methods are.
+            let tuple_own = n
+                .cls
+                .bind(py)
+                .getattr(name)
+                .and_then(|a| py.get_type::<PyTuple>().getattr(name).map(|b| a.is(&b)))
+                .unwrap_or(false);
+            if !tuple_own {
+                return Err(Exit::brk(format!(
+                    "attribute '{name}' of a tuple subclass made in the trace"
+                )));
+            }
+        }
+        // Methods keep the namedtuple as receiver (a split rebuilds it with its class).
+        Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))
+    }
+
+    /// Only an instance of a subclass with an instance dict takes attributes, and only
+    /// plain ones (no descriptor or `__setattr__` of the class intercepts them).
+    fn setattr(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        name: &str,
+        value: Option<Value>,
+    ) -> TResult<()> {
+        let n = nt(v)?;
+        if let Some(val) = value {
+            if crate::side_effects::table::instances_have_dict(tx.py, &n.cls)
+                && super::python_object::plain_instance_store(tx, &n.cls, name)
+            {
+                let mut attrs = n.attrs.borrow_mut();
+                attrs.retain(|(k, _)| k != name);
+                attrs.push((name.to_string(), val));
+                drop(attrs);
+                // An in-place change of a value made in the trace (a break in a callee
+                // after it must not split the caller at that call).
+                tx.side_effects.note_mutation();
+                return Ok(());
+            }
+        }
+        Err(Exit::brk(format!(
+            "assignment to attribute '{name}' of a '{}'",
+            v.type_name(tx.py)
+        )))
+    }
+
+    fn call_method(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        name: &str,
+        args: Args,
+        kwargs: Kwargs,
+    ) -> TResult<Value> {
+        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
+    }
+
+    fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
+        let items = crate::interp::iter::unpack(tx, v)?;
+        Ok(crate::interp::iter::items_iter(items))
+    }
+
+    fn truthy(&self, _: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
+        Ok(!nt(v)?.items.is_empty())
+    }
+
+    fn python_type<'py>(&self, tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
+        Ok(nt(v)?.cls.bind(tx.py).clone())
+    }
+
+    /// Not one with attributes stored in the trace (its real instance dict differs).
+    fn as_constant<'py>(&self, tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> {
+        let n = nt(v).ok()?;
+        if !n.attrs.borrow().is_empty() {
+            return None;
+        }
+        let conv: Option<Vec<_>> = n.items.iter().map(|i| tx.as_python_constant(i)).collect();
+        let t = PyTuple::new(tx.py, conv?).ok()?;
+        if n.structseq {
+            n.cls.bind(tx.py).call1((t,)).ok()
+        } else {
+            n.cls.bind(tx.py).call1(t).ok()
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `super()` inside a method: attribute reads walk the MRO after the class whose method
+//! is running, bound to the receiver (`attrs::super_attr`).
+
+use super::Family;
+use crate::interp::exit::{Exit, TResult};
+use crate::interp::tracer::Tracer;
+use crate::interp::value::Value;
+
+pub struct Super;
+
+impl Family for Super {
+    fn name(&self) -> &'static str {
+        "super object"
+    }
+
+    fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
+        match v {
+            Value::Super(s) => crate::interp::attrs::super_attr(tx, &s.0, &s.1, name),
+            _ => Err(Exit::internal("super family on another value")),
+        }
+    }
+
+    fn truthy(&self, _: &mut Tracer<'_>, _: &Value) -> TResult<bool> {
+        Ok(true)
+    }
+}
