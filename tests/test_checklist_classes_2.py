@@ -130,12 +130,6 @@ class Pair(tuple):
         return self[0] + self[1]
 
 
-_SUBCLASS_BREAKS = (
-    "container methods of a {} subclass are graph breaks ('call to non-traceable function "
-    "{}', '__len__ is implemented in C')"
-)
-
-
 def _set_sub(x: torch.Tensor, s: Tags) -> Any:
     s.add(3)
     s.discard(1)
@@ -162,15 +156,11 @@ def _tuple_sub(x: torch.Tensor, p: Pair) -> Any:
         pytest.param(
             _set_sub,
             lambda: (torch.ones(2), Tags({1, 2})),
-            marks=pytest.mark.xfail(strict=True, reason=_SUBCLASS_BREAKS.format("set", "Tags.add")),
             id="set",
         ),
         pytest.param(
             _frozenset_sub,
             lambda: (torch.ones(2), FTags({"a"})),
-            marks=pytest.mark.xfail(
-                strict=True, reason=_SUBCLASS_BREAKS.format("frozenset", "FTags.union")
-            ),
             id="frozenset",
         ),
         pytest.param(

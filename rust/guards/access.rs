@@ -165,12 +165,8 @@ impl Access {
                 Some(pyo3::types::PyInt::new(py, left).into_any())
             }
             Access::SetOrder => {
-                let exact = parent.is_exact_instance_of::<pyo3::types::PySet>()
-                    || parent.is_exact_instance_of::<pyo3::types::PyFrozenSet>();
-                if !exact {
-                    return None;
-                }
-                let items: Vec<Bound<'_, PyAny>> = parent.try_iter().ok()?.flatten().collect();
+                // The set type's C iterator: a subclass's own `__iter__` never runs.
+                let items = crate::interp::stdlib_set::c_members(parent)?;
                 pyo3::types::PyTuple::new(py, items)
                     .ok()
                     .map(|t| t.into_any())

@@ -92,36 +92,7 @@ pub fn call_builtin<'py>(
         let [v] = args else {
             return Err(Exit::brk("len() takes exactly one argument"));
         };
-        return Ok(Some(match v {
-            Value::Tuple(t) => Value::constant(py, t.len()),
-            Value::NamedTuple(n) => Value::constant(py, n.items.len()),
-            Value::List(l) => Value::constant(py, l.items.borrow().len()),
-            Value::Dict(d) => Value::constant(py, d.items.borrow().len()),
-            Value::Const(c) => Value::constant(
-                py,
-                c.bind(py)
-                    .len()
-                    .map_err(|e| Exit::brk(format!("len() raised {e}")))?,
-            ),
-            // A tensor's first size (`x.size(0)`: symbolic under dynamic shapes).
-            Value::Tensor(var) if !tx.is_symbolic(v) => {
-                let r = tx
-                    .gb
-                    .call_method1("tensor_len", (var.bind(py),))
-                    .map_err(|e| tx.err(e))?;
-                tx.from_graph_result(&r)?
-            }
-            Value::Tensor(_) => graph_call(tx, obj, args, &[])?,
-            Value::Std(s) => super::stdlib::len(tx, s)?,
-            Value::Object(o) if super::containers::stock_seq(tx, o) => {
-                Value::constant(py, super::containers::stock_seq_items(tx, o)?.len())
-            }
-            Value::Object(_) => {
-                let n = super::calls::call_dunder(tx, v, "__len__", vec![])?;
-                Value::constant(py, valid_len(py, &n)?)
-            }
-            other => return Err(Exit::brk(format!("len() of a '{}'", other.type_name(py)))),
-        }));
+        return len_of(tx, v).map(Some);
     }
     if is(&b.id) {
         // id() of an object reached from the inputs: its identity is guarded, the id is a
@@ -642,4 +613,42 @@ pub fn valid_len(py: Python<'_>, n: &Value) -> TResult<i64> {
         },
         _ => Err(Exit::brk("__len__ returned a non-int")),
     }
+}
+
+/// `len(v)`.
+pub fn len_of(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
+    let py = tx.py;
+    Ok(match v {
+        Value::Tuple(t) => Value::constant(py, t.len()),
+        Value::NamedTuple(n) => Value::constant(py, n.items.len()),
+        Value::List(l) => Value::constant(py, l.items.borrow().len()),
+        Value::Dict(d) => Value::constant(py, d.items.borrow().len()),
+        Value::Const(c) => Value::constant(
+            py,
+            c.bind(py)
+                .len()
+                .map_err(|e| Exit::brk(format!("len() raised {e}")))?,
+        ),
+        // A tensor's first size (`x.size(0)`: symbolic under dynamic shapes).
+        Value::Tensor(var) if !tx.is_symbolic(v) => {
+            let r = tx
+                .gb
+                .call_method1("tensor_len", (var.bind(py),))
+                .map_err(|e| tx.err(e))?;
+            tx.from_graph_result(&r)?
+        }
+        Value::Tensor(_) => {
+            let f = tx.hooks.b.len.bind(py).clone();
+            graph_call(tx, &f, std::slice::from_ref(v), &[])?
+        }
+        Value::Std(s) => super::stdlib::len(tx, s)?,
+        Value::Object(o) if super::containers::stock_seq(tx, o) => {
+            Value::constant(py, super::containers::stock_seq_items(tx, o)?.len())
+        }
+        Value::Object(_) => {
+            let n = super::calls::call_dunder(tx, v, "__len__", vec![])?;
+            Value::constant(py, valid_len(py, &n)?)
+        }
+        other => return Err(Exit::brk(format!("len() of a '{}'", other.type_name(py)))),
+    })
 }

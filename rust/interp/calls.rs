@@ -201,6 +201,9 @@ pub fn call_dunder(
     {
         return super::containers::sub_dict_read(tx, o, name, &args);
     }
+    if let Some(r) = super::set_objects::dunder(tx, o, name, &args)? {
+        return Ok(r);
+    }
     if !f
         .get_type()
         .name()

@@ -33,6 +33,7 @@ pub mod module_call;
 pub mod ops;
 pub mod output;
 pub mod realize;
+pub mod set_objects;
 pub mod signature;
 pub mod slots;
 pub mod stdlib;

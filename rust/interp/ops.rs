@@ -414,6 +414,11 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
                 return crate::interp::families::truthy(tx, &r);
             }
         }
+        if let Some(r) =
+            super::set_objects::dunder(tx, o, "__contains__", std::slice::from_ref(item))?
+        {
+            return crate::interp::families::truthy(tx, &r);
+        }
         let py_contains = o.kind == KIND_OBJECT
             && o.obj
                 .bind(py)

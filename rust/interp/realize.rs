@@ -98,7 +98,18 @@ impl<'py> Tracer<'py> {
                     if let Some(v) = self.dynamic_int_input(obj, s)? {
                         return Ok(v);
                     }
-                    self.guard(s, Guard::Equals(obj.clone().unbind()));
+                    if obj.is_exact_instance_of::<pyo3::types::PyFrozenSet>() {
+                        // Equal frozensets can iterate in different orders: the order (by
+                        // C iteration) pins both the contents and what iterating yields.
+                        let order = super::stdlib_set::c_members(obj)
+                            .ok_or_else(|| Exit::internal("frozenset members"))?;
+                        let order =
+                            pyo3::types::PyTuple::new(self.py, order).map_err(|e| self.err(e))?;
+                        let at = Arc::new(Source::SetOrder { base: s.clone() });
+                        self.guard(&at, Guard::Equals(order.into_any().unbind()));
+                    } else {
+                        self.guard(s, Guard::Equals(obj.clone().unbind()));
+                    }
                 }
                 Ok(Value::Const(obj.clone().unbind()))
             }

@@ -516,6 +516,21 @@ fn sorted(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)]) -> TR
             .and_then(|c| c.is_truthy().ok())
             .ok_or_else(|| Exit::brk("sorted() with a non-constant reverse"))?,
     };
+    // A set of ints or of strs sorts the same whatever order it iterates in (a changed
+    // set from the inputs has no known order).
+    let shadow = match it {
+        Value::Object(o) if key.is_none() => super::set_objects::iterated_contents(tx, o)?,
+        _ => None,
+    };
+    if let (None, Value::Std(s)) = (&key, shadow.as_ref().unwrap_or(it)) {
+        if let StdVal::Set(set) = &**s {
+            if let Some(members) = set.sorted_members(py, reverse) {
+                return Ok(Value::new_list(
+                    members.into_iter().map(Value::Const).collect(),
+                ));
+            }
+        }
+    }
     let items = unpack(tx, it)?;
     let mut keys = Vec::with_capacity(items.len());
     for item in &items {

@@ -130,6 +130,30 @@ impl SetVal {
         })
     }
 
+    /// `sorted(self)` when it does not depend on the iteration order: the members are all
+    /// exact ints or all exact strs (distinct, totally ordered). None otherwise.
+    pub fn sorted_members(&self, py: Python<'_>, reverse: bool) -> Option<Vec<Py<PyAny>>> {
+        if !self.objs.borrow().is_empty() {
+            return None;
+        }
+        let members: Vec<Bound<'_, PyAny>> = self.real.bind(py).iter().collect();
+        let ints = members
+            .iter()
+            .all(|m| m.is_exact_instance_of::<pyo3::types::PyInt>());
+        let strs = members
+            .iter()
+            .all(|m| m.is_exact_instance_of::<pyo3::types::PyString>());
+        if !(ints || strs) {
+            return None;
+        }
+        let list = pyo3::types::PyList::new(py, members).ok()?;
+        list.sort().ok()?;
+        if reverse {
+            list.reverse().ok()?;
+        }
+        Some(list.iter().map(|m| m.unbind()).collect())
+    }
+
     /// What a changed mirror replays on the real set: its members (constants only).
     pub fn replay_items(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         if !self.objs.borrow().is_empty() {
@@ -287,6 +311,41 @@ pub fn extend(tx: &mut Tracer<'_>, s: &Rc<StdVal>, it: &Value, left: bool) -> TR
     Ok(())
 }
 
+/// The members of a set or frozenset (or an instance of a subclass of either) in its
+/// storage order, read by the set type's own C iterator: a subclass's `__iter__` never
+/// runs. None for any other object, or if iteration fails.
+pub fn c_members<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyAny>>> {
+    use pyo3::ffi;
+    let py = obj.py();
+    // SAFETY: the object is checked to be a set or frozenset (or a subclass instance), whose
+    // storage the set type's C iterator (`tp_iter` of `set`, shared by `frozenset`) reads;
+    // every pointer returned is a new reference we take ownership of at once, and a NULL
+    // is an error we clear.
+    unsafe {
+        if ffi::PyAnySet_Check(obj.as_ptr()) == 0 {
+            return None;
+        }
+        let tp_iter = (*std::ptr::addr_of_mut!(ffi::PySet_Type)).tp_iter?;
+        let it = tp_iter(obj.as_ptr());
+        if it.is_null() {
+            let _ = PyErr::take(py);
+            return None;
+        }
+        let it = Bound::from_owned_ptr(py, it);
+        let mut out = Vec::new();
+        loop {
+            let next = ffi::PyIter_Next(it.as_ptr());
+            if next.is_null() {
+                if PyErr::take(py).is_some() {
+                    return None;
+                }
+                return Some(out);
+            }
+            out.push(Bound::from_owned_ptr(py, next));
+        }
+    }
+}
+
 /// A pre-existing exact `set` of plain constants (ints, strs, floats, bools, None, bytes)
 /// reached by a source: a read-only mirror, its contents guarded by equality. None for any
 /// other object.
@@ -295,12 +354,31 @@ pub fn realize_input_set(
     obj: &Bound<'_, PyAny>,
     source: &Option<std::sync::Arc<crate::guards::Source>>,
 ) -> TResult<Option<Value>> {
+    match (source, obj.is_exact_instance_of::<PySet>()) {
+        (Some(src), true) => pinned_mirror(tx, obj, src),
+        _ => Ok(None),
+    }
+}
+
+/// A mirror of the pre-existing set (or set-subclass object) `obj` of plain constants,
+/// reached by `src`: its members read by C iteration (no method of a subclass runs),
+/// guarded (an exact set by equality; a subclass object by its C iteration order, which
+/// pins its contents without calling its `__eq__`). A change in the trace is replayed on
+/// `obj`'s own storage. None when a member is not a plain constant.
+pub fn pinned_mirror(
+    tx: &mut Tracer<'_>,
+    obj: &Bound<'_, PyAny>,
+    src: &std::sync::Arc<crate::guards::Source>,
+) -> TResult<Option<Value>> {
     let py = tx.py;
-    let (Some(src), Ok(set)) = (source, obj.cast_exact::<PySet>()) else {
+    if obj.cast::<PySet>().is_err() {
+        return Ok(None);
+    }
+    let Some(members) = c_members(obj) else {
         return Ok(None);
     };
     let copy = PySet::empty(py).map_err(|e| tx.err(e))?;
-    for item in set.iter() {
+    for item in &members {
         let plain = item.is_exact_instance_of::<pyo3::types::PyInt>()
             || item.is_exact_instance_of::<pyo3::types::PyString>()
             || item.is_exact_instance_of::<pyo3::types::PyFloat>()
@@ -312,10 +390,18 @@ pub fn realize_input_set(
         }
         copy.add(item).map_err(|e| tx.err(e))?;
     }
-    tx.guard(
-        src,
-        crate::guards::Guard::Equals(copy.clone().into_any().unbind()),
-    );
+    let order = pyo3::types::PyTuple::new(py, &members).map_err(|e| tx.err(e))?;
+    if obj.is_exact_instance_of::<PySet>() {
+        tx.guard(
+            src,
+            crate::guards::Guard::Equals(copy.clone().into_any().unbind()),
+        );
+    } else {
+        tx.guard(
+            &std::sync::Arc::new(crate::guards::Source::SetOrder { base: src.clone() }),
+            crate::guards::Guard::Equals(order.clone().into_any().unbind()),
+        );
+    }
     let real = PySet::empty(py).map_err(|e| tx.err(e))?;
     for item in copy.iter() {
         real.add(item).map_err(|e| tx.err(e))?;
@@ -326,11 +412,7 @@ pub fn realize_input_set(
         version: Cell::new(0),
         pinned: Some(src.clone()),
         logged: Cell::new(false),
-        order: Some(
-            pyo3::types::PyTuple::new(py, set.iter())
-                .map_err(|e| tx.err(e))?
-                .unbind(),
-        ),
+        order: Some(order.unbind()),
     })))))
 }
 

@@ -65,6 +65,8 @@ pub struct Tracer<'py> {
     /// through list's own methods, by address: their contents as a list value
     /// (`containers::list_shadow`).
     pub seq_shadows: HashMap<usize, Rc<ListVal>>,
+    /// Mirrors of set-subclass objects from the inputs (`set_objects::shadow`), by object.
+    pub set_shadows: HashMap<usize, Value>,
     /// The same for dict-subclass objects changed with dict's own methods
     /// (`containers::sub_dict_read`).
     pub dict_shadows: HashMap<usize, Rc<super::value::DictVal>>,
@@ -130,6 +132,7 @@ impl<'py> Tracer<'py> {
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             seq_shadows: HashMap::new(),
+            set_shadows: HashMap::new(),
             dict_shadows: HashMap::new(),
             iterated_lists: HashSet::new(),
             shared_tuples: HashSet::new(),

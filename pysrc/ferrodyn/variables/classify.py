@@ -196,6 +196,9 @@ def classify(obj: Any) -> int:
         return cached
     if t in _CONST_TYPES:
         return kinds.CONST
+    if t is frozenset and all(type(m) in _CONST_TYPES for m in obj):
+        # A frozenset of constants is a constant (guarded by its iteration order).
+        return kinds.CONST
     if is_a(obj, enum.Enum) and is_a(obj, (int, float)):
         # IntEnum / IntFlag members and float enums: immutable numbers, guarded by value
         # (and type); a tensor operation gets their plain number.

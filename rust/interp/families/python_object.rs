@@ -129,6 +129,9 @@ pub fn getattr(tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
     if crate::interp::attrs::custom_getattribute(tx, o) {
         return attrs(tx, v, o, name, false);
     }
+    if let Some(m) = crate::interp::set_objects::method(tx, o, name)? {
+        return Ok(m);
+    }
     if let Some(m) = crate::interp::containers::stock_seq_method(tx, o, name)? {
         return Ok(m);
     }
