@@ -316,11 +316,6 @@ def test_item_50_torch_function_subclass() -> None:
 # -- 51. a hook handle removed in the same trace; an escaping removed handle ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="register_forward_hook + remove in the trace makes 5 breaks ('constructing the "
-    "builtin type ReferenceType', \"item assignment/deletion on a 'OrderedDict'\")",
-)
 def test_item_51_hook_handle_removed_in_trace() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, mod: torch.nn.Module) -> Any:

@@ -804,3 +804,13 @@ TRACE_ONLY: frozenset[Any] = frozenset(
         AutogradFunctionCtx,
     ]
 )
+
+
+def inert_hook_handle() -> Any:
+    """A hook handle whose removal does nothing: what a handle registered and removed inside
+    a compiled region becomes when it escapes (the hook was never installed)."""
+    import collections
+
+    from torch.utils.hooks import RemovableHandle
+
+    return RemovableHandle(collections.OrderedDict())

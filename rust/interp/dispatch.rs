@@ -73,7 +73,7 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
             // The re-trace stops here, before the instruction, with the original break.
             if let Some((_, reason, at)) = tx.forced_break.take() {
                 tx.break_snapshot = snapshot;
-                return Err(Exit::Break { reason, at });
+                return Err(Exit::Break { reason, at }.located(&frame.location()));
             }
         }
         if steps > 2_000_000 {

@@ -22,6 +22,7 @@ pub mod families;
 pub mod frame;
 pub mod grad_mode;
 pub mod graph_io;
+pub mod hook_handles;
 pub mod hooks;
 pub mod imports;
 pub mod inst_dict;
@@ -226,6 +227,7 @@ fn run_root(
     let ret = match dispatch::run_frame(tx, &mut frame) {
         Ok(v) => {
             iter::drain_returned(tx, &v).map_err(|e| e.located(&frame.location()))?;
+            hook_handles::check_end(tx)?;
             if let Some(name) = tx.generator_left_in_cleanup() {
                 // Eager runs its `finally`/`__exit__` when it is dropped, somewhere in this
                 // frame: that moment is not modelled.
@@ -238,6 +240,7 @@ fn run_root(
             }
             v
         }
+        Err(Exit::Break { reason, at }) if tx.hook_retrace => Err(Exit::Break { reason, at })?,
         Err(Exit::Break { reason, at }) => {
             let Some(snap) = tx.break_snapshot.take() else {
                 return Err(Exit::Break { reason, at });

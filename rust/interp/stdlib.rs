@@ -66,6 +66,8 @@ pub enum StdVal {
         slice: Py<PyAny>,
         items: Vec<Value>,
     },
+    /// A handle of a forward hook registered in the trace (`hook_handles.rs`).
+    HookHandle(Rc<super::hook_handles::Registration>),
     /// `inspect.signature(target)`, computed at trace time (`signature.rs`).
     Signature {
         target: Value,
@@ -105,6 +107,7 @@ impl StdVal {
             StdVal::Set(_) => "set",
             StdVal::ModuleSlice { .. } => "torch.nn.ModuleList",
             StdVal::Signature { .. } => "inspect.Signature",
+            StdVal::HookHandle(_) => "RemovableHandle",
             StdVal::ModelOutput { .. } => "ModelOutput",
             StdVal::SigParams { .. } => "mappingproxy",
             StdVal::SeqIter { .. } => "iterator",
@@ -651,6 +654,9 @@ pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> 
             return Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))));
         }
         return super::model_output::load_attr(tx, s, name);
+    }
+    if let (StdVal::HookHandle(_), "remove") = (s, name) {
+        return Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))));
     }
     if let (StdVal::Signature { .. } | StdVal::SigParams { .. }, Value::Std(rc)) = (s, v) {
         return super::signature::load_attr(rc, name);

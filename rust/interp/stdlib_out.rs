@@ -33,6 +33,10 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::ModuleSlice { .. } => &rf.module_list,
                 StdVal::ModelOutput { cls, .. } => cls,
                 StdVal::Signature { .. } => &rf.signature_type,
+                StdVal::HookHandle(_) => {
+                    let h = super::hook_handles::refs(py).map_err(|e| tx.err(e))?;
+                    return Ok(Some(h.handle_type.bind(py).clone()));
+                }
                 StdVal::SigParams { .. } => &rf.mapping_proxy,
                 StdVal::SeqIter { .. } => return Err(Exit::brk("type() of a deque/set iterator")),
                 StdVal::InstDict { .. } => {
@@ -224,6 +228,15 @@ pub fn table_entry(
                     .zip(values.borrow().iter())
                     .map(|(n, v)| Ok((n.clone(), tmpl(tx, v)?)))
                     .collect::<TResult<_>>()?,
+            },
+            // A removed handle (a live one ends the trace): an inert one.
+            StdVal::HookHandle(_) => Entry::Call {
+                f: super::hook_handles::refs(py)
+                    .map_err(|e| tx.err(e))?
+                    .inert_handle
+                    .clone_ref(py),
+                args: Vec::new(),
+                kwargs: Vec::new(),
             },
             StdVal::Signature { target, .. } => Entry::Call {
                 f: rf.signature.clone_ref(py),

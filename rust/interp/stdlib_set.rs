@@ -482,6 +482,12 @@ pub fn call_method(
     if let (StdVal::ModelOutput { .. }, true) = (&**s, kwargs.is_empty()) {
         return super::model_output::call_method(tx, s, name, &args);
     }
+    if let (StdVal::HookHandle(reg), "remove", true, true) =
+        (&**s, name, args.is_empty(), kwargs.is_empty())
+    {
+        super::hook_handles::remove(reg);
+        return Ok(none);
+    }
     if let (StdVal::InstDict { obj }, true) = (&**s, kwargs.is_empty()) {
         return super::inst_dict::call_method(tx, obj, name, &args);
     }

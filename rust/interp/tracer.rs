@@ -88,6 +88,10 @@ pub struct Tracer<'py> {
     pub forced_break: Option<(u64, String, super::exit::Location)>,
     /// Set by a trace that ended that way: the split point to stop at when re-tracing.
     pub retrace: Option<(u64, String, super::exit::Location)>,
+    /// Forward hooks registered in the trace (`hook_handles.rs`).
+    pub hook_registrations: Vec<Rc<super::hook_handles::Registration>>,
+    /// Set when a registered hook requires tracing again (`hook_handles::check_*`).
+    pub hook_retrace: bool,
 }
 
 impl<'py> Tracer<'py> {
@@ -129,6 +133,8 @@ impl<'py> Tracer<'py> {
             root_split_points: 0,
             forced_break: None,
             retrace: None,
+            hook_registrations: Vec::new(),
+            hook_retrace: false,
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             seq_shadows: HashMap::new(),

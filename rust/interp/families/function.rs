@@ -64,6 +64,12 @@ impl Family for UserFunction {
     fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
         let py = tx.py;
         let f = func(v)?;
+        if let Some(o) = &f.obj {
+            let o = o.bind(py).clone();
+            if let Some(h) = crate::interp::hook_handles::register(tx, &o, &args)? {
+                return Ok(h);
+            }
+        }
         let rf = crate::interp::stdlib::r(tx)?;
         if f.obj.as_ref().is_some_and(|o| o.is(&rf.signature)) {
             return crate::interp::signature::signature_call(tx, &args, &kwargs);

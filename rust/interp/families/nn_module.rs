@@ -20,16 +20,20 @@ impl Family for NnModule {
         "nn.Module"
     }
 
-    python_object_verbs!(
-        getattr,
-        setattr,
-        call_method,
-        truthy,
-        python_type,
-        as_constant
-    );
+    python_object_verbs!(setattr, call_method, truthy, python_type, as_constant);
+
+    /// A hook dict read while a hook registered in the trace is pending ends the trace.
+    fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
+        if name.contains("hooks") {
+            let ptr = obj(v)?.obj.as_ptr() as usize;
+            crate::interp::hook_handles::check_module(tx, ptr, "its hooks read")?;
+        }
+        python_object::getattr(tx, v, name)
+    }
 
     fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
+        let ptr = obj(v)?.obj.as_ptr() as usize;
+        crate::interp::hook_handles::check_module(tx, ptr, "the module called")?;
         if let Some(r) = python_object::call_prelude(tx, v, &args, &kwargs)? {
             return Ok(r);
         }
