@@ -683,11 +683,6 @@ def gloo_group() -> Any:
     dist.destroy_process_group()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ferrodyn does not rewrite dist.all_reduce to a functional collective: it breaks "
-    "on AllreduceOptions / ProcessGroup.allreduce (torch.compile: one graph)",
-)
 def test_item_74_sync_collective_is_traced(gloo_group: Any) -> None:
     dist = gloo_group
 
@@ -695,6 +690,17 @@ def test_item_74_sync_collective_is_traced(gloo_group: Any) -> None:
         y = x + 1
         dist.all_reduce(y)
         return y * 2
+
+    compare(fn, t(), frames=1)
+
+
+def test_item_74_collective_with_an_explicit_op(gloo_group: Any) -> None:
+    dist = gloo_group
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        y = x * 3
+        dist.all_reduce(y, op=dist.ReduceOp.MAX)
+        return y + 1
 
     compare(fn, t(), frames=1)
 

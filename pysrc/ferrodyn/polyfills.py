@@ -763,6 +763,36 @@ def autograd_apply_target(cls: Any) -> Callable[..., Any]:
     return fn
 
 
+# -- torch.distributed collectives -------------------------------------------------------
+def _at_trace_time(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` at trace time on constant arguments (as `assume_constant_result` does)."""
+    fn._dynamo_marked_constant = True  # type: ignore[attr-defined]
+    return fn
+
+
+@_at_trace_time
+def _collective_names(op: Any, group: Any) -> tuple[str, str]:
+    """The functional collectives' names for a reduce op and a process group (None: the
+    default group)."""
+    import torch.distributed as dist
+    from torch.distributed import _functional_collectives as funcol
+
+    op_name = op.lower() if isinstance(op, str) else op.name.lower()
+    group_name = funcol._resolve_group_name(group if group is not None else dist.group.WORLD)
+    return op_name, str(group_name)
+
+
+def dist_all_reduce(tensor: Any, op: Any = None, group: Any = None, async_op: bool = False) -> Any:
+    """`dist.all_reduce(t)` inside the region: the functional collective, waited on and
+    copied back into `t` (what torch.compile rewrites it to); `async_op=True` breaks."""
+    if async_op:
+        unsupported("dist.all_reduce with async_op=True (torch.compile breaks there too)")
+    op_name, group_name = _collective_names("sum" if op is None else op, group)
+    out = torch.ops._c10d_functional.all_reduce(tensor, op_name, group_name)
+    out = torch.ops._c10d_functional.wait_tensor(out)
+    tensor.copy_(out)
+
+
 POLYFILLS: dict[Any, Callable[..., Any]] = {
     functools.reduce: reduce,
     functools.update_wrapper: update_wrapper,
@@ -790,6 +820,8 @@ POLYFILLS: dict[Any, Callable[..., Any]] = {
     torch.Tensor: tensor_constructor,
     **_LEGACY_TYPED,
 }
+if torch.distributed.is_available():
+    POLYFILLS[torch.distributed.all_reduce] = dist_all_reduce
 
 # What polyfills make in place of real objects: the code of the loss closure of
 # `cross_entropy_loss`, and the stand-in classes. Such a value must not leave the trace (be

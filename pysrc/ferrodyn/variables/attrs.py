@@ -90,13 +90,26 @@ def _is_plain_property(raw: Any) -> bool:
     return is_a(raw, property) and type(raw).__get__ is property.__get__
 
 
+def _c_getattribute(meta: type) -> bool:
+    """Whether `meta.__getattribute__` is pybind11's metaclass slot (C++ extension classes
+    such as `dist.ReduceOp`): it reads the class dict as `type`'s does, running no Python."""
+    slot = meta.__getattribute__
+    owner = getattr(slot, "__objclass__", None)
+    return (
+        type(slot) is types.WrapperDescriptorType
+        and is_a(owner, type)
+        and owner.__name__ == "pybind11_type"
+        and owner.__module__ == "pybind11_builtins"
+    )
+
+
 def _class_getattr(cls: type, name: str) -> tuple[int, Any]:
     """`cls.name` for a class: refuses lookups that would run user code (a descriptor with a
     Python `__get__` on the class or its metaclass); a metaclass's Python `__getattr__`
     reached by a failed lookup is AT_GETATTR (traced)."""
     meta = type(cls)
     if meta is not type:
-        if meta.__getattribute__ is not type.__getattribute__:
+        if meta.__getattribute__ is not type.__getattribute__ and not _c_getattribute(meta):
             raise Unsupported(f"attribute lookup through {meta.__qualname__}.__getattribute__")
         meta_attr = _class_lookup(meta, name)
         if meta_attr is not _MISSING and _python_descriptor(meta, meta_attr, name) is not None:

@@ -66,6 +66,9 @@ _CONST_TYPES = _CONST_TYPES | frozenset(
     )
     if isinstance(t, type)
 )
+if torch.distributed.is_available():
+    # `dist.ReduceOp.SUM` and the like: immutable enum values.
+    _CONST_TYPES = _CONST_TYPES | {torch.distributed.ReduceOp.RedOpType}
 # Stdlib functions that are pure on constant arguments: called natively, never traced (their
 # caches are dicts keyed by tuples of types and flags).
 _PURE_FUNCS: frozenset[int] = frozenset(
