@@ -73,11 +73,6 @@ def test_item_130_unused_values_are_not_guarded() -> None:
     assert fd.frame_count == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dict argument gets guards on every entry (here len(d['other'])) even when "
-    "only d['k'] is read: changing an unused entry recompiles",
-)
 def test_item_130_unused_dict_entry_not_guarded() -> None:
     d = {"k": 1.0, "other": [1, 2]}
 

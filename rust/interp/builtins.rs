@@ -622,7 +622,7 @@ pub fn len_of(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         Value::Tuple(t) => Value::constant(py, t.len()),
         Value::NamedTuple(n) => Value::constant(py, n.items.len()),
         Value::List(l) => Value::constant(py, l.items.borrow().len()),
-        Value::Dict(d) => Value::constant(py, d.items.borrow().len()),
+        Value::Dict(d) => Value::constant(py, d.len()),
         Value::Const(c) => Value::constant(
             py,
             c.bind(py)

@@ -106,12 +106,7 @@ pub fn init_call(
         else {
             return Err(Exit::brk("dict.__init__ arguments"));
         };
-        let items: Vec<(Py<PyAny>, Value)> = m
-            .items
-            .borrow()
-            .iter()
-            .map(|(k, v)| (k.clone_ref(py), v.clone()))
-            .collect();
+        let items: Vec<(Py<PyAny>, Value)> = m.snapshot(py);
         if !items.is_empty() {
             tx.dict_mutating(&d)?;
         }

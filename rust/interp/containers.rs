@@ -4,7 +4,7 @@
 
 use pyo3::prelude::*;
 
-use super::dispatch::{dict_key_const, dict_set, same_dict_key};
+use super::dispatch::{dict_key_const, dict_set};
 use super::exit::{Exit, TResult};
 use super::iter::unpack;
 use super::kinds::KIND_OBJECT;
@@ -214,11 +214,7 @@ pub fn call_container_method(
                 let key = tx
                     .as_python_constant(k)
                     .ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
-                Ok(d.items
-                    .borrow()
-                    .iter()
-                    .find(|(kk, _)| same_dict_key(kk.bind(py), &key))
-                    .map(|(_, v)| v.clone()))
+                tx.dict_get(d, &key)
             };
             match (name, args.as_slice()) {
                 ("keys", []) => Ok(super::dict_views::view(
@@ -259,12 +255,12 @@ pub fn call_container_method(
                     let key = tx
                         .as_python_constant(k)
                         .ok_or_else(|| Exit::brk("dict key that is not a constant"))?;
-                    let mut items = d.items.borrow_mut();
-                    match items
-                        .iter()
-                        .position(|(kk, _)| same_dict_key(kk.bind(py), &key))
-                    {
-                        Some(i) => Ok(items.remove(i).1),
+                    match d.position(py, &key) {
+                        Some(i) => {
+                            let v = tx.dict_entry_at(d, i)?;
+                            d.entries.borrow_mut().remove(i);
+                            Ok(v)
+                        }
                         None => rest
                             .first()
                             .cloned()
@@ -272,7 +268,7 @@ pub fn call_container_method(
                     }
                 }
                 ("clear", []) => {
-                    d.items.borrow_mut().clear();
+                    d.entries.borrow_mut().clear();
                     Ok(none)
                 }
                 _ => Err(Exit::brk(format!("dict.{name}"))),
@@ -438,7 +434,7 @@ fn shadow_dict_call(tx: &mut Tracer<'_>, o: &ObjVal, name: &str, args: &[Value])
                 items.push((k.clone().unbind(), kv[1].clone()));
             }
             let d = Rc::new(DictVal {
-                items: items.into(),
+                entries: items.into(),
                 source: o.source.clone(),
             });
             tx.dict_shadows.insert(key, d.clone());
@@ -450,14 +446,14 @@ fn shadow_dict_call(tx: &mut Tracer<'_>, o: &ObjVal, name: &str, args: &[Value])
     match (name, args) {
         ("__getitem__", [k]) => {
             let kc = dict_key_const(tx, k)?;
-            let found = d.get(py, kc.bind(py));
+            let found = tx.dict_get(&d, kc.bind(py))?;
             match found {
                 Some(v) => Ok(v),
                 None => missing_key(tx, o, k),
             }
         }
         ("__contains__", [k]) => Ok(Value::constant(py, super::ops::contains(tx, &dict, k)?)),
-        ("__len__", []) => Ok(Value::constant(py, d.items.borrow().len())),
+        ("__len__", []) => Ok(Value::constant(py, d.len())),
         ("__iter__", []) => crate::interp::families::iter(tx, &dict),
         ("__setitem__", [k, v]) => {
             super::ops::store_subscr(tx, &dict, k, v.clone())?;

@@ -52,16 +52,19 @@ impl ViewKind {
     }
 
     /// The view's items now, in the dict's order.
-    pub fn items(self, py: Python<'_>, d: &DictVal) -> Vec<Value> {
-        d.items
-            .borrow()
-            .iter()
+    pub fn items(self, tx: &mut Tracer<'_>, d: &DictVal) -> TResult<Vec<Value>> {
+        let py = tx.py;
+        if let ViewKind::Keys = self {
+            return Ok(d.keys(py).into_iter().map(Value::Const).collect());
+        }
+        Ok(tx
+            .dict_items(d)?
+            .into_iter()
             .map(|(k, v)| match self {
-                ViewKind::Keys => Value::Const(k.clone_ref(py)),
-                ViewKind::Values => v.clone(),
-                ViewKind::Items => Value::new_tuple(vec![Value::Const(k.clone_ref(py)), v.clone()]),
+                ViewKind::Values => v,
+                _ => Value::new_tuple(vec![Value::Const(k), v]),
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -94,7 +97,7 @@ pub fn contains(tx: &mut Tracer<'_>, d: &Rc<DictVal>, kind: ViewKind, x: &Value)
             let key = tx
                 .as_python_constant(k)
                 .ok_or_else(|| Exit::brk("`in` on dict items with a non-constant key"))?;
-            let found = d.get(tx.py, &key);
+            let found = tx.dict_get(d, &key)?;
             match found {
                 Some(found) => {
                     if super::ops::is_same(tx, &found, v).unwrap_or(false) {

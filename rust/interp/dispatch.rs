@@ -450,8 +450,8 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             };
             match other {
                 Value::Dict(o) => {
-                    for (k, v) in o.items.borrow().iter() {
-                        dict_set(tx, &d, k.clone_ref(py), v.clone());
+                    for (k, v) in o.snapshot(py) {
+                        dict_set(tx, &d, k, v);
                     }
                 }
                 other => match super::containers::sub_dict_items(tx, &other)? {
@@ -634,12 +634,12 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 None => Vec::new(),
                 Some(Value::Dict(d)) => {
                     let mut out = Vec::new();
-                    for (k, v) in d.items.borrow().iter() {
+                    for (k, v) in tx.dict_items(&d)? {
                         let k: String = k
                             .bind(py)
                             .extract()
                             .map_err(|_| Exit::brk("keywords must be strings"))?;
-                        out.push((k, v.clone()));
+                        out.push((k, v));
                     }
                     out
                 }
@@ -685,14 +685,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             };
             let kwdefaults = match kwdefaults {
                 Some(Value::Dict(d)) => Some(
-                    d.items
-                        .borrow()
-                        .iter()
+                    tx.dict_items(&d)?
+                        .into_iter()
                         .map(|(k, v)| {
-                            Ok((
-                                k.bind(py).extract::<String>().map_err(|e| tx.err(e))?,
-                                v.clone(),
-                            ))
+                            Ok((k.bind(py).extract::<String>().map_err(|e| tx.err(e))?, v))
                         })
                         .collect::<TResult<Vec<_>>>()?,
                 ),
@@ -920,7 +916,7 @@ pub fn same_dict_key(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> bool {
 /// Insert or overwrite `key` in a dict value (keys compared as a dict does).
 pub fn dict_set(tx: &Tracer<'_>, d: &DictVal, key: Py<PyAny>, v: Value) {
     let py = tx.py;
-    let mut items = d.items.borrow_mut();
+    let mut items = d.entries.borrow_mut();
     for (k, slot) in items.iter_mut() {
         if same_dict_key(k.bind(py), key.bind(py)) {
             *slot = v;

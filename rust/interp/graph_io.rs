@@ -51,9 +51,14 @@ impl<'py> Tracer<'py> {
                     "passing an OrderedDict/defaultdict to a tensor operation",
                 ))
             }
+            Value::Dict(d) if d.has_lazy() => {
+                return Err(Exit::brk(
+                    "passing a dict from the inputs to a tensor operation",
+                ))
+            }
             Value::Dict(d) => {
                 let out = PyDict::new(py);
-                for (k, val) in d.items.borrow().iter() {
+                for (k, val) in d.entries.borrow().iter() {
                     out.set_item(k.bind(py), self.to_graph_arg(val)?)
                         .map_err(|e| self.err(e))?;
                 }

@@ -235,12 +235,7 @@ pub fn call_method(tx: &mut Tracer<'_>, obj: &Value, name: &str, args: &[Value])
             Ok(Value::none(py))
         }
         ("update", [Value::Dict(d)]) => {
-            let items: Vec<(Py<PyAny>, Value)> = d
-                .items
-                .borrow()
-                .iter()
-                .map(|(k, v)| (k.clone_ref(py), v.clone()))
-                .collect();
+            let items: Vec<(Py<PyAny>, Value)> = tx.dict_items(d)?;
             for (k, v) in items {
                 store(tx, obj, &Value::Const(k), Some(v))?;
             }

@@ -374,8 +374,9 @@ fn find_generators(v: &Value, out: &mut Vec<Rc<GenVal>>, depth: usize) {
             .borrow()
             .iter()
             .for_each(|i| find_generators(i, out, depth + 1)),
+        // (An unread entry of a dict from the inputs is no generator made here.)
         Value::Dict(d) => d
-            .items
+            .entries
             .borrow()
             .iter()
             .for_each(|(_, i)| find_generators(i, out, depth + 1)),

@@ -147,13 +147,7 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
         }
         // `d1 | d2` (a new dict) and `d1 |= d2` (d1 updated in place), right side winning.
         (Value::Dict(a), Value::Dict(b)) if op % 13 == 7 => {
-            let entries = |d: &super::value::DictVal| -> Vec<(Py<PyAny>, Value)> {
-                d.items
-                    .borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone_ref(py), v.clone()))
-                    .collect()
-            };
+            let entries = |d: &super::value::DictVal| -> Vec<(Py<PyAny>, Value)> { d.snapshot(py) };
             let right = entries(b);
             let target = if inplace {
                 tx.dict_mutating(a)?;
@@ -400,11 +394,7 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
         let key = tx
             .as_python_constant(item)
             .ok_or_else(|| Exit::brk("dict membership of a non-constant key"))?;
-        return Ok(d
-            .items
-            .borrow()
-            .iter()
-            .any(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key)));
+        return Ok(d.position(py, &key).is_some());
     }
     if let Value::Object(o) = container {
         if o.kind == KIND_OBJECT && super::containers::stock_seq(tx, o) {
@@ -533,12 +523,7 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
             let key = tx
                 .as_python_constant(idx)
                 .ok_or_else(|| Exit::brk("dict lookup with a non-constant key"))?;
-            let found = d
-                .items
-                .borrow()
-                .iter()
-                .find(|(k, _)| super::dispatch::same_dict_key(k.bind(py), &key))
-                .map(|(_, v)| v.clone());
+            let found = tx.dict_get(d, &key)?;
             match found {
                 Some(v) => Ok(v),
                 None if tx.stdlib.tag(d).is_some() => super::stdlib::dict_missing(tx, d, &key),
@@ -905,16 +890,11 @@ pub fn delete_subscr(tx: &mut Tracer<'_>, container: &Value, key: &Value) -> TRe
             let k = tx
                 .as_python_constant(key)
                 .ok_or_else(|| Exit::brk("del of a dict item with a non-constant key"))?;
-            let pos = d
-                .items
-                .borrow()
-                .iter()
-                .position(|(kk, _)| crate::interp::dispatch::same_dict_key(kk.bind(py), &k));
-            let Some(pos) = pos else {
+            let Some(pos) = d.position(py, &k) else {
                 return Err(Exit::brk(format!("KeyError: {k}")));
             };
             tx.dict_mutating(d)?;
-            d.items.borrow_mut().remove(pos);
+            d.entries.borrow_mut().remove(pos);
             Ok(())
         }
         other => Err(Exit::brk(format!(

@@ -53,7 +53,7 @@ pub fn note_shared_tuples(tx: &mut Tracer<'_>, roots: &[&Value]) {
                 .iter()
                 .for_each(|i| walk(i, seen, depth + 1)),
             Value::Dict(d) if d.source.is_none() => d
-                .items
+                .entries
                 .borrow()
                 .iter()
                 .for_each(|(_, i)| walk(i, seen, depth + 1)),
@@ -139,7 +139,7 @@ pub fn template_for(
         Value::Dict(d) => match &d.source {
             Some(s) => fetch(s, extra),
             None => OutTemplate::Dict(
-                d.items
+                d.entries
                     .borrow()
                     .iter()
                     .map(|(k, i)| {
@@ -149,6 +149,8 @@ pub fn template_for(
                     .collect::<TResult<_>>()?,
             ),
         },
+        // An entry of a dict from the inputs the trace never read: the same object.
+        Value::Lazy(l) => fetch(&l.source, extra),
         Value::Object(o) => match &o.source {
             Some(s) => fetch(s, extra),
             None if o.obj.is(&tx.hooks.pending_traceback) => {

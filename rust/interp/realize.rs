@@ -20,6 +20,56 @@ use crate::side_effects::store::ptr_of;
 use crate::spec_cache::SPEC_CACHE;
 
 impl<'py> Tracer<'py> {
+    /// The value of entry `i` of `d`, realized (with its guards) if it had not been read.
+    pub fn dict_entry_at(&mut self, d: &DictVal, i: usize) -> TResult<Value> {
+        let entry = d.entries.borrow().get(i).map(|(_, v)| v.clone());
+        match entry {
+            Some(Value::Lazy(l)) => {
+                let obj = l.obj.bind(self.py).clone();
+                let v = self.realize(&obj, Some(l.source.clone()))?;
+                if let Some(slot) = d.entries.borrow_mut().get_mut(i) {
+                    if matches!(&slot.1, Value::Lazy(m) if Rc::ptr_eq(m, &l)) {
+                        slot.1 = v.clone();
+                    }
+                }
+                Ok(v)
+            }
+            Some(v) => Ok(v),
+            None => Err(Exit::internal("dict entry index out of range")),
+        }
+    }
+
+    /// `d[key]` for a constant key, if present (realized if it had not been read).
+    pub fn dict_get(&mut self, d: &DictVal, key: &Bound<'_, PyAny>) -> TResult<Option<Value>> {
+        match d.position(self.py, key) {
+            Some(i) => self.dict_entry_at(d, i).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every entry realized: the (key, value) pairs in order.
+    pub fn dict_items(&mut self, d: &DictVal) -> TResult<Vec<(Py<PyAny>, Value)>> {
+        let n = d.len();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let v = self.dict_entry_at(d, i)?;
+            let k = d.entries.borrow().get(i).map(|(k, _)| k.clone_ref(self.py));
+            match k {
+                Some(k) => out.push((k, v)),
+                None => return Err(Exit::internal("dict changed while its entries were read")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Realize every entry of `d` not read yet.
+    pub fn force_dict(&mut self, d: &DictVal) -> TResult<()> {
+        if d.has_lazy() {
+            self.dict_items(d)?;
+        }
+        Ok(())
+    }
+
     /// A symbolic value for a real object read from `source` (None: not guardable, e.g.
     /// a torch-internal global). Memoized per source.
     pub fn realize(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
@@ -201,11 +251,18 @@ impl<'py> Tracer<'py> {
                             "a dict argument with keys that are not str or int",
                         ));
                     }
-                    let val = self.realize(&v, sub)?;
+                    // Entries are read (realized and guarded) only when the trace uses them.
+                    let val = match sub {
+                        Some(s) => Value::Lazy(Rc::new(super::value::LazyVal {
+                            obj: v.unbind(),
+                            source: s,
+                        })),
+                        None => self.realize(&v, None)?,
+                    };
                     items.push((k.unbind(), val));
                 }
                 let v = Value::Dict(Rc::new(DictVal {
-                    items: items.into(),
+                    entries: items.into(),
                     source: source.clone(),
                 }));
                 if source.is_none() {

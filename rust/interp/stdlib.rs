@@ -421,8 +421,8 @@ fn make_partial(tx: &mut Tracer<'_>, args: &[Value], kwargs: &[(String, Value)])
                 args,
                 keywords: k,
             } => {
-                for (key, v) in k.items.borrow().iter() {
-                    dict_set(tx, &keywords, key.clone_ref(py), v.clone());
+                for (key, v) in k.snapshot(py) {
+                    dict_set(tx, &keywords, key, v);
                 }
                 (func.clone(), (**args).clone())
             }
@@ -454,12 +454,12 @@ fn call_partial(
     let mut all = pargs.to_vec();
     all.extend(args);
     let mut kw: Vec<(String, Value)> = Vec::new();
-    for (k, v) in keywords.items.borrow().iter() {
+    for (k, v) in tx.dict_items(keywords)? {
         let k: String = k
             .bind(py)
             .extract()
             .map_err(|_| Exit::brk("partial keywords that are not strings"))?;
-        kw.push((k, v.clone()));
+        kw.push((k, v));
     }
     for (k, v) in kwargs {
         match kw.iter_mut().find(|(kk, _)| *kk == k) {
@@ -692,7 +692,7 @@ pub fn len(tx: &mut Tracer<'_>, s: &StdVal) -> TResult<Value> {
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?.len(),
         StdVal::ModelOutput { .. } => super::model_output::present(tx, s)?.len(),
         StdVal::InstDict { obj } => super::inst_dict::len(tx, obj)?,
-        StdVal::DictView { dict, .. } => dict.items.borrow().len(),
+        StdVal::DictView { dict, .. } => dict.len(),
         other => {
             return Err(Exit::brk(format!(
                 "TypeError: object of type '{}' has no len()",
@@ -715,7 +715,7 @@ pub fn truthy_std(tx: &mut Tracer<'_>, s: &StdVal) -> bool {
             super::model_output::present(tx, s).map_or(true, |p| !p.is_empty())
         }
         StdVal::InstDict { obj } => super::inst_dict::len(tx, obj).map_or(true, |n| n != 0),
-        StdVal::DictView { dict, .. } => !dict.items.borrow().is_empty(),
+        StdVal::DictView { dict, .. } => !dict.is_empty(),
         _ => true,
     }
 }
@@ -729,7 +729,7 @@ pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<V
         StdVal::ModuleSlice { items, .. } => items.clone(),
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?,
         StdVal::ModelOutput { .. } => super::model_output::keys(tx, s)?,
-        StdVal::DictView { dict, kind } => kind.items(tx.py, dict),
+        StdVal::DictView { dict, kind } => kind.items(tx, dict)?,
         StdVal::InstDict { obj } => super::inst_dict::keys(tx, obj)?,
         other => {
             return Err(Exit::brk(format!(

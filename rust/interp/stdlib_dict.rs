@@ -116,12 +116,7 @@ pub(crate) fn make_counter(
     let py = tx.py;
     let d = Value::new_dict_val();
     let add = |tx: &mut Tracer<'_>, k: Py<PyAny>, n: Value| -> TResult<()> {
-        let old = d
-            .items
-            .borrow()
-            .iter()
-            .find(|(x, _)| super::dispatch::same_dict_key(x.bind(py), k.bind(py)))
-            .map(|(_, v)| v.clone());
+        let old = tx.dict_get(&d, k.bind(py))?;
         let v = match old {
             Some(o) => super::ops::binary_op(tx, 0, &o, &n)?,
             None => n,
@@ -132,7 +127,7 @@ pub(crate) fn make_counter(
     match args {
         [] => {}
         [Value::Dict(m)] => {
-            for (k, v) in m.snapshot(py) {
+            for (k, v) in tx.dict_items(m)? {
                 add(tx, k, v)?;
             }
         }
@@ -199,7 +194,7 @@ pub fn tagged_dict_method(
     match (name, args) {
         ("copy", []) => {
             let c = Value::new_dict_val();
-            *c.items.borrow_mut() = d.snapshot(py);
+            *c.entries.borrow_mut() = d.snapshot(py);
             tx.stdlib.set_tag(&c, DictTag { cls, factory });
             Ok(Some(Value::Dict(c)))
         }
@@ -217,7 +212,7 @@ pub fn tagged_dict_method(
                 .as_python_constant(k)
                 .ok_or_else(|| Exit::brk("OrderedDict.move_to_end of a non-constant key"))?;
             tx.dict_mutating(d)?;
-            let mut items = d.items.borrow_mut();
+            let mut items = d.entries.borrow_mut();
             let Some(i) = items
                 .iter()
                 .position(|(x, _)| super::dispatch::same_dict_key(x.bind(py), &key))

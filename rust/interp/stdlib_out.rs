@@ -61,7 +61,7 @@ pub fn as_python_constant<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py,
         Value::Dict(d) => {
             let tag = tx.stdlib.tag(d)?;
             let pairs: Option<Vec<_>> = d
-                .items
+                .entries
                 .borrow()
                 .iter()
                 .map(|(k, x)| {

@@ -62,6 +62,14 @@ pub enum Value {
     Exception(Rc<crate::interp::exceptions::ExcVal>),
     /// A modelled stdlib object (functools.partial, deque, set, map, ...): see stdlib.rs.
     Std(Rc<crate::interp::stdlib::StdVal>),
+    /// An entry of a dict from the inputs not read yet: realized (and guarded) when the
+    /// trace reads it (`Tracer::dict_entry`). Lives only inside a `DictVal`.
+    Lazy(Rc<LazyVal>),
+}
+
+pub struct LazyVal {
+    pub obj: Py<PyAny>,
+    pub source: Arc<crate::guards::Source>,
 }
 
 pub struct GenVal {
@@ -103,8 +111,11 @@ pub struct ListVal {
 }
 
 pub struct DictVal {
-    /// Insertion-ordered (key, value); keys are hashable Python constants.
-    pub items: RefCell<Vec<(Py<PyAny>, Value)>>,
+    /// Insertion-ordered (key, value); keys are hashable Python constants. A value may be
+    /// `Value::Lazy` (an unread entry of a dict from the inputs): read values through
+    /// `Tracer::dict_entry` / `Tracer::dict_values`, never from here directly, except for
+    /// the keys, the length, and copying entries into another dict.
+    pub entries: RefCell<Vec<(Py<PyAny>, Value)>>,
     pub source: SourceRef,
 }
 
@@ -129,23 +140,48 @@ pub struct FuncVal {
 }
 
 impl DictVal {
-    /// The value at the constant key `key` (compared as dict keys compare), if present.
-    pub fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> Option<Value> {
-        self.items
+    /// The index of the constant key `key` (compared as dict keys compare), if present.
+    pub fn position(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> Option<usize> {
+        self.entries
             .borrow()
             .iter()
-            .find(|(k, _)| crate::interp::dispatch::same_dict_key(k.bind(py), key))
-            .map(|(_, v)| v.clone())
+            .position(|(k, _)| crate::interp::dispatch::same_dict_key(k.bind(py), key))
     }
 
-    /// A copy of the (key, value) pairs, so the dict is not borrowed while they are used
-    /// (templating or tracing a value may reach the same dict again).
+    /// A copy of the (key, value) pairs as stored (unread entries of a dict from the inputs
+    /// stay `Value::Lazy`): for copying them into another dict, or rebuilding the dict.
+    /// Reading the values is `Tracer::dict_items`.
     pub fn snapshot(&self, py: Python<'_>) -> Vec<(Py<PyAny>, Value)> {
-        self.items
+        self.entries
             .borrow()
             .iter()
             .map(|(k, v)| (k.clone_ref(py), v.clone()))
             .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.borrow().is_empty()
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self, py: Python<'_>) -> Vec<Py<PyAny>> {
+        self.entries
+            .borrow()
+            .iter()
+            .map(|(k, _)| k.clone_ref(py))
+            .collect()
+    }
+
+    /// Whether an entry has not been read yet.
+    pub fn has_lazy(&self) -> bool {
+        self.entries
+            .borrow()
+            .iter()
+            .any(|(_, v)| matches!(v, Value::Lazy(_)))
     }
 }
 
@@ -330,6 +366,13 @@ impl Value {
             Value::Cell(_) | Value::ExternalCell(_) => "cell".into(),
             Value::Generator(_) => "generator".into(),
             Value::Std(s) => s.type_name().into(),
+            Value::Lazy(l) => l
+                .obj
+                .bind(py)
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             Value::GradMode(_) => "grad mode context manager".into(),
             Value::Super(_) => "super".into(),
             Value::Exception(e) => e
@@ -374,7 +417,7 @@ impl Value {
     /// A new, empty dict built by the trace.
     pub fn new_dict_val() -> Rc<DictVal> {
         let d = Rc::new(DictVal {
-            items: RefCell::new(Vec::new()),
+            entries: RefCell::new(Vec::new()),
             source: None,
         });
         note_fresh_container(Rc::as_ptr(&d) as usize);
@@ -384,7 +427,7 @@ impl Value {
     /// A new dict built by the trace, with these items (keys distinct, in order).
     pub fn new_dict_from(items: Vec<(Py<PyAny>, Value)>) -> Value {
         let d = Value::new_dict_val();
-        *d.items.borrow_mut() = items;
+        *d.entries.borrow_mut() = items;
         Value::Dict(d)
     }
 

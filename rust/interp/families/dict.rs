@@ -46,17 +46,12 @@ impl Family for Dict {
     /// Iterating a dict walks its keys, in insertion order.
     fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         let py = tx.py;
-        let keys = dict(v)?
-            .items
-            .borrow()
-            .iter()
-            .map(|(k, _)| Value::Const(k.clone_ref(py)))
-            .collect();
+        let keys = dict(v)?.keys(py).into_iter().map(Value::Const).collect();
         Ok(crate::interp::iter::items_iter(keys))
     }
 
     fn truthy(&self, _: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
-        Ok(!dict(v)?.items.borrow().is_empty())
+        Ok(!dict(v)?.is_empty())
     }
 
     fn python_type<'py>(&self, tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
@@ -72,7 +67,7 @@ impl Family for Dict {
             return crate::interp::stdlib_out::as_python_constant(tx, v);
         }
         let out = PyDict::new(tx.py);
-        for (k, val) in d.items.borrow().iter() {
+        for (k, val) in d.entries.borrow().iter() {
             out.set_item(k.bind(tx.py), tx.as_python_constant(val)?)
                 .ok()?;
         }

@@ -29,6 +29,7 @@ pub mod function;
 pub mod generator;
 pub mod grad_mode;
 pub mod iterator;
+pub mod lazy;
 pub mod list;
 pub mod marker;
 pub mod named_tuple;
@@ -156,6 +157,7 @@ pub fn family_of(v: &Value) -> &'static dyn Family {
         Value::Generator(_) => &generator::Generator,
         Value::Exception(_) => &exception::Exception,
         Value::Std(_) => &stdlib::Stdlib,
+        Value::Lazy(_) => &lazy::Lazy,
     }
 }
 
