@@ -190,9 +190,8 @@ class InputShapes:
         self.seen[source_name] = record
         return {d for d in dims if 0 <= d < ndim}
 
-    def symint(self, value: int, source_name: str, index: int) -> Any:
-        """A symbolic int for an `int` argument, or None when it stays a constant."""
-        key = f"int:{source_name}"
+    def _number_is_dynamic(self, kind: str, value: Any, source_name: str) -> bool:
+        key = f"{kind}:{source_name}"
         before = self.seen.get(key)
         if self.mode is True:
             dynamic = True
@@ -201,14 +200,32 @@ class InputShapes:
         else:
             dynamic = before is not None and before != [value]
             if dynamic and before != [None]:
-                log.info("automatic dynamic: int %s became dynamic", source_name)
-                _log_int(source_name, before, value)
+                log.info("automatic dynamic: %s %s became dynamic", kind, source_name)
+                _log_int(kind, source_name, before, value)
         self.seen[key] = [None] if dynamic else [value]
-        if not dynamic:
+        return dynamic
+
+    def symint(self, value: int, source_name: str, index: int) -> Any:
+        """A symbolic int for an `int` argument, or None when it stays a constant."""
+        if not self._number_is_dynamic("int", value, source_name):
             return None
         source = InputSource(index)
         # As torch.compile's unspecialised ints: any value, 0 and 1 included.
         sym = self.env.create_unspecified_symint_and_symbol(value, source, DimDynamic.DYNAMIC)
+        if not is_symbolic(sym):
+            return None
+        self.symbolic_inputs.append(index)
+        return sym
+
+    def symfloat(self, value: float, source_name: str, index: int) -> Any:
+        """A symbolic float for a `float` argument that changed since an earlier trace (or
+        under `dynamic=True`), as torch.compile unspecialises floats; None when it stays a
+        constant (also for NaN and infinities, which a symbol cannot stand for)."""
+        if not math.isfinite(value) or not self._number_is_dynamic("float", value, source_name):
+            return None
+        source = InputSource(index)
+        expr = self.env.create_unspecified_symbol(value, source, DimDynamic.DYNAMIC)
+        sym = self.env.create_symfloatnode(expr, hint=value, source=source)
         if not is_symbolic(sym):
             return None
         self.symbolic_inputs.append(index)
@@ -301,13 +318,13 @@ class ShapeGuard:
         return out
 
 
-def _log_int(source_name: str, before: list[int | None], value: int) -> None:
+def _log_int(kind: str, source_name: str, before: list[Any], value: Any) -> None:
     from . import logs
 
     logs.log(
         "recompiles",
         "%s",
-        f"automatic dynamic shapes: int {source_name} is now dynamic ({before[0]} -> {value})",
+        f"automatic dynamic shapes: {kind} {source_name} is now dynamic ({before[0]} -> {value})",
     )
 
 

@@ -183,10 +183,14 @@ class GraphBuilder:
         self._fakes.append(fake)
         return TensorVar(node, fake, self, type(tensor))
 
-    def add_int_input(self, value: int, source_name: str) -> TensorVar | None:
-        """An `int` argument as a symbolic graph input, when dynamic shapes make it one
-        (`dynamic=True`, or it changed since an earlier trace); None keeps it a constant."""
-        sym = self.shapes.symint(value, source_name, len(self._fakes))
+    def add_int_input(self, value: int | float, source_name: str) -> TensorVar | None:
+        """An `int` or `float` argument as a symbolic graph input, when dynamic shapes make
+        it one (`dynamic=True`, or it changed since an earlier trace); None keeps it a
+        constant."""
+        if type(value) is float:
+            sym = self.shapes.symfloat(value, source_name, len(self._fakes))
+        else:
+            sym = self.shapes.symint(value, source_name, len(self._fakes))
         if sym is None:
             return None
         node = self.graph.placeholder(self._unique(_sanitize(source_name)))
@@ -195,7 +199,7 @@ class GraphBuilder:
         self.example_inputs.append(value)  # type: ignore[arg-type]
         self.input_names.append(source_name)
         self._fakes.append(sym)
-        return TensorVar(node, sym, self, int)
+        return TensorVar(node, sym, self, type(value))
 
     def dynamic_dims(self, var: TensorVar) -> tuple[list[int], list[int]] | None:
         """(symbolic size dims, symbolic stride dims) of a graph input, or None if static."""

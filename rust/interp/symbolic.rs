@@ -23,7 +23,9 @@ impl<'py> Tracer<'py> {
         s: &Arc<Source>,
     ) -> TResult<Option<Value>> {
         let py = self.py;
-        if !from_local_items(s) || !obj.get_type().is(py.get_type::<pyo3::types::PyInt>()) {
+        let number = obj.get_type().is(py.get_type::<pyo3::types::PyInt>())
+            || obj.get_type().is(py.get_type::<pyo3::types::PyFloat>());
+        if !from_local_items(s) || !number {
             return Ok(None);
         }
         let var = self

@@ -1,0 +1,77 @@
+"""Float arguments under automatic dynamic shapes: the first change makes the float a
+symbolic graph input (one more graph, then none), as torch.compile unspecialises floats;
+every use of it still gives eager's answer."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import ferrodyn
+import pytest
+import torch
+
+X = torch.arange(3.0)
+VALUES = (1.5, 2.5, 3.25, -0.75)
+
+
+def _run(fn: Any, values: tuple[float, ...] = VALUES, **kw: Any) -> ferrodyn.testing.CompileCounter:
+    cnt = ferrodyn.testing.CompileCounter()
+    compiled = ferrodyn.compile(fn, backend=cnt, **kw)
+    for f in values:
+        got, expected = compiled(X, f), fn(X, f)
+        assert repr(got) == repr(expected), (f, got, expected)
+    return cnt
+
+
+def test_a_changing_float_becomes_symbolic() -> None:
+    def fn(x: torch.Tensor, f: float) -> Any:
+        return x * f + 1
+
+    assert _run(fn).frame_count == 2
+
+
+def test_python_arithmetic_on_the_float_is_returned_exactly() -> None:
+    def fn(x: torch.Tensor, f: float) -> Any:
+        g = f * 2 + 0.1
+        return x * g, g, f / 3
+
+    assert _run(fn).frame_count == 2
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda x, f: x * 2 if f > 2 else x - 1,
+        lambda x, f: torch.full((2,), f),
+        lambda x, f: (x + math.floor(f), int(f)),
+        lambda x, f: (x, f"{f:.2f}", str(f)),
+        lambda x, f: x.pow(f) if f > 0 else x,
+        lambda x, f: (x * max(f, 2.0), min(f, 0.0)),
+        lambda x, f: x.clamp(min=f),
+    ],
+)
+def test_uses_of_the_float_match_eager(use: Any) -> None:
+    def fn(x: torch.Tensor, f: float) -> Any:
+        return use(x, f)
+
+    _run(fn)
+
+
+def test_nan_and_infinity_stay_constants() -> None:
+    def fn(x: torch.Tensor, f: float) -> Any:
+        return x + f, math.isnan(f)
+
+    cnt = ferrodyn.testing.CompileCounter()
+    compiled = ferrodyn.compile(fn, backend=cnt)
+    for f in (1.0, 2.0, math.inf, float("nan"), -math.inf):
+        got, expected = compiled(X, f), fn(X, f)
+        torch.testing.assert_close(got[0], expected[0], equal_nan=True)
+        assert got[1] == expected[1]
+
+
+def test_dynamic_false_keeps_floats_specialised() -> None:
+    def fn(x: torch.Tensor, f: float) -> Any:
+        return x * f
+
+    assert _run(fn, dynamic=False).frame_count == len(VALUES)
