@@ -1,24 +1,17 @@
 //! `obj.method` for a user function bound to a receiver: calling it inlines the function
 //! with the receiver first.
 
-use std::rc::Rc;
-
 use pyo3::prelude::*;
 
 use super::{Args, Family, Kwargs};
-use crate::interp::exit::{Exit, TResult};
+use crate::interp::exit::TResult;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
 use crate::ImportCached;
 
 pub struct BoundMethod;
 
-fn parts(v: &Value) -> TResult<&Rc<(Value, Value)>> {
-    match v {
-        Value::BoundMethod(m) => Ok(m),
-        _ => Err(Exit::internal("bound-method family on another value")),
-    }
-}
+super::representation!(parts, BoundMethod, (Value, Value));
 
 impl Family for BoundMethod {
     fn name(&self) -> &'static str {

@@ -2,8 +2,6 @@
 //! list's `append`, a generator's `send`, ...), not yet called: calling it is the
 //! receiver family's `call_method`.
 
-use std::rc::Rc;
-
 use super::{Args, Family, Kwargs};
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::tracer::Tracer;
@@ -11,12 +9,7 @@ use crate::interp::value::Value;
 
 pub struct BuiltinMethod;
 
-fn parts(v: &Value) -> TResult<&Rc<(Value, String)>> {
-    match v {
-        Value::BuiltinMethod(m) => Ok(m),
-        _ => Err(Exit::internal("builtin-method family on another value")),
-    }
-}
+super::representation!(parts, BuiltinMethod, (Value, String));
 
 impl Family for BuiltinMethod {
     fn name(&self) -> &'static str {

@@ -53,16 +53,7 @@ impl Family for Constant {
         )))
     }
 
-    fn call_method(
-        &self,
-        tx: &mut Tracer<'_>,
-        v: &Value,
-        name: &str,
-        args: Args,
-        kwargs: Kwargs,
-    ) -> TResult<Value> {
-        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
-    }
+    super::container_methods!();
 
     fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         let py = tx.py;

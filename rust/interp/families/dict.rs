@@ -6,19 +6,14 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::{Args, Family, Kwargs};
-use crate::interp::exit::{Exit, TResult};
+use super::Family;
+use crate::interp::exit::TResult;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{DictVal, Value};
 
 pub struct Dict;
 
-fn dict(v: &Value) -> TResult<&Rc<DictVal>> {
-    match v {
-        Value::Dict(d) => Ok(d),
-        _ => Err(Exit::internal("dict family on another value")),
-    }
-}
+super::representation!(dict, Dict, DictVal);
 
 impl Family for Dict {
     fn name(&self) -> &'static str {
@@ -32,16 +27,7 @@ impl Family for Dict {
         Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))
     }
 
-    fn call_method(
-        &self,
-        tx: &mut Tracer<'_>,
-        v: &Value,
-        name: &str,
-        args: Args,
-        kwargs: Kwargs,
-    ) -> TResult<Value> {
-        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
-    }
+    super::container_methods!();
 
     /// Iterating a dict walks its keys, in insertion order.
     fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {

@@ -1,24 +1,17 @@
 //! Exception objects created in the trace (raised, caught, chained, stored): their
 //! semantics live in `interp/exceptions.rs`.
 
-use std::rc::Rc;
-
 use pyo3::prelude::*;
 
 use super::Family;
 use crate::interp::exceptions::ExcVal;
-use crate::interp::exit::{Exit, TResult};
+use crate::interp::exit::TResult;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
 
 pub struct Exception;
 
-fn exc(v: &Value) -> TResult<&Rc<ExcVal>> {
-    match v {
-        Value::Exception(e) => Ok(e),
-        _ => Err(Exit::internal("exception family on another value")),
-    }
-}
+super::representation!(exc, Exception, ExcVal);
 
 impl Family for Exception {
     fn name(&self) -> &'static str {

@@ -15,12 +15,7 @@ use crate::ImportCached;
 
 pub struct UserFunction;
 
-fn func(v: &Value) -> TResult<&Rc<FuncVal>> {
-    match v {
-        Value::Function(f) => Ok(f),
-        _ => Err(Exit::internal("function family on another value")),
-    }
-}
+super::representation!(func, Function, FuncVal);
 
 impl Family for UserFunction {
     fn name(&self) -> &'static str {

@@ -18,6 +18,43 @@ use super::kinds::*;
 use super::tracer::Tracer;
 use super::value::Value;
 
+/// `fn $name(v: &Value) -> TResult<&Rc<$ty>>`: a value's representation in the family
+/// whose values are `Value::$variant` (an internal error for any other value).
+macro_rules! representation {
+    ($name:ident, $variant:ident, $ty:ty) => {
+        fn $name(
+            v: &crate::interp::value::Value,
+        ) -> crate::interp::exit::TResult<&std::rc::Rc<$ty>> {
+            match v {
+                crate::interp::value::Value::$variant(x) => Ok(x),
+                _ => Err(crate::interp::exit::Exit::internal(concat!(
+                    stringify!($variant),
+                    " family on another value"
+                ))),
+            }
+        }
+    };
+}
+pub(crate) use representation;
+
+/// `call_method` for families whose methods are the builtin containers' own
+/// (`containers::call_container_method`: tuple, list, dict and the stdlib models).
+macro_rules! container_methods {
+    () => {
+        fn call_method(
+            &self,
+            tx: &mut crate::interp::tracer::Tracer<'_>,
+            v: &crate::interp::value::Value,
+            name: &str,
+            args: super::Args,
+            kwargs: super::Kwargs,
+        ) -> crate::interp::exit::TResult<crate::interp::value::Value> {
+            crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
+        }
+    };
+}
+pub(crate) use container_methods;
+
 pub mod bound_method;
 pub mod builtin_function;
 pub mod builtin_method;

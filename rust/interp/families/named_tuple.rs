@@ -7,19 +7,14 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{Args, Family, Kwargs};
+use super::Family;
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{NamedTupleVal, Value};
 
 pub struct NamedTuple;
 
-fn nt(v: &Value) -> TResult<&Rc<NamedTupleVal>> {
-    match v {
-        Value::NamedTuple(n) => Ok(n),
-        _ => Err(Exit::internal("namedtuple family on another value")),
-    }
-}
+super::representation!(nt, NamedTuple, NamedTupleVal);
 
 impl Family for NamedTuple {
     fn name(&self) -> &'static str {
@@ -94,16 +89,7 @@ impl Family for NamedTuple {
         )))
     }
 
-    fn call_method(
-        &self,
-        tx: &mut Tracer<'_>,
-        v: &Value,
-        name: &str,
-        args: Args,
-        kwargs: Kwargs,
-    ) -> TResult<Value> {
-        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
-    }
+    super::container_methods!();
 
     fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         let items = crate::interp::iter::unpack(tx, v)?;

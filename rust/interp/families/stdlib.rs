@@ -2,8 +2,6 @@
 //! `itemgetter`, ModelOutput, dict views, `inspect.Signature`, ...): their semantics live
 //! in `interp/stdlib*.rs`, one model per type; this family routes the verbs to them.
 
-use std::rc::Rc;
-
 use pyo3::prelude::*;
 
 use super::{Args, Family, Kwargs};
@@ -14,12 +12,7 @@ use crate::interp::value::Value;
 
 pub struct Stdlib;
 
-fn std_val(v: &Value) -> TResult<&Rc<StdVal>> {
-    match v {
-        Value::Std(s) => Ok(s),
-        _ => Err(Exit::internal("stdlib family on another value")),
-    }
-}
+super::representation!(std_val, Std, StdVal);
 
 impl Family for Stdlib {
     fn name(&self) -> &'static str {
@@ -54,16 +47,7 @@ impl Family for Stdlib {
         crate::interp::stdlib::call_std(tx, std_val(v)?, args, kwargs)
     }
 
-    fn call_method(
-        &self,
-        tx: &mut Tracer<'_>,
-        v: &Value,
-        name: &str,
-        args: Args,
-        kwargs: Kwargs,
-    ) -> TResult<Value> {
-        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
-    }
+    super::container_methods!();
 
     fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         crate::interp::stdlib::get_iter_std(tx, v, std_val(v)?)

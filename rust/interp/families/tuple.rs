@@ -5,7 +5,7 @@ use std::rc::Rc;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{Args, Family, Kwargs};
+use super::Family;
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
@@ -22,16 +22,7 @@ impl Family for Tuple {
         Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))
     }
 
-    fn call_method(
-        &self,
-        tx: &mut Tracer<'_>,
-        v: &Value,
-        name: &str,
-        args: Args,
-        kwargs: Kwargs,
-    ) -> TResult<Value> {
-        crate::interp::containers::call_container_method(tx, v, name, args, kwargs)
-    }
+    super::container_methods!();
 
     fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         let items = crate::interp::iter::unpack(tx, v)?;
