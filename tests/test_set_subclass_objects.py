@@ -127,3 +127,20 @@ def test_frozenset_global_is_a_constant() -> None:
         return x + len(FROZEN), sorted(FROZEN), "p" in FROZEN
 
     assert_same(fn, X, frames=1, fullgraph=True)
+
+
+def test_a_plain_set_changed_then_iterated_after_a_break_keeps_eager_order() -> None:
+    def fn(x: torch.Tensor, s: set) -> Any:
+        s.add("z")
+        s.discard("a")
+        s.update(["q", "r"])
+        torch._dynamo.graph_break()
+        return x + len(s), list(s)
+
+    cnt = ferrodyn.testing.CompileCounter()
+    compiled = ferrodyn.compile(fn, backend=cnt)
+    for i in range(3):
+        e_obj, c_obj = {"a", "b", str(i), "m"}, {"a", "b", str(i), "m"}
+        expected, got = fn(X, e_obj), compiled(X, c_obj)
+        assert repr(got) == repr(expected)
+        assert list(c_obj) == list(e_obj)

@@ -183,7 +183,7 @@ class GraphBuilder:
         self._fakes.append(fake)
         return TensorVar(node, fake, self, type(tensor))
 
-    def add_int_input(self, value: int | float, source_name: str) -> TensorVar | None:
+    def add_int_input(self, value: float, source_name: str) -> TensorVar | None:
         """An `int` or `float` argument as a symbolic graph input, when dynamic shapes make
         it one (`dynamic=True`, or it changed since an earlier trace); None keeps it a
         constant."""

@@ -68,6 +68,9 @@ pub struct SetVal {
     pinned: Option<std::sync::Arc<crate::guards::Source>>,
     /// A pinned set's change is logged for replay (`call_method`): it may change.
     logged: Cell<bool>,
+    /// A pinned set's changes in order (`SetOp`): replayed on the real set one by one, as
+    /// eager's methods make them, so that its iteration order afterwards is eager's.
+    ops: RefCell<Vec<SetOp>>,
     /// A pinned set's members in the real set's iteration order (what iterating it
     /// yields while the trace has not changed it, under a guard on that order).
     order: Option<Py<pyo3::types::PyTuple>>,
@@ -118,6 +121,13 @@ fn member<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Member<'py>> {
     Ok(Member::Ident(id))
 }
 
+/// One change of a set's storage, as CPython's set methods make them.
+pub enum SetOp {
+    Add(Py<PyAny>),
+    Discard(Py<PyAny>),
+    Clear,
+}
+
 impl SetVal {
     pub fn new(py: Python<'_>) -> PyResult<SetVal> {
         Ok(SetVal {
@@ -126,6 +136,7 @@ impl SetVal {
             version: Cell::new(0),
             pinned: None,
             logged: Cell::new(false),
+            ops: RefCell::new(Vec::new()),
             order: None,
         })
     }
@@ -154,14 +165,23 @@ impl SetVal {
         Some(list.iter().map(|m| m.unbind()).collect())
     }
 
-    /// What a changed mirror replays on the real set: its members (constants only).
-    pub fn replay_items(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+    /// What a changed mirror replays on the real set: its changes in order (constant
+    /// members only), as (op, member): 0 add, 1 discard, 2 clear.
+    pub fn replay_ops(&self, py: Python<'_>) -> Option<Vec<(u8, Py<PyAny>)>> {
         if !self.objs.borrow().is_empty() {
             return None;
         }
-        PySet::new(py, self.real.bind(py).iter())
-            .ok()
-            .map(|s| s.into_any().unbind())
+        Some(
+            self.ops
+                .borrow()
+                .iter()
+                .map(|op| match op {
+                    SetOp::Add(m) => (0, m.clone_ref(py)),
+                    SetOp::Discard(m) => (1, m.clone_ref(py)),
+                    SetOp::Clear => (2, py.None()),
+                })
+                .collect(),
+        )
     }
 
     /// The source of the pre-existing set this mirrors, if any.
@@ -196,6 +216,9 @@ impl SetVal {
                 let s = self.real.bind(tx.py);
                 if !s.contains(&c).map_err(|e| tx.err(e))? {
                     self.version.set(self.version.get() + 1);
+                    if self.pinned.is_some() {
+                        self.ops.borrow_mut().push(SetOp::Add(c.clone().unbind()));
+                    }
                     s.add(c).map_err(|e| tx.err(e))?;
                 }
             }
@@ -214,7 +237,13 @@ impl SetVal {
     fn discard(&self, tx: &Tracer<'_>, v: &Value) -> TResult<bool> {
         self.mutable()?;
         let found = match member(tx, v)? {
-            Member::Const(c) => self.real.bind(tx.py).discard(c).map_err(|e| tx.err(e))?,
+            Member::Const(c) => {
+                let found = self.real.bind(tx.py).discard(&c).map_err(|e| tx.err(e))?;
+                if found && self.pinned.is_some() {
+                    self.ops.borrow_mut().push(SetOp::Discard(c.unbind()));
+                }
+                found
+            }
             Member::Ident(id) => {
                 let mut objs = self.objs.borrow_mut();
                 let before = objs.len();
@@ -412,6 +441,7 @@ pub fn pinned_mirror(
         version: Cell::new(0),
         pinned: Some(src.clone()),
         logged: Cell::new(false),
+        ops: RefCell::new(Vec::new()),
         order: Some(order.unbind()),
     })))))
 }
@@ -613,6 +643,9 @@ pub fn call_method(
             }
             ("clear", []) => {
                 set.mutable()?;
+                if set.pinned.is_some() {
+                    set.ops.borrow_mut().push(SetOp::Clear);
+                }
                 set.real.bind(py).clear();
                 set.objs.borrow_mut().clear();
                 set.version.set(set.version.get() + 1);
@@ -775,6 +808,7 @@ pub fn set_algebra(
         version: Cell::new(0),
         pinned: None,
         logged: Cell::new(false),
+        ops: RefCell::new(Vec::new()),
         order: None,
     })))))
 }

@@ -27,7 +27,8 @@ pub enum Op {
     DelAttr(OutTemplate, String),
     ListContents(OutTemplate, Vec<OutTemplate>),
     /// A set's new contents (constants).
-    SetContents(OutTemplate, Py<PyAny>),
+    /// A set's changes, one by one (0 add, 1 discard, 2 clear), as eager made them.
+    SetOps(OutTemplate, Vec<(u8, Py<PyAny>)>),
     DictContents(OutTemplate, Vec<(Py<PyAny>, OutTemplate)>),
     SetGlobal(Py<PyAny>, String, OutTemplate),
     DelGlobal(Py<PyAny>, String),
@@ -92,10 +93,10 @@ pub fn plan(
                 let crate::interp::stdlib::StdVal::Set(sv) = &**set else {
                     return Err(Exit::internal("set contents of a non-set"));
                 };
-                let items = sv
-                    .replay_items(py)
+                let ops = sv
+                    .replay_ops(py)
                     .ok_or_else(|| Exit::brk("a set from the inputs given non-constant members"))?;
-                Op::SetContents(target, items)
+                Op::SetOps(target, ops)
             }
             Mutation::ListContents(l) => {
                 let target = tmpl!(tx, &Value::List(l.clone()))?;
@@ -246,12 +247,18 @@ impl ReplayPlan {
                         .bind(py)
                         .call_method1("__delattr__", (b(t)?, name))?;
                 }
-                Op::SetContents(t, items) => {
+                Op::SetOps(t, ops) => {
+                    // set's own C operations (a subclass's methods never run), in order.
                     let target = b(t)?;
                     let target = target.cast::<pyo3::types::PySet>()?;
-                    target.clear();
-                    for item in items.bind(py).try_iter()? {
-                        target.add(item?)?;
+                    for (op, member) in ops {
+                        match op {
+                            0 => target.add(member.bind(py))?,
+                            1 => {
+                                target.discard(member.bind(py))?;
+                            }
+                            _ => target.clear(),
+                        }
                     }
                 }
                 Op::ListContents(t, items) => {
