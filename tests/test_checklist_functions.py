@@ -705,6 +705,32 @@ def test_item_74_collective_with_an_explicit_op(gloo_group: Any) -> None:
     compare(fn, t(), frames=1)
 
 
+def test_item_74_all_gather_and_reduce_scatter_are_traced(gloo_group: Any) -> None:
+    dist = gloo_group
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        y = x * 2
+        gathered = torch.empty_like(y)
+        dist.all_gather_into_tensor(gathered, y)
+        scattered = torch.empty_like(y)
+        dist.reduce_scatter_tensor(scattered, gathered + 1)
+        return scattered - 1
+
+    compare(fn, t(), frames=1)
+
+
+def test_item_74_all_gather_into_a_list_is_traced(gloo_group: Any) -> None:
+    dist = gloo_group
+
+    def fn(x: torch.Tensor) -> Any:
+        y = x + 1
+        parts = [torch.empty_like(y)]
+        dist.all_gather(parts, y)
+        return parts[0] * 2, len(parts)
+
+    compare(fn, t(), frames=1)
+
+
 def test_item_74_async_collective_breaks(gloo_group: Any) -> None:
     dist = gloo_group
 

@@ -771,15 +771,15 @@ def _at_trace_time(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @_at_trace_time
-def _collective_names(op: Any, group: Any) -> tuple[str, str]:
+def _collective_names(op: Any, group: Any) -> tuple[str, str, int]:
     """The functional collectives' names for a reduce op and a process group (None: the
-    default group)."""
+    default group), and the group's size."""
     import torch.distributed as dist
     from torch.distributed import _functional_collectives as funcol
 
     op_name = op.lower() if isinstance(op, str) else op.name.lower()
-    group_name = funcol._resolve_group_name(group if group is not None else dist.group.WORLD)
-    return op_name, str(group_name)
+    pg = group if group is not None else dist.group.WORLD
+    return op_name, str(funcol._resolve_group_name(pg)), dist.get_world_size(pg)
 
 
 def dist_all_reduce(tensor: Any, op: Any = None, group: Any = None, async_op: bool = False) -> Any:
@@ -787,10 +787,49 @@ def dist_all_reduce(tensor: Any, op: Any = None, group: Any = None, async_op: bo
     copied back into `t` (what torch.compile rewrites it to); `async_op=True` breaks."""
     if async_op:
         unsupported("dist.all_reduce with async_op=True (torch.compile breaks there too)")
-    op_name, group_name = _collective_names("sum" if op is None else op, group)
+    op_name, group_name, _ = _collective_names("sum" if op is None else op, group)
     out = torch.ops._c10d_functional.all_reduce(tensor, op_name, group_name)
     out = torch.ops._c10d_functional.wait_tensor(out)
     tensor.copy_(out)
+
+
+def dist_all_gather_into_tensor(
+    output_tensor: Any, input_tensor: Any, group: Any = None, async_op: bool = False
+) -> Any:
+    """`dist.all_gather_into_tensor(out, t)`: the functional all-gather, copied into `out`."""
+    if async_op:
+        unsupported("dist.all_gather_into_tensor with async_op=True (torch.compile breaks too)")
+    _, group_name, size = _collective_names("sum", group)
+    out = torch.ops._c10d_functional.all_gather_into_tensor(input_tensor, size, group_name)
+    out = torch.ops._c10d_functional.wait_tensor(out)
+    output_tensor.copy_(out)
+
+
+def dist_all_gather(
+    tensor_list: Any, tensor: Any, group: Any = None, async_op: bool = False
+) -> Any:
+    """`dist.all_gather(tensors, t)`: the functional all-gather of `t`, one chunk copied
+    into each tensor of the list."""
+    if async_op:
+        unsupported("dist.all_gather with async_op=True (torch.compile breaks too)")
+    _, group_name, size = _collective_names("sum", group)
+    out = torch.ops._c10d_functional.all_gather_into_tensor(tensor, size, group_name)
+    out = torch.ops._c10d_functional.wait_tensor(out)
+    for dst, src in zip(tensor_list, out.chunk(size), strict=True):
+        dst.copy_(src)
+
+
+def dist_reduce_scatter_tensor(
+    output: Any, input: Any, op: Any = None, group: Any = None, async_op: bool = False
+) -> Any:
+    """`dist.reduce_scatter_tensor(out, t)`: the functional reduce-scatter, copied into
+    `out`."""
+    if async_op:
+        unsupported("dist.reduce_scatter_tensor with async_op=True (torch.compile breaks too)")
+    op_name, group_name, size = _collective_names("sum" if op is None else op, group)
+    out = torch.ops._c10d_functional.reduce_scatter_tensor(input, op_name, size, group_name)
+    out = torch.ops._c10d_functional.wait_tensor(out)
+    output.copy_(out)
 
 
 POLYFILLS: dict[Any, Callable[..., Any]] = {
@@ -822,6 +861,9 @@ POLYFILLS: dict[Any, Callable[..., Any]] = {
 }
 if torch.distributed.is_available():
     POLYFILLS[torch.distributed.all_reduce] = dist_all_reduce
+    POLYFILLS[torch.distributed.all_gather_into_tensor] = dist_all_gather_into_tensor
+    POLYFILLS[torch.distributed.all_gather] = dist_all_gather
+    POLYFILLS[torch.distributed.reduce_scatter_tensor] = dist_reduce_scatter_tensor
 
 # What polyfills make in place of real objects: the code of the loss closure of
 # `cross_entropy_loss`, and the stand-in classes. Such a value must not leave the trace (be
