@@ -12,7 +12,7 @@ import pytest
 import torch
 
 X = torch.arange(3.0)
-VALUES = (1.5, 2.5, 3.25, -0.75)
+VALUES = (1.5, 2.5, 3.25, -0.75, 0.0, 1.0)
 
 
 def _run(fn: Any, values: tuple[float, ...] = VALUES, **kw: Any) -> ferrodyn.testing.CompileCounter:
@@ -49,6 +49,13 @@ def test_python_arithmetic_on_the_float_is_returned_exactly() -> None:
         lambda x, f: x.pow(f) if f > 0 else x,
         lambda x, f: (x * max(f, 2.0), min(f, 0.0)),
         lambda x, f: x.clamp(min=f),
+        lambda x, f: (x, "%s" % f, "%.1f|%s" % (f, f), "{}".format(f)),  # noqa: UP031, UP032
+        lambda x, f: (max(f, 2), min(f, 2), max(1, f, 3.0)),
+        lambda x, f: (x * math.sqrt(abs(f)), math.exp(f), f**2, abs(f), -f),
+        lambda x, f: (round(f, 2), round(f), f.is_integer(), divmod(f, 1.0)),
+        lambda x, f: (isinstance(f, float), type(f).__name__, f == 1.5, f in (1.5, 2.5)),
+        lambda x, f: ({f: 1}, hash(f), repr(f), bool(f)),
+        lambda x, f: (math.floor(f), math.ceil(f), math.trunc(f), float(f)),
     ],
 )
 def test_uses_of_the_float_match_eager(use: Any) -> None:

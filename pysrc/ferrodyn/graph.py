@@ -24,6 +24,27 @@ from . import dynamic_shapes
 from .exc import Unsupported
 
 
+def _flat(value: Any) -> list[Any]:
+    if type(value) in (tuple, list):
+        return [x for v in value for x in _flat(v)]
+    if type(value) is dict:
+        return [x for v in value.values() for x in _flat(v)]
+    return [value]
+
+
+def _formats_symbolic(args: Any, kwargs: Any) -> bool:
+    """Whether a call mixes text (str/bytes) with symbolic numbers."""
+    flat = _flat([args, kwargs])
+    return any(isinstance(a, (str, bytes)) for a in flat) and any(
+        dynamic_shapes.is_symbolic(a) for a in flat
+    )
+
+
+def _specialised(var: TensorVar) -> Any:
+    value = var.fake
+    return dynamic_shapes.specialize(value) if dynamic_shapes.is_symbolic(value) else value
+
+
 class TensorVar:
     """A tensor inside the trace: the FX node that produces it and its fake value."""
 
@@ -288,6 +309,18 @@ class GraphBuilder:
     def _record(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
         fake_args = _map(args, _fake_of)
         fake_kwargs = _map(kwargs, _fake_of)
+        if kind == "call_function" and _formats_symbolic(fake_args, fake_kwargs):
+            # `"%s" % n`, `s + str(n)`-like operations on a symbolic number: the text
+            # needs its value (formatting a symbol would give the symbol's name), so it is
+            # specialised (guarded) and the call made on plain numbers.
+            plain_args = _map(args, _specialised)
+            plain_kwargs = _map(kwargs, _specialised)
+            try:
+                return target(*plain_args, **plain_kwargs)
+            except Exception as e:  # noqa: BLE001 - eager raises the same error
+                raise Unsupported(
+                    f"{describe_target(target)} raised {type(e).__name__}: {e}"
+                ) from None
         try:
             with self.fake_mode:
                 if kind == "call_method":

@@ -453,10 +453,15 @@ pub fn call_builtin<'py>(
         };
         // Symbolic sizes among ints: `torch.sym_max`/`sym_min` nodes (the result stays
         // symbolic, as in torch.compile).
+        // (Only ints: with a float among them eager's result keeps the winner's type,
+        // which a symbolic max/min would not.)
         let int_like = |tx: &Tracer<'_>, v: &Value| {
-            tx.is_symbolic(v)
+            let symbolic_int = tx.is_symbolic(v)
+                && crate::interp::families::python_type(tx, v)
+                    .is_ok_and(|t| t.is(py.get_type::<pyo3::types::PyInt>()));
+            symbolic_int
                 || v.as_const(py)
-                    .is_some_and(|c| c.is_instance_of::<pyo3::types::PyInt>())
+                    .is_some_and(|c| c.is_exact_instance_of::<pyo3::types::PyInt>())
         };
         if items.len() >= 2
             && items.iter().any(|v| tx.is_symbolic(v))
