@@ -32,12 +32,14 @@ def _flat(value: Any) -> list[Any]:
     return [value]
 
 
-def _formats_symbolic(args: Any, kwargs: Any) -> bool:
-    """Whether a call mixes text (str/bytes) with symbolic numbers."""
-    flat = _flat([args, kwargs])
-    return any(isinstance(a, (str, bytes)) for a in flat) and any(
-        dynamic_shapes.is_symbolic(a) for a in flat
-    )
+def _formats_symbolic(args: tuple, kwargs: dict) -> bool:
+    """Whether a call mixes text (a str/bytes argument) with symbolic numbers. Asked for
+    every recorded op: nothing is built unless an argument is text."""
+    if not any(isinstance(a, (str, bytes)) for a in args) and not any(
+        isinstance(a, (str, bytes)) for a in kwargs.values()
+    ):
+        return False
+    return any(dynamic_shapes.is_symbolic(a) for a in _flat([args, kwargs]))
 
 
 def _specialised(var: TensorVar) -> Any:

@@ -83,11 +83,6 @@ pub fn register(
     Ok(Some(Value::Std(Rc::new(StdVal::HookHandle(reg)))))
 }
 
-/// `handle.remove()`.
-pub fn remove(reg: &Registration) {
-    reg.removed.set(true);
-}
-
 /// A live registration on the module at `module` (None: on any module).
 fn live(tx: &Tracer<'_>, module: Option<usize>) -> Option<Rc<Registration>> {
     tx.hook_registrations

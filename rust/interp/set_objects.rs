@@ -26,21 +26,18 @@ use crate::guards::{Guard, Source};
 fn base<'py>(tx: &Tracer<'py>, o: &ObjVal) -> Option<Bound<'py, pyo3::types::PyType>> {
     let py = tx.py;
     let obj = o.obj.bind(py);
-    if o.kind != KIND_OBJECT
-        || o.source.is_none()
-        || tx
-            .side_effects
-            .has_pending(crate::side_effects::store::ptr_of(&o.obj))
-    {
-        return None;
-    }
-    if obj.is_instance_of::<PySet>() && !obj.is_exact_instance_of::<PySet>() {
-        Some(py.get_type::<PySet>())
+    // The type tests first: this is asked on every attribute read of an object.
+    let ty = if obj.is_instance_of::<PySet>() && !obj.is_exact_instance_of::<PySet>() {
+        py.get_type::<PySet>()
     } else if obj.is_instance_of::<PyFrozenSet>() && !obj.is_exact_instance_of::<PyFrozenSet>() {
-        Some(py.get_type::<PyFrozenSet>())
+        py.get_type::<PyFrozenSet>()
     } else {
-        None
-    }
+        return None;
+    };
+    let pending = tx
+        .side_effects
+        .has_pending(crate::side_effects::store::ptr_of(&o.obj));
+    (o.kind == KIND_OBJECT && o.source.is_some() && !pending).then_some(ty)
 }
 
 /// Whether `type(o).name` is the base's own `name` and no instance attribute shadows it;

@@ -128,6 +128,16 @@ pub enum SetOp {
     Clear,
 }
 
+impl SetOp {
+    fn clone_ref(&self, py: Python<'_>) -> SetOp {
+        match self {
+            SetOp::Add(m) => SetOp::Add(m.clone_ref(py)),
+            SetOp::Discard(m) => SetOp::Discard(m.clone_ref(py)),
+            SetOp::Clear => SetOp::Clear,
+        }
+    }
+}
+
 impl SetVal {
     pub fn new(py: Python<'_>) -> PyResult<SetVal> {
         Ok(SetVal {
@@ -166,8 +176,8 @@ impl SetVal {
     }
 
     /// What a changed mirror replays on the real set: its changes in order (constant
-    /// members only), as (op, member): 0 add, 1 discard, 2 clear.
-    pub fn replay_ops(&self, py: Python<'_>) -> Option<Vec<(u8, Py<PyAny>)>> {
+    /// members only).
+    pub fn replay_ops(&self, py: Python<'_>) -> Option<Vec<SetOp>> {
         if !self.objs.borrow().is_empty() {
             return None;
         }
@@ -175,11 +185,7 @@ impl SetVal {
             self.ops
                 .borrow()
                 .iter()
-                .map(|op| match op {
-                    SetOp::Add(m) => (0, m.clone_ref(py)),
-                    SetOp::Discard(m) => (1, m.clone_ref(py)),
-                    SetOp::Clear => (2, py.None()),
-                })
+                .map(|op| op.clone_ref(py))
                 .collect(),
         )
     }
@@ -515,7 +521,7 @@ pub fn call_method(
     if let (StdVal::HookHandle(reg), "remove", true, true) =
         (&**s, name, args.is_empty(), kwargs.is_empty())
     {
-        super::hook_handles::remove(reg);
+        reg.removed.set(true);
         return Ok(none);
     }
     if let (StdVal::InstDict { obj }, true) = (&**s, kwargs.is_empty()) {

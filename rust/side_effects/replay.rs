@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
+use crate::interp::stdlib_set::SetOp;
 use pyo3::types::{PyDict, PyList};
 
 use super::store::Mutation;
@@ -27,8 +29,8 @@ pub enum Op {
     DelAttr(OutTemplate, String),
     ListContents(OutTemplate, Vec<OutTemplate>),
     /// A set's new contents (constants).
-    /// A set's changes, one by one (0 add, 1 discard, 2 clear), as eager made them.
-    SetOps(OutTemplate, Vec<(u8, Py<PyAny>)>),
+    /// A set's changes, one by one, as eager made them.
+    SetOps(OutTemplate, Vec<SetOp>),
     DictContents(OutTemplate, Vec<(Py<PyAny>, OutTemplate)>),
     SetGlobal(Py<PyAny>, String, OutTemplate),
     DelGlobal(Py<PyAny>, String),
@@ -251,13 +253,13 @@ impl ReplayPlan {
                     // set's own C operations (a subclass's methods never run), in order.
                     let target = b(t)?;
                     let target = target.cast::<pyo3::types::PySet>()?;
-                    for (op, member) in ops {
+                    for op in ops {
                         match op {
-                            0 => target.add(member.bind(py))?,
-                            1 => {
-                                target.discard(member.bind(py))?;
+                            SetOp::Add(m) => target.add(m.bind(py))?,
+                            SetOp::Discard(m) => {
+                                target.discard(m.bind(py))?;
                             }
-                            _ => target.clear(),
+                            SetOp::Clear => target.clear(),
                         }
                     }
                 }

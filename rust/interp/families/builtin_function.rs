@@ -29,14 +29,14 @@ impl Family for BuiltinFunction {
     );
 
     fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
-        if let Some(r) = python_object::symbolic(tx, v, &args, &kwargs)? {
+        let f = obj(v)?.obj.bind(tx.py).clone();
+        if let Some(r) = crate::interp::calls::symbolic_call(tx, &f, &args, &kwargs)? {
             return Ok(r);
         }
         if let Some(r) = python_object::call_prelude(tx, v, &args, &kwargs)? {
             return Ok(r);
         }
         let o = obj(v)?;
-        let f = o.obj.bind(tx.py).clone();
         if o.kind == KIND_OPERATOR && tx.as_python_constant_all(&args).is_none() {
             if let Some(r) = crate::interp::ops::operator_on_values(tx, &f, &args)? {
                 return Ok(r);

@@ -60,8 +60,7 @@ impl Family for UserFunction {
         let py = tx.py;
         let f = func(v)?;
         if let Some(o) = &f.obj {
-            let o = o.bind(py).clone();
-            if let Some(h) = crate::interp::hook_handles::register(tx, &o, &args)? {
+            if let Some(h) = crate::interp::hook_handles::register(tx, o.bind(py), &args)? {
                 return Ok(h);
             }
         }

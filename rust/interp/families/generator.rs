@@ -42,10 +42,10 @@ impl Family for Generator {
         if !kwargs.is_empty() {
             return Err(Exit::brk("keyword arguments to a generator method"));
         }
-        let iter = crate::interp::iter::generator_send;
+        let send = crate::interp::iter::generator_send;
         match (name, args.as_slice()) {
-            ("send", [x]) => iter(tx, g, x.clone()),
-            ("__next__", []) => iter(tx, g, Value::none(py)),
+            ("send", [x]) => send(tx, g, x.clone()),
+            ("__next__", []) => send(tx, g, Value::none(py)),
             ("close", []) => crate::interp::iter::generator_close(tx, g),
             ("throw", [e, ..]) if args.len() <= 3 => {
                 let exc = match args.get(1) {

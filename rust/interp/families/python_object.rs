@@ -16,7 +16,7 @@ use pyo3::types::PyDict;
 
 use super::{Args, Kwargs};
 use crate::guards::{Guard, Source};
-use crate::interp::calls::{call_dunder, symbolic_call};
+use crate::interp::calls::call_dunder;
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::kinds::*;
 use crate::interp::tracer::Tracer;
@@ -65,6 +65,18 @@ macro_rules! python_object_verbs {
             kwargs: super::Kwargs,
         ) -> crate::interp::exit::TResult<crate::interp::value::Value> {
             super::python_object::call_method(tx, v, name, args, kwargs)
+        }
+    };
+    (@one call) => {
+        /// The shared call checks, and nothing more: anything else is not traceable.
+        fn call(
+            &self,
+            tx: &mut crate::interp::tracer::Tracer<'_>,
+            v: &crate::interp::value::Value,
+            args: super::Args,
+            kwargs: super::Kwargs,
+        ) -> crate::interp::exit::TResult<crate::interp::value::Value> {
+            super::python_object::call_or_break(tx, v, args, kwargs)
         }
     };
     (@one truthy) => {
@@ -142,6 +154,18 @@ pub fn getattr(tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
             attrs(tx, v, o, name, false)
         }
     }
+}
+
+/// A call of an object whose family models no calls: the shared checks, else a break.
+pub fn call_or_break(tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
+    if let Some(r) = call_prelude(tx, v, &args, &kwargs)? {
+        return Ok(r);
+    }
+    let f = obj(v)?.obj.bind(tx.py).clone();
+    Err(Exit::brk(format!(
+        "call to non-traceable function {}",
+        tx.describe(&f)
+    )))
 }
 
 /// What every call of a Python object checks before its family's own semantics. Ok(None):
@@ -426,17 +450,6 @@ pub fn fold_call(
             Err(crate::interp::exceptions::from_real_error(tx, e, &what))
         }
     }
-}
-
-/// `symbolic_call` re-exported for the function families (sizes and symbolic ints).
-pub fn symbolic(
-    tx: &mut Tracer<'_>,
-    v: &Value,
-    args: &Args,
-    kwargs: &Kwargs,
-) -> TResult<Option<Value>> {
-    let f = obj(v)?.obj.bind(tx.py).clone();
-    symbolic_call(tx, &f, args, kwargs)
 }
 
 /// Whether `obj.name = v` on an instance of `cls` is the plain instance-dict store: the

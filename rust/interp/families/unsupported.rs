@@ -4,8 +4,8 @@
 
 use pyo3::prelude::*;
 
-use super::python_object::{self, obj, python_object_verbs};
-use super::{Args, Family, Kwargs};
+use super::python_object::{obj, python_object_verbs};
+use super::Family;
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
@@ -17,18 +17,7 @@ impl Family for Unsupported {
         "unsupported object"
     }
 
-    python_object_verbs!(getattr, setattr, call_method, truthy, as_constant);
-
-    fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
-        if let Some(r) = python_object::call_prelude(tx, v, &args, &kwargs)? {
-            return Ok(r);
-        }
-        let f = obj(v)?.obj.bind(tx.py).clone();
-        Err(Exit::brk(format!(
-            "call to non-traceable function {}",
-            tx.describe(&f)
-        )))
-    }
+    python_object_verbs!(getattr, setattr, call_method, truthy, as_constant, call);
 
     fn python_type<'py>(&self, tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
         Err(Exit::brk(format!(
