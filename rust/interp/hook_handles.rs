@@ -116,6 +116,5 @@ fn retrace(tx: &mut Tracer<'_>, r: &Registration, what: &str) -> Exit {
     let reason = format!("a forward hook registered in the compiled region ({what})");
     let at = super::exit::Location::default();
     tx.retrace = Some((r.ordinal, reason.clone(), at.clone()));
-    tx.hook_retrace = true;
     Exit::Break { reason, at }
 }

@@ -240,7 +240,8 @@ fn run_root(
             }
             v
         }
-        Err(Exit::Break { reason, at }) if tx.hook_retrace => Err(Exit::Break { reason, at })?,
+        // A re-trace already asked for (a hook registered in the trace): no split here.
+        Err(Exit::Break { reason, at }) if tx.retrace.is_some() => Err(Exit::Break { reason, at })?,
         Err(Exit::Break { reason, at }) => {
             let Some(snap) = tx.break_snapshot.take() else {
                 return Err(Exit::Break { reason, at });

@@ -90,8 +90,6 @@ pub struct Tracer<'py> {
     pub retrace: Option<(u64, String, super::exit::Location)>,
     /// Forward hooks registered in the trace (`hook_handles.rs`).
     pub hook_registrations: Vec<Rc<super::hook_handles::Registration>>,
-    /// Set when a registered hook requires tracing again (`hook_handles::check_*`).
-    pub hook_retrace: bool,
 }
 
 impl<'py> Tracer<'py> {
@@ -134,7 +132,6 @@ impl<'py> Tracer<'py> {
             forced_break: None,
             retrace: None,
             hook_registrations: Vec::new(),
-            hook_retrace: false,
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             seq_shadows: HashMap::new(),
