@@ -297,10 +297,6 @@ class Tagged(torch.Tensor):
         return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a __torch_function__ subclass breaks (\"attribute 'add' of unsupported object ... Tagged\", 'with torch.DisableTorchFunctionSubclass'): the frame runs eagerly",
-)
 def test_item_50_torch_function_subclass() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor) -> Any:
@@ -308,9 +304,12 @@ def test_item_50_torch_function_subclass() -> None:
             return y, type(y).__name__, torch.mul(y, 2)
 
         out = c(f)(torch.ones(2).as_subclass(Tagged))
-        return out[0].as_subclass(torch.Tensor), out[1], out[2].as_subclass(torch.Tensor)
+        return [type(o).__name__ for o in out], out[0].as_subclass(torch.Tensor), out[1]
 
-    check(scenario, graphs=1)
+    # torch.compile returns plain tensors and sees type(y) as torch.Tensor inside the graph
+    # (eager: Tagged); its graph and break counts are compared directly.
+    fd, th = check(scenario, graphs=1, breaks=0, torch_differs=True)
+    assert fd.frame_count == th.frame_count
 
 
 # -- 51. a hook handle removed in the same trace; an escaping removed handle ---------------

@@ -203,11 +203,6 @@ def test_item_108_torch_submodule_attributes_resolve() -> None:
 # --------------------------------------------------------------------------- G. random
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="random.random() etc. break the graph (non-traceable call) instead of becoming "
-    "graph inputs, and resume functions recompile on each new random value",
-)
 def test_item_109_random_calls_match_eager_sequence() -> None:
     def fn(x: torch.Tensor) -> Any:
         a = random.random()

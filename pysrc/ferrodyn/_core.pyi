@@ -49,8 +49,10 @@ __all__ = [
     "MARKER_EOGB_EXIT",
     "MARKER_INLINE",
     "MARKER_NAMEDTUPLE",
+    "MARKER_RANDOM",
     "MARKER_SKIP",
     "MARKER_STEP_UNSUPPORTED",
+    "MARKER_TF_DISABLE",
     "CompiledCode",
     "__version__",
     "frame_hook_installed",
@@ -160,6 +162,8 @@ MARKER_ASSUME_CONSTANT: int
 MARKER_AUTOGRAD_APPLY: int
 MARKER_COMPTIME: int
 MARKER_NAMEDTUPLE: int
+MARKER_TF_DISABLE: int
+MARKER_RANDOM: int
 
 def set_frame_hook(enabled: bool) -> None:
     """Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`)."""

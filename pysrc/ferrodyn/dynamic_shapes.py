@@ -49,6 +49,11 @@ _SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
 _SEEN = "seen"
 
 
+# Shape-environment sources of values drawn from `random` start here (not graph-input numbers
+# the shape guard reads: no guard may name them).
+_RANDOM_INDEX = 1 << 20
+
+
 @dataclasses.dataclass(frozen=True)
 class InputSource(Source):
     """Graph input number `index`: the shape guards name it `a[index]`."""
@@ -154,6 +159,7 @@ class InputShapes:
         # Graph inputs (by position) made with symbolic sizes or as symbolic ints: the shape
         # guard covers them, including the sizes the trace later specialised.
         self.symbolic_inputs: list[int] = []
+        self.random_symbols: set[Any] = set()
 
     def _dynamic_dims(self, tensor: torch.Tensor, source_name: str) -> set[int]:
         ndim = tensor.dim()
@@ -216,6 +222,33 @@ class InputShapes:
             return None
         self.symbolic_inputs.append(index)
         return sym
+
+    def random_number(self, value: float, index: int) -> Any:
+        """A symbolic number for the `index`-th value drawn from `random` in the graph: always
+        symbolic (it is drawn again on every call), never guarded (`random_guarded`)."""
+        source = InputSource(_RANDOM_INDEX + index)
+        if type(value) is int:
+            sym = self.env.create_unspecified_symint_and_symbol(value, source, DimDynamic.DYNAMIC)
+        else:
+            expr = self.env.create_unspecified_symbol(value, source, DimDynamic.DYNAMIC)
+            sym = self.env.create_symfloatnode(expr, hint=value, source=source)
+        if not is_symbolic(sym):
+            return None
+        self.random_symbols |= sym.node.expr.free_symbols
+        return sym
+
+    def is_random(self, value: Any) -> bool:
+        """Whether a symbolic number depends on a value drawn from `random`."""
+        return is_symbolic(value) and bool(value.node.expr.free_symbols & self.random_symbols)
+
+    def random_guarded(self) -> bool:
+        """Whether the shape environment recorded a guard or a replacement on a value drawn
+        from `random` (which no later call could keep: it is drawn anew each time)."""
+        if not self.random_symbols:
+            return False
+        if any(s in self.random_symbols for s in self.env.replacements):
+            return True
+        return any(g.expr.free_symbols & self.random_symbols for g in self.env.guards)
 
     def symfloat(self, value: float, source_name: str, index: int) -> Any:
         """A symbolic float for a `float` argument that changed since an earlier trace (or

@@ -8,6 +8,7 @@ objects (an FX node plus its fake value).
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from torch._subclasses.fake_tensor import (
 
 from . import dynamic_shapes
 from .exc import Unsupported
+from .variables import tensor_subclass
 
 
 def _flat(value: Any) -> list[Any]:
@@ -44,7 +46,10 @@ def _formats_symbolic(args: tuple, kwargs: dict) -> bool:
 
 def _specialised(var: TensorVar) -> Any:
     value = var.fake
-    return dynamic_shapes.specialize(value) if dynamic_shapes.is_symbolic(value) else value
+    if not dynamic_shapes.is_symbolic(value):
+        return value
+    var.builder.refuse_random(value)
+    return dynamic_shapes.specialize(value)
 
 
 class TensorVar:
@@ -76,6 +81,7 @@ class TensorVar:
     def specialize(self) -> Any:
         """The concrete value of a symbolic number, as a constant: the shape environment
         records a guard that it keeps this value (the graph is specialised on it)."""
+        self.builder.refuse_random(self.fake)
         return dynamic_shapes.specialize(self.fake)
 
     def __repr__(self) -> str:
@@ -189,6 +195,11 @@ class GraphBuilder:
         self.input_names: list[str] = []
         self._fakes: list[torch.Tensor] = []
         self._names: set[str] = set()
+        self.subclass_inputs: list[int] = []
+        # Values drawn from `random` in the graph: (placeholder, function, args, kwargs,
+        # the value drawn while tracing), in the order eager draws them.
+        self.random_calls: list[tuple[torch.fx.Node, Any, tuple, dict, Any]] = []
+        self._random_state: Any = None
 
     # -- inputs -------------------------------------------------------------------------
     def add_input(self, tensor: torch.Tensor, source_name: str) -> TensorVar:
@@ -196,6 +207,13 @@ class GraphBuilder:
         `mark_dynamic` or automatic dynamic chose (`TensorVar.dynamic_dims` lists them and
         the strides that became symbolic, for the tensor guard to leave to the shape
         guard)."""
+        py_type = type(tensor)
+        if py_type is not torch.Tensor and py_type is not torch.nn.Parameter:
+            # A tensor subclass: the graph sees its data as a plain tensor, and the compiled
+            # graph gets a plain alias of it at this position (`subclass_inputs`): its
+            # methods and __torch_function__ were traced already.
+            tensor = tensor_subclass.plain_alias(tensor)
+            self.subclass_inputs.append(len(self.example_inputs))
         name = self._unique(_sanitize(source_name))
         node = self.graph.placeholder(name)
         fake = self.shapes.fakeify(self.fake_mode, tensor, source_name, len(self._fakes))
@@ -204,7 +222,7 @@ class GraphBuilder:
         self.example_inputs.append(tensor)
         self.input_names.append(source_name)
         self._fakes.append(fake)
-        return TensorVar(node, fake, self, type(tensor))
+        return TensorVar(node, fake, self, py_type)
 
     def add_int_input(self, value: float, source_name: str) -> TensorVar | None:
         """An `int` or `float` argument as a symbolic graph input, when dynamic shapes make
@@ -223,6 +241,41 @@ class GraphBuilder:
         self.input_names.append(source_name)
         self._fakes.append(sym)
         return TensorVar(node, sym, self, type(value))
+
+    def random_value(self, fn: Any, args: tuple, kwargs: dict) -> Any:
+        """`random.random()`, `random.randint(a, b)`, ... in the graph: a graph input drawn by
+        calling `fn` again on every call, just before the graph runs (eager draws them in the
+        same order: nothing else in the graph draws from `random`). The value drawn now only
+        gives the symbol a hint; the module's state is put back when the trace ends
+        (`restore_random_state`)."""
+        import random
+
+        if self._random_state is None:
+            self._random_state = random.getstate()
+        value = fn(*args, **kwargs)
+        if type(value) not in (int, float) or (type(value) is float and not math.isfinite(value)):
+            raise Unsupported(f"{describe_target(fn)} gave a {type(value).__name__}")
+        sym = self.shapes.random_number(value, len(self.random_calls))
+        if sym is None:
+            raise Unsupported(f"{describe_target(fn)}: its value could not be made symbolic")
+        node = self.graph.placeholder(self._unique(f"random_value_{len(self.random_calls)}"))
+        node.meta["example_value"] = sym
+        self.random_calls.append((node, fn, args, kwargs, value))
+        return TensorVar(node, sym, self, type(value))
+
+    def refuse_random(self, value: Any) -> None:
+        """A value drawn from `random` is not specialised (guarded): the next call draws
+        another. Branching on it breaks the graph instead."""
+        if self.random_calls and self.shapes.is_random(value):
+            raise Unsupported("branching on, or formatting, a value drawn from `random`")
+
+    def restore_random_state(self) -> None:
+        """Put `random`'s state back as it was before the trace drew from it."""
+        if self._random_state is not None:
+            import random
+
+            random.setstate(self._random_state)
+            self._random_state = None
 
     def dynamic_dims(self, var: TensorVar) -> tuple[list[int], list[int]] | None:
         """(symbolic size dims, symbolic stride dims) of a graph input, or None if static."""
@@ -247,6 +300,12 @@ class GraphBuilder:
             return self._tensor_of_numbers(args[0], kwargs)
         if target is torch.tensor and args and _is_symbolic_var(args[0]):
             return self._tensor_of_numbers([args[0]], kwargs, scalar=True)
+        getter = tensor_subclass.getter_name(target)
+        if getter is not None and len(args) == 1 and isinstance(args[0], TensorVar):
+            return self.tensor_attr(args[0], getter)  # torch.Tensor.shape.__get__(t)
+        method = tensor_subclass.tensor_method_name(target)
+        if method is not None and args and isinstance(args[0], TensorVar):
+            return self.call_method(method, args, kwargs)  # torch.Tensor.add(t, 1)
         return self._record("call_function", target, args, kwargs)
 
     def _tensor_of_numbers(self, items: Any, kwargs: dict, scalar: bool = False) -> Any:
@@ -398,6 +457,16 @@ class GraphBuilder:
         # and removed at finish().
         return dynamic_shapes.constant(result)
 
+    def as_subclass(self, var: TensorVar, cls: type) -> TensorVar:
+        """`t.as_subclass(cls)`: the same data seen as an instance of `cls`. A new object
+        eagerly, so an input or a plain result gets an alias node of its own (an output of
+        it is not the input object); a result the trace converts back to its subclass (what
+        `Tensor.__torch_function__` does to each result) shares the node."""
+        if cls is torch.Tensor or var.node.op == "placeholder":
+            alias = self._record("call_function", torch.ops.aten.alias.default, (var,), {})
+            return TensorVar(alias.node, alias.fake, self, cls)
+        return TensorVar(var.node, var.fake, self, cls)
+
     def same_tensor(self, a: TensorVar, b: TensorVar) -> bool | None:
         """`a is b` for two traced tensors: by fake identity (which follows real identity:
         in-place ops return their input's fake), or None when both are graph inputs (their
@@ -419,9 +488,35 @@ class GraphBuilder:
         for node in reversed(nodes):
             if node.op != "placeholder":
                 self.graph.erase_node(node)
+        # Values drawn from `random` by the rolled-back instruction: it runs natively and
+        # draws them itself.
+        dropped = {n for n in nodes if n.op == "placeholder"}
+        for call in [c for c in self.random_calls if c[0] in dropped]:
+            self.random_calls.remove(call)
+            self.graph.erase_node(call[0])
+
+    def _random_inputs_last(self) -> None:
+        """The graph's parameters: the fetched inputs in order, then the values drawn from
+        `random` (appended by `output.draw_random_inputs` on each call)."""
+        if not self.random_calls:
+            return
+        drawn = [c[0] for c in self.random_calls]
+        order = [n for n in self.graph.nodes if n.op == "placeholder" and n not in drawn] + drawn
+        anchor = next(iter(self.graph.nodes))
+        for node in reversed(order):
+            if node is not anchor:
+                anchor.prepend(node)
+            anchor = node
+        for node, fn, _, _, value in self.random_calls:
+            self.example_inputs.append(value)
+            self.input_names.append(f"{describe_target(fn)}()")
+            self._fakes.append(node.meta["example_value"])
 
     # -- output -------------------------------------------------------------------------
     def finish(self, outputs: list[TensorVar]) -> torch.fx.GraphModule:
+        if self.shapes.random_guarded():
+            raise Unsupported("a value drawn from `random` was used as a size or specialised")
+        self._random_inputs_last()
         self.graph.output(tuple(v.node for v in outputs))
         self.graph.eliminate_dead_code(is_impure_node=_is_impure)
         gm = torch.fx.GraphModule(torch.nn.Module(), self.graph)

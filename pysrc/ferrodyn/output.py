@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
+
 from . import observe
 from .exc import BackendCompilerFailed, _describe_exception
 from .graph import GraphBuilder, TensorVar
@@ -30,7 +32,43 @@ def compile_graph(
     """The graph's compiled callable, its op count and its shape guard (None when every
     input is static; made after the backend ran, which may specialise sizes too)."""
     compiled, ops = _compile_graph(gb, outputs, compiler, name)
+    if gb.random_calls:
+        compiled = _draw_random_inputs(compiled, [(c[1], c[2], c[3]) for c in gb.random_calls])
+    if gb.subclass_inputs:
+        compiled = _plain_subclass_inputs(compiled, tuple(gb.subclass_inputs))
     return compiled, ops, gb.shape_guard()
+
+
+def _draw_random_inputs(
+    compiled: Callable[..., Any], calls: list[tuple[Any, tuple, dict]]
+) -> Callable[..., Any]:
+    """The graph's last inputs are values drawn from `random` (`GraphBuilder.random_value`):
+    drawn on each call, in the order the traced code drew them, before the graph runs."""
+
+    def run(*args: Any) -> Any:
+        return compiled(*args, *[fn(*a, **k) for fn, a, k in calls])
+
+    return run
+
+
+def _plain_subclass_inputs(
+    compiled: Callable[..., Any], positions: tuple[int, ...]
+) -> Callable[..., Any]:
+    """The graph already holds what the tensor-subclass inputs' methods and
+    `__torch_function__` overrides did: it gets plain aliases of them (made with subclass
+    dispatch off, so no override runs), as it was traced with."""
+    disable = torch._C.DisableTorchFunctionSubclass
+    as_subclass = torch._C.TensorBase.as_subclass
+    plain = torch.Tensor
+
+    def run(*args: Any) -> Any:
+        values = list(args)
+        with disable():
+            for i in positions:
+                values[i] = as_subclass(values[i], plain)
+        return compiled(*values)
+
+    return run
 
 
 def _compile_graph(

@@ -472,6 +472,7 @@ pub(crate) fn super_attr(
     let (obj, src) = match this {
         Value::Object(o) => (o.obj.bind(py).clone(), o.source.clone()),
         Value::Exception(e) => return super::exceptions::super_attr(tx, cls, this, e, name),
+        Value::Tensor(_) => return super::tensor_subclass::super_attr(tx, cls, this, name),
         other => {
             return Err(Exit::brk(format!(
                 "super() with a '{}' receiver",

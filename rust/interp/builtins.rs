@@ -635,7 +635,8 @@ pub fn len_of(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
                 .map_err(|e| Exit::brk(format!("len() raised {e}")))?,
         ),
         // A tensor's first size (`x.size(0)`: symbolic under dynamic shapes).
-        Value::Tensor(var) if !tx.is_symbolic(v) => {
+        // (a subclass instance's `Tensor.__len__` goes through its __torch_function__)
+        Value::Tensor(var) if !tx.is_symbolic(v) && !super::tensor_subclass::dispatching(tx, v) => {
             let r = tx
                 .gb
                 .call_method1("tensor_len", (var.bind(py),))

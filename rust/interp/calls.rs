@@ -56,6 +56,9 @@ pub fn graph_call<'py>(
     args: &[Value],
     kwargs: &[(String, Value)],
 ) -> TResult<Value> {
+    if let Some(r) = super::tensor_subclass::graph_call(tx, target, args, kwargs)? {
+        return Ok(r);
+    }
     let conv: Vec<_> = args
         .iter()
         .map(|a| tx.to_graph_arg(a))

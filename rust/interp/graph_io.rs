@@ -28,7 +28,11 @@ impl<'py> Tracer<'py> {
                 };
                 plain.call1((o.bind(py),)).map_err(|e| self.err(e))?
             }
-            Value::Const(o) | Value::Tensor(o) => o.bind(py).clone(),
+            Value::Tensor(o) => {
+                super::tensor_subclass::check_plain(self, v)?;
+                o.bind(py).clone()
+            }
+            Value::Const(o) => o.bind(py).clone(),
             Value::NamedTuple(n) => return self.to_graph_arg(&n.as_tuple()),
             Value::Tuple(items) => {
                 let conv: Vec<_> = items

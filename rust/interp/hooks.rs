@@ -54,6 +54,12 @@ pub struct Hooks {
     pub unsupported: Py<PyAny>,
     /// Compiler markers (`variables/markers.py`).
     pub marker_action: Py<PyAny>,
+    /// `variables/tensor_subclass.py`, `torch.Tensor`, `torch.nn.Parameter`.
+    pub tensor_subclass: Py<PyModule>,
+    pub tensor_type: Py<PyAny>,
+    pub parameter_type: Py<PyAny>,
+    /// `torch.Tensor.as_subclass` (the graph value seen as another class; no graph node).
+    pub tensor_as_subclass: Py<PyAny>,
     pub initial_error_on_break: Py<PyAny>,
     pub error_on_break_exit: Py<PyAny>,
     pub builtins: Py<PyDict>,
@@ -189,6 +195,21 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             sym_size: graph.getattr("SymSize")?.unbind(),
             unsupported: exc.getattr("Unsupported")?.unbind(),
             marker_action: markers.getattr("marker_action")?.unbind(),
+            tensor_subclass: py
+                .import_cached("ferrodyn.variables.tensor_subclass")?
+                .cast_into::<PyModule>()?
+                .unbind(),
+            tensor_type: py.import_cached("torch")?.getattr("Tensor")?.unbind(),
+            tensor_as_subclass: py
+                .import_cached("torch")?
+                .getattr("Tensor")?
+                .getattr("as_subclass")?
+                .unbind(),
+            parameter_type: py
+                .import_cached("torch")?
+                .getattr("nn")?
+                .getattr("Parameter")?
+                .unbind(),
             initial_error_on_break: markers.getattr("initial_error_on_graph_break")?.unbind(),
             error_on_break_exit: py
                 .import_cached("ferrodyn._glue")?

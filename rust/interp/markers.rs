@@ -121,6 +121,18 @@ pub fn call_marker(
         MARKER_ASSUME_CONSTANT => assumed_constant(tx, &obj, &args, &kwargs),
         MARKER_AUTOGRAD_APPLY => super::autograd_function::apply_in_graph(tx, args, kwargs),
         MARKER_NAMEDTUPLE => namedtuple_factory(tx, &obj, &args, &kwargs),
+        MARKER_TF_DISABLE => super::tensor_subclass::disable(tx, &args),
+        MARKER_RANDOM => {
+            // Constant arguments; the graph builder draws the trace's value and makes it an
+            // input drawn again on every call.
+            let (t, kw) = constant_args(tx, &args, &kwargs, "a random module function")?;
+            tx.graph_calls += 1;
+            let r = tx
+                .gb
+                .call_method1("random_value", (&obj, t, kw))
+                .map_err(|e| tx.err(e))?;
+            tx.from_graph_result(&r)
+        }
         // Called other than by CALL (which runs it: comptime.rs), e.g. through `*args`.
         MARKER_COMPTIME => Err(Exit::brk(
             "torch._dynamo.comptime called indirectly (ferrodyn runs it at a plain call)",

@@ -42,6 +42,7 @@ pub mod stdlib_dict;
 pub mod stdlib_out;
 pub mod stdlib_set;
 pub mod symbolic;
+pub mod tensor_subclass;
 pub mod tracer;
 pub mod value;
 
@@ -131,6 +132,8 @@ pub fn trace_function(
         if let Some(mode) = grad_before {
             let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
         }
+        // Values drawn from `random` while tracing only gave hints: eager draws them.
+        let _ = tx.gb.call_method0("restore_random_state");
         // A break inside a callee that left side effects which cannot be rolled back: trace
         // again, stopping before the root frame's call (Dynamo restarts the same way), so
         // the callee runs natively from the glue.

@@ -120,11 +120,27 @@ pub fn template_for(
     };
     Ok(match v {
         Value::Tensor(var) => {
+            use crate::interp::tensor_subclass::{leaves, Leaves};
+            let leaving = leaves(tx, v);
+            if let Some(Leaves::Input(src)) = &leaving {
+                return Ok(fetch(src, extra));
+            }
             let i = outputs.iter().position(|o| o.is(var)).unwrap_or_else(|| {
                 outputs.push(var.clone_ref(py));
                 outputs.len() - 1
             });
-            OutTemplate::Graph(i)
+            match leaving {
+                // A tensor-subclass instance computed in the graph.
+                Some(Leaves::Computed(cls)) => OutTemplate::Call(
+                    py_attr(tx, "torch._C", "TensorBase")?
+                        .bind(py)
+                        .getattr("as_subclass")
+                        .map_err(|e| tx.err(e))?
+                        .unbind(),
+                    vec![OutTemplate::Graph(i), OutTemplate::Const(cls)],
+                ),
+                _ => OutTemplate::Graph(i),
+            }
         }
         Value::Const(c) => {
             no_fake_id(tx, c)?;

@@ -15,7 +15,7 @@ use super::exit::{Exit, TResult};
 use super::kinds::*;
 use super::tracer::{dict_key, external_cell, Tracer};
 use super::value::{DictVal, FuncVal, GlobalsAccess, ListVal, ObjVal, SourceRef, Value};
-use crate::guards::{Guard, Source, TensorMeta};
+use crate::guards::{Guard, Source};
 use crate::side_effects::store::ptr_of;
 use crate::spec_cache::SPEC_CACHE;
 
@@ -178,7 +178,7 @@ impl<'py> Tracer<'py> {
                     self.identity.push((first_src, s.clone(), true));
                     return Ok(Value::Tensor(var));
                 }
-                let mut meta = TensorMeta::read(obj).map_err(|e| self.err(e))?;
+                let mut meta = super::tensor_subclass::input_meta(self, obj)?;
                 let var = self
                     .gb
                     .call_method1("add_input", (obj, s.render()))
@@ -193,6 +193,13 @@ impl<'py> Tracer<'py> {
                         dynamic.extract().map_err(|e| self.err(e))?;
                     meta.relax(&sizes, &strides);
                 }
+                let type_source = Some(Arc::new(Source::TypeOf { base: s.clone() }));
+                super::tensor_subclass::register(
+                    self,
+                    &var,
+                    &obj.get_type().into_any(),
+                    type_source,
+                )?;
                 self.guard(s, Guard::Tensor(meta));
                 self.inputs.push(s.clone());
                 self.tensor_inputs

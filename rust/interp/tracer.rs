@@ -90,6 +90,13 @@ pub struct Tracer<'py> {
     pub retrace: Option<(u64, String, super::exit::Location)>,
     /// Forward hooks registered in the trace (`hook_handles.rs`).
     pub hook_registrations: Vec<Rc<super::hook_handles::Registration>>,
+    /// Tensor-subclass instances in the trace, by `TensorVar` address (tensor_subclass.rs).
+    pub subclass_vars: HashMap<usize, super::tensor_subclass::SubclassVar>,
+    /// Open `DisableTorchFunctionSubclass` blocks (subclass dispatch off while > 0).
+    pub tf_disabled: u32,
+    /// Subclass dispatch was off where the trace started (read with the first subclass
+    /// tensor; the global-state snapshot of the cache entry keeps it so).
+    pub tf_off_at_start: bool,
 }
 
 impl<'py> Tracer<'py> {
@@ -132,6 +139,9 @@ impl<'py> Tracer<'py> {
             forced_break: None,
             retrace: None,
             hook_registrations: Vec::new(),
+            subclass_vars: HashMap::new(),
+            tf_disabled: 0,
+            tf_off_at_start: false,
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             seq_shadows: HashMap::new(),

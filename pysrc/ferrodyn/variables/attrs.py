@@ -162,6 +162,17 @@ _LIST_OWN = frozenset(
     + ("__len__", "__getitem__", "__setitem__", "__contains__", "__iter__")
 )
 
+_C_CALLABLES = frozenset(
+    {
+        types.BuiltinFunctionType,
+        types.MethodDescriptorType,
+        types.WrapperDescriptorType,
+        types.MethodWrapperType,
+        types.ClassMethodDescriptorType,
+        types.GetSetDescriptorType,
+        types.MemberDescriptorType,
+    }
+)
 _OBJECT_REDUCE_EX = object.__reduce_ex__
 _OBJECT_EQ = object.__eq__
 _OBJECT_NE = object.__ne__
@@ -186,6 +197,10 @@ def lookup_attr(obj: Any, name: str, generic: bool = False) -> tuple[int, Any]:
     if cls is _THREAD_LOCAL:
         # threading.local: a C lookup in the calling thread's own dict (no user code); the
         # guard reads it again through getattr on every call, in the caller's thread.
+        return kinds.AT_GENERIC, getattr(obj, name)
+    if cls in _C_CALLABLES:
+        # A builtin function, method descriptor or method-wrapper: its own C lookup runs no
+        # user code, and its attributes (`__name__`, `__self__`, ...) are read-only.
         return kinds.AT_GENERIC, getattr(obj, name)
     custom = cls.__getattribute__
     if (

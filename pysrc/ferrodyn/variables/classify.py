@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from . import kinds, markers
+from . import kinds, markers, tensor_subclass
 from .typecheck import is_a
 
 _CONST_TYPES: frozenset[type] = frozenset(
@@ -219,9 +219,11 @@ def classify(obj: Any) -> int:
     if is_a(obj, torch.nn.Module):
         return kinds.NN_MODULE
     if is_a(obj, torch.Tensor):
-        return kinds.UNSUPPORTED  # tensor subclasses: not yet
+        # A subclass without a __torch_dispatch__ of its own is a tensor (its type kept,
+        # its __torch_function__ traced: tensor_subclass.py); others are not supported.
+        return kinds.TENSOR if tensor_subclass.is_traced_subclass(t) else kinds.UNSUPPORTED
     if t is types.FunctionType:
-        if markers.allowed_in_graph(obj):
+        if markers.allowed_in_graph(obj) or tensor_subclass.is_tensor_method(obj):
             return kinds.TORCH_OP
         if markers.is_marker(obj):
             return kinds.MARKER
@@ -233,6 +235,8 @@ def classify(obj: Any) -> int:
             return kinds.UNSUPPORTED  # logging calls break at the call, as in torch.compile
         return kinds.FUNCTION
     if t is types.MethodType:
+        if markers.is_marker(obj):
+            return kinds.MARKER  # random.randint, ...
         func = obj.__func__
         if type(func) is types.FunctionType and func.__module__ == "logging":
             return kinds.UNSUPPORTED  # Logger.info(...) and friends: a break at the call
@@ -246,6 +250,10 @@ def classify(obj: Any) -> int:
         return kinds.PURE if obj in _PURE_CLASSES else kinds.CLASS
     if is_a(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return kinds.TORCH_OP
+    if tensor_subclass.tensor_method_name(obj) is not None:
+        return kinds.TORCH_OP  # torch.Tensor.add: a graph call on its tensor argument
+    if t is types.MethodWrapperType and tensor_subclass.getter_name(obj) is not None:
+        return kinds.TORCH_OP  # torch.Tensor.shape.__get__: reads the attribute
     if t in (types.BuiltinFunctionType, types.BuiltinMethodType):
         if markers.is_marker(obj):
             return kinds.MARKER

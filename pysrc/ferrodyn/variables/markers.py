@@ -94,6 +94,8 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
     entries.append((polyfills.unsupported, _brk("unsupported in the trace", msg=True)))
     entries.append((polyfills.apply_in_graph, (kinds.MARKER_AUTOGRAD_APPLY, None)))
     entries.append((collections.namedtuple, (kinds.MARKER_NAMEDTUPLE, None)))
+    entries.append((polyfills.disable_subclass_dispatch, (kinds.MARKER_TF_DISABLE, None)))
+    entries.extend((fn, (kinds.MARKER_RANDOM, None)) for fn in _random_functions())
     compiler = sys.modules.get("torch.compiler")
     if compiler is not None:
         for name in ("is_compiling", "is_dynamo_compiling"):
@@ -133,6 +135,43 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
             if fn is not None:
                 entries.append((fn, action))
     return {id(obj): (obj, action) for obj, action in entries}
+
+
+# `random` module functions whose result is a number drawn from the module's generator: in
+# the graph, an input drawn again on every call (`GraphBuilder.random_value`).
+_RANDOM_NUMBERS = (
+    "random",
+    "randint",
+    "randrange",
+    "uniform",
+    "triangular",
+    "gauss",
+    "normalvariate",
+    "lognormvariate",
+    "expovariate",
+    "vonmisesvariate",
+    "gammavariate",
+    "betavariate",
+    "paretovariate",
+    "weibullvariate",
+    "getrandbits",
+)
+
+
+def _random_functions() -> list[Any]:
+    """The `random` module's own bound functions (on its hidden `Random` instance), while
+    that instance is a plain `random.Random` and the function is still its own."""
+    import random
+
+    inst = getattr(random, "_inst", None)
+    if type(inst) is not random.Random:
+        return []
+    out = []
+    for name in _RANDOM_NUMBERS:
+        fn = getattr(random, name, None)
+        if fn is not None and getattr(fn, "__self__", None) is inst:
+            out.append(fn)
+    return out
 
 
 def _brk(reason: str, *, msg: bool = False) -> Action:
@@ -278,7 +317,9 @@ def marker_action(obj: Any) -> Action:
     (MARKER_ASSUME_CONSTANT, None): an assume_constant_result function,
     (MARKER_AUTOGRAD_APPLY, None): `polyfills.apply_in_graph`,
     (MARKER_COMPTIME, None): `torch._dynamo.comptime.comptime`,
-    (MARKER_NAMEDTUPLE, None): `collections.namedtuple`."""
+    (MARKER_NAMEDTUPLE, None): `collections.namedtuple`,
+    (MARKER_TF_DISABLE, None): `polyfills.disable_subclass_dispatch`,
+    (MARKER_RANDOM, None): a `random` module function drawing a number."""
     act = _action(obj, _describe)
     if act is None:  # classified as a marker, then changed: be safe
         return _brk(f"call to {_describe(obj)}")

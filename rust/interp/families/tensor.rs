@@ -9,6 +9,7 @@ use pyo3::types::PyTuple;
 
 use super::{Args, Family, Kwargs};
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::tensor_subclass as subclass;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
 
@@ -29,6 +30,9 @@ impl Family for Tensor {
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let py = tx.py;
         let var = var(v)?;
+        if let Some(r) = subclass::getattr(tx, v, name)? {
+            return Ok(r);
+        }
         tx.graph_calls += 1;
         let r = match tx.gb.call_method1("tensor_attr", (var.bind(py), name)) {
             Ok(r) => r,
@@ -66,6 +70,15 @@ impl Family for Tensor {
         kwargs: Kwargs,
     ) -> TResult<Value> {
         let py = tx.py;
+        if let Some(r) = subclass::call_method(tx, v, name, &args, &kwargs)? {
+            return Ok(r);
+        }
+        if name == "as_subclass" && kwargs.is_empty() {
+            if let Some(r) = subclass::as_subclass(tx, v, &args)? {
+                return Ok(r);
+            }
+        }
+        subclass::check_plain(tx, v)?;
         let mut conv = vec![var(v)?.bind(py).clone()];
         for a in &args {
             conv.push(tx.to_graph_arg(a)?);
@@ -83,6 +96,9 @@ impl Family for Tensor {
     /// Iterating a tensor walks its first dimension (static under static shapes).
     fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         let py = tx.py;
+        if subclass::info(tx, v).is_some() {
+            return Err(Exit::brk("iterating a tensor subclass instance"));
+        }
         let f = tx.hooks.b.len.bind(py).clone();
         let n = crate::interp::calls::graph_call(tx, &f, std::slice::from_ref(v), &[])?;
         let n: i64 = tx
@@ -99,6 +115,7 @@ impl Family for Tensor {
     /// A symbolic size or a comparison of sizes branches on its value in this trace (the
     /// shape guard keeps it); a tensor's truth value depends on its data.
     fn truthy(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
+        subclass::check_plain(tx, v)?;
         match tx.specialize_symbolic(var(v)?.bind(tx.py)) {
             Some(c) => c.is_truthy().map_err(|e| tx.err(e)),
             None => Err(Exit::brk(

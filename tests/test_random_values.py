@@ -1,0 +1,115 @@
+"""Values drawn from the `random` module inside a graph (checklist item 109): graph inputs drawn
+on every call, in eager's order, so the values and the module's state after the call equal
+eager's with the same seed; one graph serves every draw (no recompiles); branching on a drawn
+value breaks the graph (never a guard on a value the next call draws anew)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import ferrodyn
+import pytest
+import torch
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return bool(torch.allclose(a, b))
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(map(same, a, b))
+    return bool(a == b) and type(a) is type(b)
+
+
+def check(fn: Any, *args: Any, calls: int = 4, graphs: int | None = 1) -> Any:
+    """fn compiled equals fn eager for several seeds, and so does the next value `random`
+    gives after the call."""
+    counter = ferrodyn.testing.CompileCounter()
+    compiled = ferrodyn.compile(fn, backend=counter)
+    for seed in range(calls):
+        random.seed(seed)
+        expected, after = fn(*args), random.random()
+        random.seed(seed)
+        got, got_after = compiled(*args), random.random()
+        assert same(got, expected), (seed, got, expected)
+        assert got_after == after, seed
+    if graphs is not None:
+        assert counter.frame_count == graphs
+    return counter
+
+
+def test_module_functions_are_graph_inputs_drawn_each_call() -> None:
+    def f(x: torch.Tensor) -> Any:
+        a = random.random()
+        b = random.randint(1, 10)
+        c = random.randrange(0, 100, 5)
+        d = random.uniform(-1.0, 1.0)
+        e = random.gauss(0.0, 1.0)
+        return x * a + b - c + x * d + e, (a, b, c, d, e)
+
+    check(f, torch.ones(3))
+    explained = ferrodyn.explain(f)(torch.ones(3))
+    assert explained.graph_break_count == 0
+
+
+def test_values_only_drawn_when_the_graph_runs_in_eager_order() -> None:
+    def f(x: torch.Tensor) -> Any:
+        first = random.random()
+        y = x * first
+        second = random.random()
+        return y - second, second
+
+    check(f, torch.arange(3.0))
+
+
+def test_unused_draw_still_advances_the_state() -> None:
+    def f(x: torch.Tensor) -> Any:
+        random.random()
+        return x + 1
+
+    check(f, torch.ones(2))
+
+
+def test_branching_on_a_drawn_value_breaks() -> None:
+    def f(x: torch.Tensor) -> Any:
+        a = random.random()
+        if a > 0.5:
+            return x + 1, a
+        return x - 1, a
+
+    check(f, torch.ones(2), calls=6, graphs=None)
+    explained = ferrodyn.explain(f)(torch.ones(2))
+    assert explained.graph_break_count >= 1
+
+
+def test_drawn_value_as_a_size_runs_eagerly_and_correctly() -> None:
+    def f(x: torch.Tensor) -> Any:
+        n = random.randint(1, 4)
+        return torch.ones(n) + x.sum()
+
+    with pytest.warns(ferrodyn.exc.InternalErrorWarning):
+        check(f, torch.ones(2), graphs=None)
+
+
+def helper_that_breaks(x: torch.Tensor) -> Any:
+    v = random.random()
+    torch._dynamo.graph_break()
+    return x * v
+
+
+def test_draw_inside_a_call_that_breaks_is_not_drawn_twice() -> None:
+    def f(x: torch.Tensor) -> Any:
+        a = random.random()
+        y = helper_that_breaks(x) + a
+        return y, random.random()
+
+    check(f, torch.ones(2), graphs=None)
+
+
+def test_reseeding_in_the_function() -> None:
+    def f(x: torch.Tensor) -> Any:
+        a = random.random()
+        random.seed(7)
+        return x * a + random.random()
+
+    check(f, torch.ones(2), graphs=None)
