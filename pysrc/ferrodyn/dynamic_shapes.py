@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -288,7 +289,13 @@ class InputShapes:
             ],
             constraint_sizes=constraints,
         )
-        fake = mode.from_tensor(tensor, source=source, symbolic_context=ctx)
+        # Structured-trace records of the input (describe_tensor/_storage) only when a trace
+        # was asked for: ferrodyn has no compile id to file them under, and the first record
+        # of a process captures a symbolized stack, which imports torch._inductor (and all of
+        # torch._dynamo with it) just to be dropped when no trace is being written.
+        fake = mode.from_tensor(
+            tensor, source=source, symbolic_context=ctx, trace=bool(os.environ.get("TORCH_TRACE"))
+        )
         if symbolic_dims(fake):
             self.symbolic_inputs.append(index)
         return fake  # type: ignore[no-any-return]

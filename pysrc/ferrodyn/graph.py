@@ -21,7 +21,7 @@ from torch._subclasses.fake_tensor import (
     FakeTensorMode,
 )
 
-from . import dynamic_shapes
+from . import _deferred_dynamo, dynamic_shapes
 from .exc import Unsupported
 from .variables import tensor_subclass
 
@@ -188,6 +188,9 @@ class GraphBuilder:
     """Builds one FX graph. Placeholders are added in the order the runtime fetches them."""
 
     def __init__(self, dyn_state: dict | None = None, compiler: Any = None) -> None:
+        # The ShapeEnv and FakeTensorMode below import parts of torch._dynamo: load only
+        # those, not the whole package (see _deferred_dynamo).
+        _deferred_dynamo.prepare()
         self.graph = torch.fx.Graph()
         self.shapes = dynamic_shapes.InputShapes(dyn_state, compiler)
         self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=self.shapes.env)
