@@ -29,10 +29,6 @@ class Row(list):
     pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unpacking a list subclass is a graph break ('Row.__iter__ is implemented in C')",
-)
 def test_item_22_list_subclass_unpack_length_guard() -> None:
     def scenario(c: Any) -> Any:
         def f(x: torch.Tensor, row: Row) -> torch.Tensor:

@@ -231,7 +231,7 @@ def _int(payload: dict[str, Any], key: str) -> int:
 
 def _on_event(kind: str, payload: dict[str, Any]) -> None:
     fn = _str(payload, "fn")
-    if kind == "break" and "graph_breaks" in _enabled:
+    if kind in ("break", "exception") and "graph_breaks" in _enabled:
         file, line = _str(payload, "file"), _int(payload, "line")
         text = format_break(
             _str(payload, "reason"), file, line, _str(payload, "function"), source_line(file, line)

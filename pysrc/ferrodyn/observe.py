@@ -3,6 +3,8 @@
 The runtime calls `record(kind, payload)` for each event; `explain`, the logs and the
 profiler subscribe here. Kinds and payload keys:
 - "break":     fn, reason, file, line, function (the user frame where the trace stopped)
+- "exception": the same keys, for an exception the traced code raises and does not catch
+               (the raising step re-runs natively; like torch.compile, not a graph break)
 - "graph":     fn, gm (torch.fx.GraphModule), ops (int)
 - "recompile": fn, file, line, reasons (list[str])
 - "guards":    fn, guards (list[str])

@@ -79,6 +79,7 @@ pub struct Snapshot {
     pub stack: Vec<Value>,
     pub locals: Vec<Option<Value>>,
     pub pending: Vec<Option<Py<PyAny>>>,
+    pub pending_sources: std::collections::HashMap<usize, Arc<Source>>,
     graph_mark: usize,
     /// The side-effect store's generation before the instruction.
     pub side_effects_generation: u64,
@@ -128,6 +129,7 @@ impl Snapshot {
                 .iter()
                 .map(|p| p.as_ref().map(|o| o.clone_ref(tx.py)))
                 .collect(),
+            pending_sources: frame.pending_sources.clone(),
             graph_mark,
             side_effects_generation: tx.side_effects.generation(),
             side_effects_mark: tx.side_effects.mark(),
@@ -304,9 +306,13 @@ pub fn split_point(
             }
             (Some(v), _) => template_for(tx, &v, outputs, extra)?,
             (None, Some(_)) => {
-                let src = Arc::new(Source::Local {
-                    index: i as u32,
-                    name: spec.localsplus[i].clone(),
+                // Read at the call's start, as the trace read it (the object it came from
+                // was not changed in the trace before it was unpacked).
+                let src = snap.pending_sources.get(&i).cloned().unwrap_or_else(|| {
+                    Arc::new(Source::Local {
+                        index: i as u32,
+                        name: spec.localsplus[i].clone(),
+                    })
                 });
                 let pos = extra.iter().position(|e| *e == src).unwrap_or_else(|| {
                     extra.push(src.clone());

@@ -371,6 +371,7 @@ pub fn inline_call(
         spec: spec.clone(),
         locals: slots,
         pending: Vec::new(),
+        pending_sources: Default::default(),
         stack: Vec::with_capacity(16),
         ip: 0,
         kw_names: None,

@@ -548,6 +548,70 @@ pub fn stock_seq_items(tx: &mut Tracer<'_>, o: &ObjVal) -> TResult<Vec<Value>> {
     Ok(items)
 }
 
+/// `a, b = row` for a list-like object from the inputs (stock `__len__`/`__getitem__`/
+/// `__iter__`, not changed in the trace) whose items go straight into locals (the next
+/// instructions are one STORE_FAST per item): the length is guarded now, each item only
+/// when the code loads it (`Frame::pending`). False: unpack it the ordinary way.
+pub fn unpack_into_locals(
+    tx: &mut Tracer<'_>,
+    frame: &mut super::frame::Frame,
+    seq: &Value,
+    n: usize,
+) -> TResult<bool> {
+    let py = tx.py;
+    let Value::Object(o) = seq else {
+        return Ok(false);
+    };
+    let Some(src) = o.source.clone() else {
+        return Ok(false);
+    };
+    if o.kind != KIND_OBJECT
+        || tx.seq_shadows.contains_key(&(o.obj.as_ptr() as usize))
+        || !stock_seq(tx, o)
+    {
+        return Ok(false);
+    }
+    let instrs = &frame.spec.decoded.instructions;
+    let n_slots = frame.spec.localsplus.len();
+    let mut targets = Vec::with_capacity(n);
+    for k in 0..n {
+        match instrs.get(frame.ip + k) {
+            Some(i)
+                if i.op == crate::bytecode::Opcode::STORE_FAST
+                    && (i.arg as usize) < n_slots
+                    && !frame.spec.cell_slots.contains(&(i.arg as usize))
+                    && !targets.contains(&(i.arg as usize)) =>
+            {
+                targets.push(i.arg as usize)
+            }
+            _ => return Ok(false),
+        }
+    }
+    let obj = o.obj.bind(py).clone();
+    let len = obj.len().map_err(|e| tx.err(e))?;
+    if len != n {
+        return Ok(false); // the ordinary path raises eager's ValueError
+    }
+    tx.guard(&src, Guard::Len(n));
+    if frame.pending.len() < n_slots {
+        frame.pending.resize_with(n_slots, || None);
+    }
+    for (k, &slot) in targets.iter().enumerate() {
+        let item = obj.get_item(k).map_err(|e| tx.err(e))?;
+        frame.locals[slot] = None;
+        frame.pending[slot] = Some(item.unbind());
+        frame.pending_sources.insert(
+            slot,
+            Arc::new(Source::Index {
+                base: src.clone(),
+                index: k as isize,
+            }),
+        );
+    }
+    frame.ip += n;
+    Ok(true)
+}
+
 /// `d[k]` of a dict subclass missing `k`: the class's Python `__missing__(d, k)`, traced, as
 /// dict's `__getitem__` calls it; without one, dict's own KeyError (catchable).
 fn missing_key(tx: &mut Tracer<'_>, o: &ObjVal, k: &Value) -> TResult<Value> {

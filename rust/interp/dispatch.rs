@@ -113,10 +113,7 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
                         // Escaping the compiled frame from a call: split there, so the call
                         // re-runs natively and raises the real exception.
                         (Some(_), true) => Exit::Break {
-                            reason: format!(
-                                "exception {} raised by traced code is not caught",
-                                exc.describe(tx.py)
-                            ),
+                            reason: super::exit::uncaught_exception_reason(&exc.describe(tx.py)),
                             at,
                         },
                         _ => Exit::Observed { exc, at },
@@ -170,12 +167,14 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let v = frame.pop();
             if let Some(p) = frame.pending.get_mut(arg) {
                 *p = None;
+                frame.pending_sources.remove(&arg);
             }
             frame.locals[arg] = Some(v);
         }
         DELETE_FAST => {
             if let Some(p) = frame.pending.get_mut(arg) {
                 *p = None;
+                frame.pending_sources.remove(&arg);
             }
             frame.locals[arg] = None;
         }
@@ -471,6 +470,9 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         }
         UNPACK_SEQUENCE => {
             let seq = frame.pop();
+            if super::containers::unpack_into_locals(tx, frame, &seq, arg)? {
+                return Ok(Flow::Next); // the STORE_FASTs were done too
+            }
             let items = unpack(tx, &seq)?;
             if items.len() != arg {
                 // CPython's own ValueError, catchable by the traced program.

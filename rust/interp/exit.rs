@@ -105,3 +105,15 @@ pub fn from_pyerr(py: Python<'_>, err: PyErr, unsupported: &Bound<'_, PyAny>) ->
         err.value(py)
     ))
 }
+
+const UNCAUGHT: &str = "raised by traced code is not caught";
+
+/// The split reason for an exception leaving the compiled frame uncaught.
+pub fn uncaught_exception_reason(exception: &str) -> String {
+    format!("exception {exception} {UNCAUGHT}")
+}
+
+/// Whether a split reason is an uncaught exception (reported apart from graph breaks).
+pub fn is_uncaught_exception(reason: &str) -> bool {
+    reason.ends_with(UNCAUGHT)
+}

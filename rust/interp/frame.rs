@@ -13,8 +13,12 @@ use crate::spec_cache::CodeSpec;
 pub struct Frame {
     pub spec: Arc<CodeSpec>,
     pub locals: Vec<Option<Value>>,
-    /// Root frame only: the real argument objects, realized (and guarded) on first load.
+    /// Real objects not read yet, realized (and guarded) on first load: the root frame's
+    /// arguments, and items of a list-like object from the inputs unpacked into locals.
     pub pending: Vec<Option<Py<PyAny>>>,
+    /// Where a pending object other than an argument comes from (`row[1]` for `a, b =
+    /// row`); an argument's source is its own slot.
+    pub pending_sources: std::collections::HashMap<usize, std::sync::Arc<crate::guards::Source>>,
     pub stack: Vec<Value>,
     /// Index into `spec.decoded.instructions` of the next instruction.
     pub ip: usize,

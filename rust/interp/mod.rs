@@ -215,6 +215,7 @@ fn run_root(
         spec: spec.clone(),
         locals: vec![None; n],
         pending,
+        pending_sources: Default::default(),
         stack: Vec::with_capacity(16),
         ip: 0,
         kw_names: None,

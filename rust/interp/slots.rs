@@ -23,7 +23,11 @@ pub fn load_fast(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Va
         return Ok(v.clone());
     }
     if let Some(Some(obj)) = frame.pending.get_mut(i).map(|p| p.take()) {
-        let v = tx.realize(obj.bind(tx.py), Some(slot_source(frame, i)))?;
+        let src = frame
+            .pending_sources
+            .remove(&i)
+            .unwrap_or_else(|| slot_source(frame, i));
+        let v = tx.realize(obj.bind(tx.py), Some(src))?;
         frame.locals[i] = Some(v.clone());
         return Ok(v);
     }
@@ -44,6 +48,9 @@ pub fn cell_at(tx: &mut Tracer<'_>, frame: &mut Frame, i: usize) -> TResult<Opti
     let Some(Some(obj)) = frame.pending.get(i) else {
         return Ok(None);
     };
+    if frame.pending_sources.contains_key(&i) {
+        return Ok(None); // an unpacked item, not a cell argument
+    }
     // SAFETY: a type check of a live object.
     if unsafe { pyo3::ffi::PyCell_Check(obj.as_ptr()) } == 0 {
         return Ok(None);
