@@ -299,16 +299,12 @@ def arr(i: int = 0) -> tuple[np.ndarray]:
     return (np.arange(4.0, dtype=np.float32) + i,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an ndarray argument is baked in without a value guard: the second call with "
-    "a different array returns the first call's result",
-)
 def test_item_114_numpy_calls_on_arrays() -> None:
     def fn(a: np.ndarray) -> np.ndarray:
         return np.sin(a) * 2 + np.sum(a) - np.maximum(a, 1.5)
 
-    fd, tc = compare(fn, arr, calls=2)
+    # (torch's sin and NumPy's may differ in the last bit: compared to 5 decimals)
+    fd, tc = compare(fn, arr, calls=2, post=lambda out: np.round(out, 5))
     same_graphs(fd, tc)
 
 

@@ -65,4 +65,6 @@ def test_a_method_lookup_break_inside_an_inlined_callee() -> None:
     x = torch.arange(3.0)
     out, graphs, _ = _run(inlined_callee, x)
     assert_tree_equal(out, inlined_callee(x))
-    assert graphs == 2
+    # as torch.compile: the break inside `helper`, then `float(acc[-1])` of the array (a
+    # graph input of the resume function) reads its data
+    assert graphs == 3

@@ -36,6 +36,8 @@ pub(crate) enum Access {
     IterRemaining,
     /// `tuple(s)` of an exact set or frozenset.
     SetOrder,
+    /// `torch.as_tensor(ndarray)`.
+    NumpyTensor,
 }
 
 /// Clears a pending Python error (if any) and returns `None`.
@@ -73,6 +75,7 @@ impl Access {
             Source::IterItem { offset, .. } => Access::IterItem(*offset),
             Source::IterRemaining { .. } => Access::IterRemaining,
             Source::SetOrder { .. } => Access::SetOrder,
+            Source::NumpyTensor { .. } => Access::NumpyTensor,
         }
     }
 
@@ -171,6 +174,21 @@ impl Access {
                     .ok()
                     .map(|t| t.into_any())
                     .or_else(fail)
+            }
+            Access::NumpyTensor => {
+                static AS_TENSOR: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+                let ndarray = parent.get_type();
+                if !ndarray.name().is_ok_and(|n| n == "ndarray") {
+                    return None;
+                }
+                let f = AS_TENSOR
+                    .get_or_try_init(py, || {
+                        py.import("torch")
+                            .and_then(|t| t.getattr("as_tensor"))
+                            .map(|f| f.unbind())
+                    })
+                    .ok()?;
+                f.bind(py).call1((parent,)).ok().or_else(fail)
             }
             Access::WeakrefDeref => {
                 // SAFETY: weakref type check first; PyWeakref_GetObject returns a borrowed

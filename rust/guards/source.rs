@@ -146,6 +146,8 @@ pub enum Source {
     /// The members of the exact set or frozenset `base`, as a tuple in its iteration order
     /// (C iteration, no user code: the members are plain constants, guarded first).
     SetOrder { base: Arc<Source> },
+    /// `torch.as_tensor(base)` of an `np.ndarray` (the graph input standing for it).
+    NumpyTensor { base: Arc<Source> },
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -177,7 +179,8 @@ impl Source {
             | Source::Subclasses { base }
             | Source::IterItem { base, .. }
             | Source::IterRemaining { base }
-            | Source::SetOrder { base } => Some(base),
+            | Source::SetOrder { base }
+            | Source::NumpyTensor { base } => Some(base),
         }
     }
 
@@ -264,6 +267,11 @@ impl Source {
                 out.push_str("<items left in ");
                 base.render_into(out);
                 out.push('>');
+            }
+            Source::NumpyTensor { base } => {
+                out.push_str("torch.as_tensor(");
+                base.render_into(out);
+                out.push(')');
             }
             Source::SetOrder { base } => {
                 out.push_str("tuple(");

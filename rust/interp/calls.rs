@@ -59,6 +59,9 @@ pub fn graph_call<'py>(
     if let Some(r) = super::tensor_subclass::graph_call(tx, target, args, kwargs)? {
         return Ok(r);
     }
+    if let Some(r) = super::numpy_arrays::graph_call(tx, target, args, kwargs)? {
+        return Ok(r);
+    }
     let conv: Vec<_> = args
         .iter()
         .map(|a| tx.to_graph_arg(a))

@@ -20,6 +20,14 @@ impl<'py> Tracer<'py> {
         Ok(match v {
             // A number of an int or float subclass (an IntEnum member): its plain value,
             // which is what the operation sees eagerly and what the graph can print.
+            // A NumPy scalar (`np.float32(2.5)`): torch ops take it as the Python number it
+            // holds; a NumPy operation would treat it as strongly typed (NEP 50): break.
+            Value::Const(o) if numpy_scalar(o.bind(py)) => {
+                if self.ndarray_ok {
+                    return Err(Exit::brk("a NumPy scalar passed to a NumPy operation"));
+                }
+                o.bind(py).call_method0("item").map_err(|e| self.err(e))?
+            }
             Value::Const(o) if number_subclass(o.bind(py)) => {
                 let plain = if o.bind(py).is_instance_of::<pyo3::types::PyFloat>() {
                     py.get_type::<pyo3::types::PyFloat>()
@@ -30,6 +38,7 @@ impl<'py> Tracer<'py> {
             }
             Value::Tensor(o) => {
                 super::tensor_subclass::check_plain(self, v)?;
+                super::numpy_arrays::check_plain(self, v)?;
                 o.bind(py).clone()
             }
             Value::Const(o) => o.bind(py).clone(),
@@ -143,6 +152,19 @@ impl<'py> Tracer<'py> {
 }
 
 /// An instance of a strict subclass of `int` or `float` other than `bool`.
+fn numpy_scalar(o: &Bound<'_, PyAny>) -> bool {
+    if o.is_exact_instance_of::<pyo3::types::PyInt>()
+        || o.is_exact_instance_of::<pyo3::types::PyFloat>()
+        || o.is_exact_instance_of::<pyo3::types::PyBool>()
+        || o.is_exact_instance_of::<pyo3::types::PyString>()
+        || o.is_none()
+    {
+        return false;
+    }
+    let ty = o.get_type();
+    ty.module().is_ok_and(|m| m == "numpy") && o.hasattr("dtype").unwrap_or(false)
+}
+
 fn number_subclass(o: &Bound<'_, PyAny>) -> bool {
     let py = o.py();
     let ty = o.get_type();

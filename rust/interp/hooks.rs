@@ -56,6 +56,8 @@ pub struct Hooks {
     pub marker_action: Py<PyAny>,
     /// `variables/tensor_subclass.py`, `torch.Tensor`, `torch.nn.Parameter`.
     pub tensor_subclass: Py<PyModule>,
+    /// `variables/numpy_arrays.py`.
+    pub numpy_arrays: Py<PyModule>,
     pub tensor_type: Py<PyAny>,
     pub parameter_type: Py<PyAny>,
     /// `torch.Tensor.as_subclass` (the graph value seen as another class; no graph node).
@@ -195,6 +197,10 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
             sym_size: graph.getattr("SymSize")?.unbind(),
             unsupported: exc.getattr("Unsupported")?.unbind(),
             marker_action: markers.getattr("marker_action")?.unbind(),
+            numpy_arrays: py
+                .import_cached("ferrodyn.variables.numpy_arrays")?
+                .cast_into::<PyModule>()?
+                .unbind(),
             tensor_subclass: py
                 .import_cached("ferrodyn.variables.tensor_subclass")?
                 .cast_into::<PyModule>()?

@@ -29,6 +29,10 @@ define_consts! {
     // A torch compiler marker (torch._dynamo.graph_break, a torch.compiler.disable'd
     // function, is_compiling, error_on_graph_break, ...): see markers.rs.
     KIND_MARKER = 17,
+    // An `np.ndarray` (a graph tensor while trace_numpy is on: numpy_arrays.rs).
+    KIND_NDARRAY = 18,
+    // A NumPy function (`np.sin`, `np.sum`, ...): a graph node through torch._numpy.
+    KIND_NUMPY_FN = 19,
     AT_INSTANCE = 100,
     AT_PARAMETER = 101,
     AT_BUFFER = 102,

@@ -31,6 +31,7 @@ pub mod kinds;
 pub mod markers;
 pub mod model_output;
 pub mod module_call;
+pub mod numpy_arrays;
 pub mod ops;
 pub mod output;
 pub mod realize;

@@ -121,6 +121,17 @@ pub fn template_for(
     Ok(match v {
         Value::Tensor(var) => {
             use crate::interp::tensor_subclass::{leaves, Leaves};
+            match crate::interp::numpy_arrays::leaves(tx, v)? {
+                Some(crate::interp::numpy_arrays::Leaves::Input(src)) => return Ok(fetch(&src, extra)),
+                Some(crate::interp::numpy_arrays::Leaves::Computed(to_numpy)) => {
+                    let i = outputs.iter().position(|o| o.is(var)).unwrap_or_else(|| {
+                        outputs.push(var.clone_ref(py));
+                        outputs.len() - 1
+                    });
+                    return Ok(OutTemplate::Call(to_numpy, vec![OutTemplate::Graph(i)]));
+                }
+                None => {}
+            }
             let leaving = leaves(tx, v);
             if let Some(Leaves::Input(src)) = &leaving {
                 return Ok(fetch(src, extra));

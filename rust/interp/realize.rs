@@ -277,6 +277,20 @@ impl<'py> Tracer<'py> {
                 }
                 Ok(v)
             }
+            KIND_NDARRAY => {
+                if let Some(s) = source {
+                    if let Some(v) = super::numpy_arrays::input(self, obj, s)? {
+                        return Ok(v);
+                    }
+                    self.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
+                }
+                // NumPy tracing off (or an array no tensor can hold): an opaque object.
+                Ok(Value::Object(Rc::new(ObjVal {
+                    obj: obj.clone().unbind(),
+                    kind: KIND_OBJECT,
+                    source: source.clone(),
+                })))
+            }
             KIND_FUNCTION => {
                 if let Some(s) = source {
                     self.function_identity_guards(obj, s)?;

@@ -97,6 +97,10 @@ pub struct Tracer<'py> {
     /// Subclass dispatch was off where the trace started (read with the first subclass
     /// tensor; the global-state snapshot of the cache entry keeps it so).
     pub tf_off_at_start: bool,
+    /// NumPy arrays in the trace, by `TensorVar` address (numpy_arrays.rs), and whether a
+    /// NumPy node is being recorded (the one place they may reach a graph operation).
+    pub ndarray_vars: HashMap<usize, super::numpy_arrays::NdarrayVar>,
+    pub ndarray_ok: bool,
 }
 
 impl<'py> Tracer<'py> {
@@ -142,6 +146,8 @@ impl<'py> Tracer<'py> {
             subclass_vars: HashMap::new(),
             tf_disabled: 0,
             tf_off_at_start: false,
+            ndarray_vars: HashMap::new(),
+            ndarray_ok: false,
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             seq_shadows: HashMap::new(),

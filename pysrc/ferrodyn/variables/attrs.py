@@ -11,6 +11,7 @@ import threading
 import types
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..exc import UnsafeScriptObjectError, Unsupported
@@ -171,6 +172,7 @@ _C_CALLABLES = frozenset(
         types.ClassMethodDescriptorType,
         types.GetSetDescriptorType,
         types.MemberDescriptorType,
+        np.ufunc,
     }
 )
 _OBJECT_REDUCE_EX = object.__reduce_ex__

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from . import kinds, markers, tensor_subclass
+from . import kinds, markers, numpy_arrays, tensor_subclass
 from .typecheck import is_a
 
 _CONST_TYPES: frozenset[type] = frozenset(
@@ -218,6 +218,10 @@ def classify(obj: Any) -> int:
         return kinds.NAMEDTUPLE
     if is_a(obj, torch.nn.Module):
         return kinds.NN_MODULE
+    if numpy_arrays.is_ndarray_type(t):
+        return kinds.NDARRAY
+    if numpy_arrays.is_numeric_scalar(obj):
+        return kinds.CONST  # np.float32(2.5), np.int64(3): immutable, guarded by value
     if is_a(obj, torch.Tensor):
         # A subclass without a __torch_dispatch__ of its own is a tensor (its type kept,
         # its __torch_function__ traced: tensor_subclass.py); others are not supported.
@@ -225,6 +229,8 @@ def classify(obj: Any) -> int:
     if t is types.FunctionType:
         if markers.allowed_in_graph(obj) or tensor_subclass.is_tensor_method(obj):
             return kinds.TORCH_OP
+        if numpy_arrays.is_numpy_function(obj) and not markers.is_marker(obj):
+            return kinds.NUMPY_FN
         if markers.is_marker(obj):
             return kinds.MARKER
         if _is_torch_namespace(obj) and not obj.__module__.startswith("torch.nn.modules"):
@@ -257,6 +263,8 @@ def classify(obj: Any) -> int:
     if t in (types.BuiltinFunctionType, types.BuiltinMethodType):
         if markers.is_marker(obj):
             return kinds.MARKER
+        if numpy_arrays.is_numpy_function(obj):
+            return kinds.NUMPY_FN  # np.arange, np.array, ...
         if markers.allowed_in_graph(obj):
             return kinds.TORCH_OP
         oid = id(obj)
@@ -276,6 +284,8 @@ def classify(obj: Any) -> int:
         return kinds.UNSUPPORTED
     if markers.is_marker(obj):
         return kinds.MARKER
+    if numpy_arrays.is_numpy_function(obj):
+        return kinds.NUMPY_FN  # ufuncs, array-function dispatchers
     return kinds.OBJECT
 
 

@@ -72,6 +72,7 @@ pub mod marker;
 pub mod named_tuple;
 pub mod nn_module;
 pub mod null;
+pub mod numpy_function;
 pub mod python_module;
 pub mod python_object;
 pub mod slice;
@@ -179,6 +180,7 @@ pub fn family_of(v: &Value) -> &'static dyn Family {
         Value::Object(o) => match o.kind {
             KIND_NN_MODULE => &nn_module::NnModule,
             KIND_TORCH_OP => &torch_op::TorchOp,
+            KIND_NUMPY_FN => &numpy_function::NumpyFunction,
             KIND_PURE | KIND_OPERATOR => &builtin_function::BuiltinFunction,
             KIND_PY_MODULE | KIND_TORCH_MODULE => &python_module::PythonModule,
             KIND_CLASS => &user_class::UserClass,

@@ -30,6 +30,9 @@ impl Family for Tensor {
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let py = tx.py;
         let var = var(v)?;
+        if let Some(r) = crate::interp::numpy_arrays::getattr(tx, v, name)? {
+            return Ok(r);
+        }
         if let Some(r) = subclass::getattr(tx, v, name)? {
             return Ok(r);
         }
@@ -70,6 +73,14 @@ impl Family for Tensor {
         kwargs: Kwargs,
     ) -> TResult<Value> {
         let py = tx.py;
+        if let Some(r) = crate::interp::numpy_arrays::call_method(tx, v, name, &args, &kwargs)? {
+            return Ok(r);
+        }
+        if name == "numpy" {
+            if let Some(r) = crate::interp::numpy_arrays::tensor_numpy(tx, v, &kwargs)? {
+                return Ok(r);
+            }
+        }
         if let Some(r) = subclass::call_method(tx, v, name, &args, &kwargs)? {
             return Ok(r);
         }
@@ -99,6 +110,9 @@ impl Family for Tensor {
         if subclass::info(tx, v).is_some() {
             return Err(Exit::brk("iterating a tensor subclass instance"));
         }
+        if crate::interp::numpy_arrays::is_ndarray(tx, v) {
+            return Err(Exit::brk("iterating a NumPy array"));
+        }
         let f = tx.hooks.b.len.bind(py).clone();
         let n = crate::interp::calls::graph_call(tx, &f, std::slice::from_ref(v), &[])?;
         let n: i64 = tx
@@ -116,6 +130,7 @@ impl Family for Tensor {
     /// shape guard keeps it); a tensor's truth value depends on its data.
     fn truthy(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<bool> {
         subclass::check_plain(tx, v)?;
+        crate::interp::numpy_arrays::check_plain(tx, v)?;
         match tx.specialize_symbolic(var(v)?.bind(tx.py)) {
             Some(c) => c.is_truthy().map_err(|e| tx.err(e)),
             None => Err(Exit::brk(
