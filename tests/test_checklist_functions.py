@@ -731,6 +731,22 @@ def test_item_74_all_gather_into_a_list_is_traced(gloo_group: Any) -> None:
     compare(fn, t(), frames=1)
 
 
+def test_item_74_all_to_all_and_list_reduce_scatter_are_traced(gloo_group: Any) -> None:
+    dist = gloo_group
+
+    def fn(x: torch.Tensor) -> Any:
+        y = x * 2
+        out = torch.empty_like(y)
+        dist.all_to_all_single(out, y)
+        parts = torch.empty_like(y)
+        dist.reduce_scatter(parts, [out + 1])
+        legacy = torch.empty_like(y)
+        dist._all_gather_base(legacy, parts)
+        return legacy - 1
+
+    compare(fn, t(), frames=1)
+
+
 def test_item_74_async_collective_breaks(gloo_group: Any) -> None:
     dist = gloo_group
 

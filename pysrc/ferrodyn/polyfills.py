@@ -832,6 +832,48 @@ def dist_reduce_scatter_tensor(
     output.copy_(out)
 
 
+def dist_all_to_all_single(
+    output: Any,
+    input: Any,
+    output_split_sizes: Any = None,
+    input_split_sizes: Any = None,
+    group: Any = None,
+    async_op: bool = False,
+) -> Any:
+    """`dist.all_to_all_single(out, t)`: the functional all-to-all (equal splits of the
+    first dimension unless sizes are given), copied into `out`."""
+    if async_op:
+        unsupported("dist.all_to_all_single with async_op=True (torch.compile breaks too)")
+    _, group_name, size = _collective_names("sum", group)
+    if output_split_sizes is None and input_split_sizes is None:
+        output_split_sizes = [input.shape[0] // size] * size
+        input_split_sizes = output_split_sizes
+    elif output_split_sizes is None or input_split_sizes is None:
+        unsupported("dist.all_to_all_single with only one of the split sizes given")
+    out = torch.ops._c10d_functional.all_to_all_single(
+        input, output_split_sizes, input_split_sizes, group_name
+    )
+    out = torch.ops._c10d_functional.wait_tensor(out)
+    output.copy_(out)
+
+
+def dist_reduce_scatter(
+    output: Any, input_list: Any, op: Any = None, group: Any = None, async_op: bool = False
+) -> Any:
+    """`dist.reduce_scatter(out, [t0, t1, ...])`: the inputs concatenated, reduce-scattered,
+    copied into `out`."""
+    if async_op:
+        unsupported("dist.reduce_scatter with async_op=True (torch.compile breaks too)")
+    op_name, group_name, size = _collective_names("sum" if op is None else op, group)
+    if output.dim() == 0:
+        unsupported("dist.reduce_scatter of scalar tensors")
+    out = torch.ops._c10d_functional.reduce_scatter_tensor(
+        torch.cat(input_list), op_name, size, group_name
+    )
+    out = torch.ops._c10d_functional.wait_tensor(out)
+    output.copy_(out)
+
+
 # -- tensor subclasses' __torch_function__ ----------------------------------------------------
 def disable_subclass_dispatch(delta: int) -> None:
     """Marker (`MARKER_TF_DISABLE`): in the trace, `delta` more (or, negative, fewer)
@@ -944,6 +986,14 @@ if torch.distributed.is_available():
     POLYFILLS[torch.distributed.all_gather_into_tensor] = dist_all_gather_into_tensor
     POLYFILLS[torch.distributed.all_gather] = dist_all_gather
     POLYFILLS[torch.distributed.reduce_scatter_tensor] = dist_reduce_scatter_tensor
+    POLYFILLS[torch.distributed.all_to_all_single] = dist_all_to_all_single
+    POLYFILLS[torch.distributed.reduce_scatter] = dist_reduce_scatter
+    for _legacy, _polyfill in (
+        ("_all_gather_base", dist_all_gather_into_tensor),
+        ("_reduce_scatter_base", dist_reduce_scatter_tensor),
+    ):
+        if hasattr(torch.distributed, _legacy):
+            POLYFILLS[getattr(torch.distributed, _legacy)] = _polyfill
 
 # What polyfills make in place of real objects: the code of the loss closure of
 # `cross_entropy_loss`, and the stand-in classes. Such a value must not leave the trace (be
