@@ -10,7 +10,20 @@ print(ferrodyn.profile.profile(f, x))        # compile-time profile (python -m f
 
 from __future__ import annotations
 
-from . import _core, config, exc, logs, profile, testing
+import sys as _sys
+
+try:
+    from . import _core
+except ImportError as _e:  # the extension is built per CPython version
+    if _sys.version_info[:2] != (3, 11):
+        raise ImportError(
+            "ferrodyn supports CPython 3.11 only (its Rust extension is built for it); this is "
+            f"Python {_sys.version_info[0]}.{_sys.version_info[1]}. Use a 3.11 interpreter, "
+            "or torch.compile on this one."
+        ) from _e
+    raise
+
+from . import config, exc, logs, profile, testing
 from .api import OptimizedModule, compile, reset
 from .explain import BreakReason, ExplainOutput, explain
 from .logs import set_logs

@@ -231,6 +231,11 @@ pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> T
     if lhs.is_tensor() || rhs.is_tensor() {
         return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
     }
+    if matches!(op, 2 | 3) {
+        if let Some(r) = symbolic_sequence_eq(tx, lhs, rhs, op == 3)? {
+            return Ok(r);
+        }
+    }
     if let (Some(a), Some(b)) = (tx.as_python_constant(lhs), tx.as_python_constant(rhs)) {
         return fold(tx, &f, &[a, b], "comparison");
     }
@@ -268,6 +273,68 @@ pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> T
         lhs.type_name(tx.py),
         rhs.type_name(tx.py)
     )))
+}
+
+/// `size == (4, 6)` (or `!=`) where a side holds symbolic sizes: the items compared one by
+/// one into one symbolic bool (an `and` of the item comparisons), as the sequence's own
+/// `==` would decide, so the sizes stay symbolic (folding would specialise them). None:
+/// no symbolic item, or not two sequences.
+fn symbolic_sequence_eq(
+    tx: &mut Tracer<'_>,
+    lhs: &Value,
+    rhs: &Value,
+    negate: bool,
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let items = |tx: &Tracer<'_>, v: &Value| -> Option<Vec<Value>> {
+        match v {
+            Value::Tuple(t) => Some((**t).clone()),
+            Value::NamedTuple(_) => tx.size_items(v),
+            Value::Const(c) => {
+                let t = c.bind(py).cast::<pyo3::types::PyTuple>().ok()?;
+                Some(t.iter().map(|i| Value::Const(i.unbind())).collect())
+            }
+            _ => None,
+        }
+    };
+    let (Some(a), Some(b)) = (items(tx, lhs), items(tx, rhs)) else {
+        return Ok(None);
+    };
+    if !a.iter().chain(b.iter()).any(|v| tx.is_symbolic(v)) {
+        return Ok(None);
+    }
+    if a.len() != b.len() {
+        return Ok(Some(Value::constant(py, negate)));
+    }
+    let mut parts = Vec::new();
+    for (x, y) in a.iter().zip(b.iter()) {
+        let r = compare_op(tx, 2, x, y)?;
+        if tx.is_symbolic(&r) {
+            parts.push(r);
+            continue;
+        }
+        match r.as_const(py).map(|c| c.is_truthy()) {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => return Ok(Some(Value::constant(py, negate))),
+            _ => return Ok(None),
+        }
+    }
+    let and = operator_fn(tx, "and_")?;
+    let mut acc = match parts.pop() {
+        Some(p) => p,
+        None => return Ok(Some(Value::constant(py, !negate))),
+    };
+    for p in parts {
+        acc = graph_call(tx, &and, &[p, acc], &[])?;
+    }
+    if negate {
+        let not = py
+            .import_cached("torch")
+            .and_then(|t| t.getattr("sym_not"))
+            .map_err(|e| tx.err(e))?;
+        acc = graph_call(tx, &not, &[acc], &[])?;
+    }
+    Ok(Some(acc))
 }
 
 pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
