@@ -71,12 +71,11 @@ fn mark_results(tx: &mut Tracer<'_>, v: &Value) {
 /// An `np.ndarray` argument read from `s`: guarded on its type, then a graph tensor input
 /// `torch.as_tensor(array)` guarded like any tensor. None: NumPy tracing is off, or the
 /// array cannot be a tensor (object dtype, ...): the caller treats it as an opaque object.
-pub fn input(
-    tx: &mut Tracer<'_>,
-    obj: &Bound<'_, PyAny>,
+pub fn input<'py>(
+    tx: &mut Tracer<'py>,
+    obj: &Bound<'py, PyAny>,
     s: &Arc<Source>,
 ) -> TResult<Option<Value>> {
-    let py = tx.py;
     let on = helper(tx, "trace_numpy")?
         .call0()
         .and_then(|b| b.is_truthy())
@@ -89,24 +88,9 @@ pub fn input(
     };
     tx.guard(s, Guard::TypeMatch(obj.get_type().unbind()));
     let ts = Arc::new(Source::NumpyTensor { base: s.clone() });
-    let mut meta = crate::guards::TensorMeta::read(&tensor).map_err(|e| tx.err(e))?;
-    let var = tx
-        .gb
-        .call_method1("add_input", (&tensor, ts.render()))
-        .map_err(|e| tx.err(e))?;
-    let dynamic = tx
-        .gb
-        .call_method1("dynamic_dims", (&var,))
-        .map_err(|e| tx.err(e))?;
-    if !dynamic.is_none() {
-        let (sizes, strides): (Vec<usize>, Vec<usize>) =
-            dynamic.extract().map_err(|e| tx.err(e))?;
-        meta.relax(&sizes, &strides);
-    }
-    tx.guard(&ts, Guard::Tensor(meta));
-    tx.inputs.push(ts);
+    let meta = crate::guards::TensorMeta::read(&tensor).map_err(|e| tx.err(e))?;
+    let var = tx.graph_input(&tensor, &ts, meta)?;
     register(tx, &var, Some(s.clone()));
-    let _ = py;
     Ok(Some(Value::Tensor(var.unbind())))
 }
 

@@ -178,21 +178,8 @@ impl<'py> Tracer<'py> {
                     self.identity.push((first_src, s.clone(), true));
                     return Ok(Value::Tensor(var));
                 }
-                let mut meta = super::tensor_subclass::input_meta(self, obj)?;
-                let var = self
-                    .gb
-                    .call_method1("add_input", (obj, s.render()))
-                    .map_err(|e| self.err(e))?;
-                // Symbolic sizes (dynamic shapes) are the shape guard's to check.
-                let dynamic = self
-                    .gb
-                    .call_method1("dynamic_dims", (&var,))
-                    .map_err(|e| self.err(e))?;
-                if !dynamic.is_none() {
-                    let (sizes, strides): (Vec<usize>, Vec<usize>) =
-                        dynamic.extract().map_err(|e| self.err(e))?;
-                    meta.relax(&sizes, &strides);
-                }
+                let meta = super::tensor_subclass::input_meta(self, obj)?;
+                let var = self.graph_input(obj, s, meta)?;
                 let type_source = Some(Arc::new(Source::TypeOf { base: s.clone() }));
                 super::tensor_subclass::register(
                     self,
@@ -200,8 +187,6 @@ impl<'py> Tracer<'py> {
                     &obj.get_type().into_any(),
                     type_source,
                 )?;
-                self.guard(s, Guard::Tensor(meta));
-                self.inputs.push(s.clone());
                 self.tensor_inputs
                     .insert(key, (s.clone(), var.clone().unbind()));
                 Ok(Value::Tensor(var.unbind()))
@@ -399,6 +384,32 @@ impl<'py> Tracer<'py> {
                 })))
             }
         }
+    }
+
+    /// A tensor read from `s` as a graph input, guarded by its metadata (`meta`; the sizes
+    /// dynamic shapes made symbolic are left to the shape guard).
+    pub(super) fn graph_input(
+        &mut self,
+        tensor: &Bound<'py, PyAny>,
+        s: &Arc<Source>,
+        mut meta: crate::guards::TensorMeta,
+    ) -> TResult<Bound<'py, PyAny>> {
+        let var = self
+            .gb
+            .call_method1("add_input", (tensor, s.render()))
+            .map_err(|e| self.err(e))?;
+        let dynamic = self
+            .gb
+            .call_method1("dynamic_dims", (&var,))
+            .map_err(|e| self.err(e))?;
+        if !dynamic.is_none() {
+            let (sizes, strides): (Vec<usize>, Vec<usize>) =
+                dynamic.extract().map_err(|e| self.err(e))?;
+            meta.relax(&sizes, &strides);
+        }
+        self.guard(s, Guard::Tensor(meta));
+        self.inputs.push(s.clone());
+        Ok(var)
     }
 
     /// Realize the items of a sequence read from `source`, each through `source[i]`.
