@@ -122,3 +122,34 @@ def test_methods_reading_values_break(method: str) -> None:
 
     out = ferrodyn.compile(f, backend="eager")(arr())
     assert out == f(arr())
+
+
+def test_numpy_on_constants_gives_numpy_scalars_and_tensors_stay_tensors() -> None:
+    # np.sqrt(64) is an np.float64 eagerly: `x / np.sqrt(64)` is a torch tensor
+    def f(x: torch.Tensor) -> Any:
+        return x / np.sqrt(64), np.pi * x, x * np.float32(2), np.float32(2)
+
+    check(f, (torch.ones(3),))
+
+
+def test_torch_tensor_beside_an_array_keeps_eager_s_result_type() -> None:
+    def f(x: torch.Tensor, a: np.ndarray) -> Any:
+        return x + a, x * a
+
+    out = ferrodyn.compile(f, backend="eager")(torch.ones(4), arr())
+    expected = f(torch.ones(4), arr())
+    assert all(type(o) is type(e) for o, e in zip(out, expected, strict=True))
+    assert same(out, expected)
+
+
+def test_impure_numpy_functions_are_not_run_while_tracing() -> None:
+    calls = []
+
+    def f(x: torch.Tensor) -> Any:
+        old = np.seterr(all="ignore")
+        np.seterr(**old)
+        calls.append(1)
+        return x + 1
+
+    out = ferrodyn.compile(f, backend="eager")(torch.ones(2))
+    assert torch.equal(out, torch.ones(2) + 1) and calls == [1]

@@ -91,7 +91,8 @@ impl<'py> Tracer<'py> {
                 if matches!(
                     o.kind,
                     KIND_TORCH_OP | KIND_CLASS | KIND_PURE | KIND_OPERATOR
-                ) =>
+                ) || (o.kind == KIND_NUMPY_FN
+                    && o.obj.bind(py).is_instance_of::<pyo3::types::PyType>()) =>
             {
                 o.obj.bind(py).clone()
             }

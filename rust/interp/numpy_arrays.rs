@@ -132,6 +132,17 @@ pub fn call_function<'py>(
     args: &[Value],
     kwargs: &[(String, Value)],
 ) -> TResult<Value> {
+    // On constants: run it now unless it makes an array (`np.sqrt(64)`, `np.float32(2)`
+    // are NumPy scalars, constants of the graph, as eager has them).
+    if let Some((t, kw)) = super::calls::all_constants(tx, args, kwargs) {
+        let folded = helper(tx, "fold")?
+            .call1((f, t, kw))
+            .map_err(|e| super::exceptions::from_real_error(tx, e, "a NumPy function"))?;
+        let (done, value): (bool, Bound<'py, PyAny>) = folded.extract().map_err(|e| tx.err(e))?;
+        if done {
+            return tx.realize(&value, None);
+        }
+    }
     let target = helper(tx, "call_target")?
         .call1((f,))
         .map_err(|e| tx.err(e))?;
@@ -181,6 +192,15 @@ pub fn graph_call<'py>(
                 .map_err(|e| tx.err(e))?;
             return Ok(Some(Value::Tensor(r.unbind())));
         }
+    }
+    // A torch tensor beside an array: which of the two decides (torch's operator or
+    // NumPy's, by operand order and type) is not modelled.
+    let torch_tensor = |v: &Value| v.is_tensor() && !is_ndarray(tx, v) && !tx.is_symbolic(v);
+    if args.iter().any(torch_tensor) {
+        return Err(Exit::brk(format!(
+            "{} between a torch tensor and a NumPy array",
+            tx.describe(target)
+        )));
     }
     let operator = module == "_operator" || module == "operator";
     let builtin = target.is(tx.hooks.b.len.bind(py)) || target.is(tx.hooks.b.abs.bind(py));

@@ -253,6 +253,8 @@ def classify(obj: Any) -> int:
             kinds.TORCH_MODULE if name == "torch" or name.startswith("torch.") else kinds.PY_MODULE
         )
     if is_a(obj, type):
+        if numpy_arrays.is_numpy_function(obj):
+            return kinds.NUMPY_FN  # np.float32(2.5): a NumPy scalar type called
         return kinds.PURE if obj in _PURE_CLASSES else kinds.CLASS
     if is_a(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return kinds.TORCH_OP

@@ -155,6 +155,8 @@ def is_numpy_function(fn: Any) -> bool:
     t = type(fn)
     if t in _NUMPY_CALLABLE_TYPES:
         return True
+    if t is type:
+        return issubclass(fn, np.generic)  # np.float32(2.5), np.int64(x)
     if t not in _FUNCTION_TYPES:
         return False
     mod = fn.__module__
@@ -175,6 +177,19 @@ def call_target(fn: Any) -> NumpyCall | None:
     target = NumpyCall(name, twin) if callable(twin) and isinstance(name, str) else None
     _calls[fn] = target
     return target
+
+
+def fold(fn: Any, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+    """`fn(*args, **kwargs)` on constants, run now: (True, result) when the result is not an
+    array (`np.sqrt(64)` is a NumPy scalar, a constant of the graph); (False, None) when it
+    is one (the caller records a node, so the array is a graph value), or when `fn` has no
+    `torch._numpy` twin (only those are known to be pure: `np.seterr`, `np.save` are not)."""
+    if call_target(fn) is None:
+        return False, None
+    result = fn(*args, **kwargs)
+    if isinstance(result, np.ndarray):
+        return False, None
+    return True, result
 
 
 def method_target(name: str) -> NumpyMethod | None:
