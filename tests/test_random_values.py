@@ -113,3 +113,66 @@ def test_reseeding_in_the_function() -> None:
         return x * a + random.random()
 
     check(f, torch.ones(2), graphs=None)
+
+
+def test_seeded_generator_made_in_the_graph() -> None:
+    def f(x: torch.Tensor) -> Any:
+        r = random.Random(0)
+        a = r.random()
+        b = r.randint(0, 9)
+        c = r.choice([10, 20, 30])
+        return x + a + b + c, r
+
+    counter = ferrodyn.testing.CompileCounter()
+    g = ferrodyn.compile(f, backend=counter)
+    for _ in range(2):
+        out, gen = g(torch.ones(2))
+        ref, ref_gen = f(torch.ones(2))
+        assert torch.equal(out, ref)
+        assert gen.getstate() == ref_gen.getstate()
+        assert gen.random() == ref_gen.random()
+    assert counter.frame_count == 1
+    assert ferrodyn.explain(f)(torch.ones(2)).graph_break_count == 0
+
+
+def test_generator_seed_getstate_setstate() -> None:
+    def f(x: torch.Tensor) -> Any:
+        r = random.Random(1)
+        r.seed(3)
+        st = r.getstate()
+        a = r.random()
+        r.setstate(st)
+        b = r.random()
+        return x * a + x * b, a == b
+
+    check(f, torch.ones(2))
+    assert ferrodyn.explain(f)(torch.ones(2)).graph_break_count == 0
+
+
+class Holder:
+    gen: Any = None
+
+
+def test_generator_stored_and_alive_across_a_break() -> None:
+    def f(x: torch.Tensor, h: Holder) -> Any:
+        r = random.Random(5)
+        a = r.random()
+        h.gen = r
+        torch._dynamo.graph_break()
+        return x * a + r.random()
+
+    h1, h2 = Holder(), Holder()
+    out = ferrodyn.compile(f, backend="eager")(torch.ones(2), h1)
+    ref = f(torch.ones(2), h2)
+    assert torch.equal(out, ref)
+    assert h1.gen.getstate() == h2.gen.getstate()
+
+
+def test_unseeded_or_variable_seed_generators_break() -> None:
+    def f(x: torch.Tensor, s: int) -> Any:
+        r = random.Random(s * 7 + 1)
+        return x * r.random()
+
+    g = ferrodyn.compile(f, backend="eager")
+    for s in range(3):
+        assert torch.equal(g(torch.ones(2), s), f(torch.ones(2), s))

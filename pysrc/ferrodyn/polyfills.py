@@ -874,6 +874,15 @@ def dist_reduce_scatter(
     output.copy_(out)
 
 
+def random_with_state(state: Any) -> Any:
+    """A `random.Random` in `state`: how a generator made in the compiled region leaves it."""
+    import random
+
+    gen = random.Random()
+    gen.setstate(state)
+    return gen
+
+
 # -- tensor subclasses' __torch_function__ ----------------------------------------------------
 def disable_subclass_dispatch(delta: int) -> None:
     """Marker (`MARKER_TF_DISABLE`): in the trace, `delta` more (or, negative, fewer)

@@ -34,6 +34,7 @@ pub mod module_call;
 pub mod numpy_arrays;
 pub mod ops;
 pub mod output;
+pub mod random_objects;
 pub mod realize;
 pub mod set_objects;
 pub mod signature;

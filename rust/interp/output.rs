@@ -178,6 +178,11 @@ pub fn template_for(
         },
         // An entry of a dict from the inputs the trace never read: the same object.
         Value::Lazy(l) => fetch(&l.source, extra),
+        Value::Object(_) if crate::interp::random_objects::is_trace_random(tx, v) => {
+            let (make, state) = crate::interp::random_objects::template(tx, v)?
+                .ok_or_else(|| Exit::internal("random generator template"))?;
+            OutTemplate::Call(make, vec![OutTemplate::Const(state)])
+        }
         Value::Object(o) => match &o.source {
             Some(s) => fetch(s, extra),
             None if o.obj.is(&tx.hooks.pending_traceback) => {

@@ -101,6 +101,10 @@ pub struct Tracer<'py> {
     /// NumPy node is being recorded (the one place they may reach a graph operation).
     pub ndarray_vars: HashMap<usize, super::numpy_arrays::NdarrayVar>,
     pub ndarray_ok: bool,
+    /// `random.Random(seed)` generators made in the trace, by address (random_objects.rs).
+    pub trace_randoms: HashMap<usize, Py<PyAny>>,
+    /// Those already rebuilt for the world outside the trace (once each).
+    pub randoms_rebuilt: HashSet<usize>,
 }
 
 impl<'py> Tracer<'py> {
@@ -148,6 +152,8 @@ impl<'py> Tracer<'py> {
             tf_off_at_start: false,
             ndarray_vars: HashMap::new(),
             ndarray_ok: false,
+            trace_randoms: HashMap::new(),
+            randoms_rebuilt: HashSet::new(),
             generators: Vec::new(),
             iter_mirrors: HashMap::new(),
             seq_shadows: HashMap::new(),

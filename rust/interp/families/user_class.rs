@@ -51,6 +51,9 @@ impl Family for UserClass {
         if let Some(r) = crate::interp::model_output::construct(tx, &cls, &args, &kwargs)? {
             return Ok(r);
         }
+        if crate::interp::random_objects::is_random_class(&cls) {
+            return crate::interp::random_objects::construct(tx, &args, &kwargs);
+        }
         if is_typed_dict(&cls) {
             // Calling a TypedDict class makes a plain dict (one with optional keys breaks,
             // as in torch.compile).

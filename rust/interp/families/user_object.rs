@@ -21,14 +21,28 @@ impl Family for UserObject {
         "user object"
     }
 
-    python_object_verbs!(
-        getattr,
-        setattr,
-        call_method,
-        truthy,
-        python_type,
-        as_constant
-    );
+    python_object_verbs!(setattr, truthy, python_type, as_constant);
+
+    fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
+        if let Some(r) = crate::interp::random_objects::getattr(tx, v, name)? {
+            return Ok(r);
+        }
+        python_object::getattr(tx, v, name)
+    }
+
+    fn call_method(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        name: &str,
+        args: Args,
+        kwargs: Kwargs,
+    ) -> TResult<Value> {
+        if let Some(r) = crate::interp::random_objects::call_method(tx, v, name, &args, &kwargs)? {
+            return Ok(r);
+        }
+        python_object::call_method(tx, v, name, args, kwargs)
+    }
 
     fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
         if let Some(r) = python_object::call_prelude(tx, v, &args, &kwargs)? {
