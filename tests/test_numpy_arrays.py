@@ -153,3 +153,16 @@ def test_impure_numpy_functions_are_not_run_while_tracing() -> None:
 
     out = ferrodyn.compile(f, backend="eager")(torch.ones(2))
     assert torch.equal(out, torch.ones(2) + 1) and calls == [1]
+
+
+def test_numpy_of_a_tensor_that_requires_grad_raises_like_eager() -> None:
+    def f(x: torch.Tensor) -> Any:
+        return np.sum(x.numpy())
+
+    x = torch.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        f(x)
+    with pytest.raises(RuntimeError):
+        ferrodyn.compile(f, backend="eager")(x)
+    g = ferrodyn.compile(lambda t: np.sum(t.numpy(force=True)), backend="eager")
+    assert g(x) == np.sum(x.detach().numpy())

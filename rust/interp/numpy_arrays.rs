@@ -285,6 +285,20 @@ pub fn tensor_numpy(
     if !on {
         return Ok(None);
     }
+    // Eager refuses a tensor that requires grad (unless `force=True`): let it say so.
+    let grad = var
+        .bind(py)
+        .getattr("fake")
+        .and_then(|f| f.getattr("requires_grad"))
+        .and_then(|g| g.is_truthy())
+        .map_err(|e| tx.err(e))?;
+    let forced = kwargs.iter().any(|(_, v)| {
+        v.as_const(py)
+            .is_some_and(|c| c.is_truthy().unwrap_or(false))
+    });
+    if grad && !forced {
+        return Ok(None);
+    }
     let tensor = tx.hooks.tensor_type.bind(py).clone();
     let r = tx
         .gb
