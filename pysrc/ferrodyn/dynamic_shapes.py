@@ -242,6 +242,25 @@ class InputShapes:
         """Whether a symbolic number depends on a value drawn from `random`."""
         return is_symbolic(value) and bool(value.node.expr.free_symbols & self.random_symbols)
 
+    def random_mark(self) -> tuple[int, frozenset[Any]]:
+        """Where the shape environment's guards and replacements stand (`random_guarded_since`)."""
+        return len(self.env.guards), frozenset(self.env.replacements)
+
+    def random_guarded_since(self, mark: tuple[int, frozenset[Any]]) -> bool:
+        """Whether guards or replacements on values drawn from `random` were added since
+        `mark`; if so they are taken back (the operation that made them breaks instead)."""
+        n, replaced = mark
+        new_guards = self.env.guards[n:]
+        new_reps = [s for s in self.env.replacements if s not in replaced]
+        hit = any(g.expr.free_symbols & self.random_symbols for g in new_guards) or any(
+            s in self.random_symbols for s in new_reps
+        )
+        if hit:
+            del self.env.guards[n:]
+            for s in new_reps:
+                del self.env.replacements[s]
+        return hit
+
     def random_guarded(self) -> bool:
         """Whether the shape environment recorded a guard or a replacement on a value drawn
         from `random` (which no later call could keep: it is drawn anew each time)."""

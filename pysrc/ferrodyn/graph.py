@@ -385,6 +385,7 @@ class GraphBuilder:
                 raise Unsupported(
                     f"{describe_target(target)} raised {type(e).__name__}: {e}"
                 ) from None
+        mark = self.shapes.random_mark() if self.random_calls else None
         try:
             with self.fake_mode:
                 if kind == "call_method":
@@ -392,6 +393,12 @@ class GraphBuilder:
                     result = getattr(self_arg, target)(*rest, **fake_kwargs)
                 else:
                     result = target(*fake_args, **fake_kwargs)
+            if mark is not None and self.shapes.random_guarded_since(mark):
+                # A guard on a value drawn from `random` (a size made from it): the next
+                # call draws another, so break here instead of guarding.
+                raise Unsupported(
+                    f"{describe_target(target)} uses a value drawn from `random` as a size"
+                )
         except (DataDependentOutputException, DynamicOutputShapeException) as e:
             raise Unsupported(
                 f"data-dependent operation {describe_target(target)} ({type(e).__name__})"
