@@ -284,6 +284,17 @@ def test_item_113_random_with_non_constant_seed_is_seeded() -> None:
     compare(fn, lambda i: (*t3(), i + 1), calls=3, torch_like_eager=False)
 
 
+def test_item_113_torch_rng_in_the_graph_matches_eager() -> None:
+    def fn(x: torch.Tensor) -> Any:
+        noise = torch.rand(3)
+        kept = torch.nn.functional.dropout(x + 1, 0.5, training=True)
+        return x * noise + kept, torch.randn(2)
+
+    # `compare` seeds torch before each run: the same stream, drawn in the same order
+    fd, tc = compare(fn, t3, calls=2, state=lambda: torch.rand(1).item())
+    same_graphs(fd, tc)
+
+
 def test_item_113_random_seeded_from_tensor_shape() -> None:
     def fn(x: torch.Tensor) -> Any:
         r = random.Random(x.shape[0])

@@ -237,3 +237,24 @@ def test_as_subclass_does_not_ask_torch_function() -> None:
 
     run(f, sub(Logged))
     run(f, sub(Tagged))
+
+
+def test_attributes_stored_on_an_argument_instance() -> None:
+    def f(x: torch.Tensor) -> Any:
+        return x.add(x.scale), x.tag
+
+    counter = ferrodyn.testing.CompileCounter()
+    g = ferrodyn.compile(f, backend=counter)
+    for scale, tag in ((2, "a"), (2, "a"), (3, "b")):
+        x = sub(Tagged)
+        x.scale, x.tag = scale, tag
+        assert same(g(x), f(x))
+    assert counter.frame_count == 2  # the values are guarded
+    # an attribute shadowing a method of the class is the instance's
+    y = sub(Tagged)
+    y.scale, y.tag = 1, "c"
+    y.double = lambda: "own"  # type: ignore[method-assign]
+    h = ferrodyn.compile(lambda t: t.double(), backend="eager")
+    z = sub(Tagged)
+    assert same(h(z), z.double())
+    assert h(y) == "own"

@@ -187,6 +187,7 @@ impl<'py> Tracer<'py> {
                     &obj.get_type().into_any(),
                     type_source,
                 )?;
+                super::tensor_subclass::set_input(self, &var, s, obj);
                 self.tensor_inputs
                     .insert(key, (s.clone(), var.clone().unbind()));
                 Ok(Value::Tensor(var.unbind()))

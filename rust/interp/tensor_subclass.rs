@@ -28,6 +28,8 @@ pub struct SubclassVar {
     /// Where the class can be read from (guarded when the trace uses it), if anywhere.
     pub cls_source: SourceRef,
     pub dispatch: bool,
+    /// An argument: where it was read from, and the instance (its own `__dict__`).
+    pub input: Option<(std::sync::Arc<crate::guards::Source>, Py<PyAny>)>,
     _var: Py<PyAny>,
 }
 
@@ -78,6 +80,7 @@ pub fn register(
             cls: cls.clone().unbind(),
             cls_source,
             dispatch,
+            input: None,
             _var: var.clone().unbind(),
         },
     );
@@ -95,6 +98,44 @@ pub fn input_meta(tx: &Tracer<'_>, obj: &Bound<'_, PyAny>) -> TResult<crate::gua
     let mut meta = crate::guards::TensorMeta::read(&plain).map_err(|e| tx.err(e))?;
     meta.py_type = ty.unbind();
     Ok(meta)
+}
+
+/// Record that the subclass tensor `var` is the argument `obj` read from `s`.
+pub fn set_input(
+    tx: &mut Tracer<'_>,
+    var: &Bound<'_, PyAny>,
+    s: &std::sync::Arc<crate::guards::Source>,
+    obj: &Bound<'_, PyAny>,
+) {
+    if let Some(sv) = tx.subclass_vars.get_mut(&(var.as_ptr() as usize)) {
+        sv.input = Some((s.clone(), obj.clone().unbind()));
+    }
+}
+
+/// `name` in the own `__dict__` of an argument's instance (read as CPython's lookup would
+/// reach it: after data descriptors, before methods), realized from `s.name`.
+fn instance_attr(tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Some((s, obj)) = info(tx, v)
+        .and_then(|sv| sv.input.as_ref())
+        .map(|(s, o)| (s.clone(), o.clone_ref(py)))
+    else {
+        return Ok(None);
+    };
+    let (found, value): (bool, Bound<'_, PyAny>) = ask(tx, "instance_attr", (obj.bind(py), name))?
+        .extract()
+        .map_err(|e| tx.err(e))?;
+    if !found {
+        // (and it must stay absent for what the class gives to keep answering)
+        let dict = std::sync::Arc::new(crate::guards::Source::InstDict { base: s });
+        tx.guard(&dict, crate::guards::Guard::NotInDict(name.to_string()));
+        return Ok(None);
+    }
+    let src = std::sync::Arc::new(crate::guards::Source::Attr {
+        base: s,
+        name: name.to_string(),
+    });
+    tx.realize(&value, Some(src)).map(Some)
 }
 
 /// The subclass record of a tensor value, if it is an instance of a subclass.
@@ -302,6 +343,12 @@ pub fn getattr(tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Option<Val
     let (code, obj): (i64, Bound<'_, PyAny>) = ask(tx, "member", (cls.bind(tx.py), name))?
         .extract()
         .map_err(|e| tx.err(e))?;
+    if !matches!(code, PROPERTY | GETTER) {
+        // Not a data descriptor: the instance's own attribute comes first.
+        if let Some(r) = instance_attr(tx, v, name)? {
+            return Ok(Some(r));
+        }
+    }
     match code {
         FUNCTION => {
             let f = tx.realize(&obj, None)?;

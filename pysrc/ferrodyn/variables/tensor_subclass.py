@@ -95,6 +95,15 @@ def tensor_method_name(target: Any) -> str | None:
     return None
 
 
+def instance_attr(obj: Any, name: str) -> tuple[bool, Any]:
+    """(True, value) when `name` is in the instance's own `__dict__` (read without running
+    any of its code), else (False, None)."""
+    d = object.__getattribute__(obj, "__dict__")
+    if name in d:
+        return True, d[name]
+    return False, None
+
+
 def getter_name(func: Any) -> str | None:
     """The attribute a torch.Tensor descriptor's `__get__` reads (the `func` a subclass's
     `__torch_function__` receives for `t.shape`), or None."""
