@@ -176,3 +176,20 @@ def test_unseeded_or_variable_seed_generators_break() -> None:
     g = ferrodyn.compile(f, backend="eager")
     for s in range(3):
         assert torch.equal(g(torch.ones(2), s), f(torch.ones(2), s))
+
+
+def test_choice_of_constant_numbers_is_a_drawn_input() -> None:
+    def f(x: torch.Tensor) -> Any:
+        a = random.choice([1, 2, 3])
+        b = random.choice((0.5, 1.5))
+        return x * a + b, a, b
+
+    check(f, torch.ones(2), calls=5)
+    assert ferrodyn.explain(f)(torch.ones(2)).graph_break_count == 0
+
+
+def test_choice_of_other_values_breaks_and_matches() -> None:
+    def f(x: torch.Tensor) -> Any:
+        return x + 1, random.choice(["a", "b", "c"])
+
+    check(f, torch.ones(2), calls=4, graphs=None)

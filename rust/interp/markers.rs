@@ -125,6 +125,14 @@ pub fn call_marker(
         MARKER_RANDOM => {
             // Constant arguments; the graph builder draws the trace's value and makes it an
             // input drawn again on every call.
+            // (a list of constants counts as its items: `choice` reads only `len` and `[i]`)
+            let args: Vec<Value> = args
+                .iter()
+                .map(|a| match a {
+                    Value::List(l) => Value::new_tuple(l.items.borrow().clone()),
+                    other => other.clone(),
+                })
+                .collect();
             let (t, kw) = constant_args(tx, &args, &kwargs, "a random module function")?;
             tx.graph_calls += 1;
             let r = tx

@@ -155,6 +155,7 @@ _RANDOM_NUMBERS = (
     "paretovariate",
     "weibullvariate",
     "getrandbits",
+    "choice",  # of a constant sequence of numbers: the number drawn
 )
 
 
