@@ -186,6 +186,7 @@ pub fn graph_call<'py>(
     if let ([Value::Tensor(var)], true) = (args, kwargs.is_empty()) {
         if module == "torch" && (fname == "from_numpy" || fname == "as_tensor") {
             let tensor = tx.hooks.tensor_type.bind(py).clone();
+            tx.graph_calls += 1; // (may record an alias node: marks must move on)
             let r = tx
                 .gb
                 .call_method1("as_subclass", (var.bind(py), tensor))
@@ -300,6 +301,7 @@ pub fn tensor_numpy(
         return Ok(None);
     }
     let tensor = tx.hooks.tensor_type.bind(py).clone();
+    tx.graph_calls += 1; // (records an alias node: marks must move on)
     let r = tx
         .gb
         .call_method1("as_subclass", (var.bind(py), tensor))

@@ -462,6 +462,7 @@ pub fn as_subclass(tx: &mut Tracer<'_>, v: &Value, args: &[Value]) -> TResult<Op
             tx.describe(&cls)
         )));
     }
+    tx.graph_calls += 1; // (may record an alias node: marks must move on)
     let new = tx
         .gb
         .call_method1("as_subclass", (var.bind(py), &cls))
