@@ -82,3 +82,30 @@ def test_dynamic_false_keeps_floats_specialised() -> None:
         return x * f
 
     assert _run(fn, dynamic=False).frame_count == len(VALUES)
+
+
+def test_floats_stay_constants_for_backends_that_would_specialise_them() -> None:
+    # AOTAutograd (and inductor) turn symbolic floats into tensors or ask for a re-trace with
+    # the float constant: ferrodyn keeps floats constants (guarded) for them.
+    def g(x: torch.Tensor, a: float) -> torch.Tensor:
+        return x * a + 1
+
+    for backend in ("aot_eager",):
+        f = ferrodyn.compile(g, backend=backend, dynamic=True)
+        for v in (2.5, 3.5, 2.5, 7.0):
+            assert torch.equal(f(torch.ones(2), v), g(torch.ones(2), v)), (backend, v)
+
+
+def test_random_draws_with_an_aot_backend_match_eager() -> None:
+    import random
+
+    def h(x: torch.Tensor) -> torch.Tensor:
+        return x * random.random() + random.randint(1, 5)
+
+    f = ferrodyn.compile(h, backend="aot_eager")
+    for s in range(3):
+        random.seed(s)
+        expected, after = h(torch.ones(2)), random.random()
+        random.seed(s)
+        assert torch.equal(f(torch.ones(2)), expected)
+        assert random.random() == after

@@ -75,6 +75,21 @@ def mode_of(compiler: Any) -> bool | None:
     return compiler.ferrodyn_dynamic if isinstance(compiler, DynamicBackend) else None
 
 
+def runs_graph_as_is(compiler: Any) -> bool:
+    """Whether the backend runs the FX graph as traced (`"eager"`, the test counters):
+    there a symbolic float input is safe. AOTAutograd and inductor turn such floats into
+    tensors, and where they cannot they ask Dynamo to trace again with the float constant
+    (TensorifyScalarRestartAnalysis) or bake its value in without a guard; ferrodyn keeps
+    floats constants (guarded) for them, and values drawn from `random` break the graph."""
+    inner = compiler.backend if isinstance(compiler, DynamicBackend) else compiler
+    if isinstance(inner, str):
+        return inner == "eager"
+    if getattr(inner, "backend", None) == "eager":
+        return True  # CompileCounterWithBackend("eager")
+    name = getattr(inner, "__name__", None)
+    return name == "_eager" or type(inner).__name__ == "CompileCounter"
+
+
 def is_symbolic(value: Any) -> bool:
     """A SymInt/SymFloat/SymBool that is not known to be one constant."""
     if not isinstance(value, _SYM_TYPES):
@@ -154,6 +169,7 @@ class InputShapes:
 
     def __init__(self, dyn_state: dict | None, compiler: Any) -> None:
         self.mode = mode_of(compiler)
+        self.symbolic_floats = runs_graph_as_is(compiler)
         self.state = dyn_state if dyn_state is not None else {}
         self.seen: dict[str, list[int | None]] = self.state.setdefault(_SEEN, {})
         self.env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
@@ -228,6 +244,8 @@ class InputShapes:
         """A symbolic number for the `index`-th value drawn from `random` in the graph: always
         symbolic (it is drawn again on every call), never guarded (`random_guarded`)."""
         source = InputSource(_RANDOM_INDEX + index)
+        if not self.symbolic_floats:
+            return None  # (the caller breaks: this backend cannot take it)
         if type(value) is int:
             sym = self.env.create_unspecified_symint_and_symbol(value, source, DimDynamic.DYNAMIC)
         else:
@@ -274,7 +292,11 @@ class InputShapes:
         """A symbolic float for a `float` argument that changed since an earlier trace (or
         under `dynamic=True`), as torch.compile unspecialises floats; None when it stays a
         constant (also for NaN and infinities, which a symbol cannot stand for)."""
-        if not math.isfinite(value) or not self._number_is_dynamic("float", value, source_name):
+        if (
+            not self.symbolic_floats
+            or not math.isfinite(value)
+            or not self._number_is_dynamic("float", value, source_name)
+        ):
             return None
         source = InputSource(index)
         expr = self.env.create_unspecified_symbol(value, source, DimDynamic.DYNAMIC)

@@ -260,7 +260,10 @@ class GraphBuilder:
             raise Unsupported(f"{describe_target(fn)} gave a {type(value).__name__}")
         sym = self.shapes.random_number(value, len(self.random_calls))
         if sym is None:
-            raise Unsupported(f"{describe_target(fn)}: its value could not be made symbolic")
+            raise Unsupported(
+                f"{describe_target(fn)}: a value drawn from `random` as a graph input needs a "
+                'backend that runs the graph as traced ("eager"); this one would specialise it'
+            )
         node = self.graph.placeholder(self._unique(f"random_value_{len(self.random_calls)}"))
         node.meta["example_value"] = sym
         self.random_calls.append((node, fn, args, kwargs, value))
