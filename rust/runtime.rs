@@ -801,14 +801,7 @@ impl CompiledCode {
                     recompile_limit: self.limit,
                     caches: &caches,
                 };
-                // An exception the traced code does not catch ends the graph where it is
-                // raised, but is not a graph break (torch.compile does not count one).
-                let kind = if crate::interp::exit::is_uncaught_exception(&sp.reason) {
-                    "exception"
-                } else {
-                    "break"
-                };
-                observe(py, kind, |d| {
+                observe(py, crate::interp::exit::split_event(&sp.reason), |d| {
                     d.set_item("fn", &self.spec.qualname)?;
                     d.set_item("reason", &sp.reason)?;
                     d.set_item("file", &sp.at.file)?;

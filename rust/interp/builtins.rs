@@ -637,11 +637,7 @@ pub fn len_of(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         // A tensor's first size (`x.size(0)`: symbolic under dynamic shapes).
         // (a subclass instance's `Tensor.__len__` goes through its __torch_function__)
         Value::Tensor(var) if !tx.is_symbolic(v) && !super::tensor_subclass::dispatching(tx, v) => {
-            tx.graph_calls += 1; // (a symbolic size may record a node)
-            let r = tx
-                .gb
-                .call_method1("tensor_len", (var.bind(py),))
-                .map_err(|e| tx.err(e))?;
+            let r = tx.record("tensor_len", (var.bind(py),))?;
             tx.from_graph_result(&r)?
         }
         Value::Tensor(_) => {

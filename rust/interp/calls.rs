@@ -68,11 +68,7 @@ pub fn graph_call<'py>(
         .collect::<TResult<_>>()?;
     let t = PyTuple::new(tx.py, conv).map_err(|e| tx.err(e))?;
     let kw = kwargs_dict(tx, kwargs)?;
-    tx.graph_calls += 1;
-    let r = tx
-        .gb
-        .call_method1("call_function", (target, t, kw))
-        .map_err(|e| tx.err(e))?;
+    let r = tx.record("call_function", (target, t, kw))?;
     tx.from_graph_result(&r)
 }
 

@@ -113,7 +113,12 @@ pub fn uncaught_exception_reason(exception: &str) -> String {
     format!("exception {exception} {UNCAUGHT}")
 }
 
-/// Whether a split reason is an uncaught exception (reported apart from graph breaks).
-pub fn is_uncaught_exception(reason: &str) -> bool {
-    reason.ends_with(UNCAUGHT)
+/// The observe event of a split: an exception the traced code does not catch ends the
+/// graph where it is raised, but is not a graph break (torch.compile does not count one).
+pub fn split_event(reason: &str) -> &'static str {
+    if reason.ends_with(UNCAUGHT) {
+        "exception"
+    } else {
+        "break"
+    }
 }

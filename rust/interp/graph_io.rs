@@ -22,7 +22,7 @@ impl<'py> Tracer<'py> {
             // which is what the operation sees eagerly and what the graph can print.
             // A NumPy scalar (`np.float32(2.5)`): torch ops take it as the Python number it
             // holds; a NumPy operation would treat it as strongly typed (NEP 50): break.
-            Value::Const(o) if numpy_scalar(o.bind(py)) => {
+            Value::Const(o) if numpy_scalar(o.bind(py), self.hooks.numpy_generic.bind(py)) => {
                 if self.ndarray_ok {
                     return Err(Exit::brk("a NumPy scalar passed to a NumPy operation"));
                 }
@@ -153,17 +153,12 @@ impl<'py> Tracer<'py> {
 }
 
 /// An instance of a strict subclass of `int` or `float` other than `bool`.
-fn numpy_scalar(o: &Bound<'_, PyAny>) -> bool {
-    if o.is_exact_instance_of::<pyo3::types::PyInt>()
+fn numpy_scalar(o: &Bound<'_, PyAny>, generic: &Bound<'_, PyAny>) -> bool {
+    !(o.is_exact_instance_of::<pyo3::types::PyInt>()
         || o.is_exact_instance_of::<pyo3::types::PyFloat>()
         || o.is_exact_instance_of::<pyo3::types::PyBool>()
-        || o.is_exact_instance_of::<pyo3::types::PyString>()
-        || o.is_none()
-    {
-        return false;
-    }
-    let ty = o.get_type();
-    ty.module().is_ok_and(|m| m == "numpy") && o.hasattr("dtype").unwrap_or(false)
+        || o.is_none())
+        && o.is_instance(generic).unwrap_or(false)
 }
 
 fn number_subclass(o: &Bound<'_, PyAny>) -> bool {

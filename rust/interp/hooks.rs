@@ -62,6 +62,11 @@ pub struct Hooks {
     pub parameter_type: Py<PyAny>,
     /// `torch.Tensor.as_subclass` (the graph value seen as another class; no graph node).
     pub tensor_as_subclass: Py<PyAny>,
+    /// `numpy.generic` (NumPy scalars), `random.Random`, and the names of its methods the
+    /// trace runs on a generator it made (`variables/markers.py`'s `RANDOM_METHODS`).
+    pub numpy_generic: Py<PyAny>,
+    pub random_class: Py<PyAny>,
+    pub random_methods: Py<PyAny>,
     pub initial_error_on_break: Py<PyAny>,
     pub error_on_break_exit: Py<PyAny>,
     pub builtins: Py<PyDict>,
@@ -206,6 +211,9 @@ pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
                 .cast_into::<PyModule>()?
                 .unbind(),
             tensor_type: py.import_cached("torch")?.getattr("Tensor")?.unbind(),
+            numpy_generic: py.import_cached("numpy")?.getattr("generic")?.unbind(),
+            random_class: py.import_cached("random")?.getattr("Random")?.unbind(),
+            random_methods: markers.getattr("RANDOM_METHODS")?.unbind(),
             tensor_as_subclass: py
                 .import_cached("torch")?
                 .getattr("Tensor")?

@@ -70,7 +70,7 @@ define_consts! {
     MARKER_COMPTIME = 210,
     // `collections.namedtuple`: called at trace time on constant arguments.
     MARKER_NAMEDTUPLE = 211,
-    // `polyfills.disable_subclass_dispatch(delta)`: subclass `__torch_function__` dispatch
+    // `polyfills_torch_function.disable_subclass_dispatch(delta)`: subclass `__torch_function__` dispatch
     // off (`delta` > 0) or back on in the trace (tensor_subclass.rs).
     MARKER_TF_DISABLE = 212,
     // A `random` module function drawing a number: a graph input drawn on every call.

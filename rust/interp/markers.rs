@@ -134,11 +134,7 @@ pub fn call_marker(
                 })
                 .collect();
             let (t, kw) = constant_args(tx, &args, &kwargs, "a random module function")?;
-            tx.graph_calls += 1;
-            let r = tx
-                .gb
-                .call_method1("random_value", (&obj, t, kw))
-                .map_err(|e| tx.err(e))?;
+            let r = tx.record("random_value", (&obj, t, kw))?;
             tx.from_graph_result(&r)
         }
         // Called other than by CALL (which runs it: comptime.rs), e.g. through `*args`.

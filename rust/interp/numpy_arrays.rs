@@ -115,11 +115,7 @@ fn node<'py>(
         .call1((t, kw?))
         .and_then(|r| r.extract())
         .map_err(|e| tx.err(e))?;
-    tx.graph_calls += 1;
-    let r = tx
-        .gb
-        .call_method1("call_function", (target, t, kw))
-        .map_err(|e| tx.err(e))?;
+    let r = tx.record("call_function", (target, t, kw))?;
     let v = tx.from_graph_result(&r)?;
     mark_results(tx, &v);
     Ok(v)
@@ -186,11 +182,7 @@ pub fn graph_call<'py>(
     if let ([Value::Tensor(var)], true) = (args, kwargs.is_empty()) {
         if module == "torch" && (fname == "from_numpy" || fname == "as_tensor") {
             let tensor = tx.hooks.tensor_type.bind(py).clone();
-            tx.graph_calls += 1; // (may record an alias node: marks must move on)
-            let r = tx
-                .gb
-                .call_method1("as_subclass", (var.bind(py), tensor))
-                .map_err(|e| tx.err(e))?;
+            let r = tx.record("as_subclass", (var.bind(py), tensor))?;
             return Ok(Some(Value::Tensor(r.unbind())));
         }
     }
@@ -301,11 +293,7 @@ pub fn tensor_numpy(
         return Ok(None);
     }
     let tensor = tx.hooks.tensor_type.bind(py).clone();
-    tx.graph_calls += 1; // (records an alias node: marks must move on)
-    let r = tx
-        .gb
-        .call_method1("as_subclass", (var.bind(py), tensor))
-        .map_err(|e| tx.err(e))?;
+    let r = tx.record("as_subclass", (var.bind(py), tensor))?;
     register(tx, &r, None);
     Ok(Some(Value::Tensor(r.unbind())))
 }

@@ -16,35 +16,18 @@ use super::kinds::KIND_OBJECT;
 use super::tracer::Tracer;
 use super::value::{ObjVal, Value};
 
-/// Methods run on the generator at trace time (on constant arguments).
-const METHODS: &[&str] = &[
-    "random",
-    "randint",
-    "randrange",
-    "uniform",
-    "triangular",
-    "gauss",
-    "normalvariate",
-    "lognormvariate",
-    "expovariate",
-    "vonmisesvariate",
-    "gammavariate",
-    "betavariate",
-    "paretovariate",
-    "weibullvariate",
-    "getrandbits",
-    "choice",
-    "seed",
-    "getstate",
-    "setstate",
-];
+/// A method run on the generator at trace time (on constant arguments).
+fn runs_at_trace_time(tx: &Tracer<'_>, name: &str) -> bool {
+    tx.hooks
+        .random_methods
+        .bind(tx.py)
+        .contains(name)
+        .unwrap_or(false)
+}
 
 /// `random.Random` itself (not a subclass: its methods may be overridden).
-pub fn is_random_class(cls: &Bound<'_, PyAny>) -> bool {
-    let py = cls.py();
-    py.import("random")
-        .and_then(|m| m.getattr("Random"))
-        .is_ok_and(|r| r.is(cls))
+pub fn is_random_class(tx: &Tracer<'_>, cls: &Bound<'_, PyAny>) -> bool {
+    cls.is(tx.hooks.random_class.bind(tx.py))
 }
 
 /// `random.Random(seed)` with a constant seed: a generator of the trace.
@@ -66,10 +49,11 @@ pub fn construct(
     let seed = tx
         .as_python_constant(seed)
         .ok_or_else(|| Exit::brk("random.Random(seed) with a seed that is not a constant"))?;
-    let gen = py
-        .import("random")
-        .and_then(|m| m.getattr("Random"))
-        .and_then(|c| c.call1((seed,)))
+    let gen = tx
+        .hooks
+        .random_class
+        .bind(py)
+        .call1((seed,))
         .map_err(|e| super::exceptions::from_real_error(tx, e, "random.Random"))?;
     tx.trace_randoms
         .insert(gen.as_ptr() as usize, gen.clone().unbind());
@@ -95,7 +79,7 @@ pub fn getattr(tx: &Tracer<'_>, v: &Value, name: &str) -> TResult<Option<Value>>
     if !is_trace_random(tx, v) {
         return Ok(None);
     }
-    if !METHODS.contains(&name) {
+    if !runs_at_trace_time(tx, name) {
         return Err(Exit::brk(format!(
             "random.Random.{name} of a generator made in the compiled region"
         )));
@@ -118,7 +102,7 @@ pub fn call_method(
     let (true, Value::Object(o)) = (is_trace_random(tx, v), v) else {
         return Ok(None);
     };
-    if !METHODS.contains(&name) {
+    if !runs_at_trace_time(tx, name) {
         return Err(Exit::brk(format!(
             "random.Random.{name}() of a generator made in the compiled region"
         )));

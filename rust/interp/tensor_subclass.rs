@@ -8,7 +8,7 @@
 //! `__torch_function__` runs as eager runs it: `cls.__torch_function__(func, types, args,
 //! kwargs)`, traced, with `func` the callable eager passes (`torch.mul`, `Tensor.add`,
 //! `Tensor.__add__` for `+`, a descriptor's `__get__` for `t.shape`). torch's own
-//! `Tensor.__torch_function__` is traced through `polyfills.tensor_torch_function`. A
+//! `Tensor.__torch_function__` is traced through `polyfills_torch_function.tensor_torch_function`. A
 //! subclass tensor reaching the graph any other way while dispatch is on is a graph break
 //! (`check_plain`), never a silent skip of its override.
 
@@ -171,7 +171,7 @@ pub fn check_plain(tx: &Tracer<'_>, v: &Value) -> TResult<()> {
     Ok(())
 }
 
-/// `polyfills.disable_subclass_dispatch(delta)`: a `DisableTorchFunctionSubclass` block
+/// `polyfills_torch_function.disable_subclass_dispatch(delta)`: a `DisableTorchFunctionSubclass` block
 /// opened (1) or closed (-1) in the trace.
 pub fn disable(tx: &mut Tracer<'_>, args: &[Value]) -> TResult<Value> {
     let delta = args
@@ -462,11 +462,7 @@ pub fn as_subclass(tx: &mut Tracer<'_>, v: &Value, args: &[Value]) -> TResult<Op
             tx.describe(&cls)
         )));
     }
-    tx.graph_calls += 1; // (may record an alias node: marks must move on)
-    let new = tx
-        .gb
-        .call_method1("as_subclass", (var.bind(py), &cls))
-        .map_err(|e| tx.err(e))?;
+    let new = tx.record("as_subclass", (var.bind(py), &cls))?;
     register(tx, &new, &cls, cls_source)?;
     Ok(Some(Value::Tensor(new.unbind())))
 }

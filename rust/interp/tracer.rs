@@ -167,6 +167,18 @@ impl<'py> Tracer<'py> {
     }
 
     /// Map a Python error from ferrodyn's own Python code into an exit.
+    /// A graph-builder operation that may record nodes (`call_function`, `call_method`,
+    /// `tensor_attr`, `as_subclass`, ...). Counted: a break's rollback mark, cached per
+    /// count, is read again after it (a stale mark would erase the nodes it recorded).
+    pub fn record(
+        &mut self,
+        method: &str,
+        args: impl pyo3::call::PyCallArgs<'py>,
+    ) -> TResult<Bound<'py, PyAny>> {
+        self.graph_calls += 1;
+        self.gb.call_method1(method, args).map_err(|e| self.err(e))
+    }
+
     pub fn err(&self, e: PyErr) -> Exit {
         from_pyerr(self.py, e, self.hooks.unsupported.bind(self.py))
     }

@@ -89,12 +89,14 @@ _ALL_LOADED = (True, True, True, True)
 def _build_table() -> dict[int, tuple[Any, Action]]:
     """Markers known by identity: id -> (the object, its action)."""
     entries: list[tuple[Any, Action]] = []
-    from .. import polyfills
+    from .. import polyfills, polyfills_torch_function
 
     entries.append((polyfills.unsupported, _brk("unsupported in the trace", msg=True)))
     entries.append((polyfills.apply_in_graph, (kinds.MARKER_AUTOGRAD_APPLY, None)))
     entries.append((collections.namedtuple, (kinds.MARKER_NAMEDTUPLE, None)))
-    entries.append((polyfills.disable_subclass_dispatch, (kinds.MARKER_TF_DISABLE, None)))
+    entries.append(
+        (polyfills_torch_function.disable_subclass_dispatch, (kinds.MARKER_TF_DISABLE, None))
+    )
     entries.extend((fn, (kinds.MARKER_RANDOM, None)) for fn in _random_functions())
     compiler = sys.modules.get("torch.compiler")
     if compiler is not None:
@@ -157,6 +159,10 @@ _RANDOM_NUMBERS = (
     "getrandbits",
     "choice",  # of a constant sequence of numbers: the number drawn
 )
+
+
+# What the trace runs on a `random.Random(seed)` it made itself (interp/random_objects.rs).
+RANDOM_METHODS: frozenset[str] = frozenset(_RANDOM_NUMBERS) | {"seed", "getstate", "setstate"}
 
 
 def _random_functions() -> list[Any]:
@@ -319,7 +325,7 @@ def marker_action(obj: Any) -> Action:
     (MARKER_AUTOGRAD_APPLY, None): `polyfills.apply_in_graph`,
     (MARKER_COMPTIME, None): `torch._dynamo.comptime.comptime`,
     (MARKER_NAMEDTUPLE, None): `collections.namedtuple`,
-    (MARKER_TF_DISABLE, None): `polyfills.disable_subclass_dispatch`,
+    (MARKER_TF_DISABLE, None): `polyfills_torch_function.disable_subclass_dispatch`,
     (MARKER_RANDOM, None): a `random` module function drawing a number."""
     act = _action(obj, _describe)
     if act is None:  # classified as a marker, then changed: be safe

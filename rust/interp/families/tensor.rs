@@ -36,7 +36,7 @@ impl Family for Tensor {
         if let Some(r) = subclass::getattr(tx, v, name)? {
             return Ok(r);
         }
-        tx.graph_calls += 1;
+        tx.graph_calls += 1; // (tx.record, but the error is looked at first)
         let r = match tx.gb.call_method1("tensor_attr", (var.bind(py), name)) {
             Ok(r) => r,
             // No such attribute on a tensor the graph computed: eager's AttributeError,
@@ -96,11 +96,7 @@ impl Family for Tensor {
         }
         let kw = crate::interp::calls::kwargs_dict(tx, &kwargs)?;
         let t = PyTuple::new(py, conv).map_err(|e| tx.err(e))?;
-        tx.graph_calls += 1;
-        let r = tx
-            .gb
-            .call_method1("call_method", (name, t, kw))
-            .map_err(|e| tx.err(e))?;
+        let r = tx.record("call_method", (name, t, kw))?;
         tx.from_graph_result(&r)
     }
 

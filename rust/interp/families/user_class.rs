@@ -51,7 +51,7 @@ impl Family for UserClass {
         if let Some(r) = crate::interp::model_output::construct(tx, &cls, &args, &kwargs)? {
             return Ok(r);
         }
-        if crate::interp::random_objects::is_random_class(&cls) {
+        if crate::interp::random_objects::is_random_class(tx, &cls) {
             return crate::interp::random_objects::construct(tx, &args, &kwargs);
         }
         if is_typed_dict(&cls) {
