@@ -230,6 +230,77 @@ def test_break_in_loop_resume_is_not_recompiled_per_iteration() -> None:
     assert 1 <= cnt.frame_count < 8, cnt.frame_count
 
 
+def _scaled_sin(y: torch.Tensor) -> torch.Tensor:
+    return y.sin() * 2
+
+
+def data_branch_in_loop(x: torch.Tensor) -> torch.Tensor:
+    y = x + 1
+    for _ in range(3):
+        if y.sum() > 0:  # a data-dependent break inside the loop
+            y = _scaled_sin(y)
+        else:
+            y = y - 1
+    return y
+
+
+def item_in_loop(x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    total = 0.0
+    for row in x:
+        total += row.max().item()  # a data-dependent break inside the loop
+        x = _scaled_sin(x)
+    return x, total
+
+
+def _torch_graphs(fn: Callable[..., Any], *args: Any) -> int:
+    import torch._dynamo
+    import torch._dynamo.testing
+
+    torch._dynamo.reset()
+    cnt = torch._dynamo.testing.CompileCounter()
+    torch.compile(fn, backend=cnt)(*args)
+    torch._dynamo.reset()
+    return cnt.frame_count
+
+
+@pytest.mark.parametrize("fn", [data_branch_in_loop, item_in_loop], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_data_dependent_break_in_loop_runs_the_frame_eagerly_and_compiles_its_calls(
+    fn: Callable[..., Any], sign: float
+) -> None:
+    # Like torch.compile: the frame runs eagerly (no resume per iteration and per data
+    # path), the helper it calls is compiled as a frame of its own.
+    x = sign * t(3, 2).abs()
+    cnt = check(fn, x)
+    assert cnt.frame_count == _torch_graphs(fn, x.clone())
+    if sign > 0:
+        assert cnt.frame_count >= 1
+    exp = ferrodyn.explain(fn)(x.clone())
+    assert any("data-dependent" in b.reason for b in exp.break_reasons), exp.break_reasons
+
+
+def breaking_call_in_loop(x: torch.Tensor) -> torch.Tensor:
+    for _ in range(3):
+        x = x * 2
+        x = _branchy(x)  # the data-dependent break is in the callee
+    return x
+
+
+def _branchy(y: torch.Tensor) -> torch.Tensor:
+    y = y + 1
+    if y.sum() > 0:
+        return y.cos()
+    return y
+
+
+@pytest.mark.ferrodyn_contract
+def test_data_dependent_break_inside_a_callee_still_resumes_the_loop() -> None:
+    # The caller splits at the call (a break anywhere but a call resumes inside a loop);
+    # only the callee's own frame sees the data-dependent branch.
+    cnt = check(breaking_call_in_loop, t(3))
+    assert cnt.frame_count >= 2
+
+
 # --------------------------------------------------------------------------- try / except / finally
 
 

@@ -391,15 +391,7 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
     "lstm": (LSTMHead, lambda: ((torch.randn(2, 5, 8),), {})),
 }
 
-XFAIL: dict[str, str] = {
-    "mixtral_lm": (
-        "ferrodyn 15 graphs / 3 breaks, torch.compile 12 / 11 (both break at the experts' "
-        "nonzero, `if expert_idx == ...` and where): torch.compile skips the expert loop's "
-        "frame (a break in a loop) and runs the loop eagerly, ferrodyn resumes inside the "
-        "loop and compiles its body, whose resume function after `where` makes 4 graphs "
-        "(token counts 3, then 1 (specialised), then dynamic, and the loop's exit)"
-    ),
-}
+XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

@@ -218,6 +218,24 @@ pub struct BreakCause {
     pub eager_rest: bool,
 }
 
+/// Every break whose cause is a value computed from tensor data (a branch on a tensor,
+/// `.item()`, `nonzero`, one-argument `where`, ...) has a reason starting with this.
+pub const DATA_DEPENDENT: &str = "data-dependent";
+
+/// Whether a break at instruction `index` of `decoded` gives up on the frame instead of
+/// splitting it: a data-dependent break inside a loop (some later instruction jumps back to
+/// it or before it). Each iteration would follow the data down another path, so resume
+/// functions there recompile per iteration and per size (Mixtral's experts made 7 graphs
+/// where torch.compile makes 3). Like torch.compile, the frame runs eagerly and the calls
+/// in it are compiled as frames of their own. Other breaks in loops (`graph_break()`, an
+/// unsupported call, I/O, any break inside a callee) still resume inside the loop.
+pub fn skips_frame(decoded: &crate::bytecode::Decoded, index: usize, reason: &str) -> bool {
+    reason.starts_with(DATA_DEPENDENT)
+        && decoded.instructions[index..]
+            .iter()
+            .any(|ins| matches!(ins.target, Some(t) if (t as usize) <= index))
+}
+
 /// Build the split point for a break in the root frame, or explain why it can't be split.
 pub fn split_point(
     tx: &mut Tracer<'_>,

@@ -254,6 +254,16 @@ fn run_root(
             };
             // The break happened inside a callee when its location is another function.
             let inlined = at.function != spec.qualname || at.file != spec.filename;
+            // (A break inside a callee splits this frame at the call, like any call; the
+            // callee, run as a frame of its own, decides for its own loops.)
+            if !inlined && breaks::skips_frame(&spec.decoded, snap.index, &reason) {
+                log_no_split(
+                    py,
+                    "a data-dependent break inside a loop: the frame runs eagerly (calls in \
+                     it are compiled), as torch.compile does",
+                );
+                return Err(Exit::Break { reason, at });
+            }
             // Mutations recorded by the breaking instruction itself (partly inlined before
             // it broke) must not be replayed: it re-runs natively. Attribute/global/cell
             // stores and prints are undone (the re-run makes them again); anything else
