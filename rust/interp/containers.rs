@@ -612,6 +612,88 @@ pub fn unpack_into_locals(
     Ok(true)
 }
 
+/// `seq[k]` (LOAD_FAST, LOAD_CONST int, BINARY_SUBSCR) of a list or tuple argument not
+/// loaded yet: only item `k` is realized and guarded, with the sequence's type and length
+/// (the slot stays pending), so an item the trace never reads installs no guard (checklist
+/// item 130, as Dynamo's lazy list items). None: load it the ordinary way. Not for an object
+/// already mirrored in the trace (a write through another name must be seen).
+pub fn lazy_const_subscript(
+    tx: &mut Tracer<'_>,
+    frame: &mut super::frame::Frame,
+    slot: usize,
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Some(Some(obj)) = frame.pending.get(slot) else {
+        return Ok(None);
+    };
+    let obj = obj.bind(py).clone();
+    let exact_list = obj.is_exact_instance_of::<pyo3::types::PyList>();
+    if !exact_list && !obj.is_exact_instance_of::<pyo3::types::PyTuple>() {
+        return Ok(None);
+    }
+    let instrs = &frame.spec.decoded.instructions;
+    let (Some(load), Some(sub)) = (instrs.get(frame.ip), instrs.get(frame.ip + 1)) else {
+        return Ok(None);
+    };
+    if load.op != crate::bytecode::Opcode::LOAD_CONST
+        || sub.op != crate::bytecode::Opcode::BINARY_SUBSCR
+    {
+        return Ok(None);
+    }
+    // Nothing may jump between the three instructions (a resume function starts anywhere).
+    let (first, last) = (frame.ip as u32, frame.ip as u32 + 1);
+    if instrs
+        .iter()
+        .any(|i| matches!(i.target, Some(t) if t == first || t == last))
+    {
+        return Ok(None);
+    }
+    let Some(index) = frame.spec.consts.get(load.arg as usize) else {
+        return Ok(None);
+    };
+    let index = index.bind(py);
+    if !index.is_exact_instance_of::<pyo3::types::PyInt>() {
+        return Ok(None);
+    }
+    let (Ok(k), Ok(n)) = (index.extract::<isize>(), obj.len()) else {
+        return Ok(None);
+    };
+    let k = if k < 0 { k + n as isize } else { k };
+    if k < 0 || k >= n as isize {
+        return Ok(None); // the ordinary path raises eager's IndexError
+    }
+    if exact_list
+        && tx
+            .side_effects
+            .realized
+            .contains_key(&crate::side_effects::store::ptr_of(&obj.clone().unbind()))
+    {
+        return Ok(None);
+    }
+    let src = frame
+        .pending_sources
+        .get(&slot)
+        .cloned()
+        .unwrap_or_else(|| {
+            Arc::new(Source::Local {
+                index: slot as u32,
+                name: frame.spec.localsplus.get(slot).cloned().unwrap_or_default(),
+            })
+        });
+    tx.guard(&src, Guard::TypeMatch(obj.get_type().unbind()));
+    tx.guard(&src, Guard::Len(n));
+    let item = obj.get_item(k).map_err(|e| tx.err(e))?;
+    let v = tx.realize(
+        &item,
+        Some(Arc::new(Source::Index {
+            base: src,
+            index: k,
+        })),
+    )?;
+    frame.ip += 2;
+    Ok(Some(v))
+}
+
 /// `d[k]` of a dict subclass missing `k`: the class's Python `__missing__(d, k)`, traced, as
 /// dict's `__getitem__` calls it; without one, dict's own KeyError (catchable).
 fn missing_key(tx: &mut Tracer<'_>, o: &ObjVal, k: &Value) -> TResult<Value> {

@@ -160,7 +160,10 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             frame.stack.push(Value::Const(c.clone_ref(py)));
         }
         LOAD_FAST => {
-            let v = load_fast(tx, frame, arg)?;
+            let v = match super::containers::lazy_const_subscript(tx, frame, arg)? {
+                Some(item) => item,
+                None => load_fast(tx, frame, arg)?,
+            };
             frame.stack.push(v);
         }
         STORE_FAST => {
