@@ -18,6 +18,9 @@ pub mod exception_table;
 pub mod line_table;
 pub mod liveness;
 pub mod opcodes;
+mod opcodes_3_11;
+mod opcodes_3_12;
+mod opcodes_3_13;
 pub mod resume;
 pub mod stack_depth;
 pub mod stack_effect;
@@ -26,10 +29,12 @@ pub mod stack_effect;
 mod roundtrip_tests;
 
 pub use code_object::{decode_code_object, make_code_object, CodeOverrides};
-pub use decode::{decode, CodeBytes, DecodeError, Decoded, Instruction};
-pub use encode::{assemble, reencode, to_asm, AsmHandler, AsmInstr, AssembleError, AssembledCode};
+pub use decode::{decode, decode_for, CodeBytes, DecodeError, Decoded, Instruction};
+pub use encode::{
+    assemble, assemble_for, reencode, to_asm, AsmHandler, AsmInstr, AssembleError, AssembledCode,
+};
 pub use exception_table::{handler_for, ExceptionEntry, ExceptionTableError};
 pub use line_table::{LineEntry, LineTableError, Location};
 pub use opcodes::{JumpKind, OpInfo, Opcode, OpcodeTable, PyVersion};
-pub use stack_depth::{max_stack_depth, StackDepthError};
-pub use stack_effect::stack_effect;
+pub use stack_depth::{max_stack_depth, max_stack_depth_for, StackDepthError};
+pub use stack_effect::{stack_effect, stack_effect_for};
