@@ -26,7 +26,11 @@ pub mod stack_depth;
 pub mod stack_effect;
 
 #[cfg(test)]
+mod roundtrip_dumped_tests;
+#[cfg(test)]
 mod roundtrip_tests;
+#[cfg(test)]
+mod test_interpreters;
 
 pub use code_object::{decode_code_object, make_code_object, CodeOverrides};
 pub use decode::{decode, decode_for, CodeBytes, DecodeError, Decoded, Instruction};
