@@ -408,6 +408,50 @@ mod tests {
         assert!(matches!(decode(&bad_lines), Err(DecodeError::LineTable(_))));
     }
 
+    /// Cache layouts and jump encodings that differ between versions.
+    #[test]
+    fn later_versions_use_their_own_tables() {
+        // 3.12: `for _ in x: pass; return None`. FOR_ITER (93) has one cache unit and its
+        // exhausted branch lands on END_FOR (4); JUMP_BACKWARD (140); RETURN_CONST (121).
+        let bytes = [124, 0, 68, 0, 93, 2, 0, 0, 1, 0, 140, 4, 4, 0, 121, 0];
+        let d = decode_for(PyVersion::V3_12, &code(&bytes)).unwrap();
+        let ops: Vec<Opcode> = d.instructions.iter().map(|i| i.op).collect();
+        use Opcode::*;
+        assert_eq!(
+            ops,
+            [
+                LOAD_FAST,
+                GET_ITER,
+                FOR_ITER,
+                POP_TOP,
+                JUMP_BACKWARD,
+                END_FOR,
+                RETURN_CONST
+            ]
+        );
+        assert_eq!(d.instructions[2].target, Some(5));
+        assert_eq!(d.instructions[4].target, Some(2));
+        assert_eq!(d.version, PyVersion::V3_12);
+        let out = crate::bytecode::encode::reencode(&d).unwrap();
+        assert_eq!(out.co_code, bytes);
+        assert_eq!(out.stack_size, 2);
+        // 3.13: JUMP_BACKWARD (77) has a cache unit, counted before the jump is applied.
+        let bytes = [149, 0, 30, 0, 77, 3, 0, 0];
+        let d = decode_for(PyVersion::V3_13, &code(&bytes)).unwrap();
+        assert_eq!(d.instructions[2].op, JUMP_BACKWARD);
+        assert_eq!(d.instructions[2].target, Some(1));
+        // Byte 124 (LOAD_FAST up to 3.12) is unassigned in 3.13.
+        assert!(decode_for(PyVersion::V3_13, &code(&[124, 0])).is_err());
+        // Instrumented opcodes never appear in co_code.
+        assert_eq!(
+            decode_for(PyVersion::V3_12, &code(&[241, 0])).unwrap_err(),
+            DecodeError::AdaptiveOpcode {
+                offset: 0,
+                op: INSTRUMENTED_CALL
+            }
+        );
+    }
+
     /// Random byte strings must never panic.
     #[test]
     fn fuzz_no_panic() {

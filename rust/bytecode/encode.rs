@@ -195,8 +195,8 @@ pub fn assemble(instrs: &[AsmInstr], first_line: u32) -> Result<AssembledCode, A
 
 /// Assembles instructions for `version`. Jump arguments and EXTENDED_ARG prefixes are
 /// computed by iterating until offsets stop changing; caches are written as zeros (as
-/// `co_code` shows them); handlers and locations are encoded the way CPython's compiler
-/// encodes them (the same in 3.11..=3.13).
+/// `co_code` shows them); handlers and locations are encoded the way that version's compiler
+/// encodes them (locations: `LineTableWriter::for_version`).
 pub fn assemble_for(
     version: PyVersion,
     instrs: &[AsmInstr],

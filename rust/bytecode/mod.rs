@@ -1,4 +1,21 @@
-//! Decoding and assembling CPython code objects (3.11 first; one opcode table per version).
+//! Decoding and assembling CPython code objects of 3.11, 3.12 and 3.13 (the tracer itself
+//! runs 3.11 bytecode only).
+//!
+//! Versions: each version's opcode table is written once, as rows
+//! `NAME = byte, inline caches, arg/noarg, jump kind` in `opcodes_3_11.rs`,
+//! `opcodes_3_12.rs`, `opcodes_3_13.rs`; `Opcode` is the union of their names (declared once
+//! in `opcodes.rs`), and `build_table` derives each `OpcodeTable` (byte <-> opcode, caches,
+//! argument flag, jump direction) at compile time. Everything that depends on the version
+//! asks the table of a `PyVersion`: `decode_for(version, ..)` records it in
+//! `Decoded::version`, `reencode` assembles for that version (`assemble_for`), and
+//! `stack_effect_for` / `max_stack_depth_for` take it explicitly. Facts not in the rows live
+//! beside the code that uses them, matched on the version: stack effects
+//! (`stack_effect.rs`, one function per version), 3.13's minimum `co_stacksize` of 1 and
+//! RETURN_GENERATOR's resume slot (`stack_depth.rs`), and 3.12+ merging runs of equal
+//! locations in the line table (`LineTableWriter::for_version`). The exception-table and
+//! location-table formats are the same in all three. The functions without `_for`
+//! (`decode`, `assemble`, `Opcode::cache_entries`, ...) answer for `PyVersion::CURRENT`, the
+//! version this build links (pyo3's `Py_3_12`/`Py_3_13` cfgs, exposed by `build.rs`).
 //!
 //! * `opcodes`: per-version opcode tables (`PyVersion::table()`), the `Opcode` enum.
 //! * `decode`: `co_code` + tables -> `Decoded` (EXTENDED_ARG folded, caches skipped, jump
