@@ -35,6 +35,12 @@ use crate::spec_cache::{
     CO_VARKEYWORDS, SPEC_CACHE,
 };
 
+/// Whether this build can install the hook: `InterpreterFrame` mirrors 3.11's frame layout
+/// (3.12 and 3.13 reorder and rename its fields), so a build against another interpreter
+/// never installs it and frames run natively. Such builds exist only for the bytecode layer's
+/// tests; the Python package refuses to import on anything but 3.11.
+pub const SUPPORTED: bool = cfg!(not(Py_3_12));
+
 /// CPython 3.11's `_PyInterpreterFrame` (Include/internal/pycore_frame.h), the fields read.
 #[repr(C)]
 pub struct InterpreterFrame {
@@ -173,7 +179,7 @@ pub fn native<R>(
     skip_first: *mut ffi::PyObject,
     f: impl FnOnce() -> R,
 ) -> R {
-    if !ENABLED.load(Ordering::Relaxed) {
+    if !SUPPORTED || !ENABLED.load(Ordering::Relaxed) {
         return f();
     }
     let window = Window {
@@ -215,6 +221,9 @@ impl Drop for Open {
 }
 
 fn install() {
+    if !SUPPORTED {
+        return;
+    }
     // SAFETY: called with the GIL held (windows open inside Python calls); the interpreter
     // state is the current one.
     unsafe {

@@ -1,5 +1,5 @@
-//! Decoding raw 3.11 bytecode into instructions with resolved jump targets, exception-table
-//! entries and source locations.
+//! Decoding raw bytecode (of any `PyVersion`) into instructions with resolved jump targets,
+//! exception-table entries and source locations.
 
 use std::fmt;
 
@@ -47,6 +47,8 @@ impl Instruction {
 /// A decoded code object.
 #[derive(Clone, Debug)]
 pub struct Decoded {
+    /// The version whose table decoded it (the assembler re-encodes for the same one).
+    pub version: PyVersion,
     pub instructions: Vec<Instruction>,
     pub exception_table: Vec<ExceptionEntry>,
     /// The location table's entries as stored (for exact reproduction and inspection).
@@ -92,6 +94,11 @@ pub enum DecodeError {
         offset: u32,
         byte: u8,
     },
+    /// An opcode that only exists in adaptive code (`Opcode::only_in_adaptive_code`).
+    AdaptiveOpcode {
+        offset: u32,
+        op: Opcode,
+    },
     /// An instruction (or its EXTENDED_ARG prefixes or inline caches) runs past the end.
     Truncated {
         offset: u32,
@@ -116,6 +123,9 @@ impl fmt::Display for DecodeError {
             Self::TooLong { len } => write!(f, "bytecode length {len} is too large"),
             Self::UnknownOpcode { offset, byte } => {
                 write!(f, "unknown opcode {byte} at offset {offset}")
+            }
+            Self::AdaptiveOpcode { offset, op } => {
+                write!(f, "{op} at offset {offset} only exists in adaptive code")
             }
             Self::Truncated { offset } => write!(f, "instruction at offset {offset} is truncated"),
             Self::ArgOverflow { offset } => {
@@ -155,15 +165,21 @@ pub(crate) fn jump_target_offset(kind: JumpKind, next: u32, arg: u32) -> Option<
     }
 }
 
-/// Decodes 3.11 bytecode.
+/// Decodes bytecode of `PyVersion::CURRENT` (the linked interpreter's).
 pub fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
+    decode_for(PyVersion::CURRENT, code)
+}
+
+/// Decodes bytecode of `version`, with that version's opcode table. The exception-table and
+/// location-table formats are the same in 3.11..=3.13.
+pub fn decode_for(version: PyVersion, code: &CodeBytes) -> Result<Decoded, DecodeError> {
     let bytes = code.co_code;
     let len = bytes.len();
     if !len.is_multiple_of(2) {
         return Err(DecodeError::OddLength { len });
     }
     let code_len = u32::try_from(len).map_err(|_| DecodeError::TooLong { len })?;
-    let table = PyVersion::V3_11.table();
+    let table = version.table();
     let first_line =
         i32::try_from(code.first_line).map_err(|_| LineTableError::Overflow { at: 0 })?;
     let line_entries = line_table::parse(code.line_table, first_line)?;
@@ -181,6 +197,9 @@ pub fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
         let op = table
             .decode_byte(byte)
             .ok_or(DecodeError::UnknownOpcode { offset: pos, byte })?;
+        if op.only_in_adaptive_code() {
+            return Err(DecodeError::AdaptiveOpcode { offset: pos, op });
+        }
         let index = instructions.len() as u32;
         unit_index[at / 2] = index;
         if ext > 0x00ff_ffff {
@@ -193,7 +212,7 @@ pub fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
             pos += 2;
             continue;
         }
-        let next = pos + 2 + 2 * u32::from(op.cache_entries());
+        let next = pos + 2 + 2 * u32::from(table.cache_entries(op));
         if next > code_len {
             return Err(DecodeError::Truncated { offset: pos });
         }
@@ -216,6 +235,7 @@ pub fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
     }
 
     let mut decoded = Decoded {
+        version,
         instructions,
         exception_table,
         line_entries,
@@ -228,9 +248,10 @@ pub fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
 }
 
 fn resolve_jumps(decoded: &mut Decoded) -> Result<(), DecodeError> {
+    let table = decoded.version.table();
     for i in 0..decoded.instructions.len() {
         let instr = decoded.instructions[i];
-        let Some(target) = jump_target_offset(instr.op.jump(), instr.next, instr.arg) else {
+        let Some(target) = jump_target_offset(table.jump(instr.op), instr.next, instr.arg) else {
             continue;
         };
         let bad = DecodeError::BadJumpTarget {
@@ -249,6 +270,11 @@ fn resolve_jumps(decoded: &mut Decoded) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// These tests use 3.11 bytes.
+    fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
+        decode_for(PyVersion::V3_11, code)
+    }
 
     fn code(co_code: &[u8]) -> CodeBytes<'_> {
         CodeBytes {
@@ -380,6 +406,50 @@ mod tests {
             first_line: 1,
         };
         assert!(matches!(decode(&bad_lines), Err(DecodeError::LineTable(_))));
+    }
+
+    /// Cache layouts and jump encodings that differ between versions.
+    #[test]
+    fn later_versions_use_their_own_tables() {
+        // 3.12: `for _ in x: pass; return None`. FOR_ITER (93) has one cache unit and its
+        // exhausted branch lands on END_FOR (4); JUMP_BACKWARD (140); RETURN_CONST (121).
+        let bytes = [124, 0, 68, 0, 93, 2, 0, 0, 1, 0, 140, 4, 4, 0, 121, 0];
+        let d = decode_for(PyVersion::V3_12, &code(&bytes)).unwrap();
+        let ops: Vec<Opcode> = d.instructions.iter().map(|i| i.op).collect();
+        use Opcode::*;
+        assert_eq!(
+            ops,
+            [
+                LOAD_FAST,
+                GET_ITER,
+                FOR_ITER,
+                POP_TOP,
+                JUMP_BACKWARD,
+                END_FOR,
+                RETURN_CONST
+            ]
+        );
+        assert_eq!(d.instructions[2].target, Some(5));
+        assert_eq!(d.instructions[4].target, Some(2));
+        assert_eq!(d.version, PyVersion::V3_12);
+        let out = crate::bytecode::encode::reencode(&d).unwrap();
+        assert_eq!(out.co_code, bytes);
+        assert_eq!(out.stack_size, 2);
+        // 3.13: JUMP_BACKWARD (77) has a cache unit, counted before the jump is applied.
+        let bytes = [149, 0, 30, 0, 77, 3, 0, 0];
+        let d = decode_for(PyVersion::V3_13, &code(&bytes)).unwrap();
+        assert_eq!(d.instructions[2].op, JUMP_BACKWARD);
+        assert_eq!(d.instructions[2].target, Some(1));
+        // Byte 124 (LOAD_FAST up to 3.12) is unassigned in 3.13.
+        assert!(decode_for(PyVersion::V3_13, &code(&[124, 0])).is_err());
+        // Instrumented opcodes never appear in co_code.
+        assert_eq!(
+            decode_for(PyVersion::V3_12, &code(&[241, 0])).unwrap_err(),
+            DecodeError::AdaptiveOpcode {
+                offset: 0,
+                op: INSTRUMENTED_CALL
+            }
+        );
     }
 
     /// Random byte strings must never panic.

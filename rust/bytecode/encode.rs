@@ -6,8 +6,8 @@ use std::fmt;
 use super::decode::Decoded;
 use super::exception_table::{self, ExceptionEntry};
 use super::line_table::{LineTableWriter, Location};
-use super::opcodes::{JumpKind, Opcode, PyVersion};
-use super::stack_depth::{max_stack_depth, StackDepthError};
+use super::opcodes::{JumpKind, Opcode, OpcodeTable, PyVersion};
+use super::stack_depth::{max_stack_depth_for, StackDepthError};
 
 /// The exception handler protecting an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,7 +46,8 @@ pub struct AssembledCode {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AssembleError {
-    /// EXTENDED_ARG, CACHE, or an opcode the target version lacks.
+    /// EXTENDED_ARG, CACHE, an opcode the target version lacks, or one only found in
+    /// adaptive code.
     UnsupportedOpcode {
         index: usize,
         op: Opcode,
@@ -117,23 +118,25 @@ fn prefixes_for(arg: u32) -> u32 {
 }
 
 /// Code units of one instruction, excluding prefixes.
-fn body_units(op: Opcode) -> u32 {
-    1 + u32::from(op.cache_entries())
+fn body_units(table: &OpcodeTable, op: Opcode) -> u32 {
+    1 + u32::from(table.cache_entries(op))
 }
 
-fn check(instrs: &[AsmInstr]) -> Result<(), AssembleError> {
-    let table = PyVersion::CURRENT.table();
+fn check(table: &OpcodeTable, instrs: &[AsmInstr]) -> Result<(), AssembleError> {
     for (index, instr) in instrs.iter().enumerate() {
         let op = instr.op;
-        if matches!(op, Opcode::EXTENDED_ARG | Opcode::CACHE) || table.info(op).is_none() {
+        if matches!(op, Opcode::EXTENDED_ARG | Opcode::CACHE)
+            || op.only_in_adaptive_code()
+            || table.info(op).is_none()
+        {
             return Err(AssembleError::UnsupportedOpcode { index, op });
         }
-        if op.is_jump() {
+        if table.is_jump(op) {
             let target = instr.target.ok_or(AssembleError::MissingTarget { index })?;
             if target >= instrs.len() {
                 return Err(AssembleError::BadTarget { index });
             }
-            let ok = match op.jump() {
+            let ok = match table.jump(op) {
                 JumpKind::Forward => target > index,
                 JumpKind::Backward => target <= index,
                 JumpKind::None | JumpKind::Absolute => true,
@@ -152,26 +155,31 @@ fn check(instrs: &[AsmInstr]) -> Result<(), AssembleError> {
 }
 
 /// Start offsets (in code units) of every instruction given the prefix counts, plus the end.
-fn layout(instrs: &[AsmInstr], prefixes: &[u32]) -> Vec<u64> {
+fn layout(table: &OpcodeTable, instrs: &[AsmInstr], prefixes: &[u32]) -> Vec<u64> {
     let mut starts = Vec::with_capacity(instrs.len() + 1);
     let mut pos = 0u64;
     for (instr, &p) in instrs.iter().zip(prefixes) {
         starts.push(pos);
-        pos += u64::from(p + body_units(instr.op));
+        pos += u64::from(p + body_units(table, instr.op));
     }
     starts.push(pos);
     starts
 }
 
 /// Computes each instruction's final argument (jumps resolved against `starts`).
-fn resolve_arg(instrs: &[AsmInstr], starts: &[u64], index: usize) -> Result<u32, AssembleError> {
+fn resolve_arg(
+    table: &OpcodeTable,
+    instrs: &[AsmInstr],
+    starts: &[u64],
+    index: usize,
+) -> Result<u32, AssembleError> {
     let instr = &instrs[index];
-    let Some(target) = instr.target.filter(|_| instr.op.is_jump()) else {
+    let Some(target) = instr.target.filter(|_| table.is_jump(instr.op)) else {
         return Ok(instr.arg);
     };
     let next = starts[index + 1];
     let dest = starts[target];
-    let units = match instr.op.jump() {
+    let units = match table.jump(instr.op) {
         JumpKind::Forward => dest - next,
         JumpKind::Backward => next - dest,
         JumpKind::Absolute => dest,
@@ -180,20 +188,31 @@ fn resolve_arg(instrs: &[AsmInstr], starts: &[u64], index: usize) -> Result<u32,
     u32::try_from(units).map_err(|_| AssembleError::TooLarge)
 }
 
-/// Assembles instructions. Jump arguments and EXTENDED_ARG prefixes are computed by
-/// iterating until offsets stop changing; caches are written as zeros; handlers and locations
-/// are encoded the way CPython 3.11's compiler encodes them.
+/// Assembles instructions for `PyVersion::CURRENT`.
 pub fn assemble(instrs: &[AsmInstr], first_line: u32) -> Result<AssembledCode, AssembleError> {
-    check(instrs)?;
+    assemble_for(PyVersion::CURRENT, instrs, first_line)
+}
+
+/// Assembles instructions for `version`. Jump arguments and EXTENDED_ARG prefixes are
+/// computed by iterating until offsets stop changing; caches are written as zeros (as
+/// `co_code` shows them); handlers and locations are encoded the way that version's compiler
+/// encodes them (locations: `LineTableWriter::for_version`).
+pub fn assemble_for(
+    version: PyVersion,
+    instrs: &[AsmInstr],
+    first_line: u32,
+) -> Result<AssembledCode, AssembleError> {
+    let table = version.table();
+    check(table, instrs)?;
     let first = i32::try_from(first_line).map_err(|_| AssembleError::BadFirstLine)?;
     let mut prefixes = vec![0u32; instrs.len()];
     let mut args = vec![0u32; instrs.len()];
     let mut rounds = 0;
     let starts = loop {
-        let starts = layout(instrs, &prefixes);
+        let starts = layout(table, instrs, &prefixes);
         let mut changed = false;
         for index in 0..instrs.len() {
-            let arg = resolve_arg(instrs, &starts, index)?;
+            let arg = resolve_arg(table, instrs, &starts, index)?;
             args[index] = arg;
             let mut wanted = prefixes_for(arg);
             // After a few rounds only let sizes grow, which guarantees termination.
@@ -217,16 +236,23 @@ pub fn assemble(instrs: &[AsmInstr], first_line: u32) -> Result<AssembledCode, A
     let offsets: Vec<u32> = starts.iter().map(|&u| (u * 2) as u32).collect();
 
     let mut co_code = Vec::with_capacity(offsets[instrs.len()] as usize);
-    let mut lines = LineTableWriter::new(first);
+    let mut lines = LineTableWriter::for_version(first, version);
     for (index, instr) in instrs.iter().enumerate() {
         let arg = args[index];
-        let ext = Opcode::EXTENDED_ARG.to_u8();
+        let ext = table.byte_of(Opcode::EXTENDED_ARG).unwrap_or(0);
         for shift in (1..=prefixes[index]).rev() {
             co_code.extend([ext, (arg >> (8 * shift)) as u8]);
         }
-        co_code.extend([instr.op.to_u8(), arg as u8]);
-        co_code.resize(co_code.len() + 2 * usize::from(instr.op.cache_entries()), 0);
-        lines.push(&instr.location, prefixes[index] + body_units(instr.op));
+        // `check` made sure the version has the opcode.
+        co_code.extend([table.byte_of(instr.op).unwrap_or(0), arg as u8]);
+        co_code.resize(
+            co_code.len() + 2 * usize::from(table.cache_entries(instr.op)),
+            0,
+        );
+        lines.push(
+            &instr.location,
+            prefixes[index] + body_units(table, instr.op),
+        );
     }
 
     let entries = handler_ranges(instrs, &offsets);
@@ -234,7 +260,7 @@ pub fn assemble(instrs: &[AsmInstr], first_line: u32) -> Result<AssembledCode, A
         co_code,
         exception_table: exception_table::encode(&entries),
         line_table: lines.finish(),
-        stack_size: max_stack_depth(instrs)?,
+        stack_size: max_stack_depth_for(version, instrs)?,
         first_line,
         offsets,
     })
@@ -271,6 +297,7 @@ fn entry(h: AsmHandler, start: u32, end: u32, offsets: &[u32]) -> ExceptionEntry
 
 /// Converts decoded instructions to assembler input (targets and handlers become indices).
 pub fn to_asm(decoded: &Decoded) -> Result<Vec<AsmInstr>, AssembleError> {
+    let table = decoded.version.table();
     decoded
         .instructions
         .iter()
@@ -287,7 +314,11 @@ pub fn to_asm(decoded: &Decoded) -> Result<Vec<AsmInstr>, AssembleError> {
             };
             Ok(AsmInstr {
                 op: instr.op,
-                arg: if instr.op.has_arg() { instr.arg } else { 0 },
+                arg: if table.has_arg(instr.op) {
+                    instr.arg
+                } else {
+                    0
+                },
                 target: instr.target.map(|t| t as usize),
                 location: instr.location,
                 handler,
@@ -296,16 +327,28 @@ pub fn to_asm(decoded: &Decoded) -> Result<Vec<AsmInstr>, AssembleError> {
         .collect()
 }
 
-/// Re-assembles decoded code: for compiler-produced code objects this reproduces `co_code`
-/// (with caches zeroed), `co_exceptiontable` and `co_linetable` byte for byte.
+/// Re-assembles decoded code for the version it was decoded with: for compiler-produced code
+/// objects this reproduces `co_code` (with caches zeroed), `co_exceptiontable` and
+/// `co_linetable` byte for byte.
 pub fn reencode(decoded: &Decoded) -> Result<AssembledCode, AssembleError> {
-    assemble(&to_asm(decoded)?, decoded.first_line)
+    assemble_for(decoded.version, &to_asm(decoded)?, decoded.first_line)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bytecode::decode::{decode, CodeBytes};
+    use crate::bytecode::decode::{decode_for, CodeBytes, DecodeError};
+
+    /// These tests assemble 3.11 programs.
+    const V: PyVersion = PyVersion::V3_11;
+
+    fn assemble(instrs: &[AsmInstr], first_line: u32) -> Result<AssembledCode, AssembleError> {
+        assemble_for(V, instrs, first_line)
+    }
+
+    fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
+        decode_for(V, code)
+    }
 
     fn ins(op: Opcode, arg: u32, target: Option<usize>) -> AsmInstr {
         AsmInstr {
@@ -389,6 +432,9 @@ mod tests {
                 ins(JUMP_BACKWARD, 0, Some(2)),
                 ins(NOP, 0, None),
             ],
+            // Not in 3.11's table; only in adaptive code.
+            vec![ins(CALL_KW, 0, None)],
+            vec![ins(INSTRUMENTED_CALL, 0, None)],
         ];
         for (n, code) in cases.iter().enumerate() {
             assert!(assemble(code, 1).is_err(), "case {n}");
@@ -414,6 +460,8 @@ mod tests {
             Opcode::JUMP_BACKWARD,
             Opcode::LOAD_ATTR,
         ];
+        // Every opcode of the version (others are refused before layout; see bad_programs).
+        let all: Vec<Opcode> = V.table().rows().map(|r| r.op).collect();
         let mut assembled = 0;
         for _ in 0..5_000 {
             let len = (next() % 30) as usize + 1;
@@ -421,7 +469,7 @@ mod tests {
                 .map(|_| {
                     let pick = next();
                     let op = if pick % 4 == 0 {
-                        Opcode::ALL[(pick >> 8) as usize % Opcode::ALL.len()]
+                        all[(pick >> 8) as usize % all.len()]
                     } else {
                         neutral[(pick >> 8) as usize % neutral.len()]
                     };
@@ -460,9 +508,9 @@ mod tests {
                 assert_eq!(decoded.instructions.len(), code.len());
                 for (got, want) in decoded.instructions.iter().zip(&code) {
                     assert_eq!(got.op, want.op);
-                    if want.op.is_jump() {
+                    if V.table().is_jump(want.op) {
                         assert_eq!(got.target.map(|t| t as usize), want.target);
-                    } else if want.op.has_arg() {
+                    } else if V.table().has_arg(want.op) {
                         assert_eq!(got.arg, want.arg);
                     }
                 }

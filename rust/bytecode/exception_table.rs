@@ -1,4 +1,4 @@
-//! The 3.11 exception table (`co_exceptiontable`).
+//! The exception table (`co_exceptiontable`), the same format in 3.11..=3.13.
 //!
 //! The table is a sequence of entries, each four unsigned numbers: start, length and target
 //! (all in 2-byte code units) and `depth << 1 | lasti`. Each number is written in 6-bit
@@ -153,7 +153,7 @@ pub fn encode(entries: &[ExceptionEntry]) -> Vec<u8> {
     out
 }
 
-/// The innermost entry covering `offset`. 3.11 tables hold non-overlapping ranges sorted
+/// The innermost entry covering `offset`. Compiled tables (3.11..=3.13) hold non-overlapping ranges sorted
 /// by start, so the first match is the only one.
 pub fn handler_for(entries: &[ExceptionEntry], offset: u32) -> Option<&ExceptionEntry> {
     entries.iter().find(|e| e.contains(offset))

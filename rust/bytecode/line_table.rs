@@ -1,4 +1,4 @@
-//! The 3.11 location table (`co_linetable`).
+//! The location table (`co_linetable`), the same format in 3.11..=3.13.
 //!
 //! Each entry covers 1..=8 code units. Its first byte is `1 kkkk nnn`: `nnn` is the unit count
 //! minus one and `kkkk` the kind:
@@ -14,6 +14,8 @@
 //! Signed varints store `v << 1` for v >= 0 and `(-v) << 1 | 1` for v < 0.
 
 use std::fmt;
+
+use super::opcodes::PyVersion;
 
 /// Source position of an instruction, as `co_positions()` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -197,22 +199,65 @@ pub fn unit_locations(entries: &[LineEntry]) -> Vec<Location> {
     out
 }
 
-/// Writes location entries the way CPython 3.11's compiler does, one instruction at a time.
+/// Writes location entries the way CPython's compiler does. 3.11 writes each instruction's
+/// entries on their own; from 3.12 a run of consecutive instructions with the same location
+/// shares entries (the run is split only every 8 units).
 pub struct LineTableWriter {
     out: Vec<u8>,
     line: i64,
+    /// Whether runs of equal locations are merged (3.12+).
+    merge: bool,
+    /// The run being collected when merging: its location and length in units.
+    pending: Option<(Location, u32)>,
 }
 
 impl LineTableWriter {
+    /// A writer with 3.11's rules (one instruction at a time).
     pub fn new(first_line: i32) -> Self {
         LineTableWriter {
             out: Vec::new(),
             line: i64::from(first_line),
+            merge: false,
+            pending: None,
+        }
+    }
+
+    /// A writer with `version`'s rules.
+    pub fn for_version(first_line: i32, version: PyVersion) -> Self {
+        LineTableWriter {
+            merge: version >= PyVersion::V3_12,
+            ..Self::new(first_line)
         }
     }
 
     /// Appends the entries for one instruction that spans `units` code units.
-    pub fn push(&mut self, location: &Location, mut units: u32) {
+    pub fn push(&mut self, location: &Location, units: u32) {
+        if !self.merge {
+            self.emit(location, units);
+            return;
+        }
+        match &mut self.pending {
+            Some((loc, run)) if loc == location => *run += units,
+            _ => {
+                self.flush();
+                self.pending = Some((*location, units));
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.flush();
+        self.out
+    }
+
+    fn flush(&mut self) {
+        if let Some((location, units)) = self.pending.take() {
+            self.emit(&location, units);
+        }
+    }
+
+    /// Entries for `units` code units at `location`, 8 units at most per entry.
+    fn emit(&mut self, location: &Location, mut units: u32) {
         while units > 8 {
             self.entry(location, 8);
             units -= 8;
@@ -220,10 +265,6 @@ impl LineTableWriter {
         if units > 0 {
             self.entry(location, units);
         }
-    }
-
-    pub fn finish(self) -> Vec<u8> {
-        self.out
     }
 
     fn head(&mut self, kind: u8, units: u32) {

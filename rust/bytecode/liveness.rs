@@ -85,24 +85,30 @@ pub fn live_locals(decoded: &Decoded, n_slots: usize) -> Liveness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bytecode::decode::{decode, CodeBytes};
+    use crate::bytecode::decode::{decode_for, CodeBytes};
+    use crate::bytecode::opcodes::PyVersion;
 
+    /// 3.11 bytecode (the tracer's version) from (byte, arg) pairs.
     fn code(units: &[(u8, u8)]) -> Decoded {
+        let table = PyVersion::V3_11.table();
         let bytes: Vec<u8> = units
             .iter()
-            .flat_map(|(op, arg)| {
-                let op = Opcode::from_u8(*op).unwrap();
-                let mut v = vec![op.to_u8(), *arg];
-                v.extend(std::iter::repeat_n(0, 2 * op.cache_entries() as usize));
+            .flat_map(|&(byte, arg)| {
+                let op = table.decode_byte(byte).unwrap();
+                let mut v = vec![byte, arg];
+                v.extend(std::iter::repeat_n(0, 2 * table.cache_entries(op) as usize));
                 v
             })
             .collect();
-        decode(&CodeBytes {
-            co_code: &bytes,
-            exception_table: &[],
-            line_table: &[],
-            first_line: 1,
-        })
+        decode_for(
+            PyVersion::V3_11,
+            &CodeBytes {
+                co_code: &bytes,
+                exception_table: &[],
+                line_table: &[],
+                first_line: 1,
+            },
+        )
         .unwrap()
     }
 

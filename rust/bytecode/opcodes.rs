@@ -1,17 +1,25 @@
 //! Opcode tables, one per supported CPython version.
 //!
-//! Each version's table is written once (see `opcode_table!` below) and everything else is
-//! derived from it: the `Opcode` enum, byte <-> opcode mapping, names, inline-cache counts,
-//! argument flags and jump kinds.
+//! `Opcode` names an operation independently of its byte value: it is the union of the
+//! operations of every supported version, declared once below (`opcodes!`). Each version's
+//! table is written once, as rows of `name = byte, caches, arg, jump` in its own file
+//! (`opcodes_3_11.rs`, `opcodes_3_12.rs`, `opcodes_3_13.rs`, through `opcode_rows!`), and
+//! everything byte-level is derived from those rows by `build_table`: byte -> `Opcode`,
+//! `Opcode` -> byte, names, inline-cache counts, argument flags and jump kinds. A version
+//! lacking an operation has no row for it (`OpcodeTable::info` is None), so decoding its byte
+//! or assembling it for that version is an error rather than a wrong byte.
 //!
-//! `Opcode` names an operation independently of its byte value. A `PyVersion` selects an
-//! `OpcodeTable`, and all byte-level questions (which byte is `LOAD_FAST`, how many CACHE units
-//! follow `CALL`) go through that table. Only 3.11 exists today; adding 3.12 means adding a
-//! `PyVersion` variant and a second table, and extending `Opcode` with the new names, without
-//! changing callers that go through `PyVersion::table()`. The convenience methods on `Opcode`
-//! itself (`from_u8`, `cache_entries`, ...) answer for `PyVersion::CURRENT`.
+//! A `PyVersion` selects an `OpcodeTable`. The decoder, assembler, stack-effect and
+//! stack-depth code take the version (from `Decoded::version` or an explicit argument) and
+//! ask its table. The convenience methods on `Opcode` itself (`from_u8`, `cache_entries`,
+//! ...) answer for `PyVersion::CURRENT`, the version of the interpreter this build links
+//! (chosen at compile time from pyo3's `Py_3_12` / `Py_3_13` cfgs); the tracer is 3.11-only.
+//! Adding a version: a `PyVersion` variant, a rows file, new names in `opcodes!`, its stack
+//! effects in `stack_effect.rs`, and the control-flow facts below if they change.
 
 use std::fmt;
+
+use super::{opcodes_3_11, opcodes_3_12, opcodes_3_13};
 
 /// How an instruction's argument encodes its jump target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,7 +30,7 @@ pub enum JumpKind {
     Forward,
     /// Target is `next - 2 * arg`.
     Backward,
-    /// Target is `2 * arg` (unused in 3.11; kept for other versions' tables).
+    /// Target is `2 * arg` (unused in 3.11..=3.13; kept for other versions' tables).
     Absolute,
 }
 
@@ -39,19 +47,57 @@ pub struct OpInfo {
 }
 
 /// The CPython versions whose bytecode this module understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PyVersion {
     V3_11,
+    V3_12,
+    V3_13,
 }
 
 impl PyVersion {
-    /// The version the rest of ferrodyn targets.
+    /// The version of the interpreter this build links (the tracer itself targets 3.11).
+    #[cfg(not(Py_3_12))]
     pub const CURRENT: PyVersion = PyVersion::V3_11;
+    #[cfg(all(Py_3_12, not(Py_3_13)))]
+    pub const CURRENT: PyVersion = PyVersion::V3_12;
+    #[cfg(Py_3_13)]
+    pub const CURRENT: PyVersion = PyVersion::V3_13;
+
+    /// Every supported version, oldest first.
+    pub const ALL: [PyVersion; 3] = [PyVersion::V3_11, PyVersion::V3_12, PyVersion::V3_13];
 
     pub fn table(self) -> &'static OpcodeTable {
         match self {
             PyVersion::V3_11 => &TABLE_3_11,
+            PyVersion::V3_12 => &TABLE_3_12,
+            PyVersion::V3_13 => &TABLE_3_13,
         }
+    }
+
+    /// The version for `sys.version_info[:2]`, if supported.
+    pub fn from_minor(major: u8, minor: u8) -> Option<PyVersion> {
+        match (major, minor) {
+            (3, 11) => Some(PyVersion::V3_11),
+            (3, 12) => Some(PyVersion::V3_12),
+            (3, 13) => Some(PyVersion::V3_13),
+            _ => None,
+        }
+    }
+
+    /// `(major, minor)`.
+    pub fn numbers(self) -> (u8, u8) {
+        match self {
+            PyVersion::V3_11 => (3, 11),
+            PyVersion::V3_12 => (3, 12),
+            PyVersion::V3_13 => (3, 13),
+        }
+    }
+}
+
+impl fmt::Display for PyVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (major, minor) = self.numbers();
+        write!(f, "{major}.{minor}")
     }
 }
 
@@ -81,6 +127,31 @@ impl OpcodeTable {
     pub fn byte_of(&self, op: Opcode) -> Option<u8> {
         self.info(op).map(|i| i.byte)
     }
+
+    /// Inline CACHE units after `op` (0 where the version lacks it).
+    pub fn cache_entries(&self, op: Opcode) -> u8 {
+        self.info(op).map_or(0, |i| i.cache_entries)
+    }
+
+    pub fn has_arg(&self, op: Opcode) -> bool {
+        self.info(op).is_some_and(|i| i.has_arg)
+    }
+
+    pub fn jump(&self, op: Opcode) -> JumpKind {
+        self.info(op).map_or(JumpKind::None, |i| i.jump)
+    }
+
+    pub fn is_jump(&self, op: Opcode) -> bool {
+        self.jump(op) != JumpKind::None
+    }
+
+    /// Every row of this version, in byte order.
+    pub fn rows(&self) -> impl Iterator<Item = &OpInfo> {
+        self.by_byte
+            .iter()
+            .flatten()
+            .filter_map(|&op| self.info(op))
+    }
 }
 
 impl Opcode {
@@ -89,14 +160,10 @@ impl Opcode {
         PyVersion::CURRENT.table().decode_byte(byte)
     }
 
-    fn current(self) -> Option<&'static OpInfo> {
-        PyVersion::CURRENT.table().info(self)
-    }
-
-    /// The byte for this opcode in the current version. Every `Opcode` variant exists in the
-    /// current table, so the fallback is unreachable in practice.
+    /// The byte for this opcode in the current version (0, CACHE, where the current version
+    /// lacks the opcode; the assembler refuses such opcodes before asking).
     pub fn to_u8(self) -> u8 {
-        self.current().map_or(0, |i| i.byte)
+        PyVersion::CURRENT.table().byte_of(self).unwrap_or(0)
     }
 
     pub fn name(self) -> &'static str {
@@ -104,22 +171,23 @@ impl Opcode {
     }
 
     pub fn cache_entries(self) -> u8 {
-        self.current().map_or(0, |i| i.cache_entries)
+        PyVersion::CURRENT.table().cache_entries(self)
     }
 
     pub fn has_arg(self) -> bool {
-        self.current().is_some_and(|i| i.has_arg)
+        PyVersion::CURRENT.table().has_arg(self)
     }
 
     pub fn jump(self) -> JumpKind {
-        self.current().map_or(JumpKind::None, |i| i.jump)
+        PyVersion::CURRENT.table().jump(self)
     }
 
     pub fn is_jump(self) -> bool {
         self.jump() != JumpKind::None
     }
 
-    /// Jumps after which control never falls through to the next instruction.
+    /// Jumps after which control never falls through to the next instruction (the same
+    /// names in every supported version).
     pub fn is_unconditional_jump(self) -> bool {
         matches!(
             self,
@@ -128,10 +196,43 @@ impl Opcode {
     }
 
     /// Instructions that leave the frame (or the handler) and never fall through.
+    /// (`RETURN_CONST` exists from 3.12.)
     pub fn is_scope_exit(self) -> bool {
         matches!(
             self,
-            Opcode::RETURN_VALUE | Opcode::RAISE_VARARGS | Opcode::RERAISE
+            Opcode::RETURN_VALUE | Opcode::RETURN_CONST | Opcode::RAISE_VARARGS | Opcode::RERAISE
+        )
+    }
+
+    /// Opcodes that only appear in a code object's adaptive (quickened) copy, never in
+    /// `co_code`: `sys.monitoring`'s `INSTRUMENTED_*` replacements (whose real cache layout
+    /// is that of the instruction they replace, kept in side tables for
+    /// `INSTRUMENTED_LINE`/`INSTRUMENTED_INSTRUCTION`) and 3.13's `ENTER_EXECUTOR`. The
+    /// decoder and assembler refuse them.
+    pub fn only_in_adaptive_code(self) -> bool {
+        use Opcode::*;
+        matches!(
+            self,
+            ENTER_EXECUTOR
+                | INSTRUMENTED_LOAD_SUPER_ATTR
+                | INSTRUMENTED_POP_JUMP_IF_NONE
+                | INSTRUMENTED_POP_JUMP_IF_NOT_NONE
+                | INSTRUMENTED_RESUME
+                | INSTRUMENTED_CALL
+                | INSTRUMENTED_CALL_KW
+                | INSTRUMENTED_RETURN_VALUE
+                | INSTRUMENTED_YIELD_VALUE
+                | INSTRUMENTED_CALL_FUNCTION_EX
+                | INSTRUMENTED_JUMP_FORWARD
+                | INSTRUMENTED_JUMP_BACKWARD
+                | INSTRUMENTED_RETURN_CONST
+                | INSTRUMENTED_FOR_ITER
+                | INSTRUMENTED_POP_JUMP_IF_FALSE
+                | INSTRUMENTED_POP_JUMP_IF_TRUE
+                | INSTRUMENTED_END_FOR
+                | INSTRUMENTED_END_SEND
+                | INSTRUMENTED_INSTRUCTION
+                | INSTRUMENTED_LINE
         )
     }
 }
@@ -148,6 +249,9 @@ const fn build_table(version: PyVersion, rows: &[OpInfo]) -> OpcodeTable {
     let mut i = 0;
     while i < rows.len() {
         let row = rows[i];
+        // A byte or an opcode listed twice is a typo in a table: fail the build.
+        assert!(by_byte[row.byte as usize].is_none(), "byte listed twice");
+        assert!(by_op[row.op as usize].is_none(), "opcode listed twice");
         by_byte[row.byte as usize] = Some(row.op);
         by_op[row.op as usize] = Some(row);
         i += 1;
@@ -159,10 +263,10 @@ const fn build_table(version: PyVersion, rows: &[OpInfo]) -> OpcodeTable {
     }
 }
 
-/// Defines `Opcode` (one variant per row, in row order), its names, and the rows of the
-/// 3.11 table. Columns: name = byte, inline cache units, `arg`/`noarg`, jump kind.
-macro_rules! opcode_table {
-    ($( $name:ident = $byte:literal, $caches:literal, $arg:ident, $jump:ident; )*) => {
+/// Declares `Opcode` (one variant per name, in order), `Opcode::COUNT`, `Opcode::ALL` and
+/// the names.
+macro_rules! opcodes {
+    ($( $name:ident, )*) => {
         /// A CPython bytecode operation, independent of its byte value in any version.
         #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -176,188 +280,70 @@ macro_rules! opcode_table {
         }
 
         const OPCODE_NAMES: [&str; Opcode::COUNT] = [$( stringify!($name), )*];
+    };
+}
 
-        const ROWS_3_11: &[OpInfo] = &[$(
+/// One version's rows. Columns: name = byte, inline cache units, `arg`/`noarg`, jump kind.
+macro_rules! opcode_rows {
+    ($( $name:ident = $byte:literal, $caches:literal, $arg:ident, $jump:ident; )*) => {
+        &[$(
             OpInfo {
                 op: Opcode::$name,
                 byte: $byte,
                 name: stringify!($name),
                 cache_entries: $caches,
-                has_arg: opcode_table!(@arg $arg),
+                has_arg: opcode_rows!(@arg $arg),
                 jump: JumpKind::$jump,
             },
-        )*];
+        )*]
     };
     (@arg arg) => { true };
     (@arg noarg) => { false };
 }
+pub(super) use opcode_rows;
 
-opcode_table! {
-    CACHE = 0, 0, noarg, None;
-    POP_TOP = 1, 0, noarg, None;
-    PUSH_NULL = 2, 0, noarg, None;
-    NOP = 9, 0, noarg, None;
-    UNARY_POSITIVE = 10, 0, noarg, None;
-    UNARY_NEGATIVE = 11, 0, noarg, None;
-    UNARY_NOT = 12, 0, noarg, None;
-    UNARY_INVERT = 15, 0, noarg, None;
-    BINARY_SUBSCR = 25, 4, noarg, None;
-    GET_LEN = 30, 0, noarg, None;
-    MATCH_MAPPING = 31, 0, noarg, None;
-    MATCH_SEQUENCE = 32, 0, noarg, None;
-    MATCH_KEYS = 33, 0, noarg, None;
-    PUSH_EXC_INFO = 35, 0, noarg, None;
-    CHECK_EXC_MATCH = 36, 0, noarg, None;
-    CHECK_EG_MATCH = 37, 0, noarg, None;
-    WITH_EXCEPT_START = 49, 0, noarg, None;
-    GET_AITER = 50, 0, noarg, None;
-    GET_ANEXT = 51, 0, noarg, None;
-    BEFORE_ASYNC_WITH = 52, 0, noarg, None;
-    BEFORE_WITH = 53, 0, noarg, None;
-    END_ASYNC_FOR = 54, 0, noarg, None;
-    STORE_SUBSCR = 60, 1, noarg, None;
-    DELETE_SUBSCR = 61, 0, noarg, None;
-    GET_ITER = 68, 0, noarg, None;
-    GET_YIELD_FROM_ITER = 69, 0, noarg, None;
-    PRINT_EXPR = 70, 0, noarg, None;
-    LOAD_BUILD_CLASS = 71, 0, noarg, None;
-    LOAD_ASSERTION_ERROR = 74, 0, noarg, None;
-    RETURN_GENERATOR = 75, 0, noarg, None;
-    LIST_TO_TUPLE = 82, 0, noarg, None;
-    RETURN_VALUE = 83, 0, noarg, None;
-    IMPORT_STAR = 84, 0, noarg, None;
-    SETUP_ANNOTATIONS = 85, 0, noarg, None;
-    YIELD_VALUE = 86, 0, noarg, None;
-    ASYNC_GEN_WRAP = 87, 0, noarg, None;
-    PREP_RERAISE_STAR = 88, 0, noarg, None;
-    POP_EXCEPT = 89, 0, noarg, None;
-    STORE_NAME = 90, 0, arg, None;
-    DELETE_NAME = 91, 0, arg, None;
-    UNPACK_SEQUENCE = 92, 1, arg, None;
-    FOR_ITER = 93, 0, arg, Forward;
-    UNPACK_EX = 94, 0, arg, None;
-    STORE_ATTR = 95, 4, arg, None;
-    DELETE_ATTR = 96, 0, arg, None;
-    STORE_GLOBAL = 97, 0, arg, None;
-    DELETE_GLOBAL = 98, 0, arg, None;
-    SWAP = 99, 0, arg, None;
-    LOAD_CONST = 100, 0, arg, None;
-    LOAD_NAME = 101, 0, arg, None;
-    BUILD_TUPLE = 102, 0, arg, None;
-    BUILD_LIST = 103, 0, arg, None;
-    BUILD_SET = 104, 0, arg, None;
-    BUILD_MAP = 105, 0, arg, None;
-    LOAD_ATTR = 106, 4, arg, None;
-    COMPARE_OP = 107, 2, arg, None;
-    IMPORT_NAME = 108, 0, arg, None;
-    IMPORT_FROM = 109, 0, arg, None;
-    JUMP_FORWARD = 110, 0, arg, Forward;
-    JUMP_IF_FALSE_OR_POP = 111, 0, arg, Forward;
-    JUMP_IF_TRUE_OR_POP = 112, 0, arg, Forward;
-    POP_JUMP_FORWARD_IF_FALSE = 114, 0, arg, Forward;
-    POP_JUMP_FORWARD_IF_TRUE = 115, 0, arg, Forward;
-    LOAD_GLOBAL = 116, 5, arg, None;
-    IS_OP = 117, 0, arg, None;
-    CONTAINS_OP = 118, 0, arg, None;
-    RERAISE = 119, 0, arg, None;
-    COPY = 120, 0, arg, None;
-    BINARY_OP = 122, 1, arg, None;
-    SEND = 123, 0, arg, Forward;
-    LOAD_FAST = 124, 0, arg, None;
-    STORE_FAST = 125, 0, arg, None;
-    DELETE_FAST = 126, 0, arg, None;
-    POP_JUMP_FORWARD_IF_NOT_NONE = 128, 0, arg, Forward;
-    POP_JUMP_FORWARD_IF_NONE = 129, 0, arg, Forward;
-    RAISE_VARARGS = 130, 0, arg, None;
-    GET_AWAITABLE = 131, 0, arg, None;
-    MAKE_FUNCTION = 132, 0, arg, None;
-    BUILD_SLICE = 133, 0, arg, None;
-    JUMP_BACKWARD_NO_INTERRUPT = 134, 0, arg, Backward;
-    MAKE_CELL = 135, 0, arg, None;
-    LOAD_CLOSURE = 136, 0, arg, None;
-    LOAD_DEREF = 137, 0, arg, None;
-    STORE_DEREF = 138, 0, arg, None;
-    DELETE_DEREF = 139, 0, arg, None;
-    JUMP_BACKWARD = 140, 0, arg, Backward;
-    CALL_FUNCTION_EX = 142, 0, arg, None;
-    EXTENDED_ARG = 144, 0, arg, None;
-    LIST_APPEND = 145, 0, arg, None;
-    SET_ADD = 146, 0, arg, None;
-    MAP_ADD = 147, 0, arg, None;
-    LOAD_CLASSDEREF = 148, 0, arg, None;
-    COPY_FREE_VARS = 149, 0, arg, None;
-    RESUME = 151, 0, arg, None;
-    MATCH_CLASS = 152, 0, arg, None;
-    FORMAT_VALUE = 155, 0, arg, None;
-    BUILD_CONST_KEY_MAP = 156, 0, arg, None;
-    BUILD_STRING = 157, 0, arg, None;
-    LOAD_METHOD = 160, 10, arg, None;
-    LIST_EXTEND = 162, 0, arg, None;
-    SET_UPDATE = 163, 0, arg, None;
-    DICT_MERGE = 164, 0, arg, None;
-    DICT_UPDATE = 165, 0, arg, None;
-    PRECALL = 166, 1, arg, None;
-    CALL = 171, 4, arg, None;
-    KW_NAMES = 172, 0, arg, None;
-    POP_JUMP_BACKWARD_IF_NOT_NONE = 173, 0, arg, Backward;
-    POP_JUMP_BACKWARD_IF_NONE = 174, 0, arg, Backward;
-    POP_JUMP_BACKWARD_IF_FALSE = 175, 0, arg, Backward;
-    POP_JUMP_BACKWARD_IF_TRUE = 176, 0, arg, Backward;
+opcodes! {
+    // Present in 3.11.
+    CACHE, POP_TOP, PUSH_NULL, NOP, UNARY_POSITIVE, UNARY_NEGATIVE, UNARY_NOT, UNARY_INVERT,
+    BINARY_SUBSCR, GET_LEN, MATCH_MAPPING, MATCH_SEQUENCE, MATCH_KEYS, PUSH_EXC_INFO,
+    CHECK_EXC_MATCH, CHECK_EG_MATCH, WITH_EXCEPT_START, GET_AITER, GET_ANEXT, BEFORE_ASYNC_WITH,
+    BEFORE_WITH, END_ASYNC_FOR, STORE_SUBSCR, DELETE_SUBSCR, GET_ITER, GET_YIELD_FROM_ITER,
+    PRINT_EXPR, LOAD_BUILD_CLASS, LOAD_ASSERTION_ERROR, RETURN_GENERATOR, LIST_TO_TUPLE,
+    RETURN_VALUE, IMPORT_STAR, SETUP_ANNOTATIONS, YIELD_VALUE, ASYNC_GEN_WRAP,
+    PREP_RERAISE_STAR, POP_EXCEPT, STORE_NAME, DELETE_NAME, UNPACK_SEQUENCE, FOR_ITER,
+    UNPACK_EX, STORE_ATTR, DELETE_ATTR, STORE_GLOBAL, DELETE_GLOBAL, SWAP, LOAD_CONST,
+    LOAD_NAME, BUILD_TUPLE, BUILD_LIST, BUILD_SET, BUILD_MAP, LOAD_ATTR, COMPARE_OP,
+    IMPORT_NAME, IMPORT_FROM, JUMP_FORWARD, JUMP_IF_FALSE_OR_POP, JUMP_IF_TRUE_OR_POP,
+    POP_JUMP_FORWARD_IF_FALSE, POP_JUMP_FORWARD_IF_TRUE, LOAD_GLOBAL, IS_OP, CONTAINS_OP,
+    RERAISE, COPY, BINARY_OP, SEND, LOAD_FAST, STORE_FAST, DELETE_FAST,
+    POP_JUMP_FORWARD_IF_NOT_NONE, POP_JUMP_FORWARD_IF_NONE, RAISE_VARARGS, GET_AWAITABLE,
+    MAKE_FUNCTION, BUILD_SLICE, JUMP_BACKWARD_NO_INTERRUPT, MAKE_CELL, LOAD_CLOSURE, LOAD_DEREF,
+    STORE_DEREF, DELETE_DEREF, JUMP_BACKWARD, CALL_FUNCTION_EX, EXTENDED_ARG, LIST_APPEND,
+    SET_ADD, MAP_ADD, LOAD_CLASSDEREF, COPY_FREE_VARS, RESUME, MATCH_CLASS, FORMAT_VALUE,
+    BUILD_CONST_KEY_MAP, BUILD_STRING, LOAD_METHOD, LIST_EXTEND, SET_UPDATE, DICT_MERGE,
+    DICT_UPDATE, PRECALL, CALL, KW_NAMES, POP_JUMP_BACKWARD_IF_NOT_NONE,
+    POP_JUMP_BACKWARD_IF_NONE, POP_JUMP_BACKWARD_IF_FALSE, POP_JUMP_BACKWARD_IF_TRUE,
+    // New in 3.12.
+    INTERPRETER_EXIT, END_FOR, END_SEND, RESERVED, BINARY_SLICE, STORE_SLICE, CLEANUP_THROW,
+    LOAD_LOCALS, POP_JUMP_IF_FALSE, POP_JUMP_IF_TRUE, RETURN_CONST, LOAD_FAST_CHECK,
+    POP_JUMP_IF_NOT_NONE, POP_JUMP_IF_NONE, LOAD_SUPER_ATTR, LOAD_FAST_AND_CLEAR,
+    CALL_INTRINSIC_1, CALL_INTRINSIC_2, LOAD_FROM_DICT_OR_GLOBALS, LOAD_FROM_DICT_OR_DEREF,
+    INSTRUMENTED_LOAD_SUPER_ATTR, INSTRUMENTED_POP_JUMP_IF_NONE,
+    INSTRUMENTED_POP_JUMP_IF_NOT_NONE, INSTRUMENTED_RESUME, INSTRUMENTED_CALL,
+    INSTRUMENTED_RETURN_VALUE, INSTRUMENTED_YIELD_VALUE, INSTRUMENTED_CALL_FUNCTION_EX,
+    INSTRUMENTED_JUMP_FORWARD, INSTRUMENTED_JUMP_BACKWARD, INSTRUMENTED_RETURN_CONST,
+    INSTRUMENTED_FOR_ITER, INSTRUMENTED_POP_JUMP_IF_FALSE, INSTRUMENTED_POP_JUMP_IF_TRUE,
+    INSTRUMENTED_END_FOR, INSTRUMENTED_END_SEND, INSTRUMENTED_INSTRUCTION, INSTRUMENTED_LINE,
+    // New in 3.13.
+    EXIT_INIT_CHECK, FORMAT_SIMPLE, FORMAT_WITH_SPEC, TO_BOOL, CALL_KW, CONVERT_VALUE,
+    ENTER_EXECUTOR, LOAD_FAST_LOAD_FAST, SET_FUNCTION_ATTRIBUTE, STORE_FAST_LOAD_FAST,
+    STORE_FAST_STORE_FAST, INSTRUMENTED_CALL_KW,
 }
 
-static TABLE_3_11: OpcodeTable = build_table(PyVersion::V3_11, ROWS_3_11);
+static TABLE_3_11: OpcodeTable = build_table(PyVersion::V3_11, opcodes_3_11::ROWS);
+static TABLE_3_12: OpcodeTable = build_table(PyVersion::V3_12, opcodes_3_12::ROWS);
+static TABLE_3_13: OpcodeTable = build_table(PyVersion::V3_13, opcodes_3_13::ROWS);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use pyo3::prelude::*;
-
-    #[test]
-    fn every_variant_is_in_current_table() {
-        let table = PyVersion::CURRENT.table();
-        for op in Opcode::ALL {
-            let info = table.info(op).expect("variant missing from table");
-            assert_eq!(info.name, op.name());
-            assert_eq!(table.decode_byte(info.byte), Some(op));
-            assert_eq!(Opcode::from_u8(op.to_u8()), Some(op));
-        }
-    }
-
-    #[test]
-    fn unknown_bytes_are_none() {
-        assert_eq!(Opcode::from_u8(3), None);
-        assert_eq!(Opcode::from_u8(255), None);
-        assert_eq!(Opcode::from_u8(141), None);
-    }
-
-    /// Compare every byte against CPython's own `opcode` module.
-    #[test]
-    fn matches_cpython_opcode_module() {
-        Python::attach(|py| {
-            let opcode = py.import("opcode").unwrap();
-            let opname: Vec<String> = opcode.getattr("opname").unwrap().extract().unwrap();
-            let caches: Vec<u8> = opcode
-                .getattr("_inline_cache_entries")
-                .unwrap()
-                .extract()
-                .unwrap();
-            let have_arg: u8 = opcode.getattr("HAVE_ARGUMENT").unwrap().extract().unwrap();
-            let jrel: Vec<u8> = opcode.getattr("hasjrel").unwrap().extract().unwrap();
-            let jabs: Vec<u8> = opcode.getattr("hasjabs").unwrap().extract().unwrap();
-            for byte in 0..=255u8 {
-                let name = &opname[usize::from(byte)];
-                match Opcode::from_u8(byte) {
-                    Some(op) => {
-                        assert_eq!(op.name(), name);
-                        assert_eq!(op.cache_entries(), caches[usize::from(byte)], "{name}");
-                        assert_eq!(op.has_arg(), byte >= have_arg, "{name}");
-                        let is_rel = jrel.contains(&byte);
-                        assert_eq!(op.is_jump(), is_rel || jabs.contains(&byte), "{name}");
-                        assert!(!jabs.contains(&byte));
-                    }
-                    None => assert!(name.starts_with('<'), "missing opcode {name}"),
-                }
-            }
-        });
-    }
-}
+#[path = "opcodes_tests.rs"]
+mod tests;

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use super::encode::AsmInstr;
-use super::opcodes::Opcode;
-use super::stack_effect::stack_effect;
+use super::opcodes::{Opcode, PyVersion};
+use super::stack_effect::stack_effect_for;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StackDepthError {
@@ -72,8 +72,13 @@ impl Walk {
     }
 }
 
-fn effect(instr: &AsmInstr, index: usize, jump: bool) -> Result<i64, StackDepthError> {
-    stack_effect(instr.op, instr.arg, jump)
+fn effect(
+    version: PyVersion,
+    instr: &AsmInstr,
+    index: usize,
+    jump: bool,
+) -> Result<i64, StackDepthError> {
+    stack_effect_for(version, instr.op, instr.arg, jump)
         .map(i64::from)
         .ok_or(StackDepthError::UnknownEffect {
             index,
@@ -81,13 +86,42 @@ fn effect(instr: &AsmInstr, index: usize, jump: bool) -> Result<i64, StackDepthE
         })
 }
 
-/// The largest stack depth any reachable instruction can produce. Unreachable code is
-/// ignored, as CPython's compiler does.
+/// The largest stack depth any reachable instruction can produce, for `PyVersion::CURRENT`.
 pub fn max_stack_depth(instrs: &[AsmInstr]) -> Result<u32, StackDepthError> {
+    max_stack_depth_for(PyVersion::CURRENT, instrs)
+}
+
+/// What `RETURN_GENERATOR` leaves for the generator's own frame beyond its stack effect:
+/// the frame resumes with the sent value pushed (counted in the effect itself from 3.13).
+fn generator_resume_push(version: PyVersion) -> i64 {
+    match version {
+        PyVersion::V3_11 | PyVersion::V3_12 => 1,
+        PyVersion::V3_13 => 0,
+    }
+}
+
+/// The smallest `co_stacksize` the version's compiler writes. 3.13's never writes 0: even
+/// `def f(): pass`, a bare `raise` or an endless `while True: pass` (where no instruction
+/// pushes anything) get 1, and every stdlib code object sampled has at least 1.
+fn min_stack_size(version: PyVersion) -> i64 {
+    match version {
+        PyVersion::V3_11 | PyVersion::V3_12 => 0,
+        PyVersion::V3_13 => 1,
+    }
+}
+
+/// The largest stack depth any reachable instruction can produce in `version` (at least the
+/// version's minimum, see `min_stack_size`). Unreachable code is ignored, as CPython's
+/// compiler does.
+pub fn max_stack_depth_for(
+    version: PyVersion,
+    instrs: &[AsmInstr],
+) -> Result<u32, StackDepthError> {
+    let table = version.table();
     let mut walk = Walk {
         depth: vec![None; instrs.len()],
         pending: Vec::new(),
-        max: 0,
+        max: min_stack_size(version),
     };
     if !instrs.is_empty() {
         walk.reach(0, 0)?;
@@ -101,20 +135,19 @@ pub fn max_stack_depth(instrs: &[AsmInstr]) -> Result<u32, StackDepthError> {
             let entry = i64::from(handler.depth) + 1 + i64::from(handler.lasti);
             walk.reach(handler.target, entry)?;
         }
-        let mut after = depth + effect(instr, index, false)?;
+        let mut after = depth + effect(version, instr, index, false)?;
         if instr.op == Opcode::RETURN_GENERATOR {
-            // The new generator frame resumes with the sent value (None) on its stack.
-            after += 1;
+            after += generator_resume_push(version);
         }
         if after < 0 {
             return Err(StackDepthError::Underflow { index });
         }
         walk.max = walk.max.max(after);
-        if instr.op.is_jump() {
+        if table.is_jump(instr.op) {
             let target = instr
                 .target
                 .ok_or(StackDepthError::MissingTarget { index })?;
-            let jumped = depth + effect(instr, index, true)?;
+            let jumped = depth + effect(version, instr, index, true)?;
             if jumped < 0 {
                 return Err(StackDepthError::Underflow { index });
             }
@@ -133,6 +166,11 @@ mod tests {
     use super::*;
     use crate::bytecode::encode::AsmHandler;
     use crate::bytecode::line_table::Location;
+
+    /// These tests use 3.11 programs.
+    fn max_stack_depth(instrs: &[AsmInstr]) -> Result<u32, StackDepthError> {
+        max_stack_depth_for(PyVersion::V3_11, instrs)
+    }
 
     fn ins(op: Opcode, arg: u32, target: Option<usize>) -> AsmInstr {
         AsmInstr {

@@ -197,6 +197,9 @@ impl Access {
                     if ffi::PyWeakref_Check(p) == 0 {
                         return None;
                     }
+                    // Deprecated from 3.13, where this crate only builds for the bytecode
+                    // layer's tests.
+                    #[allow(deprecated)]
                     let r = ffi::PyWeakref_GetObject(p);
                     if r.is_null() {
                         return fail();
