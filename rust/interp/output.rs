@@ -100,6 +100,55 @@ pub fn named_tuple_template(
     })
 }
 
+/// Where a value rebuilt after the graph (returned, or live across a break) takes its
+/// parts from: the graph's outputs and the objects the guard tree fetches by source on each
+/// call. Each family's `reconstruct` verb builds its values' templates through it.
+pub struct Rebuild<'a> {
+    pub outputs: &'a mut Vec<Py<PyAny>>,
+    pub extra: &'a mut Vec<Arc<Source>>,
+}
+
+impl Rebuild<'_> {
+    /// The object at `s`, fetched on each call (once however often it is used).
+    pub fn fetch(&mut self, s: &Arc<Source>) -> OutTemplate {
+        let i = self.extra.iter().position(|e| e == s).unwrap_or_else(|| {
+            self.extra.push(s.clone());
+            self.extra.len() - 1
+        });
+        OutTemplate::Fetched(i)
+    }
+
+    /// A graph value as one of the graph's outputs (once however often it is used).
+    pub fn graph_output(&mut self, py: Python<'_>, var: &Py<PyAny>) -> OutTemplate {
+        let i = self
+            .outputs
+            .iter()
+            .position(|o| o.is(var))
+            .unwrap_or_else(|| {
+                self.outputs.push(var.clone_ref(py));
+                self.outputs.len() - 1
+            });
+        OutTemplate::Graph(i)
+    }
+
+    /// The template of a part (`template_for`).
+    pub fn value(&mut self, tx: &mut Tracer<'_>, v: &Value) -> TResult<OutTemplate> {
+        template_for(tx, v, self.outputs, self.extra)
+    }
+
+    /// The templates of several parts.
+    pub fn values<'v>(
+        &mut self,
+        tx: &mut Tracer<'_>,
+        vs: impl IntoIterator<Item = &'v Value>,
+    ) -> TResult<Vec<OutTemplate>> {
+        vs.into_iter().map(|v| self.value(tx, v)).collect()
+    }
+}
+
+/// How `v` is rebuilt after the graph: an object with identity made or changed in the trace
+/// through the per-call object table (`side_effects::table::escape`), anything else by its
+/// family's `reconstruct` verb.
 pub fn template_for(
     tx: &mut Tracer<'_>,
     v: &Value,
@@ -107,135 +156,10 @@ pub fn template_for(
     extra: &mut Vec<Arc<Source>>,
 ) -> TResult<OutTemplate> {
     let _depth = tx.nesting()?;
-    let py = tx.py;
     if let Some(t) = crate::side_effects::table::escape(tx, v, outputs, extra)? {
         return Ok(t);
     }
-    let fetch = |s: &Arc<Source>, extra: &mut Vec<Arc<Source>>| {
-        let i = extra.iter().position(|e| e == s).unwrap_or_else(|| {
-            extra.push(s.clone());
-            extra.len() - 1
-        });
-        OutTemplate::Fetched(i)
-    };
-    Ok(match v {
-        Value::Tensor(var) => {
-            use crate::interp::tensor_subclass::{leaves, Leaves};
-            match crate::interp::numpy_arrays::leaves(tx, v)? {
-                Some(crate::interp::numpy_arrays::Leaves::Input(src)) => return Ok(fetch(&src, extra)),
-                Some(crate::interp::numpy_arrays::Leaves::Computed(to_numpy)) => {
-                    let i = outputs.iter().position(|o| o.is(var)).unwrap_or_else(|| {
-                        outputs.push(var.clone_ref(py));
-                        outputs.len() - 1
-                    });
-                    return Ok(OutTemplate::Call(to_numpy, vec![OutTemplate::Graph(i)]));
-                }
-                None => {}
-            }
-            let leaving = leaves(tx, v);
-            if let Some(Leaves::Input(src)) = &leaving {
-                return Ok(fetch(src, extra));
-            }
-            let i = outputs.iter().position(|o| o.is(var)).unwrap_or_else(|| {
-                outputs.push(var.clone_ref(py));
-                outputs.len() - 1
-            });
-            match leaving {
-                // A tensor-subclass instance computed in the graph.
-                Some(Leaves::Computed(cls)) => OutTemplate::Call(
-                    py_attr(tx, "torch._C", "TensorBase")?
-                        .bind(py)
-                        .getattr("as_subclass")
-                        .map_err(|e| tx.err(e))?
-                        .unbind(),
-                    vec![OutTemplate::Graph(i), OutTemplate::Const(cls)],
-                ),
-                _ => OutTemplate::Graph(i),
-            }
-        }
-        Value::Const(c) => {
-            no_fake_id(tx, c)?;
-            OutTemplate::Const(c.clone_ref(py))
-        }
-        Value::NamedTuple(n) => named_tuple_template(tx, n, outputs, extra)?,
-        Value::Tuple(items) => OutTemplate::Tuple(items.iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
-        Value::List(l) => match &l.source {
-            Some(s) => fetch(s, extra),
-            None => OutTemplate::List(l.items.borrow().iter().map(|i| template_for(tx, i, outputs, extra)).collect::<TResult<_>>()?),
-        },
-        Value::Dict(d) => match &d.source {
-            Some(s) => fetch(s, extra),
-            None => OutTemplate::Dict(
-                d.entries
-                    .borrow()
-                    .iter()
-                    .map(|(k, i)| {
-                        no_fake_id(tx, k)?;
-                        Ok((k.clone_ref(py), template_for(tx, i, outputs, extra)?))
-                    })
-                    .collect::<TResult<_>>()?,
-            ),
-        },
-        // An entry of a dict from the inputs the trace never read: the same object.
-        Value::Lazy(l) => fetch(&l.source, extra),
-        Value::Object(_) if crate::interp::random_objects::is_trace_random(tx, v) => {
-            let (make, state) = crate::interp::random_objects::template(tx, v)?
-                .ok_or_else(|| Exit::internal("random generator template"))?;
-            OutTemplate::Call(make, vec![OutTemplate::Const(state)])
-        }
-        Value::Object(o) => match &o.source {
-            Some(s) => fetch(s, extra),
-            None if o.obj.is(&tx.hooks.pending_traceback) => {
-                return Err(Exit::brk(
-                    "the traceback of an exception raised in the compiled region leaves it",
-                ))
-            }
-            None => OutTemplate::Const(o.obj.clone_ref(py)),
-        },
-        Value::Function(f) => match (&f.source, &f.obj) {
-            (Some(s), _) => fetch(s, extra),
-            (None, Some(o)) => OutTemplate::Const(o.clone_ref(py)),
-            (None, None) => return Err(Exit::brk("returning a function created in the compiled region (rebuilding it is not supported yet)")),
-        },
-        Value::Slice(_) => match tx.as_python_constant(v) {
-            Some(c) => OutTemplate::Const(c.unbind()),
-            None => return Err(Exit::brk("returning a slice of tensors")),
-        },
-        Value::BoundMethod(m) => {
-            let f = template_for(tx, &m.1, outputs, extra)?;
-            let this = template_for(tx, &m.0, outputs, extra)?;
-            OutTemplate::Call(py_attr(tx, "types", "MethodType")?, vec![f, this])
-        }
-        Value::BuiltinMethod(m) => match &m.0 {
-            Value::GradMode(prev) => {
-                let helper = py_attr(tx, "ferrodyn._glue", "GradModeExit")?;
-                let obj = helper.bind(py).call1((*prev,)).map_err(|e| tx.err(e))?;
-                OutTemplate::Const(obj.unbind())
-            }
-            recv => {
-                let r = template_for(tx, recv, outputs, extra)?;
-                let name = pyo3::types::PyString::new(py, &m.1).into_any().unbind();
-                // On a user object it is the C method under any Python override (reached
-                // through super()): `getattr` would find the override again.
-                let get = if matches!(recv, Value::Object(_)) {
-                    py_attr(tx, "ferrodyn._glue", "builtin_method")?
-                } else {
-                    tx.hooks.b.getattr.clone_ref(py)
-                };
-                OutTemplate::Call(get, vec![r, OutTemplate::Const(name)])
-            }
-        },
-        Value::Iter(it) => iter_template(tx, it, outputs, extra)?,
-        // `super()` escaping: `super(cls, receiver)` again, after the graph.
-        Value::Super(s) => {
-            let recv = template_for(tx, &s.1, outputs, extra)?;
-            OutTemplate::Call(
-                tx.hooks.super_type.clone_ref(py),
-                vec![OutTemplate::Const(s.0.clone_ref(py)), recv],
-            )
-        }
-        other => return Err(Exit::brk(format!("returning a '{}' from the compiled region", other.type_name(py)))),
-    })
+    super::families::reconstruct(tx, v, &mut Rebuild { outputs, extra })
 }
 
 /// `iter(...)`/`enumerate(...)`/`zip(...)` rebuilding a traced iterator in its current
@@ -362,7 +286,7 @@ impl OutTemplate {
     }
 }
 
-fn py_attr(tx: &Tracer<'_>, module: &str, name: &str) -> TResult<Py<PyAny>> {
+pub fn py_attr(tx: &Tracer<'_>, module: &str, name: &str) -> TResult<Py<PyAny>> {
     tx.py
         .import_cached(module)
         .and_then(|m| m.getattr(name))
@@ -372,7 +296,7 @@ fn py_attr(tx: &Tracer<'_>, module: &str, name: &str) -> TResult<Py<PyAny>> {
 
 /// An id() the trace made up for an object it created (builtins.rs) cannot leave it: the
 /// real object's id is only known at run time.
-fn no_fake_id(tx: &Tracer<'_>, c: &Py<PyAny>) -> TResult<()> {
+pub fn no_fake_id(tx: &Tracer<'_>, c: &Py<PyAny>) -> TResult<()> {
     if c.bind(tx.py).get_type().is(tx.hooks.fake_id.bind(tx.py)) {
         return Err(Exit::brk(
             "an id() of an object created in the compiled region leaves it",

@@ -18,6 +18,27 @@ impl Family for BoundMethod {
         "bound method"
     }
 
+    /// `types.MethodType(function, receiver)` again.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let Value::BoundMethod(m) = v else {
+            return Err(crate::interp::exit::Exit::internal(
+                "BoundMethod family on another value",
+            ));
+        };
+        let f = out.value(tx, &m.1)?;
+        let this = out.value(tx, &m.0)?;
+        Ok(OutTemplate::Call(
+            crate::interp::output::py_attr(tx, "types", "MethodType")?,
+            vec![f, this],
+        ))
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let m = parts(v)?;
         match name {

@@ -25,7 +25,8 @@ impl Family for BuiltinFunction {
         call_method,
         truthy,
         python_type,
-        as_constant
+        as_constant,
+        reconstruct
     );
 
     fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {

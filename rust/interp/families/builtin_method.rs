@@ -2,6 +2,8 @@
 //! list's `append`, a generator's `send`, ...), not yet called: calling it is the
 //! receiver family's `call_method`.
 
+use pyo3::prelude::*;
+
 use super::{Args, Family, Kwargs};
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::tracer::Tracer;
@@ -14,6 +16,39 @@ super::representation!(parts, BuiltinMethod, (Value, String));
 impl Family for BuiltinMethod {
     fn name(&self) -> &'static str {
         "builtin method"
+    }
+
+    /// `getattr(receiver, name)` again (the C method under any Python override, on a
+    /// user object reached through `super()`); a grad-mode context's `__exit__` is a helper
+    /// that restores the mode.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let py = tx.py;
+        let Value::BuiltinMethod(m) = v else {
+            return Err(Exit::internal("BuiltinMethod family on another value"));
+        };
+        Ok(match &m.0 {
+            Value::GradMode(prev) => {
+                let helper = crate::interp::output::py_attr(tx, "ferrodyn._glue", "GradModeExit")?;
+                let obj = helper.bind(py).call1((*prev,)).map_err(|e| tx.err(e))?;
+                OutTemplate::Const(obj.unbind())
+            }
+            recv => {
+                let r = out.value(tx, recv)?;
+                let name = pyo3::types::PyString::new(py, &m.1).into_any().unbind();
+                let get = if matches!(recv, Value::Object(_)) {
+                    crate::interp::output::py_attr(tx, "ferrodyn._glue", "builtin_method")?
+                } else {
+                    tx.hooks.b.getattr.clone_ref(py)
+                };
+                OutTemplate::Call(get, vec![r, OutTemplate::Const(name)])
+            }
+        })
     }
 
     fn getattr(&self, _: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {

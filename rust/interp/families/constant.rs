@@ -18,6 +18,22 @@ impl Family for Constant {
         "constant"
     }
 
+    /// The constant itself (an `id()` of an object made in the trace cannot leave).
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let _ = out;
+        let Value::Const(c) = v else {
+            return Err(Exit::internal("Constant family on another value"));
+        };
+        crate::interp::output::no_fake_id(tx, c)?;
+        Ok(OutTemplate::Const(c.clone_ref(tx.py)))
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let py = tx.py;
         let Value::Const(c) = v else {

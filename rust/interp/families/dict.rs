@@ -20,6 +20,37 @@ impl Family for Dict {
         "dict"
     }
 
+    /// A dict from the inputs is the same object (its changes are replayed); a new one is
+    /// built from its entries.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let Value::Dict(d) = v else {
+            return Err(crate::interp::exit::Exit::internal(
+                "Dict family on another value",
+            ));
+        };
+        if let Some(s) = &d.source {
+            return Ok(out.fetch(s));
+        }
+        let entries: Vec<(Py<PyAny>, Value)> = d
+            .entries
+            .borrow()
+            .iter()
+            .map(|(k, i)| (k.clone_ref(tx.py), i.clone()))
+            .collect();
+        let mut built = Vec::with_capacity(entries.len());
+        for (k, i) in entries {
+            crate::interp::output::no_fake_id(tx, &k)?;
+            built.push((k, out.value(tx, &i)?));
+        }
+        Ok(OutTemplate::Dict(built))
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         if name == "default_factory" {
             return crate::interp::stdlib::default_factory(tx, dict(v)?, v);

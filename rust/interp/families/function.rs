@@ -22,6 +22,29 @@ impl Family for UserFunction {
         "function"
     }
 
+    /// A function from the program is fetched (or is the constant it was); one created in
+    /// the trace is rebuilt by the side-effect store's object table, if at all.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let Value::Function(f) = v else {
+            return Err(Exit::internal("UserFunction family on another value"));
+        };
+        Ok(match (&f.source, &f.obj) {
+            (Some(s), _) => out.fetch(s),
+            (None, Some(o)) => OutTemplate::Const(o.clone_ref(tx.py)),
+            (None, None) => {
+                return Err(Exit::brk(
+                    "returning a function created in the compiled region (rebuilding it is not supported yet)",
+                ))
+            }
+        })
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let f = func(v)?;
         let Some(o) = &f.obj else {

@@ -13,6 +13,21 @@ impl Family for Iterator {
         "iterator"
     }
 
+    /// The iterator rebuilt in its current state (`output::iter_template`).
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        let Value::Iter(it) = v else {
+            return Err(crate::interp::exit::Exit::internal(
+                "Iterator family on another value",
+            ));
+        };
+        crate::interp::output::iter_template(tx, it, out.outputs, out.extra)
+    }
+
     /// An iterator is its own iterator.
     fn iter(&self, _: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         Ok(v.clone())

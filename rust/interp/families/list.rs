@@ -18,6 +18,27 @@ impl Family for List {
         "list"
     }
 
+    /// A list from the inputs is the same object (its changes are replayed); a new one is
+    /// built from its items.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let Value::List(l) = v else {
+            return Err(Exit::internal("List family on another value"));
+        };
+        Ok(match &l.source {
+            Some(s) => out.fetch(s),
+            None => {
+                let items = l.items.borrow().clone();
+                OutTemplate::List(out.values(tx, items.iter())?)
+            }
+        })
+    }
+
     /// Methods keep the list as receiver; lists have no other attributes.
     fn getattr(&self, _: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 
 use super::exit::{Exit, TResult};
 use super::kinds::*;
+use super::output::{OutTemplate, Rebuild};
 use super::tracer::Tracer;
 use super::value::Value;
 
@@ -161,6 +162,23 @@ pub trait Family: Sync {
         let _ = (tx, v);
         None
     }
+
+    /// How `v` is rebuilt after the graph (returned, or live across a break): a template
+    /// over the graph's outputs, constants and objects fetched by source (`out`). Objects
+    /// with identity made or changed in the trace never reach this (the side-effect
+    /// store's object table rebuilds them).
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let _ = out;
+        Err(Exit::brk(format!(
+            "returning a '{}' from the compiled region",
+            v.type_name(tx.py)
+        )))
+    }
 }
 
 /// The family of a value.
@@ -237,6 +255,11 @@ pub fn iter(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         return Ok(v.clone());
     }
     family_of(v).iter(tx, v)
+}
+
+/// How `v` is rebuilt after the graph (see `output::template_for`, which calls this).
+pub fn reconstruct(tx: &mut Tracer<'_>, v: &Value, out: &mut Rebuild<'_>) -> TResult<OutTemplate> {
+    family_of(v).reconstruct(tx, v, out)
 }
 
 /// `bool(v)`, for branches.

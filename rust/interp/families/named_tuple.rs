@@ -21,6 +21,19 @@ impl Family for NamedTuple {
         "namedtuple"
     }
 
+    /// `cls(*items)` (or the structseq / field-less tuple-subclass constructor) again.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        let Value::NamedTuple(n) = v else {
+            return Err(Exit::internal("NamedTuple family on another value"));
+        };
+        crate::interp::output::named_tuple_template(tx, n, out.outputs, out.extra)
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let py = tx.py;
         let n = nt(v)?;

@@ -20,7 +20,14 @@ impl Family for NnModule {
         "nn.Module"
     }
 
-    python_object_verbs!(setattr, call_method, truthy, python_type, as_constant);
+    python_object_verbs!(
+        setattr,
+        call_method,
+        truthy,
+        python_type,
+        as_constant,
+        reconstruct
+    );
 
     /// A hook dict read while a hook registered in the trace is pending ends the trace.
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {

@@ -18,6 +18,7 @@ impl Family for PythonModule {
         truthy,
         python_type,
         as_constant,
-        call
+        call,
+        reconstruct
     );
 }

@@ -98,6 +98,16 @@ macro_rules! python_object_verbs {
             Ok(super::python_object::obj(v)?.obj.bind(tx.py).get_type().into_any())
         }
     };
+    (@one reconstruct) => {
+        fn reconstruct(
+            &self,
+            tx: &mut crate::interp::tracer::Tracer<'_>,
+            v: &crate::interp::value::Value,
+            out: &mut crate::interp::output::Rebuild<'_>,
+        ) -> crate::interp::exit::TResult<crate::interp::output::OutTemplate> {
+            super::python_object::reconstruct(tx, v, out)
+        }
+    };
     (@one as_constant) => {
         fn as_constant<'py>(
             &self,
@@ -109,6 +119,26 @@ macro_rules! python_object_verbs {
     };
 }
 pub(crate) use python_object_verbs;
+
+/// A Python object rebuilt after the graph: the object at its source (fetched each call),
+/// or the object itself when the trace made it from constants.
+pub fn reconstruct(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    out: &mut crate::interp::output::Rebuild<'_>,
+) -> TResult<crate::interp::output::OutTemplate> {
+    use crate::interp::output::OutTemplate;
+    let o = obj(v)?;
+    Ok(match &o.source {
+        Some(s) => out.fetch(s),
+        None if o.obj.is(&tx.hooks.pending_traceback) => {
+            return Err(Exit::brk(
+                "the traceback of an exception raised in the compiled region leaves it",
+            ))
+        }
+        None => OutTemplate::Const(o.obj.clone_ref(tx.py)),
+    })
+}
 
 /// `obj.name` by CPython's algorithm: pending stores of the trace first (unless the
 /// class's own `__getattribute__` or a data descriptor must see the read), then the real

@@ -15,6 +15,21 @@ impl Family for Slice {
         "slice"
     }
 
+    /// A slice of constants is that slice.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let _ = out;
+        match tx.as_python_constant(v) {
+            Some(c) => Ok(OutTemplate::Const(c.unbind())),
+            None => Err(Exit::brk("returning a slice of tensors")),
+        }
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let Value::Slice(s) = v else {
             return Err(Exit::internal("slice family on another value"));

@@ -13,6 +13,24 @@ impl Family for Super {
         "super object"
     }
 
+    /// `super(cls, receiver)` again, after the graph.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let Value::Super(s) = v else {
+            return Err(Exit::internal("Super family on another value"));
+        };
+        let recv = out.value(tx, &s.1)?;
+        Ok(OutTemplate::Call(
+            tx.hooks.super_type.clone_ref(tx.py),
+            vec![OutTemplate::Const(s.0.clone_ref(tx.py)), recv],
+        ))
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         match v {
             Value::Super(s) => crate::interp::attrs::super_attr(tx, &s.0, &s.1, name),

@@ -27,6 +27,47 @@ impl Family for Tensor {
         "tensor"
     }
 
+    /// A graph value leaves as a graph output; an input (or a NumPy view of one) is
+    /// fetched; a computed tensor-subclass instance or ndarray is converted back.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let py = tx.py;
+        let var = match v {
+            Value::Tensor(var) => var,
+            _ => return Err(Exit::internal("Tensor family on another value")),
+        };
+        match crate::interp::numpy_arrays::leaves(tx, v)? {
+            Some(crate::interp::numpy_arrays::Leaves::Input(src)) => return Ok(out.fetch(&src)),
+            Some(crate::interp::numpy_arrays::Leaves::Computed(to_numpy)) => {
+                let g = out.graph_output(py, var);
+                return Ok(OutTemplate::Call(to_numpy, vec![g]));
+            }
+            None => {}
+        }
+        let leaving = subclass::leaves(tx, v);
+        if let Some(subclass::Leaves::Input(src)) = &leaving {
+            return Ok(out.fetch(src));
+        }
+        let g = out.graph_output(py, var);
+        Ok(match leaving {
+            // A tensor-subclass instance computed in the graph.
+            Some(subclass::Leaves::Computed(cls)) => OutTemplate::Call(
+                crate::interp::output::py_attr(tx, "torch._C", "TensorBase")?
+                    .bind(py)
+                    .getattr("as_subclass")
+                    .map_err(|e| tx.err(e))?
+                    .unbind(),
+                vec![g, OutTemplate::Const(cls)],
+            ),
+            _ => g,
+        })
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         let py = tx.py;
         let var = var(v)?;

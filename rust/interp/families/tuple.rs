@@ -17,6 +17,20 @@ impl Family for Tuple {
         "tuple"
     }
 
+    /// A tuple of its items' templates.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        let Value::Tuple(items) = v else {
+            return Err(Exit::internal("Tuple family on another value"));
+        };
+        Ok(OutTemplate::Tuple(out.values(tx, items.iter())?))
+    }
+
     /// Methods keep the tuple as receiver; tuples have no other attributes.
     fn getattr(&self, _: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))))

@@ -17,7 +17,15 @@ impl Family for Unsupported {
         "unsupported object"
     }
 
-    python_object_verbs!(getattr, setattr, call_method, truthy, as_constant, call);
+    python_object_verbs!(
+        getattr,
+        setattr,
+        call_method,
+        truthy,
+        as_constant,
+        call,
+        reconstruct
+    );
 
     fn python_type<'py>(&self, tx: &Tracer<'py>, v: &Value) -> TResult<Bound<'py, PyAny>> {
         Err(Exit::brk(format!(

@@ -23,6 +23,22 @@ impl Family for UserObject {
 
     python_object_verbs!(setattr, truthy, python_type, as_constant);
 
+    /// A `random.Random` made in the trace leaves with the state the trace left it in.
+    fn reconstruct(
+        &self,
+        tx: &mut Tracer<'_>,
+        v: &Value,
+        out: &mut crate::interp::output::Rebuild<'_>,
+    ) -> TResult<crate::interp::output::OutTemplate> {
+        use crate::interp::output::OutTemplate;
+        if crate::interp::random_objects::is_trace_random(tx, v) {
+            let (make, state) = crate::interp::random_objects::template(tx, v)?
+                .ok_or_else(|| Exit::internal("random generator template"))?;
+            return Ok(OutTemplate::Call(make, vec![OutTemplate::Const(state)]));
+        }
+        python_object::reconstruct(tx, v, out)
+    }
+
     fn getattr(&self, tx: &mut Tracer<'_>, v: &Value, name: &str) -> TResult<Value> {
         if let Some(r) = crate::interp::random_objects::getattr(tx, v, name)? {
             return Ok(r);
