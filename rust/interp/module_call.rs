@@ -1,6 +1,8 @@
 //! Calling an `nn.Module` inside a trace: `type(m).forward` (or an instance `forward`)
 //! inlined, after guarding that the module has no hooks; with forward hooks or pre-hooks,
-//! `nn.Module._call_impl` traced through `polyfills.module_call_with_hooks`.
+//! `nn.Module._call_impl` traced through `polyfills.module_call_with_hooks`. A module
+//! constructed in the trace (`nn.Softmax(dim=-1)(x)`, an activation made per call) has its
+//! attributes in the side-effect store: its hook dicts are read there.
 
 use std::sync::Arc;
 
@@ -103,6 +105,59 @@ pub fn call_module(
     all.push(whole.clone());
     all.extend(args);
     crate::interp::families::call(tx, &f, all, kwargs)
+}
+
+/// Whether `o` is an nn.Module constructed in this trace (an empty shell whose `__init__`
+/// was traced; see `call_new_module`).
+pub fn is_new_module(tx: &Tracer<'_>, o: &ObjVal) -> TResult<bool> {
+    Ok(o.source.is_none()
+        && tx
+            .side_effects
+            .new_object(crate::side_effects::store::ptr_of(&o.obj))
+            .is_some()
+        && tx.classify(o.obj.bind(tx.py))? == super::kinds::KIND_NN_MODULE)
+}
+
+/// Calling an nn.Module constructed in this trace. Its hook dicts are those its traced
+/// `__init__` stored (and anything the trace registered since): every one must be empty, as
+/// must the global hooks; then `m.forward` (an instance `forward` first) is called.
+pub fn call_new_module(
+    tx: &mut Tracer<'_>,
+    whole: &Value,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> TResult<Value> {
+    let py = tx.py;
+    for hooks in [
+        "_backward_hooks",
+        "_backward_pre_hooks",
+        "_forward_hooks",
+        "_forward_pre_hooks",
+    ] {
+        let d = crate::interp::families::getattr(tx, whole, hooks)?;
+        if crate::interp::families::truthy(tx, &d)? {
+            return Err(Exit::brk(format!(
+                "calling a module created in the compiled region that has {hooks} registered"
+            )));
+        }
+    }
+    let global = py
+        .import_cached("torch.nn.modules.module")
+        .map_err(|e| tx.err(e))?;
+    for name in [
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+    ] {
+        if global.getattr(name).and_then(|d| d.len()).unwrap_or(1) != 0 {
+            return Err(Exit::brk(format!(
+                "calling a module created in the compiled region while {name} are registered"
+            )));
+        }
+    }
+    let forward = crate::interp::families::getattr(tx, whole, "forward")?;
+    crate::interp::families::call(tx, &forward, args, kwargs)
 }
 
 fn is_ordered_dict(d: &Bound<'_, PyAny>) -> bool {

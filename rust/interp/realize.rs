@@ -478,17 +478,30 @@ impl<'py> Tracer<'py> {
 
     /// A user function value. Defaults are read lazily at call time (see calls.rs).
     pub fn function_value(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
-        let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
+        let mut code = obj.getattr("__code__").map_err(|e| self.err(e))?;
+        // Once torch._dynamo is imported, `nn.Module.__init__` is its wrapper that tags each
+        // module for Dynamo's own bookkeeping: the original it wraps is traced (as
+        // torch.compile does); guards still see the wrapper at its source.
+        let unpatched = dynamo_unpatched_init(obj, &code);
+        let target = unpatched.as_ref().unwrap_or(obj);
+        if unpatched.is_some() {
+            code = target.getattr("__code__").map_err(|e| self.err(e))?;
+        }
         let spec = SPEC_CACHE.get(&code).map_err(|e| Exit::Skip {
             reason: format!("cannot decode code object: {e}"),
         })?;
-        let globals = obj.getattr("__globals__").map_err(|e| self.err(e))?;
+        let globals = target.getattr("__globals__").map_err(|e| self.err(e))?;
         let mut closure = Vec::new();
-        let cells = obj.getattr("__closure__").map_err(|e| self.err(e))?;
+        let cells = target.getattr("__closure__").map_err(|e| self.err(e))?;
+        let source_cells = if unpatched.is_some() {
+            None
+        } else {
+            source.clone()
+        };
         if !cells.is_none() {
             for (i, cell) in cells.try_iter().map_err(|e| self.err(e))?.enumerate() {
                 let cell = cell.map_err(|e| self.err(e))?;
-                let src = source.as_ref().map(|s| {
+                let src = source_cells.as_ref().map(|s| {
                     Arc::new(Source::Attr {
                         base: Arc::new(Source::Index {
                             base: Arc::new(Source::Attr {
@@ -505,7 +518,7 @@ impl<'py> Tracer<'py> {
         }
         let globals_source = if globals.is(self.root_globals.bind(self.py)) {
             GlobalsAccess::Root
-        } else if is_torch_internal(obj) {
+        } else if is_torch_internal(target) {
             GlobalsAccess::Unguarded
         } else {
             match &source {
@@ -529,6 +542,37 @@ impl<'py> Tracer<'py> {
             attrs: Default::default(),
         })))
     }
+}
+
+/// `torch._dynamo.mutation_guard`'s wrapper of `nn.Module.__init__` (installed when
+/// torch._dynamo is imported): the original `__init__` it wraps.
+fn dynamo_unpatched_init<'py>(
+    obj: &Bound<'py, PyAny>,
+    code: &Bound<'py, PyAny>,
+) -> Option<Bound<'py, PyAny>> {
+    let name = code.getattr("co_name").ok()?;
+    if name.extract::<&str>().ok()? != "patched_init" {
+        return None;
+    }
+    let py = obj.py();
+    let guard = py
+        .import("sys")
+        .ok()?
+        .getattr("modules")
+        .ok()?
+        .get_item("torch._dynamo.mutation_guard")
+        .ok()?;
+    let module_init = py
+        .import("torch.nn")
+        .ok()?
+        .getattr("Module")
+        .ok()?
+        .getattr("__init__")
+        .ok()?;
+    if !module_init.is(obj) {
+        return None;
+    }
+    guard.getattr("unpatched_nn_module_init").ok()
 }
 
 /// Code from torch's own modules: its globals are trusted not to be monkeypatched, so

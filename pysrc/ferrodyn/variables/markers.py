@@ -46,6 +46,8 @@ import sys
 import types
 from typing import Any
 
+import torch
+
 from .._glue import ErrorOnBreakExit
 from . import kinds
 from .typecheck import is_a
@@ -252,9 +254,16 @@ def _function_action(fn: types.FunctionType, describe: Any) -> Action | None:
         and mod.startswith("torch._dynamo")
         and not mod.startswith(_DYNAMO_INLINED)
         and fn.__name__ not in _DYNAMO_INLINED_NAMES
+        and not _is_patched_module_init(fn)
     ):
         return _brk(f"call to {describe(fn)} (torch.compile does not trace it)")
     return None
+
+
+def _is_patched_module_init(fn: Any) -> bool:
+    """torch._dynamo's wrapper of `nn.Module.__init__` (installed when it is imported): the
+    tracer traces the original it wraps in its place (`realize.rs`), as torch.compile does."""
+    return fn.__name__ == "patched_init" and fn is torch.nn.Module.__init__
 
 
 def _action(obj: Any, describe: Any) -> Action | None:

@@ -65,7 +65,7 @@ def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
         # `__slots__` in a base (ABC's and collections.abc's empty ones, or real slots) is
         # fine while instances keep a `__dict__`: a slot name is a member descriptor on the
         # class, which the per-name check refuses; every other name lives in the dict.
-    if issubclass(cls, (BaseException, torch.nn.Module, torch.Tensor)):
+    if issubclass(cls, (BaseException, torch.Tensor)):
         return f"{cls.__qualname__} is an exception, module or tensor class"
     return None
 

@@ -67,6 +67,9 @@ impl Family for UserObject {
         let py = tx.py;
         let o = obj(v)?;
         let f = o.obj.bind(py).clone();
+        if crate::interp::module_call::is_new_module(tx, o)? {
+            return crate::interp::module_call::call_new_module(tx, v, args, kwargs);
+        }
         if f.is_instance_of::<crate::runtime::CompiledCode>() {
             // A function compiled with ferrodyn called inside a trace: inline the original.
             let inner = f.getattr("fn").map_err(|e| tx.err(e))?;
