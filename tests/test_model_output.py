@@ -108,3 +108,57 @@ def test_lone_non_tensor_first_field_is_built_natively() -> None:
 
     x = torch.randn(2)
     assert_tree_equal(ferrodyn.compile(f, backend="eager")(x), f(x))
+
+
+def _counted(fn: Any, *args: Any) -> tuple[Any, int, int]:
+    cnt = ferrodyn.testing.CompileCounter()
+    out = ferrodyn.compile(fn, backend=cnt)(*args)
+    ferrodyn.reset()
+    exp = ferrodyn.explain(fn)(*args)
+    return out, cnt.frame_count, exp.graph_break_count
+
+
+def test_views_of_the_mapping_without_a_break() -> None:
+    # `{k: v for k, v in out.items()}` (transformers' backbone utils): OrderedDict's live
+    # views, also when they leave the function (odict_keys / odict_items of the result).
+    def f(x: torch.Tensor) -> Any:
+        o = BaseModelOutputWithPooling(last_hidden_state=x + 1)
+        keys = o.keys()
+        o["pooler_output"] = x.sum()
+        d = {k: v for k, v in o.items()}
+        return d, list(keys), [v * 2 for v in o.values()], len(o.items()), keys, o.items()
+
+    x = torch.randn(3)
+    out, graphs, breaks = _counted(f, x)
+    ref = f(x)
+    assert (graphs, breaks) == (1, 0)
+    assert [type(a) for a in out] == [type(a) for a in ref]
+    assert_tree_equal(out[:4], ref[:4])
+    assert list(out[4]) == list(ref[4]) == ["last_hidden_state", "pooler_output"]
+    assert [k for k, _ in out[5]] == [k for k, _ in ref[5]]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        lambda x: (x, x + 1),  # a tuple of tensors is stored as it is
+        lambda x: (),  # an empty tuple: the field ends up None
+        lambda x: None,
+        lambda x: ((1, x),),  # pairs whose key is not a str: stored as it is
+    ],
+    ids=["tensors", "empty", "none", "int_keys"],
+)
+def test_lone_first_field_post_init_without_a_break(first: Any) -> None:
+    from transformers.modeling_outputs import BackboneOutput
+
+    def f(x: torch.Tensor) -> Any:
+        o = BackboneOutput(feature_maps=first(x))
+        return o, o.feature_maps, len(o)
+
+    x = torch.randn(2)
+    out, graphs, breaks = _counted(f, x)
+    ref = f(x)
+    assert breaks == 0
+    assert_tree_equal(out[1:], ref[1:])
+    assert list(out[0].keys()) == list(ref[0].keys())
+    assert repr(out[0]) == repr(ref[0])

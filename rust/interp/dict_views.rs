@@ -36,6 +36,24 @@ impl ViewKind {
         }
     }
 
+    /// The type of the same view of an OrderedDict.
+    pub fn odict_type_name(self) -> &'static str {
+        match self {
+            ViewKind::Keys => "odict_keys",
+            ViewKind::Values => "odict_values",
+            ViewKind::Items => "odict_items",
+        }
+    }
+
+    /// `OrderedDict.keys` (or values, items): the unbound method.
+    pub fn odict_method(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(py
+            .import("collections")?
+            .getattr("OrderedDict")?
+            .getattr(self.name())?
+            .unbind())
+    }
+
     /// `dict.keys` (or values, items): the unbound method, which rebuilds the view.
     pub fn method(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(py

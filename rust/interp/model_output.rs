@@ -86,15 +86,21 @@ pub fn construct(
             values[i] = Some(v);
         }
     }
-    let values: Vec<Value> = values
+    let mut values: Vec<Value> = values
         .into_iter()
         .map(|v| v.unwrap_or_else(|| Value::none(py)))
         .collect();
     // `__post_init__` treats a lone non-tensor first field as an iterable of items.
     if values[1..].iter().all(|v| is_none(py, v)) && !values[0].is_tensor() {
-        return Err(Exit::brk(
-            "ModelOutput whose only field is not a tensor (__post_init__ unpacks it)",
-        ));
+        match lone_first_field(py, &values[0]) {
+            LoneFirst::Kept => {}
+            LoneFirst::Emptied => values[0] = Value::none(py),
+            LoneFirst::Unpacked => {
+                return Err(Exit::brk(
+                    "ModelOutput whose only field is not a tensor (__post_init__ unpacks it)",
+                ))
+            }
+        }
     }
     Ok(Some(Value::Std(Rc::new(StdVal::ModelOutput {
         cls: cls.clone().unbind(),
@@ -209,10 +215,26 @@ pub fn subscr(tx: &mut Tracer<'_>, s: &StdVal, idx: &Value) -> TResult<Value> {
     super::ops::subscr(tx, &t, idx)
 }
 
-/// `out.to_tuple()` and `out.get(k[, default])`; anything else breaks.
-pub fn call_method(tx: &mut Tracer<'_>, s: &StdVal, name: &str, args: &[Value]) -> TResult<Value> {
+/// `out.to_tuple()`, `out.get(k[, default])`, and the mapping views `out.keys()`,
+/// `out.values()`, `out.items()`; anything else breaks.
+pub fn call_method(
+    tx: &mut Tracer<'_>,
+    s: &std::rc::Rc<StdVal>,
+    name: &str,
+    args: &[Value],
+) -> TResult<Value> {
+    use super::dict_views::ViewKind;
     let py = tx.py;
+    let view = |kind| {
+        Ok(Value::Std(std::rc::Rc::new(StdVal::ModelOutputView {
+            out: s.clone(),
+            kind,
+        })))
+    };
     match (name, args) {
+        ("keys", []) => view(ViewKind::Keys),
+        ("values", []) => view(ViewKind::Values),
+        ("items", []) => view(ViewKind::Items),
         ("to_tuple", []) => to_tuple(tx, s),
         ("get", [k]) | ("get", [k, _]) => {
             let key = k
@@ -227,6 +249,84 @@ pub fn call_method(tx: &mut Tracer<'_>, s: &StdVal, name: &str, args: &[Value]) 
                 .unwrap_or(default))
         }
         _ => Err(Exit::brk(format!("ModelOutput.{name}()"))),
+    }
+}
+
+/// What iterating `out.keys()` / `values()` / `items()` gives now.
+pub fn view_items(
+    tx: &Tracer<'_>,
+    s: &StdVal,
+    kind: super::dict_views::ViewKind,
+) -> TResult<Vec<Value>> {
+    use super::dict_views::ViewKind;
+    let py = tx.py;
+    Ok(present(tx, s)?
+        .into_iter()
+        .map(|(n, v)| match kind {
+            ViewKind::Keys => Value::constant(py, n.as_str()),
+            ViewKind::Values => v,
+            ViewKind::Items => Value::new_tuple(vec![Value::constant(py, n.as_str()), v]),
+        })
+        .collect())
+}
+
+/// What `ModelOutput.__post_init__` does with a first field that is the only one set and
+/// is not a tensor.
+enum LoneFirst {
+    /// Stored as it is: None, a number (not iterable), or a tuple whose first item is not a
+    /// `(str, value)` pair (a tuple of tensors).
+    Kept,
+    /// An empty tuple: iterating it sets nothing, and the field ends up None.
+    Emptied,
+    /// Anything else (a dict, `(key, value)` pairs, other iterables): not modelled.
+    Unpacked,
+}
+
+fn lone_first_field(py: Python<'_>, v: &Value) -> LoneFirst {
+    let items: Vec<Value> = match v {
+        Value::Const(c) if c.bind(py).is_instance_of::<pyo3::types::PyTuple>() => c
+            .bind(py)
+            .try_iter()
+            .map(|it| it.flatten().map(|i| Value::Const(i.unbind())).collect())
+            .unwrap_or_default(),
+        Value::Const(c) => {
+            let c = c.bind(py);
+            let number = c.is_instance_of::<pyo3::types::PyInt>()
+                || c.is_instance_of::<pyo3::types::PyFloat>();
+            return if c.is_none() || number {
+                LoneFirst::Kept
+            } else {
+                LoneFirst::Unpacked
+            };
+        }
+        Value::Tuple(t) => t.to_vec(),
+        // (A list made in the trace is filled after the objects that hold it are rebuilt:
+        // the ModelOutput's `__post_init__` would see it empty.)
+        _ => return LoneFirst::Unpacked,
+    };
+    let Some(first) = items.first() else {
+        return LoneFirst::Emptied;
+    };
+    let pair: Option<Vec<Value>> = match first {
+        Value::Tuple(t) => Some(t.to_vec()),
+        Value::List(l) => Some(l.items.borrow().clone()),
+        Value::Const(c) if c.bind(py).is_instance_of::<pyo3::types::PyTuple>() => Some(
+            c.bind(py)
+                .try_iter()
+                .map(|it| it.flatten().map(|i| Value::Const(i.unbind())).collect())
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    };
+    match pair {
+        Some(p) if p.len() == 2 => match &p[0] {
+            Value::Const(k) if k.bind(py).is_instance_of::<pyo3::types::PyString>() => {
+                LoneFirst::Unpacked
+            }
+            Value::Const(_) | Value::Tensor(_) => LoneFirst::Kept,
+            _ => LoneFirst::Unpacked,
+        },
+        Some(_) | None => LoneFirst::Kept,
     }
 }
 

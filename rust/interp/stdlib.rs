@@ -56,6 +56,12 @@ pub enum StdVal {
         dict: Rc<DictVal>,
         kind: super::dict_views::ViewKind,
     },
+    /// `out.keys()` / `out.values()` / `out.items()` of a ModelOutput made in the trace:
+    /// a live view of its mapping (the fields that are not None), as OrderedDict gives.
+    ModelOutputView {
+        out: Rc<StdVal>,
+        kind: super::dict_views::ViewKind,
+    },
     /// An iterator over a deque or set: a snapshot that breaks if the owner is mutated
     /// while it is being iterated (CPython raises RuntimeError there).
     /// `m[a:b]` of a stock `nn.ModuleList` `m`: its modules, in order. It escapes as
@@ -113,6 +119,7 @@ impl StdVal {
             StdVal::SeqIter { .. } => "iterator",
             StdVal::InstDict { .. } => "dict",
             StdVal::DictView { kind, .. } => kind.type_name(),
+            StdVal::ModelOutputView { kind, .. } => kind.odict_type_name(),
         }
     }
 
@@ -650,7 +657,7 @@ pub fn call_std(
 pub fn load_attr_std(tx: &mut Tracer<'_>, v: &Value, s: &StdVal, name: &str) -> TResult<Value> {
     let py = tx.py;
     if let StdVal::ModelOutput { .. } = s {
-        if matches!(name, "to_tuple" | "get") {
+        if matches!(name, "to_tuple" | "get" | "keys" | "values" | "items") {
             return Ok(Value::BuiltinMethod(Rc::new((v.clone(), name.to_string()))));
         }
         return super::model_output::load_attr(tx, s, name);
@@ -693,6 +700,7 @@ pub fn len(tx: &mut Tracer<'_>, s: &StdVal) -> TResult<Value> {
         StdVal::ModelOutput { .. } => super::model_output::present(tx, s)?.len(),
         StdVal::InstDict { obj } => super::inst_dict::len(tx, obj)?,
         StdVal::DictView { dict, .. } => dict.len(),
+        StdVal::ModelOutputView { out, .. } => super::model_output::present(tx, out)?.len(),
         other => {
             return Err(Exit::brk(format!(
                 "TypeError: object of type '{}' has no len()",
@@ -716,6 +724,9 @@ pub fn truthy_std(tx: &mut Tracer<'_>, s: &StdVal) -> bool {
         }
         StdVal::InstDict { obj } => super::inst_dict::len(tx, obj).map_or(true, |n| n != 0),
         StdVal::DictView { dict, .. } => !dict.is_empty(),
+        StdVal::ModelOutputView { out, .. } => {
+            super::model_output::present(tx, out).map_or(true, |p| !p.is_empty())
+        }
         _ => true,
     }
 }
@@ -730,6 +741,7 @@ pub fn get_iter_std(tx: &mut Tracer<'_>, v: &Value, s: &Rc<StdVal>) -> TResult<V
         StdVal::SigParams { sig } => super::signature::param_names(tx, sig)?,
         StdVal::ModelOutput { .. } => super::model_output::keys(tx, s)?,
         StdVal::DictView { dict, kind } => kind.items(tx, dict)?,
+        StdVal::ModelOutputView { out, kind } => super::model_output::view_items(tx, out, *kind)?,
         StdVal::InstDict { obj } => super::inst_dict::keys(tx, obj)?,
         other => {
             return Err(Exit::brk(format!(

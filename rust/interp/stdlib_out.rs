@@ -45,6 +45,11 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::DictView { kind, .. } => {
                     return Ok(Some(kind.python_type(py).map_err(|e| tx.err(e))?))
                 }
+                StdVal::ModelOutputView { .. } => {
+                    return Err(Exit::brk(
+                        "type() of a ModelOutput's keys/values/items view",
+                    ))
+                }
             }
             .bind(py)
             .clone(),
@@ -246,6 +251,12 @@ pub fn table_entry(
             StdVal::SigParams { sig } => Entry::Call {
                 f: rf.get_parameters.clone_ref(py),
                 args: vec![tmpl(tx, &Value::Std(sig.clone()))?],
+                kwargs: Vec::new(),
+            },
+            // The view of the ModelOutput as it leaves the region (rebuilt after the graph).
+            StdVal::ModelOutputView { out, kind } => Entry::Call {
+                f: kind.odict_method(py).map_err(|e| tx.err(e))?,
+                args: vec![tmpl(tx, &Value::Std(out.clone()))?],
                 kwargs: Vec::new(),
             },
             // The view of the dict as it leaves the region (its own dict, rebuilt or fetched).
