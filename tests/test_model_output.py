@@ -156,9 +156,39 @@ def test_lone_first_field_post_init_without_a_break(first: Any) -> None:
         return o, o.feature_maps, len(o)
 
     x = torch.randn(2)
-    out, graphs, breaks = _counted(f, x)
+    out, _graphs, breaks = _counted(f, x)
     ref = f(x)
     assert breaks == 0
     assert_tree_equal(out[1:], ref[1:])
     assert list(out[0].keys()) == list(ref[0].keys())
     assert repr(out[0]) == repr(ref[0])
+
+
+def test_changes_to_a_model_output_from_the_inputs_are_replayed() -> None:
+    # `out[k] = v` and `out.k = v` on a ModelOutput the function received (a resume
+    # function gets the one its frame built): ModelOutput.__setitem__/__setattr__ traced,
+    # OrderedDict's own item store on a mirror, replayed with OrderedDict's methods.
+    def change(o: Any, x: torch.Tensor) -> Any:
+        o["hidden_states"] = (x * 2,)
+        o.attentions = (x,)
+        o.last_hidden_state = o.last_hidden_state + 1
+        return o, list(o.keys()), o.hidden_states
+
+    x = torch.randn(3)
+    mine = BaseModelOutputWithPooling(last_hidden_state=torch.ones(3))
+    theirs = BaseModelOutputWithPooling(last_hidden_state=torch.ones(3))
+    cnt = ferrodyn.testing.CompileCounter()
+    got = ferrodyn.compile(change, backend=cnt)(mine, x)
+    ref = change(theirs, x)
+    assert got[0] is mine
+    assert_tree_equal(got[1:], ref[1:])
+    assert repr(mine) == repr(theirs)
+    assert list(mine.items()).__repr__() == list(theirs.items()).__repr__()
+    assert mine.__dict__.keys() == theirs.__dict__.keys()
+    # OrderedDict's own order bookkeeping is intact
+    mine.move_to_end("last_hidden_state")
+    theirs.move_to_end("last_hidden_state")
+    assert list(reversed(mine)) == list(reversed(theirs))
+    ferrodyn.reset()
+    fresh = BaseModelOutputWithPooling(last_hidden_state=torch.ones(3))
+    assert ferrodyn.explain(change)(fresh, x).graph_break_count == 0

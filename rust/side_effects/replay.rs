@@ -271,15 +271,26 @@ impl ReplayPlan {
                         .set_slice(0, isize::MAX as usize, &new)?;
                 }
                 Op::DictContents(t, items) => {
-                    let d = b(t)?;
-                    let d = d.cast::<PyDict>()?;
+                    let target = b(t)?;
+                    let d = target.cast::<PyDict>()?;
                     let mut v = Vec::with_capacity(items.len());
                     for (k, x) in items {
                         v.push((k.bind(py).clone(), b(x)?));
                     }
-                    d.clear();
-                    for (k, x) in v {
-                        d.set_item(k, x)?;
+                    if is_ordered_dict(&target)? {
+                        // OrderedDict keeps its own order next to the dict storage: its own C
+                        // methods (never a subclass's overrides) keep both in step.
+                        let od = py.import("collections")?.getattr("OrderedDict")?;
+                        od.getattr("clear")?.call1((&target,))?;
+                        let set = od.getattr("__setitem__")?;
+                        for (k, x) in v {
+                            set.call1((&target, k, x))?;
+                        }
+                    } else {
+                        d.clear();
+                        for (k, x) in v {
+                            d.set_item(k, x)?;
+                        }
                     }
                 }
                 Op::SetGlobal(g, name, v) => {
@@ -305,4 +316,10 @@ impl ReplayPlan {
         }
         Ok(objs)
     }
+}
+
+/// Whether `d` is an OrderedDict (or a subclass: transformers' ModelOutput).
+fn is_ordered_dict(d: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let od = d.py().import("collections")?.getattr("OrderedDict")?;
+    d.is_instance(&od)
 }

@@ -363,6 +363,15 @@ def super_lookup(cls: type, obj: Any, name: str) -> tuple[int, Any, int]:
                 # dict's own mutator (`super().__setitem__(k, v)` in an override): traced on
                 # a mirror of the object's contents, replayed with dict's own method.
                 return 5, name, i
+            if (
+                name == "__setitem__"
+                and is_a(obj, collections.OrderedDict)
+                and raw is collections.OrderedDict.__dict__["__setitem__"]
+            ):
+                # OrderedDict's own item store (transformers' `ModelOutput.__setitem__`):
+                # traced on the mirror like dict's (a new key goes last, an existing one
+                # keeps its place), replayed with OrderedDict's own methods.
+                return 5, name, i
             if name == "__init__" and (
                 (raw is list.__dict__["__init__"] and is_a(obj, list))
                 or (raw is dict.__dict__["__init__"] and is_a(obj, dict))

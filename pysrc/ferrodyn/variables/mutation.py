@@ -12,6 +12,7 @@ graph break) with the reason.
 from __future__ import annotations
 
 import abc
+import collections
 import types
 from typing import Any
 
@@ -42,23 +43,36 @@ def _traceable_slot(cls: type, slot: str) -> bool:
     return f is getattr(object, slot) or type(f) is types.FunctionType
 
 
-def _plain_layout(cls: type, need_dict: bool = True) -> str | None:
+# The builtins' own `__getattribute__` slots that are the generic lookup (CPython sets
+# their tp_getattro to PyObject_GenericGetAttr and lists the wrapper in their __dict__).
+_GENERIC_GETATTRIBUTE = (dict.__getattribute__, list.__getattribute__)
+# Builtin bases whose subclasses' instance attributes are plain instance-dict entries.
+_DICT_BASES = (dict, collections.OrderedDict)
+
+
+def _plain_layout(cls: type, need_dict: bool = True, need_dict_layout: bool = True) -> str | None:
     """Why instances of `cls` are not plain dict-backed objects (None: they are; a
     `__setattr__` / `__delattr__` written in Python is traced).
-    `need_dict=False`: instances may keep their attributes in `__slots__` only."""
+    `need_dict=False`: instances may keep their attributes in `__slots__` only.
+    `need_dict_layout=False`: a dict/OrderedDict base is fine (attribute stores on an
+    existing instance go to its `__dict__` all the same; making one is another matter)."""
     if not _traceable_slot(cls, "__setattr__"):
         return f"{cls.__qualname__} defines __setattr__ (not a Python function)"
     if not _traceable_slot(cls, "__delattr__"):
         return f"{cls.__qualname__} defines __delattr__ (not a Python function)"
     custom = cls.__getattribute__
-    if custom is not object.__getattribute__ and type(custom) is not types.FunctionType:
+    if (
+        custom is not object.__getattribute__
+        and custom not in _GENERIC_GETATTRIBUTE
+        and type(custom) is not types.FunctionType
+    ):
         # A Python one is traced on every read (its `super().__getattribute__` is the
         # generic lookup, which sees pending stores).
         return f"{cls.__qualname__} defines __getattribute__ (not a Python function)"
     if need_dict and cls.__dictoffset__ == 0:
         return f"{cls.__qualname__} instances have no __dict__"
     for klass in cls.__mro__:
-        if klass is object:
+        if klass is object or (klass in _DICT_BASES and not need_dict_layout):
             continue
         if not klass.__flags__ & _HEAPTYPE:
             return f"{cls.__qualname__} derives from the builtin {klass.__qualname__}"
@@ -93,7 +107,7 @@ def setattr_plain(obj: Any, name: str, direct: bool = False, delete: bool = Fals
         return None
     # A plain list/dict subclass keeps object's setattr and the builtin's generic lookup.
     plain = container_base(cls) is not None or _tuple_with_dict(cls)
-    why = None if plain else _plain_layout(cls, need_dict=False)
+    why = None if plain else _plain_layout(cls, need_dict=False, need_dict_layout=False)
     if why is not None:
         raise Unsupported(f"assignment to attribute '{name}': {why}")
     custom = cls.__delattr__ if delete else cls.__setattr__
