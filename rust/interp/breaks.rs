@@ -85,6 +85,9 @@ pub struct Snapshot {
     pub side_effects_generation: u64,
     /// Where the side-effect store stood before the instruction (for a rollback).
     pub side_effects_mark: crate::side_effects::store::StoreMark,
+    /// How many guards the trace had before the instruction: a break inside a callee that
+    /// added more (reading what the callee read) traces again, stopping before the call.
+    pub guards_len: usize,
     /// Traced iterators on the stack or in locals, and where they stood: a call that breaks
     /// after advancing one (a comprehension) rewinds it before it is rebuilt for the glue.
     pub iters: Vec<(
@@ -133,6 +136,7 @@ impl Snapshot {
             graph_mark,
             side_effects_generation: tx.side_effects.generation(),
             side_effects_mark: tx.side_effects.mark(),
+            guards_len: tx.guards.len(),
         })
     }
 }

@@ -279,6 +279,19 @@ fn run_root(
                 tx.retrace = Some((snap.ordinal, reason.clone(), at.clone()));
                 return Err(Exit::Break { reason, at });
             }
+            if inlined && tx.guards.len() > snap.guards_len {
+                // The callee's partial trace guarded what it read (a module's int attribute,
+                // say), although the callee runs natively from the glue: those guards would
+                // recompile this frame for nothing. Trace again, stopping before the call,
+                // as Dynamo restarts its analysis at a break in an inlined call.
+                log_no_split(
+                    py,
+                    "a break inside a callee that guarded what it read; tracing again up to \
+                     the call",
+                );
+                tx.retrace = Some((snap.ordinal, reason.clone(), at.clone()));
+                return Err(Exit::Break { reason, at });
+            }
             let split = breaks::split_point(
                 tx,
                 snap,
