@@ -12,8 +12,8 @@ use super::frame::Frame;
 use super::output::{template_for, OutTemplate};
 use super::tracer::Tracer;
 use super::value::{IterMark, Value};
-use crate::bytecode::resume::Slot;
-use crate::bytecode::Opcode;
+use crate::bytecode::resume::{is_method_load, jump_skips_end_for, Slot};
+use crate::bytecode::{Opcode, PyVersion};
 use crate::guards::Source;
 
 /// How the root frame splits at one instruction: the stack entries it consumes, and how
@@ -27,7 +27,7 @@ pub struct SplitEffect {
 }
 
 /// The instructions at which the root frame can be split (the glue runs them natively):
-/// every instruction whose effect on the stack is known statically (LOAD_METHOD, whose
+/// every instruction whose effect on the stack is known statically (a method load, whose
 /// layout depends on the value, runs as an attribute load there). Not splittable: stack
 /// and local shuffles that cannot fail, and those inside comprehension/exception machinery
 /// that reach below the top of the stack.
@@ -44,7 +44,11 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         | POP_JUMP_FORWARD_IF_NONE
         | POP_JUMP_FORWARD_IF_NOT_NONE
         | POP_JUMP_BACKWARD_IF_NONE
-        | POP_JUMP_BACKWARD_IF_NOT_NONE => (1, 0, Some(0)),
+        | POP_JUMP_BACKWARD_IF_NOT_NONE
+        | POP_JUMP_IF_TRUE
+        | POP_JUMP_IF_FALSE
+        | POP_JUMP_IF_NONE
+        | POP_JUMP_IF_NOT_NONE => (1, 0, Some(0)),
         // The jump keeps the tested value on the stack; the fall-through pops it.
         JUMP_IF_TRUE_OR_POP | JUMP_IF_FALSE_OR_POP => (1, 0, Some(1)),
         // Exhausted: the iterator is popped and control leaves the loop.
@@ -53,13 +57,15 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         // Split as `PUSH_NULL; SWAP 2; LOAD_ATTR` (see `bytecode::resume::Redirect`), so
         // NULL and the attribute replace the object.
         LOAD_METHOD => (1, 2, None),
+        LOAD_ATTR if is_method_load(PyVersion::CURRENT, op, arg) => (1, 2, None),
         LOAD_ATTR | GET_ITER | UNARY_POSITIVE | UNARY_NEGATIVE | UNARY_NOT | UNARY_INVERT => {
             (1, 1, None)
         }
         FORMAT_VALUE => (1 + usize::from(n & 0x04 != 0), 1, None),
         BUILD_STRING => (n, 1, None),
         STORE_ATTR | DELETE_SUBSCR => (2, 0, None),
-        STORE_SUBSCR => (3, 0, None),
+        STORE_SUBSCR | BINARY_SLICE => (3, usize::from(op == BINARY_SLICE), None),
+        STORE_SLICE => (4, 0, None),
         DELETE_ATTR => (1, 0, None),
         IMPORT_NAME => (2, 1, None),
         // The module stays below the imported name.
@@ -358,7 +364,7 @@ pub fn split_point(
     }
     let kept = &layout[..layout.len() - consumed];
     let mut after_fall: Vec<Slot> = kept.to_vec();
-    if ins.op == Opcode::LOAD_METHOD {
+    if is_method_load(spec.decoded.version, ins.op, ins.arg) {
         after_fall.push(Slot::Null);
     }
     after_fall.resize(kept.len() + effect.fall, Slot::Value);
@@ -386,7 +392,8 @@ pub fn split_point(
         }
     }
     fall_bound.retain(|s| spec.is_live(fall_at + 1, *s));
-    let jump_target = ins.target.map(|t| t as usize);
+    let skip = usize::from(jump_skips_end_for(spec.decoded.version, ins.op));
+    let jump_target = ins.target.map(|t| t as usize + skip);
     let jump_bound: Vec<usize> = match jump_target {
         Some(t) => locals
             .iter()

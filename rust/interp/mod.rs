@@ -15,6 +15,7 @@ pub mod container_objects;
 pub mod containers;
 pub mod dict_views;
 pub mod dispatch;
+mod dispatch_312;
 pub mod environ;
 pub mod exceptions;
 pub mod exit;

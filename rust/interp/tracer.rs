@@ -475,6 +475,13 @@ fn runs_on_close(
             return runs_on_close(py, spec, ins.offset, depth + 1);
         }
     }
+    // 3.12's handler around a generator's whole body (`CALL_INTRINSIC_1
+    // STOPITERATION_ERROR; RERAISE`): a GeneratorExit passes through it unchanged.
+    if let (Some(a), Some(b)) = (at(i), at(i + 1)) {
+        if a.op == Op::CALL_INTRINSIC_1 && a.arg == 3 && b.op == Op::RERAISE {
+            return runs_on_close(py, spec, b.offset, depth + 1);
+        }
+    }
     if at(i).map(|x| x.op) != Some(Op::PUSH_EXC_INFO) {
         return true;
     }
@@ -493,7 +500,9 @@ fn runs_on_close(
                 let (Some(m), Some(j)) = (at(i + 1), at(i + 2)) else {
                     return true;
                 };
-                if m.op != Op::CHECK_EXC_MATCH || j.op != Op::POP_JUMP_FORWARD_IF_FALSE {
+                let jumps_if_false =
+                    matches!(j.op, Op::POP_JUMP_FORWARD_IF_FALSE | Op::POP_JUMP_IF_FALSE);
+                if m.op != Op::CHECK_EXC_MATCH || !jumps_if_false {
                     return true;
                 }
                 // A builtin Exception subclass (not BaseException): GeneratorExit passes.
