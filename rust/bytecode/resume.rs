@@ -222,7 +222,10 @@ pub fn build_continuation(
     };
     // A redirected FOR_ITER jump of 3.12 lands on an END_FOR placed before its postlude.
     let end_for_first = spec.redirect.as_ref().is_some_and(|r| {
-        r.jump.is_some() && orig.get(r.at).is_some_and(|a| jump_skips_end_for(version, a.op))
+        r.jump.is_some()
+            && orig
+                .get(r.at)
+                .is_some_and(|a| jump_skips_end_for(version, a.op))
     });
     for (i, _) in orig.iter().enumerate() {
         index_map[i] = pos;
