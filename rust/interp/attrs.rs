@@ -593,6 +593,10 @@ pub(crate) fn new_function_attr(
         "__name__" => from_code("co_name"),
         "__qualname__" => from_code("co_qualname"),
         "__code__" => Ok(Value::Const(code.clone().unbind())),
+        // 3.12: a function made without a type-parameter list has none.
+        "__type_params__" if crate::bytecode::PyVersion::CURRENT != crate::bytecode::PyVersion::V3_11 => {
+            Ok(Value::new_tuple(Vec::new()))
+        }
         "__module__" => {
             let m = f
                 .globals
@@ -788,7 +792,10 @@ pub(crate) fn tuple_getter_index(tx: &Tracer<'_>, cls: &Py<PyAny>, name: &str) -
     let cls = cls.bind(py).cast::<pyo3::types::PyType>().ok()?;
     let attr = super::calls::class_raw_attr(cls, name)?;
     let ty = attr.get_type();
-    if ty.name().ok()? != "_tuplegetter" || ty.module().ok()? != "_collections" {
+    // The type's module reads `_collections` on 3.11, `collections` from 3.12.
+    let module = ty.module().ok()?;
+    if ty.name().ok()? != "_tuplegetter" || (module != "_collections" && module != "collections")
+    {
         return None;
     }
     let reduced = attr.call_method0("__reduce__").ok()?;

@@ -476,10 +476,16 @@ fn runs_on_close(
         }
     }
     // 3.12's handler around a generator's whole body (`CALL_INTRINSIC_1
-    // STOPITERATION_ERROR; RERAISE`): a GeneratorExit passes through it unchanged.
-    if let (Some(a), Some(b)) = (at(i), at(i + 1)) {
-        if a.op == Op::CALL_INTRINSIC_1 && a.arg == 3 && b.op == Op::RERAISE {
-            return runs_on_close(py, spec, b.offset, depth + 1);
+    // STOPITERATION_ERROR; RERAISE`), and around a `yield from`'s yield (`CLEANUP_THROW`,
+    // which re-raises all but StopIteration): a GeneratorExit passes through both.
+    if let Some(a) = at(i) {
+        if a.op == Op::CLEANUP_THROW {
+            return runs_on_close(py, spec, a.offset, depth + 1);
+        }
+        if let Some(b) = at(i + 1).filter(|b| b.op == Op::RERAISE) {
+            if a.op == Op::CALL_INTRINSIC_1 && a.arg == 3 {
+                return runs_on_close(py, spec, b.offset, depth + 1);
+            }
         }
     }
     if at(i).map(|x| x.op) != Some(Op::PUSH_EXC_INFO) {
