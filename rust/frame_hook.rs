@@ -184,6 +184,8 @@ thread_local! {
     static SKIP_NEXT: Cell<*mut ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
     /// Offered frames running on this thread, nested.
     static OFFERED: Cell<usize> = const { Cell::new(0) };
+    /// Windows open on this thread, nested (all of `WINDOWS` when no other thread has one).
+    static MY_WINDOWS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Offered frames nest at most this deep: each costs a few more levels of the
@@ -253,7 +255,10 @@ impl Open {
     fn new(w: &Window, skip_first: *mut ffi::PyObject) -> Open {
         let prev_active = ACTIVE.with(|a| a.replace(w));
         let prev_skip = SKIP_NEXT.with(|s| s.replace(skip_first));
-        if WINDOWS.fetch_add(1, Ordering::Relaxed) == 0 {
+        MY_WINDOWS.with(|m| m.set(m.get() + 1));
+        // (3.12: the hook may be out for a deep native run on another thread, see
+        // `run_past_nesting_bound`; `install` does nothing when it is in.)
+        if WINDOWS.fetch_add(1, Ordering::Relaxed) == 0 || cfg!(Py_3_12) {
             install();
         }
         Open {
@@ -267,6 +272,7 @@ impl Drop for Open {
     fn drop(&mut self) {
         ACTIVE.with(|a| a.set(self.prev_active));
         SKIP_NEXT.with(|s| s.set(self.prev_skip));
+        MY_WINDOWS.with(|m| m.set(m.get().saturating_sub(1)));
         if WINDOWS.fetch_sub(1, Ordering::Relaxed) == 1 {
             uninstall();
         }
@@ -452,12 +458,37 @@ unsafe extern "C" fn eval_hook(
             }
             prev(tstate, frame, throwflag)
         }
-        Rule::Trace if OFFERED.with(|d| d.get()) >= MAX_OFFERED => prev(tstate, frame, throwflag),
+        Rule::Trace if OFFERED.with(|d| d.get()) >= MAX_OFFERED => {
+            run_past_nesting_bound(tstate, frame, throwflag, prev)
+        }
         Rule::Trace => match offer(py, frame, &*w) {
             Some(r) => finish_offered(tstate, frame, r),
             None => prev(tstate, frame, throwflag),
         },
     }
+}
+
+/// Runs a frame past the nesting bound natively. 3.12 counts every frame its evaluator is
+/// entered for from C against the C recursion limit, and while an eval-frame function is
+/// installed every call enters it from C, so recursion eager survives would raise; nothing
+/// below this frame can be offered on this thread, so while no other thread has a window
+/// open (`MY_WINDOWS` holds all of `WINDOWS`) the hook is taken out for the frame's run (its calls are inlined again, as in
+/// eager) and put back after.
+unsafe fn run_past_nesting_bound(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    throwflag: c_int,
+    prev: EvalFrame,
+) -> *mut ffi::PyObject {
+    if !cfg!(Py_3_12) || WINDOWS.load(Ordering::Relaxed) != MY_WINDOWS.with(|m| m.get()) {
+        return prev(tstate, frame, throwflag);
+    }
+    uninstall();
+    let r = prev(tstate, frame, throwflag);
+    if WINDOWS.load(Ordering::Relaxed) > 0 {
+        install();
+    }
+    r
 }
 
 /// Closes the window while it lives (ferrodyn's own Python work inside the hook).
