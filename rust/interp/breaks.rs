@@ -71,6 +71,9 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         // The module stays below the imported name.
         IMPORT_FROM => (1, 2, None),
         UNPACK_SEQUENCE => (1, n, None),
+        // 3.12: the start of an inlined comprehension, split as the whole comprehension
+        // (the iterator in, the built container out; see `comprehension_end`).
+        LOAD_FAST_AND_CLEAR => (1, 1, None),
         UNPACK_EX => (1, (n & 0xff) + (n >> 8) + 1, None),
         _ => return None,
     };
@@ -124,6 +127,9 @@ impl Snapshot {
         }
         super::value::iters_snapshot_taken(&iters);
         tx.root_split_points += 1;
+        if frame.spec.decoded.instructions[index].op == Opcode::LOAD_FAST_AND_CLEAR {
+            tx.comprehension_starts.push((index, tx.root_split_points));
+        }
         Ok(Snapshot {
             iters,
             index,
@@ -240,6 +246,64 @@ pub fn skips_frame(decoded: &crate::bytecode::Decoded, index: usize, reason: &st
         && decoded.instructions[index..]
             .iter()
             .any(|ins| matches!(ins.target, Some(t) if (t as usize) <= index))
+}
+
+/// 3.12 inlines comprehensions (PEP 709): from `start`, `LOAD_FAST_AND_CLEAR` of each of its
+/// n variables, `SWAP n+1`, an empty `BUILD_LIST`/`BUILD_SET`/`BUILD_MAP`, `SWAP 2`, the
+/// `FOR_ITER` loop to its `END_FOR`, then `SWAP n+1` and n `STORE_FAST`s restoring the
+/// variables. Returns the last of those stores: the stack then holds the built container
+/// where the iterator was. None: not such a comprehension's start.
+pub fn comprehension_end(decoded: &crate::bytecode::Decoded, start: usize) -> Option<usize> {
+    use Opcode::*;
+    let ins = &decoded.instructions;
+    if start > 0 && ins[start - 1].op == LOAD_FAST_AND_CLEAR {
+        return None;
+    }
+    let n = ins[start..]
+        .iter()
+        .take_while(|i| i.op == LOAD_FAST_AND_CLEAR)
+        .count();
+    let at = |k: usize| ins.get(start + n + k);
+    let swap_n = |i: Option<&crate::bytecode::Instruction>| {
+        i.is_some_and(|i| i.op == SWAP && i.arg as usize == n + 1)
+    };
+    let builds =
+        at(1).is_some_and(|i| matches!(i.op, BUILD_LIST | BUILD_SET | BUILD_MAP) && i.arg == 0);
+    let swap2 = at(2).is_some_and(|i| i.op == SWAP && i.arg == 2);
+    let for_iter = at(3).filter(|i| i.op == FOR_ITER)?;
+    if n == 0 || !swap_n(at(0)) || !builds || !swap2 {
+        return None;
+    }
+    let end_for = for_iter.target? as usize;
+    if ins.get(end_for)?.op != END_FOR || !swap_n(ins.get(end_for + 1)) {
+        return None;
+    }
+    let last = end_for + 1 + n;
+    ins.get(end_for + 2..=last)?
+        .iter()
+        .all(|i| i.op == STORE_FAST)
+        .then_some(last)
+}
+
+/// For a break at `index` inside an inlined comprehension of the root frame: the split point
+/// (its ordinal) at the start of the outermost such comprehension, last time the trace
+/// passed it. Splitting there runs the whole comprehension natively, as 3.11 ran a
+/// comprehension's own frame (and torch.compile on 3.12 does).
+pub fn comprehension_around(
+    tx: &Tracer<'_>,
+    decoded: &crate::bytecode::Decoded,
+    index: usize,
+) -> Option<u64> {
+    let mut best: Option<(usize, u64)> = None;
+    for &(start, ordinal) in &tx.comprehension_starts {
+        let Some(end) = comprehension_end(decoded, start) else {
+            continue;
+        };
+        if start < index && index <= end && best.is_none_or(|(s, _)| start <= s) {
+            best = Some((start, ordinal));
+        }
+    }
+    best.map(|(_, ordinal)| ordinal)
 }
 
 /// Build the split point for a break in the root frame, or explain why it can't be split.
@@ -368,8 +432,14 @@ pub fn split_point(
         after_fall.push(Slot::Null);
     }
     after_fall.resize(kept.len() + effect.fall, Slot::Value);
-    // Let the glue also run the STORE_FASTs that store the pushed values.
-    let mut fall_at = snap.index;
+    // Let the glue also run the STORE_FASTs that store the pushed values (after an inlined
+    // comprehension: the whole comprehension runs in the glue).
+    let mut fall_at = if ins.op == Opcode::LOAD_FAST_AND_CLEAR {
+        comprehension_end(&spec.decoded, snap.index)
+            .ok_or_else(|| Exit::brk("a graph break at a comprehension of an unknown shape"))?
+    } else {
+        snap.index
+    };
     let mut fall_bound: Vec<usize> = locals.iter().map(|(i, _)| *i).collect();
     let mut pushed_left = effect.fall;
     while pushed_left > 0 {

@@ -88,6 +88,9 @@ pub struct Tracer<'py> {
     pub forced_break: Option<(u64, String, super::exit::Location)>,
     /// Set by a trace that ended that way: the split point to stop at when re-tracing.
     pub retrace: Option<(u64, String, super::exit::Location)>,
+    /// Split points of the root frame at an inlined comprehension's start (3.12): the
+    /// instruction and the split point's ordinal, each time the trace passed one.
+    pub comprehension_starts: Vec<(usize, u64)>,
     /// Forward hooks registered in the trace (`hook_handles.rs`).
     pub hook_registrations: Vec<Rc<super::hook_handles::Registration>>,
     /// Tensor-subclass instances in the trace, by `TensorVar` address (tensor_subclass.rs).
@@ -146,6 +149,7 @@ impl<'py> Tracer<'py> {
             root_split_points: 0,
             forced_break: None,
             retrace: None,
+            comprehension_starts: Vec::new(),
             hook_registrations: Vec::new(),
             subclass_vars: HashMap::new(),
             tf_disabled: 0,
