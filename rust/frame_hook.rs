@@ -472,8 +472,8 @@ unsafe extern "C" fn eval_hook(
 /// entered for from C against the C recursion limit, and while an eval-frame function is
 /// installed every call enters it from C, so recursion eager survives would raise; nothing
 /// below this frame can be offered on this thread, so while no other thread has a window
-/// open (`MY_WINDOWS` holds all of `WINDOWS`) the hook is taken out for the frame's run (its calls are inlined again, as in
-/// eager) and put back after.
+/// open (`MY_WINDOWS` holds all of `WINDOWS`) the hook is taken out for the frame's run
+/// (its calls are inlined again, as in eager) and put back after.
 unsafe fn run_past_nesting_bound(
     tstate: *mut ffi::PyThreadState,
     frame: *mut InterpreterFrame,
