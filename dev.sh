@@ -7,18 +7,23 @@
 #   ./dev.sh plan    print what setup would install, and why, without doing it
 #   ./dev.sh install create or repair the venv only (no extension build)
 #
-# The venv lives at $FERRODYN_VENV (default ~/.cache/ferrodyn-venv) and is reused when it is
-# complete and built for the current pins. What to install is decided from a stamp file in the
+# The base interpreter is $PYTHON (default python3.11, else python3), CPython 3.11 or 3.12.
+# The venv lives at $FERRODYN_VENV (default one per version: ~/.cache/ferrodyn-venv for 3.11,
+# ~/.cache/ferrodyn-venv-3.12 for 3.12) and is reused when it is complete and built for the
+# current pins. What to install is decided from a stamp file in the
 # venv holding a hash of the pins (ci/requirements.txt), pyproject.toml and the interpreter
 # version; the stamp is written only after a successful install, so a half-built venv or one
 # built for older pins is repaired on the next run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-VENV="${FERRODYN_VENV:-$HOME/.cache/ferrodyn-venv}"
-STAMP="$VENV/.ferrodyn-stamp"
 REQUIREMENTS=ci/requirements.txt
-SUPPORTED_PY="3.11"
+SUPPORTED_PYS="3.11 3.12"
+# Set by check_python: the base interpreter, its version, the venv and its install stamp.
+PY_BASE=""
+PY_VER=""
+VENV=""
+STAMP=""
 
 usage() {
     cat >&2 <<'EOF'
@@ -29,7 +34,9 @@ usage: ./dev.sh {demo|test|lint|bench|plan|install}
   bench  install, then run the pytest-benchmark suite
   plan   print what setup would do to the venv, and why, without doing it
   install  create or repair the venv only (no extension build)
-environment: FERRODYN_VENV (venv path), PYTHON (base interpreter, default python3.11)
+environment: PYTHON (base interpreter, CPython 3.11 or 3.12; default python3.11, else python3)
+             FERRODYN_VENV (venv path; default ~/.cache/ferrodyn-venv for 3.11,
+             ~/.cache/ferrodyn-venv-<version> otherwise)
 EOF
 }
 
@@ -38,7 +45,7 @@ die() {
     exit 1
 }
 
-# The base interpreter: $PYTHON, else python3.11, else python3 if it is 3.11.
+# The base interpreter: $PYTHON, else python3.11, else python3 (its version is checked next).
 base_python() {
     local cand
     if [ -n "${PYTHON:-}" ]; then
@@ -46,7 +53,7 @@ base_python() {
         echo "$PYTHON"
         return 0
     fi
-    for cand in "python$SUPPORTED_PY" python3; do
+    for cand in python3.11 python3; do
         command -v "$cand" >/dev/null 2>&1 || continue
         echo "$cand"
         return 0
@@ -56,12 +63,21 @@ base_python() {
 
 check_python() {
     local py ver
-    py="$(base_python)" || die "no Python interpreter '${PYTHON:-python$SUPPORTED_PY}' found: ferrodyn needs CPython $SUPPORTED_PY (set PYTHON=/path/to/python$SUPPORTED_PY)"
+    py="$(base_python)" || die "no Python interpreter '${PYTHON:-python3.11}' found: ferrodyn needs CPython 3.11 or 3.12 (set PYTHON=/path/to/python3.11)"
     ver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
-        || die "'$py' does not run; ferrodyn needs CPython $SUPPORTED_PY (set PYTHON=...)"
-    [ "$ver" = "$SUPPORTED_PY" ] \
-        || die "'$py' is Python $ver, but ferrodyn supports CPython $SUPPORTED_PY only (set PYTHON=/path/to/python$SUPPORTED_PY)"
+        || die "'$py' does not run; ferrodyn needs CPython 3.11 or 3.12 (set PYTHON=...)"
+    case " $SUPPORTED_PYS " in
+        *" $ver "*) ;;
+        *) die "'$py' is Python $ver, but ferrodyn supports CPython 3.11 and 3.12 only (set PYTHON=/path/to/python3.11)" ;;
+    esac
     PY_BASE="$py"
+    PY_VER="$ver"
+    if [ "$ver" = "3.11" ]; then
+        VENV="${FERRODYN_VENV:-$HOME/.cache/ferrodyn-venv}"
+    else
+        VENV="${FERRODYN_VENV:-$HOME/.cache/ferrodyn-venv-$ver}"
+    fi
+    STAMP="$VENV/.ferrodyn-stamp"
 }
 
 check_rust() {
@@ -73,7 +89,7 @@ check_rust() {
 wanted_stamp() {
     {
         cat "$REQUIREMENTS" pyproject.toml
-        echo "python $SUPPORTED_PY"
+        echo "python $PY_VER"
     } | sha256sum | cut -d' ' -f1
 }
 

@@ -35,13 +35,14 @@ use crate::spec_cache::{
     CO_VARKEYWORDS, SPEC_CACHE,
 };
 
-/// Whether this build can install the hook: `InterpreterFrame` mirrors 3.11's frame layout
-/// (3.12 and 3.13 reorder and rename its fields), so a build against another interpreter
-/// never installs it and frames run natively. Such builds exist only for the bytecode layer's
-/// tests; the Python package refuses to import on anything but 3.11.
-pub const SUPPORTED: bool = cfg!(not(Py_3_12));
+/// Whether this build can install the hook: `InterpreterFrame` mirrors the frame layout of
+/// 3.11 and of 3.12 (3.13 reorders and renames its fields again), so a build against another
+/// interpreter never installs it and frames run natively. Such builds exist only for the
+/// bytecode layer's tests; the Python package refuses to import there.
+pub const SUPPORTED: bool = cfg!(not(Py_3_13));
 
 /// CPython 3.11's `_PyInterpreterFrame` (Include/internal/pycore_frame.h), the fields read.
+#[cfg(not(Py_3_12))]
 #[repr(C)]
 pub struct InterpreterFrame {
     f_func: *mut ffi::PyObject,
@@ -56,6 +57,58 @@ pub struct InterpreterFrame {
     is_entry: bool,
     owner: i8,
     localsplus: [*mut ffi::PyObject; 0],
+}
+
+/// CPython 3.12's `_PyInterpreterFrame`: the code first, the function renamed `f_funcobj`
+/// (read here as `f_func`), `return_offset` instead of `is_entry`.
+#[cfg(Py_3_12)]
+#[repr(C)]
+pub struct InterpreterFrame {
+    f_code: *mut ffi::PyObject,
+    previous: *mut c_void,
+    f_func: *mut ffi::PyObject,
+    f_globals: *mut ffi::PyObject,
+    f_builtins: *mut ffi::PyObject,
+    f_locals: *mut ffi::PyObject,
+    frame_obj: *mut ffi::PyObject,
+    prev_instr: *mut u16,
+    stacktop: c_int,
+    return_offset: u16,
+    owner: i8,
+    localsplus: [*mut ffi::PyObject; 0],
+}
+
+/// The frame's result once the tracer ran its function: on 3.11 the caller clears an
+/// evaluated frame. 3.12's evaluator clears and pops the frames it runs itself, so the frame
+/// is handed to it with an exception thrown in: a frame that has not started has no handler
+/// and no traceback entry, so the evaluator only unwinds it, exactly as on any error. The
+/// thrown exception is dropped and the tracer's result (or its exception) kept.
+#[cfg(not(Py_3_12))]
+unsafe fn finish_offered(
+    _tstate: *mut ffi::PyThreadState,
+    _frame: *mut InterpreterFrame,
+    result: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    result
+}
+
+#[cfg(Py_3_12)]
+unsafe fn finish_offered(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    result: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let raised = ffi::PyErr_GetRaisedException();
+    ffi::PyErr_SetNone(ffi::PyExc_SystemError);
+    let r = _PyEval_EvalFrameDefault(tstate, frame, 1);
+    if !r.is_null() {
+        ffi::Py_DECREF(r); // not reached: the frame has no handler for the exception
+    }
+    ffi::PyErr_Clear();
+    if !raised.is_null() {
+        ffi::PyErr_SetRaisedException(raised);
+    }
+    result
 }
 
 type EvalFrame = unsafe extern "C" fn(
@@ -131,6 +184,8 @@ thread_local! {
     static SKIP_NEXT: Cell<*mut ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
     /// Offered frames running on this thread, nested.
     static OFFERED: Cell<usize> = const { Cell::new(0) };
+    /// Windows open on this thread, nested (all of `WINDOWS` when no other thread has one).
+    static MY_WINDOWS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Offered frames nest at most this deep: each costs a few more levels of the
@@ -200,7 +255,10 @@ impl Open {
     fn new(w: &Window, skip_first: *mut ffi::PyObject) -> Open {
         let prev_active = ACTIVE.with(|a| a.replace(w));
         let prev_skip = SKIP_NEXT.with(|s| s.replace(skip_first));
-        if WINDOWS.fetch_add(1, Ordering::Relaxed) == 0 {
+        MY_WINDOWS.with(|m| m.set(m.get() + 1));
+        // (3.12: the hook may be out for a deep native run on another thread, see
+        // `run_past_nesting_bound`; `install` does nothing when it is in.)
+        if WINDOWS.fetch_add(1, Ordering::Relaxed) == 0 || cfg!(Py_3_12) {
             install();
         }
         Open {
@@ -214,6 +272,7 @@ impl Drop for Open {
     fn drop(&mut self) {
         ACTIVE.with(|a| a.set(self.prev_active));
         SKIP_NEXT.with(|s| s.set(self.prev_skip));
+        MY_WINDOWS.with(|m| m.set(m.get().saturating_sub(1)));
         if WINDOWS.fetch_sub(1, Ordering::Relaxed) == 1 {
             uninstall();
         }
@@ -399,12 +458,37 @@ unsafe extern "C" fn eval_hook(
             }
             prev(tstate, frame, throwflag)
         }
-        Rule::Trace if OFFERED.with(|d| d.get()) >= MAX_OFFERED => prev(tstate, frame, throwflag),
+        Rule::Trace if OFFERED.with(|d| d.get()) >= MAX_OFFERED => {
+            run_past_nesting_bound(tstate, frame, throwflag, prev)
+        }
         Rule::Trace => match offer(py, frame, &*w) {
-            Some(r) => r,
+            Some(r) => finish_offered(tstate, frame, r),
             None => prev(tstate, frame, throwflag),
         },
     }
+}
+
+/// Runs a frame past the nesting bound natively. 3.12 counts every frame its evaluator is
+/// entered for from C against the C recursion limit, and while an eval-frame function is
+/// installed every call enters it from C, so recursion eager survives would raise; nothing
+/// below this frame can be offered on this thread, so while no other thread has a window
+/// open (`MY_WINDOWS` holds all of `WINDOWS`) the hook is taken out for the frame's run
+/// (its calls are inlined again, as in eager) and put back after.
+unsafe fn run_past_nesting_bound(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    throwflag: c_int,
+    prev: EvalFrame,
+) -> *mut ffi::PyObject {
+    if !cfg!(Py_3_12) || WINDOWS.load(Ordering::Relaxed) != MY_WINDOWS.with(|m| m.get()) {
+        return prev(tstate, frame, throwflag);
+    }
+    uninstall();
+    let r = prev(tstate, frame, throwflag);
+    if WINDOWS.load(Ordering::Relaxed) > 0 {
+        install();
+    }
+    r
 }
 
 /// Closes the window while it lives (ferrodyn's own Python work inside the hook).

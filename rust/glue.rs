@@ -95,8 +95,10 @@ pub fn glue_for(ctx: &GlueContext<'_, '_>, sp: &SplitPoint) -> PyResult<Py<PyAny
         };
         Some(Redirect {
             at: sp.index,
-            method_as_attr: decoded.instructions[sp.index].op
-                == crate::bytecode::Opcode::LOAD_METHOD,
+            method_as_attr: {
+                let i = &decoded.instructions[sp.index];
+                crate::bytecode::resume::is_method_load(decoded.version, i.op, i.arg)
+            },
             jump,
             fall_at: sp.fall_at,
             fall: Successor {

@@ -34,7 +34,7 @@ __all__ = ["OptimizedModule", "compile", "reset"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SUPPORTED_PYTHON = (3, 11)
+SUPPORTED_PYTHON = ((3, 11), (3, 12))
 _warned: set[str] = set()
 
 # Guards read tensor metadata natively once this has run (see DESIGN.md §4); idempotent.
@@ -391,10 +391,10 @@ def compile(
     if isinstance(fn_or_module, OptimizedModule):
         fn_or_module = fn_or_module._orig_mod
 
-    if sys.version_info[:2] != SUPPORTED_PYTHON:
+    if sys.version_info[:2] not in SUPPORTED_PYTHON:
         _warn_once(
             "python",
-            f"ferrodyn supports CPython {SUPPORTED_PYTHON[0]}.{SUPPORTED_PYTHON[1]} bytecode "
+            "ferrodyn supports CPython 3.11 and 3.12 bytecode "
             f"only; this is {sys.version_info[0]}.{sys.version_info[1]}, so compiled "
             "functions and modules run eagerly",
             UnsupportedPythonWarning,

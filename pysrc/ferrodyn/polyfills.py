@@ -16,6 +16,7 @@ import copy
 import functools
 import itertools
 import operator
+import sys
 import types
 import warnings
 import weakref
@@ -28,6 +29,12 @@ _MISSING: Any = object()
 
 
 # -- builtins ---------------------------------------------------------------------------------
+
+
+# CPython's message for `max([])`/`min([])` (3.12 reworded it).
+_EMPTY_MIN_MAX = (
+    "arg is an empty sequence" if sys.version_info < (3, 12) else "iterable argument is empty"
+)
 
 
 def _min_max(name: str, args: tuple[Any, ...], key: Any, default: Any, better: Any) -> Any:
@@ -51,7 +58,7 @@ def _min_max(name: str, args: tuple[Any, ...], key: Any, default: Any, better: A
     if best is _MISSING:
         if default is not _MISSING:
             return default
-        raise ValueError(f"{name}() arg is an empty sequence")
+        raise ValueError(f"{name}() {_EMPTY_MIN_MAX}")
     return best
 
 

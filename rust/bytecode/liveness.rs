@@ -5,7 +5,8 @@
 //!
 //! Backward data flow over the control-flow graph, with an edge from every instruction a
 //! `try` region covers to its handler. `DELETE_FAST` counts as a read (it raises if the
-//! slot is unbound). Cells are not tracked here: callers keep every cell.
+//! slot is unbound), as do 3.12's `LOAD_FAST_CHECK` and `LOAD_FAST_AND_CLEAR`. Cells are
+//! not tracked here: callers keep every cell.
 
 use super::decode::Decoded;
 use super::opcodes::Opcode;
@@ -68,7 +69,12 @@ pub fn live_locals(decoded: &Decoded, n_slots: usize) -> Liveness {
                 let (w, m) = (slot / 64, 1u64 << (slot % 64));
                 match ins.op {
                     Opcode::STORE_FAST => out[w] &= !m,
-                    Opcode::LOAD_FAST | Opcode::DELETE_FAST => out[w] |= m,
+                    // 3.12's checked load, and the comprehension prologue's save of the
+                    // outer value (restored after the loop), read the slot too.
+                    Opcode::LOAD_FAST
+                    | Opcode::LOAD_FAST_CHECK
+                    | Opcode::LOAD_FAST_AND_CLEAR
+                    | Opcode::DELETE_FAST => out[w] |= m,
                     _ => {}
                 }
             }

@@ -11,7 +11,7 @@
 use super::decode::Decoded;
 use super::encode::{assemble, to_asm, AsmInstr, AssembleError, AssembledCode};
 use super::line_table::Location;
-use super::opcodes::Opcode;
+use super::opcodes::{Opcode, PyVersion};
 
 /// One entry of the value stack at the entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +37,9 @@ pub struct Exit {
 #[derive(Clone, Debug)]
 pub struct Redirect {
     pub at: usize,
-    /// Instruction `at` is a LOAD_METHOD run as `PUSH_NULL; SWAP 2; LOAD_ATTR` (the same
-    /// call, but its stack layout, NULL then the attribute, no longer depends on the value).
+    /// Instruction `at` is a method load (`is_method_load`) run as `PUSH_NULL; SWAP 2;
+    /// LOAD_ATTR` (the same call, but its stack layout, NULL then the attribute, no longer
+    /// depends on the value).
     pub method_as_attr: bool,
     pub jump: Option<Exit>,
     pub fall_at: usize,
@@ -100,7 +101,26 @@ fn uses_local_slot(op: Opcode) -> bool {
             | DELETE_DEREF
             | LOAD_CLASSDEREF
             | MAKE_CELL
+            | LOAD_FAST_CHECK
+            | LOAD_FAST_AND_CLEAR
+            | LOAD_FROM_DICT_OR_DEREF
     )
+}
+
+/// Whether `op` with `arg` loads a method: pushes NULL and the attribute, or the function and
+/// its receiver (3.11's LOAD_METHOD; from 3.12, LOAD_ATTR with the low argument bit set).
+pub fn is_method_load(version: PyVersion, op: Opcode, arg: u32) -> bool {
+    match op {
+        Opcode::LOAD_METHOD => true,
+        Opcode::LOAD_ATTR => version != PyVersion::V3_11 && arg & 1 == 1,
+        _ => false,
+    }
+}
+
+/// Whether the jump of `op` lands on an END_FOR that it skips (3.12's FOR_ITER: the
+/// exhausted branch pops the iterator and continues after the END_FOR at its target).
+pub fn jump_skips_end_for(version: PyVersion, op: Opcode) -> bool {
+    op == Opcode::FOR_ITER && version == PyVersion::V3_12
 }
 
 /// Build a continuation. `orig_varnames` are the original `co_varnames`.
@@ -194,11 +214,19 @@ pub fn build_continuation(
     let body_start = out.len();
     let mut index_map = vec![0usize; orig.len()];
     let mut pos = body_start;
+    let version = spec.decoded.version;
     let as_attr = |i: usize| {
-        spec.redirect
-            .as_ref()
-            .is_some_and(|r| r.method_as_attr && r.at == i && orig[i].op == Opcode::LOAD_METHOD)
+        spec.redirect.as_ref().is_some_and(|r| {
+            r.method_as_attr && r.at == i && is_method_load(version, orig[i].op, orig[i].arg)
+        })
     };
+    // A redirected FOR_ITER jump of 3.12 lands on an END_FOR placed before its postlude.
+    let end_for_first = spec.redirect.as_ref().is_some_and(|r| {
+        r.jump.is_some()
+            && orig
+                .get(r.at)
+                .is_some_and(|a| jump_skips_end_for(version, a.op))
+    });
     for (i, _) in orig.iter().enumerate() {
         index_map[i] = pos;
         pos += if as_attr(i) { 3 } else { 1 };
@@ -234,6 +262,9 @@ pub fn build_continuation(
             swap.op = Opcode::SWAP;
             swap.arg = 2;
             a.op = Opcode::LOAD_ATTR;
+            if version != PyVersion::V3_11 {
+                a.arg &= !1; // the plain attribute (the low bit asks for a method)
+            }
             out.push(null);
             out.push(swap);
         }
@@ -253,6 +284,9 @@ pub fn build_continuation(
     }) = &spec.redirect
     {
         let l = out.last().map(|i| i.location).unwrap_or(loc);
+        if end_for_first {
+            out.push(ins(Opcode::END_FOR, 0, l));
+        }
         let bound = to_new(&jump.bound);
         emit_postlude(&mut out, jump, &bound, post_base, args_slot, l);
     }

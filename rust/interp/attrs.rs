@@ -13,6 +13,7 @@ use super::frame::Frame;
 use super::kinds::*;
 use super::tracer::Tracer;
 use super::value::{GlobalsAccess, ObjVal, SourceRef, Value};
+use crate::bytecode::PyVersion;
 use crate::guards::{DictKey, Guard, Source};
 
 /// Where the frame's global `name` is read from for guards (None: its globals are not
@@ -593,6 +594,10 @@ pub(crate) fn new_function_attr(
         "__name__" => from_code("co_name"),
         "__qualname__" => from_code("co_qualname"),
         "__code__" => Ok(Value::Const(code.clone().unbind())),
+        // 3.12: a function made without a type-parameter list has none.
+        "__type_params__" if PyVersion::CURRENT != PyVersion::V3_11 => {
+            Ok(Value::new_tuple(Vec::new()))
+        }
         "__module__" => {
             let m = f
                 .globals
@@ -788,7 +793,9 @@ pub(crate) fn tuple_getter_index(tx: &Tracer<'_>, cls: &Py<PyAny>, name: &str) -
     let cls = cls.bind(py).cast::<pyo3::types::PyType>().ok()?;
     let attr = super::calls::class_raw_attr(cls, name)?;
     let ty = attr.get_type();
-    if ty.name().ok()? != "_tuplegetter" || ty.module().ok()? != "_collections" {
+    // The type's module reads `_collections` on 3.11, `collections` from 3.12.
+    let module = ty.module().ok()?;
+    if ty.name().ok()? != "_tuplegetter" || (module != "_collections" && module != "collections") {
         return None;
     }
     let reduced = attr.call_method0("__reduce__").ok()?;

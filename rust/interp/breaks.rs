@@ -12,8 +12,8 @@ use super::frame::Frame;
 use super::output::{template_for, OutTemplate};
 use super::tracer::Tracer;
 use super::value::{IterMark, Value};
-use crate::bytecode::resume::Slot;
-use crate::bytecode::Opcode;
+use crate::bytecode::resume::{is_method_load, jump_skips_end_for, Slot};
+use crate::bytecode::{Opcode, PyVersion};
 use crate::guards::Source;
 
 /// How the root frame splits at one instruction: the stack entries it consumes, and how
@@ -27,7 +27,7 @@ pub struct SplitEffect {
 }
 
 /// The instructions at which the root frame can be split (the glue runs them natively):
-/// every instruction whose effect on the stack is known statically (LOAD_METHOD, whose
+/// every instruction whose effect on the stack is known statically (a method load, whose
 /// layout depends on the value, runs as an attribute load there). Not splittable: stack
 /// and local shuffles that cannot fail, and those inside comprehension/exception machinery
 /// that reach below the top of the stack.
@@ -44,7 +44,11 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         | POP_JUMP_FORWARD_IF_NONE
         | POP_JUMP_FORWARD_IF_NOT_NONE
         | POP_JUMP_BACKWARD_IF_NONE
-        | POP_JUMP_BACKWARD_IF_NOT_NONE => (1, 0, Some(0)),
+        | POP_JUMP_BACKWARD_IF_NOT_NONE
+        | POP_JUMP_IF_TRUE
+        | POP_JUMP_IF_FALSE
+        | POP_JUMP_IF_NONE
+        | POP_JUMP_IF_NOT_NONE => (1, 0, Some(0)),
         // The jump keeps the tested value on the stack; the fall-through pops it.
         JUMP_IF_TRUE_OR_POP | JUMP_IF_FALSE_OR_POP => (1, 0, Some(1)),
         // Exhausted: the iterator is popped and control leaves the loop.
@@ -53,18 +57,23 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         // Split as `PUSH_NULL; SWAP 2; LOAD_ATTR` (see `bytecode::resume::Redirect`), so
         // NULL and the attribute replace the object.
         LOAD_METHOD => (1, 2, None),
+        LOAD_ATTR if is_method_load(PyVersion::CURRENT, op, arg) => (1, 2, None),
         LOAD_ATTR | GET_ITER | UNARY_POSITIVE | UNARY_NEGATIVE | UNARY_NOT | UNARY_INVERT => {
             (1, 1, None)
         }
         FORMAT_VALUE => (1 + usize::from(n & 0x04 != 0), 1, None),
         BUILD_STRING => (n, 1, None),
         STORE_ATTR | DELETE_SUBSCR => (2, 0, None),
-        STORE_SUBSCR => (3, 0, None),
+        STORE_SUBSCR | BINARY_SLICE => (3, usize::from(op == BINARY_SLICE), None),
+        STORE_SLICE => (4, 0, None),
         DELETE_ATTR => (1, 0, None),
         IMPORT_NAME => (2, 1, None),
         // The module stays below the imported name.
         IMPORT_FROM => (1, 2, None),
         UNPACK_SEQUENCE => (1, n, None),
+        // 3.12: the start of an inlined comprehension, split as the whole comprehension
+        // (the iterator in, the built container out; see `comprehension_end`).
+        LOAD_FAST_AND_CLEAR => (1, 1, None),
         UNPACK_EX => (1, (n & 0xff) + (n >> 8) + 1, None),
         _ => return None,
     };
@@ -121,6 +130,9 @@ impl Snapshot {
         }
         super::value::iters_snapshot_taken(&iters);
         tx.root_split_points += 1;
+        if frame.spec.decoded.instructions[index].op == Opcode::LOAD_FAST_AND_CLEAR {
+            tx.comprehension_starts.push((index, tx.root_split_points));
+        }
         Ok(Snapshot {
             iters,
             index,
@@ -238,6 +250,64 @@ pub fn skips_frame(decoded: &crate::bytecode::Decoded, index: usize, reason: &st
         && decoded.instructions[index..]
             .iter()
             .any(|ins| matches!(ins.target, Some(t) if (t as usize) <= index))
+}
+
+/// 3.12 inlines comprehensions (PEP 709): from `start`, `LOAD_FAST_AND_CLEAR` of each of its
+/// n variables, `SWAP n+1`, an empty `BUILD_LIST`/`BUILD_SET`/`BUILD_MAP`, `SWAP 2`, the
+/// `FOR_ITER` loop to its `END_FOR`, then `SWAP n+1` and n `STORE_FAST`s restoring the
+/// variables. Returns the last of those stores: the stack then holds the built container
+/// where the iterator was. None: not such a comprehension's start.
+pub fn comprehension_end(decoded: &crate::bytecode::Decoded, start: usize) -> Option<usize> {
+    use Opcode::*;
+    let ins = &decoded.instructions;
+    if start > 0 && ins[start - 1].op == LOAD_FAST_AND_CLEAR {
+        return None;
+    }
+    let n = ins[start..]
+        .iter()
+        .take_while(|i| i.op == LOAD_FAST_AND_CLEAR)
+        .count();
+    let at = |k: usize| ins.get(start + n + k);
+    let swap_n = |i: Option<&crate::bytecode::Instruction>| {
+        i.is_some_and(|i| i.op == SWAP && i.arg as usize == n + 1)
+    };
+    let builds =
+        at(1).is_some_and(|i| matches!(i.op, BUILD_LIST | BUILD_SET | BUILD_MAP) && i.arg == 0);
+    let swap2 = at(2).is_some_and(|i| i.op == SWAP && i.arg == 2);
+    let for_iter = at(3).filter(|i| i.op == FOR_ITER)?;
+    if n == 0 || !swap_n(at(0)) || !builds || !swap2 {
+        return None;
+    }
+    let end_for = for_iter.target? as usize;
+    if ins.get(end_for)?.op != END_FOR || !swap_n(ins.get(end_for + 1)) {
+        return None;
+    }
+    let last = end_for + 1 + n;
+    ins.get(end_for + 2..=last)?
+        .iter()
+        .all(|i| i.op == STORE_FAST)
+        .then_some(last)
+}
+
+/// For a break at `index` inside an inlined comprehension of the root frame: the split point
+/// (its ordinal) at the start of the outermost such comprehension, last time the trace
+/// passed it. Splitting there runs the whole comprehension natively, as 3.11 ran a
+/// comprehension's own frame (and torch.compile on 3.12 does).
+pub fn comprehension_around(
+    tx: &Tracer<'_>,
+    decoded: &crate::bytecode::Decoded,
+    index: usize,
+) -> Option<u64> {
+    let mut best: Option<(usize, u64)> = None;
+    for &(start, ordinal) in &tx.comprehension_starts {
+        let Some(end) = comprehension_end(decoded, start) else {
+            continue;
+        };
+        if start < index && index <= end && best.is_none_or(|(s, _)| start <= s) {
+            best = Some((start, ordinal));
+        }
+    }
+    best.map(|(_, ordinal)| ordinal)
 }
 
 /// Build the split point for a break in the root frame, or explain why it can't be split.
@@ -362,12 +432,18 @@ pub fn split_point(
     }
     let kept = &layout[..layout.len() - consumed];
     let mut after_fall: Vec<Slot> = kept.to_vec();
-    if ins.op == Opcode::LOAD_METHOD {
+    if is_method_load(spec.decoded.version, ins.op, ins.arg) {
         after_fall.push(Slot::Null);
     }
     after_fall.resize(kept.len() + effect.fall, Slot::Value);
-    // Let the glue also run the STORE_FASTs that store the pushed values.
-    let mut fall_at = snap.index;
+    // Let the glue also run the STORE_FASTs that store the pushed values (after an inlined
+    // comprehension: the whole comprehension runs in the glue).
+    let mut fall_at = if ins.op == Opcode::LOAD_FAST_AND_CLEAR {
+        comprehension_end(&spec.decoded, snap.index)
+            .ok_or_else(|| Exit::brk("a graph break at a comprehension of an unknown shape"))?
+    } else {
+        snap.index
+    };
     let mut fall_bound: Vec<usize> = locals.iter().map(|(i, _)| *i).collect();
     let mut pushed_left = effect.fall;
     while pushed_left > 0 {
@@ -390,7 +466,8 @@ pub fn split_point(
         }
     }
     fall_bound.retain(|s| spec.is_live(fall_at + 1, *s));
-    let jump_target = ins.target.map(|t| t as usize);
+    let skip = usize::from(jump_skips_end_for(spec.decoded.version, ins.op));
+    let jump_target = ins.target.map(|t| t as usize + skip);
     let jump_bound: Vec<usize> = match jump_target {
         Some(t) => locals
             .iter()

@@ -1,5 +1,6 @@
 //! The instruction dispatch loop. Each CPython 3.11 instruction's symbolic semantics are
-//! written here, in one `match`; helpers for operators, calls, attributes and iteration
+//! written here, in one `match` (3.12's new and changed instructions in `dispatch_312.rs`,
+//! asked first on that version); helpers for operators, calls, attributes and iteration
 //! live in their own files. An instruction that cannot be traced returns `Exit::Break`.
 
 use std::rc::Rc;
@@ -16,10 +17,10 @@ use super::ops::{
 use super::slots::{cell_at, frame_locals, load_fast};
 use super::tracer::Tracer;
 use super::value::{DictVal, FuncVal, Value};
-use crate::bytecode::{Instruction, Opcode};
+use crate::bytecode::{Instruction, Opcode, PyVersion};
 use crate::guards::Source;
 
-enum Flow {
+pub(super) enum Flow {
     Next,
     Jump(usize),
     Return(Value),
@@ -128,13 +129,13 @@ pub fn resume_frame(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<FrameExit
     }
 }
 
-fn target(ins: &Instruction) -> TResult<usize> {
+pub(super) fn target(ins: &Instruction) -> TResult<usize> {
     ins.target
         .map(|t| t as usize)
         .ok_or_else(|| Exit::internal("jump without a target"))
 }
 
-fn name(frame: &Frame, i: usize) -> TResult<String> {
+pub(super) fn name(frame: &Frame, i: usize) -> TResult<String> {
     frame
         .spec
         .names
@@ -147,6 +148,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
     use Opcode::*;
     let py = tx.py;
     let arg = ins.arg as usize;
+    if PyVersion::CURRENT != PyVersion::V3_11 {
+        if let Some(flow) = super::dispatch_312::step(tx, frame, ins) {
+            return flow;
+        }
+    }
     match ins.op {
         NOP | RESUME | PRECALL | CACHE | EXTENDED_ARG => {}
 
@@ -159,7 +165,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 .ok_or_else(|| Exit::internal("bad const index"))?;
             frame.stack.push(Value::Const(c.clone_ref(py)));
         }
-        LOAD_FAST => {
+        LOAD_FAST | LOAD_FAST_CHECK => {
             let v = match super::containers::lazy_const_subscript(tx, frame, arg)? {
                 Some(item) => item,
                 None => load_fast(tx, frame, arg)?,
@@ -172,7 +178,8 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
                 *p = None;
                 frame.pending_sources.remove(&arg);
             }
-            frame.locals[arg] = Some(v);
+            // A NULL (3.12: an inlined comprehension's saved, unbound variable) unbinds.
+            frame.locals[arg] = (!matches!(v, Value::Null)).then_some(v);
         }
         DELETE_FAST => {
             if let Some(p) = frame.pending.get_mut(arg) {
@@ -513,9 +520,14 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         POP_JUMP_FORWARD_IF_TRUE
         | POP_JUMP_BACKWARD_IF_TRUE
         | POP_JUMP_FORWARD_IF_FALSE
-        | POP_JUMP_BACKWARD_IF_FALSE => {
+        | POP_JUMP_BACKWARD_IF_FALSE
+        | POP_JUMP_IF_TRUE
+        | POP_JUMP_IF_FALSE => {
             let v = frame.pop();
-            let want = matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
+            let want = matches!(
+                ins.op,
+                POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE | POP_JUMP_IF_TRUE
+            );
             if crate::interp::families::truthy(tx, &v)? == want {
                 return Ok(Flow::Jump(target(ins)?));
             }
@@ -523,10 +535,15 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
         POP_JUMP_FORWARD_IF_NONE
         | POP_JUMP_BACKWARD_IF_NONE
         | POP_JUMP_FORWARD_IF_NOT_NONE
-        | POP_JUMP_BACKWARD_IF_NOT_NONE => {
+        | POP_JUMP_BACKWARD_IF_NOT_NONE
+        | POP_JUMP_IF_NONE
+        | POP_JUMP_IF_NOT_NONE => {
             let v = frame.pop();
             let is_none = matches!(&v, Value::Const(c) if c.bind(py).is_none());
-            let want_none = matches!(ins.op, POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE);
+            let want_none = matches!(
+                ins.op,
+                POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_IF_NONE
+            );
             if is_none == want_none {
                 return Ok(Flow::Jump(target(ins)?));
             }

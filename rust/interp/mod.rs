@@ -15,6 +15,7 @@ pub mod container_objects;
 pub mod containers;
 pub mod dict_views;
 pub mod dispatch;
+mod dispatch_312;
 pub mod environ;
 pub mod exceptions;
 pub mod exit;
@@ -257,6 +258,15 @@ fn run_root(
             // (A break inside a callee splits this frame at the call, like any call; the
             // callee, run as a frame of its own, decides for its own loops.)
             if !inlined && breaks::skips_frame(&spec.decoded, snap.index, &reason) {
+                if let Some(ordinal) = breaks::comprehension_around(tx, &spec.decoded, snap.index) {
+                    log_no_split(
+                        py,
+                        "a data-dependent break inside an inlined comprehension: tracing again \
+                         up to the comprehension, which then runs natively",
+                    );
+                    tx.retrace = Some((ordinal, reason.clone(), at.clone()));
+                    return Err(Exit::Break { reason, at });
+                }
                 log_no_split(
                     py,
                     "a data-dependent break inside a loop: the frame runs eagerly (calls in \

@@ -88,6 +88,9 @@ pub struct Tracer<'py> {
     pub forced_break: Option<(u64, String, super::exit::Location)>,
     /// Set by a trace that ended that way: the split point to stop at when re-tracing.
     pub retrace: Option<(u64, String, super::exit::Location)>,
+    /// Split points of the root frame at an inlined comprehension's start (3.12): the
+    /// instruction and the split point's ordinal, each time the trace passed one.
+    pub comprehension_starts: Vec<(usize, u64)>,
     /// Forward hooks registered in the trace (`hook_handles.rs`).
     pub hook_registrations: Vec<Rc<super::hook_handles::Registration>>,
     /// Tensor-subclass instances in the trace, by `TensorVar` address (tensor_subclass.rs).
@@ -146,6 +149,7 @@ impl<'py> Tracer<'py> {
             root_split_points: 0,
             forced_break: None,
             retrace: None,
+            comprehension_starts: Vec::new(),
             hook_registrations: Vec::new(),
             subclass_vars: HashMap::new(),
             tf_disabled: 0,
@@ -475,6 +479,19 @@ fn runs_on_close(
             return runs_on_close(py, spec, ins.offset, depth + 1);
         }
     }
+    // 3.12's handler around a generator's whole body (`CALL_INTRINSIC_1
+    // STOPITERATION_ERROR; RERAISE`), and around a `yield from`'s yield (`CLEANUP_THROW`,
+    // which re-raises all but StopIteration): a GeneratorExit passes through both.
+    if let Some(a) = at(i) {
+        if a.op == Op::CLEANUP_THROW {
+            return runs_on_close(py, spec, a.offset, depth + 1);
+        }
+        if let Some(b) = at(i + 1).filter(|b| b.op == Op::RERAISE) {
+            if a.op == Op::CALL_INTRINSIC_1 && a.arg == 3 {
+                return runs_on_close(py, spec, b.offset, depth + 1);
+            }
+        }
+    }
     if at(i).map(|x| x.op) != Some(Op::PUSH_EXC_INFO) {
         return true;
     }
@@ -493,7 +510,9 @@ fn runs_on_close(
                 let (Some(m), Some(j)) = (at(i + 1), at(i + 2)) else {
                     return true;
                 };
-                if m.op != Op::CHECK_EXC_MATCH || j.op != Op::POP_JUMP_FORWARD_IF_FALSE {
+                let jumps_if_false =
+                    matches!(j.op, Op::POP_JUMP_FORWARD_IF_FALSE | Op::POP_JUMP_IF_FALSE);
+                if m.op != Op::CHECK_EXC_MATCH || !jumps_if_false {
                     return true;
                 }
                 // A builtin Exception subclass (not BaseException): GeneratorExit passes.

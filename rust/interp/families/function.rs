@@ -144,6 +144,14 @@ fn store_new_function_attr(
             .as_const(py)
             .is_some_and(|c| c.is_instance_of::<pyo3::types::PyString>()),
         "__module__" | "__doc__" | "__wrapped__" | "__annotations__" => true,
+        // 3.12's type parameters (functools.wraps copies them): a tuple.
+        "__type_params__" => {
+            crate::bytecode::PyVersion::CURRENT != crate::bytecode::PyVersion::V3_11
+                && (matches!(value, Value::Tuple(_))
+                    || value
+                        .as_const(py)
+                        .is_some_and(|c| c.is_exact_instance_of::<pyo3::types::PyTuple>()))
+        }
         _ => !(name.starts_with("__") && name.ends_with("__")),
     };
     if !ok {
