@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import types
 import typing
 import weakref
@@ -420,7 +421,12 @@ def test_item_137_reconstruct_super_object() -> None:
         return Child().sup(), x * 2
 
     fd, tc = compare(fn, t3, post=lambda o: (type(o[0]).__name__, o[0].who(), o[1]))
-    same_graphs(fd, tc)
+    if sys.version_info >= (3, 12) and tc.frame_count == 0:
+        # torch.compile on 3.12 fails on a bare `return super()` (its super() is called
+        # without arguments there) and runs the frame eagerly: ferrodyn keeps its graph.
+        assert fd.frame_count == 1
+    else:
+        same_graphs(fd, tc)
 
 
 def test_item_137_reconstruct_weakref_hook_handle_and_decorated() -> None:
