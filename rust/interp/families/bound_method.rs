@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 use super::{Args, Family, Kwargs};
 use crate::interp::exit::TResult;
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
 use crate::ImportCached;
@@ -23,14 +24,9 @@ impl Family for BoundMethod {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
-        let Value::BoundMethod(m) = v else {
-            return Err(crate::interp::exit::Exit::internal(
-                "BoundMethod family on another value",
-            ));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let m = parts(v)?;
         let f = out.value(tx, &m.1)?;
         let this = out.value(tx, &m.0)?;
         Ok(OutTemplate::Call(

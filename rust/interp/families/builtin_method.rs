@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 use super::{Args, Family, Kwargs};
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
 
@@ -25,13 +26,10 @@ impl Family for BuiltinMethod {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
         let py = tx.py;
-        let Value::BuiltinMethod(m) = v else {
-            return Err(Exit::internal("BuiltinMethod family on another value"));
-        };
+        let m = parts(v)?;
         Ok(match &m.0 {
             Value::GradMode(prev) => {
                 let helper = crate::interp::output::py_attr(tx, "ferrodyn._glue", "GradModeExit")?;

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use super::{Args, Family, Kwargs};
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::kinds::*;
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{IterVal, ObjVal, Value};
 
@@ -23,9 +24,8 @@ impl Family for Constant {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
         let _ = out;
         let Value::Const(c) = v else {
             return Err(Exit::internal("Constant family on another value"));

@@ -8,6 +8,7 @@ use pyo3::types::PyDict;
 
 use super::Family;
 use crate::interp::exit::TResult;
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{DictVal, Value};
 
@@ -26,14 +27,9 @@ impl Family for Dict {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
-        let Value::Dict(d) = v else {
-            return Err(crate::interp::exit::Exit::internal(
-                "Dict family on another value",
-            ));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let d = dict(v)?;
         if let Some(s) = &d.source {
             return Ok(out.fetch(s));
         }

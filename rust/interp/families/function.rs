@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use super::{Args, Family, Kwargs};
 use crate::guards::Source;
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{FuncVal, Value};
 use crate::ImportCached;
@@ -28,12 +29,9 @@ impl Family for UserFunction {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
-        let Value::Function(f) = v else {
-            return Err(Exit::internal("UserFunction family on another value"));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let f = func(v)?;
         Ok(match (&f.source, &f.obj) {
             (Some(s), _) => out.fetch(s),
             (None, Some(o)) => OutTemplate::Const(o.clone_ref(tx.py)),

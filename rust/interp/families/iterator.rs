@@ -3,8 +3,15 @@
 
 use super::Family;
 use crate::interp::exit::TResult;
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
+
+super::representation!(
+    iter_of,
+    Iter,
+    std::cell::RefCell<crate::interp::value::IterVal>
+);
 
 pub struct Iterator;
 
@@ -18,13 +25,9 @@ impl Family for Iterator {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        let Value::Iter(it) = v else {
-            return Err(crate::interp::exit::Exit::internal(
-                "Iterator family on another value",
-            ));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let it = iter_of(v)?;
         crate::interp::output::iter_template(tx, it, out.outputs, out.extra)
     }
 

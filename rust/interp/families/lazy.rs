@@ -4,9 +4,12 @@
 //! graph, it is the object at its source.
 
 use super::Family;
-use crate::interp::exit::{Exit, TResult};
+use crate::interp::exit::TResult;
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
+
+super::representation!(entry, Lazy, crate::interp::value::LazyVal);
 
 pub struct Lazy;
 
@@ -20,12 +23,10 @@ impl Family for Lazy {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
         let _ = tx;
-        let Value::Lazy(l) = v else {
-            return Err(Exit::internal("Lazy family on another value"));
-        };
+        let l = entry(v)?;
         Ok(out.fetch(&l.source))
     }
 }

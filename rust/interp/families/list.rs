@@ -8,8 +8,11 @@ use pyo3::types::PyList;
 
 use super::Family;
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
+
+super::representation!(list_of, List, crate::interp::value::ListVal);
 
 pub struct List;
 
@@ -24,12 +27,9 @@ impl Family for List {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
-        let Value::List(l) = v else {
-            return Err(Exit::internal("List family on another value"));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let l = list_of(v)?;
         Ok(match &l.source {
             Some(s) => out.fetch(s),
             None => {

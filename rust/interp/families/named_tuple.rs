@@ -9,6 +9,7 @@ use pyo3::types::PyTuple;
 
 use super::Family;
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::{NamedTupleVal, Value};
 
@@ -26,11 +27,9 @@ impl Family for NamedTuple {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        let Value::NamedTuple(n) = v else {
-            return Err(Exit::internal("NamedTuple family on another value"));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let n = nt(v)?;
         crate::interp::output::named_tuple_template(tx, n, out.outputs, out.extra)
     }
 

@@ -5,6 +5,7 @@ use pyo3::types::PySlice;
 
 use super::Family;
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
 
@@ -20,9 +21,8 @@ impl Family for Slice {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
         let _ = out;
         match tx.as_python_constant(v) {
             Some(c) => Ok(OutTemplate::Const(c.unbind())),

@@ -3,8 +3,11 @@
 
 use super::Family;
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
+
+super::representation!(pair, Super, (pyo3::Py<pyo3::PyAny>, Value));
 
 pub struct Super;
 
@@ -18,12 +21,9 @@ impl Family for Super {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
-        let Value::Super(s) = v else {
-            return Err(Exit::internal("Super family on another value"));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let s = pair(v)?;
         let recv = out.value(tx, &s.1)?;
         Ok(OutTemplate::Call(
             tx.hooks.super_type.clone_ref(tx.py),

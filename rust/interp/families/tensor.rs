@@ -9,6 +9,7 @@ use pyo3::types::PyTuple;
 
 use super::{Args, Family, Kwargs};
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tensor_subclass as subclass;
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
@@ -33,14 +34,10 @@ impl Family for Tensor {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
         let py = tx.py;
-        let var = match v {
-            Value::Tensor(var) => var,
-            _ => return Err(Exit::internal("Tensor family on another value")),
-        };
+        let var = var(v)?;
         match crate::interp::numpy_arrays::leaves(tx, v)? {
             Some(crate::interp::numpy_arrays::Leaves::Input(src)) => return Ok(out.fetch(&src)),
             Some(crate::interp::numpy_arrays::Leaves::Computed(to_numpy)) => {

@@ -7,8 +7,11 @@ use pyo3::types::PyTuple;
 
 use super::Family;
 use crate::interp::exit::{Exit, TResult};
+use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
 use crate::interp::value::Value;
+
+super::representation!(items_of, Tuple, Vec<Value>);
 
 pub struct Tuple;
 
@@ -22,12 +25,9 @@ impl Family for Tuple {
         &self,
         tx: &mut Tracer<'_>,
         v: &Value,
-        out: &mut crate::interp::output::Rebuild<'_>,
-    ) -> TResult<crate::interp::output::OutTemplate> {
-        use crate::interp::output::OutTemplate;
-        let Value::Tuple(items) = v else {
-            return Err(Exit::internal("Tuple family on another value"));
-        };
+        out: &mut Rebuild<'_>,
+    ) -> TResult<OutTemplate> {
+        let items = items_of(v)?;
         Ok(OutTemplate::Tuple(out.values(tx, items.iter())?))
     }
 
