@@ -293,11 +293,12 @@ def _branchy(y: torch.Tensor) -> torch.Tensor:
     return y
 
 
-@pytest.mark.ferrodyn_contract
-def test_data_dependent_break_inside_a_callee_still_resumes_the_loop() -> None:
-    # The caller splits at the call (a break anywhere but a call resumes inside a loop);
-    # only the callee's own frame sees the data-dependent branch.
-    cnt = check(breaking_call_in_loop, t(3))
+def test_data_dependent_break_inside_a_callee_in_a_loop_runs_the_caller_eagerly() -> None:
+    # As torch.compile: the loop's frame runs eagerly and the callee, called from it, is
+    # compiled as a frame of its own (its graph before the branch and each branch's resume).
+    x = t(3)
+    cnt = check(breaking_call_in_loop, x)
+    assert cnt.frame_count == _torch_graphs(breaking_call_in_loop, x.clone())
     assert cnt.frame_count >= 2
 
 

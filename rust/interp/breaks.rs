@@ -239,12 +239,13 @@ pub struct BreakCause {
 pub const DATA_DEPENDENT: &str = "data-dependent";
 
 /// Whether a break at instruction `index` of `decoded` gives up on the frame instead of
-/// splitting it: a data-dependent break inside a loop (some later instruction jumps back to
-/// it or before it). Each iteration would follow the data down another path, so resume
-/// functions there recompile per iteration and per size (Mixtral's experts made 7 graphs
-/// where torch.compile makes 3). Like torch.compile, the frame runs eagerly and the calls
-/// in it are compiled as frames of their own. Other breaks in loops (`graph_break()`, an
-/// unsupported call, I/O, any break inside a callee) still resume inside the loop.
+/// splitting it: a data-dependent break (in this frame's code or in a callee it inlined)
+/// while this frame is inside a loop (some later instruction jumps back to `index` or
+/// before it). Each iteration would follow the data down another path, so resume functions
+/// there recompile per iteration and per size (Mixtral's experts made 7 graphs where
+/// torch.compile makes 3). Like torch.compile, the frame runs eagerly and the calls in it
+/// are compiled as frames of their own. Other breaks in loops (`graph_break()`, an
+/// unsupported call, I/O) still resume inside the loop.
 pub fn skips_frame(decoded: &crate::bytecode::Decoded, index: usize, reason: &str) -> bool {
     reason.starts_with(DATA_DEPENDENT)
         && decoded.instructions[index..]

@@ -255,9 +255,7 @@ fn run_root(
             };
             // The break happened inside a callee when its location is another function.
             let inlined = at.function != spec.qualname || at.file != spec.filename;
-            // (A break inside a callee splits this frame at the call, like any call; the
-            // callee, run as a frame of its own, decides for its own loops.)
-            if !inlined && breaks::skips_frame(&spec.decoded, snap.index, &reason) {
+            if breaks::skips_frame(&spec.decoded, snap.index, &reason) {
                 if let Some(ordinal) = breaks::comprehension_around(tx, &spec.decoded, snap.index) {
                     log_no_split(
                         py,
