@@ -282,14 +282,22 @@ enum LoneFirst {
     Unpacked,
 }
 
-fn lone_first_field(py: Python<'_>, v: &Value) -> LoneFirst {
-    let items: Vec<Value> = match v {
-        Value::Const(c) if c.bind(py).is_instance_of::<pyo3::types::PyTuple>() => c
-            .bind(py)
-            .try_iter()
-            .map(|it| it.flatten().map(|i| Value::Const(i.unbind())).collect())
-            .unwrap_or_default(),
+/// The items of a tuple value or a constant tuple (None for anything else).
+fn tuple_items(py: Python<'_>, v: &Value) -> Option<Vec<Value>> {
+    match v {
+        Value::Tuple(t) => Some(t.to_vec()),
         Value::Const(c) => {
+            let t = c.bind(py).cast::<pyo3::types::PyTuple>().ok()?;
+            Some(t.iter().map(|i| Value::Const(i.unbind())).collect())
+        }
+        _ => None,
+    }
+}
+
+fn lone_first_field(py: Python<'_>, v: &Value) -> LoneFirst {
+    let items = match (tuple_items(py, v), v) {
+        (Some(items), _) => items,
+        (None, Value::Const(c)) => {
             let c = c.bind(py);
             let number = c.is_instance_of::<pyo3::types::PyInt>()
                 || c.is_instance_of::<pyo3::types::PyFloat>();
@@ -299,7 +307,6 @@ fn lone_first_field(py: Python<'_>, v: &Value) -> LoneFirst {
                 LoneFirst::Unpacked
             };
         }
-        Value::Tuple(t) => t.to_vec(),
         // (A list made in the trace is filled after the objects that hold it are rebuilt:
         // the ModelOutput's `__post_init__` would see it empty.)
         _ => return LoneFirst::Unpacked,
@@ -307,16 +314,9 @@ fn lone_first_field(py: Python<'_>, v: &Value) -> LoneFirst {
     let Some(first) = items.first() else {
         return LoneFirst::Emptied;
     };
-    let pair: Option<Vec<Value>> = match first {
-        Value::Tuple(t) => Some(t.to_vec()),
+    let pair = match first {
         Value::List(l) => Some(l.items.borrow().clone()),
-        Value::Const(c) if c.bind(py).is_instance_of::<pyo3::types::PyTuple>() => Some(
-            c.bind(py)
-                .try_iter()
-                .map(|it| it.flatten().map(|i| Value::Const(i.unbind())).collect())
-                .unwrap_or_default(),
-        ),
-        _ => None,
+        other => tuple_items(py, other),
     };
     match pair {
         Some(p) if p.len() == 2 => match &p[0] {

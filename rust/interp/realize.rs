@@ -478,18 +478,25 @@ impl<'py> Tracer<'py> {
 
     /// A user function value. Defaults are read lazily at call time (see calls.rs).
     pub fn function_value(&mut self, obj: &Bound<'py, PyAny>, source: SourceRef) -> TResult<Value> {
-        let mut code = obj.getattr("__code__").map_err(|e| self.err(e))?;
+        let spec_of = |code: &Bound<'py, PyAny>| {
+            SPEC_CACHE.get(code).map_err(|e| Exit::Skip {
+                reason: format!("cannot decode code object: {e}"),
+            })
+        };
+        let code = obj.getattr("__code__").map_err(|e| self.err(e))?;
+        let mut spec = spec_of(&code)?;
         // Once torch._dynamo is imported, `nn.Module.__init__` is its wrapper that tags each
         // module for Dynamo's own bookkeeping: the original it wraps is traced (as
         // torch.compile does); guards still see the wrapper at its source.
-        let unpatched = dynamo_unpatched_init(obj, &code);
+        let unpatched = if spec.name == "patched_init" {
+            dynamo_unpatched_init(obj)
+        } else {
+            None
+        };
         let target = unpatched.as_ref().unwrap_or(obj);
         if unpatched.is_some() {
-            code = target.getattr("__code__").map_err(|e| self.err(e))?;
+            spec = spec_of(&target.getattr("__code__").map_err(|e| self.err(e))?)?;
         }
-        let spec = SPEC_CACHE.get(&code).map_err(|e| Exit::Skip {
-            reason: format!("cannot decode code object: {e}"),
-        })?;
         let globals = target.getattr("__globals__").map_err(|e| self.err(e))?;
         let mut closure = Vec::new();
         let cells = target.getattr("__closure__").map_err(|e| self.err(e))?;
@@ -544,32 +551,21 @@ impl<'py> Tracer<'py> {
     }
 }
 
+/// `obj` (a function whose code is named `patched_init`) when it is
 /// `torch._dynamo.mutation_guard`'s wrapper of `nn.Module.__init__` (installed when
-/// torch._dynamo is imported): the original `__init__` it wraps.
-fn dynamo_unpatched_init<'py>(
-    obj: &Bound<'py, PyAny>,
-    code: &Bound<'py, PyAny>,
-) -> Option<Bound<'py, PyAny>> {
-    let name = code.getattr("co_name").ok()?;
-    if name.extract::<&str>().ok()? != "patched_init" {
-        return None;
-    }
+/// torch._dynamo is imported): the original `__init__` it wraps. The module is only read
+/// when already loaded.
+fn dynamo_unpatched_init<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
     let py = obj.py();
     let guard = py
-        .import("sys")
+        .import_cached("sys")
         .ok()?
         .getattr("modules")
         .ok()?
         .get_item("torch._dynamo.mutation_guard")
         .ok()?;
-    let module_init = py
-        .import("torch.nn")
-        .ok()?
-        .getattr("Module")
-        .ok()?
-        .getattr("__init__")
-        .ok()?;
-    if !module_init.is(obj) {
+    let module = py.import_cached("torch.nn").ok()?.getattr("Module").ok()?;
+    if !module.getattr("__init__").ok()?.is(obj) {
         return None;
     }
     guard.getattr("unpatched_nn_module_init").ok()

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 
+use crate::ImportCached;
+
 use crate::interp::stdlib_set::SetOp;
 use pyo3::types::{PyDict, PyList};
 
@@ -280,7 +282,7 @@ impl ReplayPlan {
                     if is_ordered_dict(&target)? {
                         // OrderedDict keeps its own order next to the dict storage: its own C
                         // methods (never a subclass's overrides) keep both in step.
-                        let od = py.import("collections")?.getattr("OrderedDict")?;
+                        let od = py.import_cached("collections")?.getattr("OrderedDict")?;
                         od.getattr("clear")?.call1((&target,))?;
                         let set = od.getattr("__setitem__")?;
                         for (k, x) in v {
@@ -320,6 +322,12 @@ impl ReplayPlan {
 
 /// Whether `d` is an OrderedDict (or a subclass: transformers' ModelOutput).
 fn is_ordered_dict(d: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let od = d.py().import("collections")?.getattr("OrderedDict")?;
-    d.is_instance(&od)
+    if d.is_exact_instance_of::<PyDict>() {
+        return Ok(false);
+    }
+    d.is_instance(
+        &d.py()
+            .import_cached("collections")?
+            .getattr("OrderedDict")?,
+    )
 }
