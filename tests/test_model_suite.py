@@ -313,6 +313,34 @@ def opt() -> nn.Module:
     return transformers.OPTModel(_tiny("opt", ffn_dim=37, word_embed_proj_dim=32))
 
 
+def mamba_lm() -> nn.Module:
+    # Under a compiler its selective scan is torch's associative_scan (generic mode): pytree
+    # flattening (TreeSpec, SUPPORTED_NODES keyed by classes) and torch.vmap of the
+    # combine function, as one graph like torch.compile.
+    return transformers.MambaForCausalLM(_tiny("mamba", state_size=4, expand=2, conv_kernel=4))
+
+
+def jamba_lm() -> nn.Module:
+    # Mamba layers (associative_scan) with attention and mixture-of-experts layers.
+    return transformers.JambaForCausalLM(
+        _tiny(
+            "jamba",
+            num_key_value_heads=2,
+            num_experts=2,
+            num_experts_per_tok=1,
+            expert_layer_period=2,
+            expert_layer_offset=1,
+            attn_layer_period=2,
+            attn_layer_offset=0,
+            mamba_d_state=4,
+            mamba_expand=2,
+            mamba_dt_rank=4,
+            use_mamba_kernels=False,
+            intermediate_size=40,
+        )
+    )
+
+
 def transformer_encoder() -> nn.Module:
     layer = nn.TransformerEncoderLayer(
         d_model=16, nhead=2, dim_feedforward=32, dropout=0.0, batch_first=True
@@ -387,6 +415,8 @@ FORWARD: dict[str, tuple[Callable[[], nn.Module], Callable[[], Inputs]]] = {
             },
         ),
     ),
+    "mamba_lm": (mamba_lm, lambda: ((_ids(),), {})),
+    "jamba_lm": (jamba_lm, lambda: ((_ids(),), {})),
     "transformer_encoder": (transformer_encoder, lambda: ((torch.randn(2, 5, 16),), {})),
     "lstm": (LSTMHead, lambda: ((torch.randn(2, 5, 8),), {})),
 }

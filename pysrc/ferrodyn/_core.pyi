@@ -55,6 +55,7 @@ __all__ = [
     "MARKER_SKIP",
     "MARKER_STEP_UNSUPPORTED",
     "MARKER_TF_DISABLE",
+    "MARKER_VMAP",
     "CompiledCode",
     "__version__",
     "frame_hook_installed",
@@ -168,6 +169,7 @@ MARKER_COMPTIME: int
 MARKER_NAMEDTUPLE: int
 MARKER_TF_DISABLE: int
 MARKER_RANDOM: int
+MARKER_VMAP: int
 
 def set_frame_hook(enabled: bool) -> None:
     """Turn the PEP 523 frame hook on or off (`ferrodyn.config.frame_hook`)."""

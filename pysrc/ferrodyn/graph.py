@@ -416,7 +416,9 @@ class GraphBuilder:
             # The op itself fails (bad shapes, bad arguments): eager raises the same error,
             # so stop here and let the frame run eagerly.
             raise Unsupported(f"{describe_target(target)} raised {type(e).__name__}: {e}") from None
-        node = self.graph.create_node(kind, target, _map(args, _node_of), _map(kwargs, _node_of))
+        node = self.graph.create_node(
+            kind, target, _node_args(args), {k: _node_arg(v) for k, v in kwargs.items()}
+        )
         if _mutates(result, fake_args, fake_kwargs):
             node.meta["ferrodyn_mutates"] = True
         return self._wrap(node, result)
@@ -508,6 +510,60 @@ class GraphBuilder:
             self.random_calls.remove(call)
             self.graph.erase_node(call[0])
 
+    def vmap_subgraph(
+        self, mark: int, inputs: list[Any], outputs: list[Any], n_random: int
+    ) -> tuple[torch.fx.GraphModule, list[TensorVar]]:
+        """Move the op nodes recorded after `mark` (a vmapped function traced on slices,
+        `rust/interp/vmap.rs`) into a graph module of their own: `inputs` (the slices, then
+        unbatched arguments) become its first parameters, every other value from before the
+        mark it uses becomes a parameter after them (returned: the values to pass, unbatched),
+        and `outputs` its result tuple. The caller rolls the nodes back afterwards."""
+        if len(self.random_calls) != n_random:
+            raise Unsupported("torch.vmap: the function draws from `random`")
+        sub = torch.fx.Graph()
+        env: dict[torch.fx.Node, torch.fx.Node] = {}
+        for i, v in enumerate(inputs):
+            if not isinstance(v, TensorVar):
+                raise Unsupported("torch.vmap: an argument that is not a tensor")
+            if v.node not in env:
+                ph = sub.placeholder(f"arg{i}")
+                ph.meta["example_value"] = v.fake
+                env[v.node] = ph
+        lifted: list[TensorVar] = []
+        after = list(self.graph.nodes)[mark:]
+        inside = {n for n in after if n.op != "placeholder"}
+
+        def lift(n: torch.fx.Node) -> torch.fx.Node:
+            if n in env:
+                return env[n]
+            if n in inside:
+                raise Unsupported("torch.vmap: internal error (node order)")
+            value = n.meta.get("example_value")
+            ph = sub.placeholder(f"lifted{len(lifted)}")
+            ph.meta["example_value"] = value
+            env[n] = ph
+            if dynamic_shapes.is_symbolic(value):
+                lifted.append(TensorVar(n, value, self, dynamic_shapes.python_type_of(value)))
+            else:
+                lifted.append(TensorVar(n, value, self))
+            return ph
+
+        for node in after:
+            if node.op == "placeholder" or node not in inside:
+                continue
+            if node.meta.get("ferrodyn_mutates"):
+                raise Unsupported("torch.vmap: the function changes a tensor in place")
+            new = sub.node_copy(node, lift)
+            env[node] = new
+        outs = []
+        for v in outputs:
+            if not isinstance(v, TensorVar):
+                raise Unsupported("torch.vmap: the function returns something other than tensors")
+            outs.append(lift(v.node) if v.node not in env else env[v.node])
+        sub.output(tuple(outs))
+        sub.eliminate_dead_code()
+        return torch.fx.GraphModule(torch.nn.Module(), sub), lifted
+
     def _random_inputs_last(self) -> None:
         """The graph's parameters: the fetched inputs in order, then the values drawn from
         `random` (appended by `output.draw_random_inputs` on each call)."""
@@ -536,6 +592,26 @@ class GraphBuilder:
         gm.meta["ferrodyn_input_sources"] = list(self.input_names)
         gm.meta["ferrodyn_fake_mode"] = self.fake_mode
         return gm
+
+
+# Python number types passed where torch takes a dtype (`torch.tensor(0, dtype=int)`,
+# `x.to(float)`): torch reads them as these dtypes; FX cannot write a class in its code.
+_PY_DTYPES: dict[Any, torch.dtype] = {
+    int: torch.int64,
+    float: torch.float64,
+    bool: torch.bool,
+    complex: torch.complex128,
+}
+
+
+def _node_arg(v: Any) -> Any:
+    if type(v) is type and v in _PY_DTYPES:
+        return _PY_DTYPES[v]
+    return _map(v, _node_of)
+
+
+def _node_args(args: tuple) -> tuple:
+    return tuple(_node_arg(a) for a in args)
 
 
 def _flat_tensors(value: Any, out: list[torch.Tensor]) -> None:

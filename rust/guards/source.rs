@@ -39,7 +39,11 @@ pub fn type_key(k: &pyo3::Bound<'_, pyo3::PyAny>) -> Option<DictKey> {
             // `object()` sentinels): any other object would be kept alive here for good.
             let module = meta.module().ok()?.to_string();
             let bare = meta.is(py.get_type::<pyo3::types::PyAny>());
-            if !bare && module != "typing" && module != "typing_extensions" {
+            if !bare
+                && module != "typing"
+                && module != "typing_extensions"
+                && !module_level_function(k)
+            {
                 return None;
             }
             let repr = k.repr().ok()?.to_string();
@@ -70,6 +74,17 @@ pub fn type_key(k: &pyo3::Bound<'_, pyo3::PyAny>) -> Option<DictKey> {
         keys.push(k.clone().unbind());
     }
     Some(DictKey::Type(ptr, name))
+}
+
+/// A plain Python function defined at a module's top level (`collections.namedtuple`, a key
+/// of pytree's `SUPPORTED_NODES`): it lives as long as its module.
+fn module_level_function(k: &pyo3::Bound<'_, pyo3::PyAny>) -> bool {
+    use pyo3::types::{PyAnyMethods, PyStringMethods};
+    k.is_instance_of::<pyo3::types::PyFunction>()
+        && k.getattr(pyo3::intern!(k.py(), "__qualname__"))
+            .ok()
+            .and_then(|q| q.cast_into::<pyo3::types::PyString>().ok())
+            .is_some_and(|q| q.to_str().is_ok_and(|q| !q.contains('<')))
 }
 
 impl DictKey {

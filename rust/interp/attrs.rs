@@ -38,7 +38,11 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
     }
     let globals = frame.globals_dict(py).map_err(|e| tx.err(e))?;
     if let Some(obj) = globals.get_item(name).map_err(|e| tx.err(e))? {
-        return tx.realize(&obj, global_source(frame, name));
+        let source = match global_source(frame, name) {
+            None => registry_source(&globals, &obj, name),
+            some => some,
+        };
+        return tx.realize(&obj, source);
     }
     let builtins = tx.hooks.builtins.bind(py).clone();
     if let Some(obj) = builtins.get_item(name).map_err(|e| tx.err(e))? {
@@ -59,6 +63,48 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
         return tx.realize(&obj, Some(src));
     }
     Err(Exit::brk(format!("name '{name}' is not defined")))
+}
+
+/// A mutable container (dict, list, set) read from the globals of a function traced without
+/// guards on its globals (torch's own code, a function without a source): a registry such
+/// as pytree's `SUPPORTED_NODES` that may change after compiling. Its source goes through
+/// `sys.modules[<module>].__dict__`, so its contents are guarded like any other global
+/// (None: not a container, or the globals are not a registered module's).
+fn registry_source(
+    globals: &Bound<'_, pyo3::types::PyDict>,
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+) -> SourceRef {
+    let py = obj.py();
+    let mutable = obj.is_instance_of::<pyo3::types::PyDict>()
+        || obj.is_instance_of::<pyo3::types::PyList>()
+        || obj.is_instance_of::<pyo3::types::PySet>();
+    if !mutable {
+        return None;
+    }
+    let module = globals
+        .get_item("__name__")
+        .ok()??
+        .extract::<String>()
+        .ok()?;
+    let registered = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .and_then(|m| m.get_item(&module))
+        .and_then(|m| m.getattr("__dict__"))
+        .is_ok_and(|d| d.is(globals));
+    if !registered {
+        return None;
+    }
+    Some(Arc::new(Source::DictItem {
+        base: Arc::new(Source::InstDict {
+            base: Arc::new(Source::DictItem {
+                base: Arc::new(Source::SysModules),
+                key: DictKey::Str(module),
+            }),
+        }),
+        key: DictKey::Str(name.to_string()),
+    }))
 }
 
 /// The source of `type(obj)` for an object reached by a source, or of the class an object

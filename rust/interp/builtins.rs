@@ -17,6 +17,12 @@ use super::value::{IterVal, Value};
 use crate::guards::Guard;
 
 fn int_arg(tx: &Tracer<'_>, v: &Value, what: &str) -> TResult<i64> {
+    if super::dunder_ops::compares_by_dunder(tx, v) {
+        // Converting it would run its `__index__` now, once, instead of on every call.
+        return Err(Exit::brk(format!(
+            "{what} of a user object (through its __index__)"
+        )));
+    }
     tx.as_python_constant(v)
         .and_then(|c| c.extract().ok())
         .ok_or_else(|| Exit::brk(format!("{what} with a non-constant argument")))
@@ -145,8 +151,7 @@ pub fn call_builtin<'py>(
         let [v, cls] = args else {
             return Err(Exit::brk("isinstance() takes two arguments"));
         };
-        let cls = tx
-            .as_python_constant(cls)
+        let cls = class_operand(tx, cls)
             .ok_or_else(|| Exit::brk("isinstance() with a non-constant class"))?;
         let r = if is(&b.isinstance) {
             let ty = crate::interp::families::python_type(tx, v)?;
@@ -573,6 +578,9 @@ fn fold_constants<'py>(
     kwargs: &[(String, Value)],
 ) -> TResult<Option<Value>> {
     let py = tx.py;
+    if let Some(r) = super::dunder_ops::before_fold(tx, obj, args, kwargs)? {
+        return Ok(Some(r));
+    }
     let conv: Option<Vec<_>> = args.iter().map(|a| tx.as_python_constant(a)).collect();
     let conv =
         conv.ok_or_else(|| Exit::brk(format!("{}() of a non-constant", tx.describe(obj))))?;
@@ -654,4 +662,20 @@ pub fn len_of(tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
         }
         other => return Err(Exit::brk(format!("len() of a '{}'", other.type_name(py)))),
     })
+}
+
+/// The class (or tuple of classes) `isinstance`/`issubclass` checks against: a constant, or
+/// a class whose attributes the trace changed (pending class-attribute stores leave its
+/// identity and bases as they are).
+fn class_operand<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> {
+    match v {
+        Value::Object(o) if o.kind == super::kinds::KIND_CLASS => Some(o.obj.bind(tx.py).clone()),
+        Value::Tuple(items) => {
+            let parts: Option<Vec<_>> = items.iter().map(|i| class_operand(tx, i)).collect();
+            pyo3::types::PyTuple::new(tx.py, parts?)
+                .ok()
+                .map(|t| t.into_any())
+        }
+        _ => tx.as_python_constant(v),
+    }
 }

@@ -75,4 +75,6 @@ define_consts! {
     MARKER_TF_DISABLE = 212,
     // A `random` module function drawing a number: a graph input drawn on every call.
     MARKER_RANDOM = 213,
+    // `polyfills_vmap.vmap_in_graph`: a vmapped function as one graph node (vmap.rs).
+    MARKER_VMAP = 214,
 }

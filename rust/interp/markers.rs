@@ -120,6 +120,7 @@ pub fn call_marker(
         }
         MARKER_ASSUME_CONSTANT => assumed_constant(tx, &obj, &args, &kwargs),
         MARKER_AUTOGRAD_APPLY => super::autograd_function::apply_in_graph(tx, args, kwargs),
+        MARKER_VMAP => super::vmap::vmap_in_graph(tx, args, kwargs),
         MARKER_NAMEDTUPLE => namedtuple_factory(tx, &obj, &args, &kwargs),
         MARKER_TF_DISABLE => super::tensor_subclass::disable(tx, &args),
         MARKER_RANDOM => {

@@ -16,6 +16,7 @@ pub mod containers;
 pub mod dict_views;
 pub mod dispatch;
 mod dispatch_312;
+pub mod dunder_ops;
 pub mod environ;
 pub mod exceptions;
 pub mod exit;
@@ -48,6 +49,7 @@ pub mod symbolic;
 pub mod tensor_subclass;
 pub mod tracer;
 pub mod value;
+pub mod vmap;
 
 use crate::ImportCached;
 use std::sync::Arc;

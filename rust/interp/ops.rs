@@ -204,6 +204,10 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
             return Ok(v);
         }
     }
+    let plain_name = BINARY_OPS[op % 13].trim_end_matches('_');
+    if let Some(r) = super::dunder_ops::binary(tx, plain_name, sym, inplace, lhs, rhs)? {
+        return Ok(r);
+    }
     if let (Some(a), Some(b)) = (tx.as_python_constant(lhs), tx.as_python_constant(rhs)) {
         if !inplace || matches!(lhs, Value::Const(_)) {
             let f = operator_fn(tx, name)?;
@@ -235,6 +239,14 @@ pub fn compare_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> T
         if let Some(r) = symbolic_sequence_eq(tx, lhs, rhs, op == 3)? {
             return Ok(r);
         }
+    }
+    // A user object: its Python `__eq__`/`__lt__`/... traced (objects from the frame are
+    // constants too, but folding would run user code and bake its answer in).
+    if let Some(r) = super::dunder_ops::rich_compare(tx, op, lhs, rhs)? {
+        return Ok(r);
+    }
+    if let Some(r) = super::dunder_ops::sequence_compare(tx, op, lhs, rhs)? {
+        return Ok(r);
     }
     if let (Some(a), Some(b)) = (tx.as_python_constant(lhs), tx.as_python_constant(rhs)) {
         return fold(tx, &f, &[a, b], "comparison");
@@ -350,6 +362,9 @@ pub fn unary_op(tx: &mut Tracer<'_>, op: Opcode, v: &Value) -> TResult<Value> {
     let f = operator_fn(tx, name)?;
     if v.is_tensor() {
         return graph_call(tx, &f, std::slice::from_ref(v), &[]);
+    }
+    if let Some(r) = super::dunder_ops::unary(tx, name, v)? {
+        return Ok(r);
     }
     match tx.as_python_constant(v) {
         Some(c) => fold(tx, &f, &[c], "unary operator"),
@@ -489,6 +504,34 @@ pub fn contains(tx: &mut Tracer<'_>, container: &Value, item: &Value) -> TResult
             return crate::interp::families::truthy(tx, &r);
         }
     }
+    if super::dunder_ops::compares_by_dunder(tx, container) {
+        // No Python `__contains__` (traced above): CPython iterates it (its `__iter__` or
+        // `__getitem__`), user code that must run on every call.
+        return Err(Exit::brk(format!(
+            "`in` on a '{}' without __contains__",
+            container.type_name(py)
+        )));
+    }
+    if let Value::Tuple(_) | Value::List(_) = container {
+        let items = super::iter::unpack(tx, container)?;
+        if super::dunder_ops::compares_by_dunder(tx, item)
+            || items
+                .iter()
+                .any(|v| super::dunder_ops::compares_by_dunder(tx, v))
+        {
+            // As list/tuple `__contains__`: identity, else `element == item` (traced).
+            for v in items {
+                if is_same(tx, &v, item)? {
+                    return Ok(true);
+                }
+                let r = compare_op(tx, 2, &v, item)?;
+                if crate::interp::families::truthy(tx, &r)? {
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
+    }
     if let (Some(c), Some(i)) = (
         tx.as_python_constant(container),
         tx.as_python_constant(item),
@@ -626,11 +669,9 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
             // constants makes a types.GenericAlias (no user code).
             if matches!(o.kind, KIND_CLASS | KIND_PURE) {
                 let cls = o.obj.bind(py);
-                let builtin_cgi = cls.getattr("__class_getitem__").is_ok_and(|m| {
-                    m.get_type()
-                        .name()
-                        .is_ok_and(|n| n == "builtin_function_or_method")
-                });
+                let builtin_cgi = cls
+                    .getattr("__class_getitem__")
+                    .is_ok_and(|m| stock_class_getitem(&m));
                 if let (true, Some(i)) = (builtin_cgi, tx.as_python_constant(idx)) {
                     let r = cls.get_item(i).map_err(|e| tx.err(e))?;
                     return tx.realize(&r, None);
@@ -678,6 +719,30 @@ pub fn subscr(tx: &mut Tracer<'_>, obj: &Value, idx: &Value) -> TResult<Value> {
         }
         _ => Err(Exit::brk(format!("subscript of a '{}'", obj.type_name(py)))),
     }
+}
+
+/// A class's `__class_getitem__` that only builds an alias object: a builtin's C one, or
+/// `collections.abc`'s `classmethod(GenericAlias)` / `classmethod(_CallableGenericAlias)`
+/// (stdlib alias classes; no user code runs).
+fn stock_class_getitem(m: &Bound<'_, PyAny>) -> bool {
+    if m.get_type()
+        .name()
+        .is_ok_and(|n| n == "builtin_function_or_method")
+    {
+        return true;
+    }
+    let Ok(func) = m.getattr("__func__") else {
+        return false;
+    };
+    let Ok(ty) = func.cast::<pyo3::types::PyType>() else {
+        return false;
+    };
+    ty.module().is_ok_and(|module| {
+        let module = module.to_string();
+        module == "builtins" || module == "types" || module == "collections.abc"
+    }) && ty
+        .name()
+        .is_ok_and(|n| n == "GenericAlias" || n == "_CallableGenericAlias")
 }
 
 /// `m[a:b]` of a stock `nn.ModuleList` read from the frame: the modules it holds, each
@@ -843,6 +908,24 @@ pub fn format_value(
     spec: Option<&Value>,
 ) -> TResult<Value> {
     let py = tx.py;
+    if conversion == 0 {
+        if let Some(r) = super::dunder_ops::format_by_dunder(tx, v, spec.cloned())? {
+            return Ok(r);
+        }
+    } else if super::dunder_ops::compares_by_dunder(tx, v) {
+        // `f"{obj!r}"`, `f"{obj!s}"`: `repr(obj)` / `str(obj)` (traced), then formatted.
+        let f = py
+            .import_cached("builtins")
+            .and_then(|b| b.getattr(if conversion == 2 { "repr" } else { "str" }))
+            .map_err(|e| tx.err(e))?;
+        if conversion != 3 {
+            if let Some(text) =
+                super::dunder_ops::before_fold(tx, &f, std::slice::from_ref(v), &[])?
+            {
+                return format_value(tx, &text, 0, spec);
+            }
+        }
+    }
     let c = tx
         .as_python_constant(v)
         .ok_or_else(|| Exit::brk(format!("f-string formatting of a '{}'", v.type_name(py))))?;

@@ -4,6 +4,7 @@ where the answer depends only on the type) and then handles the value by kind.""
 from __future__ import annotations
 
 import builtins
+import collections.abc
 import enum
 import functools
 import math
@@ -47,6 +48,7 @@ _CONST_TYPES = _CONST_TYPES | frozenset(
         re.Pattern,
         re.Match,
         types.GenericAlias,
+        type(collections.abc.Callable[[int], int]),  # collections.abc's own alias subclass
         types.UnionType,
         typing.TypeVar,
         *(
@@ -192,6 +194,13 @@ def _is_torch_namespace(obj: Any) -> bool:
     return mod == "torch" or mod.startswith(_TORCH_MODULE_PREFIXES)
 
 
+def _is_functorch_binding(obj: Any, self_obj: Any) -> bool:
+    mod = getattr(obj, "__module__", None)
+    if is_a(mod, str) and mod.startswith("torch._C._functorch"):
+        return True
+    return is_a(self_obj, types.ModuleType) and self_obj.__name__.startswith("torch._C._functorch")
+
+
 def classify(obj: Any) -> int:
     t = type(obj)
     cached = _type_cache.get(t)
@@ -275,6 +284,11 @@ def classify(obj: Any) -> int:
         if oid in _PURE:
             return kinds.PURE
         self_obj = getattr(obj, "__self__", None)
+        if _is_functorch_binding(obj, self_obj):
+            # functorch's interpreter stack (`_vmap_increment_nesting`, `_add_batch_dim`,
+            # ...): process-wide state that a graph node cannot carry (torch.vmap is traced
+            # as one node instead: polyfills_vmap.py).
+            return kinds.UNSUPPORTED
         if (
             _is_torch_namespace(obj)
             or is_a(self_obj, types.ModuleType)

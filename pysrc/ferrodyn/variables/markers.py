@@ -95,6 +95,13 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
 
     entries.append((polyfills.unsupported, _brk("unsupported in the trace", msg=True)))
     entries.append((polyfills.apply_in_graph, (kinds.MARKER_AUTOGRAD_APPLY, None)))
+    from .. import polyfills_vmap
+
+    entries.append((polyfills_vmap.vmap_in_graph, (kinds.MARKER_VMAP, None)))
+    functorch_vmap = sys.modules.get("torch._functorch.vmap")
+    if functorch_vmap is not None and getattr(functorch_vmap, "vmap_impl", None) is not None:
+        # Every torch.vmap / torch.func.vmap call goes through it.
+        entries.append((functorch_vmap.vmap_impl, (kinds.MARKER_INLINE, polyfills_vmap.vmap_impl)))
     entries.append((collections.namedtuple, (kinds.MARKER_NAMEDTUPLE, None)))
     entries.append(
         (polyfills_torch_function.disable_subclass_dispatch, (kinds.MARKER_TF_DISABLE, None))

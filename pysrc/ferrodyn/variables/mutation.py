@@ -218,7 +218,9 @@ def new_object_shell(cls: type, by_new: bool = False) -> Any:
         return base.__new__(cls)
     if type(cls) not in (type, abc.ABCMeta):
         raise Unsupported(f"constructing {cls.__qualname__}: it has a custom metaclass")
-    why = _plain_layout(cls)
+    # Instances may keep their attributes in `__slots__` only (pytree's TreeSpec): a store
+    # to a name without a slot then breaks on its own (`setattr_plain`).
+    why = _plain_layout(cls, need_dict=False)
     if why is not None:
         raise Unsupported(f"constructing {cls.__qualname__}: {why}")
     if not by_new and cls.__new__ is not object.__new__:

@@ -469,10 +469,14 @@ pub fn fold_call(
     kwargs: &Kwargs,
 ) -> TResult<Option<Value>> {
     let o = obj(v)?;
-    let f = o.obj.bind(tx.py);
+    let f = o.obj.bind(tx.py).clone();
     let Some((a, k)) = crate::interp::calls::all_constants(tx, args, kwargs) else {
         return Ok(None);
     };
+    if let Some(r) = crate::interp::dunder_ops::before_fold(tx, &f, args, kwargs)? {
+        return Ok(Some(r));
+    }
+    let f = &f;
     match f.call(a, Some(&k)) {
         Ok(r) => tx.realize(&r, None).map(Some),
         Err(e) => {
