@@ -22,7 +22,7 @@ from torch._subclasses.fake_tensor import (
 )
 
 from . import _deferred_dynamo, dynamic_shapes
-from .exc import Unsupported
+from .exc import SkipFrame, Unsupported
 from .variables import tensor_subclass
 
 
@@ -210,6 +210,13 @@ class GraphBuilder:
         `mark_dynamic` or automatic dynamic chose (`TensorVar.dynamic_dims` lists them and
         the strides that became symbolic, for the tensor guard to leave to the shape
         guard)."""
+        functorch = torch._C._functorch
+        if functorch.is_functorch_wrapped_tensor(tensor) or (
+            functorch.peek_interpreter_stack() is not None
+        ):
+            # Called inside torch.func.grad / vmap / jacrev (their wrapped tensors, or the
+            # transform's levels active): the frame runs eagerly, inside the transform.
+            raise SkipFrame("a tensor input inside a torch.func transform (vmap, grad, ...)")
         py_type = type(tensor)
         if py_type is not torch.Tensor and py_type is not torch.nn.Parameter:
             # A tensor subclass: the graph sees its data as a plain tensor, and the compiled

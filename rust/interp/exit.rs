@@ -87,6 +87,11 @@ pub fn from_pyerr(py: Python<'_>, err: PyErr, unsupported: &Bound<'_, PyAny>) ->
     if err.get_type(py).is_subclass(unsupported).unwrap_or(false) {
         return Exit::brk(err.value(py).to_string());
     }
+    if err.get_type(py).name().is_ok_and(|n| n == "SkipFrame") {
+        return Exit::Skip {
+            reason: err.value(py).to_string(),
+        };
+    }
     // A shape constraint the user gave (mark_dynamic ranges) that this call violates, or
     // a member access on an opaque object: errors the user sees, as with torch.compile.
     if err
