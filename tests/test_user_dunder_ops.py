@@ -269,3 +269,69 @@ def test_conversions_of_frame_objects_follow_their_state(name: str) -> None:
     assert_tree_equal(compiled(X, n), fn(X, n))
     n.v = 3  # unguarded state: the compiled call must run the dunder again
     assert_tree_equal(compiled(X, n), fn(X, n))
+
+
+INSTANCE_FLAG = {"on": True}
+
+
+class CheckingMeta(type):
+    def __instancecheck__(cls, obj: object) -> bool:
+        return INSTANCE_FLAG["on"]
+
+
+class Checked(metaclass=CheckingMeta):
+    pass
+
+
+def test_metaclass_instancecheck_in_python_is_asked_on_every_call() -> None:
+    def fn(x: torch.Tensor, p: Any) -> Any:
+        return x + 1, isinstance(p, Checked)
+
+    compiled = ferrodyn.compile(fn, backend="eager")
+    p = Plain()
+    try:
+        assert compiled(X, p)[1] is True
+        INSTANCE_FLAG["on"] = False
+        assert compiled(X, p)[1] is fn(X, p)[1] is False
+    finally:
+        INSTANCE_FLAG["on"] = True
+
+
+class Key:
+    def __init__(self, v: int) -> None:
+        self.v = v
+
+    def __hash__(self) -> int:
+        return self.v
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and other.v == self.v
+
+
+def test_dict_keyed_by_objects_with_python_hash_follows_their_state() -> None:
+    def fn(x: torch.Tensor, k: Key) -> Any:
+        d = {k: 1}
+        return x + 1, d.get(Key(3), 0)
+
+    k = Key(2)
+    compiled = ferrodyn.compile(fn, backend="eager")
+    assert compiled(X, k)[1] == fn(X, k)[1] == 0
+    k.v = 3
+    assert compiled(X, k)[1] == fn(X, k)[1] == 1
+
+
+def test_dict_update_from_pairs() -> None:
+    lin = torch.nn.Linear(3, 2)
+
+    def fn(x: torch.Tensor) -> Any:
+        d: dict[str, Any] = {}
+        d.update(lin.named_parameters())
+        d.update([("x", x)])
+        d.update((k + "_2", v) for k, v in [("w", 2)])
+        return sum(v.sum() for k, v in d.items() if k != "w_2") + d["w_2"]
+
+    expected = fn(X)
+    explained = ferrodyn.explain(fn)(X)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert_tree_equal(ferrodyn.compile(fn, backend="eager")(X), expected)
+    assert _torch_graphs(fn, X) == 1

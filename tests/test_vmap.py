@@ -214,10 +214,6 @@ def _jacrev_of_sin(t: torch.Tensor) -> torch.Tensor:
     return torch.func.jacrev(lambda a: a.sin())(t[0])
 
 
-def _cond(t: torch.Tensor) -> torch.Tensor:
-    return torch.cond(t.sum() > 0, lambda a: a + 1, lambda a: a - 1, (t,))
-
-
 def _scan_generic(t: torch.Tensor) -> torch.Tensor:
     from torch._higher_order_ops.associative_scan import associative_scan
 
@@ -225,7 +221,7 @@ def _scan_generic(t: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    "fn", [_grad_of_square_sum, _jacrev_of_sin, _cond, _scan_generic], ids=lambda f: f.__name__
+    "fn", [_grad_of_square_sum, _jacrev_of_sin, _scan_generic], ids=lambda f: f.__name__
 )
 @pytest.mark.parametrize("backend", ["eager", "aot_eager"])
 def test_other_functorch_transforms_give_eagers_values(fn: Any, backend: str) -> None:

@@ -153,6 +153,9 @@ pub fn call_builtin<'py>(
         };
         let cls = class_operand(tx, cls)
             .ok_or_else(|| Exit::brk("isinstance() with a non-constant class"))?;
+        if let Some(why) = user_instance_check(&cls) {
+            return Err(Exit::brk(why));
+        }
         let r = if is(&b.isinstance) {
             let ty = crate::interp::families::python_type(tx, v)?;
             ty.cast::<pyo3::types::PyType>()
@@ -678,4 +681,34 @@ fn class_operand<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> 
         }
         _ => tx.as_python_constant(v),
     }
+}
+
+/// A class (or one in a tuple of classes) whose metaclass answers `isinstance`/`issubclass`
+/// with its own Python `__instancecheck__`/`__subclasscheck__` (user code, whose answer can
+/// change between calls), other than the standard library's `abc`/`typing` ones: the reason
+/// to break. None: the check runs no user code.
+fn user_instance_check(cls: &Bound<'_, PyAny>) -> Option<String> {
+    if let Ok(t) = cls.cast::<PyTuple>() {
+        return t.iter().find_map(|c| user_instance_check(&c));
+    }
+    let meta = cls.get_type();
+    for name in ["__instancecheck__", "__subclasscheck__"] {
+        let Some(raw) = super::calls::class_raw_attr(&meta, name) else {
+            continue;
+        };
+        if !raw.is_instance_of::<pyo3::types::PyFunction>() {
+            continue;
+        }
+        let module = raw
+            .getattr("__module__")
+            .ok()
+            .and_then(|m| m.extract::<String>().ok())
+            .unwrap_or_default();
+        if module != "abc" && module != "typing" {
+            return Some(format!(
+                "isinstance() against a class whose metaclass defines {name} in Python"
+            ));
+        }
+    }
+    None
 }

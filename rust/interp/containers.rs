@@ -233,10 +233,24 @@ pub fn call_container_method(
                 ("get", [k, default]) => Ok(lookup(tx, k)?.unwrap_or_else(|| default.clone())),
                 ("copy", []) => Ok(Value::new_dict_from(d.snapshot(py))),
                 ("update", [other]) => {
-                    let Value::Dict(o) = other else {
-                        return Err(Exit::brk("dict.update with a non-dict"));
+                    let pairs: Vec<_> = match other {
+                        Value::Dict(o) => o.snapshot(py),
+                        Value::List(_) | Value::Tuple(_) | Value::Iter(_) | Value::Generator(_) => {
+                            // An iterable of (key, value) pairs (`d.update(m.named_parameters())`).
+                            let mut pairs = Vec::new();
+                            for item in super::iter::unpack(tx, other)? {
+                                let kv = super::iter::unpack(tx, &item)?;
+                                let [k, v] = kv.as_slice() else {
+                                    return Err(Exit::brk(
+                                        "dict.update with an item that is not a pair",
+                                    ));
+                                };
+                                pairs.push((dict_key_const(tx, k)?, v.clone()));
+                            }
+                            pairs
+                        }
+                        _ => return Err(Exit::brk("dict.update with a non-dict")),
                     };
-                    let pairs: Vec<_> = o.snapshot(py);
                     for (k, v) in pairs {
                         dict_set(tx, d, k, v);
                     }

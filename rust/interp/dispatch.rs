@@ -915,6 +915,13 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
 
 /// The hashable constant key for a dict entry.
 pub fn dict_key_const(tx: &Tracer<'_>, k: &Value) -> TResult<Py<PyAny>> {
+    if super::dunder_ops::hashes_by_dunder(tx, k) {
+        // Hashing it would run its Python `__hash__` (and lookups its `__eq__`) now, once,
+        // as torch.compile refuses too.
+        return Err(Exit::brk(
+            "a dict key whose class defines __hash__ or __eq__ in Python",
+        ));
+    }
     let c = tx
         .as_python_constant(k)
         .ok_or_else(|| Exit::brk("a dict key that is not a constant"))?;

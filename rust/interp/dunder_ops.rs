@@ -415,6 +415,21 @@ const INERT_DUNDERS: [&str; 16] = [
     "__torch_function__",
 ];
 
+/// Whether `v` is a user object whose class defines `__hash__` or `__eq__` in Python (using it
+/// as a dict key runs them).
+pub fn hashes_by_dunder(tx: &Tracer<'_>, v: &Value) -> bool {
+    let Value::Object(o) = v else {
+        return false;
+    };
+    if o.kind != KIND_OBJECT {
+        return false;
+    }
+    let ty = o.obj.bind(tx.py).get_type();
+    plain_object_class(&ty)
+        && (matches!(slot(&ty, "__hash__"), Slot::Python)
+            || matches!(slot(&ty, "__eq__"), Slot::Python))
+}
+
 /// Standard-library modules whose classes' dunders run no user code (Enum and Flag members,
 /// ABCs).
 const STDLIB_PURE_MODULES: [&str; 5] = [
