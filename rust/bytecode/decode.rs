@@ -165,6 +165,62 @@ pub(crate) fn jump_target_offset(kind: JumpKind, next: u32, arg: u32) -> Option<
     }
 }
 
+impl Decoded {
+    /// Rewrites 3.13's two-slot superinstructions (`LOAD_FAST_LOAD_FAST`,
+    /// `STORE_FAST_LOAD_FAST`, `STORE_FAST_STORE_FAST`, both slots packed in four bits each)
+    /// as the two single-slot instructions they stand for, in the order CPython runs them.
+    /// The pair keeps the original's offsets and location (so handlers and source lines are
+    /// unchanged), jumps to the original land on the first of the pair, and `index_at`
+    /// answers the first. For the tracer: every analysis and rewrite of local slots
+    /// (liveness, continuation slot remapping, unpacking into locals) then sees one slot per
+    /// instruction, and continuations may renumber slots past 15. The result no longer
+    /// reproduces `co_code` byte for byte (it assembles to equivalent code).
+    pub fn split_superinstructions(&mut self) {
+        use Opcode::*;
+        let pair = |op: Opcode| match op {
+            LOAD_FAST_LOAD_FAST => Some((LOAD_FAST, LOAD_FAST)),
+            STORE_FAST_LOAD_FAST => Some((STORE_FAST, LOAD_FAST)),
+            STORE_FAST_STORE_FAST => Some((STORE_FAST, STORE_FAST)),
+            _ => None,
+        };
+        if !self.instructions.iter().any(|i| pair(i.op).is_some()) {
+            return;
+        }
+        // New index of each old instruction (the first of a pair).
+        let mut new_index = Vec::with_capacity(self.instructions.len());
+        let mut out = Vec::with_capacity(self.instructions.len() + 8);
+        for ins in &self.instructions {
+            new_index.push(out.len() as u32);
+            match pair(ins.op) {
+                Some((first, second)) => {
+                    out.push(Instruction {
+                        op: first,
+                        arg: ins.arg >> 4,
+                        ..*ins
+                    });
+                    out.push(Instruction {
+                        op: second,
+                        arg: ins.arg & 15,
+                        ..*ins
+                    });
+                }
+                None => out.push(*ins),
+            }
+        }
+        for ins in &mut out {
+            if let Some(t) = ins.target.as_mut() {
+                *t = new_index.get(*t as usize).copied().unwrap_or(*t);
+            }
+        }
+        for u in &mut self.unit_index {
+            if *u != NO_INDEX {
+                *u = new_index.get(*u as usize).copied().unwrap_or(NO_INDEX);
+            }
+        }
+        self.instructions = out;
+    }
+}
+
 /// Decodes bytecode of `PyVersion::CURRENT` (the linked interpreter's).
 pub fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
     decode_for(PyVersion::CURRENT, code)
