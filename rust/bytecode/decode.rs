@@ -508,6 +508,41 @@ mod tests {
         );
     }
 
+    /// 3.13's two-slot superinstructions become two single-slot instructions each; jumps
+    /// and `index_at` follow the first of a pair.
+    #[test]
+    fn splits_3_13_superinstructions() {
+        // RESUME; LOAD_FAST_LOAD_FAST (1, 2); STORE_FAST_STORE_FAST (3, 4);
+        // JUMP_BACKWARD (one cache unit) to the LOAD_FAST_LOAD_FAST; RETURN_VALUE.
+        let bytes = [149, 0, 88, 0x12, 112, 0x34, 77, 4, 0, 0, 36, 0];
+        let mut d = decode_for(PyVersion::V3_13, &code(&bytes)).unwrap();
+        assert_eq!(d.instructions[3].target, Some(1));
+        d.split_superinstructions();
+        let ops: Vec<(Opcode, u32)> = d.instructions.iter().map(|i| (i.op, i.arg)).collect();
+        assert_eq!(
+            ops,
+            vec![
+                (Opcode::RESUME, 0),
+                (Opcode::LOAD_FAST, 1),
+                (Opcode::LOAD_FAST, 2),
+                (Opcode::STORE_FAST, 3),
+                (Opcode::STORE_FAST, 4),
+                (Opcode::JUMP_BACKWARD, 4),
+                (Opcode::RETURN_VALUE, 0),
+            ]
+        );
+        assert_eq!(d.instructions[5].target, Some(1));
+        assert_eq!(d.instructions[2].offset, 2);
+        assert_eq!(
+            [2, 4, 6, 10].map(|o| d.index_at(o)),
+            [Some(1), Some(3), Some(5), Some(6)]
+        );
+        // Code without superinstructions is left as it is.
+        let mut plain = decode_for(PyVersion::V3_13, &code(&[149, 0, 36, 0])).unwrap();
+        plain.split_superinstructions();
+        assert_eq!(plain.instructions.len(), 2);
+    }
+
     /// Random byte strings must never panic.
     #[test]
     fn fuzz_no_panic() {

@@ -507,7 +507,8 @@ pub fn generator_throw(
     }
 }
 
-/// `gen.close()`: GeneratorExit at the paused `yield`; its `finally` blocks run.
+/// `gen.close()`: GeneratorExit at the paused `yield`; its `finally` blocks run. From 3.13
+/// it returns what the generator returned, if it returned on GeneratorExit (else None).
 pub fn generator_close(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Value> {
     let py = tx.py;
     let started = g.frame.borrow().as_ref().map(|f| f.ip > 0);
@@ -527,6 +528,13 @@ pub fn generator_close(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Value> {
             "RuntimeError",
             "generator ignored GeneratorExit",
         )),
+        Err(Exit::Observed { exc, .. })
+            if crate::bytecode::PyVersion::CURRENT >= crate::bytecode::PyVersion::V3_13
+                && is_stop_iteration(py, &exc) =>
+        {
+            let returned = exc.args.borrow().first().cloned();
+            Ok(returned.unwrap_or_else(|| Value::none(py)))
+        }
         Err(Exit::Observed { exc, .. })
             if is_stop_iteration(py, &exc) || is_generator_exit(py, &exc) =>
         {
