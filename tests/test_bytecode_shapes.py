@@ -161,3 +161,49 @@ def test_generator_close_returns_like_eager() -> None:
         return x + 1, it.close()
 
     run(fn, torch.randn(2))
+
+
+def _throw_scenarios(x: torch.Tensor) -> Any:
+    log: list = []
+
+    def inner(tag: str) -> Any:
+        try:
+            yield 1
+        except ValueError:
+            log.append(f"{tag} inner caught")
+            yield 10
+        except KeyError:
+            log.append(f"{tag} inner returns")
+            return 7
+        finally:
+            log.append(f"{tag} inner finally")
+        return 5
+
+    def outer(tag: str) -> Any:
+        try:
+            r = yield from inner(tag)
+        except TypeError:
+            log.append(f"{tag} outer caught")
+            r = -1
+        log.append(r)
+        yield r * 2
+
+    caught = outer("a")
+    first = next(caught)
+    resumed = caught.throw(ValueError("v"))
+    after = next(caught)
+    returned = outer("b")
+    next(returned)
+    finished = returned.throw(KeyError("k"))
+    passed = outer("c")
+    next(passed)
+    through = passed.throw(TypeError("t"))
+    closed = outer("d")
+    next(closed)
+    closed.close()
+    return x + first + resumed + after + finished + through, log
+
+
+def test_throw_into_a_traced_yield_from_reaches_the_delegate() -> None:
+    cnt = run(_throw_scenarios, torch.zeros(2))
+    assert cnt.frame_count == 1
