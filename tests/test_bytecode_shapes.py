@@ -207,3 +207,25 @@ def _throw_scenarios(x: torch.Tensor) -> Any:
 def test_throw_into_a_traced_yield_from_reaches_the_delegate() -> None:
     cnt = run(_throw_scenarios, torch.zeros(2))
     assert cnt.frame_count == 1
+
+
+def test_throw_into_a_plain_yield_inside_an_except_block() -> None:
+    # 3.13 flags a yield inside `except` in its RESUME's argument: not a `yield from`.
+    def fn(x: torch.Tensor) -> Any:
+        log: list = []
+
+        def g() -> Any:
+            try:
+                raise KeyError("k")
+            except KeyError:
+                try:
+                    yield 1
+                except ValueError:
+                    log.append("caught")
+                    yield 2
+
+        it = g()
+        next(it)
+        return x + it.throw(ValueError("v")), log
+
+    run(fn, torch.zeros(2))

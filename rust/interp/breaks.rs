@@ -278,9 +278,9 @@ pub fn skips_frame(decoded: &crate::bytecode::Decoded, index: usize, reason: &st
 /// 3.12 inlines comprehensions (PEP 709): from `start`, `LOAD_FAST_AND_CLEAR` of each of its
 /// n variables, `SWAP n+1`, an empty `BUILD_LIST`/`BUILD_SET`/`BUILD_MAP`, `SWAP 2`, the
 /// `FOR_ITER` loop to its `END_FOR` (3.13: and a `POP_TOP`), then `SWAP n+1` and n
-/// `STORE_FAST`s restoring the
-/// variables. Returns the last of those stores: the stack then holds the built container
-/// where the iterator was. None: not such a comprehension's start.
+/// `STORE_FAST`s restoring the variables. Returns the last of those stores: the stack then
+/// holds the built container where the iterator was. None: not such a comprehension's
+/// start.
 pub fn comprehension_end(decoded: &crate::bytecode::Decoded, start: usize) -> Option<usize> {
     use Opcode::*;
     let ins = &decoded.instructions;

@@ -543,11 +543,12 @@ enum Delegated {
 }
 
 /// The delegate of a generator paused inside `yield from` (as CPython's `_PyGen_yf` finds
-/// it: the instruction after the paused YIELD_VALUE is a RESUME whose argument is 2 or 3;
-/// the delegate lies below the placeholder for the value sent).
+/// it: the instruction after the paused YIELD_VALUE is a RESUME whose location, its
+/// argument's low two bits, is 2 or 3 (3.13 flags a yield inside `except` in bit 2); the
+/// delegate lies below the placeholder for the value sent).
 fn yield_from_delegate(frame: &crate::interp::frame::Frame) -> Option<Value> {
     let next = frame.spec.decoded.instructions.get(frame.ip)?;
-    if frame.ip == 0 || next.op != Opcode::RESUME || next.arg < 2 {
+    if frame.ip == 0 || next.op != Opcode::RESUME || next.arg & 3 < 2 {
         return None;
     }
     frame.peek(2).cloned()
