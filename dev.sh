@@ -7,9 +7,9 @@
 #   ./dev.sh plan    print what setup would install, and why, without doing it
 #   ./dev.sh install create or repair the venv only (no extension build)
 #
-# The base interpreter is $PYTHON (default python3.11, else python3), CPython 3.11 or 3.12.
+# The base interpreter is $PYTHON (default python3.11, else python3), CPython 3.11, 3.12 or 3.13.
 # The venv lives at $FERRODYN_VENV (default one per version: ~/.cache/ferrodyn-venv for 3.11,
-# ~/.cache/ferrodyn-venv-3.12 for 3.12) and is reused when it is complete and built for the
+# ~/.cache/ferrodyn-venv-<version> for 3.12 and 3.13) and is reused when it is complete and built for the
 # current pins. What to install is decided from a stamp file in the
 # venv holding a hash of the pins (ci/requirements.txt), pyproject.toml and the interpreter
 # version; the stamp is written only after a successful install, so a half-built venv or one
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 REQUIREMENTS=ci/requirements.txt
-SUPPORTED_PYS="3.11 3.12"
+SUPPORTED_PYS="3.11 3.12 3.13"
 # Set by check_python: the base interpreter, its version, the venv and its install stamp.
 PY_BASE=""
 PY_VER=""
@@ -34,7 +34,7 @@ usage: ./dev.sh {demo|test|lint|bench|plan|install}
   bench  install, then run the pytest-benchmark suite
   plan   print what setup would do to the venv, and why, without doing it
   install  create or repair the venv only (no extension build)
-environment: PYTHON (base interpreter, CPython 3.11 or 3.12; default python3.11, else python3)
+environment: PYTHON (base interpreter, CPython 3.11, 3.12 or 3.13; default python3.11, else python3)
              FERRODYN_VENV (venv path; default ~/.cache/ferrodyn-venv for 3.11,
              ~/.cache/ferrodyn-venv-<version> otherwise)
 EOF
@@ -63,12 +63,12 @@ base_python() {
 
 check_python() {
     local py ver
-    py="$(base_python)" || die "no Python interpreter '${PYTHON:-python3.11}' found: ferrodyn needs CPython 3.11 or 3.12 (set PYTHON=/path/to/python3.11)"
+    py="$(base_python)" || die "no Python interpreter '${PYTHON:-python3.11}' found: ferrodyn needs CPython 3.11, 3.12 or 3.13 (set PYTHON=/path/to/python3.11)"
     ver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
-        || die "'$py' does not run; ferrodyn needs CPython 3.11 or 3.12 (set PYTHON=...)"
+        || die "'$py' does not run; ferrodyn needs CPython 3.11, 3.12 or 3.13 (set PYTHON=...)"
     case " $SUPPORTED_PYS " in
         *" $ver "*) ;;
-        *) die "'$py' is Python $ver, but ferrodyn supports CPython 3.11 and 3.12 only (set PYTHON=/path/to/python3.11)" ;;
+        *) die "'$py' is Python $ver, but ferrodyn supports CPython 3.11, 3.12 and 3.13 only (set PYTHON=/path/to/python3.11)" ;;
     esac
     PY_BASE="$py"
     PY_VER="$ver"

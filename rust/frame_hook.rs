@@ -36,10 +36,9 @@ use crate::spec_cache::{
 };
 
 /// Whether this build can install the hook: `InterpreterFrame` mirrors the frame layout of
-/// 3.11 and of 3.12 (3.13 reorders and renames its fields again), so a build against another
-/// interpreter never installs it and frames run natively. Such builds exist only for the
-/// bytecode layer's tests; the Python package refuses to import there.
-pub const SUPPORTED: bool = cfg!(not(Py_3_13));
+/// 3.11, 3.12 and 3.13 (3.13 keeps 3.12's layout, with `f_code` renamed `f_executable` and
+/// `prev_instr` `instr_ptr`). A build against a later interpreter must not install it.
+pub const SUPPORTED: bool = cfg!(not(Py_3_14));
 
 /// CPython 3.11's `_PyInterpreterFrame` (Include/internal/pycore_frame.h), the fields read.
 #[cfg(not(Py_3_12))]
@@ -60,7 +59,9 @@ pub struct InterpreterFrame {
 }
 
 /// CPython 3.12's `_PyInterpreterFrame`: the code first, the function renamed `f_funcobj`
-/// (read here as `f_func`), `return_offset` instead of `is_entry`.
+/// (read here as `f_func`), `return_offset` instead of `is_entry`. 3.13's has the same
+/// fields at the same offsets; only `f_code` (`f_executable`, a code object for every
+/// frame the hook sees, checked before use) and `prev_instr` (`instr_ptr`) are renamed.
 #[cfg(Py_3_12)]
 #[repr(C)]
 pub struct InterpreterFrame {

@@ -50,7 +50,8 @@ pub struct CodeSpec {
 
 impl CodeSpec {
     fn read(code: &Bound<'_, PyAny>) -> PyResult<CodeSpec> {
-        let decoded = decode_code_object(code)?;
+        let mut decoded = decode_code_object(code)?;
+        decoded.split_superinstructions();
         let strs = |attr: &str| -> PyResult<Vec<String>> { code.getattr(attr)?.extract() };
         let varnames = strs("co_varnames")?;
         let cellvars = strs("co_cellvars")?;

@@ -1,4 +1,4 @@
-"""On a CPython other than 3.11 and 3.12, `import ferrodyn` says which versions it supports
+"""On a CPython other than 3.11, 3.12 and 3.13, `import ferrodyn` says which versions it supports
 (issue 14: the Rust extension is built for those only)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ PYSRC = Path(__file__).resolve().parents[1] / "pysrc"
 def _interpreters() -> list[str]:
     """Real interpreters of other versions on this machine (pyenv's, or on PATH; not shims)."""
     found = []
-    for v in ("3.13", "3.10"):
+    for v in ("3.14", "3.10"):
         pyenv = sorted(Path.home().glob(f".pyenv/versions/{v}.*/bin/python"))
         path = str(pyenv[-1]) if pyenv else shutil.which(f"python{v}")
         if path is not None and "shims" not in path:
@@ -36,8 +36,8 @@ def test_import_on_another_version_names_the_supported_one(python: str | None) -
         timeout=120,
     )
     assert r.returncode != 0
-    assert "ferrodyn supports CPython 3.11 and 3.12 only" in r.stderr, r.stderr
+    assert "ferrodyn supports CPython 3.11, 3.12 and 3.13 only" in r.stderr, r.stderr
 
 
 def test_this_interpreter_is_the_supported_one() -> None:
-    assert sys.version_info[:2] in ((3, 11), (3, 12))
+    assert sys.version_info[:2] in ((3, 11), (3, 12), (3, 13))

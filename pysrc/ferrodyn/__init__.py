@@ -15,11 +15,11 @@ import sys as _sys
 try:
     from . import _core
 except ImportError as _e:  # the extension is built per CPython version
-    if _sys.version_info[:2] not in ((3, 11), (3, 12)):
+    if _sys.version_info[:2] not in ((3, 11), (3, 12), (3, 13)):
         raise ImportError(
-            "ferrodyn supports CPython 3.11 and 3.12 only (its Rust extension is built for "
-            f"them); this is Python {_sys.version_info[0]}.{_sys.version_info[1]}. Use a 3.11 "
-            "or 3.12 interpreter, or torch.compile on this one."
+            "ferrodyn supports CPython 3.11, 3.12 and 3.13 only (its Rust extension is built "
+            f"for them); this is Python {_sys.version_info[0]}.{_sys.version_info[1]}. Use a "
+            "3.11, 3.12 or 3.13 interpreter, or torch.compile on this one."
         ) from _e
     raise
 

@@ -34,7 +34,7 @@ __all__ = ["OptimizedModule", "compile", "reset"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SUPPORTED_PYTHON = ((3, 11), (3, 12))
+SUPPORTED_PYTHON = ((3, 11), (3, 12), (3, 13))
 _warned: set[str] = set()
 
 # Guards read tensor metadata natively once this has run (see DESIGN.md §4); idempotent.
@@ -394,7 +394,7 @@ def compile(
     if sys.version_info[:2] not in SUPPORTED_PYTHON:
         _warn_once(
             "python",
-            "ferrodyn supports CPython 3.11 and 3.12 bytecode "
+            "ferrodyn supports CPython 3.11, 3.12 and 3.13 bytecode "
             f"only; this is {sys.version_info[0]}.{sys.version_info[1]}, so compiled "
             "functions and modules run eagerly",
             UnsupportedPythonWarning,

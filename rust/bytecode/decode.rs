@@ -165,6 +165,62 @@ pub(crate) fn jump_target_offset(kind: JumpKind, next: u32, arg: u32) -> Option<
     }
 }
 
+impl Decoded {
+    /// Rewrites 3.13's two-slot superinstructions (`LOAD_FAST_LOAD_FAST`,
+    /// `STORE_FAST_LOAD_FAST`, `STORE_FAST_STORE_FAST`, both slots packed in four bits each)
+    /// as the two single-slot instructions they stand for, in the order CPython runs them.
+    /// The pair keeps the original's offsets and location (so handlers and source lines are
+    /// unchanged), jumps to the original land on the first of the pair, and `index_at`
+    /// answers the first. For the tracer: every analysis and rewrite of local slots
+    /// (liveness, continuation slot remapping, unpacking into locals) then sees one slot per
+    /// instruction, and continuations may renumber slots past 15. The result no longer
+    /// reproduces `co_code` byte for byte (it assembles to equivalent code).
+    pub fn split_superinstructions(&mut self) {
+        use Opcode::*;
+        let pair = |op: Opcode| match op {
+            LOAD_FAST_LOAD_FAST => Some((LOAD_FAST, LOAD_FAST)),
+            STORE_FAST_LOAD_FAST => Some((STORE_FAST, LOAD_FAST)),
+            STORE_FAST_STORE_FAST => Some((STORE_FAST, STORE_FAST)),
+            _ => None,
+        };
+        if !self.instructions.iter().any(|i| pair(i.op).is_some()) {
+            return;
+        }
+        // New index of each old instruction (the first of a pair).
+        let mut new_index = Vec::with_capacity(self.instructions.len());
+        let mut out = Vec::with_capacity(self.instructions.len() + 8);
+        for ins in &self.instructions {
+            new_index.push(out.len() as u32);
+            match pair(ins.op) {
+                Some((first, second)) => {
+                    out.push(Instruction {
+                        op: first,
+                        arg: ins.arg >> 4,
+                        ..*ins
+                    });
+                    out.push(Instruction {
+                        op: second,
+                        arg: ins.arg & 15,
+                        ..*ins
+                    });
+                }
+                None => out.push(*ins),
+            }
+        }
+        for ins in &mut out {
+            if let Some(t) = ins.target.as_mut() {
+                *t = new_index.get(*t as usize).copied().unwrap_or(*t);
+            }
+        }
+        for u in &mut self.unit_index {
+            if *u != NO_INDEX {
+                *u = new_index.get(*u as usize).copied().unwrap_or(NO_INDEX);
+            }
+        }
+        self.instructions = out;
+    }
+}
+
 /// Decodes bytecode of `PyVersion::CURRENT` (the linked interpreter's).
 pub fn decode(code: &CodeBytes) -> Result<Decoded, DecodeError> {
     decode_for(PyVersion::CURRENT, code)
@@ -450,6 +506,41 @@ mod tests {
                 op: INSTRUMENTED_CALL
             }
         );
+    }
+
+    /// 3.13's two-slot superinstructions become two single-slot instructions each; jumps
+    /// and `index_at` follow the first of a pair.
+    #[test]
+    fn splits_3_13_superinstructions() {
+        // RESUME; LOAD_FAST_LOAD_FAST (1, 2); STORE_FAST_STORE_FAST (3, 4);
+        // JUMP_BACKWARD (one cache unit) to the LOAD_FAST_LOAD_FAST; RETURN_VALUE.
+        let bytes = [149, 0, 88, 0x12, 112, 0x34, 77, 4, 0, 0, 36, 0];
+        let mut d = decode_for(PyVersion::V3_13, &code(&bytes)).unwrap();
+        assert_eq!(d.instructions[3].target, Some(1));
+        d.split_superinstructions();
+        let ops: Vec<(Opcode, u32)> = d.instructions.iter().map(|i| (i.op, i.arg)).collect();
+        assert_eq!(
+            ops,
+            vec![
+                (Opcode::RESUME, 0),
+                (Opcode::LOAD_FAST, 1),
+                (Opcode::LOAD_FAST, 2),
+                (Opcode::STORE_FAST, 3),
+                (Opcode::STORE_FAST, 4),
+                (Opcode::JUMP_BACKWARD, 4),
+                (Opcode::RETURN_VALUE, 0),
+            ]
+        );
+        assert_eq!(d.instructions[5].target, Some(1));
+        assert_eq!(d.instructions[2].offset, 2);
+        assert_eq!(
+            [2, 4, 6, 10].map(|o| d.index_at(o)),
+            [Some(1), Some(3), Some(5), Some(6)]
+        );
+        // Code without superinstructions is left as it is.
+        let mut plain = decode_for(PyVersion::V3_13, &code(&[149, 0, 36, 0])).unwrap();
+        plain.split_superinstructions();
+        assert_eq!(plain.instructions.len(), 2);
     }
 
     /// Random byte strings must never panic.

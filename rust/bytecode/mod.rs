@@ -1,5 +1,5 @@
 //! Decoding and assembling CPython code objects of 3.11, 3.12 and 3.13 (the tracer itself
-//! runs 3.11 and 3.12 bytecode).
+//! runs all three).
 //!
 //! Versions: each version's opcode table is written once, as rows
 //! `NAME = byte, inline caches, arg/noarg, jump kind` in `opcodes_3_11.rs`,

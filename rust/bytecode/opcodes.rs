@@ -13,7 +13,7 @@
 //! stack-depth code take the version (from `Decoded::version` or an explicit argument) and
 //! ask its table. The convenience methods on `Opcode` itself (`from_u8`, `cache_entries`,
 //! ...) answer for `PyVersion::CURRENT`, the version of the interpreter this build links
-//! (chosen at compile time from pyo3's `Py_3_12` / `Py_3_13` cfgs); the tracer is 3.11-only.
+//! (chosen at compile time from pyo3's `Py_3_12` / `Py_3_13` cfgs).
 //! Adding a version: a `PyVersion` variant, a rows file, new names in `opcodes!`, its stack
 //! effects in `stack_effect.rs`, and the control-flow facts below if they change.
 
@@ -55,7 +55,7 @@ pub enum PyVersion {
 }
 
 impl PyVersion {
-    /// The version of the interpreter this build links (the tracer itself targets 3.11).
+    /// The version of the interpreter this build links.
     #[cfg(not(Py_3_12))]
     pub const CURRENT: PyVersion = PyVersion::V3_11;
     #[cfg(all(Py_3_12, not(Py_3_13)))]

@@ -39,7 +39,7 @@ pub struct Redirect {
     pub at: usize,
     /// Instruction `at` is a method load (`is_method_load`) run as `PUSH_NULL; SWAP 2;
     /// LOAD_ATTR` (the same call, but its stack layout, NULL then the attribute, no longer
-    /// depends on the value).
+    /// depends on the value; 3.13: `LOAD_ATTR; PUSH_NULL`, the attribute then NULL).
     pub method_as_attr: bool,
     pub jump: Option<Exit>,
     pub fall_at: usize,
@@ -117,10 +117,22 @@ pub fn is_method_load(version: PyVersion, op: Opcode, arg: u32) -> bool {
     }
 }
 
-/// Whether the jump of `op` lands on an END_FOR that it skips (3.12's FOR_ITER: the
-/// exhausted branch pops the iterator and continues after the END_FOR at its target).
-pub fn jump_skips_end_for(version: PyVersion, op: Opcode) -> bool {
-    op == Opcode::FOR_ITER && version == PyVersion::V3_12
+/// How many instructions at its target the jump of `op` skips: 3.12's exhausted FOR_ITER
+/// pops the iterator and continues after the END_FOR at its target; 3.13's after the
+/// END_FOR and the POP_TOP that follows it.
+pub fn jump_skips_end_for(version: PyVersion, op: Opcode) -> usize {
+    match (op, version) {
+        (Opcode::FOR_ITER, PyVersion::V3_12) => 1,
+        (Opcode::FOR_ITER, PyVersion::V3_13) => 2,
+        _ => 0,
+    }
+}
+
+/// Whether a method load pushes the attribute first and NULL (or the receiver) after it
+/// (3.13), rather than NULL first (3.11, 3.12). The same order holds for `LOAD_GLOBAL`'s
+/// NULL and for the callable and `self`-or-NULL below a call's arguments.
+pub fn null_after_callable(version: PyVersion) -> bool {
+    version >= PyVersion::V3_13
 }
 
 /// Build a continuation. `orig_varnames` are the original `co_varnames`.
@@ -220,16 +232,21 @@ pub fn build_continuation(
             r.method_as_attr && r.at == i && is_method_load(version, orig[i].op, orig[i].arg)
         })
     };
-    // A redirected FOR_ITER jump of 3.12 lands on an END_FOR placed before its postlude.
-    let end_for_first = spec.redirect.as_ref().is_some_and(|r| {
-        r.jump.is_some()
-            && orig
-                .get(r.at)
-                .is_some_and(|a| jump_skips_end_for(version, a.op))
-    });
+    // A redirected FOR_ITER jump of 3.12 lands on an END_FOR placed before its postlude
+    // (3.13: END_FOR and POP_TOP), which it skips as it would skip the original ones.
+    let end_for_first = match &spec.redirect {
+        Some(r) if r.jump.is_some() => orig
+            .get(r.at)
+            .map_or(0, |a| jump_skips_end_for(version, a.op)),
+        _ => 0,
+    };
+    // A method load split as an attribute load: `PUSH_NULL; SWAP 2; LOAD_ATTR` (NULL below
+    // the attribute), or on 3.13 `LOAD_ATTR; PUSH_NULL` (NULL above it).
+    let null_after = null_after_callable(version);
+    let attr_len = if null_after { 2 } else { 3 };
     for (i, _) in orig.iter().enumerate() {
         index_map[i] = pos;
-        pos += if as_attr(i) { 3 } else { 1 };
+        pos += if as_attr(i) { attr_len } else { 1 };
         if let Some(r) = &spec.redirect {
             if r.fall_at == i {
                 pos += postlude_len(&r.fall);
@@ -254,25 +271,37 @@ pub fn build_continuation(
             (_, Some(t)) => fixups.push((here, t)),
             _ => {}
         }
+        let mut null_after_attr = None;
         if as_attr(i) {
             let mut null = a;
             null.op = Opcode::PUSH_NULL;
             null.arg = 0;
-            let mut swap = a;
+            null.target = None;
+            let mut swap = null;
             swap.op = Opcode::SWAP;
             swap.arg = 2;
             a.op = Opcode::LOAD_ATTR;
             if version != PyVersion::V3_11 {
                 a.arg &= !1; // the plain attribute (the low bit asks for a method)
             }
-            out.push(null);
-            out.push(swap);
+            if null_after {
+                null_after_attr = Some(null);
+            } else {
+                out.push(null);
+                out.push(swap);
+            }
         }
         out.push(a);
+        out.extend(null_after_attr);
         if let Some(r) = &spec.redirect {
             if r.fall_at == i {
                 let bound = to_new(&r.fall.bound);
-                emit_postlude(&mut out, &r.fall, &bound, post_base, args_slot, a.location);
+                let post = Postlude {
+                    post_base,
+                    args_slot,
+                    null_after,
+                };
+                emit_postlude(&mut out, &r.fall, &bound, &post, a.location);
             }
         }
     }
@@ -284,11 +313,19 @@ pub fn build_continuation(
     }) = &spec.redirect
     {
         let l = out.last().map(|i| i.location).unwrap_or(loc);
-        if end_for_first {
+        if end_for_first > 0 {
             out.push(ins(Opcode::END_FOR, 0, l));
         }
+        if end_for_first > 1 {
+            out.push(ins(Opcode::POP_TOP, 0, l));
+        }
         let bound = to_new(&jump.bound);
-        emit_postlude(&mut out, jump, &bound, post_base, args_slot, l);
+        let post = Postlude {
+            post_base,
+            args_slot,
+            null_after,
+        };
+        emit_postlude(&mut out, jump, &bound, &post, l);
     }
     out[jump_at].target = Some(index_map[spec.start]);
     let code = assemble(&out, spec.decoded.first_line)?;
@@ -315,16 +352,18 @@ fn postlude_len(e: &Exit) -> usize {
     e.stack.len() + values + n_bound + 7
 }
 
-/// Postlude: save the stack (NULLs land in their scratch slot, leaving it unbound), then
-/// call the continuation with (stack values..., bound locals...) and return its result.
-fn emit_postlude(
-    out: &mut Vec<AsmInstr>,
-    e: &Exit,
-    bound: &[usize],
+/// Where a postlude keeps its scratch values, and the version's call layout.
+struct Postlude {
     post_base: usize,
     args_slot: usize,
-    loc: Location,
-) {
+    /// 3.13: `CALL_FUNCTION_EX` wants the callable below the NULL.
+    null_after: bool,
+}
+
+/// Postlude: save the stack (NULLs land in their scratch slot, leaving it unbound), then
+/// call the continuation with (stack values..., bound locals...) and return its result.
+fn emit_postlude(out: &mut Vec<AsmInstr>, e: &Exit, bound: &[usize], p: &Postlude, loc: Location) {
+    let (post_base, args_slot) = (p.post_base, p.args_slot);
     for i in (0..e.stack.len()).rev() {
         out.push(ins(Opcode::STORE_FAST, (post_base + i) as u32, loc));
     }
@@ -341,8 +380,13 @@ fn emit_postlude(
     }
     out.push(ins(Opcode::BUILD_TUPLE, count, loc));
     out.push(ins(Opcode::STORE_FAST, args_slot as u32, loc));
-    out.push(ins(Opcode::PUSH_NULL, 0, loc));
-    out.push(ins(Opcode::LOAD_CONST, e.callee_const, loc));
+    if p.null_after {
+        out.push(ins(Opcode::LOAD_CONST, e.callee_const, loc));
+        out.push(ins(Opcode::PUSH_NULL, 0, loc));
+    } else {
+        out.push(ins(Opcode::PUSH_NULL, 0, loc));
+        out.push(ins(Opcode::LOAD_CONST, e.callee_const, loc));
+    }
     out.push(ins(Opcode::LOAD_FAST, args_slot as u32, loc));
     out.push(ins(Opcode::CALL_FUNCTION_EX, 0, loc));
     out.push(ins(Opcode::RETURN_VALUE, 0, loc));

@@ -15,13 +15,15 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
-/// The head of CPython's `PyDictObject` (3.6 to 3.13): object header, `ma_used`, then
-/// `ma_version_tag`.
+/// The head of CPython's `PyDictObject` (3.6 to 3.13): object header, `ma_used`,
+/// `ma_version_tag`, then the keys and (for a split-table dict) the values.
 #[repr(C)]
 struct DictHead {
     ob_base: ffi::PyObject,
     ma_used: ffi::Py_ssize_t,
     ma_version_tag: u64,
+    _ma_keys: *mut std::ffi::c_void,
+    ma_values: *mut std::ffi::c_void,
 }
 
 static SUPPORTED: PyOnceLock<bool> = PyOnceLock::new();
@@ -80,14 +82,34 @@ unsafe fn raw_used(dict: *mut ffi::PyObject) -> ffi::Py_ssize_t {
     unsafe { (*(dict as *const DictHead)).ma_used }
 }
 
+/// Whether a dict's tag may miss mutations: on 3.13 an instance `__dict__` built from an
+/// object's inline values shares them with the object (a split-table dict, `ma_values`
+/// set), and an attribute store through the object writes the shared values without
+/// bumping the dict's tag. (3.12 moves the values into the dict when it is made, so every
+/// store goes through the dict.)
+///
+/// # Safety
+/// As for [`raw_tag`].
+unsafe fn tag_may_miss_stores(dict: *mut ffi::PyObject) -> bool {
+    // SAFETY: the caller guarantees `dict` is a live PyDictObject whose head is DictHead.
+    cfg!(Py_3_13) && unsafe { !(*(dict as *const DictHead)).ma_values.is_null() }
+}
+
 /// The version tag of `v` if it is an exact dict and tags are supported (`supported` is
-/// the cached result of [`dict_tags_supported`]); 0 ("unknown") otherwise.
+/// the cached result of [`dict_tags_supported`]); 0 ("unknown") otherwise, and for a dict
+/// whose tag may miss stores (`tag_may_miss_stores`).
 #[inline]
 pub fn dict_tag(v: &Bound<'_, PyAny>, supported: bool) -> u64 {
     // SAFETY: PyDict_CheckExact only reads the type pointer of a live object.
     if supported && unsafe { ffi::PyDict_CheckExact(v.as_ptr()) } != 0 {
         // SAFETY: `v` is a live exact dict and `supported` says the mirror was validated.
-        unsafe { raw_tag(v.as_ptr()) }
+        unsafe {
+            if tag_may_miss_stores(v.as_ptr()) {
+                0
+            } else {
+                raw_tag(v.as_ptr())
+            }
+        }
     } else {
         0
     }

@@ -12,7 +12,7 @@ use super::frame::Frame;
 use super::output::{template_for, OutTemplate};
 use super::tracer::Tracer;
 use super::value::{IterMark, Value};
-use crate::bytecode::resume::{is_method_load, jump_skips_end_for, Slot};
+use crate::bytecode::resume::{is_method_load, jump_skips_end_for, null_after_callable, Slot};
 use crate::bytecode::{Opcode, PyVersion};
 use crate::guards::Source;
 
@@ -36,6 +36,8 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
     let n = arg as usize;
     let (pops, fall, jump) = match op {
         CALL => (n + 2, 1, None),
+        // 3.13: the keyword names are a tuple on top of the arguments.
+        CALL_KW => (n + 3, 1, None),
         CALL_FUNCTION_EX => (3 + (n & 1), 1, None),
         POP_JUMP_FORWARD_IF_TRUE
         | POP_JUMP_FORWARD_IF_FALSE
@@ -61,6 +63,9 @@ pub fn split_effect(op: Opcode, arg: u32) -> Option<SplitEffect> {
         LOAD_ATTR | GET_ITER | UNARY_POSITIVE | UNARY_NEGATIVE | UNARY_NOT | UNARY_INVERT => {
             (1, 1, None)
         }
+        // 3.13: truth tests and the parts of an f-string's FORMAT_VALUE.
+        TO_BOOL | FORMAT_SIMPLE | CONVERT_VALUE => (1, 1, None),
+        FORMAT_WITH_SPEC => (2, 1, None),
         FORMAT_VALUE => (1 + usize::from(n & 0x04 != 0), 1, None),
         BUILD_STRING => (n, 1, None),
         STORE_ATTR | DELETE_SUBSCR => (2, 0, None),
@@ -225,6 +230,23 @@ impl SplitPoint {
     }
 }
 
+/// 3.13 tests a condition in two steps: `TO_BOOL` (or a `COMPARE_OP` whose argument asks
+/// for a bool) makes an exact bool, then `POP_JUMP_IF_TRUE`/`FALSE` jumps on it. A break at
+/// the test splits at the jump: the glue runs both natively and each successor gets its own
+/// resume function, as a break at 3.11's jump does (rather than one resume function
+/// guarded on the bool). Returns the jump's index.
+pub fn truth_test_jump(decoded: &crate::bytecode::Decoded, index: usize) -> Option<usize> {
+    use Opcode::*;
+    let test = decoded.instructions.get(index)?;
+    let makes_bool = match test.op {
+        TO_BOOL => true,
+        COMPARE_OP => decoded.version >= PyVersion::V3_13 && test.arg & 16 != 0,
+        _ => false,
+    };
+    let jump = decoded.instructions.get(index + 1)?;
+    (makes_bool && matches!(jump.op, POP_JUMP_IF_TRUE | POP_JUMP_IF_FALSE)).then_some(index + 1)
+}
+
 /// Why and where the trace broke, and whether inside an inlined callee.
 pub struct BreakCause {
     pub reason: String,
@@ -255,9 +277,10 @@ pub fn skips_frame(decoded: &crate::bytecode::Decoded, index: usize, reason: &st
 
 /// 3.12 inlines comprehensions (PEP 709): from `start`, `LOAD_FAST_AND_CLEAR` of each of its
 /// n variables, `SWAP n+1`, an empty `BUILD_LIST`/`BUILD_SET`/`BUILD_MAP`, `SWAP 2`, the
-/// `FOR_ITER` loop to its `END_FOR`, then `SWAP n+1` and n `STORE_FAST`s restoring the
-/// variables. Returns the last of those stores: the stack then holds the built container
-/// where the iterator was. None: not such a comprehension's start.
+/// `FOR_ITER` loop to its `END_FOR` (3.13: and a `POP_TOP`), then `SWAP n+1` and n
+/// `STORE_FAST`s restoring the variables. Returns the last of those stores: the stack then
+/// holds the built container where the iterator was. None: not such a comprehension's
+/// start.
 pub fn comprehension_end(decoded: &crate::bytecode::Decoded, start: usize) -> Option<usize> {
     use Opcode::*;
     let ins = &decoded.instructions;
@@ -280,11 +303,16 @@ pub fn comprehension_end(decoded: &crate::bytecode::Decoded, start: usize) -> Op
         return None;
     }
     let end_for = for_iter.target? as usize;
-    if ins.get(end_for)?.op != END_FOR || !swap_n(ins.get(end_for + 1)) {
+    // 3.13: the loop's exit is END_FOR and a POP_TOP of the iterator.
+    let swap_at = end_for + crate::bytecode::resume::jump_skips_end_for(decoded.version, FOR_ITER);
+    if ins.get(end_for)?.op != END_FOR
+        || (swap_at > end_for + 1 && ins.get(end_for + 1)?.op != POP_TOP)
+        || !swap_n(ins.get(swap_at))
+    {
         return None;
     }
-    let last = end_for + 1 + n;
-    ins.get(end_for + 2..=last)?
+    let last = swap_at + n;
+    ins.get(swap_at + 1..=last)?
         .iter()
         .all(|i| i.op == STORE_FAST)
         .then_some(last)
@@ -339,7 +367,7 @@ pub fn split_point(
         mark.restore(it);
     }
     let instrs = &spec.decoded.instructions;
-    let ins = instrs
+    let mut ins = instrs
         .get(snap.index)
         .ok_or_else(|| Exit::internal("bad break index"))?;
     // Start at KW_NAMES if the call has keyword names (they live outside the stack).
@@ -350,8 +378,20 @@ pub fn split_point(
     {
         start -= 1;
     }
-    let effect = split_effect(ins.op, ins.arg)
+    let mut effect = split_effect(ins.op, ins.arg)
         .ok_or_else(|| Exit::internal("graph break at an instruction that cannot be split"))?;
+    // The instruction whose successors the glue redirects: the breaking one, or (3.13) the
+    // conditional jump a truth test feeds.
+    let mut index = snap.index;
+    if let Some(j) = truth_test_jump(&spec.decoded, snap.index) {
+        index = j;
+        ins = &instrs[j];
+        effect = SplitEffect {
+            pops: effect.pops,
+            fall: 0,
+            jump: Some(0),
+        };
+    }
     let roots: Vec<&Value> = snap
         .stack
         .iter()
@@ -433,7 +473,12 @@ pub fn split_point(
     }
     let kept = &layout[..layout.len() - consumed];
     let mut after_fall: Vec<Slot> = kept.to_vec();
-    if is_method_load(spec.decoded.version, ins.op, ins.arg) {
+    let version = spec.decoded.version;
+    if is_method_load(version, ins.op, ins.arg) {
+        // Split as an attribute load and a NULL (see `Redirect::method_as_attr`).
+        if null_after_callable(version) {
+            after_fall.push(Slot::Value);
+        }
         after_fall.push(Slot::Null);
     }
     after_fall.resize(kept.len() + effect.fall, Slot::Value);
@@ -443,7 +488,7 @@ pub fn split_point(
         comprehension_end(&spec.decoded, snap.index)
             .ok_or_else(|| Exit::brk("a graph break at a comprehension of an unknown shape"))?
     } else {
-        snap.index
+        index
     };
     let mut fall_bound: Vec<usize> = locals.iter().map(|(i, _)| *i).collect();
     let mut pushed_left = effect.fall;
@@ -467,7 +512,7 @@ pub fn split_point(
         }
     }
     fall_bound.retain(|s| spec.is_live(fall_at + 1, *s));
-    let skip = usize::from(jump_skips_end_for(spec.decoded.version, ins.op));
+    let skip = jump_skips_end_for(version, ins.op);
     let jump_target = ins.target.map(|t| t as usize + skip);
     let jump_bound: Vec<usize> = match jump_target {
         Some(t) => locals
@@ -487,6 +532,12 @@ pub fn split_point(
     };
     let base = layout.len() - consumed;
     let wrap_callee = match ins.op {
+        // 3.13: [callable, self or NULL, args...] (CALL_FUNCTION_EX: [callable, NULL, ...]).
+        Opcode::CALL | Opcode::CALL_KW | Opcode::CALL_FUNCTION_EX
+            if inlined && null_after_callable(version) =>
+        {
+            Some(base)
+        }
         // [NULL, callable, args...] or [method, self, args...]
         Opcode::CALL if inlined => Some(if layout[base] == Slot::Null {
             base + 1
@@ -499,7 +550,7 @@ pub fn split_point(
     Ok(SplitPoint {
         wrap_callee,
         eager_rest,
-        index: snap.index,
+        index,
         fall_at,
         fall_bound,
         jump_bound,

@@ -1,6 +1,6 @@
 //! The instruction dispatch loop. Each CPython 3.11 instruction's symbolic semantics are
 //! written here, in one `match` (3.12's new and changed instructions in `dispatch_312.rs`,
-//! asked first on that version); helpers for operators, calls, attributes and iteration
+//! asked first on 3.12 and 3.13; 3.13's in `dispatch_313.rs`, asked before both); helpers for operators, calls, attributes and iteration
 //! live in their own files. An instruction that cannot be traced returns `Exit::Break`.
 
 use std::rc::Rc;
@@ -14,9 +14,9 @@ use super::iter::{iter_next, unpack};
 use super::ops::{
     binary_op, compare_op, contains, format_value, is_same, store_subscr, subscr, unary_op,
 };
-use super::slots::{cell_at, frame_locals, load_fast};
+use super::slots::{cell_at, load_fast};
 use super::tracer::Tracer;
-use super::value::{DictVal, FuncVal, Value};
+use super::value::{DictVal, Value};
 use crate::bytecode::{Instruction, Opcode, PyVersion};
 use crate::guards::Source;
 
@@ -148,6 +148,11 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
     use Opcode::*;
     let py = tx.py;
     let arg = ins.arg as usize;
+    if PyVersion::CURRENT >= PyVersion::V3_13 {
+        if let Some(flow) = super::dispatch_313::step(tx, frame, ins) {
+            return flow;
+        }
+    }
     if PyVersion::CURRENT != PyVersion::V3_11 {
         if let Some(flow) = super::dispatch_312::step(tx, frame, ins) {
             return flow;
@@ -607,40 +612,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             }
             let kw_vals = args.split_off(args.len() - nkw);
             let kwargs: Vec<(String, Value)> = kw_names.into_iter().zip(kw_vals).collect();
-            if let (Value::Object(o), true, true) = (&callee, args.is_empty(), kwargs.is_empty()) {
-                if o.obj.bind(py).is(tx.hooks.super_type.bind(py)) {
-                    let v = zero_arg_super(tx, frame)?;
-                    frame.stack.push(v);
-                    return Ok(Flow::Next);
-                }
-                if o.obj.bind(py).is(tx.hooks.b.locals.bind(py)) {
-                    let v = frame_locals(tx, frame)?;
-                    frame.stack.push(v);
-                    return Ok(Flow::Next);
-                }
-            }
-            // `torch.set_grad_enabled(b)` switches the mode at the call (a `with` only
-            // restores it at exit); only the `with torch.set_grad_enabled(b):` form is
-            // modelled, so a plain call runs natively.
-            if let Value::Object(o) = &callee {
-                let next_op = frame.spec.decoded.instructions.get(frame.ip).map(|i| i.op);
-                if o.obj
-                    .bind(py)
-                    .is(tx.hooks.grad_ctx.set_grad_enabled.bind(py))
-                    && next_op != Some(BEFORE_WITH)
-                {
-                    return Err(Exit::brk(
-                        "torch.set_grad_enabled() called outside a `with` statement",
-                    ));
-                }
-            }
-            if super::comptime::is_comptime(tx, &callee) {
-                let v = super::comptime::call(tx, frame, &args, &kwargs)?;
-                frame.stack.push(v);
-                return Ok(Flow::Next);
-            }
-            let v = crate::interp::families::call(tx, &callee, args, kwargs)?;
-            frame.stack.push(v);
+            return super::dispatch_calls::call(tx, frame, callee, args, kwargs);
         }
         CALL_FUNCTION_EX => {
             let kwargs = if arg & 1 == 1 {
@@ -651,23 +623,7 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             let args = frame.pop();
             let func = frame.pop();
             let _null = frame.pop();
-            let args = unpack(tx, &args)?;
-            let kwargs = match kwargs {
-                None => Vec::new(),
-                Some(Value::Dict(d)) => {
-                    let mut out = Vec::new();
-                    for (k, v) in tx.dict_items(&d)? {
-                        let k: String = k
-                            .bind(py)
-                            .extract()
-                            .map_err(|_| Exit::brk("keywords must be strings"))?;
-                        out.push((k, v));
-                    }
-                    out
-                }
-                Some(_) => return Err(Exit::brk("** argument that is not a dict")),
-            };
-            let v = crate::interp::families::call(tx, &func, args, kwargs)?;
+            let v = super::dispatch_calls::call_ex(tx, &func, &args, kwargs)?;
             frame.stack.push(v);
         }
         MAKE_FUNCTION => {
@@ -692,46 +648,13 @@ fn step(tx: &mut Tracer<'_>, frame: &mut Frame, ins: &Instruction) -> TResult<Fl
             } else {
                 None
             };
-            let code = code
-                .as_const(py)
-                .ok_or_else(|| Exit::internal("MAKE_FUNCTION without code"))?
-                .clone();
-            let spec = crate::spec_cache::SPEC_CACHE
-                .get(&code)
-                .map_err(|e| Exit::Skip {
-                    reason: format!("cannot decode code object: {e}"),
-                })?;
-            let defaults = match defaults {
-                Some(d) => Some(unpack(tx, &d)?),
-                None => Some(Vec::new()),
-            };
-            let kwdefaults = match kwdefaults {
-                Some(Value::Dict(d)) => Some(
-                    tx.dict_items(&d)?
-                        .into_iter()
-                        .map(|(k, v)| {
-                            Ok((k.bind(py).extract::<String>().map_err(|e| tx.err(e))?, v))
-                        })
-                        .collect::<TResult<Vec<_>>>()?,
-                ),
-                _ => Some(Vec::new()),
-            };
-            let closure = match closure {
-                Some(c) => unpack(tx, &c)?,
-                None => Vec::new(),
-            };
-            frame.stack.push(Value::Function(Rc::new(FuncVal {
-                obj: None,
-                spec,
-                globals: frame.globals.clone_ref(py),
-                defaults,
-                kwdefaults,
-                closure,
-                source: None,
-                globals_source: frame.globals_source.clone(),
-                annotations,
-                attrs: Default::default(),
-            })));
+            let f = super::dispatch_calls::make_function(
+                tx,
+                frame,
+                &code,
+                [defaults, kwdefaults, annotations, closure],
+            )?;
+            frame.stack.push(f);
         }
 
         // ---- exceptions (exceptions.rs) ----------------------------------------------------
@@ -953,35 +876,4 @@ pub fn dict_set(tx: &Tracer<'_>, d: &DictVal, key: Py<PyAny>, v: Value) {
         }
     }
     items.push((key, v));
-}
-
-/// `super()` with no arguments: the `__class__` cell and the frame's first argument.
-fn zero_arg_super(tx: &mut Tracer<'_>, frame: &mut Frame) -> TResult<Value> {
-    let py = tx.py;
-    let class_slot = frame.spec.localsplus.iter().position(|n| n == "__class__");
-    let cls = match class_slot.and_then(|i| frame.locals.get(i).cloned().flatten()) {
-        Some(Value::Cell(c)) => c.borrow().clone(),
-        Some(Value::ExternalCell(c)) => tx.load_external_cell(&c)?,
-        _ => None,
-    };
-    let cls = match cls {
-        Some(Value::Object(o)) => o.obj.clone_ref(py),
-        Some(Value::Const(c)) => c,
-        _ => return Err(Exit::brk("super(): no __class__ cell")),
-    };
-    if frame.spec.argcount == 0 {
-        return Err(Exit::brk("super(): no arguments"));
-    }
-    // CPython reads the first local, through its cell when an inner function captures it.
-    let this = if frame.spec.cell_slots.contains(&0) {
-        match cell_at(tx, frame, 0)? {
-            Some(Value::Cell(c)) => c.borrow().clone(),
-            Some(Value::ExternalCell(c)) => tx.load_external_cell(&c)?,
-            _ => None,
-        }
-        .ok_or_else(|| Exit::brk("super(): the first argument's cell is empty"))?
-    } else {
-        load_fast(tx, frame, 0)?
-    };
-    Ok(Value::Super(Rc::new((cls, this))))
 }

@@ -84,9 +84,17 @@ pub(super) fn step(
             frame.pop();
             Ok(push(frame, v))
         }
-        // A `yield from`/`await` whose delegate raised on `throw()`: re-raised as it is
-        // (a StopIteration's value is not taken as the result).
+        // A `yield from`/`await` whose delegate raised on `throw()`, the handler of its
+        // paused yield: a StopIteration finishes the `yield from` with its value (the
+        // delegate and the value last sent replaced by None and that value, for END_SEND);
+        // any other exception is re-raised as it is.
         CLEANUP_THROW => match frame.pop() {
+            Value::Exception(exc) if super::iter::is_stop_iteration(tx.py, &exc) => {
+                frame.popn(2);
+                let value = exc.args.borrow().first().cloned();
+                frame.stack.push(Value::none(tx.py));
+                Ok(push(frame, value.unwrap_or_else(|| Value::none(tx.py))))
+            }
             Value::Exception(exc) => Err(Exit::Observed {
                 exc,
                 at: Default::default(),

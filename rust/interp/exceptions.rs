@@ -79,6 +79,8 @@ struct Helpers {
     fill: Py<PyAny>,
     foldable: Py<PyAny>,
     exc_info: Py<PyAny>,
+    /// `sys.exception` (3.11+; 3.13's `contextlib.ExitStack.__exit__` calls it).
+    exception: Py<PyAny>,
     builtins: Py<PyAny>,
 }
 
@@ -97,6 +99,7 @@ fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
             fill: g("fill_exception")?,
             foldable: g("FOLDABLE")?,
             exc_info: py.import_cached("sys")?.getattr("exc_info")?.unbind(),
+            exception: py.import_cached("sys")?.getattr("exception")?.unbind(),
             builtins: py.import_cached("builtins")?.into_any().unbind(),
         })
     })
@@ -187,7 +190,8 @@ fn is_exception_class(_py: Python<'_>, obj: &Bound<'_, PyAny>) -> bool {
 }
 
 /// Calls the exception model handles: exception constructors, `BaseException.__init__`,
-/// `e.with_traceback(None)` and `sys.exc_info()`. None: not an exception call.
+/// `e.with_traceback(None)`, `sys.exc_info()` and `sys.exception()`. None: not an exception
+/// call.
 pub fn intercept_call(
     tx: &mut Tracer<'_>,
     callee: &Value,
@@ -207,6 +211,13 @@ pub fn intercept_call(
             let obj = o.obj.bind(py);
             if obj.is(h.exc_info.bind(py)) && args.is_empty() && kwargs.is_empty() {
                 return exc_info(tx).map(Some);
+            }
+            // `sys.exception()`: the exception being handled, or None.
+            if obj.is(h.exception.bind(py)) && args.is_empty() && kwargs.is_empty() {
+                return Ok(Some(match tx.exc_info.clone() {
+                    Some(e @ Value::Exception(_)) => e,
+                    _ => Value::none(py),
+                }));
             }
             if let Some(made) = exception_new(tx, obj, args, kwargs)? {
                 return Ok(Some(made));

@@ -10,6 +10,7 @@ use super::dispatch::{resume_frame, FrameExit};
 use super::exit::{Exit, TResult};
 use super::tracer::Tracer;
 use super::value::{GenVal, IterVal, Value};
+use crate::bytecode::{Opcode, PyVersion};
 
 pub(crate) fn items_iter(items: Vec<Value>) -> Value {
     Value::new_iter(IterVal::Items { items, pos: 0 })
@@ -415,7 +416,7 @@ fn is_generator_exit(py: Python<'_>, exc: &super::exceptions::ExcVal) -> bool {
         .unwrap_or(false)
 }
 
-fn is_stop_iteration(py: Python<'_>, exc: &super::exceptions::ExcVal) -> bool {
+pub(super) fn is_stop_iteration(py: Python<'_>, exc: &super::exceptions::ExcVal) -> bool {
     exc.cls
         .bind(py)
         .cast::<pyo3::types::PyType>()
@@ -477,12 +478,36 @@ pub fn generator_throw(
     exc: Rc<super::exceptions::ExcVal>,
 ) -> TResult<Value> {
     let py = tx.py;
+    let exc = match throw_to_delegate(tx, g, exc)? {
+        Delegated::Yielded(v) => return Ok(v),
+        Delegated::Raise(exc) => exc,
+    };
     let taken = g.frame.borrow_mut().take();
     let Some(mut frame) = taken else {
         return Err(super::exceptions::raise(exc));
     };
     if frame.ip == 0 {
         return Err(super::exceptions::raise(exc));
+    }
+    // 3.11 finishes a `yield from` whose delegate's throw() returned (StopIteration) by
+    // jumping to its SEND's target with the value, as SEND does (3.12+: the paused yield's
+    // handler, CLEANUP_THROW, does it).
+    if PyVersion::CURRENT == PyVersion::V3_11 && is_stop_iteration(py, &exc) {
+        if let Some(send_target) = yield_from_send_target(&frame) {
+            let value = exc.args.borrow().first().cloned();
+            frame.popn(2); // the value `next` would have sent, and the delegate
+            frame.stack.push(value.unwrap_or_else(|| Value::none(py)));
+            frame.ip = send_target;
+            let caller = tx.exc_info.clone();
+            if let Err(e) = enter_generator_exc(tx, &mut frame, &caller) {
+                *g.frame.borrow_mut() = Some(frame);
+                return Err(e);
+            }
+            return match generator_run(tx, g, frame, caller)? {
+                FrameExit::Yield(v) => Ok(v),
+                FrameExit::Return(r) => Err(stop_iteration(tx, r)),
+            };
+        }
     }
     // CPython looks the handler up at the paused YIELD_VALUE.
     frame.current = frame.ip - 1;
@@ -507,7 +532,73 @@ pub fn generator_throw(
     }
 }
 
-/// `gen.close()`: GeneratorExit at the paused `yield`; its `finally` blocks run.
+/// What a `throw()` into a generator paused in `yield from` did at its delegate.
+enum Delegated {
+    /// The delegate yielded: so does the paused generator, staying paused.
+    Yielded(Value),
+    /// The exception to raise at the paused generator's `yield`: the one thrown (no
+    /// delegate, or one without `throw`, or GeneratorExit after closing the delegate), or
+    /// the one the delegate's `throw()` raised (a StopIteration carries its return value).
+    Raise(Rc<super::exceptions::ExcVal>),
+}
+
+/// The delegate of a generator paused inside `yield from` (as CPython's `_PyGen_yf` finds
+/// it: the instruction after the paused YIELD_VALUE is a RESUME whose location, its
+/// argument's low two bits, is 2 or 3 (3.13 flags a yield inside `except` in bit 2); the
+/// delegate lies below the placeholder for the value sent).
+fn yield_from_delegate(frame: &crate::interp::frame::Frame) -> Option<Value> {
+    let next = frame.spec.decoded.instructions.get(frame.ip)?;
+    if frame.ip == 0 || next.op != Opcode::RESUME || next.arg & 3 < 2 {
+        return None;
+    }
+    frame.peek(2).cloned()
+}
+
+/// 3.11's `yield from` loop: `SEND; YIELD_VALUE; RESUME 2; ...`: the SEND's jump target.
+fn yield_from_send_target(frame: &crate::interp::frame::Frame) -> Option<usize> {
+    yield_from_delegate(frame)?;
+    let send = frame
+        .spec
+        .decoded
+        .instructions
+        .get(frame.ip.checked_sub(2)?)?;
+    (send.op == Opcode::SEND).then_some(send.target? as usize)
+}
+
+/// `throw()` into a generator paused in `yield from`: the exception goes to the delegate
+/// first (a traced generator: its own throw(); GeneratorExit closes it), as CPython's
+/// `gen_throw` does. A delegate without `throw` (a traced iterator over a container) leaves
+/// the exception to the paused generator; any other delegate is a break.
+fn throw_to_delegate(
+    tx: &mut Tracer<'_>,
+    g: &GenVal,
+    exc: Rc<super::exceptions::ExcVal>,
+) -> TResult<Delegated> {
+    let py = tx.py;
+    let delegate = match g.frame.borrow().as_deref() {
+        Some(frame) => yield_from_delegate(frame),
+        None => None,
+    };
+    match delegate {
+        None | Some(Value::Iter(_)) => Ok(Delegated::Raise(exc)),
+        Some(Value::Generator(sub)) if is_generator_exit(py, &exc) => {
+            generator_close(tx, &sub)?;
+            Ok(Delegated::Raise(exc))
+        }
+        Some(Value::Generator(sub)) => match generator_throw(tx, &sub, exc) {
+            Ok(v) => Ok(Delegated::Yielded(v)),
+            Err(Exit::Observed { exc, .. }) => Ok(Delegated::Raise(exc)),
+            Err(e) => Err(e),
+        },
+        Some(other) => Err(Exit::brk(format!(
+            "throw() into a `yield from` over a '{}'",
+            other.type_name(py)
+        ))),
+    }
+}
+
+/// `gen.close()`: GeneratorExit at the paused `yield`; its `finally` blocks run. From 3.13
+/// it returns what the generator returned, if it returned on GeneratorExit (else None).
 pub fn generator_close(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Value> {
     let py = tx.py;
     let started = g.frame.borrow().as_ref().map(|f| f.ip > 0);
@@ -527,6 +618,12 @@ pub fn generator_close(tx: &mut Tracer<'_>, g: &GenVal) -> TResult<Value> {
             "RuntimeError",
             "generator ignored GeneratorExit",
         )),
+        Err(Exit::Observed { exc, .. })
+            if PyVersion::CURRENT >= PyVersion::V3_13 && is_stop_iteration(py, &exc) =>
+        {
+            let returned = exc.args.borrow().first().cloned();
+            Ok(returned.unwrap_or_else(|| Value::none(py)))
+        }
         Err(Exit::Observed { exc, .. })
             if is_stop_iteration(py, &exc) || is_generator_exit(py, &exc) =>
         {

@@ -16,6 +16,8 @@ pub mod containers;
 pub mod dict_views;
 pub mod dispatch;
 mod dispatch_312;
+mod dispatch_313;
+mod dispatch_calls;
 pub mod dunder_ops;
 pub mod environ;
 pub mod exceptions;
