@@ -685,7 +685,7 @@ fn class_operand<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> 
 
 /// A class (or one in a tuple of classes) whose metaclass answers `isinstance`/`issubclass`
 /// with its own Python `__instancecheck__`/`__subclasscheck__` (user code, whose answer can
-/// change between calls), other than the standard library's `abc`/`typing` ones: the reason
+/// change between calls), other than the standard library's `abc`/`typing` ones and torch's: the reason
 /// to break. None: the check runs no user code.
 fn user_instance_check(cls: &Bound<'_, PyAny>) -> Option<String> {
     if let Ok(t) = cls.cast::<PyTuple>() {
@@ -704,7 +704,9 @@ fn user_instance_check(cls: &Bound<'_, PyAny>) -> Option<String> {
             .ok()
             .and_then(|m| m.extract::<String>().ok())
             .unwrap_or_default();
-        if module != "abc" && module != "typing" {
+        // torch's own (nn.Parameter's `_ParameterMeta`) answer from the instance's type and
+        // flags, which the tensor's guards cover.
+        if module != "abc" && module != "typing" && !module.starts_with("torch") {
             return Some(format!(
                 "isinstance() against a class whose metaclass defines {name} in Python"
             ));
