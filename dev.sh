@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ferrodyn developer entry point.
 #   ./dev.sh demo    install ferrodyn (and pinned torch) into a cached venv, then run the demo
-#   ./dev.sh test    install, then run the whole test suite (pytest + cargo test)
+#   ./dev.sh test    install, then run the whole test suite (pytest + cargo test), then a
+#                    subset of it on every other supported CPython found (own venv each)
 #   ./dev.sh lint    rustfmt, clippy, ruff (check + format), stub check of ferrodyn._core
 #   ./dev.sh bench   install, then run the side-by-side benchmarks
 #   ./dev.sh plan    print what setup would install, and why, without doing it
@@ -34,9 +35,12 @@ usage: ./dev.sh {demo|test|lint|bench|plan|install}
   bench  install, then run the pytest-benchmark suite
   plan   print what setup would do to the venv, and why, without doing it
   install  create or repair the venv only (no extension build)
+  subset FILES...  install for $PYTHON, then run pytest on FILES only
 environment: PYTHON (base interpreter, CPython 3.11, 3.12 or 3.13; default python3.11, else python3)
              FERRODYN_VENV (venv path; default ~/.cache/ferrodyn-venv for 3.11,
              ~/.cache/ferrodyn-venv-<version> otherwise)
+             FERRODYN_OTHER_PYTHONS (versions whose subset `test` also runs, default "3.11 3.12 3.13"
+             less the primary one; "none" skips them; a version not installed is skipped)
 EOF
 }
 
@@ -143,8 +147,58 @@ install_requirements() {
 
 build_extension() {
     check_rust
-    echo "[dev] building the Rust extension (maturin develop --release)"
-    VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --release -q
+    # One cargo target folder per interpreter version, so switching versions does not
+    # rebuild the other's artifacts (3.11 keeps the default target/).
+    local target="${CARGO_TARGET_DIR:-}"
+    if [ -z "$target" ] && [ "$PY_VER" != "3.11" ]; then
+        target="target/py${PY_VER/./}"
+    fi
+    echo "[dev] building the Rust extension for Python $PY_VER (maturin develop --release)"
+    CARGO_TARGET_DIR="${target:-target}" VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" \
+        "$VENV/bin/maturin" develop --release -q
+}
+
+# A working interpreter for CPython $1 (e.g. 3.12): python3.12 on PATH when it runs (a pyenv
+# shim may exist and refuse), else a pyenv install. Prints nothing when there is none.
+find_python_version() {
+    local ver="$1" cand
+    for cand in "python$ver" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$ver".*/bin/"python$ver" \
+        /root/.pyenv/versions/"$ver".*/bin/"python$ver"; do
+        [ -n "$cand" ] || continue
+        if "$cand" -c 'import sys; assert "%d.%d" % sys.version_info[:2] == "'"$ver"'"' >/dev/null 2>&1; then
+            command -v "$cand"
+            return 0
+        fi
+    done
+    return 0
+}
+
+# The test files run on the other supported versions: the version-dependent layers (bytecode
+# shapes, frame hook, splits and resume functions, generators, exceptions, calls) and the real
+# model suite. The full suite runs on the primary interpreter.
+VERSION_SUBSET="tests/test_python_versions.py tests/test_bytecode_shapes.py tests/test_frame_hook.py
+    tests/test_graph_breaks.py tests/test_resume_liveness.py tests/test_functions.py
+    tests/test_exceptions.py tests/test_generator_methods.py tests/test_call_shapes.py
+    tests/test_checklist_classes.py tests/test_guards_recompile.py tests/test_model_suite.py"
+
+# After the primary run: the subset on every other supported version found on this machine.
+# FERRODYN_OTHER_PYTHONS picks them ("3.12 3.13"; "none" skips; default: the supported ones
+# other than the primary one).
+test_other_versions() {
+    local primary="$PY_VER" wanted ver py
+    wanted="${FERRODYN_OTHER_PYTHONS:-$SUPPORTED_PYS}"
+    [ "$wanted" = "none" ] && return 0
+    for ver in $wanted; do
+        [ "$ver" = "$primary" ] && continue
+        py="$(find_python_version "$ver")"
+        if [ -z "$py" ]; then
+            echo "[dev] no CPython $ver on this machine: its test subset is skipped"
+            continue
+        fi
+        echo "[dev] CPython $ver ($py): the version subset"
+        # shellcheck disable=SC2086
+        PYTHON="$py" FERRODYN_VENV="" "./$(basename "$0")" subset $VERSION_SUBSET
+    done
 }
 
 setup() {
@@ -184,10 +238,18 @@ case "$cmd" in
         setup
         echo "[dev] pytest"
         run_pytest tests "${@:2}"
+        # The other versions before cargo test: its byte-for-byte round trips then find their
+        # venvs and round-trip torch's modules on every version too.
+        test_other_versions
         echo "[dev] cargo test"
         # A fixed hash seed: two guard tests count exact dict lookups through a key that
         # collides with hash('a'); with randomized string hashing the probe order varies.
         PYTHONHASHSEED=0 PYO3_PYTHON="$VENV/bin/python" cargo test --quiet
+        ;;
+    subset)
+        setup
+        echo "[dev] pytest on Python $PY_VER: ${*:2}"
+        run_pytest "${@:2}"
         ;;
     lint)
         lint

@@ -5,14 +5,23 @@ use std::process::Command;
 
 use super::opcodes::PyVersion;
 
-/// An interpreter for `version`: `$FERRODYN_PYTHON_3_12` (etc.), a pyenv install, or
-/// `python3.12` on PATH, whichever runs.
+/// An interpreter for `version`: `$FERRODYN_PYTHON_3_12` (etc.), the venv `./dev.sh` keeps for
+/// that version (`~/.cache/ferrodyn-venv-3.12`, which has torch, so torch's own modules are
+/// round-tripped too), a pyenv install, or `python3.12` on PATH, whichever runs first.
 pub fn interpreter(version: PyVersion) -> Option<PathBuf> {
     let (major, minor) = version.numbers();
     let exe = format!("python{major}.{minor}");
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(p) = std::env::var(format!("FERRODYN_PYTHON_{major}_{minor}")) {
         candidates.push(p.into());
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        let venv = if (major, minor) == (3, 11) {
+            "ferrodyn-venv".to_string()
+        } else {
+            format!("ferrodyn-venv-{major}.{minor}")
+        };
+        candidates.push(PathBuf::from(home).join(".cache").join(venv).join("bin").join("python"));
     }
     let pyenv = std::env::var("PYENV_ROOT")
         .map(PathBuf::from)

@@ -18,6 +18,8 @@ pub(crate) enum Access {
     Builtins,
     /// Root: `sys.modules`.
     SysModules,
+    /// Root: the result of calling `_abc.get_cache_token` (held here).
+    AbcCacheToken(Py<PyAny>),
     Attr(Py<PyString>),
     InstDict,
     DictItem(Py<PyAny>),
@@ -60,6 +62,14 @@ impl Access {
             Source::Local { index, .. } => Access::Local(*index as usize),
             Source::Globals => Access::Globals,
             Source::SysModules => Access::SysModules,
+            // `_abc` is CPython's C accelerator of `abc`; were it missing, calling None
+            // fails and the guard fails with it (a recompile, never a stale answer).
+            Source::AbcCacheToken => Access::AbcCacheToken(
+                py.import("_abc")
+                    .and_then(|m| m.getattr("get_cache_token"))
+                    .map(|f| f.unbind())
+                    .unwrap_or_else(|_| py.None()),
+            ),
             Source::Global { name } | Source::Builtin { name } => {
                 Access::DictItem(PyString::intern(py, name).into_any().unbind())
             }
@@ -208,7 +218,11 @@ impl Access {
                 }
             }
             // Roots have no parent; the tree evaluates them directly.
-            Access::Local(_) | Access::Globals | Access::Builtins | Access::SysModules => None,
+            Access::Local(_)
+            | Access::Globals
+            | Access::Builtins
+            | Access::SysModules
+            | Access::AbcCacheToken(_) => None,
         }
     }
 

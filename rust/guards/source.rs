@@ -163,6 +163,9 @@ pub enum Source {
     SetOrder { base: Arc<Source> },
     /// `torch.as_tensor(base)` of an `np.ndarray` (the graph input standing for it).
     NumpyTensor { base: Arc<Source> },
+    /// `abc.get_cache_token()` (a root): the counter every `ABCMeta.register` call bumps, so
+    /// an `isinstance` answered against an ABC is re-checked after a registration.
+    AbcCacheToken,
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -182,6 +185,7 @@ impl Source {
             | Source::Global { .. }
             | Source::Globals
             | Source::SysModules
+            | Source::AbcCacheToken
             | Source::Builtin { .. } => None,
             Source::Attr { base, .. }
             | Source::InstDict { base }
@@ -216,6 +220,7 @@ impl Source {
             }
             Source::Globals => out.push('G'),
             Source::SysModules => out.push_str("sys.modules"),
+            Source::AbcCacheToken => out.push_str("abc.get_cache_token()"),
             Source::Builtin { name } => {
                 let _ = write!(out, "__builtins__[{}]", py_str_repr(name));
             }

@@ -69,6 +69,7 @@ impl<'py> Frame<'_, 'py> {
                     (!m.is_null()).then(|| Bound::from_borrowed_ptr(py, m))
                 }
             }
+            Access::AbcCacheToken(ref f) => f.bind(self.globals.py()).call0().ok(),
             _ => None,
         }
     }

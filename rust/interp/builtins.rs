@@ -156,6 +156,7 @@ pub fn call_builtin<'py>(
         if let Some(why) = user_instance_check(&cls) {
             return Err(Exit::brk(why));
         }
+        guard_abc_registrations(tx, &cls)?;
         let r = if is(&b.isinstance) {
             let ty = crate::interp::families::python_type(tx, v)?;
             ty.cast::<pyo3::types::PyType>()
@@ -681,6 +682,34 @@ fn class_operand<'py>(tx: &Tracer<'py>, v: &Value) -> Option<Bound<'py, PyAny>> 
         }
         _ => tx.as_python_constant(v),
     }
+}
+
+/// When `cls` is (or holds) an ABC, the answer also depends on what was registered with
+/// `ABC.register`: guard on `abc.get_cache_token()`, which every registration changes.
+fn guard_abc_registrations(tx: &mut Tracer<'_>, cls: &Bound<'_, PyAny>) -> TResult<()> {
+    let py = tx.py;
+    let is_abc = |c: &Bound<'_, PyAny>| {
+        super::calls::class_raw_attr(&c.get_type(), "__instancecheck__").is_some_and(|raw| {
+            raw.getattr("__module__")
+                .ok()
+                .and_then(|m| m.extract::<String>().ok())
+                .is_some_and(|m| m == "abc")
+        })
+    };
+    let any_abc = match cls.cast::<PyTuple>() {
+        Ok(t) => t.iter().any(|c| is_abc(&c)),
+        Err(_) => is_abc(cls),
+    };
+    if any_abc {
+        let token = py
+            .import("_abc")
+            .and_then(|m| m.getattr("get_cache_token"))
+            .and_then(|f| f.call0())
+            .map_err(|e| tx.err(e))?;
+        let src = std::sync::Arc::new(crate::guards::Source::AbcCacheToken);
+        tx.guard(&src, crate::guards::Guard::Equals(token.unbind()));
+    }
+    Ok(())
 }
 
 /// A class (or one in a tuple of classes) whose metaclass answers `isinstance`/`issubclass`
