@@ -187,6 +187,8 @@ thread_local! {
     static OFFERED: Cell<usize> = const { Cell::new(0) };
     /// Windows open on this thread, nested (all of `WINDOWS` when no other thread has one).
     static MY_WINDOWS: Cell<usize> = const { Cell::new(0) };
+    /// The frame this thread is handing to the previous eval function (see [`forward`]).
+    static FORWARDING: Cell<*mut InterpreterFrame> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// Offered frames nest at most this deep: each costs a few more levels of the
@@ -417,7 +419,15 @@ unsafe extern "C" fn eval_hook(
     frame: *mut InterpreterFrame,
     throwflag: c_int,
 ) -> *mut ffi::PyObject {
-    let prev = previous();
+    // Another PEP 523 user that installed itself while the hook was in holds the hook as
+    // *its* previous function, while the hook holds it (torch.compile does this when
+    // `torch.cond` compiles inside a compiled region after its own shim was left in): a
+    // frame the hook is already forwarding comes back here. It runs in CPython's own
+    // evaluator, ending the cycle (which would otherwise spin forever in tail calls).
+    if PREVIOUS.load(Ordering::Relaxed) != 0 && FORWARDING.with(|f| f.get()) == frame {
+        return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    }
+    let prev: EvalFrame = forward;
     let w = ACTIVE.with(|a| a.get());
     if w.is_null() || throwflag != 0 {
         return prev(tstate, frame, throwflag);
@@ -467,6 +477,26 @@ unsafe extern "C" fn eval_hook(
             None => prev(tstate, frame, throwflag),
         },
     }
+}
+
+/// Runs `frame` through the eval function that was in place before the hook (another PEP 523
+/// user's, or CPython's), noting it as forwarded so that, should that function hand it back
+/// to the hook, the hook runs it in CPython's evaluator instead of forwarding it again.
+unsafe extern "C" fn forward(
+    tstate: *mut ffi::PyThreadState,
+    frame: *mut InterpreterFrame,
+    throwflag: c_int,
+) -> *mut ffi::PyObject {
+    let p = PREVIOUS.load(Ordering::Relaxed);
+    // No previous function, or the hook was called *as* that function's previous one (it is
+    // the interpreter's eval function now): CPython's evaluator.
+    if p == 0 || get_eval_frame(ffi::PyInterpreterState_Get()) as usize == p {
+        return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    }
+    let saved = FORWARDING.with(|f| f.replace(frame));
+    let r = previous()(tstate, frame, throwflag);
+    FORWARDING.with(|f| f.set(saved));
+    r
 }
 
 /// Runs a frame past the nesting bound natively. 3.12 counts every frame its evaluator is

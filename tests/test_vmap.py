@@ -220,8 +220,14 @@ def _scan_generic(t: torch.Tensor) -> torch.Tensor:
     return associative_scan(lambda a, b: a + b, t, dim=0, combine_mode="generic")
 
 
+def _cond_on_sum(t: torch.Tensor) -> torch.Tensor:
+    return torch.cond(t.sum() > 0, lambda a: a.sin(), lambda a: a.cos(), (t,)) + 1
+
+
 @pytest.mark.parametrize(
-    "fn", [_grad_of_square_sum, _jacrev_of_sin, _scan_generic], ids=lambda f: f.__name__
+    "fn",
+    [_grad_of_square_sum, _jacrev_of_sin, _scan_generic, _cond_on_sum],
+    ids=lambda f: f.__name__,
 )
 @pytest.mark.parametrize("backend", ["eager", "aot_eager"])
 def test_other_functorch_transforms_give_eagers_values(fn: Any, backend: str) -> None:
