@@ -193,3 +193,32 @@ def test_choice_of_other_values_breaks_and_matches() -> None:
         return x + 1, random.choice(["a", "b", "c"])
 
     check(f, torch.ones(2), calls=4, graphs=None)
+
+
+def test_module_shuffle_sample_choices_break_once_at_the_call() -> None:
+    # They draw several numbers in a loop in random.py; the graph breaks at the call (one
+    # break each), the list is reordered or drawn from as in eager, and the state after the
+    # call is eager's.
+    def f(x: torch.Tensor, items: list[int]) -> Any:
+        y = x + 1
+        random.shuffle(items)
+        picked = random.sample(items, 2)
+        more = random.choices(items, k=3)
+        return y * items[0], items, picked, more
+
+    compiled = ferrodyn.compile(f, backend="eager")
+    for seed in range(4):
+        random.seed(seed)
+        expected, after = f(torch.ones(2), [1, 2, 3, 4, 5, 6]), random.random()
+        random.seed(seed)
+        got, got_after = compiled(torch.ones(2), [1, 2, 3, 4, 5, 6]), random.random()
+        assert same(got, expected), (seed, got, expected)
+        assert got_after == after
+    explained = ferrodyn.explain(f)(torch.ones(2), [1, 2, 3, 4, 5, 6])
+    reasons = [r.reason for r in explained.break_reasons]
+    assert reasons[:3] == [
+        "random.shuffle() draws at run time (a sequence, not one number)",
+        "random.sample() draws at run time (a sequence, not one number)",
+        "random.choices() draws at run time (a sequence, not one number)",
+    ]
+    assert explained.graph_break_count == 3

@@ -107,6 +107,10 @@ def _build_table() -> dict[int, tuple[Any, Action]]:
         (polyfills_torch_function.disable_subclass_dispatch, (kinds.MARKER_TF_DISABLE, None))
     )
     entries.extend((fn, (kinds.MARKER_RANDOM, None)) for fn in _random_functions())
+    entries.extend(
+        (fn, _brk(f"random.{fn.__name__}() draws at run time (a sequence, not one number)"))
+        for fn in _random_functions(_RANDOM_SEQUENCES)
+    )
     compiler = sys.modules.get("torch.compiler")
     if compiler is not None:
         for name in ("is_compiling", "is_dynamo_compiling"):
@@ -174,7 +178,13 @@ _RANDOM_NUMBERS = (
 RANDOM_METHODS: frozenset[str] = frozenset(_RANDOM_NUMBERS) | {"seed", "getstate", "setstate"}
 
 
-def _random_functions() -> list[Any]:
+# `random` module functions that draw several numbers into a sequence (or reorder one in
+# place): a graph break at the call, where inlining them broke inside their draw loops (a
+# resume function per draw, recompiling as the loop went on).
+_RANDOM_SEQUENCES = ("shuffle", "sample", "choices")
+
+
+def _random_functions(names: tuple[str, ...] = _RANDOM_NUMBERS) -> list[Any]:
     """The `random` module's own bound functions (on its hidden `Random` instance), while
     that instance is a plain `random.Random` and the function is still its own."""
     import random
@@ -183,7 +193,7 @@ def _random_functions() -> list[Any]:
     if type(inst) is not random.Random:
         return []
     out = []
-    for name in _RANDOM_NUMBERS:
+    for name in names:
         fn = getattr(random, name, None)
         if fn is not None and getattr(fn, "__self__", None) is inst:
             out.append(fn)
