@@ -21,7 +21,13 @@ pub fn interpreter(version: PyVersion) -> Option<PathBuf> {
         } else {
             format!("ferrodyn-venv-{major}.{minor}")
         };
-        candidates.push(PathBuf::from(home).join(".cache").join(venv).join("bin").join("python"));
+        candidates.push(
+            PathBuf::from(home)
+                .join(".cache")
+                .join(venv)
+                .join("bin")
+                .join("python"),
+        );
     }
     let pyenv = std::env::var("PYENV_ROOT")
         .map(PathBuf::from)

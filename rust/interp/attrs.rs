@@ -65,6 +65,38 @@ pub fn load_global(tx: &mut Tracer<'_>, frame: &Frame, name: &str) -> TResult<Va
     Err(Exit::brk(format!("name '{name}' is not defined")))
 }
 
+/// `sys.modules[cls.__module__].__dict__[cls.__qualname__]` for a class defined at module
+/// level (and still bound there): a source for a class the trace holds without one (the
+/// class of a namedtuple made in the trace), so reads of its attributes can be guarded.
+pub(crate) fn module_level_class_source(cls: &Bound<'_, PyAny>) -> SourceRef {
+    let py = cls.py();
+    let text = |name: &str| cls.getattr(name).ok()?.extract::<String>().ok();
+    let module = text("__module__")?;
+    let qualname = text("__qualname__")?;
+    if qualname.contains('.') || qualname.contains('<') {
+        return None;
+    }
+    let bound = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .and_then(|m| m.get_item(&module))
+        .and_then(|m| m.getattr("__dict__"))
+        .and_then(|d| d.get_item(&qualname))
+        .is_ok_and(|c| c.is(cls));
+    if !bound {
+        return None;
+    }
+    Some(Arc::new(Source::DictItem {
+        base: Arc::new(Source::InstDict {
+            base: Arc::new(Source::DictItem {
+                base: Arc::new(Source::SysModules),
+                key: DictKey::Str(module),
+            }),
+        }),
+        key: DictKey::Str(qualname),
+    }))
+}
+
 /// A mutable container (dict, list, set) read from the globals of a function traced without
 /// guards on its globals (torch's own code, a function without a source): a registry such
 /// as pytree's `SUPPORTED_NODES` that may change after compiling. Its source goes through
@@ -807,7 +839,7 @@ pub(crate) fn class_descriptor_hook(
 
 /// `ty.__mro__[idx].__dict__[name]`: a class attribute read from the dict of the class that
 /// defines it (no descriptor protocol, no user code).
-fn mro_dict_item(ty: &Arc<Source>, idx: isize, name: &str) -> Arc<Source> {
+pub(crate) fn mro_dict_item(ty: &Arc<Source>, idx: isize, name: &str) -> Arc<Source> {
     Arc::new(Source::DictItem {
         base: Arc::new(Source::InstDict {
             base: Arc::new(Source::Index {

@@ -38,6 +38,12 @@ pub enum StdVal {
     ItemGetter(Vec<Value>),
     /// Dotted attribute names.
     AttrGetter(Vec<String>),
+    /// `operator.methodcaller(name, *args, **kwargs)`.
+    MethodCaller {
+        name: String,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    },
     /// `map(func, *iterables)`: lazy, over iterator values.
     Map {
         func: Value,
@@ -107,6 +113,7 @@ impl StdVal {
             StdVal::Partial { .. } => "functools.partial",
             StdVal::ItemGetter(_) => "operator.itemgetter",
             StdVal::AttrGetter(_) => "operator.attrgetter",
+            StdVal::MethodCaller { .. } => "operator.methodcaller",
             StdVal::Map { .. } => "map",
             StdVal::Filter { .. } => "filter",
             StdVal::Deque(_) => "collections.deque",
@@ -126,7 +133,10 @@ impl StdVal {
     pub fn is_callable(&self) -> bool {
         matches!(
             self,
-            StdVal::Partial { .. } | StdVal::ItemGetter(_) | StdVal::AttrGetter(_)
+            StdVal::Partial { .. }
+                | StdVal::ItemGetter(_)
+                | StdVal::AttrGetter(_)
+                | StdVal::MethodCaller { .. }
         )
     }
 
@@ -148,6 +158,7 @@ pub struct Refs {
     pub deque: Py<PyAny>,
     pub itemgetter: Py<PyAny>,
     pub attrgetter: Py<PyAny>,
+    pub methodcaller: Py<PyAny>,
     pub map: Py<PyAny>,
     pub filter: Py<PyAny>,
     pub sorted: Py<PyAny>,
@@ -185,6 +196,7 @@ pub fn refs(py: Python<'_>) -> PyResult<&'static Refs> {
             deque: g(&c, "deque")?,
             itemgetter: g(&op, "itemgetter")?,
             attrgetter: g(&op, "attrgetter")?,
+            methodcaller: g(&op, "methodcaller")?,
             map: g(&b, "map")?,
             filter: g(&b, "filter")?,
             sorted: g(&b, "sorted")?,
@@ -355,6 +367,30 @@ pub fn call_stdlib<'py>(
         }
         return Ok(Some(std(StdVal::ItemGetter(args.to_vec()))));
     }
+    if is(&rf.methodcaller) {
+        let Some((name, rest)) = args.split_first() else {
+            return Err(Exit::brk(
+                "TypeError: methodcaller needs at least one argument",
+            ));
+        };
+        let name = name
+            .as_const(py)
+            .and_then(|c| c.extract::<String>().ok())
+            .ok_or_else(|| Exit::brk("methodcaller() with a non-string method name"))?;
+        return Ok(Some(std(StdVal::MethodCaller {
+            name,
+            args: rest.to_vec(),
+            kwargs: kwargs.to_vec(),
+        })));
+    }
+    let ty = obj.get_type();
+    if ty.is(rf.itemgetter.bind(py))
+        || ty.is(rf.attrgetter.bind(py))
+        || ty.is(rf.methodcaller.bind(py))
+    {
+        let model = existing_getter(tx, obj, whole)?;
+        return call_std(tx, &model, args.to_vec(), kwargs.to_vec()).map(Some);
+    }
     if is(&rf.attrgetter) {
         if args.is_empty() || !kwargs.is_empty() {
             return Err(Exit::brk("TypeError: attrgetter() arguments"));
@@ -475,6 +511,90 @@ fn call_partial(
         }
     }
     crate::interp::families::call(tx, func, all, kw)
+}
+
+/// An `itemgetter`/`attrgetter`/`methodcaller` that exists outside the trace, as the model of
+/// one made in it: what it holds is read through its `__reduce__` (C, no user code) and must
+/// be constants; these objects cannot change, so a guard on its identity covers them.
+fn existing_getter<'py>(
+    tx: &mut Tracer<'py>,
+    obj: &Bound<'py, PyAny>,
+    whole: &Value,
+) -> TResult<Rc<StdVal>> {
+    let py = tx.py;
+    let rf = r(tx)?;
+    let not_const = || Exit::brk(format!("{} holding non-constant values", tx_describe(obj)));
+    let reduced = obj
+        .call_method0("__reduce__")
+        .and_then(|r| r.extract::<(Bound<'py, PyAny>, Bound<'py, PyTuple>)>())
+        .map_err(|e| tx.err(e))?;
+    let (ctor, held) = reduced;
+    // methodcaller with keywords reduces to `partial(methodcaller, name, **kw)(*args)`.
+    let (mut items, kw): (Vec<Bound<'py, PyAny>>, Vec<(String, Bound<'py, PyAny>)>) =
+        if ctor.get_type().is(rf.partial.bind(py)) {
+            let pa = ctor
+                .getattr("args")
+                .and_then(|a| a.extract::<Vec<Bound<'py, PyAny>>>())
+                .map_err(|e| tx.err(e))?;
+            let pk = ctor
+                .getattr("keywords")
+                .and_then(|k| {
+                    let d = k.cast_into::<pyo3::types::PyDict>()?;
+                    d.iter()
+                        .map(|(k, v)| Ok((k.extract::<String>()?, v)))
+                        .collect::<PyResult<Vec<_>>>()
+                })
+                .map_err(|e| tx.err(e))?;
+            let mut all = pa;
+            all.extend(held.iter());
+            (all, pk)
+        } else {
+            (held.iter().collect(), Vec::new())
+        };
+    let mut konst = |x: &Bound<'py, PyAny>| -> TResult<Value> {
+        let v = tx.realize(x, None)?;
+        if tx.as_python_constant(&v).is_none() {
+            return Err(not_const());
+        }
+        Ok(v)
+    };
+    let model = if obj.get_type().is(rf.itemgetter.bind(py)) {
+        StdVal::ItemGetter(items.iter().map(&mut konst).collect::<TResult<_>>()?)
+    } else if obj.get_type().is(rf.attrgetter.bind(py)) {
+        StdVal::AttrGetter(
+            items
+                .iter()
+                .map(|n| n.extract::<String>().map_err(|_| not_const()))
+                .collect::<TResult<_>>()?,
+        )
+    } else {
+        if items.is_empty() {
+            return Err(not_const());
+        }
+        let name = items
+            .remove(0)
+            .extract::<String>()
+            .map_err(|_| not_const())?;
+        let args = items.iter().map(&mut konst).collect::<TResult<_>>()?;
+        let kwargs = kw
+            .iter()
+            .map(|(k, x)| Ok((k.clone(), konst(x)?)))
+            .collect::<TResult<_>>()?;
+        StdVal::MethodCaller { name, args, kwargs }
+    };
+    if let Value::Object(o) = whole {
+        if let Some(src) = &o.source {
+            tx.guard(src, crate::guards::Guard::IdMatch(obj.clone().unbind()));
+        }
+    }
+    Ok(Rc::new(model))
+}
+
+fn tx_describe(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| format!("operator.{n}"))
+        .unwrap_or_else(|_| "operator getter".into())
 }
 
 /// Calling a partial that exists outside the trace: `.func` is inlined with `.args` and
@@ -645,6 +765,17 @@ pub fn call_std(
             } else {
                 Value::new_tuple(got)
             })
+        }
+        StdVal::MethodCaller {
+            name,
+            args: margs,
+            kwargs: mkw,
+        } => {
+            let ([obj], true) = (args.as_slice(), kwargs.is_empty()) else {
+                return Err(Exit::brk("TypeError: methodcaller expected 1 argument"));
+            };
+            let method = crate::interp::families::getattr(tx, obj, name)?;
+            crate::interp::families::call(tx, &method, margs.clone(), mkw.clone())
         }
         other => Err(Exit::brk(format!(
             "'{}' object is not callable",

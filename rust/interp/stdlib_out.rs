@@ -26,6 +26,7 @@ pub fn python_type<'py>(tx: &Tracer<'py>, v: &Value) -> TResult<Option<Bound<'py
                 StdVal::Partial { .. } => &rf.partial,
                 StdVal::ItemGetter(_) => &rf.itemgetter,
                 StdVal::AttrGetter(_) => &rf.attrgetter,
+                StdVal::MethodCaller { .. } => &rf.methodcaller,
                 StdVal::Map { .. } => &rf.map,
                 StdVal::Filter { .. } => &rf.filter,
                 StdVal::Deque(_) => &rf.deque,
@@ -200,6 +201,23 @@ pub fn table_entry(
                     .collect(),
                 kwargs: Vec::new(),
             },
+            StdVal::MethodCaller { name, args, kwargs } => {
+                let mut a = vec![OutTemplate::Const(
+                    pyo3::types::PyString::new(py, name).into_any().unbind(),
+                )];
+                for x in args {
+                    a.push(tmpl(tx, x)?);
+                }
+                let mut kwt = Vec::with_capacity(kwargs.len());
+                for (k, x) in kwargs {
+                    kwt.push((k.clone(), tmpl(tx, x)?));
+                }
+                Entry::Call {
+                    f: rf.methodcaller.clone_ref(py),
+                    args: a,
+                    kwargs: kwt,
+                }
+            }
             StdVal::Deque(d) => {
                 let items: Vec<Value> = d.items.borrow().iter().cloned().collect();
                 let items = items.iter().map(|x| tmpl(tx, x)).collect::<TResult<_>>()?;

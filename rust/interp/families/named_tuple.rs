@@ -3,11 +3,13 @@
 //! attributes stored in the trace).
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use super::Family;
+use crate::guards::Source;
 use crate::interp::exit::{Exit, TResult};
 use crate::interp::output::{OutTemplate, Rebuild};
 use crate::interp::tracer::Tracer;
@@ -42,7 +44,7 @@ impl Family for NamedTuple {
         if let Some((_, a)) = n.attrs.borrow().iter().rev().find(|(k, _)| k == name) {
             return Ok(a.clone());
         }
-        if name == "_fields" {
+        if name == "_fields" && !n.fields.is_empty() {
             let t = PyTuple::new(py, &n.fields).map_err(|e| tx.err(e))?;
             return Ok(Value::Const(t.into_any().unbind()));
         }
@@ -52,6 +54,9 @@ impl Family for NamedTuple {
             let getter = crate::interp::attrs::tuple_getter_index(tx, &n.cls, name);
             if let Some(i) = getter.filter(|i| *i < n.items.len()) {
                 return Ok(n.items[i].clone());
+            }
+            if let Some(r) = class_defined_attr(tx, v, &n.cls, name)? {
+                return Ok(r);
             }
             // A field-less tuple subclass's own attributes (methods, class attributes) are
             // not modelled: only tuple's own methods are.
@@ -65,6 +70,11 @@ impl Family for NamedTuple {
                 return Err(Exit::brk(format!(
                     "attribute '{name}' of a tuple subclass made in the trace"
                 )));
+            }
+        }
+        if !n.structseq {
+            if let Some(r) = class_defined_attr(tx, v, &n.cls, name)? {
+                return Ok(r);
             }
         }
         // Methods keep the namedtuple as receiver (a split rebuilds it with its class).
@@ -130,4 +140,79 @@ impl Family for NamedTuple {
             n.cls.bind(tx.py).call1(t).ok()
         }
     }
+}
+
+/// `nt.name` found on the namedtuple's class, or a base other than `tuple`/`object`, in Python:
+/// a method (`_asdict`, `_replace`, the user's own) bound to the value, a classmethod,
+/// staticmethod or class constant as the class gives it, a property's getter traced. Read
+/// through the class as a module global, so the read is guarded; a class reached no other
+/// way breaks. None: not such an attribute (tuple's own methods and fields go on as before).
+fn class_defined_attr(
+    tx: &mut Tracer<'_>,
+    v: &Value,
+    cls: &Py<PyAny>,
+    name: &str,
+) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let cls = cls.bind(py).clone();
+    let Ok(ty) = cls.cast::<pyo3::types::PyType>() else {
+        return Ok(None);
+    };
+    let Some(raw) = crate::interp::calls::class_raw_attr(ty, name) else {
+        return Ok(None);
+    };
+    let tuple_own = crate::interp::calls::class_raw_attr(&py.get_type::<PyTuple>(), name)
+        .is_some_and(|t| t.is(&raw));
+    // namedtuple's own `_replace` has a model of its own (containers.rs).
+    let stock_replace = name == "_replace"
+        && raw
+            .getattr("__module__")
+            .ok()
+            .and_then(|m| m.extract::<String>().ok())
+            .is_some_and(|m| m == "collections");
+    // A field's `_tuplegetter` (read as an item above).
+    let field = raw
+        .get_type()
+        .name()
+        .is_ok_and(|t| t.to_string() == "_tuplegetter");
+    if tuple_own || stock_replace || field {
+        return Ok(None);
+    }
+    // A class defined in a function cannot be guarded this way: as before, the attribute is
+    // looked for among tuple's methods (and breaks there).
+    let Some(src) = crate::interp::attrs::module_level_class_source(&cls) else {
+        return Ok(None);
+    };
+    let property = py
+        .import("builtins")
+        .and_then(|b| b.getattr("property"))
+        .map_err(|e| tx.err(e))?;
+    if raw.get_type().is(&property) {
+        // `cls.__mro__[i].__dict__[name].fget`, guarded where it was found.
+        let idx = ty
+            .getattr("__mro__")
+            .and_then(|m| {
+                m.try_iter()?
+                    .position(|k| {
+                        k.and_then(|k| k.getattr("__dict__"))
+                            .and_then(|d| d.get_item(name))
+                            .is_ok_and(|x| x.is(&raw))
+                    })
+                    .ok_or_else(|| pyo3::exceptions::PyAttributeError::new_err(name.to_string()))
+            })
+            .map_err(|e| tx.err(e))?;
+        let fget = raw.getattr("fget").map_err(|e| tx.err(e))?;
+        let fsrc = Arc::new(Source::Attr {
+            base: crate::interp::attrs::mro_dict_item(&src, idx as isize, name),
+            name: "fget".into(),
+        });
+        let fget = tx.realize(&fget, Some(fsrc))?;
+        return super::call(tx, &fget, vec![v.clone()], Vec::new()).map(Some);
+    }
+    let cls_v = tx.realize(&cls, Some(src))?;
+    let attr = super::getattr(tx, &cls_v, name)?;
+    if raw.is_instance_of::<pyo3::types::PyFunction>() {
+        return Ok(Some(Value::BoundMethod(Rc::new((v.clone(), attr)))));
+    }
+    Ok(Some(attr))
 }
