@@ -451,11 +451,20 @@ pub fn is_same(tx: &mut Tracer<'_>, lhs: &Value, rhs: &Value) -> TResult<bool> {
         }
         (Value::Object(_) | Value::BoundMethod(_) | Value::BuiltinMethod(_), _)
         | (_, Value::Object(_)) => {
+            // Objects of two different types are never one object (`field.default_factory
+            // is not MISSING` over a list).
+            let ta = crate::interp::families::python_type(tx, lhs);
+            let tb = crate::interp::families::python_type(tx, rhs);
+            if let (Ok(ta), Ok(tb)) = (ta, tb) {
+                if !ta.is(&tb) {
+                    return Ok(false);
+                }
+            }
             return Err(Exit::brk(format!(
                 "identity comparison between '{}' and '{}'",
                 lhs.type_name(tx.py),
                 rhs.type_name(tx.py)
-            )))
+            )));
         }
         _ => false,
     })

@@ -198,8 +198,11 @@ pub fn tagged_dict_method(
             tx.stdlib.set_tag(&c, DictTag { cls, factory });
             Ok(Some(Value::Dict(c)))
         }
-        // Counter's own update/fromkeys/most_common/... differ from dict's: break below.
+        // Counter's own update/fromkeys/subtract/... differ from dict's: break below.
         ("update", _) if is_counter(tx, d) => Err(Exit::brk("Counter.update")),
+        ("most_common" | "total" | "elements", _) if is_counter(tx, d) => {
+            counter_read(tx, d, name, args).map(Some)
+        }
         ("get" | "items" | "keys" | "values" | "update" | "setdefault" | "pop" | "clear", _) => {
             Ok(None)
         }
@@ -243,4 +246,91 @@ fn is_ordered_dict(py: Python<'_>, cls: &Py<PyAny>) -> bool {
     cls.bind(py)
         .cast::<pyo3::types::PyType>()
         .is_ok_and(|t| t.is_subclass(rf.ordered_dict.bind(py)).unwrap_or(false))
+}
+
+/// `c.most_common(n=None)`, `c.total()`, `c.elements()` of a Counter made in the trace whose
+/// counts are constant numbers, as collections computes them: most_common sorts the items
+/// by count, largest first, keeping insertion order among equal counts (what both its
+/// `sorted(..., reverse=True)` and `heapq.nlargest` paths give).
+fn counter_read(
+    tx: &mut Tracer<'_>,
+    d: &Rc<DictVal>,
+    name: &str,
+    args: &[Value],
+) -> TResult<Value> {
+    let py = tx.py;
+    let items = d.snapshot(py);
+    let mut counts = Vec::with_capacity(items.len());
+    for (k, v) in &items {
+        let c = tx
+            .as_python_constant(v)
+            .filter(|c| {
+                c.is_instance_of::<pyo3::types::PyInt>()
+                    || c.is_instance_of::<pyo3::types::PyFloat>()
+            })
+            .ok_or_else(|| Exit::brk(format!("Counter.{name} over non-constant counts")))?;
+        let f: f64 = c.extract().map_err(|e| tx.err(e))?;
+        counts.push((k.clone_ref(py), v.clone(), f, c.unbind()));
+    }
+    match (name, args) {
+        ("most_common", []) | ("most_common", [_]) => {
+            let n = match args.first() {
+                None => None,
+                Some(a) if a.as_const(py).is_some_and(|c| c.is_none()) => None,
+                Some(a) => Some(
+                    a.as_const(py)
+                        .and_then(|c| c.extract::<i64>().ok())
+                        .ok_or_else(|| Exit::brk("Counter.most_common with a non-int n"))?,
+                ),
+            };
+            let mut order: Vec<usize> = (0..counts.len()).collect();
+            // Stable: equal counts keep insertion order.
+            order.sort_by(|&a, &b| {
+                counts[b]
+                    .2
+                    .partial_cmp(&counts[a].2)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let take = match n {
+                None => order.len(),
+                Some(n) => n.clamp(0, order.len() as i64) as usize,
+            };
+            let out = order[..take]
+                .iter()
+                .map(|&i| {
+                    Value::new_tuple(vec![
+                        Value::Const(counts[i].0.clone_ref(py)),
+                        counts[i].1.clone(),
+                    ])
+                })
+                .collect();
+            Ok(Value::new_list(out))
+        }
+        ("total", []) => {
+            let sum = py
+                .import("builtins")
+                .and_then(|b| {
+                    b.getattr("sum")?.call1((pyo3::types::PyList::new(
+                        py,
+                        counts.iter().map(|c| c.3.bind(py)),
+                    )?,))
+                })
+                .map_err(|e| tx.err(e))?;
+            tx.realize(&sum, None)
+        }
+        ("elements", []) => {
+            let mut out = Vec::new();
+            for (k, _, _, c) in &counts {
+                let times = c
+                    .bind(py)
+                    .extract::<i64>()
+                    .map_err(|_| Exit::brk("Counter.elements over non-int counts"))?;
+                for _ in 0..times.max(0) {
+                    out.push(Value::Const(k.clone_ref(py)));
+                }
+            }
+            Ok(crate::interp::iter::items_iter(out))
+        }
+        _ => Err(Exit::brk(format!("Counter.{name} arguments"))),
+    }
 }
