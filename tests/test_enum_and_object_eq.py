@@ -47,3 +47,34 @@ def test_explicit_object_eq_and_ne() -> None:
     torch.testing.assert_close(got[0], expected[0])
     assert got[1:] == expected[1:]
     assert ferrodyn.explain(fn)(torch.ones(1), a, b).graph_break_count == 0
+
+
+class _Perm(enum.IntFlag):
+    R = 1
+    W = 2
+    X = 4
+
+
+class _Mode(enum.Enum):
+    TRAIN = "train"
+    EVAL = "eval"
+    ALIAS = "train"  # noqa: PIE796 - an alias, not listed by iteration
+
+
+def test_iterating_an_enum_class_lists_its_members() -> None:
+    def f(x: torch.Tensor) -> Any:
+        p = _Perm.R | _Perm.X
+        return (
+            x * int(p),
+            list(_Perm),
+            [m.value for m in _Mode],
+            [m.name for m in _Perm],
+            len(_Mode),
+            _Perm.W in p,
+        )
+
+    explained = ferrodyn.explain(f)(torch.ones(2))
+    assert explained.graph_break_count == 0, [r.reason for r in explained.break_reasons]
+    compiled = ferrodyn.compile(f, backend="eager")
+    for _ in range(2):
+        assert compiled(torch.ones(2))[1:] == f(torch.ones(2))[1:]

@@ -21,6 +21,22 @@ fn is_typed_dict(cls: &Bound<'_, PyAny>) -> bool {
             .is_ok_and(|m| m == "typing" || m == "typing_extensions")
 }
 
+/// A class whose metaclass iterates it with `enum.EnumType`'s own `__iter__`.
+fn iterates_as_enum(cls: &Bound<'_, PyAny>) -> bool {
+    let py = cls.py();
+    let Ok(enum_type) = py.import("enum").and_then(|m| m.getattr("EnumMeta")) else {
+        return false;
+    };
+    let meta = cls.get_type();
+    let Ok(own) = enum_type
+        .getattr("__dict__")
+        .and_then(|d| d.get_item("__iter__"))
+    else {
+        return false;
+    };
+    crate::interp::calls::class_raw_attr(&meta, "__iter__").is_some_and(|f| f.is(&own))
+}
+
 fn is_namedtuple_class(tx: &Tracer<'_>, cls: &Bound<'_, PyAny>) -> bool {
     !tx.hooks
         .namedtuple_info
@@ -44,6 +60,27 @@ impl Family for UserClass {
         as_constant,
         reconstruct
     );
+
+    /// `iter(EnumClass)`: its members in definition order, as `EnumType.__iter__` gives them
+    /// (`_member_names_`, read and guarded through the class); other classes break.
+    fn iter(&self, tx: &mut Tracer<'_>, v: &Value) -> TResult<Value> {
+        let py = tx.py;
+        let o = obj(v)?;
+        if !iterates_as_enum(&o.obj.bind(py).clone()) {
+            return Err(Exit::brk("iteration over a class"));
+        }
+        let names = super::getattr(tx, v, "_member_names_")?;
+        let names = crate::interp::iter::unpack(tx, &names)?;
+        let mut members = Vec::with_capacity(names.len());
+        for n in &names {
+            let name: String = n
+                .as_const(py)
+                .and_then(|c| c.extract().ok())
+                .ok_or_else(|| Exit::brk("an enum's _member_names_ holding a non-string"))?;
+            members.push(super::getattr(tx, v, &name)?);
+        }
+        Ok(crate::interp::iter::items_iter(members))
+    }
 
     fn call(&self, tx: &mut Tracer<'_>, v: &Value, args: Args, kwargs: Kwargs) -> TResult<Value> {
         let py = tx.py;
