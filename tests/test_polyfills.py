@@ -107,6 +107,14 @@ def _cycle(x: torch.Tensor) -> Any:
     return out
 
 
+def _groupby(x: torch.Tensor) -> Any:
+    runs = [(k, len(list(g))) for k, g in itertools.groupby("aabbbc")]
+    by = [(k, list(g)) for k, g in itertools.groupby([1, 3, 2, 4, 5], key=lambda v: v % 2)]
+    # Groups share the input: taking all groups first leaves all but the last empty.
+    late = [list(g) for _, g in list(itertools.groupby("aab"))]
+    return x + len(runs), runs, by, late, list(itertools.groupby([]))
+
+
 CASES: dict[str, Callable[[torch.Tensor], Any]] = {
     f.__name__.lstrip("_"): f
     for f in (
@@ -124,6 +132,7 @@ CASES: dict[str, Callable[[torch.Tensor], Any]] = {
         _combinatorics,
         _filters,
         _cycle,
+        _groupby,
     )
 }
 

@@ -331,6 +331,38 @@ def combinations(iterable: Iterable[Any], r: int) -> Iterator[Any]:
     return iter(out)
 
 
+def groupby(iterable: Iterable[Any], key: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+    """Consecutive runs of equal keys, each with an iterator over its run that shares the
+    input iterator (advancing to the next group leaves the previous one exhausted), as
+    `itertools.groupby` does."""
+    keyfunc = (lambda v: v) if key is None else key
+    iterator = iter(iterable)
+    state: dict[str, Any] = {"exhausted": False}
+
+    def grouper(target: Any) -> Iterator[Any]:
+        yield state["value"]
+        for value in iterator:
+            state["value"] = value
+            state["key"] = keyfunc(value)
+            if state["key"] != target:
+                return
+            yield value
+        state["exhausted"] = True
+
+    try:
+        state["value"] = next(iterator)
+    except StopIteration:
+        return
+    state["key"] = keyfunc(state["value"])
+    while not state["exhausted"]:
+        target = state["key"]
+        group = grouper(target)
+        yield target, group
+        if state["key"] == target:
+            for _ in group:
+                pass
+
+
 def permutations(iterable: Iterable[Any], r: int | None = None) -> Iterator[Any]:
     pool = tuple(iterable)
     n = len(pool)
@@ -918,6 +950,7 @@ POLYFILLS: dict[Any, Callable[..., Any]] = {
     itertools.compress: compress,
     itertools.combinations: combinations,
     itertools.permutations: permutations,
+    itertools.groupby: groupby,
     itertools.cycle: cycle,
     torch.nn.CrossEntropyLoss: cross_entropy_loss,
     warnings.catch_warnings: CatchWarnings,
