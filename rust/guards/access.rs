@@ -20,6 +20,8 @@ pub(crate) enum Access {
     SysModules,
     /// Root: the result of calling `_abc.get_cache_token` (held here).
     AbcCacheToken(Py<PyAny>),
+    /// Root: the result of calling `_thread.get_ident` (held here).
+    ThreadIdent(Py<PyAny>),
     Attr(Py<PyString>),
     InstDict,
     DictItem(Py<PyAny>),
@@ -67,6 +69,12 @@ impl Access {
             Source::AbcCacheToken => Access::AbcCacheToken(
                 py.import("_abc")
                     .and_then(|m| m.getattr("get_cache_token"))
+                    .map(|f| f.unbind())
+                    .unwrap_or_else(|_| py.None()),
+            ),
+            Source::ThreadIdent => Access::ThreadIdent(
+                py.import("_thread")
+                    .and_then(|m| m.getattr("get_ident"))
                     .map(|f| f.unbind())
                     .unwrap_or_else(|_| py.None()),
             ),
@@ -222,7 +230,8 @@ impl Access {
             | Access::Globals
             | Access::Builtins
             | Access::SysModules
-            | Access::AbcCacheToken(_) => None,
+            | Access::AbcCacheToken(_)
+            | Access::ThreadIdent(_) => None,
         }
     }
 

@@ -166,6 +166,8 @@ pub enum Source {
     /// `abc.get_cache_token()` (a root): the counter every `ABCMeta.register` call bumps, so
     /// an `isinstance` answered against an ABC is re-checked after a registration.
     AbcCacheToken,
+    /// `_thread.get_ident()` (a root): the calling thread, for a trace that read it.
+    ThreadIdent,
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -186,6 +188,7 @@ impl Source {
             | Source::Globals
             | Source::SysModules
             | Source::AbcCacheToken
+            | Source::ThreadIdent
             | Source::Builtin { .. } => None,
             Source::Attr { base, .. }
             | Source::InstDict { base }
@@ -221,6 +224,7 @@ impl Source {
             Source::Globals => out.push('G'),
             Source::SysModules => out.push_str("sys.modules"),
             Source::AbcCacheToken => out.push_str("abc.get_cache_token()"),
+            Source::ThreadIdent => out.push_str("threading.get_ident()"),
             Source::Builtin { name } => {
                 let _ = write!(out, "__builtins__[{}]", py_str_repr(name));
             }

@@ -69,7 +69,9 @@ impl<'py> Frame<'_, 'py> {
                     (!m.is_null()).then(|| Bound::from_borrowed_ptr(py, m))
                 }
             }
-            Access::AbcCacheToken(ref f) => f.bind(self.globals.py()).call0().ok(),
+            Access::AbcCacheToken(ref f) | Access::ThreadIdent(ref f) => {
+                f.bind(self.globals.py()).call0().ok()
+            }
             _ => None,
         }
     }

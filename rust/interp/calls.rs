@@ -217,12 +217,15 @@ pub fn call_dunder(
             tx.describe(&ty.into_any())
         )));
     }
-    let src = o.source.as_ref().map(|s| {
-        Arc::new(Source::Attr {
+    // `type(obj).name`; for an object made in the trace, through the class it was made
+    // from (so the function's cells and globals are guarded like any function's).
+    let src = match &o.source {
+        Some(s) => Some(Arc::new(Source::Attr {
             base: Arc::new(Source::TypeOf { base: s.clone() }),
             name: name.into(),
-        })
-    });
+        })),
+        None => super::attrs::class_member_source(tx, o, name),
+    };
     let fv = tx.realize(&f, src)?;
     // A staticmethod on the class (`type(o).name` unwraps it) gets no receiver.
     if class_raw_attr(&ty, name).is_some_and(|raw| {

@@ -68,3 +68,19 @@ fn non_constant(tx: &Tracer<'_>, f: &Bound<'_, PyAny>) -> Exit {
         tx.describe(f)
     ))
 }
+
+/// `_thread.get_ident()` (`threading.get_ident`): the tracing thread's id, guarded, so a call
+/// from another thread re-traces (reprlib's and dataclasses' recursion guards key on it).
+pub(crate) fn thread_ident(tx: &mut Tracer<'_>, f: &Bound<'_, PyAny>) -> TResult<Option<Value>> {
+    let py = tx.py;
+    let Ok(get_ident) = py.import("_thread").and_then(|m| m.getattr("get_ident")) else {
+        return Ok(None);
+    };
+    if !f.is(&get_ident) {
+        return Ok(None);
+    }
+    let ident = get_ident.call0().map_err(|e| tx.err(e))?;
+    let src = std::sync::Arc::new(crate::guards::Source::ThreadIdent);
+    tx.guard(&src, crate::guards::Guard::Equals(ident.clone().unbind()));
+    Ok(Some(Value::Const(ident.unbind())))
+}

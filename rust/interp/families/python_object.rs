@@ -215,6 +215,9 @@ pub fn call_prelude(
         if let Some(r) = crate::interp::calls::subclasses_call(tx, o)? {
             return Ok(Some(r));
         }
+        if let Some(r) = super::builtin_function::thread_ident(tx, &f)? {
+            return Ok(Some(r));
+        }
     }
     // `object.__getattribute__(obj, name)` (inside a class's own `__getattribute__`): the
     // generic lookup, which sees pending stores.
@@ -470,12 +473,14 @@ pub fn fold_call(
 ) -> TResult<Option<Value>> {
     let o = obj(v)?;
     let f = o.obj.bind(tx.py).clone();
-    let Some((a, k)) = crate::interp::calls::all_constants(tx, args, kwargs) else {
-        return Ok(None);
-    };
+    // A user object's dunder (`repr(obj)` of an object made in the trace, not a constant)
+    // is traced before anything is folded.
     if let Some(r) = crate::interp::dunder_ops::before_fold(tx, &f, args, kwargs)? {
         return Ok(Some(r));
     }
+    let Some((a, k)) = crate::interp::calls::all_constants(tx, args, kwargs) else {
+        return Ok(None);
+    };
     let f = &f;
     match f.call(a, Some(&k)) {
         Ok(r) => tx.realize(&r, None).map(Some),
