@@ -530,27 +530,27 @@ fn existing_getter<'py>(
         .map_err(|e| tx.err(e))?;
     let (ctor, held) = reduced;
     // methodcaller with keywords reduces to `partial(methodcaller, name, **kw)(*args)`.
-    let (mut items, kw): (Vec<Bound<'py, PyAny>>, Vec<(String, Bound<'py, PyAny>)>) =
-        if ctor.get_type().is(rf.partial.bind(py)) {
-            let pa = ctor
-                .getattr("args")
-                .and_then(|a| a.extract::<Vec<Bound<'py, PyAny>>>())
-                .map_err(|e| tx.err(e))?;
-            let pk = ctor
-                .getattr("keywords")
-                .and_then(|k| {
-                    let d = k.cast_into::<pyo3::types::PyDict>()?;
-                    d.iter()
-                        .map(|(k, v)| Ok((k.extract::<String>()?, v)))
-                        .collect::<PyResult<Vec<_>>>()
-                })
-                .map_err(|e| tx.err(e))?;
-            let mut all = pa;
-            all.extend(held.iter());
-            (all, pk)
-        } else {
-            (held.iter().collect(), Vec::new())
-        };
+    type Held<'py> = (Vec<Bound<'py, PyAny>>, Vec<(String, Bound<'py, PyAny>)>);
+    let (mut items, kw): Held<'py> = if ctor.get_type().is(rf.partial.bind(py)) {
+        let pa = ctor
+            .getattr("args")
+            .and_then(|a| a.extract::<Vec<Bound<'py, PyAny>>>())
+            .map_err(|e| tx.err(e))?;
+        let pk = ctor
+            .getattr("keywords")
+            .and_then(|k| {
+                let d = k.cast_into::<pyo3::types::PyDict>()?;
+                d.iter()
+                    .map(|(k, v)| Ok((k.extract::<String>()?, v)))
+                    .collect::<PyResult<Vec<_>>>()
+            })
+            .map_err(|e| tx.err(e))?;
+        let mut all = pa;
+        all.extend(held.iter());
+        (all, pk)
+    } else {
+        (held.iter().collect(), Vec::new())
+    };
     let mut konst = |x: &Bound<'py, PyAny>| -> TResult<Value> {
         let v = tx.realize(x, None)?;
         if tx.as_python_constant(&v).is_none() {

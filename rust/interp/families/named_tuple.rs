@@ -171,10 +171,7 @@ fn class_defined_attr(
             .and_then(|m| m.extract::<String>().ok())
             .is_some_and(|m| m == "collections");
     // A field's `_tuplegetter` (read as an item above).
-    let field = raw
-        .get_type()
-        .name()
-        .is_ok_and(|t| t.to_string() == "_tuplegetter");
+    let field = raw.get_type().name().is_ok_and(|t| t == "_tuplegetter");
     if tuple_own || stock_replace || field {
         return Ok(None);
     }
