@@ -35,12 +35,14 @@ usage: ./dev.sh {demo|test|lint|bench|plan|install}
   bench  install, then run the pytest-benchmark suite
   plan   print what setup would do to the venv, and why, without doing it
   install  create or repair the venv only (no extension build)
+  setup  install and build the extension only
   subset FILES...  install for $PYTHON, then run pytest on FILES only
 environment: PYTHON (base interpreter, CPython 3.11, 3.12 or 3.13; default python3.11, else python3)
              FERRODYN_VENV (venv path; default ~/.cache/ferrodyn-venv for 3.11,
              ~/.cache/ferrodyn-venv-<version> otherwise)
              FERRODYN_OTHER_PYTHONS (versions whose subset `test` also runs, default "3.11 3.12 3.13"
              less the primary one; "none" skips them; a version not installed is skipped)
+             FERRODYN_VERSION_SUBSET (the test files run on those versions)
 EOF
 }
 
@@ -175,16 +177,17 @@ find_python_version() {
 
 # The test files run on the other supported versions: the version-dependent layers (bytecode
 # shapes, frame hook, splits and resume functions, generators, exceptions, calls) and the real
-# model suite. The full suite runs on the primary interpreter.
-VERSION_SUBSET="tests/test_python_versions.py tests/test_bytecode_shapes.py tests/test_frame_hook.py
+# model suite. The full suite runs on the primary interpreter. FERRODYN_VERSION_SUBSET
+# replaces the list.
+VERSION_SUBSET="${FERRODYN_VERSION_SUBSET:-tests/test_python_versions.py tests/test_bytecode_shapes.py tests/test_frame_hook.py
     tests/test_graph_breaks.py tests/test_resume_liveness.py tests/test_functions.py
     tests/test_exceptions.py tests/test_generator_methods.py tests/test_call_shapes.py
-    tests/test_checklist_classes.py tests/test_guards_recompile.py tests/test_model_suite.py"
+    tests/test_checklist_classes.py tests/test_guards_recompile.py tests/test_model_suite.py}"
 
-# After the primary run: the subset on every other supported version found on this machine.
-# FERRODYN_OTHER_PYTHONS picks them ("3.12 3.13"; "none" skips; default: the supported ones
-# other than the primary one).
-test_other_versions() {
+# The other supported versions found on this machine, one "version interpreter" pair per
+# line. FERRODYN_OTHER_PYTHONS picks them ("3.12 3.13"; "none" skips; default: the supported
+# ones other than the primary one).
+other_versions() {
     local primary="$PY_VER" wanted ver py
     wanted="${FERRODYN_OTHER_PYTHONS:-$SUPPORTED_PYS}"
     [ "$wanted" = "none" ] && return 0
@@ -192,13 +195,34 @@ test_other_versions() {
         [ "$ver" = "$primary" ] && continue
         py="$(find_python_version "$ver")"
         if [ -z "$py" ]; then
-            echo "[dev] no CPython $ver on this machine: its test subset is skipped"
+            echo "[dev] no CPython $ver on this machine: its test subset is skipped" >&2
             continue
         fi
+        echo "$ver $py"
+    done
+}
+
+# Venv and extension for every other version, one after the other (run in the background
+# while the primary suite runs: installing torch is mostly download and disk, and the build
+# takes the core pytest leaves idle).
+prepare_other_versions() {
+    local ver py
+    while read -r ver py; do
+        [ -n "$ver" ] || continue
+        echo "[dev] CPython $ver ($py): venv and extension"
+        PYTHON="$py" FERRODYN_VENV="" "./$(basename "$0")" setup || return 1
+    done < <(other_versions)
+}
+
+# After the primary run: the subset on every other version (prepared already).
+test_other_versions() {
+    local ver py
+    while read -r ver py; do
+        [ -n "$ver" ] || continue
         echo "[dev] CPython $ver ($py): the version subset"
         # shellcheck disable=SC2086
-        PYTHON="$py" FERRODYN_VENV="" "./$(basename "$0")" subset $VERSION_SUBSET
-    done
+        PYTHON="$py" FERRODYN_VENV="" "./$(basename "$0")" subset $VERSION_SUBSET || return 1
+    done < <(other_versions 2>/dev/null)
 }
 
 setup() {
@@ -236,8 +260,18 @@ case "$cmd" in
         ;;
     test)
         setup
-        echo "[dev] pytest"
-        run_pytest tests "${@:2}"
+        others_log="$(mktemp)"
+        prepare_other_versions >"$others_log" 2>&1 &
+        others_pid=$!
+        echo "[dev] pytest (the other versions are set up meanwhile, log: $others_log)"
+        pytest_rc=0
+        run_pytest tests "${@:2}" || pytest_rc=$?
+        others_rc=0
+        wait "$others_pid" || others_rc=$?
+        echo "[dev] setting up the other versions:"
+        cat "$others_log"
+        [ "$pytest_rc" = 0 ] || exit "$pytest_rc"
+        [ "$others_rc" = 0 ] || die "setting up another Python version failed (above)"
         # The other versions before cargo test: its byte-for-byte round trips then find their
         # venvs and round-trip torch's modules on every version too.
         test_other_versions
@@ -245,6 +279,9 @@ case "$cmd" in
         # A fixed hash seed: two guard tests count exact dict lookups through a key that
         # collides with hash('a'); with randomized string hashing the probe order varies.
         PYTHONHASHSEED=0 PYO3_PYTHON="$VENV/bin/python" cargo test --quiet
+        ;;
+    setup)
+        setup
         ;;
     subset)
         setup
