@@ -83,18 +83,20 @@ pub(crate) fn module_level_class_source(cls: &Bound<'_, PyAny>) -> SourceRef {
         .and_then(|m| m.getattr("__dict__"))
         .and_then(|d| d.get_item(&qualname))
         .is_ok_and(|c| c.is(cls));
-    if !bound {
-        return None;
-    }
-    Some(Arc::new(Source::DictItem {
+    bound.then(|| module_global_source(module, qualname))
+}
+
+/// `sys.modules[module].__dict__[name]`: a module global reached without the frame's globals.
+fn module_global_source(module: String, name: String) -> Arc<Source> {
+    Arc::new(Source::DictItem {
         base: Arc::new(Source::InstDict {
             base: Arc::new(Source::DictItem {
                 base: Arc::new(Source::SysModules),
                 key: DictKey::Str(module),
             }),
         }),
-        key: DictKey::Str(qualname),
-    }))
+        key: DictKey::Str(name),
+    })
 }
 
 /// A mutable container (dict, list, set) read from the globals of a function traced without
@@ -125,18 +127,7 @@ fn registry_source(
         .and_then(|m| m.get_item(&module))
         .and_then(|m| m.getattr("__dict__"))
         .is_ok_and(|d| d.is(globals));
-    if !registered {
-        return None;
-    }
-    Some(Arc::new(Source::DictItem {
-        base: Arc::new(Source::InstDict {
-            base: Arc::new(Source::DictItem {
-                base: Arc::new(Source::SysModules),
-                key: DictKey::Str(module),
-            }),
-        }),
-        key: DictKey::Str(name.to_string()),
-    }))
+    registered.then(|| module_global_source(module, name.to_string()))
 }
 
 /// The source of `type(obj)` for an object reached by a source, or of the class an object
