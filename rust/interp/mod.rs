@@ -28,6 +28,7 @@ pub mod grad_mode;
 pub mod graph_io;
 pub mod hook_handles;
 pub mod hooks;
+pub mod identity;
 pub mod imports;
 pub mod inst_dict;
 pub mod iter;

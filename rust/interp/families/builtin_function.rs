@@ -4,6 +4,8 @@
 
 use pyo3::prelude::*;
 
+use crate::ImportCached;
+
 use super::python_object::{self, obj, python_object_verbs};
 use super::{Args, Family, Kwargs};
 use crate::interp::calls::graph_call;
@@ -73,7 +75,10 @@ fn non_constant(tx: &Tracer<'_>, f: &Bound<'_, PyAny>) -> Exit {
 /// from another thread re-traces (reprlib's and dataclasses' recursion guards key on it).
 pub(crate) fn thread_ident(tx: &mut Tracer<'_>, f: &Bound<'_, PyAny>) -> TResult<Option<Value>> {
     let py = tx.py;
-    let Ok(get_ident) = py.import("_thread").and_then(|m| m.getattr("get_ident")) else {
+    let Ok(get_ident) = py
+        .import_cached("_thread")
+        .and_then(|m| m.getattr("get_ident"))
+    else {
         return Ok(None);
     };
     if !f.is(&get_ident) {
