@@ -20,8 +20,10 @@ from types import ModuleType
 from typing import Any
 
 import torch
-import torch._dynamo
 from torch import nn
+
+# torch._dynamo is imported where it is used, so a fresh process can build these models
+# without it (benches/bench_cold_start.py times its import).
 
 IMPLS = ("eager", "torch.compile", "ferrodyn")
 
@@ -49,6 +51,8 @@ def compile_with(impl: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def reset_all() -> None:
+    import torch._dynamo
+
     torch._dynamo.reset()
     ferrodyn, _ = load_ferrodyn()
     if ferrodyn is not None:

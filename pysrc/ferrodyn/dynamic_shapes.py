@@ -32,16 +32,11 @@ from typing import Any
 
 import torch
 from torch._guards import GuardSource, Source
-from torch.fx.experimental.symbolic_shapes import (
-    ConstraintViolationError,
-    DimDynamic,
-    ShapeEnv,
-    StatelessSymbolicContext,
-    StrictMinMaxConstraint,
-)
-from torch.utils._sympy.value_ranges import ValueRanges
 
 from .backends import DynamicBackend
+
+# `torch.fx.experimental.symbolic_shapes` (and sympy with it, about 0.3 s) is imported only
+# when a trace makes a shape environment: a light trace (`meta_rules`) never does.
 
 log = logging.getLogger("ferrodyn.dynamic")
 
@@ -172,11 +167,40 @@ class InputShapes:
         self.symbolic_floats = runs_graph_as_is(compiler)
         self.state = dyn_state if dyn_state is not None else {}
         self.seen: dict[str, list[int | None]] = self.state.setdefault(_SEEN, {})
-        self.env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
+        self._env: Any = None
         # Graph inputs (by position) made with symbolic sizes or as symbolic ints: the shape
         # guard covers them, including the sizes the trace later specialised.
         self.symbolic_inputs: list[int] = []
         self.random_symbols: set[Any] = set()
+
+    @property
+    def env(self) -> Any:
+        """The trace's shape environment, made on first use."""
+        if self._env is None:
+            from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+            self._env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
+        return self._env
+
+    def dynamic_dims_of(self, tensor: torch.Tensor, source_name: str) -> set[int]:
+        """The dimensions of a graph input that are symbolic in this trace (recording its
+        sizes for automatic dynamic: call once per input), also those a `mark_dynamic`
+        range names."""
+        dims = self._dynamic_dims(tensor, source_name)
+        return dims
+
+    def number_would_be_dynamic(self, value: Any, source_name: str) -> bool:
+        """Whether `symint`/`symfloat` would make `value` symbolic (without recording it)."""
+        if type(value) is float:
+            if not self.symbolic_floats or not math.isfinite(value):
+                return False
+            key = f"float:{source_name}"
+        else:
+            key = f"int:{source_name}"
+        if self.mode is not None:
+            return self.mode
+        before = self.seen.get(key)
+        return before is not None and before != [value]
 
     def _dynamic_dims(self, tensor: torch.Tensor, source_name: str) -> set[int]:
         ndim = tensor.dim()
@@ -234,6 +258,8 @@ class InputShapes:
             return None
         source = InputSource(index)
         # As torch.compile's unspecialised ints: any value, 0 and 1 included.
+        from torch.fx.experimental.symbolic_shapes import DimDynamic
+
         sym = self.env.create_unspecified_symint_and_symbol(value, source, DimDynamic.DYNAMIC)
         if not is_symbolic(sym):
             return None
@@ -246,6 +272,8 @@ class InputShapes:
         source = InputSource(_RANDOM_INDEX + index)
         if not self.symbolic_floats:
             return None  # (the caller breaks: this backend cannot take it)
+        from torch.fx.experimental.symbolic_shapes import DimDynamic
+
         if type(value) is int:
             sym = self.env.create_unspecified_symint_and_symbol(value, source, DimDynamic.DYNAMIC)
         else:
@@ -298,6 +326,8 @@ class InputShapes:
             or not self._number_is_dynamic("float", value, source_name)
         ):
             return None
+        from torch.fx.experimental.symbolic_shapes import DimDynamic
+
         source = InputSource(index)
         expr = self.env.create_unspecified_symbol(value, source, DimDynamic.DYNAMIC)
         sym = self.env.create_symfloatnode(expr, hint=value, source=source)
@@ -307,10 +337,18 @@ class InputShapes:
         return sym
 
     def fakeify(
-        self, mode: Any, tensor: torch.Tensor, source_name: str, index: int
+        self, mode: Any, tensor: torch.Tensor, source_name: str, index: int, dims: set[int]
     ) -> torch.Tensor:
+        """The fake tensor of graph input `index`, symbolic in `dims` (`dynamic_dims_of`)."""
+        from torch.fx.experimental.symbolic_shapes import (
+            ConstraintViolationError,
+            DimDynamic,
+            StatelessSymbolicContext,
+            StrictMinMaxConstraint,
+        )
+        from torch.utils._sympy.value_ranges import ValueRanges
+
         source = InputSource(index)
-        dims = self._dynamic_dims(tensor, source_name)
         constraints: list[Any] = [None] * tensor.dim()
         for dim, lo, hi in _ranges(tensor):
             if dim not in dims:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +22,9 @@ from torch._subclasses.fake_tensor import (
     FakeTensorMode,
 )
 
-from . import _deferred_dynamo, dynamic_shapes
+from . import _deferred_dynamo, dynamic_shapes, meta_rules
 from .exc import SkipFrame, Unsupported
+from .meta_rules import TensorMeta
 from .variables import tensor_subclass
 
 
@@ -53,21 +55,30 @@ def _specialised(var: TensorVar) -> Any:
 
 
 class TensorVar:
-    """A tensor inside the trace: the FX node that produces it and its fake value."""
+    """A tensor inside the trace: the FX node that produces it and its fake value (or, while
+    the trace is light, its `meta_rules.TensorMeta` record: the fake is made on first use)."""
 
-    __slots__ = ("builder", "fake", "node", "py_type")
+    __slots__ = ("_fake", "builder", "meta", "node", "py_type")
 
     def __init__(
         self,
         node: torch.fx.Node,
-        fake: torch.Tensor,
+        fake: Any,
         builder: GraphBuilder,
         py_type: type = torch.Tensor,
+        meta: TensorMeta | None = None,
     ) -> None:
         self.node = node
-        self.fake = fake
+        self._fake = fake
         self.builder = builder
         self.py_type = py_type
+        self.meta = meta
+
+    @property
+    def fake(self) -> Any:
+        if self._fake is None:
+            self.builder._full()
+        return self._fake
 
     def python_type(self) -> type:
         """The Python type the eager value has (torch.Tensor, nn.Parameter for inputs, or
@@ -76,7 +87,9 @@ class TensorVar:
 
     def is_symbolic(self) -> bool:
         """Whether this stands for a symbolic Python number (a dynamic size), not a tensor."""
-        return not isinstance(self.fake, torch.Tensor)
+        if self._fake is None:
+            return False
+        return not isinstance(self._fake, torch.Tensor)
 
     def specialize(self) -> Any:
         """The concrete value of a symbolic number, as a constant: the shape environment
@@ -85,6 +98,8 @@ class TensorVar:
         return dynamic_shapes.specialize(self.fake)
 
     def __repr__(self) -> str:
+        if self._fake is None and self.meta is not None:
+            return f"TensorVar({self.node.name}, {self.meta.shape}, {self.meta.dtype})"
         return f"TensorVar({self.node.name}, {tuple(self.fake.shape)}, {self.fake.dtype})"
 
 
@@ -188,21 +203,122 @@ class GraphBuilder:
     """Builds one FX graph. Placeholders are added in the order the runtime fetches them."""
 
     def __init__(self, dyn_state: dict | None = None, compiler: Any = None) -> None:
-        # The ShapeEnv and FakeTensorMode below import parts of torch._dynamo: load only
-        # those, not the whole package (see _deferred_dynamo).
-        _deferred_dynamo.prepare()
         self.graph = torch.fx.Graph()
         self.shapes = dynamic_shapes.InputShapes(dyn_state, compiler)
-        self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=self.shapes.env)
+        self.compiler = compiler
+        # Light until something needs a fake tensor (`meta_rules`, `_full`): no fake mode yet.
+        self.light = _LIGHT
+        self.fake_mode: Any = None
+        # While light: graph inputs waiting for their fakes (var, tensor, source, dims) and
+        # every TensorVar made from a rule's record.
+        self._light_inputs: list[tuple[TensorVar, torch.Tensor, str, set[int], int]] = []
+        self._light_vars: list[TensorVar] = []
+        if not self.light:
+            self._make_fake_mode()
         self.example_inputs: list[torch.Tensor] = []
         self.input_names: list[str] = []
-        self._fakes: list[torch.Tensor] = []
+        self._fakes: list[Any] = []
         self._names: set[str] = set()
         self.subclass_inputs: list[int] = []
         # Values drawn from `random` in the graph: (placeholder, function, args, kwargs,
         # the value drawn while tracing), in the order eager draws them.
         self.random_calls: list[tuple[torch.fx.Node, Any, tuple, dict, Any]] = []
         self._random_state: Any = None
+
+    def _make_fake_mode(self) -> None:
+        # The ShapeEnv and FakeTensorMode import parts of torch._dynamo: load only those,
+        # not the whole package (see _deferred_dynamo).
+        _deferred_dynamo.prepare()
+        self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=self.shapes.env)
+
+    def _full(self) -> None:
+        """Turn a light trace full (`meta_rules`): make the fake mode, fakeify the inputs,
+        replay the ops recorded so far on fake tensors, and check the rules' records against
+        them. A disagreement (a rule's bug) runs the frame eagerly."""
+        if not self.light:
+            return
+        self.light = False
+        self._make_fake_mode()
+        for var, tensor, source_name, dims, index in self._light_inputs:
+            fake = self.shapes.fakeify(self.fake_mode, tensor, source_name, index, dims)
+            var._fake = fake
+            var.node.meta["example_value"] = fake
+            self._fakes[index] = fake
+        self._light_inputs.clear()
+
+        def fake_of(n: torch.fx.Node) -> Any:
+            return n.meta["example_value"]
+
+        try:
+            for node in self.graph.nodes:
+                if node.op not in ("call_function", "call_method"):
+                    continue
+                args = torch.fx.node.map_arg(node.args, fake_of)
+                kwargs = torch.fx.node.map_arg(node.kwargs, fake_of)
+                with self.fake_mode:
+                    if node.op == "call_method":
+                        result = getattr(args[0], node.target)(*args[1:], **kwargs)
+                    else:
+                        result = node.target(*args, **kwargs)
+                node.meta["example_value"] = result
+        except Exception as e:  # noqa: BLE001 - a rule let through an op torch rejects
+            self._rule_mismatch(f"replaying the light trace on fake tensors raised {e!r}")
+        seen: dict[int, Any] = {}
+        live = set(self.graph.nodes)
+        for var in self._light_vars:
+            if var.node not in live:
+                continue  # rolled back
+            fake = var.node.meta.get("example_value")
+            meta = var.meta
+            assert meta is not None
+            if not isinstance(fake, torch.Tensor) or not meta.same_as(fake):
+                self._rule_mismatch(f"{describe_node(var.node)}: rule gave {meta}, fake {fake}")
+            if seen.setdefault(id(meta), fake) is not fake:
+                self._rule_mismatch(f"{describe_node(var.node)}: identity differs")
+            var._fake = fake
+        if len({id(f) for f in seen.values()}) != len(seen):
+            self._rule_mismatch("two records for one fake tensor (identity differs)")
+        self._light_vars.clear()
+
+    def _rule_mismatch(self, what: str) -> None:
+        message = f"internal error: ferrodyn's shape rules disagree with fake tensors: {what}"
+        if _CHECK_RULES not in ("", "0", "1"):
+            with open(_CHECK_RULES, "a") as f:
+                f.write(message + "\n")
+        raise SkipFrame(message)
+
+    def _record_light(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
+        """An op on a light trace by its rule (`meta_rules`), or NotImplemented."""
+        rule = meta_rules.lookup(kind, target)
+        if rule is None:
+            return NotImplemented
+        try:
+            margs = _map(args, _meta_of)
+            mkwargs = _map(kwargs, _meta_of)
+        except _NotLight:
+            return NotImplemented
+        result = meta_rules.apply(rule, margs, mkwargs)
+        if result is NotImplemented:
+            return NotImplemented
+        node = self.graph.create_node(
+            kind, target, _node_args(args), {k: _node_arg(v) for k, v in kwargs.items()}
+        )
+        inputs = {id(m) for m in _flat([margs, mkwargs]) if type(m) is TensorMeta}
+        outs = result if type(result) is tuple else (result,)
+        if any(id(m) in inputs for m in outs):
+            node.meta["ferrodyn_mutates"] = True  # as `_mutates`: it returned an input
+        if type(result) is TensorMeta:
+            return self._light_var(node, result)
+        items = []
+        for i, m in enumerate(result):
+            sub = self.graph.create_node("call_function", operator.getitem, (node, i), {})
+            items.append(self._light_var(sub, m))
+        return tuple(items)
+
+    def _light_var(self, node: torch.fx.Node, meta: TensorMeta) -> TensorVar:
+        var = TensorVar(node, None, self, torch.Tensor, meta)
+        self._light_vars.append(var)
+        return var
 
     # -- inputs -------------------------------------------------------------------------
     def add_input(self, tensor: torch.Tensor, source_name: str) -> TensorVar:
@@ -224,13 +340,21 @@ class GraphBuilder:
             # methods and __torch_function__ were traced already.
             tensor = tensor_subclass.plain_alias(tensor)
             self.subclass_inputs.append(len(self.example_inputs))
+        dims = self.shapes.dynamic_dims_of(tensor, source_name)
+        if self.light and (dims or not meta_rules.plain_input(tensor)):
+            self._full()
         name = self._unique(_sanitize(source_name))
         node = self.graph.placeholder(name)
-        fake = self.shapes.fakeify(self.fake_mode, tensor, source_name, len(self._fakes))
-        node.meta["example_value"] = fake
         node.meta["source"] = source_name
         self.example_inputs.append(tensor)
         self.input_names.append(source_name)
+        if self.light:
+            var = TensorVar(node, None, self, py_type, TensorMeta.of(tensor))
+            self._light_inputs.append((var, tensor, source_name, dims, len(self._fakes)))
+            self._fakes.append(None)
+            return var
+        fake = self.shapes.fakeify(self.fake_mode, tensor, source_name, len(self._fakes), dims)
+        node.meta["example_value"] = fake
         self._fakes.append(fake)
         return TensorVar(node, fake, self, py_type)
 
@@ -238,6 +362,8 @@ class GraphBuilder:
         """An `int` or `float` argument as a symbolic graph input, when dynamic shapes make
         it one (`dynamic=True`, or it changed since an earlier trace); None keeps it a
         constant."""
+        if self.light and self.shapes.number_would_be_dynamic(value, source_name):
+            self._full()
         if type(value) is float:
             sym = self.shapes.symfloat(value, source_name, len(self._fakes))
         else:
@@ -260,6 +386,7 @@ class GraphBuilder:
         (`restore_random_state`)."""
         import random
 
+        self._full()
         if self._random_state is None:
             self._random_state = random.getstate()
         value = fn(*args, **kwargs)
@@ -292,6 +419,8 @@ class GraphBuilder:
 
     def dynamic_dims(self, var: TensorVar) -> tuple[list[int], list[int]] | None:
         """(symbolic size dims, symbolic stride dims) of a graph input, or None if static."""
+        if var._fake is None:
+            return None  # light: every size is static
         return dynamic_shapes.symbolic_dims(var.fake)
 
     def shape_guard(self) -> Any:
@@ -349,6 +478,10 @@ class GraphBuilder:
 
     def tensor_len(self, var: TensorVar) -> Any:
         """`len(t)`: its first size (a graph value when symbolic); TypeError for 0-d."""
+        if var._fake is None and var.meta is not None:
+            if not var.meta.shape:
+                raise TypeError("len() of a 0-d tensor")
+            return var.meta.shape[0]
         if var.fake.dim() == 0:
             raise TypeError("len() of a 0-d tensor")
         size = var.fake.shape[0]
@@ -361,7 +494,9 @@ class GraphBuilder:
     def tensor_attr(self, var: TensorVar, name: str) -> Any:
         """Attribute of a traced tensor. Returns a constant, a TensorVar, or NotImplemented
         when `name` is a method (the interpreter then records a method call)."""
-        if name == "shape" and self.shapes.env is not None:
+        if name in _CONST_ATTRS and var._fake is None and var.meta is not None:
+            return var.meta.attr(name)
+        if name == "shape":
             return self._sizes(var, var.fake.shape)
         if name in _CONST_ATTRS:
             return dynamic_shapes.constant(getattr(var.fake, name))
@@ -381,6 +516,11 @@ class GraphBuilder:
         raise Unsupported(f"tensor attribute Tensor.{name}")
 
     def _record(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
+        if self.light:
+            done = self._record_light(kind, target, args, kwargs)
+            if done is not NotImplemented:
+                return done
+            self._full()
         fake_args = _map(args, _fake_of)
         fake_kwargs = _map(kwargs, _fake_of)
         if kind == "call_function" and _formats_symbolic(fake_args, fake_kwargs):
@@ -495,6 +635,8 @@ class GraphBuilder:
         identity could change from call to call)."""
         if a.node.op == "placeholder" and b.node.op == "placeholder":
             return None
+        if a._fake is None and b._fake is None and a.meta is not None:
+            return a.meta is b.meta  # light: rules return an input's very record
         return a.fake is b.fake
 
     # -- graph breaks ---------------------------------------------------------------------
@@ -525,6 +667,7 @@ class GraphBuilder:
         unbatched arguments) become its first parameters, every other value from before the
         mark it uses becomes a parameter after them (returned: the values to pass, unbatched),
         and `outputs` its result tuple. The caller rolls the nodes back afterwards."""
+        self._full()
         if len(self.random_calls) != n_random:
             raise Unsupported("torch.vmap: the function draws from `random`")
         sub = torch.fx.Graph()
@@ -592,6 +735,8 @@ class GraphBuilder:
     def finish(self, outputs: list[TensorVar]) -> torch.fx.GraphModule:
         if self.shapes.random_guarded():
             raise Unsupported("a value drawn from `random` was used as a size or specialised")
+        if self.light and (_CHECKING or not _runs_without_fakes(self.compiler)):
+            self._full()  # the backend may read the nodes' example values
         self._random_inputs_last()
         self.graph.output(tuple(v.node for v in outputs))
         self.graph.eliminate_dead_code(is_impure_node=_is_impure)
@@ -609,6 +754,39 @@ _PY_DTYPES: dict[Any, torch.dtype] = {
     bool: torch.bool,
     complex: torch.complex128,
 }
+
+
+class _NotLight(Exception):
+    """A value a rule cannot take (a symbolic number)."""
+
+
+def _meta_of(v: TensorVar) -> TensorMeta:
+    if v._fake is not None or v.meta is None:
+        raise _NotLight
+    return v.meta
+
+
+def describe_node(node: torch.fx.Node) -> str:
+    target = node.target if node.op == "call_method" else describe_target(node.target)
+    return f"{node.name} ({target})"
+
+
+def _runs_without_fakes(compiler: Any) -> bool:
+    """Whether the backend needs no example values on the nodes (`"eager"` runs the graph
+    module as it is); any other backend gets a full trace."""
+    from .backends import DynamicBackend, _eager
+
+    inner = compiler.backend if isinstance(compiler, DynamicBackend) else compiler
+    return inner is _eager
+
+
+# Traces start light (`meta_rules`); FERRODYN_LIGHT_TRACE=0 makes every trace full from the
+# start. FERRODYN_CHECK_META_RULES=1 turns every light trace full at its end, so the rules'
+# records are checked against fake tensors (a path instead of 1: disagreements are also
+# appended to that file).
+_LIGHT = os.environ.get("FERRODYN_LIGHT_TRACE", "1") != "0"
+_CHECK_RULES = os.environ.get("FERRODYN_CHECK_META_RULES", "")
+_CHECKING = _CHECK_RULES not in ("", "0")
 
 
 def _node_arg(v: Any) -> Any:
