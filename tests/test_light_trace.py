@@ -44,6 +44,27 @@ def _nc(*shape: int, grad: bool = False) -> torch.Tensor:
 W = _t(16, 8, grad=True)
 B = _t(16, grad=True)
 
+
+def _lstm_args(batch_first: bool, bidirectional: bool) -> tuple:
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(8, 6, num_layers=2, batch_first=batch_first, bidirectional=bidirectional)
+    dirs = 2 if bidirectional else 1
+    x = _t(3, 5, 8)
+    batch = 3 if batch_first else 5
+    hx = (_t(2 * dirs, batch, 6), _t(2 * dirs, batch, 6))
+    return (x, hx, lstm._flat_weights, True, 2, 0.0, False, bidirectional, batch_first)
+
+
+def _mha_args(need_weights: bool = False) -> tuple[tuple, dict]:
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(8, 2)
+    q = _t(5, 2, 8, grad=True)
+    args = (q, q, q, 8, 2, mha.in_proj_weight, mha.in_proj_bias, None, None, False, 0.0)
+    args += (mha.out_proj.weight, mha.out_proj.bias)
+    kwargs = {"training": False, "need_weights": need_weights, "attn_mask": None}
+    return args, kwargs
+
+
 # (id, kind, target, args, kwargs): args hold real tensors; the rule sees their records.
 CASES: list[tuple[str, str, Any, tuple, dict]] = [
     ("linear", "call_function", torch._C._nn.linear, (_t(4, 8), W, B), {}),
@@ -90,6 +111,36 @@ CASES: list[tuple[str, str, Any, tuple, dict]] = [
     ("truediv_int", "call_function", operator.truediv, (_t(3, dtype=torch.int64), 2), {}),
     ("add_noncontig", "call_function", operator.add, (_nc(3, 4), _t(3, 4)), {}),
     ("add_zero_dim", "call_function", operator.add, (_t(3, 4), torch.tensor(2.0)), {}),
+    ("add_contig_first", "call_function", operator.add, (_t(3, 4), _nc(3, 4)), {}),
+    ("add_nc_both", "call_function", operator.add, (_nc(3, 4), _nc(3, 4, grad=True)), {}),
+    ("add_nc_bcast", "call_function", operator.add, (_nc(3, 4), _t(4)), {}),
+    ("add_sliced", "call_function", operator.add, (_t(3, 8)[:, ::2], _t(3, 4)), {}),
+    (
+        "mul_channels_last",
+        "call_function",
+        operator.mul,
+        (
+            _t(2, 3, 4, 5).contiguous(memory_format=torch.channels_last),
+            _t(2, 3, 4, 5).contiguous(memory_format=torch.channels_last),
+        ),
+        {},
+    ),
+    ("relu_sliced", "call_function", torch.relu, (_t(3, 8)[:, ::2],), {}),
+    ("gelu_transposed", "call_function", F.gelu, (_nc(3, 4, grad=True),), {}),
+    ("dropout_transposed", "call_function", F.dropout, (_nc(3, 4), 0.2, True), {}),
+    ("getitem_last", "call_function", operator.getitem, (_t(2, 5, 8), (slice(None), -1)), {}),
+    ("getitem_int", "call_function", operator.getitem, (_t(4, 3, grad=True), 2), {}),
+    ("getitem_step", "call_function", operator.getitem, (_t(6, 4), slice(1, None, 2)), {}),
+    ("getitem_none", "call_function", operator.getitem, (_t(3, 4), (None, Ellipsis, 0)), {}),
+    ("getitem_ellipsis", "call_function", operator.getitem, (_t(2, 3, 4), (Ellipsis, 1)), {}),
+    ("getitem_oob", "call_function", operator.getitem, (_t(3, 4), 5), {}),
+    ("getitem_tensor", "call_function", operator.getitem, (_t(3, 4), _t(2, dtype=torch.int64)), {}),
+    ("getitem_empty_slice", "call_function", operator.getitem, (_t(3, 4), slice(5, 9)), {}),
+    ("dim", "call_method", "dim", (_t(3, 4),), {}),
+    ("size", "call_method", "size", (_t(3, 4),), {}),
+    ("size_neg", "call_method", "size", (_t(3, 4), -1), {}),
+    ("numel", "call_method", "numel", (_t(3, 4),), {}),
+    ("is_contiguous", "call_method", "is_contiguous", (_nc(3, 4),), {}),
     ("matmul_2d", "call_function", operator.matmul, (_t(3, 4), _t(4, 5)), {}),
     ("matmul_batched", "call_function", operator.matmul, (_t(2, 3, 4), _t(2, 4, 5)), {}),
     ("matmul_bcast", "call_function", operator.matmul, (_t(2, 2, 3, 4), _t(2, 4, 5)), {}),
@@ -146,6 +197,25 @@ CASES: list[tuple[str, str, Any, tuple, dict]] = [
     ("chunk_uneven", "call_method", "chunk", (_t(7, 2, grad=True), 3), {}),
     ("chunk_fewer", "call_function", torch.chunk, (_t(2, 2), 3, 1), {}),
     ("contiguous_same", "call_method", "contiguous", (_t(2, 3),), {}),
+    ("lstm_batch_first", "call_function", torch.lstm, _lstm_args(True, False), {}),
+    ("lstm_bidirectional", "call_function", torch.lstm, _lstm_args(False, True), {}),
+    ("lstm_bidirectional_bf", "call_function", torch.lstm, _lstm_args(True, True), {}),
+    ("mha", "call_function", F.multi_head_attention_forward, *_mha_args()),
+    ("mha_weights", "call_function", F.multi_head_attention_forward, *_mha_args(True)),
+    ("none_or_dtype", "call_function", F._none_or_dtype, (None,), {}),
+    (
+        "canonical_mask",
+        "call_function",
+        F._canonical_mask,
+        (),
+        {
+            "mask": None,
+            "mask_name": "m",
+            "other_type": None,
+            "other_name": "o",
+            "target_type": torch.float32,
+        },
+    ),
     ("contiguous_copy", "call_method", "contiguous", (_nc(2, 3, grad=True),), {}),
 ]
 
@@ -180,12 +250,18 @@ def _check_case(kind: str, target: Any, args: tuple, kwargs: dict) -> bool:
         return False
     if got is NotImplemented:
         return False
+    if type(got) is meta_rules.Constant:
+        assert got.value == real and type(got.value) is type(real)
+        return True
     reals = real if isinstance(real, tuple) else (real,)
     gots = got if isinstance(got, tuple) else (got,)
     assert len(reals) == len(gots)
     in_metas = [m for m in list(margs) + list(mkwargs.values()) if type(m) is TensorMeta]
     in_reals = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
     for r, g in zip(reals, gots):
+        if r is None:
+            assert g is None
+            continue
         expect = TensorMeta.of(r)
         assert g.shape == expect.shape
         assert g.stride == expect.stride, (g.stride, expect.stride)
@@ -227,6 +303,15 @@ MUST_ANSWER = {
     "transpose_neg",
     "chunk",
     "contiguous_same",
+    "add_contig_first",
+    "add_nc_both",
+    "mul_channels_last",
+    "getitem_last",
+    "getitem_none",
+    "lstm_batch_first",
+    "lstm_bidirectional_bf",
+    "mha",
+    "size",
 }
 
 

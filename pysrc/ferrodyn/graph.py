@@ -300,17 +300,22 @@ class GraphBuilder:
         result = meta_rules.apply(rule, margs, mkwargs)
         if result is NotImplemented:
             return NotImplemented
+        if type(result) is meta_rules.Constant:
+            return result.value  # a full trace's node would be dead: none is made
         node = self.graph.create_node(
             kind, target, _node_args(args), {k: _node_arg(v) for k, v in kwargs.items()}
         )
         inputs = {id(m) for m in _flat([margs, mkwargs]) if type(m) is TensorMeta}
-        outs = result if type(result) is tuple else (result,)
+        outs = [m for m in (result if type(result) is tuple else (result,)) if m is not None]
         if any(id(m) in inputs for m in outs):
             node.meta["ferrodyn_mutates"] = True  # as `_mutates`: it returned an input
         if type(result) is TensorMeta:
             return self._light_var(node, result)
-        items = []
+        items: list[Any] = []
         for i, m in enumerate(result):
+            if type(m) is not TensorMeta:
+                items.append(m)  # None among the results (as `_wrap` keeps constants)
+                continue
             sub = self.graph.create_node("call_function", operator.getitem, (node, i), {})
             items.append(self._light_var(sub, m))
         return tuple(items)

@@ -313,12 +313,15 @@ def _elementwise(op: str) -> Rule:
         numbers = tuple(a for a in args if type(a) is not TensorMeta)
         if not tensors or any(type(n) not in (int, float, bool) for n in numbers):
             return NotImplemented
-        if any(not t.contiguous() or t.numel() == 0 for t in tensors):
+        if any(t.numel() == 0 for t in tensors):
             return NotImplemented
         device = _one_device(*tensors)
         shape = _broadcast(*(t.shape for t in tensors))
         dtype = _promoted(tensors, numbers)
         if device is None or shape is None or dtype is None:
+            return NotImplemented
+        stride = _elementwise_strides(tensors, shape)
+        if stride is NotImplemented:
             return NotImplemented
         if op == "sub" and dtype is torch.bool:
             return NotImplemented  # eager raises
@@ -326,18 +329,51 @@ def _elementwise(op: str) -> Rule:
             if dtype.is_complex:
                 return NotImplemented
             dtype = torch.get_default_dtype()
-        return _result(shape, dtype, device, tensors)
+        return _result(shape, dtype, device, tensors, stride)
 
     return rule
+
+
+def _dense(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
+    """`is_non_overlapping_and_dense`: the elements fill a block of memory, in some order."""
+    expected = 1
+    for size, st in sorted(
+        ((size, st) for size, st in zip(shape, stride) if size != 1), key=lambda p: p[1]
+    ):
+        if st != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _elementwise_strides(tensors: tuple[TensorMeta, ...], shape: tuple[int, ...]) -> Any:
+    """The strides TensorIterator gives an elementwise op's result: contiguous when every
+    input is, or when the first input is contiguous and has the result's shape (it decides
+    the order of the dimensions); the inputs' own strides when all have the result's shape
+    and one dense layout (a transposed or channels-last tensor); None (contiguous) or
+    NotImplemented (any other case: not modelled)."""
+    if all(t.contiguous() for t in tensors):
+        return None
+    first = tensors[0]
+    if first.shape == shape and first.contiguous():
+        return None
+    if all(t.shape == shape and t.stride == first.stride for t in tensors) and _dense(
+        first.shape, first.stride
+    ):
+        return first.stride
+    return NotImplemented
 
 
 def _unary_float(args: tuple, kwargs: dict, extra: frozenset[str] = frozenset()) -> Any:
     if len(args) != 1 or not _all_metas(args[0]) or set(kwargs) - extra:
         return NotImplemented
     x = args[0]
-    if x.dtype not in _FLOATS or not x.contiguous():
+    if x.dtype not in _FLOATS or x.numel() == 0:
         return NotImplemented
-    return _result(x.shape, x.dtype, x.device, (x,))
+    stride = _elementwise_strides((x,), x.shape)
+    if stride is NotImplemented:
+        return NotImplemented
+    return _result(x.shape, x.dtype, x.device, (x,), stride)
 
 
 def _with_inplace(args: tuple, kwargs: dict) -> Any:
@@ -596,6 +632,233 @@ def _contiguous(args: tuple, kwargs: dict) -> Any:
     return _result(x.shape, x.dtype, x.device, (x,))
 
 
+def _getitem(args: tuple, kwargs: dict) -> Any:
+    """`x[i]`, `x[a:b]`, `x[:, -1]`, `x[None]`, `x[..., 0]`: basic indexing, a view."""
+    if kwargs or len(args) != 2 or type(args[0]) is not TensorMeta:
+        return NotImplemented
+    x, index = args
+    items = index if type(index) is tuple else (index,)
+    if any(i is not None and i is not Ellipsis and type(i) not in (int, slice) for i in items):
+        return NotImplemented
+    if sum(i is Ellipsis for i in items) > 1:
+        return NotImplemented
+    used = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if used > x.ndim:
+        return NotImplemented
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + (slice(None),) * (x.ndim - used) + items[at + 1 :]
+    shape, stride = list(x.shape), list(x.stride)
+    out_shape: list[int] = []
+    out_stride: list[int] = []
+    d = 0
+    for i in items:
+        if i is None:
+            # As `unsqueeze` at this point of the result.
+            nxt = shape[d] * stride[d] if d < len(shape) else 1
+            out_shape.append(1)
+            out_stride.append(nxt)
+            continue
+        size, st = shape[d], stride[d]
+        d += 1
+        if type(i) is int:
+            if not -size <= i < size:
+                return NotImplemented  # eager raises IndexError
+            continue
+        for part in (i.start, i.stop, i.step):
+            if part is not None and type(part) is not int:
+                return NotImplemented
+        if i.step is not None and i.step <= 0:
+            return NotImplemented
+        start, stop, step = i.indices(size)
+        out_shape.append(len(range(start, stop, step)))
+        out_stride.append(st * step)
+    out_shape += shape[d:]
+    out_stride += stride[d:]
+    return _view_of(x, tuple(out_shape), tuple(out_stride))
+
+
+def _lstm(args: tuple, kwargs: dict) -> Any:
+    """`_VF.lstm(input, (h0, c0), weights, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first)` on a padded (not packed) batch, without projections."""
+    if kwargs or len(args) != 9:
+        return NotImplemented
+    x, hx, weights, has_biases, layers, dropout, train, bidirectional, batch_first = args
+    if type(x) is not TensorMeta or x.ndim != 3 or x.dtype not in _FLOATS:
+        return NotImplemented
+    if type(hx) not in (tuple, list) or len(hx) != 2 or not _all_metas(*hx):
+        return NotImplemented
+    if type(weights) not in (tuple, list) or not weights or not _all_metas(*weights):
+        return NotImplemented
+    flags = (has_biases, train, bidirectional, batch_first)
+    if any(type(f) is not bool for f in flags) or type(layers) is not int or layers < 1:
+        return NotImplemented
+    if type(dropout) not in (int, float):
+        return NotImplemented
+    h0, c0 = hx
+    dirs = 2 if bidirectional else 1
+    per_layer = 4 if has_biases else 2
+    if len(weights) != layers * dirs * per_layer:
+        return NotImplemented
+    metas = (x, h0, c0, *weights)
+    if any(m.dtype != x.dtype for m in metas) or _one_device(*metas) is None:
+        return NotImplemented
+    batch, steps = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
+    hidden = c0.shape[-1]
+    if h0.shape != (layers * dirs, batch, hidden) or c0.shape != h0.shape:
+        return NotImplemented  # a projection (proj_size), or eager raises
+    if weights[0].shape != (4 * hidden, x.shape[2]) or x.numel() == 0:
+        return NotImplemented
+    width = dirs * hidden
+    if batch_first:
+        out = _result((batch, steps, width), x.dtype, x.device, metas, (width, batch * width, 1))
+    else:
+        out = _result((steps, batch, width), x.dtype, x.device, metas)
+    h = _result(h0.shape, x.dtype, x.device, metas)
+    c = _result(c0.shape, x.dtype, x.device, metas)
+    return (out, h, c)
+
+
+_MHA_NAMES = (
+    "query",
+    "key",
+    "value",
+    "embed_dim_to_check",
+    "num_heads",
+    "in_proj_weight",
+    "in_proj_bias",
+    "bias_k",
+    "bias_v",
+    "add_zero_attn",
+    "dropout_p",
+    "out_proj_weight",
+    "out_proj_bias",
+    "training",
+    "key_padding_mask",
+    "need_weights",
+    "attn_mask",
+    "use_separate_proj_weight",
+    "q_proj_weight",
+    "k_proj_weight",
+    "v_proj_weight",
+    "static_k",
+    "static_v",
+    "average_attn_weights",
+    "is_causal",
+)
+# Arguments of multi_head_attention_forward the rule takes only at these values.
+_MHA_PLAIN = {
+    "bias_k": None,
+    "bias_v": None,
+    "add_zero_attn": False,
+    "key_padding_mask": None,
+    "need_weights": False,
+    "attn_mask": None,
+    "use_separate_proj_weight": False,
+    "q_proj_weight": None,
+    "k_proj_weight": None,
+    "v_proj_weight": None,
+    "static_k": None,
+    "static_v": None,
+    "is_causal": False,
+}
+
+
+def _multi_head_attention(args: tuple, kwargs: dict) -> Any:
+    """`F.multi_head_attention_forward` on batched (L, N, E) inputs with packed input
+    projections, no masks and no weights returned: `(attn_output, None)`."""
+    if len(args) > len(_MHA_NAMES) or set(kwargs) - set(_MHA_NAMES[len(args) :]):
+        return NotImplemented
+    bound = dict(zip(_MHA_NAMES, args), **kwargs)
+    if len(bound) < 13:
+        return NotImplemented
+    for name, value in _MHA_PLAIN.items():
+        if bound.get(name, value) is not value and bound.get(name, value) != value:
+            return NotImplemented
+        if type(bound.get(name, value)) is not type(value):
+            return NotImplemented
+    q, k, v = bound["query"], bound["key"], bound["value"]
+    w_in, b_in = bound["in_proj_weight"], bound["in_proj_bias"]
+    w_out, b_out = bound["out_proj_weight"], bound["out_proj_bias"]
+    e, heads = bound["embed_dim_to_check"], bound["num_heads"]
+    if not _all_metas(q, k, v, w_in, b_in, w_out, b_out):
+        return NotImplemented
+    if type(e) is not int or type(heads) is not int or heads < 1 or e % heads:
+        return NotImplemented
+    if (
+        type(bound["dropout_p"]) not in (int, float)
+        or type(bound.get("training", True)) is not bool
+    ):
+        return NotImplemented
+    if q.ndim != 3 or q.shape[2] != e or k.shape != v.shape or k.ndim != 3:
+        return NotImplemented
+    if k.shape[1] != q.shape[1] or k.shape[2] != e or q.numel() == 0 or k.numel() == 0:
+        return NotImplemented
+    if w_in.shape != (3 * e, e) or b_in.shape != (3 * e,):
+        return NotImplemented
+    if w_out.shape != (e, e) or b_out.shape != (e,):
+        return NotImplemented
+    metas = (q, k, v, w_in, b_in, w_out, b_out)
+    if q.dtype not in _FLOATS or any(m.dtype != q.dtype for m in metas):
+        return NotImplemented
+    if _one_device(*metas) is None:
+        return NotImplemented
+    return (_result(q.shape, q.dtype, q.device, metas), None)
+
+
+def _none_or_dtype(args: tuple, kwargs: dict) -> Any:
+    """`torch.nn.functional._none_or_dtype(x)`: a helper, not an op."""
+    if kwargs or len(args) != 1 or (args[0] is not None and type(args[0]) is not torch.dtype):
+        return NotImplemented
+    return Constant(args[0])
+
+
+def _canonical_mask(args: tuple, kwargs: dict) -> Any:
+    """`torch.nn.functional._canonical_mask(mask=None, ...)` is None: a helper, not an op."""
+    names = ("mask", "mask_name", "other_type", "other_name", "target_type", "check_other")
+    if len(args) > len(names) or set(kwargs) - set(names[len(args) :]):
+        return NotImplemented
+    bound = dict(zip(names, args), **kwargs)
+    if "mask" not in bound or bound["mask"] is not None:
+        return NotImplemented
+    return Constant(None)
+
+
+class Constant:
+    """A rule's answer that is a Python value, not a tensor (`x.dim()`, `x.size()`): no
+    node is recorded, as a full trace drops such nodes."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _metadata_method(name: str) -> Rule:
+    def rule(args: tuple, kwargs: dict) -> Any:
+        if kwargs or not args or type(args[0]) is not TensorMeta:
+            return NotImplemented
+        x, rest = args[0], args[1:]
+        if name in ("dim", "ndimension") and not rest:
+            return Constant(x.ndim)
+        if name == "numel" and not rest:
+            return Constant(x.numel())
+        if name == "is_floating_point" and not rest:
+            return Constant(x.dtype.is_floating_point)
+        if name == "is_contiguous" and not rest:
+            return Constant(x.contiguous())
+        if name == "size":
+            if not rest:
+                return Constant(torch.Size(x.shape))
+            if len(rest) == 1 and x.ndim:
+                d = _dim(rest[0], x.ndim)
+                if d is not None:
+                    return Constant(x.shape[d])
+        return NotImplemented
+
+    return rule
+
+
 # (kind, target) -> rule. Targets are what the interpreter records: functions for
 # `call_function`, method names for `call_method` (the tensor first in `args`).
 _FUNCTIONS: dict[Any, Rule] = {
@@ -619,6 +882,11 @@ _FUNCTIONS: dict[Any, Rule] = {
     torch.zeros: _factory("zeros"),
     torch.transpose: _transpose,
     torch.chunk: _chunk,
+    operator.getitem: _getitem,
+    torch.lstm: _lstm,
+    torch.nn.functional._none_or_dtype: _none_or_dtype,
+    torch.nn.functional._canonical_mask: _canonical_mask,
+    torch.nn.functional.multi_head_attention_forward: _multi_head_attention,
 }
 _METHODS: dict[str, Rule] = {
     "relu": _unary_float,
@@ -634,6 +902,13 @@ _METHODS: dict[str, Rule] = {
     "chunk": _chunk,
     "contiguous": _contiguous,
     "matmul": _matmul,
+    "__getitem__": _getitem,
+    "dim": _metadata_method("dim"),
+    "ndimension": _metadata_method("ndimension"),
+    "numel": _metadata_method("numel"),
+    "size": _metadata_method("size"),
+    "is_floating_point": _metadata_method("is_floating_point"),
+    "is_contiguous": _metadata_method("is_contiguous"),
 }
 
 
