@@ -22,6 +22,8 @@ pub(crate) enum Access {
     AbcCacheToken(Py<PyAny>),
     /// Root: the result of calling `_thread.get_ident` (held here).
     ThreadIdent(Py<PyAny>),
+    /// Root: a class object (held here), for `Source::Class`.
+    Class(Py<PyAny>),
     Attr(Py<PyString>),
     InstDict,
     DictItem(Py<PyAny>),
@@ -94,6 +96,8 @@ impl Access {
             Source::IterRemaining { .. } => Access::IterRemaining,
             Source::SetOrder { .. } => Access::SetOrder,
             Source::NumpyTensor { .. } => Access::NumpyTensor,
+            // Made by `GuardTree::build`, which holds the class; a stray one fails.
+            Source::Class { .. } => Access::Class(py.None()),
         }
     }
 
@@ -231,7 +235,8 @@ impl Access {
             | Access::Builtins
             | Access::SysModules
             | Access::AbcCacheToken(_)
-            | Access::ThreadIdent(_) => None,
+            | Access::ThreadIdent(_)
+            | Access::Class(_) => None,
         }
     }
 

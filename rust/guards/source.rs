@@ -168,6 +168,10 @@ pub enum Source {
     AbcCacheToken,
     /// `_thread.get_ident()` (a root): the calling thread, for a trace that read it.
     ThreadIdent,
+    /// A class, as a root: `type(x)` for an `x` whose exact type another guard pins
+    /// (`GuardTree::build` re-roots such paths, so every instance of one class shares
+    /// the guards on the class). `ptr` identifies the class; `name` is its qualified name.
+    Class { ptr: usize, name: String },
 }
 
 /// nn.Module's attribute dicts: `m.__dict__['_modules']['l1']` reads as `m.l1`.
@@ -189,6 +193,7 @@ impl Source {
             | Source::SysModules
             | Source::AbcCacheToken
             | Source::ThreadIdent
+            | Source::Class { .. }
             | Source::Builtin { .. } => None,
             Source::Attr { base, .. }
             | Source::InstDict { base }
@@ -203,6 +208,51 @@ impl Source {
             | Source::IterRemaining { base }
             | Source::SetOrder { base }
             | Source::NumpyTensor { base } => Some(base),
+        }
+    }
+
+    /// This source with `base` in place of its base (roots are returned as they are).
+    pub fn with_base(&self, base: Arc<Source>) -> Source {
+        match self {
+            Source::Local { .. }
+            | Source::Global { .. }
+            | Source::Globals
+            | Source::SysModules
+            | Source::AbcCacheToken
+            | Source::ThreadIdent
+            | Source::Class { .. }
+            | Source::Builtin { .. } => self.clone(),
+            Source::Attr { name, .. } => Source::Attr {
+                base,
+                name: name.clone(),
+            },
+            Source::InstDict { .. } => Source::InstDict { base },
+            Source::DictItem { key, .. } => Source::DictItem {
+                base,
+                key: key.clone(),
+            },
+            Source::SubDictItem { key, .. } => Source::SubDictItem {
+                base,
+                key: key.clone(),
+            },
+            Source::DictGet { key, .. } => Source::DictGet {
+                base,
+                key: key.clone(),
+            },
+            Source::Index { index, .. } => Source::Index {
+                base,
+                index: *index,
+            },
+            Source::TypeOf { .. } => Source::TypeOf { base },
+            Source::WeakrefDeref { .. } => Source::WeakrefDeref { base },
+            Source::Subclasses { .. } => Source::Subclasses { base },
+            Source::IterItem { offset, .. } => Source::IterItem {
+                base,
+                offset: *offset,
+            },
+            Source::IterRemaining { .. } => Source::IterRemaining { base },
+            Source::SetOrder { .. } => Source::SetOrder { base },
+            Source::NumpyTensor { .. } => Source::NumpyTensor { base },
         }
     }
 
@@ -225,6 +275,7 @@ impl Source {
             Source::SysModules => out.push_str("sys.modules"),
             Source::AbcCacheToken => out.push_str("abc.get_cache_token()"),
             Source::ThreadIdent => out.push_str("threading.get_ident()"),
+            Source::Class { name, .. } => out.push_str(name),
             Source::Builtin { name } => {
                 let _ = write!(out, "__builtins__[{}]", py_str_repr(name));
             }

@@ -72,6 +72,10 @@ impl<'py> Frame<'_, 'py> {
             Access::AbcCacheToken(ref f) | Access::ThreadIdent(ref f) => {
                 f.bind(self.globals.py()).call0().ok()
             }
+            Access::Class(ref c) => {
+                let c = c.bind(self.globals.py());
+                (!c.is_none()).then(|| c.clone())
+            }
             _ => None,
         }
     }

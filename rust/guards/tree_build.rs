@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 
 use super::access::Access;
 use super::dict_tag::dict_tags_supported;
@@ -29,6 +30,8 @@ struct Builder<'py> {
     by_source: HashMap<Arc<Source>, usize>,
     globals_root: Option<usize>,
     builtins_root: Option<usize>,
+    /// Classes pinned by exact-type guards (`Source::Class`), by address.
+    classes: HashMap<usize, Py<PyType>>,
 }
 
 impl<'py> Builder<'py> {
@@ -85,7 +88,14 @@ impl<'py> Builder<'py> {
                 None => Parent::Top,
             },
         };
-        let node = Node::new(Access::for_source(self.py, src), src.render());
+        let access = match &**src {
+            Source::Class { ptr, .. } => match self.classes.get(ptr) {
+                Some(c) => Access::Class(c.clone_ref(self.py).into_any()),
+                None => Access::for_source(self.py, src),
+            },
+            _ => Access::for_source(self.py, src),
+        };
+        let node = Node::new(access, src.render());
         let i = self.push(parent, node);
         self.by_source.insert(src.clone(), i);
         i
@@ -116,16 +126,42 @@ impl GuardTree {
             by_source: HashMap::new(),
             globals_root: None,
             builtins_root: None,
+            classes: HashMap::new(),
         };
+        let mut reroot = Reroot::new(py, guards);
+        // Identity guards already on a node (re-rooted paths repeat them once per instance).
+        let mut seen: std::collections::HashSet<(usize, u8, usize)> = Default::default();
         for (src, guard) in guards {
-            let i = b.node_for(src);
+            let src = reroot.apply(src);
+            let i = b.node_for(&src);
+            let key = match guard {
+                Guard::IdMatch(o) => Some((0u8, o.as_ptr() as usize)),
+                Guard::TypeMatch(t) => Some((1u8, t.as_ptr() as usize)),
+                _ => None,
+            };
+            if let Some((kind, ptr)) = key {
+                if !seen.insert((i, kind, ptr)) {
+                    continue;
+                }
+            }
             let leaf = Leaf::compile(py, guard.clone_ref(py), &src.render())?;
             if let Some(node) = b.arena[i].as_mut() {
                 node.leaves.push(leaf);
             }
         }
+        b.classes = std::mem::take(&mut reroot.used);
+        // Nodes made above looked their classes up before `classes` was filled: classes
+        // are only reached through guards, so rebuild their roots' accessors now.
+        for (src, &i) in &b.by_source {
+            if let Source::Class { ptr, .. } = &**src {
+                if let (Some(c), Some(node)) = (b.classes.get(ptr), b.arena[i].as_mut()) {
+                    node.access = Access::Class(c.clone_ref(py).into_any());
+                }
+            }
+        }
         for (slot, src) in fetch.iter().enumerate() {
-            let i = b.node_for(src);
+            let src = reroot.apply(src);
+            let i = b.node_for(&src);
             if let Some(node) = b.arena[i].as_mut() {
                 node.fetch_slots.push(slot);
             }
@@ -137,5 +173,70 @@ impl GuardTree {
         }
         let tags = dict_tags_supported(py);
         Ok(GuardTree::from_parts(roots, fetch.len(), tags))
+    }
+}
+
+/// Re-rooting of paths through `type(x)` at the class itself, where a guard pins `x`'s
+/// exact type: `type(m).forward` of 200 `nn.Linear` modules becomes one node under
+/// `Source::Class(Linear)` instead of 200 (the `TypeMatch` on each `m` still runs, and the
+/// check passes only when every guard does, so the class's guards hold for each `m`).
+struct Reroot<'py> {
+    py: Python<'py>,
+    /// Sources with an exact-type guard, and the class it pins.
+    pinned: HashMap<Arc<Source>, Py<PyType>>,
+    memo: HashMap<Arc<Source>, Arc<Source>>,
+    /// Classes a re-rooted source refers to, by address.
+    used: HashMap<usize, Py<PyType>>,
+}
+
+impl<'py> Reroot<'py> {
+    fn new(py: Python<'py>, guards: &[(Arc<Source>, Guard)]) -> Reroot<'py> {
+        let mut pinned = HashMap::new();
+        for (src, guard) in guards {
+            if let Guard::TypeMatch(t) = guard {
+                pinned.insert(src.clone(), t.clone_ref(py));
+            }
+        }
+        Reroot {
+            py,
+            pinned,
+            memo: HashMap::new(),
+            used: HashMap::new(),
+        }
+    }
+
+    fn apply(&mut self, src: &Arc<Source>) -> Arc<Source> {
+        if self.pinned.is_empty() {
+            return src.clone();
+        }
+        if let Some(r) = self.memo.get(src) {
+            return r.clone();
+        }
+        let out = match (&**src, src.base()) {
+            (Source::TypeOf { base }, _) if self.pinned.contains_key(base) => {
+                let t = &self.pinned[base];
+                let py = self.py;
+                let ptr = t.as_ptr() as usize;
+                let name = t
+                    .bind(py)
+                    .fully_qualified_name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "<class>".into());
+                self.used.entry(ptr).or_insert_with(|| t.clone_ref(py));
+                Arc::new(Source::Class { ptr, name })
+            }
+            (_, Some(base)) => {
+                let base = base.clone();
+                let new_base = self.apply(&base);
+                if Arc::ptr_eq(&new_base, &base) {
+                    src.clone()
+                } else {
+                    Arc::new(src.with_base(new_base))
+                }
+            }
+            (_, None) => src.clone(),
+        };
+        self.memo.insert(src.clone(), out.clone());
+        out
     }
 }
