@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 import ferrodyn
+import torch
 
 
 class Lin(torch.nn.Linear):
@@ -45,7 +44,7 @@ def _guards_of(compiled: Any) -> list[str]:
 
 def test_one_guard_node_for_the_shared_class() -> None:
     model = _model()
-    graphs, backend = _counting()
+    _graphs, backend = _counting()
     fn = ferrodyn.compile(lambda x: model(x), backend=backend)
     x = torch.randn(2, 4)
     assert torch.equal(fn(x), model(x))
