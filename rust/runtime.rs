@@ -172,6 +172,44 @@ impl CompiledCode {
         Ok(())
     }
 
+    /// Benchmark aid (`benches/bench_param_scaling.py`): the cache-hit guard path alone
+    /// for a call with positional `args` (the global-state snapshot and the entries' guard
+    /// trees, fetching the graph inputs), `n` times; nothing is traced or run. Returns
+    /// whether an entry matched and the mean seconds per check.
+    #[pyo3(name = "_time_guard_check")]
+    fn time_guard_check(
+        &self,
+        py: Python<'_>,
+        args: Bound<'_, PyTuple>,
+        n: usize,
+    ) -> PyResult<(bool, f64)> {
+        if self.spec.has_varargs() || args.len() != self.spec.argcount {
+            return Err(PyTypeError::new_err(format!(
+                "_time_guard_check: expected {} positional arguments, got {}",
+                self.spec.argcount,
+                args.len()
+            )));
+        }
+        let argv: Vec<*mut pyo3::ffi::PyObject> = args.iter().map(|a| a.as_ptr()).collect();
+        // SAFETY: `args` (alive for this call) holds every pointer in `argv`.
+        let frame = unsafe { self.positional_frame(py, &argv) }?;
+        let (g, b) = (self.globals.bind(py), self.builtins.bind(py));
+        let mut fetched: Vec<Py<PyAny>> = Vec::new();
+        let mut hit = false;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let Ok(state) = GlobalState::current(py) else {
+                return Ok((false, 0.0));
+            };
+            hit = self
+                .lock()?
+                .lookup(py, &state, &frame, g, b, &mut fetched)
+                .is_some();
+            fetched.clear();
+        }
+        Ok((hit, start.elapsed().as_secs_f64() / n.max(1) as f64))
+    }
+
     /// Human-readable guards of every cache entry (most recently used first).
     fn guards(&self, py: Python<'_>) -> PyResult<Vec<Vec<String>>> {
         Ok(self

@@ -96,6 +96,9 @@ class CompiledCode:
         """How many entries (guard tree + artifact) the cache holds now."""
     def clear(self) -> None:
         """Drop every cached entry of this function (the next call traces again)."""
+    def _time_guard_check(self, args: tuple[Any, ...], n: int) -> tuple[bool, float]:
+        """Benchmark aid: the cache-hit guard path alone (global state + guard trees) for
+        positional `args`, `n` times; (an entry matched, mean seconds per check)."""
     def guards(self) -> list[list[str]]:
         """Human-readable guards of every cache entry, most recently used first."""
     def __get__(self, obj: object, objtype: type | None = None, /) -> Any:
