@@ -12,6 +12,12 @@ the helper functions it calls), plus how to build its arguments.  Programs mix
   shapes and on values that came out of a graph break, ``for`` loops over small ranges and
   over local lists, ``while`` loops with a Python counter;
 * calls of generated helper functions (possibly nested, so they are inlined);
+* closures over locals, list/dict comprehensions, local generator functions (drained by
+  ``sum``, a ``for`` loop, ``next`` or ``send``, with ``yield from``) and generator
+  expressions;
+* ``try``/``except``/``else``/``finally`` around code that raises depending on an int: a
+  builtin exception, a missing dict key, a user exception or ``TypeError`` raised in a
+  helper, a ``ZeroDivisionError`` re-raised ``from`` as a user exception;
 * graph breaks: ``zlib.crc32``/``zlib.adler32`` of constant bytes, their results used in
   Python arithmetic, ``.item()`` of a tensor in a branch condition, and breaks at
   instructions other than calls: boolean-mask indexing (``t[t > 0]``), an f-string of an
@@ -58,6 +64,19 @@ class _Box:
         self.v = 0
 
 
+class _Oops(Exception):
+    """A user exception class the programs raise and catch."""
+
+
+def _check_small(t: torch.Tensor, k: int) -> torch.Tensor:
+    """A helper that raises (a user exception or a TypeError) for some ints."""
+    if k > 3:
+        raise _Oops(k)
+    if k < -1:
+        raise TypeError(-k)
+    return t * k
+
+
 @dataclass
 class Program:
     seed: int
@@ -77,6 +96,8 @@ class Program:
             "zlib": zlib,
             "_FMT": _Fmt(),
             "_BOX": _Box(),
+            "_Oops": _Oops,
+            "_check_small": _check_small,
         }
         exec(compile(self.source, filename, "exec"), namespace)  # noqa: S102 - generated code
         fn: Callable[..., Any] = namespace["f"]
@@ -331,8 +352,8 @@ class _Gen:
     def stmt(self) -> None:
         kind = self.rng.choices(
             ["tensor", "int", "list", "tuple", "dict", "if", "for", "while", "helper", "multi"]
-            + ["store", "import", "closure", "comprehension"],
-            weights=[30, 10, 9, 6, 5, 10, 8, 3, 8, 4, 3, 2, 4, 4],
+            + ["store", "import", "closure", "comprehension", "generator", "try"],
+            weights=[30, 10, 9, 6, 5, 10, 8, 3, 8, 4, 3, 2, 4, 4, 4, 4],
         )[0]
         getattr(self, f"stmt_{kind}")()
 
@@ -355,6 +376,106 @@ class _Gen:
             self.emit(f"{a} = {a} + {k}")
         name = self.fresh("t")
         self.emit(f"{name} = {fn}({b})")
+        self.env[name] = ("t", shape, True)
+
+    def stmt_generator(self) -> None:
+        """A local generator function (or generator expression) over two tensors, drained
+        by `sum`, a `for` loop, `next` calls or `send`; its body may break."""
+        self.features.add("generator")
+        a = self.pick(self.names("t"))
+        shape = self.env[a][1]
+        b = self.pick(self.names("t", shape))
+        name = self.fresh("t")
+        how = self.rng.choice(["sum", "for", "next", "send", "genexpr"])
+        if how == "genexpr":
+            self.emit(f"{name} = sum(u * {self.scalar_atom()} for u in ({a}, {b}))")
+            self.env[name] = ("t", shape, True)
+            return
+        fn = self.fresh("gen")
+        if how == "send":
+            self.emit(f"def {fn}(u):")
+            self.indent += 1
+            self.emit("total = u * 0")
+            self.emit("while True:")
+            self.indent += 1
+            self.emit("got = yield total")
+            self.emit("if got is None:")
+            self.emit("    return")
+            self.emit(f"total = total + got * {self.scalar_atom()}")
+            self.indent -= 2
+            it = self.fresh("it")
+            self.emit(f"{it} = {fn}({a})")
+            self.emit(f"next({it})")
+            self.emit(f"{it}.send({b})")
+            self.emit(f"{name} = {it}.send({a})")
+            self.env[name] = ("t", shape, True)
+            return
+        self.emit(f"def {fn}(u, v):")
+        self.indent += 1
+        self.emit(f"yield u * {self.scalar_atom()}")
+        self.emit(f"k = {self.breaking_int()}")
+        self.emit("yield v + k")
+        if self.rng.random() < 0.5:
+            self.emit("yield from (u - v, u * v)")
+        self.indent -= 1
+        if how == "sum":
+            self.emit(f"{name} = sum({fn}({a}, {b}))")
+        elif how == "for":
+            self.emit(f"{name} = {a} * 0")
+            self.emit(f"for u in {fn}({a}, {b}):")
+            self.emit(f"    {name} = {name} + u")
+        else:
+            it = self.fresh("it")
+            self.emit(f"{it} = {fn}({a}, {b})")
+            self.emit(f"{name} = next({it}) - next({it})")
+        self.env[name] = ("t", shape, True)
+
+    def stmt_try(self) -> None:
+        """try/except/else/finally around code that raises (a builtin or user exception,
+        a missing dict key, a raise in a helper) or not, depending on an int."""
+        self.features.add("try")
+        a = self.pick(self.names("t"))
+        shape = self.env[a][1]
+        name = self.fresh("t")
+        k = self.fresh("i")
+        self.emit(f"{name} = {a} * 0")
+        self.emit(f"{k} = {self.int_expr()}")
+        self.env[k] = ("i",)
+        kind = self.rng.choice(["raise", "key", "helper", "chain"])
+        self.emit("try:")
+        self.indent += 1
+        if kind == "raise":
+            self.emit(f"if {k} > {self.rng.randint(-2, 4)}:")
+            self.emit(f"    raise ValueError({k})")
+            self.emit(f"{name} = {a} + {k}")
+        elif kind == "key":
+            self.emit(f"{name} = {a} * {{1: 2.0, 3: -1.0}}[{k}]")
+        elif kind == "helper":
+            self.emit(f"{name} = _check_small({a}, {k})")
+        else:
+            self.emit("try:")
+            self.emit(f"    {name} = {a} / ({k} - {self.rng.randint(-2, 4)})")
+            self.emit("except ZeroDivisionError as inner:")
+            self.emit("    raise _Oops(2) from inner")
+        self.indent -= 1
+        if kind == "raise":
+            self.emit("except ValueError as e:")
+            self.emit(f"    {name} = {a} - e.args[0]")
+        elif kind == "key":
+            self.emit("except KeyError:")
+            self.emit(f"    {name} = {a} + 1")
+        elif kind == "helper":
+            self.emit("except (_Oops, TypeError) as e:")
+            self.emit(f"    {name} = {a} * e.args[0]")
+        else:
+            self.emit("except _Oops as e:")
+            self.emit(f"    {name} = {a} + e.args[0] + (e.__cause__ is not None)")
+        if self.rng.random() < 0.5:
+            self.emit("else:")
+            self.emit(f"    {name} = {name} * 2")
+        if self.rng.random() < 0.5:
+            self.emit("finally:")
+            self.emit(f"    {k} = {k} + 1")
         self.env[name] = ("t", shape, True)
 
     def stmt_comprehension(self) -> None:

@@ -1,7 +1,9 @@
 """Differential testing: generated programs, compiled vs eager.
 
 ``tests/_progen.py`` builds small seeded Python programs (tensor ops, local containers,
-branches, loops, inlined helpers, occasional graph breaks).  Each one is compiled with
+branches, loops, inlined helpers, closures, comprehensions, local generators drained by
+``sum``/``for``/``next``/``send``, try/except/else/finally with builtin and user exceptions
+and chaining, occasional graph breaks).  Each one is compiled with
 ``ferrodyn.compile(fn, backend=CompileCounter())``, run twice on fresh copies of its
 arguments and compared with eager; the second call must not compile anything new.
 
