@@ -224,6 +224,10 @@ class GraphBuilder:
         # the value drawn while tracing), in the order eager draws them.
         self.random_calls: list[tuple[torch.fx.Node, Any, tuple, dict, Any]] = []
         self._random_state: Any = None
+        # Autocast state when the trace starts: traced `torch.autocast` blocks switch it for
+        # real (so fake tensors see it) and it is put back when the trace ends, however it
+        # ends (`restore_trace_state`).
+        self._autocast_state = _autocast_state()
 
     def _make_fake_mode(self) -> None:
         # The ShapeEnv and FakeTensorMode import parts of torch._dynamo: load only those,
@@ -413,6 +417,13 @@ class GraphBuilder:
         another. Branching on it breaks the graph instead."""
         if self.random_calls and self.shapes.is_random(value):
             raise Unsupported("branching on, or formatting, a value drawn from `random`")
+
+    def restore_trace_state(self) -> None:
+        """Put back what tracing changed for real: `random`'s state (`restore_random_state`)
+        and the autocast state (a traced `torch.autocast` block switches it; its switches
+        are graph nodes, so the graph makes them again on every call)."""
+        self.restore_random_state()
+        _set_autocast_state(self._autocast_state)
 
     def restore_random_state(self) -> None:
         """Put `random`'s state back as it was before the trace drew from it."""
@@ -761,6 +772,65 @@ _PY_DTYPES: dict[Any, torch.dtype] = {
 }
 
 
+# torch functions that switch thread state ops depend on: `torch.autocast`'s __enter__ and
+# __exit__ are traced, and these calls stay in the graph (their results are unused, or
+# read as constants), so every call of the graph switches autocast as eager does.
+_STATE_SWITCHES = frozenset(
+    f
+    for f in (
+        getattr(torch, name, None)
+        for name in (
+            "set_autocast_enabled",
+            "set_autocast_dtype",
+            "autocast_increment_nesting",
+            "autocast_decrement_nesting",
+            "set_autocast_cache_enabled",
+            "clear_autocast_cache",
+            "set_autocast_cpu_enabled",
+            "set_autocast_cpu_dtype",
+            "set_autocast_gpu_dtype",
+            "set_autocast_ipu_enabled",
+            "set_autocast_ipu_dtype",
+            "set_autocast_xla_enabled",
+            "set_autocast_xla_dtype",
+        )
+    )
+    if f is not None
+)
+_AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu")
+
+
+def _autocast_state() -> tuple:
+    """The thread's autocast state: each device's flag and dtype, the cache flag, the
+    nesting depth."""
+    per_device = []
+    for dev in _AUTOCAST_DEVICES:
+        try:
+            per_device.append((dev, torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev)))
+        except RuntimeError:
+            continue  # a device type this build does not know
+    depth = torch.autocast_increment_nesting() - 1
+    torch.autocast_decrement_nesting()
+    return tuple(per_device), torch.is_autocast_cache_enabled(), depth
+
+
+def _set_autocast_state(state: tuple) -> None:
+    per_device, cache, depth = state
+    for dev, enabled, dtype in per_device:
+        if torch.is_autocast_enabled(dev) != enabled:
+            torch.set_autocast_enabled(dev, enabled)
+        if torch.get_autocast_dtype(dev) != dtype:
+            torch.set_autocast_dtype(dev, dtype)
+    if torch.is_autocast_cache_enabled() != cache:
+        torch.set_autocast_cache_enabled(cache)
+    now = torch.autocast_increment_nesting() - 1
+    torch.autocast_decrement_nesting()
+    for _ in range(now - depth):
+        torch.autocast_decrement_nesting()
+    for _ in range(depth - now):
+        torch.autocast_increment_nesting()
+
+
 class _NotLight(Exception):
     """A value a rule cannot take (a symbolic number)."""
 
@@ -836,6 +906,8 @@ def _is_impure(node: torch.fx.Node) -> bool:
     if node.op in ("placeholder", "output"):
         return True
     if node.meta.get("ferrodyn_mutates"):
+        return True
+    if node.op == "call_function" and node.target in _STATE_SWITCHES:
         return True
     if node.op == "call_method":
         return str(node.target).endswith("_") and not str(node.target).startswith("__")

@@ -140,8 +140,9 @@ pub fn trace_function(
         if let Some(mode) = grad_before {
             let _ = tx.hooks.grad_ctx.set_fn.bind(py).call1((mode,));
         }
-        // Values drawn from `random` while tracing only gave hints: eager draws them.
-        let _ = tx.gb.call_method0("restore_random_state");
+        // Values drawn from `random` while tracing only gave hints: eager draws them. A
+        // traced `torch.autocast` block switched autocast for real: put it back too.
+        let _ = tx.gb.call_method0("restore_trace_state");
         // A break inside a callee that left side effects which cannot be rolled back: trace
         // again, stopping before the root frame's call (Dynamo restarts the same way), so
         // the callee runs natively from the glue.
