@@ -92,6 +92,10 @@ pub fn binary_op(tx: &mut Tracer<'_>, op: usize, lhs: &Value, rhs: &Value) -> TR
         let f = operator_fn(tx, plain)?;
         return graph_call(tx, &f, &[lhs.clone(), rhs.clone()], &[]);
     }
+    // Counters made in the trace: `+ - | &` count as collections.Counter does.
+    if let Some(v) = super::stdlib_dict::counter_binary(tx, op, lhs, rhs)? {
+        return Ok(v);
+    }
     // A torch.Size with symbolic sizes (dynamic shapes) concatenates like a tuple, into a
     // torch.Size when it is on the left (as `torch.Size.__add__` does).
     if op.is_multiple_of(13) {

@@ -198,8 +198,14 @@ pub fn tagged_dict_method(
             tx.stdlib.set_tag(&c, DictTag { cls, factory });
             Ok(Some(Value::Dict(c)))
         }
-        // Counter's own update/fromkeys/subtract/... differ from dict's: break below.
-        ("update", _) if is_counter(tx, d) => Err(Exit::brk("Counter.update")),
+        // Counter's own update/subtract count rather than replace.
+        ("update" | "subtract", [] | [_]) if is_counter(tx, d) => {
+            counter_update(tx, d, name == "subtract", args.first())?;
+            Ok(Some(Value::none(py)))
+        }
+        ("update" | "subtract", _) if is_counter(tx, d) => {
+            Err(Exit::brk(format!("Counter.{name} arguments")))
+        }
         ("most_common" | "total" | "elements", _) if is_counter(tx, d) => {
             counter_read(tx, d, name, args).map(Some)
         }
@@ -333,4 +339,158 @@ fn counter_read(
         }
         _ => Err(Exit::brk(format!("Counter.{name} arguments"))),
     }
+}
+
+/// `c.update(x)` / `c.subtract(x)` of a Counter made in the trace, as collections does: a
+/// mapping's counts added to (subtracted from) the current ones, or each element of an
+/// iterable counted once (an update of an empty Counter by a mapping copies it as is).
+fn counter_update(
+    tx: &mut Tracer<'_>,
+    d: &Rc<DictVal>,
+    subtract: bool,
+    arg: Option<&Value>,
+) -> TResult<()> {
+    let py = tx.py;
+    let Some(arg) = arg else {
+        return Ok(());
+    };
+    if matches!(arg, Value::Const(c) if c.bind(py).is_none()) {
+        return Ok(());
+    }
+    tx.dict_mutating(d)?;
+    let op = if subtract { 10 } else { 0 };
+    let zero = Value::constant(py, 0);
+    if let Value::Dict(m) = arg {
+        let empty = d.entries.borrow().is_empty();
+        for (k, v) in tx.dict_items(m)? {
+            let new = if empty && !subtract {
+                v
+            } else {
+                let cur = tx.dict_get(d, k.bind(py))?.unwrap_or_else(|| zero.clone());
+                super::ops::binary_op(tx, op, &cur, &v)?
+            };
+            dict_set(tx, d, k, new);
+        }
+        return Ok(());
+    }
+    let one = Value::constant(py, 1);
+    for item in unpack(tx, arg)? {
+        let k = dict_key_const(tx, &item)?;
+        let cur = tx.dict_get(d, k.bind(py))?.unwrap_or_else(|| zero.clone());
+        let new = super::ops::binary_op(tx, op, &cur, &one)?;
+        dict_set(tx, d, k, new);
+    }
+    Ok(())
+}
+
+/// `a + b`, `a - b`, `a | b`, `a & b` and their in-place forms for two Counters made in the
+/// trace, as `collections.Counter` computes them (only positive counts kept; the in-place
+/// forms update `a` and return it). `None`: not that case.
+pub fn counter_binary(
+    tx: &mut Tracer<'_>,
+    op: usize,
+    lhs: &Value,
+    rhs: &Value,
+) -> TResult<Option<Value>> {
+    let (Value::Dict(a), Value::Dict(b)) = (lhs, rhs) else {
+        return Ok(None);
+    };
+    let kind = op % 13;
+    if !matches!(kind, 0 | 1 | 7 | 10) || !is_counter(tx, a) || !is_counter(tx, b) {
+        return Ok(None);
+    }
+    let py = tx.py;
+    let zero = Value::constant(py, 0);
+    let get = |tx: &mut Tracer<'_>, d: &DictVal, k: &Py<PyAny>| -> TResult<Value> {
+        Ok(tx.dict_get(d, k.bind(py))?.unwrap_or_else(|| zero.clone()))
+    };
+    // `x < y` / `x > y` of counts, as Python decides it.
+    let less = |tx: &mut Tracer<'_>, x: &Value, y: &Value| -> TResult<bool> {
+        let c = super::ops::compare_op(tx, 0, x, y)?;
+        crate::interp::families::truthy(tx, &c)
+    };
+    if op >= 13 {
+        tx.dict_mutating(a)?;
+        match kind {
+            0 | 10 => {
+                for (k, c) in tx.dict_items(b)? {
+                    let cur = get(tx, a, &k)?;
+                    let new = super::ops::binary_op(tx, kind, &cur, &c)?;
+                    dict_set(tx, a, k, new);
+                }
+            }
+            7 => {
+                for (k, oc) in tx.dict_items(b)? {
+                    let cur = get(tx, a, &k)?;
+                    if less(tx, &cur, &oc)? {
+                        dict_set(tx, a, k, oc);
+                    }
+                }
+            }
+            _ => {
+                for (k, c) in tx.dict_items(a)? {
+                    let oc = get(tx, b, &k)?;
+                    if less(tx, &oc, &c)? {
+                        dict_set(tx, a, k, oc);
+                    }
+                }
+            }
+        }
+        // `_keep_positive`: counts that are not > 0 go.
+        let mut gone = Vec::new();
+        for (k, c) in tx.dict_items(a)? {
+            if !less(tx, &zero, &c)? {
+                gone.push(k);
+            }
+        }
+        a.entries.borrow_mut().retain(|(k, _)| {
+            !gone
+                .iter()
+                .any(|g| super::dispatch::same_dict_key(k.bind(py), g.bind(py)))
+        });
+        return Ok(Some(lhs.clone()));
+    }
+    let result = Value::new_dict_val();
+    for (k, c) in tx.dict_items(a)? {
+        let oc = get(tx, b, &k)?;
+        let new = match kind {
+            0 | 10 => super::ops::binary_op(tx, kind, &c, &oc)?,
+            7 => {
+                if less(tx, &c, &oc)? {
+                    oc
+                } else {
+                    c
+                }
+            }
+            _ => {
+                if less(tx, &c, &oc)? {
+                    c
+                } else {
+                    oc
+                }
+            }
+        };
+        if less(tx, &zero, &new)? {
+            dict_set(tx, &result, k, new);
+        }
+    }
+    if kind != 1 {
+        for (k, c) in tx.dict_items(b)? {
+            if tx.dict_get(a, k.bind(py))?.is_some() {
+                continue;
+            }
+            if kind == 10 {
+                // Only in `b` with a negative count: `0 - count`.
+                if less(tx, &c, &zero)? {
+                    let new = super::ops::binary_op(tx, 10, &zero, &c)?;
+                    dict_set(tx, &result, k, new);
+                }
+            } else if less(tx, &zero, &c)? {
+                dict_set(tx, &result, k, c);
+            }
+        }
+    }
+    let cls = r(tx)?.counter.clone_ref(py);
+    tx.stdlib.set_tag(&result, DictTag { cls, factory: None });
+    Ok(Some(Value::Dict(result)))
 }
