@@ -535,13 +535,8 @@ COLD = textwrap.dedent(
 )
 
 
-def test_cold_compile_imports_no_fake_tensor_machinery() -> None:
-    """In a fresh process, compiling the benchmark MLP and transformer with the eager
-    backend imports neither sympy nor symbolic_shapes nor torch._dynamo (their import is
-    most of torch.compile's cold start)."""
-    env = dict(os.environ)
-    env.pop("FERRODYN_CHECK_META_RULES", None)
-    env.pop("FERRODYN_LIGHT_TRACE", None)
+def _run_cold(env: dict[str, str]) -> Any:
+    """COLD in a fresh process; its JSON answer."""
     out = subprocess.run(
         [sys.executable, "-c", COLD.format(benches=os.path.join(ROOT, "benches"))],
         capture_output=True,
@@ -550,7 +545,17 @@ def test_cold_compile_imports_no_fake_tensor_machinery() -> None:
         check=True,
         timeout=300,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_cold_compile_imports_no_fake_tensor_machinery() -> None:
+    """In a fresh process, compiling the benchmark MLP and transformer with the eager
+    backend imports neither sympy nor symbolic_shapes nor torch._dynamo (their import is
+    most of torch.compile's cold start)."""
+    env = dict(os.environ)
+    env.pop("FERRODYN_CHECK_META_RULES", None)
+    env.pop("FERRODYN_LIGHT_TRACE", None)
+    result = _run_cold(env)
     assert result["ok"] == [True] * 4
     assert result["loaded"] == []
 
@@ -559,16 +564,7 @@ def test_rules_checked_against_fake_tensors_on_the_models(tmp_path: Any) -> None
     """FERRODYN_CHECK_META_RULES=path: every light trace is replayed on fake tensors at its
     end and compared; no disagreement on the benchmark models, with grad on and off."""
     report = tmp_path / "mismatches.txt"
-    env = dict(os.environ, FERRODYN_CHECK_META_RULES=str(report))
-    out = subprocess.run(
-        [sys.executable, "-c", COLD.format(benches=os.path.join(ROOT, "benches"))],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _run_cold(dict(os.environ, FERRODYN_CHECK_META_RULES=str(report)))
     assert result["ok"] == [True] * 4
     assert not report.exists(), report.read_text()
 

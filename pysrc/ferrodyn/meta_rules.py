@@ -561,33 +561,35 @@ def _view_of(x: TensorMeta, shape: tuple[int, ...], stride: tuple[int, ...]) -> 
     )
 
 
-def _view(args: tuple, kwargs: dict) -> Any:
+def _new_sizes(args: tuple, kwargs: dict) -> Any:
+    """`x.view(...)`/`x.reshape(...)` arguments: (x, sizes with -1 filled in, the strides of
+    the view or None where none is possible), or None where the rules do not model it."""
     if kwargs or not args or type(args[0]) is not TensorMeta:
-        return NotImplemented
+        return None
     x = args[0]
     sizes = _ints(args[1:])
     if sizes is None or x.numel() == 0 or not sizes:
-        return NotImplemented
+        return None
     sizes = _infer_size(sizes, x.numel())
     if sizes is None:
+        return None
+    return x, sizes, view_strides(x.shape, x.stride, sizes)
+
+
+def _view(args: tuple, kwargs: dict) -> Any:
+    new = _new_sizes(args, kwargs)
+    if new is None or new[2] is None:
         return NotImplemented
-    stride = view_strides(x.shape, x.stride, sizes)
-    if stride is None:
-        return NotImplemented
+    x, sizes, stride = new
     return _view_of(x, sizes, stride)
 
 
 def _reshape(args: tuple, kwargs: dict) -> Any:
-    if kwargs or not args or type(args[0]) is not TensorMeta:
+    """A view where one is possible, else a contiguous copy."""
+    new = _new_sizes(args, kwargs)
+    if new is None:
         return NotImplemented
-    x = args[0]
-    sizes = _ints(args[1:])
-    if sizes is None or x.numel() == 0 or not sizes:
-        return NotImplemented
-    sizes = _infer_size(sizes, x.numel())
-    if sizes is None:
-        return NotImplemented
-    stride = view_strides(x.shape, x.stride, sizes)
+    x, sizes, stride = new
     if stride is not None:
         return _view_of(x, sizes, stride)
     return _result(sizes, x.dtype, x.device, (x,))
