@@ -92,3 +92,13 @@ def assert_same(
     if ops is not None:
         assert cnt.op_count == ops, f"op_count {cnt.op_count} != {ops}"
     return cnt
+
+
+def assert_no_breaks(fn: Callable[..., Any], *args: Any) -> None:
+    """``ferrodyn.explain`` finds no graph break in ``fn``, and ``fn`` compiled with the eager
+    backend equals eager on two calls."""
+    explained = ferrodyn.explain(fn)(*args)
+    assert explained.graph_break_count == 0, [r.reason for r in explained.break_reasons]
+    compiled = ferrodyn.compile(fn, backend="eager")
+    for _ in range(2):
+        assert_tree_equal(compiled(*args), fn(*args))

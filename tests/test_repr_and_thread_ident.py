@@ -11,7 +11,7 @@ from typing import Any
 
 import ferrodyn
 import torch
-from _helpers import assert_tree_equal
+from _helpers import assert_no_breaks, assert_tree_equal
 from ferrodyn.testing import CompileCounter
 
 X = torch.arange(3.0)
@@ -31,28 +31,20 @@ class Opt:
     steps: int = 2
 
 
-def _no_breaks(fn: Any, *args: Any) -> None:
-    explained = ferrodyn.explain(fn)(*args)
-    assert explained.graph_break_count == 0, [r.reason for r in explained.break_reasons]
-    compiled = ferrodyn.compile(fn, backend="eager")
-    for _ in range(2):
-        assert_tree_equal(compiled(*args), fn(*args))
-
-
 def test_repr_and_str_of_objects_made_in_the_trace() -> None:
     def f(x: torch.Tensor) -> Any:
         a = Named(2.5)
         o = Opt(steps=3)
         return x * o.lr, repr(a), str(a), repr(o), str(o), o == Opt(steps=3)
 
-    _no_breaks(f, X)
+    assert_no_breaks(f, X)
 
 
 def test_repr_of_a_dataclass_argument() -> None:
     def f(x: torch.Tensor, o: Opt) -> Any:
         return x * o.steps, repr(o)
 
-    _no_breaks(f, X, Opt(0.5, 4))
+    assert_no_breaks(f, X, Opt(0.5, 4))
 
 
 def test_thread_ident_is_the_calling_threads() -> None:

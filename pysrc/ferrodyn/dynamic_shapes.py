@@ -182,13 +182,6 @@ class InputShapes:
             self._env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
         return self._env
 
-    def dynamic_dims_of(self, tensor: torch.Tensor, source_name: str) -> set[int]:
-        """The dimensions of a graph input that are symbolic in this trace (recording its
-        sizes for automatic dynamic: call once per input), also those a `mark_dynamic`
-        range names."""
-        dims = self._dynamic_dims(tensor, source_name)
-        return dims
-
     def number_would_be_dynamic(self, value: Any, source_name: str) -> bool:
         """Whether `symint`/`symfloat` would make `value` symbolic (without recording it)."""
         if type(value) is float:
@@ -202,7 +195,9 @@ class InputShapes:
         before = self.seen.get(key)
         return before is not None and before != [value]
 
-    def _dynamic_dims(self, tensor: torch.Tensor, source_name: str) -> set[int]:
+    def dynamic_dims_of(self, tensor: torch.Tensor, source_name: str) -> set[int]:
+        """The dimensions of a graph input that are symbolic in this trace (recording its
+        sizes for automatic dynamic: call once per input)."""
         ndim = tensor.dim()
         marked = _marked(tensor, "_dynamo_dynamic_indices")
         if isinstance(tensor, torch.nn.Parameter):

@@ -206,14 +206,14 @@ class GraphBuilder:
         self.graph = torch.fx.Graph()
         self.shapes = dynamic_shapes.InputShapes(dyn_state, compiler)
         self.compiler = compiler
-        # Light until something needs a fake tensor (`meta_rules`, `_full`): no fake mode yet.
-        self.light = _LIGHT
+        # Light (`meta_rules`) while there is no fake mode: until something needs a fake
+        # tensor (`_full`).
         self.fake_mode: Any = None
         # While light: graph inputs waiting for their fakes (var, tensor, source, dims) and
         # every TensorVar made from a rule's record.
         self._light_inputs: list[tuple[TensorVar, torch.Tensor, str, set[int], int]] = []
         self._light_vars: list[TensorVar] = []
-        if not self.light:
+        if not _LIGHT:
             self._make_fake_mode()
         self.example_inputs: list[torch.Tensor] = []
         self.input_names: list[str] = []
@@ -229,6 +229,11 @@ class GraphBuilder:
         # ends (`restore_trace_state`).
         self._autocast_state = _autocast_state()
 
+    @property
+    def light(self) -> bool:
+        """Whether the trace is still light: its tensors are `TensorMeta` records."""
+        return self.fake_mode is None
+
     def _make_fake_mode(self) -> None:
         # The ShapeEnv and FakeTensorMode import parts of torch._dynamo: load only those,
         # not the whole package (see _deferred_dynamo).
@@ -241,7 +246,6 @@ class GraphBuilder:
         them. A disagreement (a rule's bug) runs the frame eagerly."""
         if not self.light:
             return
-        self.light = False
         self._make_fake_mode()
         for var, tensor, source_name, dims, index in self._light_inputs:
             fake = self.shapes.fakeify(self.fake_mode, tensor, source_name, index, dims)
